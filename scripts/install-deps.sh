@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what wafer's build and tests need, with apt, when missing.
+# Idempotent; runs as root on a fresh Debian 12 machine (uses sudo otherwise).
+#   scripts/install-deps.sh          install what is missing
+#   scripts/install-deps.sh --check  exit 1 if something is missing
+set -euo pipefail
+
+# Why each package is here (see README, "Dependencies"):
+#   build-essential cmake pkg-config  compiler and build
+#   libpcre2-dev       tokenizer pre-tokenizer regexes (PCRE2 with JIT)
+#   python3-numpy      independent numpy references in the tests
+#   libclang-rt-14-dev  -- not needed: gcc's libasan/libubsan come with build-essential
+PKGS=(build-essential cmake pkg-config libpcre2-dev python3-numpy)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${1:-}" = "--check" ]; then
+    [ ${#missing[@]} -eq 0 ] && exit 0
+    echo "missing: ${missing[*]}" >&2
+    exit 1
+fi
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,26 @@
+/* sampler.h — token sampling (public calls in wafer.h) and stop strings. */
+#ifndef WF_SAMPLER_H
+#define WF_SAMPLER_H
+
+#include "common.h"
+
+/* Stop-string matcher over streamed text: text that could still be the start
+ * of a stop string is held back until it is decided. */
+typedef struct wf_stop {
+    char **strs;
+    size_t n;
+    size_t max_len;
+    char *held;      /* text held back      */
+    size_t n_held;
+} wf_stop;
+
+wf_status wf_stop_init(wf_stop *s, const char *const *strs, size_t n, wf_error *err);
+void wf_stop_free(wf_stop *s);
+/* Feed text; writes what is safe to emit to *emit (points into internal
+ * storage valid until the next call) and returns true when a stop string
+ * was found (the text before it is emitted, the stop string is not). */
+bool wf_stop_feed(wf_stop *s, const char *text, size_t len, const char **emit, size_t *n_emit);
+/* At the end: release everything held. */
+void wf_stop_flush(wf_stop *s, const char **emit, size_t *n_emit);
+
+#endif /* WF_SAMPLER_H */

@@ -1,0 +1,36 @@
+/* tokenizer.h — vocabularies from GGUF metadata and text <-> token ids.
+ *
+ * tokenizer.ggml.model "gpt2": byte-level BPE with merges, pre-tokenized by
+ * PCRE2 with the patterns tokenizer.ggml.pre names. "llama": SentencePiece
+ * BPE with scores and byte fallback. The public calls (wf_tokenize,
+ * wf_token_to_bytes, ...) are declared in wafer.h.
+ */
+#ifndef WF_TOKENIZER_H
+#define WF_TOKENIZER_H
+
+#include "gguf.h"
+
+wf_status wf_vocab_load(const wf_gguf *g, wf_vocab **out, wf_error *err);
+void wf_vocab_free(wf_vocab *v);
+/* tokenizer.ggml.model / .pre as loaded, for `wafer info`. */
+const char *wf_vocab_model_name(const wf_vocab *v);
+const char *wf_vocab_pre_name(const wf_vocab *v);
+bool wf_vocab_add_bos(const wf_vocab *v);
+
+/* Streaming detokenizer: feeds token bytes, emits only complete UTF-8
+ * characters; bytes that can never form a valid character come out as
+ * U+FFFD, so the output is always valid UTF-8. */
+typedef struct wf_detok {
+    unsigned char pending[4];
+    int n_pending;
+} wf_detok;
+
+void wf_detok_init(wf_detok *d);
+/* Appends the text of token id to out (cap bytes); returns bytes written or
+ * -1 if cap is too small (nothing written then). cap >= 64 + the longest
+ * token is always enough. */
+int64_t wf_detok_push(wf_detok *d, const wf_vocab *v, int32_t id, char *out, size_t cap);
+/* Emit what is still pending (as U+FFFD) at the end of generation. */
+int64_t wf_detok_flush(wf_detok *d, char *out, size_t cap);
+
+#endif /* WF_TOKENIZER_H */
