@@ -14,6 +14,8 @@ static const struct {
     {"quantize", cmd_quantize, "convert a model's weights to another type"},
     {"score", cmd_score, "per-token log-probabilities and perplexity of a file"},
     {"bench", cmd_bench, "prefill/decode speed, time to first token, memory"},
+    {"tokenize", cmd_tokenize, "text to token ids"},
+    {"detokenize", cmd_detokenize, "token ids to text"},
 };
 
 static void usage(FILE *f) {

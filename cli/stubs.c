@@ -2,4 +2,4 @@
 #include "cli.h"
 #include <stdio.h>
 #define STUB(n) int cmd_##n(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "wafer " #n ": not built yet\n"); return 2; }
-STUB(run) STUB(info) STUB(quantize) STUB(score) STUB(bench)
+STUB(run) STUB(info) STUB(quantize) STUB(score)
