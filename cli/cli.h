@@ -4,6 +4,8 @@
 
 #include "wafer.h"
 
+#include <stdio.h>
+
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
@@ -11,5 +13,63 @@ int cmd_score(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+
+#define CLI_MAX_STOPS 16
+
+/* Options shared by the commands that load a model and generate. */
+typedef struct cli_opts {
+    const char *model;      /* -m                                        */
+    const char *prompt;     /* -p                                        */
+    const char *file;       /* -f                                        */
+    const char *ids;        /* --ids "1 2 3"                             */
+    int32_t threads;        /* -t, 0 = cores                             */
+    int32_t ctx_size;       /* -c, 0 = model's                           */
+    int32_t batch;          /* -b                                        */
+    wf_kv_type kv;          /* --kv                                      */
+    int32_t n_predict;      /* -n, -1 = until end of generation/context  */
+    wf_sampler_params sp;
+    const char *stops[CLI_MAX_STOPS];
+    int n_stops;
+    bool parse_special;     /* special-token text in the prompt           */
+    bool add_special;       /* BOS/EOS as the vocabulary asks             */
+    bool json;
+    bool quiet;             /* no progress bar / timings                 */
+} cli_opts;
+
+void cli_opts_init(cli_opts *o);
+/* Try to consume argv[*i] (and its value) as a shared option.
+ * Returns 1 if consumed, 0 if not a shared option, -1 on a bad value
+ * (message printed). Only the groups in `groups` are accepted. */
+enum { CLI_G_MODEL = 1, CLI_G_INPUT = 2, CLI_G_CTX = 4, CLI_G_SAMPLE = 8, CLI_G_GEN = 16 };
+int cli_take_opt(cli_opts *o, int groups, int argc, char **argv, int *i);
+void cli_print_opts_help(FILE *f, int groups);
+
+/* Number parsing with range checks; print a message naming the flag. */
+bool cli_parse_i32(const char *flag, const char *s, int64_t lo, int64_t hi, int32_t *out);
+bool cli_parse_f32(const char *flag, const char *s, double lo, double hi, float *out);
+
+/* Load the model with a progress bar on a terminal. Prints errors. */
+wf_model *cli_load_model(const cli_opts *o);
+wf_context *cli_make_context(wf_model *m, const cli_opts *o, int32_t min_ctx);
+
+/* The input tokens: --ids, or the tokenized -p text / -f file.
+ * Returns a malloc'd array (caller frees) or NULL after printing an error. */
+int32_t *cli_input_tokens(const cli_opts *o, const wf_model *m, size_t *n);
+/* Read a whole file (NUL-terminated; *len without it). */
+char *cli_read_file(const char *path, size_t *len);
+
+/* A progress bar on stderr when it is a terminal. */
+typedef struct cli_progress {
+    bool tty;
+    int last_pct;
+    double t0;
+    const char *label;
+} cli_progress;
+void cli_progress_start(cli_progress *p, const char *label);
+void cli_progress_update(cli_progress *p, double frac, const char *what);
+void cli_progress_end(cli_progress *p);
+
+/* Monotonic seconds. */
+double wf_time_now_cli(void);
 
 #endif

@@ -98,8 +98,18 @@ wf_status wf_decode(wf_context *c, const int32_t *tokens, int32_t n,
 /* Logits (n_vocab floats) of the i-th token of the last wf_decode batch;
  * i = -1 means the last token. NULL if not kept. */
 const float *wf_get_logits(const wf_context *c, int32_t i);
-/* Drop cached tokens from position n_keep on (prefix reuse, rejection). */
+/* Drop cached tokens from position n_keep on (prefix reuse, rejection).
+ * The logits of the last wf_decode call stay readable. */
 wf_status wf_kv_truncate(wf_context *c, int32_t n_keep, wf_error *err);
+/* What wf_context_create decided on the caller's behalf (e.g. "context capped
+ * at 32768 tokens to fit in memory ..."), or "" when nothing to say. Valid
+ * while the context lives; the CLI may print it. */
+const char *wf_context_notice(const wf_context *c);
+/* Bytes allocated for the KV cache (n_ctx tokens) and for scratch buffers. */
+uint64_t wf_context_kv_bytes(const wf_context *c);
+uint64_t wf_context_scratch_bytes_used(const wf_context *c);
+int32_t wf_context_n_threads(const wf_context *c);
+int32_t wf_context_n_batch(const wf_context *c);
 
 /* ---- tokenizer --------------------------------------------------------- */
 

@@ -61,6 +61,8 @@ uint32_t wf_gguf_version(const wf_gguf *g);
 uint64_t wf_gguf_alignment(const wf_gguf *g);
 const char *wf_gguf_path(const wf_gguf *g);
 uint64_t wf_gguf_file_size(const wf_gguf *g);
+/* Absolute file offset of the data section (tensor offsets are relative to it). */
+uint64_t wf_gguf_data_offset(const wf_gguf *g);
 
 /* ---- metadata ---- */
 int64_t wf_gguf_n_kv(const wf_gguf *g);
@@ -85,6 +87,14 @@ wf_status wf_gguf_get_arr(const wf_gguf *g, const char *key, wf_gguf_vtype *elem
                           uint64_t *n, const void **data, wf_error *err);
 /* Element i of a string array (by kv index). O(1): offsets are indexed at open. */
 wf_status wf_gguf_arr_str(const wf_gguf *g, int64_t kv, uint64_t i, wf_str *out);
+/* The encoded value bytes of kv i (after its type id; arrays include their
+ * element type and count), little-endian as in the file. For copying and
+ * dumping values of any type. */
+wf_status wf_gguf_raw_value_at(const wf_gguf *g, int64_t i, const void **p, uint64_t *size);
+/* "u32", "string", "array", ... ("unknown" out of range); bytes of one
+ * element of a fixed-size type (0 for string, array and unknown). */
+const char *wf_gguf_vtype_name(wf_gguf_vtype t);
+uint64_t wf_gguf_vtype_size(wf_gguf_vtype t);
 /* Scalar value of kv i as a formatted string (for `wafer info`), arrays as
  * "[type x n]". Writes at most cap bytes incl. NUL. */
 void wf_gguf_format_value(const wf_gguf *g, int64_t i, char *buf, size_t cap);
@@ -105,6 +115,12 @@ wf_status wf_gguf_writer_set_i32(wf_gguf_writer *w, const char *key, int32_t v);
 wf_status wf_gguf_writer_set_u64(wf_gguf_writer *w, const char *key, uint64_t v);
 wf_status wf_gguf_writer_set_f32(wf_gguf_writer *w, const char *key, float v);
 wf_status wf_gguf_writer_set_bool(wf_gguf_writer *w, const char *key, bool v);
+wf_status wf_gguf_writer_set_i64(wf_gguf_writer *w, const char *key, int64_t v);
+wf_status wf_gguf_writer_set_f64(wf_gguf_writer *w, const char *key, double v);
+/* Any fixed-size scalar type (u8 ... f64, bool); v points to a host value of
+ * that type (uint8_t, int16_t, ..., double, bool). */
+wf_status wf_gguf_writer_set_scalar(wf_gguf_writer *w, const char *key, wf_gguf_vtype type,
+                                    const void *v);
 wf_status wf_gguf_writer_set_str(wf_gguf_writer *w, const char *key, const char *v, size_t len);
 /* Numeric array of n elements of elem type (packed little-endian). */
 wf_status wf_gguf_writer_set_arr(wf_gguf_writer *w, const char *key, wf_gguf_vtype elem,

@@ -18,7 +18,7 @@ typedef enum wf_isa {
 
 typedef struct wf_cpu_features {
     bool avx2, fma, f16c;
-    bool avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16;
+    bool avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16;
     bool os_avx, os_avx512; /* XGETBV says the OS saves the registers */
 } wf_cpu_features;
 

@@ -3,12 +3,18 @@
  *
  * Architectures: llama (Llama 2/3, DeepSeek-Coder, CodeLlama, Mistral),
  * qwen2 (QKV bias), qwen3 (per-head RMSNorm on Q and K).
+ *
+ * Files: model.c (load + validate), forward.c (batched forward pass),
+ * kv_cache.c, attn.c, rope.c, ops.c (scalar elementwise helpers),
+ * context.c (public wf_context_* / wf_decode API).
  */
 #ifndef WF_MODEL_H
 #define WF_MODEL_H
 
 #include "gguf.h"
 #include "matmul.h"
+
+#include <stdatomic.h>
 
 typedef enum wf_arch {
     WF_ARCH_LLAMA = 0,
@@ -66,6 +72,7 @@ struct wf_model {
     const float *output_norm;/* (n_embd)                                      */
     wf_mat output;           /* (n_vocab, n_embd); tok_embd when tied         */
     wf_layer *layers;        /* n_layer                                       */
+    const float *rope_freqs; /* (rope_dim/2) frequency divisors (Llama 3.1 "rope_freqs.weight"), or NULL */
     float *f32_owned;        /* norms/biases converted to f32 when stored f16 */
     uint64_t weight_bytes;   /* bytes of weights read per token               */
     wf_kernels kernels;
@@ -76,5 +83,130 @@ const char *wf_arch_name(wf_arch a);
 
 /* Bytes of KV cache for n_ctx tokens with the given element type. */
 uint64_t wf_kv_bytes(const wf_hparams *hp, int32_t n_ctx, wf_kv_type t);
+
+/* ---- ops.c: elementwise helpers (plain scalar C; cheap next to matmuls) -- */
+
+/* out = x / rms(x) * w:  x, out (n);  w (n). out may alias x. */
+void wf_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
+/* gate = silu(gate) * up:  gate, up (n) */
+void wf_silu_mul(float *gate, const float *up, int64_t n);
+/* y += x:  (n) */
+void wf_add(float *y, const float *x, int64_t n);
+/* x = softmax(x) in place:  (n) */
+void wf_softmax(float *x, int64_t n);
+/* sum a[i]*b[i]:  a, b (n) */
+float wf_dot_f32(const float *a, const float *b, int64_t n);
+
+/* ---- rope.c ------------------------------------------------------------- */
+
+/* Per-pair rotation frequencies and magnitude scale, computed once per
+ * context from the hyper-parameters (linear scaling and YaRN folded in). */
+typedef struct wf_rope {
+    int32_t rope_dim;      /* rotated dims per head (even)                   */
+    wf_rope_order order;
+    double *theta;         /* (rope_dim/2) radians per position              */
+    float mscale;          /* multiplies cos and sin (YaRN attention factor)  */
+} wf_rope;
+
+wf_status wf_rope_init(wf_rope *r, const wf_hparams *hp, const float *freq_factors,
+                       wf_error *err);
+void wf_rope_free(wf_rope *r);
+/* cs (rope_dim): cos/sin pairs for one position: cs[2i] = cos, cs[2i+1] = sin. */
+void wf_rope_table(const wf_rope *r, int64_t pos, float *cs);
+/* Rotate n_heads heads of x in place:  x (n_heads, head_dim);  cs (rope_dim). */
+void wf_rope_apply(const wf_rope *r, float *x, int32_t n_heads, int32_t head_dim,
+                   const float *cs);
+
+/* ---- kv_cache.c --------------------------------------------------------- */
+
+/* Per layer, K and V as (n_head_kv, n_ctx, head_dim) rows of elem type, so
+ * one kv head's positions are contiguous for streaming attention. */
+typedef struct wf_kv_cache {
+    wf_kv_type kv_type;
+    wf_type elem;          /* WF_TYPE_F16 / Q8_0 / F32                        */
+    int32_t n_layer, n_head_kv, head_dim, n_ctx;
+    size_t row_bytes;      /* bytes of one (pos, head) row of head_dim        */
+    void **k, **v;         /* n_layer buffers of n_head_kv*n_ctx*row_bytes    */
+    wf_to_float_fn to_float;     /* row decode (fast kernel or reference)     */
+    wf_from_float_fn from_float; /* row encode                                */
+} wf_kv_cache;
+
+wf_type wf_kv_elem_type(wf_kv_type t);
+const char *wf_kv_type_name(wf_kv_type t);
+wf_status wf_kv_init(wf_kv_cache *kv, const wf_hparams *hp, int32_t n_ctx, wf_kv_type t,
+                     const wf_kernels *k, wf_error *err);
+void wf_kv_free(wf_kv_cache *kv);
+/* Store K and V of one token:  k, v (n_head_kv, head_dim). */
+void wf_kv_store(wf_kv_cache *kv, int32_t layer, int32_t pos, const float *k, const float *v);
+/* Row pointers:  (head_dim) encoded elements at (layer, head, pos). */
+const void *wf_kv_k_row(const wf_kv_cache *kv, int32_t layer, int32_t head, int32_t pos);
+const void *wf_kv_v_row(const wf_kv_cache *kv, int32_t layer, int32_t head, int32_t pos);
+
+/* ---- attn.c ------------------------------------------------------------- */
+
+#define WF_ATTN_TILE 64          /* cached positions per online-softmax step  */
+#define WF_ATTN_CHUNK 512        /* positions per partial (multiple of TILE)  */
+#define WF_ATTN_SPLIT_MAX_TOK 4  /* batches up to this size may split by chunk */
+
+/* Per-thread scratch floats needed by wf_attention (group = n_head/n_head_kv). */
+size_t wf_attn_scratch_floats(int32_t head_dim, int32_t group);
+/* Floats of the split-K partial buffer for a context of n_ctx positions. */
+size_t wf_attn_partial_floats(int32_t n_head, int32_t head_dim, int32_t n_ctx);
+
+/* Causal attention for n_tok query tokens at positions pos0..pos0+n_tok-1
+ * against the cache (which already holds those tokens' K and V):
+ *   q (n_tok, n_head*head_dim);  out (n_tok, n_head*head_dim).
+ * scratch: wf_attn_scratch_floats() floats per thread; partial:
+ * wf_attn_partial_floats() floats, or NULL (never split by chunk). */
+void wf_attention(wf_threadpool *tp, const wf_kv_cache *kv, int32_t layer,
+                  int32_t n_head, const float *q, float *out, int32_t n_tok,
+                  int32_t pos0, float scale, float *scratch, float *partial,
+                  int32_t n_threads);
+/* Single-threaded reference for one (token, head): full softmax over
+ * positions 0..pos (tests). q, out (head_dim). */
+void wf_attention_ref(const wf_kv_cache *kv, int32_t layer, int32_t kv_head,
+                      const float *q, float *out, int32_t pos, float scale);
+
+/* ---- context (context.c / forward.c) ------------------------------------ */
+
+struct wf_context {
+    wf_model *model;
+    wf_context_params params;  /* resolved (no zeros left)                    */
+    wf_threadpool *tp;
+    int32_t n_threads;
+    wf_kv_cache kv;
+    int32_t n_past;
+    wf_rope rope;
+    wf_matmul_scratch mm;
+    /* scratch, sized for n_batch tokens */
+    float *x;       /* (n_batch, n_embd) residual stream                    */
+    float *xn;      /* (n_batch, n_embd) normed input / projection output   */
+    float *q;       /* (n_batch, n_head*hd)                                 */
+    float *k;       /* (n_batch, n_kv*hd)                                   */
+    float *v;       /* (n_batch, n_kv*hd)                                   */
+    float *att;     /* (n_batch, n_head*hd) attention output                */
+    float *gate;    /* (n_batch, n_ff)                                      */
+    float *up;      /* (n_batch, n_ff)                                      */
+    float *rope_cs; /* (n_batch, rope_dim) cos/sin per token                */
+    float *attn_scratch; /* (n_threads, wf_attn_scratch_floats)             */
+    float *attn_partial; /* (wf_attn_partial_floats) split-K partials        */
+    /* logits of the last wf_decode call */
+    float *logits;       /* (logits_cap, n_vocab)                            */
+    int64_t logits_cap;  /* rows allocated                                   */
+    int32_t n_logits;    /* rows valid                                       */
+    int32_t logits_first;/* batch index of row 0 (n-1 when only the last)    */
+    int32_t last_n;      /* tokens in the last wf_decode batch               */
+    uint64_t scratch_bytes;
+    char notice[256];
+};
+
+/* Run the forward pass for n <= n_batch tokens at positions n_past.. and
+ * write logits for the tokens in [keep_from, n) to logits (rows of n_vocab).
+ * Caller checks ranges; advances nothing (the caller updates n_past). */
+wf_status wf_forward(wf_context *c, const int32_t *tokens, int32_t n, int32_t n_past,
+                     int32_t keep_from, float *logits, wf_error *err);
+
+/* Scratch bytes a context needs for n_batch tokens and n_threads threads. */
+uint64_t wf_context_scratch_bytes(const wf_hparams *hp, int32_t n_batch, int32_t n_threads, int32_t n_ctx);
 
 #endif /* WF_MODEL_H */

@@ -10,13 +10,19 @@ typedef struct wf_stop {
     char **strs;
     size_t n;
     size_t max_len;
-    char *held;      /* text held back      */
+    char *held;      /* text held back: held[off .. off + n_held) */
     size_t n_held;
+    size_t off;      /* start of the held text in held[]          */
+    size_t cap;      /* bytes allocated for held[]                */
 } wf_stop;
 
 wf_status wf_stop_init(wf_stop *s, const char *const *strs, size_t n, wf_error *err);
 void wf_stop_free(wf_stop *s);
-/* Feed text; writes what is safe to emit to *emit (points into internal
+/* Stop strings match bytes; empty strings in the list are ignored. A stop is
+ * reported where a stop string first *ends* in the stream (the longest one
+ * when several end at the same byte), so the result does not depend on how
+ * the text is cut into pieces. After a stop, the held text is dropped.
+ * Feed text; writes what is safe to emit to *emit (points into internal
  * storage valid until the next call) and returns true when a stop string
  * was found (the text before it is emitted, the stop string is not). */
 bool wf_stop_feed(wf_stop *s, const char *text, size_t len, const char **emit, size_t *n_emit);

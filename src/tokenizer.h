@@ -16,6 +16,16 @@ void wf_vocab_free(wf_vocab *v);
 const char *wf_vocab_model_name(const wf_vocab *v);
 const char *wf_vocab_pre_name(const wf_vocab *v);
 bool wf_vocab_add_bos(const wf_vocab *v);
+/* A non-fatal note from loading (e.g. an unknown tokenizer.ggml.pre was
+ * replaced by the default pre-tokenizer), or NULL. */
+const char *wf_vocab_warning(const wf_vocab *v);
+/* Longest token text in bytes; no token decodes to more bytes than this. */
+int32_t wf_vocab_max_token_len(const wf_vocab *v);
+/* SentencePiece vocabulary that prefixes text with a space when encoding
+ * (decoders then drop the first leading space: wf_detok.strip_space). */
+bool wf_vocab_add_space_prefix(const wf_vocab *v);
+/* Token type is "control" (<|im_start|>, <s>, ...). */
+bool wf_vocab_is_control(const wf_vocab *v, int32_t id);
 
 /* Streaming detokenizer: feeds token bytes, emits only complete UTF-8
  * characters; bytes that can never form a valid character come out as
@@ -23,14 +33,21 @@ bool wf_vocab_add_bos(const wf_vocab *v);
 typedef struct wf_detok {
     unsigned char pending[4];
     int n_pending;
+    bool strip_space; /* drop one leading ' ' of the output (set by the caller
+                         for SentencePiece vocabularies with add_space_prefix
+                         when decoding a whole sequence; init clears it) */
 } wf_detok;
 
 void wf_detok_init(wf_detok *d);
 /* Appends the text of token id to out (cap bytes); returns bytes written or
- * -1 if cap is too small (nothing written then). cap >= 64 + the longest
- * token is always enough. */
+ * -1 if cap is too small (state unchanged then, out contents unspecified).
+ * An invalid id appends nothing. Control tokens come out as their text.
+ * cap >= 3 * (wf_vocab_max_token_len + 4) is always enough (every stray byte
+ * may become a 3-byte U+FFFD); 64 + the longest token is enough for any
+ * token whose bytes are not malformed UTF-8. */
 int64_t wf_detok_push(wf_detok *d, const wf_vocab *v, int32_t id, char *out, size_t cap);
-/* Emit what is still pending (as U+FFFD) at the end of generation. */
+/* Emit what is still pending (as U+FFFD) at the end of generation
+ * (needs cap >= 3). */
 int64_t wf_detok_flush(wf_detok *d, char *out, size_t cap);
 
 #endif /* WF_TOKENIZER_H */

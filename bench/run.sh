@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# run.sh BUILD_DIR — the benchmark suite behind `make bench`.
+#
+# 1. Synthetic Qwen2.5-Coder-0.5B / -1.5B models (bench_mkmodel, F16, random
+#    weights), quantized with `wafer quantize` to Q8_0 and Q4_K_M; cached in
+#    ${WAFER_BENCH_DIR:-/tmp/wafer-bench} and reused.
+# 2. Memory read bandwidth (bench_membw) and int8 multiply-add peak (bench_peak).
+# 3. `wafer bench --json` for each model x type: prefill 512 + decode 128 with
+#    2 threads; decode with 1 thread.
+# 4. BENCHMARKS.md (tables, commands, machine) from bench/report.py, followed
+#    by the hand-written analysis in bench/analysis.md.
+#
+# Environment: WAFER_BENCH_DIR (model cache), WAFER_BENCH_REPS (default 3),
+# WAFER_BENCH_MODELS (default "qwen2.5-coder-0.5b qwen2.5-coder-1.5b"),
+# WAFER_BENCH_TYPES (default "q8_0 q4_K_M"), WAFER_BENCH_OUT (default
+# <source>/BENCHMARKS.md).
+set -euo pipefail
+
+BUILD=${1:-build}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "$BUILD" && pwd)
+DIR=${WAFER_BENCH_DIR:-/tmp/wafer-bench}
+REPS=${WAFER_BENCH_REPS:-3}
+MODELS=${WAFER_BENCH_MODELS:-"qwen2.5-coder-0.5b qwen2.5-coder-1.5b"}
+TYPES=${WAFER_BENCH_TYPES:-"q8_0 q4_K_M"}
+OUT=${WAFER_BENCH_OUT:-$SRC/BENCHMARKS.md}
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+
+WAFER=$BUILD/wafer
+MKMODEL=$BUILD/bench/bench_mkmodel
+MEMBW=$BUILD/bench/bench_membw
+PEAK=$BUILD/bench/bench_peak
+
+for t in "$WAFER" "$MKMODEL" "$MEMBW" "$PEAK"; do
+    if [ ! -x "$t" ]; then
+        echo "run.sh: building the benchmark tools in $BUILD" >&2
+        cmake --build "$BUILD" --target wafer bench_mkmodel bench_membw bench_peak -j 2
+        break
+    fi
+done
+
+mkdir -p "$DIR"
+RES=$(mktemp -d "${TMPDIR:-/tmp}/wafer-bench-results.XXXXXX")
+trap 'rm -rf "$RES"' EXIT
+CMDS=$RES/commands.txt
+: >"$CMDS"
+T_START=$(date +%s)
+LOAD_START=$(cut -d" " -f1-3 /proc/loadavg)
+
+# Run a command, log it for BENCHMARKS.md, send stdout to file $1.
+logrun() {
+    local out=$1
+    shift
+    echo "$*" | sed "s|$BUILD|\$BUILD|g; s|$DIR|\$WAFER_BENCH_DIR|g" >>"$CMDS"
+    echo "+ $*" >&2
+    if ! "$@" >"$out"; then
+        echo "run.sh: FAILED: $*" >&2
+        echo "{\"error\": \"command failed: $(basename "$1") ${2:-}\"}" >"$out"
+    fi
+}
+
+# ---- models ----------------------------------------------------------------
+for m in $MODELS; do
+    f16=$DIR/$m-f16.gguf
+    if [ ! -s "$f16" ]; then
+        logrun "$RES/mk-$m.txt" "$MKMODEL" --preset "$m" "$f16"
+        cat "$RES/mk-$m.txt" >&2
+    fi
+    for ty in $TYPES; do
+        q=$DIR/$m-$ty.gguf
+        if [ ! -s "$q" ]; then
+            logrun "$RES/q-$m-$ty.txt" "$WAFER" quantize "$f16" "$q" "$ty" -t 2
+        fi
+    done
+done
+
+# ---- machine ceilings ------------------------------------------------------
+logrun "$RES/membw.json" "$MEMBW" --json --reps 7
+logrun "$RES/peak.json" "$PEAK" --json --reps 5
+grep -q '"results"' "$RES/membw.json" || { echo "run.sh: bench_membw failed" >&2; exit 1; }
+BW1=$($PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print([x["gbps"] for x in r if x["threads"]==1][0])' "$RES/membw.json")
+BW2=$($PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print([x["gbps"] for x in r if x["threads"]==2][0])' "$RES/membw.json")
+echo "bandwidth: 1 thread $BW1 GB/s, 2 threads $BW2 GB/s" >&2
+
+# ---- wafer bench -----------------------------------------------------------
+for m in $MODELS; do
+    for ty in $TYPES; do
+        q=$DIR/$m-$ty.gguf
+        logrun "$RES/bench-$m-$ty-t2.json" timeout 900 "$WAFER" bench -m "$q" --threads 2 \
+            --prompt 512 --gen 128 --reps "$REPS" --membw "$BW2" --json
+        logrun "$RES/bench-$m-$ty-t1.json" timeout 900 "$WAFER" bench -m "$q" --threads 1 \
+            --prompt 16 --gen 64 --reps "$REPS" --membw "$BW1" --json
+    done
+done
+
+# mmap'd-file bandwidth on the largest model: the engine reads weights from
+# the page cache, in 4 KiB pages (informational, not the bound).
+last=""
+for m in $MODELS; do for ty in $TYPES; do last=$DIR/$m-$ty.gguf; done; done
+logrun "$RES/membw-file.json" "$MEMBW" --json --reps 5 --file "$last"
+
+# ---- machine description ---------------------------------------------------
+{
+    echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+    echo "cores: $(nproc) online ($(lscpu | sed -n 's/^Thread(s) per core: *//p') thread(s) per core)"
+    echo "caches: L1d $(lscpu | sed -n 's/^L1d cache: *//p'), L2 $(lscpu | sed -n 's/^L2 cache: *//p'), L3 $(lscpu | sed -n 's/^L3 cache: *//p')"
+    echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB"
+    echo "flags (SIMD): $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|fma|f16c|amx|sse4_2)' | sort -u | tr '\n' ' ')"
+    echo "mhz (cpuinfo): $(grep -m1 'cpu MHz' /proc/cpuinfo | sed 's/.*: *//')"
+    echo "hypervisor: $(lscpu | sed -n 's/^Hypervisor vendor: *//p')"
+    echo "kernel: $(uname -r)"
+    echo "compiler: $(cc --version | head -1)"
+    echo "wafer: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$SRC" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+} >"$RES/machine.txt"
+echo "elapsed: $(($(date +%s) - T_START)) s" >>"$RES/machine.txt"
+
+$PY "$SRC/bench/report.py" "$RES" "$MODELS" "$TYPES" "$SRC/bench/analysis.md" >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo "wrote $OUT ($(($(date +%s) - T_START)) s)" >&2

@@ -1,0 +1,141 @@
+/* cmd_info.c — `wafer info MODEL`: architecture, hyper-parameters, tokenizer,
+ * tensor types and sizes, and the memory a run needs. */
+#include "cli.h"
+
+#include "gguf.h"
+#include "model.h"
+#include "quant.h"
+#include "tokenizer.h"
+
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: wafer info MODEL.gguf [--kv] [--tensors]\n\n"
+               "Describe a GGUF model: architecture, hyper-parameters, tokenizer, tensor\n"
+               "types and sizes, and the memory needed to run it.\n\n"
+               "  --kv        print every metadata key and value\n"
+               "  --tensors   print every tensor (name, type, shape, bytes)\n");
+}
+
+static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
+
+int cmd_info(int argc, char **argv) {
+    const char *path = NULL;
+    bool all_kv = false, all_tensors = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--kv")) { all_kv = true; continue; }
+        if (!strcmp(argv[i], "--tensors")) { all_tensors = true; continue; }
+        if (!strcmp(argv[i], "-m") && i + 1 < argc) { path = argv[++i]; continue; }
+        if (argv[i][0] == '-') {
+            fprintf(stderr, "wafer info: unknown option '%s'\n\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+        if (path) { usage(stderr); return 2; }
+        path = argv[i];
+    }
+    if (!path) { usage(stderr); return 2; }
+
+    wf_error err = {0};
+    wf_gguf *g = NULL;
+    if (wf_gguf_open(path, &g, &err)) {
+        fprintf(stderr, "wafer info: %s\n", err.msg);
+        return 1;
+    }
+    printf("file:          %s (GGUF v%u, %.1f MiB, alignment %llu)\n", path, wf_gguf_version(g),
+           mib(wf_gguf_file_size(g)), (unsigned long long)wf_gguf_alignment(g));
+    wf_str s;
+    if (!wf_gguf_get_str(g, "general.name", &s, NULL) && s.len < 1024)
+        printf("name:          %.*s\n", (int)s.len, s.ptr);
+
+    /* Tensor summary by type. */
+    uint64_t bytes_by_type[WF_TYPE_COUNT] = {0}, n_by_type[WF_TYPE_COUNT] = {0};
+    uint64_t total = 0, params = 0;
+    for (int64_t i = 0; i < wf_gguf_n_tensors(g); i++) {
+        const wf_gguf_tensor *t = wf_gguf_tensor_at(g, i);
+        uint64_t ne = 1;
+        for (uint32_t d = 0; d < t->n_dims; d++) ne *= (uint64_t)t->ne[d];
+        params += ne;
+        total += t->nbytes;
+        if (t->type < WF_TYPE_COUNT) {
+            bytes_by_type[t->type] += t->nbytes;
+            n_by_type[t->type]++;
+        }
+    }
+
+    /* Load through the engine: hyper-parameters, and whether wafer runs it. */
+    wf_model *m = NULL;
+    wf_model_params mp = wf_model_default_params();
+    wf_status st = wf_model_load(path, &mp, &m, &err);
+    if (st == WF_OK) {
+        const wf_hparams *hp = &m->hp;
+        printf("architecture:  %s\n", wf_arch_name(hp->arch));
+        printf("layers:        %d\n", hp->n_layer);
+        printf("width:         %d (feed-forward %d)\n", hp->n_embd, hp->n_ff);
+        printf("heads:         %d query, %d key/value (head dim %d)\n", hp->n_head, hp->n_head_kv, hp->head_dim);
+        printf("vocabulary:    %d tokens\n", hp->n_vocab);
+        printf("context:       %d tokens (training)\n", hp->n_ctx_train);
+        printf("rms eps:       %g\n", (double)hp->rms_eps);
+        printf("rope:          %s order, base %g, %d dims", hp->rope_order == WF_ROPE_NEOX ? "neox" : "normal",
+               (double)hp->rope_base, hp->rope_dim);
+        if (hp->rope_scaling == WF_ROPE_SCALING_LINEAR) printf(", linear scaling x%g", (double)hp->rope_factor);
+        if (hp->rope_scaling == WF_ROPE_SCALING_YARN)
+            printf(", YaRN x%g from %d", (double)hp->rope_factor, hp->rope_orig_ctx);
+        printf("\n");
+        printf("output:        %s\n", m->output.data == m->tok_embd.data ? "tied to token embeddings" : "separate matrix");
+        const wf_vocab *v = wf_model_vocab(m);
+        if (v)
+            printf("tokenizer:     %s (pre: %s), %d tokens, bos %d, eos %d\n", wf_vocab_model_name(v),
+                   wf_vocab_pre_name(v), wf_vocab_n_tokens(v), wf_vocab_bos(v), wf_vocab_eos(v));
+        else
+            printf("tokenizer:     none (token ids only)\n");
+    } else {
+        wf_str a;
+        if (!wf_gguf_get_str(g, "general.architecture", &a, NULL) && a.len < 256)
+            printf("architecture:  %.*s\n", (int)a.len, a.ptr);
+        printf("wafer can run: no — %s\n", err.msg);
+    }
+    printf("parameters:    %.1f M\n", (double)params / 1e6);
+    printf("tensors:       %lld, %.1f MiB\n", (long long)wf_gguf_n_tensors(g), mib(total));
+    for (int t = 0; t < WF_TYPE_COUNT; t++) {
+        if (!n_by_type[t]) continue;
+        char tb[32];
+        printf("  %-8s %5llu tensors %10.1f MiB\n", wf_type_name((uint32_t)t, tb, sizeof tb),
+               (unsigned long long)n_by_type[t], mib(bytes_by_type[t]));
+    }
+    if (st == WF_OK) {
+        const wf_hparams *hp = &m->hp;
+        int32_t ctxs[] = {4096, 32768, hp->n_ctx_train, 131072};
+        printf("memory:        weights %.1f MiB (mapped; %.1f MiB read per token)\n", mib(total),
+               mib(m->weight_bytes));
+        for (size_t i = 0; i < sizeof ctxs / sizeof ctxs[0]; i++) {
+            if (ctxs[i] <= 0 || (i == 2 && (ctxs[i] == 4096 || ctxs[i] == 32768 || ctxs[i] == 131072))) continue;
+            printf("  KV cache at %6d tokens: %8.1f MiB f16, %8.1f MiB q8_0\n", ctxs[i],
+                   mib(wf_kv_bytes(hp, ctxs[i], WF_KV_F16)), mib(wf_kv_bytes(hp, ctxs[i], WF_KV_Q8_0)));
+        }
+    }
+    if (all_kv) {
+        printf("\nmetadata (%lld keys):\n", (long long)wf_gguf_n_kv(g));
+        char buf[512];
+        for (int64_t i = 0; i < wf_gguf_n_kv(g); i++) {
+            wf_str k = wf_gguf_key_at(g, i);
+            wf_gguf_format_value(g, i, buf, sizeof buf);
+            printf("  %.*s = %s\n", (int)(k.len < 200 ? k.len : 200), k.ptr, buf);
+        }
+    }
+    if (all_tensors) {
+        printf("\ntensors:\n");
+        for (int64_t i = 0; i < wf_gguf_n_tensors(g); i++) {
+            const wf_gguf_tensor *t = wf_gguf_tensor_at(g, i);
+            char tb[32], shape[96] = "";
+            size_t off = 0;
+            for (uint32_t d = 0; d < t->n_dims && off < sizeof shape; d++)
+                off += (size_t)snprintf(shape + off, sizeof shape - off, "%s%lld", d ? " x " : "", (long long)t->ne[d]);
+            printf("  %-40s %-6s %-24s %10.2f MiB\n", t->name, wf_type_name(t->type, tb, sizeof tb), shape, mib(t->nbytes));
+        }
+    }
+    wf_model_free(m);
+    wf_gguf_close(g);
+    return 0;
+}

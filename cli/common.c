@@ -1,0 +1,339 @@
+/* common.c — option parsing, model loading, input and progress helpers
+ * shared by the `wafer` subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void cli_opts_init(cli_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->batch = 512;
+    o->kv = WF_KV_F16;
+    o->n_predict = 256;
+    o->sp = wf_sampler_default_params();
+    o->parse_special = true;
+    o->add_special = true;
+}
+
+bool cli_parse_i32(const char *flag, const char *s, int64_t lo, int64_t hi, int32_t *out) {
+    char *end;
+    errno = 0;
+    long long v = s ? strtoll(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "wafer: %s expects an integer in [%lld, %lld], got '%s'\n", flag,
+                (long long)lo, (long long)hi, s ? s : "");
+        return false;
+    }
+    *out = (int32_t)v;
+    return true;
+}
+
+bool cli_parse_f32(const char *flag, const char *s, double lo, double hi, float *out) {
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || !*s || *end || errno || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "wafer: %s expects a number in [%g, %g], got '%s'\n", flag, lo, hi, s ? s : "");
+        return false;
+    }
+    *out = (float)v;
+    return true;
+}
+
+static const char *need_value(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "wafer: option %s needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int cli_take_opt(cli_opts *o, int groups, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *v;
+#define IS(x) (!strcmp(a, x))
+#define VAL() do { if (!(v = need_value(argc, argv, i))) return -1; } while (0)
+    if (groups & CLI_G_MODEL) {
+        if (IS("-m") || IS("--model")) { VAL(); o->model = v; return 1; }
+        if (IS("-t") || IS("--threads")) { VAL(); return cli_parse_i32(a, v, 1, 1024, &o->threads) ? 1 : -1; }
+    }
+    if (groups & CLI_G_INPUT) {
+        if (IS("-p") || IS("--prompt")) { VAL(); o->prompt = v; return 1; }
+        if (IS("-f") || IS("--file")) { VAL(); o->file = v; return 1; }
+        if (IS("--ids")) { VAL(); o->ids = v; return 1; }
+        if (IS("--no-parse-special")) { o->parse_special = false; return 1; }
+        if (IS("--parse-special")) { o->parse_special = true; return 1; }
+        if (IS("--no-special")) { o->add_special = false; return 1; }
+    }
+    if (groups & CLI_G_CTX) {
+        if (IS("-c") || IS("--ctx-size")) { VAL(); return cli_parse_i32(a, v, 0, 1 << 24, &o->ctx_size) ? 1 : -1; }
+        if (IS("-b") || IS("--batch")) { VAL(); return cli_parse_i32(a, v, 1, 1 << 16, &o->batch) ? 1 : -1; }
+        if (IS("--kv")) {
+            VAL();
+            if (!strcmp(v, "f16")) o->kv = WF_KV_F16;
+            else if (!strcmp(v, "q8_0")) o->kv = WF_KV_Q8_0;
+            else if (!strcmp(v, "f32")) o->kv = WF_KV_F32;
+            else { fprintf(stderr, "wafer: --kv expects f16, q8_0 or f32, got '%s'\n", v); return -1; }
+            return 1;
+        }
+    }
+    if (groups & CLI_G_GEN) {
+        if (IS("-n") || IS("--n-predict")) { VAL(); return cli_parse_i32(a, v, -1, 1 << 24, &o->n_predict) ? 1 : -1; }
+        if (IS("--stop")) {
+            VAL();
+            if (!*v) { fprintf(stderr, "wafer: --stop needs a non-empty string\n"); return -1; }
+            if (o->n_stops >= CLI_MAX_STOPS) { fprintf(stderr, "wafer: at most %d --stop strings\n", CLI_MAX_STOPS); return -1; }
+            o->stops[o->n_stops++] = v;
+            return 1;
+        }
+    }
+    if (groups & CLI_G_SAMPLE) {
+        wf_sampler_params *s = &o->sp;
+        if (IS("--temp") || IS("--temperature")) { VAL(); return cli_parse_f32(a, v, 0, 100, &s->temperature) ? 1 : -1; }
+        if (IS("--top-k")) { VAL(); return cli_parse_i32(a, v, 0, 1 << 30, &s->top_k) ? 1 : -1; }
+        if (IS("--top-p")) { VAL(); return cli_parse_f32(a, v, 0, 1, &s->top_p) ? 1 : -1; }
+        if (IS("--min-p")) { VAL(); return cli_parse_f32(a, v, 0, 1, &s->min_p) ? 1 : -1; }
+        if (IS("--repeat-penalty")) { VAL(); return cli_parse_f32(a, v, 0.01, 100, &s->repeat_penalty) ? 1 : -1; }
+        if (IS("--repeat-last-n")) { VAL(); return cli_parse_i32(a, v, -1, 1 << 24, &s->repeat_last_n) ? 1 : -1; }
+        if (IS("--presence-penalty")) { VAL(); return cli_parse_f32(a, v, -10, 10, &s->presence_penalty) ? 1 : -1; }
+        if (IS("--frequency-penalty")) { VAL(); return cli_parse_f32(a, v, -10, 10, &s->frequency_penalty) ? 1 : -1; }
+        if (IS("-s") || IS("--seed")) {
+            VAL();
+            char *end;
+            errno = 0;
+            unsigned long long x = strtoull(v, &end, 10);
+            if (!*v || *end || errno || *v == '-') { fprintf(stderr, "wafer: --seed expects a non-negative integer, got '%s'\n", v); return -1; }
+            s->seed = x;
+            return 1;
+        }
+    }
+#undef IS
+#undef VAL
+    return 0;
+}
+
+void cli_print_opts_help(FILE *f, int groups) {
+    if (groups & CLI_G_MODEL)
+        fprintf(f, "  -m, --model FILE        GGUF model\n"
+                   "  -t, --threads N         worker threads (default: number of cores)\n");
+    if (groups & CLI_G_INPUT)
+        fprintf(f, "  -p, --prompt TEXT       input text\n"
+                   "  -f, --file FILE         input text from a file\n"
+                   "  --ids \"1 2 3\"           input as token ids (bypasses the tokenizer)\n"
+                   "  --no-parse-special      treat special-token text (<|...|>) as plain text\n"
+                   "  --no-special            do not add BOS/EOS even if the model asks for them\n");
+    if (groups & CLI_G_CTX)
+        fprintf(f, "  -c, --ctx-size N        context size in tokens (default: the model's, capped by memory)\n"
+                   "  -b, --batch N           tokens per forward pass in prefill (default 512)\n"
+                   "  --kv f16|q8_0|f32       KV cache element type (default f16)\n");
+    if (groups & CLI_G_GEN)
+        fprintf(f, "  -n, --n-predict N       tokens to generate (default 256; -1: until the end)\n"
+                   "  --stop TEXT             stop when TEXT is generated (repeatable)\n");
+    if (groups & CLI_G_SAMPLE)
+        fprintf(f, "  --temp T                temperature (default 0.8; 0 = greedy)\n"
+                   "  --top-k K               keep the K most likely tokens (default 40; 0 = off)\n"
+                   "  --top-p P               nucleus sampling (default 0.95; 1 = off)\n"
+                   "  --min-p P               drop tokens below P x the top probability (default 0.05)\n"
+                   "  --repeat-penalty X      penalise recent tokens (default 1.0 = off)\n"
+                   "  --repeat-last-n N       window for the penalties (default 64; -1 = all)\n"
+                   "  --presence-penalty X    OpenAI-style presence penalty (default 0)\n"
+                   "  --frequency-penalty X   OpenAI-style frequency penalty (default 0)\n"
+                   "  -s, --seed N            random seed (same seed, same output)\n");
+}
+
+/* ---- progress bar ---- */
+
+void cli_progress_start(cli_progress *p, const char *label) {
+    p->tty = isatty(2);
+    p->last_pct = -1;
+    p->label = label;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    p->t0 = ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void cli_progress_update(cli_progress *p, double frac, const char *what) {
+    if (!p->tty) return;
+    if (frac < 0) frac = 0;
+    if (frac > 1) frac = 1;
+    int pct = (int)(frac * 100.0);
+    if (pct == p->last_pct && !what) return;
+    p->last_pct = pct;
+    char bar[31];
+    int fill = (int)(frac * 30.0);
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "\r%s [%s] %3d%% %-40.40s", p->label, bar, pct, what ? what : "");
+    fflush(stderr);
+}
+
+void cli_progress_end(cli_progress *p) {
+    if (!p->tty || p->last_pct < 0) return;
+    fprintf(stderr, "\r%*s\r", 100, "");
+    fflush(stderr);
+}
+
+static bool load_progress(uint64_t done, uint64_t total, void *user) {
+    cli_progress_update(user, total ? (double)done / (double)total : 1.0, NULL);
+    return true;
+}
+
+wf_model *cli_load_model(const cli_opts *o) {
+    if (!o->model) {
+        fprintf(stderr, "wafer: no model given (use -m FILE.gguf)\n");
+        return NULL;
+    }
+    cli_progress pr;
+    cli_progress_start(&pr, "loading");
+    wf_model_params mp = wf_model_default_params();
+    if (!o->quiet) {
+        mp.progress = load_progress;
+        mp.progress_user = &pr;
+    }
+    wf_model *m = NULL;
+    wf_error err = {0};
+    wf_status st = wf_model_load(o->model, &mp, &m, &err);
+    cli_progress_end(&pr);
+    if (st) {
+        fprintf(stderr, "wafer: %s\n", err.msg[0] ? err.msg : wf_status_name(st));
+        return NULL;
+    }
+    return m;
+}
+
+wf_context *cli_make_context(wf_model *m, const cli_opts *o, int32_t min_ctx) {
+    wf_context_params cp = wf_context_default_params();
+    cp.n_ctx = o->ctx_size;
+    if (cp.n_ctx == 0 && min_ctx > 0) {
+        /* No size given: just what the job needs, not the full training
+         * context (which can be 128k tokens of KV cache). */
+        int32_t want = min_ctx < 4096 ? 4096 : min_ctx;
+        int32_t train = wf_model_n_ctx_train(m);
+        cp.n_ctx = train > 0 && want > train ? train : want;
+        if (cp.n_ctx < min_ctx) cp.n_ctx = min_ctx;
+    }
+    cp.n_threads = o->threads;
+    cp.n_batch = o->batch;
+    cp.kv_type = o->kv;
+    wf_context *c = NULL;
+    wf_error err = {0};
+    wf_status st = wf_context_create(m, &cp, &c, &err);
+    if (st) {
+        fprintf(stderr, "wafer: %s\n", err.msg[0] ? err.msg : wf_status_name(st));
+        return NULL;
+    }
+    const char *note = wf_context_notice(c);
+    if (note && *note && !o->quiet) fprintf(stderr, "wafer: %s\n", note);
+    return c;
+}
+
+char *cli_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "wafer: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) {
+        fprintf(stderr, "wafer: %s is not a regular file\n", path);
+        fclose(f);
+        return NULL;
+    }
+    size_t n = (size_t)sb.st_size;
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fprintf(stderr, "wafer: %s: out of memory (%zu bytes)\n", path, n);
+        fclose(f);
+        return NULL;
+    }
+    size_t got = fread(buf, 1, n, f);
+    fclose(f);
+    if (got != n) {
+        fprintf(stderr, "wafer: %s: short read\n", path);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+static int32_t *parse_ids(const char *s, int32_t n_vocab, size_t *n) {
+    size_t cap = 16, k = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) return NULL;
+    const char *p = s;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0 || v >= n_vocab) {
+            fprintf(stderr, "wafer: --ids: bad token id near '%.20s' (the vocabulary has %d tokens)\n", p, n_vocab);
+            free(ids);
+            return NULL;
+        }
+        if (k == cap) {
+            int32_t *t = realloc(ids, (cap *= 2) * sizeof *ids);
+            if (!t) { free(ids); return NULL; }
+            ids = t;
+        }
+        ids[k++] = (int32_t)v;
+        p = end;
+    }
+    if (k == 0) {
+        fprintf(stderr, "wafer: --ids: no token ids given\n");
+        free(ids);
+        return NULL;
+    }
+    *n = k;
+    return ids;
+}
+
+int32_t *cli_input_tokens(const cli_opts *o, const wf_model *m, size_t *n) {
+    int given = !!o->prompt + !!o->file + !!o->ids;
+    if (given != 1) {
+        fprintf(stderr, "wafer: give exactly one of -p TEXT, -f FILE or --ids \"...\"\n");
+        return NULL;
+    }
+    if (o->ids) return parse_ids(o->ids, wf_model_n_vocab(m), n);
+    const wf_vocab *v = wf_model_vocab(m);
+    if (!v) {
+        fprintf(stderr, "wafer: %s has no tokenizer; use --ids\n", o->model);
+        return NULL;
+    }
+    size_t len = 0;
+    char *text = NULL;
+    const char *src = o->prompt;
+    if (o->file) {
+        if (!(text = cli_read_file(o->file, &len))) return NULL;
+        src = text;
+    } else {
+        len = strlen(src);
+    }
+    int32_t *toks = NULL;
+    wf_error err = {0};
+    wf_status st = wf_tokenize(v, src, len, o->add_special, o->parse_special, &toks, n, &err);
+    free(text);
+    if (st) {
+        fprintf(stderr, "wafer: tokenize: %s\n", err.msg[0] ? err.msg : wf_status_name(st));
+        return NULL;
+    }
+    if (*n == 0) {
+        fprintf(stderr, "wafer: the input is empty\n");
+        free(toks);
+        return NULL;
+    }
+    return toks;
+}
+
+double wf_time_now_cli(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

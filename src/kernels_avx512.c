@@ -1,0 +1,318 @@
+/* kernels_avx512.c — AVX-512 (F/BW/VL/DQ + VNNI) gemm tiles for the weight
+ * types that dominate wafer's models: Q8_0, Q4_K, Q6_K.
+ *
+ * A tile is RB weight rows x CB activation rows (at most 4 x 4). Each weight
+ * block is loaded and unpacked once per tile and then multiplied with every
+ * activation row in registers (vpdpbusd: u8 x s8 -> s32, 64 MACs a zmm), so
+ * prefill and speculative verification pay the unpack once per CB tokens.
+ * The 1 x 1 tile is also the vec_dot. Integer parts are exact; the float
+ * accumulation order differs from kernels_scalar.c (tested within 2e-5 of
+ * sum|w*a|, see tests/test_kernels.c).
+ *
+ * Used only when the CPU reports avx512vnni; otherwise the AVX2 entries stay. */
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+
+#define WF_AI static inline __attribute__((always_inline))
+
+enum { TILE_R = 4, TILE_C = 4 };
+
+/* Software prefetch distance into each weight row. With several rows walked
+ * side by side the hardware prefetchers alone left decode from DRAM at well
+ * under half of what one row at a time reached (bench_kernels). */
+enum { PF_DIST = 2048 };
+
+WF_AI void prefetch_lines(const void *p, int bytes) {
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + PF_DIST + o, _MM_HINT_T0);
+}
+
+static inline float fp16(uint16_t h) { return _cvtsh_ss(h); }
+
+/* Two 32-byte halves into one zmm (lo in lanes 0..7, hi in 8..15). */
+WF_AI __m512i join256(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+WF_AI __m512 join_ps(float lo, float hi) {
+    return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
+}
+
+/* ---- Q8_0 x Q8_0 --------------------------------------------------------------
+ * Two blocks per zmm. The signed weights are biased to unsigned (w ^ 0x80 =
+ * w + 128) so vpdpbusd applies; the bias is removed by starting each
+ * accumulation at -128 * sum(a), computed once per activation block. Any int8
+ * is allowed on both sides. */
+
+WF_AI void q8_0_step(const int RB, const int CB, const bool two, int64_t b, const uint8_t *w, size_t ws,
+                     const uint8_t *a, size_t as, __m512 acc[TILE_R][TILE_C]) {
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    __m512i A[TILE_C], N[TILE_C];
+    __m512 DA[TILE_C];
+    for (int c = 0; c < CB; c++) {
+        const wf_block_q8_0 *y = (const wf_block_q8_0 *)(a + (size_t)c * as) + b;
+        const __m256i lo = _mm256_loadu_si256((const __m256i *)y[0].qs);
+        const __m256i hi = two ? _mm256_loadu_si256((const __m256i *)y[1].qs) : _mm256_setzero_si256();
+        A[c] = join256(lo, hi);
+        N[c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, A[c]));
+        DA[c] = join_ps(fp16(y[0].d), two ? fp16(y[1].d) : 0.0f);
+    }
+    for (int r = 0; r < RB; r++) {
+        const wf_block_q8_0 *x = (const wf_block_q8_0 *)(w + (size_t)r * ws) + b;
+        prefetch_lines(x, 2 * (int)sizeof *x);
+        const __m256i lo = _mm256_loadu_si256((const __m256i *)x[0].qs);
+        const __m256i hi = two ? _mm256_loadu_si256((const __m256i *)x[1].qs) : _mm256_setzero_si256();
+        const __m512i U = _mm512_xor_si512(join256(lo, hi), k80);
+        const __m512 DW = join_ps(fp16(x[0].d), two ? fp16(x[1].d) : 0.0f);
+        for (int c = 0; c < CB; c++) {
+            const __m512i I = _mm512_dpbusd_epi32(N[c], U, A[c]);
+            acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(DW, DA[c]), acc[r][c]);
+        }
+    }
+}
+
+/* w: (RB, n) q8_0 rows ws bytes apart; a: (CB, n) q8_0 rows; out[c*os + r] */
+WF_AI void q8_0_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                     size_t as, float *out, size_t os) {
+    __m512 acc[TILE_R][TILE_C];
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) acc[r][c] = _mm512_setzero_ps();
+    const int64_t nb = n / WF_QK8_0;
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) q8_0_step(RB, CB, true, b, w, ws, a, as, acc);
+    if (b < nb) q8_0_step(RB, CB, false, b, w, ws, a, as, acc);
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+/* ---- Q4_K x Q8_K --------------------------------------------------------------
+ * Per 64-element group g the 32 qs bytes hold sub-block 2g in the low nibbles
+ * and 2g+1 in the high ones, so [low | high] as one zmm lines up with the 64
+ * contiguous activation bytes. vpdpbusd gives 16 partial sums (each < 2^15),
+ * vpdpwssd multiplies them by the 6-bit sub-block scale and accumulates.
+ * The min term, -dmin*m_j*da*sum(a over j), is a float dot of per-row
+ * (-dmin*m) with per-activation (da*bsum pairs), added with one FMA. */
+
+/* 8 sub-block scales (lanes 0..7) and mins (lanes 8..15 of *m, also 0..7)
+ * of a Q4_K/Q5_K block. Decoded in 32-bit words, four sub-blocks at a time:
+ * byte j of u0/u1/u2 is scales[j], [4+j], [8+j]; sub-blocks 4..7 take their
+ * top two bits from bits 6-7 of u0 (scales) and u1 (mins). */
+WF_AI void k4_scales_epi32(const uint8_t s[WF_K_SCALE_SIZE], __m512i *sc, __m512i *m) {
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s, 4);
+    memcpy(&u1, s + 4, 4);
+    memcpy(&u2, s + 8, 4);
+    const uint32_t sc_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u);
+    const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u);
+    const __m128i v = _mm_set_epi32((int)m_hi, (int)m_lo, (int)sc_hi, (int)sc_lo);
+    const __m512i all = _mm512_cvtepu8_epi32(v);
+    *sc = all;
+    *m = _mm512_shuffle_i64x2(all, all, 0xee); /* 128-bit lanes 2,3,2,3: mins in 0..7 */
+}
+
+WF_AI void q4_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                     size_t as, float *out, size_t os) {
+    __m512 acc[TILE_R][TILE_C];
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) acc[r][c] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int64_t b = 0; b < n / WF_QK_K; b++) {
+        __m512i SC[TILE_R], I[TILE_R][TILE_C];
+        __m512 MW[TILE_R], DW[TILE_R], DA[TILE_C], MA[TILE_C];
+        for (int r = 0; r < RB; r++) {
+            const wf_block_q4_K *x = (const wf_block_q4_K *)(w + (size_t)r * ws) + b;
+            prefetch_lines(x, (int)sizeof *x);
+            __m512i m;
+            k4_scales_epi32(x->scales, &SC[r], &m);
+            MW[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(-fp16(x->dmin)));
+            DW[r] = _mm512_set1_ps(fp16(x->d));
+            for (int c = 0; c < CB; c++) I[r][c] = _mm512_setzero_si512();
+        }
+        for (int c = 0; c < CB; c++) {
+            const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
+            /* sums over each 32-element sub-block, lanes 0..7 (upper lanes 0) */
+            const __m256i pairs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), _mm256_set1_epi16(1));
+            const __m512 da = _mm512_set1_ps(y->d);
+            MA[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(pairs)), da);
+            DA[c] = da;
+        }
+        for (int g = 0; g < 4; g++) {
+            __m512i A[TILE_C];
+            for (int c = 0; c < CB; c++) {
+                const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
+                A[c] = _mm512_loadu_si512((const void *)(y->qs + 64 * g));
+            }
+            const __m512i idx = _mm512_set_epi32(2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1,
+                                                 2 * g + 1, 2 * g + 1, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g,
+                                                 2 * g, 2 * g);
+            for (int r = 0; r < RB; r++) {
+                const wf_block_q4_K *x = (const wf_block_q4_K *)(w + (size_t)r * ws) + b;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * g));
+                const __m512i W = _mm512_and_si512(join256(q, _mm256_srli_epi16(q, 4)), m4);
+                const __m512i S = _mm512_permutexvar_epi32(idx, SC[r]);
+                for (int c = 0; c < CB; c++) {
+                    const __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W, A[c]);
+                    I[r][c] = _mm512_dpwssd_epi32(I[r][c], t, S);
+                }
+            }
+        }
+        for (int r = 0; r < RB; r++)
+            for (int c = 0; c < CB; c++) {
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[r][c]), _mm512_mul_ps(DW[r], DA[c]), acc[r][c]);
+                acc[r][c] = _mm512_fmadd_ps(MW[r], MA[c], acc[r][c]);
+            }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+/* ---- Q6_K x Q8_K --------------------------------------------------------------
+ * Per 128-element half, [q0 | q1] and [q2 | q3] (elements 0..63 and 64..127)
+ * are each one zmm: low 4 bits from ql (low nibbles for the first, high for
+ * the second), top 2 bits from qh shifted into place per 256-bit half.
+ * Each group of 4 dpbusd lanes covers 16 elements = one int8 scale. The -32
+ * offset is a float dot of (-32*d*sc) with (da*bsums), like Q4_K's mins. */
+WF_AI void q6_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                     size_t as, float *out, size_t os) {
+    __m512 acc[TILE_R][TILE_C];
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) acc[r][c] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x30);
+    const __m512i lo16 = _mm512_set1_epi32(0xffff);
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+    for (int64_t b = 0; b < n / WF_QK_K; b++) {
+        __m512i SC[TILE_R], I[TILE_R][TILE_C];
+        __m512 DW[TILE_R], OW[TILE_R], DA[TILE_C], OA[TILE_C];
+        for (int r = 0; r < RB; r++) {
+            const wf_block_q6_K *x = (const wf_block_q6_K *)(w + (size_t)r * ws) + b;
+            prefetch_lines(x, (int)sizeof *x);
+            SC[r] = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x->scales));
+            DW[r] = _mm512_set1_ps(fp16(x->d));
+            OW[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(SC[r]), _mm512_set1_ps(-32.0f * fp16(x->d)));
+            SC[r] = _mm512_and_si512(SC[r], lo16); /* vpdpwssd reads the low 16 bits; high must be 0 */
+            for (int c = 0; c < CB; c++) I[r][c] = _mm512_setzero_si512();
+        }
+        for (int c = 0; c < CB; c++) {
+            const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
+            DA[c] = _mm512_set1_ps(y->d);
+            const __m512i bs = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)y->bsums));
+            OA[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(bs), DA[c]);
+        }
+        for (int h = 0; h < 2; h++)
+            for (int z = 0; z < 2; z++) {
+                __m512i A[TILE_C];
+                for (int c = 0; c < CB; c++) {
+                    const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
+                    A[c] = _mm512_loadu_si512((const void *)(y->qs + 128 * h + 64 * z));
+                }
+                /* lanes 4i..4i+3 use scale 8h + 4z + i */
+                const int s0 = 8 * h + 4 * z;
+                const __m512i idx = _mm512_set_epi32(s0 + 3, s0 + 3, s0 + 3, s0 + 3, s0 + 2, s0 + 2, s0 + 2, s0 + 2,
+                                                     s0 + 1, s0 + 1, s0 + 1, s0 + 1, s0, s0, s0, s0);
+                for (int r = 0; r < RB; r++) {
+                    const wf_block_q6_K *x = (const wf_block_q6_K *)(w + (size_t)r * ws) + b;
+                    const __m512i L = _mm512_loadu_si512((const void *)(x->ql + 64 * h));
+                    const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
+                    __m512i W;
+                    if (z == 0) /* elements 0..63: low nibbles, qh bits 0-1 | 2-3 */
+                        W = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, shl), m2));
+                    else /* elements 64..127: high nibbles, qh bits 4-5 | 6-7 */
+                        W = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                            _mm512_and_si512(_mm512_srlv_epi16(QH, shr), m2));
+                    const __m512i S = _mm512_permutexvar_epi32(idx, SC[r]);
+                    for (int c = 0; c < CB; c++) {
+                        const __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W, A[c]);
+                        I[r][c] = _mm512_dpwssd_epi32(I[r][c], t, S);
+                    }
+                }
+            }
+        for (int r = 0; r < RB; r++)
+            for (int c = 0; c < CB; c++) {
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[r][c]), _mm512_mul_ps(DW[r], DA[c]), acc[r][c]);
+                acc[r][c] = _mm512_fmadd_ps(OW[r], OA[c], acc[r][c]);
+            }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+/* ---- tile drivers ----------------------------------------------------------------
+ * Full TILE_R x TILE_C tiles, then the ragged edges with smaller fixed tiles
+ * (every RB, CB in 1..4 is its own compiled instance, so the accumulators
+ * stay in registers). Weight tile outer: its few KB stay in L1 while the
+ * activation rows stream past. */
+typedef void (*tile_fn)(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *out,
+                        size_t os);
+
+#define WF_TILE_INSTANCES(T)                                                                               \
+    static void T##_1x1(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 1, n, w, ws, a, as, o, os); } \
+    static void T##_1x2(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 2, n, w, ws, a, as, o, os); } \
+    static void T##_1x3(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 3, n, w, ws, a, as, o, os); } \
+    static void T##_1x4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 4, n, w, ws, a, as, o, os); } \
+    static void T##_2x1(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(2, 1, n, w, ws, a, as, o, os); } \
+    static void T##_2x2(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(2, 2, n, w, ws, a, as, o, os); } \
+    static void T##_2x3(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(2, 3, n, w, ws, a, as, o, os); } \
+    static void T##_2x4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(2, 4, n, w, ws, a, as, o, os); } \
+    static void T##_3x1(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(3, 1, n, w, ws, a, as, o, os); } \
+    static void T##_3x2(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(3, 2, n, w, ws, a, as, o, os); } \
+    static void T##_3x3(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(3, 3, n, w, ws, a, as, o, os); } \
+    static void T##_3x4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(3, 4, n, w, ws, a, as, o, os); } \
+    static void T##_4x1(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(4, 1, n, w, ws, a, as, o, os); } \
+    static void T##_4x2(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(4, 2, n, w, ws, a, as, o, os); } \
+    static void T##_4x3(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(4, 3, n, w, ws, a, as, o, os); } \
+    static void T##_4x4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(4, 4, n, w, ws, a, as, o, os); } \
+    static const tile_fn T##_tiles[TILE_R][TILE_C] = {{T##_1x1, T##_1x2, T##_1x3, T##_1x4},                 \
+                                                      {T##_2x1, T##_2x2, T##_2x3, T##_2x4},                 \
+                                                      {T##_3x1, T##_3x2, T##_3x3, T##_3x4},                 \
+                                                      {T##_4x1, T##_4x2, T##_4x3, T##_4x4}};
+WF_TILE_INSTANCES(q8_0)
+WF_TILE_INSTANCES(q4_K)
+WF_TILE_INSTANCES(q6_K)
+#undef WF_TILE_INSTANCES
+
+/* w: (nr, n) rows w_stride bytes apart; a: (nc, n) rows a_stride bytes apart;
+ * out: out[c * out_stride + r] */
+static void gemm_tiled(const tile_fn tiles[TILE_R][TILE_C], int64_t n, int nr, int nc, const void *w,
+                       size_t w_stride, const void *a, size_t a_stride, float *out, size_t out_stride) {
+    const uint8_t *wb = w, *ab = a;
+    const int tr = getenv("WF_TR") ? atoi(getenv("WF_TR")) : TILE_R;
+    for (int r0 = 0; r0 < nr; r0 += tr) {
+        const int rb = nr - r0 < tr ? nr - r0 : tr;
+        for (int c0 = 0; c0 < nc; c0 += TILE_C) {
+            const int cb = nc - c0 < TILE_C ? nc - c0 : TILE_C;
+            tiles[rb - 1][cb - 1](n, wb + (size_t)r0 * w_stride, w_stride, ab + (size_t)c0 * a_stride, a_stride,
+                                  out + (size_t)c0 * out_stride + (size_t)r0, out_stride);
+        }
+    }
+}
+
+static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_tiled(q8_0_tiles, n, nr, nc, w, ws, a, as, out, os);
+}
+static void gemm_q4_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_tiled(q4_K_tiles, n, nr, nc, w, ws, a, as, out, os);
+}
+static void gemm_q6_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_tiled(q6_K_tiles, n, nr, nc, w, ws, a, as, out, os);
+}
+
+/* w, a: one row each */
+static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) { q8_0_1x1(n, w, 0, a, 0, out, 0); }
+static void vec_dot_q4_K(int64_t n, float *out, const void *w, const void *a) { q4_K_1x1(n, w, 0, a, 0, out, 0); }
+static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) { q6_K_1x1(n, w, 0, a, 0, out, 0); }
+
+void wf_kernels_fill_avx512(wf_kernels *k, const wf_cpu_features *f) {
+    if (!f->avx512vnni) return; /* nothing here without VNNI: keep the AVX2 entries */
+    k->gemm[WF_TYPE_Q8_0] = gemm_q8_0;
+    k->gemm[WF_TYPE_Q4_K] = gemm_q4_K;
+    k->gemm[WF_TYPE_Q6_K] = gemm_q6_K;
+    k->vec_dot[WF_TYPE_Q8_0] = vec_dot_q8_0;
+    k->vec_dot[WF_TYPE_Q4_K] = vec_dot_q4_K;
+    k->vec_dot[WF_TYPE_Q6_K] = vec_dot_q6_K;
+}

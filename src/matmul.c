@@ -1,0 +1,249 @@
+/* matmul.c — the matmul driver: y = x · Wᵀ over a thread pool.
+ *
+ * Two phases:
+ *  1. the activations x are converted once to W's vec_dot_type (Q8_0, Q8_K,
+ *     ...) into the caller's scratch; rows are split across threads when
+ *     there are enough of them to pay for a second dispatch;
+ *  2. the output (rows × ntok) is cut into tiles, which threads take from an
+ *     atomic counter; each tile is one call of the kernels' gemm (or vec_dot
+ *     loops for a single token).
+ * Every output element is computed by exactly one kernel call over the full
+ * row, so the tiling never changes the result of a deterministic kernel.
+ */
+#include "matmul.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+/* Decode (ntok == 1): aim for this many row chunks per thread so a thread
+ * that got a slow core or was preempted does not hold up the others, but
+ * never chunks smaller than WF_MM_MIN_ROWS (dispatch overhead). */
+#define WF_MM_CHUNKS_PER_THREAD 4
+#define WF_MM_MIN_ROWS 16
+/* Prefill tiles: WF_MM_TILE_ROWS weight rows stay in L2 while up to
+ * WF_MM_TILE_TOKS activation rows stream past them. */
+#define WF_MM_TILE_ROWS 64
+#define WF_MM_TILE_TOKS 32
+/* Convert activations on several threads from this many rows on. */
+#define WF_MM_PAR_CONVERT_TOKS 4
+
+void wf_matmul_scratch_free(wf_matmul_scratch *s) {
+    if (!s) return;
+    wf_free_aligned(s->buf);
+    s->buf = NULL;
+    s->cap = 0;
+}
+
+static wf_status scratch_reserve(wf_matmul_scratch *s, size_t need) {
+    if (s->cap >= need && s->buf) return WF_OK;
+    size_t cap = s->cap ? s->cap : 4096;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2) {
+            cap = need;
+            break;
+        }
+        cap *= 2;
+    }
+    void *p = wf_alloc_aligned(cap);
+    if (!p) return WF_ERR_NOMEM;
+    wf_free_aligned(s->buf);
+    s->buf = p;
+    s->cap = cap;
+    return WF_OK;
+}
+
+/* ---- phase 1: activation conversion ------------------------------------- */
+
+typedef struct convert_job {
+    wf_from_float_fn quantize;
+    const float *x;      /* (ntok, n)                 */
+    int64_t n, ntok;
+    void *a;             /* (ntok, a_row_bytes) bytes */
+    size_t a_row_bytes;
+} convert_job;
+
+static void convert_task(void *arg, int ith, int nth) {
+    const convert_job *j = arg;
+    /* contiguous ranges: each thread writes its own stretch of scratch */
+    int64_t per = (j->ntok + nth - 1) / nth;
+    int64_t t0 = (int64_t)ith * per, t1 = t0 + per < j->ntok ? t0 + per : j->ntok;
+    for (int64_t t = t0; t < t1; t++)
+        j->quantize(j->x + t * j->n, (char *)j->a + (size_t)t * j->a_row_bytes, j->n);
+}
+
+/* ---- phase 2: tiles ------------------------------------------------------ */
+
+typedef struct tile_job {
+    const wf_mat *w;
+    wf_gemm_fn gemm;       /* may be NULL: then vec_dot loops */
+    wf_vec_dot_fn vec_dot; /* may be NULL: then gemm          */
+    const void *a;         /* (ntok, a_row_bytes) bytes       */
+    size_t a_row_bytes;
+    int64_t ntok;
+    float *y;              /* (ntok, rows)                    */
+    int64_t tile_rows, tile_toks;
+    int64_t n_row_tiles, n_tok_tiles, n_tiles;
+    _Alignas(64) atomic_int_fast64_t next; /* next tile to take       */
+} tile_job;
+
+static void run_tile(const tile_job *j, int64_t t) {
+    const wf_mat *w = j->w;
+    int64_t rt = t / j->n_tok_tiles, ct = t % j->n_tok_tiles;
+    int64_t r0 = rt * j->tile_rows, c0 = ct * j->tile_toks;
+    int64_t nr = w->rows - r0 < j->tile_rows ? w->rows - r0 : j->tile_rows;
+    int64_t nc = j->ntok - c0 < j->tile_toks ? j->ntok - c0 : j->tile_toks;
+    const char *wp = (const char *)w->data + (size_t)r0 * w->row_bytes;
+    const char *ap = (const char *)j->a + (size_t)c0 * j->a_row_bytes;
+    float *yp = j->y + c0 * w->rows + r0;
+
+    if (j->gemm && (nc > 1 || !j->vec_dot)) {
+        j->gemm(w->n, (int)nr, (int)nc, wp, w->row_bytes, ap, j->a_row_bytes, yp, (size_t)w->rows);
+        return;
+    }
+    for (int64_t c = 0; c < nc; c++)
+        for (int64_t r = 0; r < nr; r++)
+            j->vec_dot(w->n, yp + c * w->rows + r, wp + (size_t)r * w->row_bytes,
+                       ap + (size_t)c * j->a_row_bytes);
+}
+
+static void tile_task(void *arg, int ith, int nth) {
+    tile_job *j = arg;
+    /* the first tile of each thread is fixed; the rest come from the counter */
+    for (int64_t t = ith; t < j->n_tiles;
+         t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed))
+        run_tile(j, t);
+}
+
+/* Choose the tile shape for nth threads. */
+static void plan_tiles(tile_job *j, int nth) {
+    int64_t rows = j->w->rows;
+    if (j->ntok == 1) {
+        int64_t want = (int64_t)nth * WF_MM_CHUNKS_PER_THREAD;
+        int64_t chunk = (rows + want - 1) / want;
+        if (chunk < WF_MM_MIN_ROWS) chunk = WF_MM_MIN_ROWS;
+        chunk = (chunk + 3) & ~(int64_t)3; /* kernels like multiples of 4 rows */
+        j->tile_rows = chunk;
+        j->tile_toks = 1;
+    } else {
+        j->tile_rows = WF_MM_TILE_ROWS;
+        j->tile_toks = j->ntok < WF_MM_TILE_TOKS ? j->ntok : WF_MM_TILE_TOKS;
+        /* small matrices with few tiles: cut rows finer so all threads work */
+        int64_t n_tok_tiles = (j->ntok + j->tile_toks - 1) / j->tile_toks;
+        while (j->tile_rows > WF_MM_MIN_ROWS &&
+               ((rows + j->tile_rows - 1) / j->tile_rows) * n_tok_tiles < 2 * (int64_t)nth)
+            j->tile_rows /= 2;
+    }
+    j->n_row_tiles = (rows + j->tile_rows - 1) / j->tile_rows;
+    j->n_tok_tiles = (j->ntok + j->tile_toks - 1) / j->tile_toks;
+    j->n_tiles = j->n_row_tiles * j->n_tok_tiles;
+}
+
+/* Shared checks; on success *vdt is the activation type and *a_row_bytes
+ * its row size. */
+static wf_status check_args(const wf_mat *w, const float *x, int64_t ntok, const float *y,
+                            wf_type *vdt, size_t *a_row_bytes) {
+    if (!w || ntok < 0 || (ntok > 0 && (!x || !y))) return WF_ERR_INVALID_ARG;
+    const wf_type_traits *tr = wf_type_get((uint32_t)w->type);
+    if (!tr || !tr->can_load) return WF_ERR_UNSUPPORTED;
+    if (w->n <= 0 || w->rows < 0 || w->rows > INT32_MAX ||
+        wf_row_size(w->type, w->n) != w->row_bytes || w->row_bytes == 0)
+        return WF_ERR_INVALID_ARG;
+    if (w->rows > 0 && !w->data) return WF_ERR_INVALID_ARG;
+    *vdt = tr->vec_dot_type;
+    *a_row_bytes = wf_row_size(*vdt, w->n);
+    if (*a_row_bytes == 0) return WF_ERR_INVALID_ARG; /* n not a multiple of its block */
+    uint64_t tot;
+    if (!wf_mul_u64((uint64_t)ntok, *a_row_bytes, &tot) || tot > SIZE_MAX ||
+        !wf_mul_u64((uint64_t)ntok, (uint64_t)w->rows, &tot) || tot > SIZE_MAX / sizeof(float))
+        return WF_ERR_INVALID_ARG;
+    return WF_OK;
+}
+
+wf_status wf_matmul(wf_threadpool *tp, const wf_kernels *k, const wf_mat *w,
+                    const float *x, int64_t ntok, float *y,
+                    wf_matmul_scratch *scratch) {
+    wf_type vdt;
+    size_t a_row_bytes;
+    if (!k) return WF_ERR_INVALID_ARG;
+    wf_status st = check_args(w, x, ntok, y, &vdt, &a_row_bytes);
+    if (st != WF_OK) return st;
+    if (ntok == 0 || w->rows == 0) return WF_OK;
+
+    tile_job job = {0};
+    job.w = w;
+    job.gemm = k->gemm[w->type];
+    job.vec_dot = k->vec_dot[w->type];
+    if (!job.gemm && !job.vec_dot) return WF_ERR_UNSUPPORTED;
+    job.ntok = ntok;
+    job.y = y;
+    job.a_row_bytes = a_row_bytes;
+
+    int nth = wf_threadpool_n_threads(tp);
+    if (vdt == WF_TYPE_F32) {
+        job.a = x; /* a_row_bytes == n * 4: x rows are already the right type */
+    } else {
+        wf_from_float_fn q = k->quantize_row[vdt];
+        if (!q) q = wf_type_get((uint32_t)vdt)->from_float;
+        if (!q) return WF_ERR_UNSUPPORTED;
+        if (!scratch) return WF_ERR_INVALID_ARG;
+        if (scratch_reserve(scratch, (size_t)ntok * a_row_bytes) != WF_OK) return WF_ERR_NOMEM;
+        convert_job cj = {q, x, w->n, ntok, scratch->buf, a_row_bytes};
+        if (ntok >= WF_MM_PAR_CONVERT_TOKS && nth > 1)
+            wf_threadpool_run(tp, convert_task, &cj);
+        else
+            convert_task(&cj, 0, 1);
+        job.a = scratch->buf;
+    }
+
+    plan_tiles(&job, nth);
+    atomic_init(&job.next, nth);
+    if (job.n_tiles == 1 || nth == 1)
+        tile_task(&job, 0, 1); /* skip the dispatch: nothing to share */
+    else
+        wf_threadpool_run(tp, tile_task, &job);
+    return WF_OK;
+}
+
+wf_status wf_matmul_ref(const wf_mat *w, const float *x, int64_t ntok, float *y) {
+    wf_type vdt;
+    size_t a_row_bytes;
+    wf_status st = check_args(w, x, ntok, y, &vdt, &a_row_bytes);
+    if (st != WF_OK) return st;
+    if (ntok == 0 || w->rows == 0) return WF_OK;
+
+    wf_kernels k;
+    memset(&k, 0, sizeof k);
+    wf_kernels_fill_scalar(&k);
+    wf_vec_dot_fn dot = k.vec_dot[w->type];
+    if (!dot) return WF_ERR_UNSUPPORTED;
+
+    const void *a = x;
+    void *buf = NULL;
+    if (vdt != WF_TYPE_F32) {
+        wf_from_float_fn q = k.quantize_row[vdt];
+        if (!q) q = wf_type_get((uint32_t)vdt)->from_float;
+        if (!q) return WF_ERR_UNSUPPORTED;
+        buf = wf_alloc_aligned((size_t)ntok * a_row_bytes);
+        if (!buf) return WF_ERR_NOMEM;
+        for (int64_t t = 0; t < ntok; t++) q(x + t * w->n, (char *)buf + (size_t)t * a_row_bytes, w->n);
+        a = buf;
+    }
+    for (int64_t t = 0; t < ntok; t++)
+        for (int64_t r = 0; r < w->rows; r++)
+            dot(w->n, y + t * w->rows + r, (const char *)w->data + (size_t)r * w->row_bytes,
+                (const char *)a + (size_t)t * a_row_bytes);
+    wf_free_aligned(buf);
+    return WF_OK;
+}
+
+void wf_mat_get_row(const wf_kernels *k, const wf_mat *w, int64_t r, float *dst) {
+    if (!w || !dst || w->n <= 0) return;
+    const wf_type_traits *tr = wf_type_get((uint32_t)w->type);
+    wf_to_float_fn f = (tr && k) ? k->to_float[w->type] : NULL;
+    if (!f && tr) f = tr->to_float;
+    if (!f || r < 0 || r >= w->rows || !w->data) { /* caller bug: leave a visible zero row */
+        memset(dst, 0, (size_t)w->n * sizeof *dst);
+        return;
+    }
+    f((const char *)w->data + (size_t)r * w->row_bytes, dst, w->n);
+}

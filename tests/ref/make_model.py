@@ -1,0 +1,178 @@
+#!/usr/bin/python3
+"""make_model.py — small synthetic GGUF transformer models for the model tests.
+
+Random weights, but the real architectures' metadata keys and tensor names
+(as llama.cpp's converter writes them), plus a small byte-level "gpt2"
+vocabulary so that each file is a complete model.
+
+    make_model.py CONFIG OUT.gguf [--wtype f32|f16] [--no-vocab] [--seed N]
+    make_model.py --list
+
+or from Python: make(path, CONFIGS[name], wtype="f16").
+"""
+import sys
+
+import numpy as np
+
+import gguf_py as G
+
+# name -> hyper-parameters. hd = head_dim; the K-quant config keeps every row
+# length (n_embd, n_head*hd, n_ff) a multiple of 256.
+BASE = dict(arch="llama", n_embd=128, n_head=4, n_kv=2, hd=32, n_ff=192,
+            n_layer=2, n_vocab=300, n_ctx=512, base=10000.0, eps=1e-5,
+            tied=False, bias=False, qk_norm=False, scaling=None, factor=1.0,
+            orig_ctx=None, beta_fast=None, beta_slow=None, attn_factor=None,
+            rope_freqs=False, norm_f16=False, write_key_length=False,
+            write_vocab_size=False)
+
+CONFIGS = {
+    "llama": dict(BASE),
+    # tied output, Llama-3.1-style rope_freqs divisors, linear scaling x2
+    "llama_tied": dict(BASE, tied=True, rope_freqs=True, scaling="linear", factor=2.0,
+                       write_vocab_size=True),
+    "qwen2": dict(BASE, arch="qwen2", bias=True, n_vocab=333, base=1000000.0, eps=1e-6),
+    # head_dim 64 != n_embd / n_head = 32; norms stored f16
+    "qwen3": dict(BASE, arch="qwen3", qk_norm=True, hd=64, write_key_length=True,
+                  norm_f16=True, eps=1e-6, base=1000000.0),
+    # YaRN, custom beta_fast so the ramp starts above 0: orig ctx 128, factor 4
+    "llama_yarn": dict(BASE, n_embd=128, hd=64, n_head=2, n_kv=1, n_ctx=512,
+                       scaling="yarn", factor=4.0, orig_ctx=128, beta_fast=4.0,
+                       beta_slow=1.0),
+    # YaRN with the default betas, NEOX order, attention factor key
+    "qwen2_yarn": dict(BASE, arch="qwen2", bias=True, hd=64, n_head=2, n_kv=2,
+                       n_ctx=1024, scaling="yarn", factor=8.0, orig_ctx=128,
+                       attn_factor=0.9),
+    # rows of 256 for K-quants (q4_K, q6_K) and q8_0
+    "llama_kq": dict(BASE, n_embd=256, n_head=4, n_kv=2, hd=64, n_ff=512, n_vocab=320),
+    "qwen3_kq": dict(BASE, arch="qwen3", qk_norm=True, n_embd=256, n_head=4, n_kv=2,
+                     hd=128, n_ff=512, n_vocab=320, write_key_length=True),
+    # tiny, for the long-context run (q8_0 KV needs hd % 32 == 0)
+    "tiny_long": dict(BASE, arch="qwen2", bias=True, n_embd=64, n_head=2, n_kv=1, hd=32,
+                      n_ff=128, n_layer=1, n_vocab=260, n_ctx=8192, scaling="yarn",
+                      factor=8.0, orig_ctx=8192),
+}
+
+
+def byte_tokens():
+    """GPT-2's printable mapping of the 256 byte values."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + \
+        list(range(0xAE, 0xFF + 1))
+    cs = keep[:]
+    n = 0
+    for b in range(256):
+        if b not in keep:
+            keep.append(b)
+            cs.append(256 + n)
+            n += 1
+    table = dict(zip(keep, cs))
+    return [chr(table[b]) for b in range(256)]
+
+
+def vocab_kv(w, n_vocab):
+    toks = byte_tokens()
+    i = 0
+    while len(toks) < n_vocab - 1:
+        toks.append("tok%d" % i)
+        i += 1
+    toks.append("<|endoftext|>")
+    toks = toks[:n_vocab]
+    types = [1] * n_vocab
+    types[-1] = 3  # control
+    w.add_kv("tokenizer.ggml.model", "gpt2")
+    w.add_kv("tokenizer.ggml.pre", "default")
+    w.add_kv("tokenizer.ggml.tokens", toks, G.ARRAY, elem_type=G.STRING)
+    w.add_kv("tokenizer.ggml.token_type", types, G.ARRAY, elem_type=G.INT32)
+    w.add_kv("tokenizer.ggml.merges", [], G.ARRAY, elem_type=G.STRING)
+    w.add_kv("tokenizer.ggml.eos_token_id", n_vocab - 1, G.UINT32)
+
+
+def make(path, c, wtype="f32", vocab=True, seed=1234):
+    rng = np.random.default_rng(seed)
+    a = c["arch"]
+    E, H, KV, HD, FF, V = c["n_embd"], c["n_head"], c["n_kv"], c["hd"], c["n_ff"], c["n_vocab"]
+    w = G.GGUFWriter(path)
+    w.add_kv("general.architecture", a)
+    w.add_kv("general.name", "wafer synthetic %s" % a)
+    w.add_kv(a + ".context_length", c["n_ctx"], G.UINT32)
+    w.add_kv(a + ".embedding_length", E, G.UINT32)
+    w.add_kv(a + ".block_count", c["n_layer"], G.UINT32)
+    w.add_kv(a + ".feed_forward_length", FF, G.UINT32)
+    w.add_kv(a + ".attention.head_count", H, G.UINT32)
+    w.add_kv(a + ".attention.head_count_kv", KV, G.UINT32)
+    w.add_kv(a + ".attention.layer_norm_rms_epsilon", float(c["eps"]), G.FLOAT32)
+    w.add_kv(a + ".rope.freq_base", float(c["base"]), G.FLOAT32)
+    w.add_kv(a + ".rope.dimension_count", HD, G.UINT32)
+    if c["write_key_length"]:
+        w.add_kv(a + ".attention.key_length", HD, G.UINT32)
+        w.add_kv(a + ".attention.value_length", HD, G.UINT32)
+    elif HD * H != E:
+        raise ValueError("head_dim must be n_embd/n_head unless key_length is written")
+    if c["write_vocab_size"]:
+        w.add_kv(a + ".vocab_size", V, G.UINT32)
+    if c["scaling"]:
+        w.add_kv(a + ".rope.scaling.type", c["scaling"])
+        w.add_kv(a + ".rope.scaling.factor", float(c["factor"]), G.FLOAT32)
+    if c["orig_ctx"]:
+        w.add_kv(a + ".rope.scaling.original_context_length", c["orig_ctx"], G.UINT32)
+    if c["beta_fast"] is not None:
+        w.add_kv(a + ".rope.scaling.yarn_beta_fast", float(c["beta_fast"]), G.FLOAT32)
+    if c["beta_slow"] is not None:
+        w.add_kv(a + ".rope.scaling.yarn_beta_slow", float(c["beta_slow"]), G.FLOAT32)
+    if c["attn_factor"] is not None:
+        w.add_kv(a + ".rope.scaling.attn_factor", float(c["attn_factor"]), G.FLOAT32)
+    if vocab:
+        vocab_kv(w, V)
+
+    wdt = np.float16 if wtype == "f16" else np.float32
+    ndt = np.float16 if c["norm_f16"] else np.float32
+
+    def mat(rows, cols, scale=1.0):  # numpy (rows, cols) = GGUF ne [cols, rows]
+        return (rng.standard_normal((rows, cols)) * scale / np.sqrt(cols)).astype(wdt)
+
+    def norm(n):
+        return (1.0 + 0.2 * rng.standard_normal(n)).astype(ndt)
+
+    w.add_tensor("token_embd.weight", rng.standard_normal((V, E)).astype(wdt))
+    w.add_tensor("output_norm.weight", norm(E))
+    if not c["tied"]:
+        w.add_tensor("output.weight", mat(V, E, 2.0))
+    if c["rope_freqs"]:
+        w.add_tensor("rope_freqs.weight", rng.uniform(1.0, 8.0, HD // 2).astype(np.float32))
+    for l in range(c["n_layer"]):
+        p = "blk.%d." % l
+        w.add_tensor(p + "attn_norm.weight", norm(E))
+        w.add_tensor(p + "attn_q.weight", mat(H * HD, E, 2.0))
+        w.add_tensor(p + "attn_k.weight", mat(KV * HD, E, 2.0))
+        w.add_tensor(p + "attn_v.weight", mat(KV * HD, E))
+        w.add_tensor(p + "attn_output.weight", mat(E, H * HD))
+        if c["bias"]:
+            w.add_tensor(p + "attn_q.bias", (0.3 * rng.standard_normal(H * HD)).astype(ndt))
+            w.add_tensor(p + "attn_k.bias", (0.3 * rng.standard_normal(KV * HD)).astype(ndt))
+            w.add_tensor(p + "attn_v.bias", (0.3 * rng.standard_normal(KV * HD)).astype(ndt))
+        if c["qk_norm"]:
+            w.add_tensor(p + "attn_q_norm.weight", norm(HD) * 2)
+            w.add_tensor(p + "attn_k_norm.weight", norm(HD))
+        w.add_tensor(p + "ffn_norm.weight", norm(E))
+        w.add_tensor(p + "ffn_gate.weight", mat(FF, E))
+        w.add_tensor(p + "ffn_up.weight", mat(FF, E))
+        w.add_tensor(p + "ffn_down.weight", mat(E, FF))
+    w.write()
+
+
+def main(argv):
+    if "--list" in argv:
+        print(" ".join(CONFIGS))
+        return 0
+    args = [a for a in argv if not a.startswith("--")]
+    if len(args) != 2 or args[0] not in CONFIGS:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    wtype = argv[argv.index("--wtype") + 1] if "--wtype" in argv else "f32"
+    seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 1234
+    args = [a for a in args if a not in (wtype, str(seed))]
+    make(args[1], CONFIGS[args[0]], wtype=wtype, vocab="--no-vocab" not in argv, seed=seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
