@@ -13,12 +13,15 @@
  * Weights are random codes with sane scales (speed does not depend on the
  * values); activations come from the ISA's own quantize_row.
  *
- * usage: bench_kernels [--quick] [--type T] [--rows R] [--cols K]
+ * usage: bench_kernels [--quick] [--type T] [--ws MiB] [--rows R] [--cols K]
  */
 #include "kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <string.h>
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
@@ -79,6 +82,39 @@ typedef struct {
     float *out;
 } bench_ctx;
 
+/* Reading the same bytes with no compute: the bandwidth the matvec is held to. */
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static uint64_t read_bytes(const uint8_t *p, size_t n) {
+    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    size_t i = 0;
+    for (; i + 128 <= n; i += 128)
+        for (int k = 0; k < 4; k++) acc[k] = _mm256_xor_si256(acc[k], _mm256_loadu_si256((const __m256i *)(p + i + 32 * k)));
+    __m256i x = _mm256_xor_si256(_mm256_xor_si256(acc[0], acc[1]), _mm256_xor_si256(acc[2], acc[3]));
+    uint64_t r = (uint64_t)_mm256_extract_epi64(x, 0) ^ (uint64_t)_mm256_extract_epi64(x, 3);
+    for (; i < n; i++) r += p[i];
+    return r;
+}
+#else
+static uint64_t read_bytes(const uint8_t *p, size_t n) {
+    uint64_t r = 0;
+    for (size_t i = 0; i < n; i++) r += p[i];
+    return r;
+}
+#endif
+
+static double time_read(bench_ctx *b, int reps, uint64_t *sink) {
+    double ts[64];
+    if (reps > 64) reps = 64;
+    const size_t mat = b->row * (size_t)b->rows;
+    for (int rep = 0; rep < reps; rep++) {
+        const double t0 = wf_time_now();
+        *sink += read_bytes(b->w + (size_t)(rep % b->n_mats) * mat, mat);
+        ts[rep] = wf_time_now() - t0;
+    }
+    qsort(ts, (size_t)reps, sizeof ts[0], cmp_double);
+    return ts[reps / 2];
+}
+
 /* Median seconds of one matvec (1 activation row against every weight row). */
 static double time_matvec(bench_ctx *b, bool use_gemm, int nc, int reps) {
     double ts[64];
@@ -112,15 +148,17 @@ static double time_gemm(bench_ctx *b, int nc, int reps) {
 
 int main(int argc, char **argv) {
     bool quick = false;
-    int only = -1; /* --type NAME: just that weight type */
+    int only = -1;       /* --type NAME: just that weight type */
+    int64_t ws_mib = 0;  /* --ws MiB: matvec working set (default 256, 64 with --quick) */
     int64_t rows = 8960, cols = 1536; /* Qwen2.5-1.5B ffn_up: 8960 x 1536 */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--rows") && i + 1 < argc) rows = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--cols") && i + 1 < argc) cols = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) only = wf_type_from_name(argv[++i]);
+        else if (!strcmp(argv[i], "--ws") && i + 1 < argc) ws_mib = atoll(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--type T] [--rows R] [--cols K]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--type T] [--ws MiB] [--rows R] [--cols K]\n", argv[0]);
             return 2;
         }
     }
@@ -138,7 +176,8 @@ int main(int argc, char **argv) {
                                     WF_TYPE_Q4_0, WF_TYPE_F16, WF_TYPE_F32};
     static const int ncs[] = {1, 2, 4, 8, 16, 32, 64};
     const int max_nc = 64;
-    const size_t target_bytes = quick ? (64u << 20) : (256u << 20); /* working set for matvec: >> L3 */
+    if (ws_mib <= 0) ws_mib = quick ? 64 : 256;
+    const size_t target_bytes = (size_t)ws_mib << 20; /* working set for matvec: >> L3 */
 
     printf("\n## matvec (decode): weight GB/s, median\n");
     printf("%-5s %-7s %9s %12s %12s %12s\n", "type", "isa", "MB", "vec_dot", "gemm nc=1", "gemm nc=4");
@@ -162,6 +201,10 @@ int main(int argc, char **argv) {
             return 1;
         }
         for (int m = 0; m < b.n_mats; m++) fill_weights(t, b.w + (size_t)m * mat, rows, cols);
+        uint64_t sink = 0;
+        const double tr_ = time_read(&b, quick ? 2 * b.n_mats : 4 * b.n_mats, &sink);
+        printf("%-5s %-7s %9.1f %12.2f   (plain read of the same matrices, %d of them)\n", tr->name, "read",
+               (double)mat / 1e6, (double)mat / tr_ / 1e9 + (double)(sink & 1) * 1e-12, b.n_mats);
         for (int isa = WF_ISA_SCALAR; isa <= (int)best; isa++) {
             wf_kernels k;
             wf_kernels_init(&k, (wf_isa)isa);

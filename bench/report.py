@@ -45,6 +45,16 @@ def main():
       "on the values. The prompt is seeded random token ids; decoding is greedy, one token per "
       "call.\n")
 
+    try:
+        with open(os.path.join(res, "idle_start.txt")) as f:
+            idle = int(f.read().strip())
+    except (OSError, ValueError):
+        idle = None
+    if idle is not None and idle < 90:
+        w("> **Warning:** the CPUs were only %d%% idle when the measurements began: other "
+          "processes shared the cores, which lowers every figure below (2-thread figures "
+          "most). Re-run `make bench` on a quiet machine for representative numbers.\n" % idle)
+
     w("## Results (2 threads)\n")
     w("| model | type | prefill tok/s (512) | decode tok/s | TTFT ms (512) | weight MB/token | "
       "bound tok/s | % of bound | peak RSS MB |")
@@ -120,6 +130,8 @@ def main():
           "%d runs): **%s GB/s** with 1 thread, **%s GB/s** with 2 threads." % (
               membw.get("isa"), membw.get("bytes", 0) / 1048576, membw.get("reps", 0),
               fmt(bw.get(1), "%.1f"), fmt(bw.get(2), "%.1f")))
+        for r in membw.get("results", []):
+            w("  - %d thread(s): runs %s GB/s" % (r["threads"], ", ".join("%.1f" % x for x in r["runs"])))
     if bwf:
         w("- The same read over the mmap'd model file (page cache, 4 KiB pages): %s GB/s with "
           "1 thread, %s GB/s with 2 (informational; the bound uses the buffer figure)." % (
@@ -129,6 +141,8 @@ def main():
           "dot-product-accumulate instructions, 16 accumulators per thread, median of %d): "
           "**%.0f GMAC/s** with 1 thread, **%.0f GMAC/s** with 2 threads." % (
               peak.get("isa"), peak.get("reps", 0), peak1, peak2))
+        w("  (best runs: %s and %s GMAC/s.) The prefill comparison uses the 2-thread median."
+          % (fmt(peak.get("best_gmacs_1t"), "%.0f"), fmt(peak.get("best_gmacs_2t"), "%.0f")))
     w("")
 
     w("## Commands\n")

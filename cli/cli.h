@@ -23,6 +23,7 @@ typedef struct cli_opts {
     const char *file;       /* -f                                        */
     const char *ids;        /* --ids "1 2 3"                             */
     int32_t threads;        /* -t, 0 = cores                             */
+    int32_t isa;            /* --isa, -1 = best                          */
     int32_t ctx_size;       /* -c, 0 = model's                           */
     int32_t batch;          /* -b                                        */
     wf_kv_type kv;          /* --kv                                      */

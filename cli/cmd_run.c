@@ -96,6 +96,10 @@ int cmd_run(int argc, char **argv) {
     for (;;) {
         if (o.n_predict >= 0 && n_gen >= o.n_predict) break;
         int32_t tok = wf_sampler_sample(s, wf_get_logits(c, -1));
+        if (tok < 0) {
+            fprintf(stderr, "\nwafer run: sampling failed (no logits)\n");
+            goto done;
+        }
         if (n_gen == 0) t_first = wf_time_now_cli();
         n_gen++;
         if (v && wf_vocab_is_eog(v, tok)) { why = "end of generation"; break; }
@@ -108,10 +112,11 @@ int cmd_run(int argc, char **argv) {
             int64_t k = wf_detok_push(&dt, v, tok, piece, piece_cap);
             if (k < 0) { /* a huge token: grow and retry */
                 int32_t need = wf_token_to_bytes(v, tok, NULL, 0);
-                char *np = realloc(piece, (size_t)need + 64);
+                size_t cap = 3 * ((size_t)need + 4) + 64; /* stray bytes become 3-byte U+FFFD */
+                char *np = realloc(piece, cap);
                 if (!np) goto done;
                 piece = np;
-                piece_cap = (size_t)need + 64;
+                piece_cap = cap;
                 k = wf_detok_push(&dt, v, tok, piece, piece_cap);
             }
             const char *out;

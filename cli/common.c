@@ -13,6 +13,7 @@
 void cli_opts_init(cli_opts *o) {
     memset(o, 0, sizeof *o);
     o->batch = 512;
+    o->isa = -1;
     o->kv = WF_KV_F16;
     o->n_predict = 256;
     o->sp = wf_sampler_default_params();
@@ -60,6 +61,15 @@ int cli_take_opt(cli_opts *o, int groups, int argc, char **argv, int *i) {
     if (groups & CLI_G_MODEL) {
         if (IS("-m") || IS("--model")) { VAL(); o->model = v; return 1; }
         if (IS("-t") || IS("--threads")) { VAL(); return cli_parse_i32(a, v, 1, 1024, &o->threads) ? 1 : -1; }
+        if (IS("--isa")) {
+            VAL();
+            if (!strcmp(v, "scalar")) o->isa = 0;
+            else if (!strcmp(v, "avx2")) o->isa = 1;
+            else if (!strcmp(v, "avx512")) o->isa = 2;
+            else if (!strcmp(v, "auto")) o->isa = -1;
+            else { fprintf(stderr, "wafer: --isa expects auto, scalar, avx2 or avx512, got '%s'\n", v); return -1; }
+            return 1;
+        }
     }
     if (groups & CLI_G_INPUT) {
         if (IS("-p") || IS("--prompt")) { VAL(); o->prompt = v; return 1; }
@@ -119,7 +129,8 @@ int cli_take_opt(cli_opts *o, int groups, int argc, char **argv, int *i) {
 void cli_print_opts_help(FILE *f, int groups) {
     if (groups & CLI_G_MODEL)
         fprintf(f, "  -m, --model FILE        GGUF model\n"
-                   "  -t, --threads N         worker threads (default: number of cores)\n");
+                   "  -t, --threads N         worker threads (default: number of cores)\n"
+                   "  --isa auto|scalar|avx2|avx512  kernels to use (default: the best the CPU has)\n");
     if (groups & CLI_G_INPUT)
         fprintf(f, "  -p, --prompt TEXT       input text\n"
                    "  -f, --file FILE         input text from a file\n"
@@ -190,6 +201,7 @@ wf_model *cli_load_model(const cli_opts *o) {
     cli_progress pr;
     cli_progress_start(&pr, "loading");
     wf_model_params mp = wf_model_default_params();
+    mp.isa = o->isa;
     if (!o->quiet) {
         mp.progress = load_progress;
         mp.progress_user = &pr;

@@ -58,6 +58,9 @@ typedef struct wf_model_params {
     wf_progress_fn progress; /* may be NULL */
     void *progress_user;
     bool vocab_only;         /* load only the tokenizer (vocab-only GGUF)    */
+    int32_t isa;             /* kernels: -1 the best the CPU has (default),
+                                0 scalar reference, 1 AVX2, 2 AVX-512; a
+                                choice the CPU lacks falls back to the best  */
 } wf_model_params;
 
 wf_model_params wf_model_default_params(void);

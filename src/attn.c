@@ -35,9 +35,39 @@ size_t wf_attn_partial_floats(int32_t n_head, int32_t head_dim, int32_t n_ctx) {
     return (size_t)WF_ATTN_SPLIT_MAX_TOK * chunks * (size_t)n_head * PART(head_dim);
 }
 
+/* ---- inner loops: scalar reference ---- */
+
+static void scores_scalar(const float *q, const float *K, int32_t nt, int32_t hd, float scale, float *s) {
+    for (int32_t j = 0; j < nt; j++) s[j] = wf_dot_f32(q, K + (size_t)j * hd, hd) * scale;
+}
+
+static void accum_scalar(float *acc, const float *p, const float *V, int32_t nt, int32_t hd) {
+    for (int32_t j = 0; j < nt; j++) {
+        const float *vr = V + (size_t)j * hd;
+        for (int32_t i = 0; i < hd; i++) acc[i] += p[j] * vr[i];
+    }
+}
+
+void wf_attn_kernels_fill_scalar(wf_attn_kernels *k) {
+    k->isa = WF_ISA_SCALAR;
+    k->scores = scores_scalar;
+    k->accum = accum_scalar;
+    k->q8_0_to_float = NULL;
+}
+
+void wf_attn_kernels_init(wf_attn_kernels *k, wf_isa isa, int32_t head_dim) {
+    wf_attn_kernels_fill_scalar(k);
+#if defined(WF_X86)
+    if (isa >= WF_ISA_AVX2) wf_attn_kernels_fill_avx2(k, head_dim);
+#else
+    (void)isa;
+    (void)head_dim;
+#endif
+}
+
 /* Attend `group` query heads q (group, hd) sharing kv head kvh to positions
  * [p0, p1); write unnormalised partials part (group, hd + 2). */
-static void attend_chunk(const wf_kv_cache *kv, int32_t layer, int32_t kvh, const float *q,
+static void attend_chunk(const wf_attn_kernels *ak, const wf_kv_cache *kv, int32_t layer, int32_t kvh, const float *q,
                          int32_t group, int32_t p0, int32_t p1, float scale, float *scr,
                          float *part) {
     const int32_t hd = kv->head_dim;
@@ -68,11 +98,9 @@ static void attend_chunk(const wf_kv_cache *kv, int32_t layer, int32_t kvh, cons
             float *pg = part + (size_t)g * PART(hd);
             float *acc = pg + 2;
             float m = pg[0], l = pg[1];
+            ak->scores(qg, K, nt, hd, scale, s);
             float mt = -INFINITY;
-            for (int32_t j = 0; j < nt; j++) {
-                s[j] = wf_dot_f32(qg, K + (size_t)j * hd, hd) * scale;
-                if (s[j] > mt) mt = s[j];
-            }
+            for (int32_t j = 0; j < nt; j++) mt = s[j] > mt ? s[j] : mt;
             if (mt > m) {
                 const float corr = expf(m - mt); /* exp(-inf) = 0 on the first tile */
                 l *= corr;
@@ -80,11 +108,10 @@ static void attend_chunk(const wf_kv_cache *kv, int32_t layer, int32_t kvh, cons
                 m = mt;
             }
             for (int32_t j = 0; j < nt; j++) {
-                const float p = expf(s[j] - m);
-                l += p;
-                const float *vr = V + (size_t)j * hd;
-                for (int32_t i = 0; i < hd; i++) acc[i] += p * vr[i];
+                s[j] = expf(s[j] - m); /* scores become weights */
+                l += s[j];
             }
+            ak->accum(acc, s, V, nt, hd);
             pg[0] = m;
             pg[1] = l;
         }
@@ -122,6 +149,7 @@ static void fold_finish(const float *run, float *out, int32_t group, int32_t hd)
 }
 
 typedef struct attn_job {
+    const wf_attn_kernels *ak;
     const wf_kv_cache *kv;
     int32_t layer, n_head, n_kv, n_tok, pos0, group, max_chunks;
     const float *q;
@@ -153,7 +181,7 @@ static void task_whole(void *arg, int ith, int nth) {
         for (int32_t c = 0; c < n_chunks_of(pos); c++) {
             const int32_t p0 = c * WF_ATTN_CHUNK;
             const int32_t p1 = p0 + WF_ATTN_CHUNK < pos + 1 ? p0 + WF_ATTN_CHUNK : pos + 1;
-            attend_chunk(j->kv, j->layer, kvh, j->q + off, j->group, p0, p1, j->scale, scr, part);
+            attend_chunk(j->ak, j->kv, j->layer, kvh, j->q + off, j->group, p0, p1, j->scale, scr, part);
             fold(run, part, j->group, hd);
         }
         fold_finish(run, j->out + off, j->group, hd);
@@ -176,7 +204,7 @@ static void task_split(void *arg, int ith, int nth) {
         const int32_t p0 = c * WF_ATTN_CHUNK;
         const int32_t p1 = p0 + WF_ATTN_CHUNK < pos + 1 ? p0 + WF_ATTN_CHUNK : pos + 1;
         const size_t off = ((size_t)t * j->n_head + (size_t)kvh * j->group) * hd;
-        attend_chunk(j->kv, j->layer, kvh, j->q + off, j->group, p0, p1, j->scale, scr,
+        attend_chunk(j->ak, j->kv, j->layer, kvh, j->q + off, j->group, p0, p1, j->scale, scr,
                      j->partial + (size_t)w * j->group * PART(hd));
     }
 }
@@ -201,11 +229,11 @@ static void task_reduce(void *arg, int ith, int nth) {
     }
 }
 
-void wf_attention(wf_threadpool *tp, const wf_kv_cache *kv, int32_t layer,
-                  int32_t n_head, const float *q, float *out, int32_t n_tok,
+void wf_attention(wf_threadpool *tp, const wf_attn_kernels *ak, const wf_kv_cache *kv,
+                  int32_t layer, int32_t n_head, const float *q, float *out, int32_t n_tok,
                   int32_t pos0, float scale, float *scratch, float *partial, int32_t n_threads) {
     attn_job j = {
-        .kv = kv, .layer = layer, .n_head = n_head, .n_kv = kv->n_head_kv, .n_tok = n_tok,
+        .ak = ak, .kv = kv, .layer = layer, .n_head = n_head, .n_kv = kv->n_head_kv, .n_tok = n_tok,
         .pos0 = pos0, .group = n_head / kv->n_head_kv, .q = q, .out = out, .scale = scale,
         .scratch = scratch, .partial = partial,
         .scratch_floats = wf_attn_scratch_floats(kv->head_dim, n_head / kv->n_head_kv),

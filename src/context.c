@@ -132,6 +132,8 @@ wf_status wf_context_create(wf_model *m, const wf_context_params *p, wf_context 
     if (c->params.n_batch > c->params.n_ctx) c->params.n_batch = c->params.n_ctx;
     if ((st = wf_kv_init(&c->kv, &m->hp, c->params.n_ctx, c->params.kv_type, &m->kernels, err)) != WF_OK) goto fail;
     if ((st = wf_rope_init(&c->rope, &m->hp, m->rope_freqs, err)) != WF_OK) goto fail;
+    wf_attn_kernels_init(&c->attn, m->kernels.isa, m->hp.head_dim);
+    if (c->kv.elem == WF_TYPE_Q8_0 && c->attn.q8_0_to_float) c->kv.to_float = c->attn.q8_0_to_float;
     if ((st = alloc_scratch(c, err)) != WF_OK) goto fail;
     if ((st = wf_threadpool_create(c->n_threads, &c->tp, err)) != WF_OK) goto fail;
     *out = c;

@@ -64,7 +64,7 @@ wf_status wf_forward(wf_context *c, const int32_t *tokens, int32_t n, int32_t n_
             wf_rope_apply(&c->rope, c->k + t * KD, hp->n_head_kv, (int32_t)HD, cs);
             wf_kv_store(&c->kv, l, n_past + t, c->k + t * KD, c->v + t * KD);
         }
-        wf_attention(c->tp, &c->kv, l, hp->n_head, c->q, c->att, n, n_past, scale, c->attn_scratch,
+        wf_attention(c->tp, &c->attn, &c->kv, l, hp->n_head, c->q, c->att, n, n_past, scale, c->attn_scratch,
                      c->attn_partial, c->n_threads);
         if ((st = mm(c, &ly->wo, c->att, n, c->xn, err)) != WF_OK) return st;
         wf_add(c->x, c->xn, (int64_t)n * E);

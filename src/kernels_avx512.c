@@ -13,7 +13,7 @@
 #include "kernels.h"
 
 #include <immintrin.h>
-#include <stdlib.h>
+#include <stddef.h>
 
 #define WF_AI static inline __attribute__((always_inline))
 
@@ -39,15 +39,58 @@ WF_AI __m512 join_ps(float lo, float hi) {
     return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
 }
 
-/* ---- Q8_0 x Q8_0 --------------------------------------------------------------
- * Two blocks per zmm. The signed weights are biased to unsigned (w ^ 0x80 =
- * w + 128) so vpdpbusd applies; the bias is removed by starting each
- * accumulation at -128 * sum(a), computed once per activation block. Any int8
- * is allowed on both sides. */
+/* ---- Q8_0 / Q4_0 / Q5_0 x Q8_0 ------------------------------------------------
+ * Two 32-element blocks per zmm. vpdpbusd wants unsigned weights, so each
+ * type's codes are taken with a bias: Q8_0 as w ^ 0x80 = w + 128, Q4_0 as the
+ * raw nibble (q - 8 + 8), Q5_0 as the raw 5-bit code (q - 16 + 16). The bias
+ * times sum(a) is removed by starting each accumulation at -bias * sum(a),
+ * computed once per activation block. Any int8 activation is allowed. */
 
-WF_AI void q8_0_step(const int RB, const int CB, const bool two, int64_t b, const uint8_t *w, size_t ws,
-                     const uint8_t *a, size_t as, __m512 acc[TILE_R][TILE_C]) {
-    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+typedef enum { L32_Q8_0, L32_Q4_0, L32_Q5_0 } l32_kind;
+
+WF_AI size_t l32_size(const l32_kind kind) {
+    return kind == L32_Q8_0 ? sizeof(wf_block_q8_0) : kind == L32_Q4_0 ? sizeof(wf_block_q4_0) : sizeof(wf_block_q5_0);
+}
+
+WF_AI char l32_bias(const l32_kind kind) { return kind == L32_Q8_0 ? (char)0x80 : kind == L32_Q4_0 ? 8 : 16; }
+
+/* Unsigned codes of one (two == false: upper half zero) or two blocks. */
+WF_AI __m512i l32_codes(const l32_kind kind, const bool two, const uint8_t *x0) {
+    const uint8_t *x1 = x0 + l32_size(kind);
+    if (kind == L32_Q8_0) {
+        const __m256i lo = _mm256_loadu_si256((const __m256i *)((const wf_block_q8_0 *)x0)->qs);
+        const __m256i hi = two ? _mm256_loadu_si256((const __m256i *)((const wf_block_q8_0 *)x1)->qs)
+                               : _mm256_setzero_si256();
+        return _mm512_xor_si512(join256(lo, hi), _mm512_set1_epi8((char)0x80));
+    }
+    /* 16 bytes of nibbles per block: [b0 | b1] then [that | that >> 4] gives
+     * 16-byte quarters b0.lo b1.lo b0.hi b1.hi; reorder to b0.lo b0.hi b1.lo b1.hi. */
+    const size_t qs_off = kind == L32_Q4_0 ? offsetof(wf_block_q4_0, qs) : offsetof(wf_block_q5_0, qs);
+    const __m128i q0 = _mm_loadu_si128((const __m128i *)(x0 + qs_off));
+    const __m128i q1 = two ? _mm_loadu_si128((const __m128i *)(x1 + qs_off)) : _mm_setzero_si128();
+    const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
+    __m512i z = join256(q, _mm256_srli_epi16(q, 4));
+    z = _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0f));
+    if (kind == L32_Q5_0) { /* fifth bits: bit j of qh is element j */
+        uint32_t h0, h1 = 0;
+        memcpy(&h0, ((const wf_block_q5_0 *)x0)->qh, 4);
+        if (two) memcpy(&h1, ((const wf_block_q5_0 *)x1)->qh, 4);
+        const __mmask64 k = (__mmask64)h0 | (__mmask64)h1 << 32;
+        z = _mm512_or_si512(z, _mm512_maskz_mov_epi8(k, _mm512_set1_epi8(0x10)));
+    }
+    return z;
+}
+
+WF_AI float l32_d(const uint8_t *x) { /* d is the first field of all three */
+    uint16_t d;
+    memcpy(&d, x, 2);
+    return fp16(d);
+}
+
+WF_AI void l32_step(const l32_kind kind, const int RB, const int CB, const bool two, int64_t b, const uint8_t *w,
+                    size_t ws, const uint8_t *a, size_t as, __m512 acc[TILE_R][TILE_C]) {
+    const __m512i bias = _mm512_set1_epi8(l32_bias(kind));
+    const size_t bsz = l32_size(kind);
     __m512i A[TILE_C], N[TILE_C];
     __m512 DA[TILE_C];
     for (int c = 0; c < CB; c++) {
@@ -55,16 +98,14 @@ WF_AI void q8_0_step(const int RB, const int CB, const bool two, int64_t b, cons
         const __m256i lo = _mm256_loadu_si256((const __m256i *)y[0].qs);
         const __m256i hi = two ? _mm256_loadu_si256((const __m256i *)y[1].qs) : _mm256_setzero_si256();
         A[c] = join256(lo, hi);
-        N[c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, A[c]));
+        N[c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, A[c]));
         DA[c] = join_ps(fp16(y[0].d), two ? fp16(y[1].d) : 0.0f);
     }
     for (int r = 0; r < RB; r++) {
-        const wf_block_q8_0 *x = (const wf_block_q8_0 *)(w + (size_t)r * ws) + b;
-        prefetch_lines(x, 2 * (int)sizeof *x);
-        const __m256i lo = _mm256_loadu_si256((const __m256i *)x[0].qs);
-        const __m256i hi = two ? _mm256_loadu_si256((const __m256i *)x[1].qs) : _mm256_setzero_si256();
-        const __m512i U = _mm512_xor_si512(join256(lo, hi), k80);
-        const __m512 DW = join_ps(fp16(x[0].d), two ? fp16(x[1].d) : 0.0f);
+        const uint8_t *x = w + (size_t)r * ws + (size_t)b * bsz;
+        prefetch_lines(x, 2 * (int)bsz);
+        const __m512i U = l32_codes(kind, two, x);
+        const __m512 DW = join_ps(l32_d(x), two ? l32_d(x + bsz) : 0.0f);
         for (int c = 0; c < CB; c++) {
             const __m512i I = _mm512_dpbusd_epi32(N[c], U, A[c]);
             acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(DW, DA[c]), acc[r][c]);
@@ -72,18 +113,31 @@ WF_AI void q8_0_step(const int RB, const int CB, const bool two, int64_t b, cons
     }
 }
 
-/* w: (RB, n) q8_0 rows ws bytes apart; a: (CB, n) q8_0 rows; out[c*os + r] */
-WF_AI void q8_0_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                     size_t as, float *out, size_t os) {
+/* w: (RB, n) rows ws bytes apart; a: (CB, n) q8_0 rows; out[c*os + r] */
+WF_AI void l32_tile(const l32_kind kind, const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws,
+                    const uint8_t *a, size_t as, float *out, size_t os) {
     __m512 acc[TILE_R][TILE_C];
     for (int r = 0; r < RB; r++)
         for (int c = 0; c < CB; c++) acc[r][c] = _mm512_setzero_ps();
     const int64_t nb = n / WF_QK8_0;
     int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) q8_0_step(RB, CB, true, b, w, ws, a, as, acc);
-    if (b < nb) q8_0_step(RB, CB, false, b, w, ws, a, as, acc);
+    for (; b + 2 <= nb; b += 2) l32_step(kind, RB, CB, true, b, w, ws, a, as, acc);
+    if (b < nb) l32_step(kind, RB, CB, false, b, w, ws, a, as, acc);
     for (int r = 0; r < RB; r++)
         for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+WF_AI void q8_0_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                     size_t as, float *out, size_t os) {
+    l32_tile(L32_Q8_0, RB, CB, n, w, ws, a, as, out, os);
+}
+WF_AI void q4_0_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                     size_t as, float *out, size_t os) {
+    l32_tile(L32_Q4_0, RB, CB, n, w, ws, a, as, out, os);
+}
+WF_AI void q5_0_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                     size_t as, float *out, size_t os) {
+    l32_tile(L32_Q5_0, RB, CB, n, w, ws, a, as, out, os);
 }
 
 /* ---- Q4_K x Q8_K --------------------------------------------------------------
@@ -269,16 +323,17 @@ typedef void (*tile_fn)(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a
                                                       {T##_3x1, T##_3x2, T##_3x3, T##_3x4},                 \
                                                       {T##_4x1, T##_4x2, T##_4x3, T##_4x4}};
 WF_TILE_INSTANCES(q8_0)
+WF_TILE_INSTANCES(q4_0)
+WF_TILE_INSTANCES(q5_0)
 WF_TILE_INSTANCES(q4_K)
 WF_TILE_INSTANCES(q6_K)
 #undef WF_TILE_INSTANCES
 
 /* w: (nr, n) rows w_stride bytes apart; a: (nc, n) rows a_stride bytes apart;
  * out: out[c * out_stride + r] */
-static void gemm_tiled(const tile_fn tiles[TILE_R][TILE_C], int64_t n, int nr, int nc, const void *w,
+static void gemm_tiled(const tile_fn tiles[TILE_R][TILE_C], int tr, int64_t n, int nr, int nc, const void *w,
                        size_t w_stride, const void *a, size_t a_stride, float *out, size_t out_stride) {
     const uint8_t *wb = w, *ab = a;
-    const int tr = getenv("WF_TR") ? atoi(getenv("WF_TR")) : TILE_R;
     for (int r0 = 0; r0 < nr; r0 += tr) {
         const int rb = nr - r0 < tr ? nr - r0 : tr;
         for (int c0 = 0; c0 < nc; c0 += TILE_C) {
@@ -289,30 +344,51 @@ static void gemm_tiled(const tile_fn tiles[TILE_R][TILE_C], int64_t n, int nr, i
     }
 }
 
+/* Rows per tile. Walking several weight rows side by side defeats the
+ * hardware prefetchers: from DRAM (bench_kernels, 8960 x 1536, one thread)
+ * 4-row tiles streamed Q8_0/Q6_K at ~25 GB/s against ~43 for one row at a
+ * time. So few activation rows (memory-bound) use 1-row tiles, many
+ * (compute-bound, cache-resident tiles of the matmul driver) use the
+ * register-blocked ones: 4 rows for Q8_0 (its per-activation setup is the
+ * larger cost), 2 for the K-quants (measured best, 4 spills). */
 static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
-    gemm_tiled(q8_0_tiles, n, nr, nc, w, ws, a, as, out, os);
+    gemm_tiled(q8_0_tiles, nc == 1 ? 1 : 4, n, nr, nc, w, ws, a, as, out, os);
+}
+static void gemm_q4_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_tiled(q4_0_tiles, nc == 1 ? 1 : 4, n, nr, nc, w, ws, a, as, out, os);
+}
+static void gemm_q5_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_tiled(q5_0_tiles, nc == 1 ? 1 : 4, n, nr, nc, w, ws, a, as, out, os);
 }
 static void gemm_q4_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
-    gemm_tiled(q4_K_tiles, n, nr, nc, w, ws, a, as, out, os);
+    gemm_tiled(q4_K_tiles, nc <= 8 ? 1 : 2, n, nr, nc, w, ws, a, as, out, os);
 }
 static void gemm_q6_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
-    gemm_tiled(q6_K_tiles, n, nr, nc, w, ws, a, as, out, os);
+    gemm_tiled(q6_K_tiles, nc <= 8 ? 1 : 2, n, nr, nc, w, ws, a, as, out, os);
 }
 
 /* w, a: one row each */
 static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) { q8_0_1x1(n, w, 0, a, 0, out, 0); }
+static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) { q4_0_1x1(n, w, 0, a, 0, out, 0); }
+static void vec_dot_q5_0(int64_t n, float *out, const void *w, const void *a) { q5_0_1x1(n, w, 0, a, 0, out, 0); }
 static void vec_dot_q4_K(int64_t n, float *out, const void *w, const void *a) { q4_K_1x1(n, w, 0, a, 0, out, 0); }
 static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) { q6_K_1x1(n, w, 0, a, 0, out, 0); }
 
 void wf_kernels_fill_avx512(wf_kernels *k, const wf_cpu_features *f) {
     if (!f->avx512vnni) return; /* nothing here without VNNI: keep the AVX2 entries */
     k->gemm[WF_TYPE_Q8_0] = gemm_q8_0;
+    k->gemm[WF_TYPE_Q4_0] = gemm_q4_0;
+    k->gemm[WF_TYPE_Q5_0] = gemm_q5_0;
     k->gemm[WF_TYPE_Q4_K] = gemm_q4_K;
     k->gemm[WF_TYPE_Q6_K] = gemm_q6_K;
     k->vec_dot[WF_TYPE_Q8_0] = vec_dot_q8_0;
+    k->vec_dot[WF_TYPE_Q4_0] = vec_dot_q4_0;
+    k->vec_dot[WF_TYPE_Q5_0] = vec_dot_q5_0;
     k->vec_dot[WF_TYPE_Q4_K] = vec_dot_q4_K;
     k->vec_dot[WF_TYPE_Q6_K] = vec_dot_q6_K;
 }

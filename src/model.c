@@ -24,6 +24,7 @@ const char *wf_arch_name(wf_arch a) {
 
 wf_model_params wf_model_default_params(void) {
     wf_model_params p = {0};
+    p.isa = -1;
     return p;
 }
 
@@ -333,7 +334,9 @@ wf_status wf_model_load(const char *path, const wf_model_params *params, wf_mode
     wf_status st = wf_gguf_open(path, &m->gguf, err);
     if (st != WF_OK) goto fail;
     wf_cpu_detect(&m->cpu);
-    wf_kernels_init(&m->kernels, wf_cpu_best_isa(&m->cpu));
+    wf_isa isa = wf_cpu_best_isa(&m->cpu);
+    if (params && params->isa >= 0 && params->isa < (int32_t)isa) isa = (wf_isa)params->isa;
+    wf_kernels_init(&m->kernels, isa);
 
     if (wf_gguf_find_key(m->gguf, "tokenizer.ggml.tokens") >= 0) {
         if ((st = wf_vocab_load(m->gguf, &m->vocab, err)) != WF_OK) goto fail;

@@ -148,6 +148,22 @@ const void *wf_kv_v_row(const wf_kv_cache *kv, int32_t layer, int32_t head, int3
 #define WF_ATTN_CHUNK 512        /* positions per partial (multiple of TILE)  */
 #define WF_ATTN_SPLIT_MAX_TOK 4  /* batches up to this size may split by chunk */
 
+/* The two inner loops, chosen once per context by instruction set. */
+typedef struct wf_attn_kernels {
+    wf_isa isa;
+    /* s (nt) = scale * K (nt, hd) · q (hd) */
+    void (*scores)(const float *q, const float *K, int32_t nt, int32_t hd, float scale, float *s);
+    /* acc (hd) += sum_j p[j] * V[j]:  p (nt), V (nt, hd) */
+    void (*accum)(float *acc, const float *p, const float *V, int32_t nt, int32_t hd);
+    /* q8_0 KV decode when faster than the kernel table's, else NULL */
+    wf_to_float_fn q8_0_to_float;
+} wf_attn_kernels;
+
+/* Scalar reference first, then the ISA's overrides (up to isa). */
+void wf_attn_kernels_init(wf_attn_kernels *k, wf_isa isa, int32_t head_dim);
+void wf_attn_kernels_fill_scalar(wf_attn_kernels *k);
+void wf_attn_kernels_fill_avx2(wf_attn_kernels *k, int32_t head_dim); /* attn_avx2.c, x86 only */
+
 /* Per-thread scratch floats needed by wf_attention (group = n_head/n_head_kv). */
 size_t wf_attn_scratch_floats(int32_t head_dim, int32_t group);
 /* Floats of the split-K partial buffer for a context of n_ctx positions. */
@@ -158,8 +174,8 @@ size_t wf_attn_partial_floats(int32_t n_head, int32_t head_dim, int32_t n_ctx);
  *   q (n_tok, n_head*head_dim);  out (n_tok, n_head*head_dim).
  * scratch: wf_attn_scratch_floats() floats per thread; partial:
  * wf_attn_partial_floats() floats, or NULL (never split by chunk). */
-void wf_attention(wf_threadpool *tp, const wf_kv_cache *kv, int32_t layer,
-                  int32_t n_head, const float *q, float *out, int32_t n_tok,
+void wf_attention(wf_threadpool *tp, const wf_attn_kernels *ak, const wf_kv_cache *kv,
+                  int32_t layer, int32_t n_head, const float *q, float *out, int32_t n_tok,
                   int32_t pos0, float scale, float *scratch, float *partial,
                   int32_t n_threads);
 /* Single-threaded reference for one (token, head): full softmax over
@@ -177,6 +193,7 @@ struct wf_context {
     wf_kv_cache kv;
     int32_t n_past;
     wf_rope rope;
+    wf_attn_kernels attn;
     wf_matmul_scratch mm;
     /* scratch, sized for n_batch tokens */
     float *x;       /* (n_batch, n_embd) residual stream                    */

@@ -6,12 +6,10 @@
 #include <ctype.h>
 #include <stdio.h>
 
-/* Reference conversions, defined in quant_float.c, quant_legacy.c, quant_k.c.
- * Weak so that the table links while a conversion is still being written; a
- * NULL entry means "not available" (can_load/quantize then refuse the type). */
-#define WF_DECL(t)                                                                  \
-    void wf_to_float_##t(const void *src, float *dst, int64_t n) __attribute__((weak)); \
-    void wf_from_float_##t(const float *src, void *dst, int64_t n) __attribute__((weak));
+/* Reference conversions, defined in quant_float.c, quant_legacy.c, quant_k.c. */
+#define WF_DECL(t)                                                \
+    void wf_to_float_##t(const void *src, float *dst, int64_t n); \
+    void wf_from_float_##t(const float *src, void *dst, int64_t n);
 WF_DECL(f32) WF_DECL(f16) WF_DECL(bf16)
 WF_DECL(q4_0) WF_DECL(q4_1) WF_DECL(q5_0) WF_DECL(q5_1) WF_DECL(q8_0) WF_DECL(q8_1)
 WF_DECL(q4_K) WF_DECL(q5_K) WF_DECL(q6_K) WF_DECL(q8_K)

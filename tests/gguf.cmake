@@ -1,43 +1,41 @@
-# GGUF reader/writer tests (module gguf).
-#
-# The gguf module needs only the type traits (src/quant*.c). The quant glob
-# also catches src/quantize*.c (the quantize tool, which pulls in the thread
-# pool and kernels), so these tests link their own copy of the traits
-# sources, without the tool, to stay independent of unrelated modules.
-file(GLOB WF_GGUF_TRAITS_SRCS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/quant*.c)
-list(FILTER WF_GGUF_TRAITS_SRCS EXCLUDE REGEX "/quantize[^/]*\\.c$")
+# GGUF reader/writer tests (module gguf; needs only the type traits of quant).
+
+# wf_gguftraits[_san]: the type-traits sources alone (src/quant.c and
+# src/quant_*.c, without the quantize tool). Kept because other fragments
+# (tests/tokenizer.cmake) link it as MODULES gguftraits.
+file(GLOB WF_GGUF_TRAITS_SRCS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/quant.c ${CMAKE_SOURCE_DIR}/src/quant_*.c)
 foreach(v "" "_san")
   if(v STREQUAL "_san" AND NOT WAFER_SANITIZE_TESTS)
     continue()
   endif()
   add_library(wf_gguftraits${v} OBJECT ${WF_GGUF_TRAITS_SRCS})
   target_include_directories(wf_gguftraits${v} PUBLIC ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
+  if(WF_X86)
+    target_compile_definitions(wf_gguftraits${v} PUBLIC WF_X86=1)
+  endif()
   if(v STREQUAL "_san")
     target_compile_options(wf_gguftraits${v} PRIVATE ${WF_SAN_FLAGS})
   endif()
 endforeach()
 
-wf_c_test(test_gguf SRCS test_gguf.c MODULES gguf gguftraits SANITIZE)
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_gguf_corrupt.c)
-  wf_c_test(test_gguf_corrupt SRCS test_gguf_corrupt.c MODULES gguf gguftraits SANITIZE)
-endif()
+wf_c_test(test_gguf SRCS test_gguf.c MODULES gguf quant SANITIZE)
+wf_c_test(test_gguf_corrupt SRCS test_gguf_corrupt.c MODULES gguf quant SANITIZE)
 
-# gguf_dump: a test tool (prints a GGUF file as text; writes a sample file).
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/gguf_dump.c)
-  add_executable(gguf_dump gguf_dump.c $<TARGET_OBJECTS:wf_gguf> $<TARGET_OBJECTS:wf_gguftraits> $<TARGET_OBJECTS:wf_common>)
-  target_include_directories(gguf_dump PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
-  target_link_libraries(gguf_dump PRIVATE m)
-  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_gguf_py.py)
-    add_test(NAME test_gguf_py COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_gguf_py.py
-             WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
-    set_tests_properties(test_gguf_py PROPERTIES LABELS "python;unit" SKIP_RETURN_CODE 77 TIMEOUT 120
-      ENVIRONMENT "WAFER_BUILD=${CMAKE_BINARY_DIR};WAFER_SRC=${CMAKE_SOURCE_DIR};GGUF_DUMP=$<TARGET_FILE:gguf_dump>;PYTHONPATH=${CMAKE_SOURCE_DIR}/tests/ref")
-  endif()
-endif()
+# gguf_dump: a test tool (prints a GGUF file as text; writes a sample file),
+# used by test_gguf_py to check wafer's reader and writer against the
+# independent Python implementation in tests/ref/gguf_py.py.
+add_executable(gguf_dump gguf_dump.c $<TARGET_OBJECTS:wf_gguf> $<TARGET_OBJECTS:wf_quant> $<TARGET_OBJECTS:wf_common>)
+target_include_directories(gguf_dump PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
+target_link_libraries(gguf_dump PRIVATE m)
+add_test(NAME test_gguf_py COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_gguf_py.py
+         WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+set_tests_properties(test_gguf_py PROPERTIES LABELS "python;unit" SKIP_RETURN_CODE 77 TIMEOUT 120
+  ENVIRONMENT "WAFER_BUILD=${CMAKE_BINARY_DIR};WAFER_SHARED=${WF_SHARED_DIR};WAFER_SRC=${CMAKE_SOURCE_DIR};GGUF_DUMP=$<TARGET_FILE:gguf_dump>;PYTHONPATH=${CMAKE_SOURCE_DIR}/tests/ref")
 
-# libFuzzer harness: only with clang; built on demand (not part of `all`).
-if(CMAKE_C_COMPILER_ID MATCHES "Clang")
-  add_executable(fuzz_gguf EXCLUDE_FROM_ALL fuzz_gguf.c $<TARGET_OBJECTS:wf_gguf_san> $<TARGET_OBJECTS:wf_gguftraits_san> $<TARGET_OBJECTS:wf_common_san>)
+# libFuzzer harness: only with clang; built on demand (not part of `all`):
+#   cmake --build BUILD --target fuzz_gguf && BUILD/tests/fuzz_gguf -max_total_time=60
+if(CMAKE_C_COMPILER_ID MATCHES "Clang" AND WAFER_SANITIZE_TESTS)
+  add_executable(fuzz_gguf EXCLUDE_FROM_ALL fuzz_gguf.c $<TARGET_OBJECTS:wf_gguf_san> $<TARGET_OBJECTS:wf_quant_san> $<TARGET_OBJECTS:wf_common_san>)
   target_include_directories(fuzz_gguf PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
   target_compile_options(fuzz_gguf PRIVATE -fsanitize=fuzzer,address,undefined -g -O1)
   target_link_options(fuzz_gguf PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -9,6 +9,8 @@ Python implementation (tests/ref/gguf_py.py).
    by gguf_py and compared with the values the C code is meant to write,
    spelled out again here.
 3. Broken files from Python (truncated, bad alignment) make gguf_dump fail.
+4. The vocab GGUFs in $WAFER_SHARED/vocab (written by llama.cpp's tools) are
+   read by both and compared key by key (skipped when absent).
 """
 
 import os
@@ -302,6 +304,36 @@ def test_broken(tmp):
     check(rc == 1 and "power of two" in err, "alignment 48: %r" % err)
 
 
+# ---- 4. real files written by llama.cpp's tools (vocab-only GGUFs) ---------
+
+def test_real_files():
+    shared = os.environ.get("WAFER_SHARED", "")
+    vdir = os.path.join(shared, "vocab")
+    if not shared or not os.path.isdir(vdir):
+        print("no shared vocab files: real-file comparison skipped")
+        return
+    names = sorted(n for n in os.listdir(vdir) if n.endswith(".gguf"))
+    for name in names:
+        path = os.path.join(vdir, name)
+        f = G.read_gguf(path)
+        rc, out, err = run_dump(path)
+        check(rc == 0, "%s: gguf_dump failed: %s" % (name, err))
+        if rc:
+            continue
+        d = parse_dump(out)
+        check(d["version"] == f.version and d["alignment"] == f.alignment, "%s: header" % name)
+        check(d["n_kv"] == len(f.kv) and d["n_tensors"] == len(f.tensors), "%s: counts" % name)
+        for (key, value), (dk, dt, dv) in zip(f.kv.items(), d["kv"]):
+            vt = f.kv_types[key]
+            check(dk == hexs(key) and dt == vtype_word(vt), "%s: key %s" % (name, key))
+            want = expect_value(vt, value, f.arr_types.get(key))
+            check(dv == want, "%s: value of %s differs" % (name, key))
+        for (tn, t), row in zip(f.tensors.items(), d["tensors"]):
+            check(row[0] == hexs(tn) and row[1] == t.type and row[2] == t.shape and row[3] == t.offset
+                  and row[5] == fnv1a(t.data), "%s: tensor %s" % (name, tn))
+    print("compared %d real GGUF files" % len(names))
+
+
 def main():
     if not os.path.exists(DUMP):
         print("gguf_dump not built at", DUMP)
@@ -310,6 +342,7 @@ def main():
         test_python_to_c(tmp)
         test_c_to_python(tmp)
         test_broken(tmp)
+    test_real_files()
     print("test_gguf_py: %d checks, %d failed" % (checks, failures))
     return 1 if failures else 0
 

@@ -1,7 +1,7 @@
-# Tokenizer tests (module tok): synthetic vocabularies and the llama.cpp
-# test vectors in ../shared/vocab (skipped when absent), under ASan+UBSan and
-# as a plain optimised build ("all" = synthetic + vectors).
+# Tokenizer tests (module tok):
+#   test_tokenizer          synthetic vocabularies + pre-tokenizer splits
+#   test_tokenizer_vectors  llama.cpp's test vectors in ../shared/vocab (77 if absent)
+#   test_tokenizer_cli      the CLI against an independent Python tokenizer
 wf_c_test(test_tokenizer SRCS test_tokenizer.c MODULES gguf gguftraits tokenizer SANITIZE)
 wf_c_test(test_tokenizer_vectors SRCS test_tokenizer.c MODULES gguf gguftraits tokenizer SANITIZE ARGS vectors)
-wf_c_test(test_tokenizer_plain SRCS test_tokenizer.c MODULES gguf gguftraits tokenizer ARGS all)
 wf_py_test(test_tokenizer_cli SCRIPT test_tokenizer_cli.py TIMEOUT 120)

@@ -1,0 +1,286 @@
+#!/usr/bin/python3
+"""test_cli.py — the `wafer` commands end to end on small synthetic models,
+checked against the independent numpy forward pass (tests/ref/forward_np.py)
+and the independent GGUF reader (tests/ref/gguf_py.py).
+
+    run:      greedy continuation = numpy argmax at every step; seeded runs
+              repeat; stop strings cut the text exactly
+    score:    --json log-probabilities, top-K and perplexity = numpy's
+    quantize: the tensor types of every mix as the rules say, metadata kept,
+              and the quantized file scored against numpy reading the same file
+    info:     describes the model; errors are clear and exit non-zero
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+import forward_np
+import gguf_py
+import make_model
+
+WAFER = os.environ.get("WAFER")
+failures = 0
+checks = 0
+
+
+def check(cond, msg):
+    global failures, checks
+    checks += 1
+    if not cond:
+        failures += 1
+        print("FAIL:", msg)
+
+
+def wafer(*args, ok=True, text=True):
+    r = subprocess.run([WAFER, *map(str, args)], capture_output=True, timeout=300)
+    out = r.stdout.decode("utf-8", "replace") if text else r.stdout
+    err = r.stderr.decode("utf-8", "replace")
+    if ok and r.returncode != 0:
+        raise RuntimeError(f"wafer {' '.join(map(str, args))} failed ({r.returncode}): {err}")
+    return r.returncode, out, err
+
+
+# wafer multiplies quantized weights with activations quantized once per
+# matmul to the weight type's dot type (q8_0: blocks of 32, fp16 scale;
+# q8_K: blocks of 256, f32 scale). To check the quantized paths tightly, the
+# numpy reference does the same to its activations: QMat is a weight matrix
+# whose products quantize the left operand first. The weights themselves are
+# decoded by quants_np from the file, independently of wafer.
+ACT_BLOCK = {2: (32, True), 3: (32, True), 6: (32, True), 7: (32, True), 8: (32, True),
+             12: (256, False), 13: (256, False), 14: (256, False)}
+
+
+def quantize_act(x, block, f16_scale):
+    """Quantize rows of x in blocks as wafer's activation formats are defined:
+    scale d = max|x| / 127 (q8_0: stored as fp16, rounded up so no value
+    exceeds 127 steps; q8_K: float32), q = round-half-even(x * (1/d))."""
+    shp = x.shape
+    xb = x.astype(np.float32).reshape(-1, block)
+    amax = np.abs(xb).max(axis=1, keepdims=True)
+    if not f16_scale:  # q8_K: iscale = -127 / (signed max), d = 1 / iscale
+        idx = np.abs(xb).argmax(axis=1)
+        mx = xb[np.arange(len(xb)), idx][:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iscale = np.where(mx != 0, np.float32(-127.0) / np.where(mx != 0, mx, np.float32(1)), np.float32(0))
+        iscale = iscale.astype(np.float32)
+        q = np.clip(np.rint((xb * iscale).astype(np.float32)), -127, 127)
+        with np.errstate(divide="ignore"):
+            d = np.where(iscale != 0, np.float32(1.0) / np.where(iscale != 0, iscale, np.float32(1)), 0).astype(np.float32)
+        return (q.astype(np.float64) * d.astype(np.float64)).reshape(shp)
+    d = (amax / np.float32(127.0)).astype(np.float32)
+    if f16_scale:
+        h = d.astype(np.float16)
+        low = h.astype(np.float32) < d
+        h = np.where(low, np.nextafter(h, np.float16(np.inf)), h)
+        d = h.astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(d > 0, np.float32(1.0) / np.where(d > 0, d, np.float32(1.0)), np.float32(0.0))
+    q = np.clip(np.rint((xb * inv).astype(np.float32)), -127, 127)
+    return (q.astype(np.float64) * d.astype(np.float64)).reshape(shp)
+
+
+class QMat(np.ndarray):
+    def __array_finalize__(self, obj):
+        self.qblock = getattr(obj, "qblock", None)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kw):
+        plain = [np.asarray(i) if isinstance(i, QMat) else i for i in inputs]
+        if ufunc is np.matmul and method == "__call__" and isinstance(inputs[1], QMat) and self.qblock:
+            block, f16 = self.qblock
+            a = np.asarray(plain[0], dtype=np.float64)
+            plain[0] = quantize_act(a, block, f16)
+        return getattr(ufunc, method)(*plain, **kw)
+
+
+def reference_logits(path, ids, sim_act_quant):
+    m = forward_np.Model(path)
+    if sim_act_quant:
+        names = {"wq": "attn_q", "wk": "attn_k", "wv": "attn_v", "wo": "attn_output",
+                 "wg": "ffn_gate", "wu": "ffn_up", "wd": "ffn_down"}
+        for il, ly in enumerate(m.layers):
+            for key, nm in names.items():
+                ly[key] = np.asarray(ly[key]).view(QMat)
+                ly[key].qblock = ACT_BLOCK.get(m.f.tensors[f"blk.{il}.{nm}.weight"].type)
+        oname = "output.weight" if "output.weight" in m.f.tensors else "token_embd.weight"
+        m.out = np.asarray(m.out).view(QMat)
+        m.out.qblock = ACT_BLOCK.get(m.f.tensors[oname].type)
+    return forward_np.forward(m, ids)
+
+
+def log_softmax(x):
+    m = x.max(axis=-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+def test_score(path, ids, tol, label, kv="f32", sim=False):
+    _, out, _ = wafer("score", "-m", path, "--ids", " ".join(map(str, ids)), "--top", 5, "--json", "-q",
+                      "--kv", kv)
+    j = json.loads(out)
+    check(j["tokens"] == ids, f"{label}: score tokens {j['tokens'][:8]} != {ids[:8]}")
+    ref = log_softmax(reference_logits(path, ids, sim))
+    worst = 0.0
+    lps = []
+    for i, p in enumerate(j["positions"]):
+        if i + 1 < len(ids):
+            check(p["next"] == ids[i + 1], f"{label}: position {i} next")
+            d = abs(p["next_logprob"] - ref[i, ids[i + 1]])
+            worst = max(worst, d)
+            lps.append(p["next_logprob"])
+        else:
+            check(p["next"] is None and p["next_logprob"] is None, f"{label}: last position must be null")
+        top = p["top"]
+        check(len(top) == 5, f"{label}: top has {len(top)} entries")
+        order = np.argsort(-ref[i])
+        kth = ref[i, order[4]]
+        for tid, lp in top:
+            worst = max(worst, abs(lp - ref[i, tid]))
+            check(ref[i, tid] >= kth - tol, f"{label}: pos {i}: top id {tid} is not in numpy's top 5")
+        check(all(top[a][1] >= top[a + 1][1] for a in range(len(top) - 1)), f"{label}: top not sorted")
+    ppl = math.exp(-sum(lps) / len(lps))
+    check(abs(j["perplexity"] - ppl) <= 1e-6 * ppl, f"{label}: perplexity {j['perplexity']} != {ppl}")
+    check(worst <= tol, f"{label}: worst logprob difference {worst:.3g} > {tol}")
+    print(f"{label}: score vs numpy, worst |logprob diff| = {worst:.3g} (tolerance {tol})")
+
+
+def test_run_greedy(path, prompt, n, tol, label):
+    _, out, _ = wafer("run", "-m", path, "--ids", " ".join(map(str, prompt)), "-n", n,
+                      "--temp", 0, "--print-ids", "-q", "--no-special", "--kv", "f32")
+    gen = [int(t) for t in out.split()]
+    check(len(gen) >= 1, f"{label}: nothing generated")
+    # every step: the chosen token is numpy's argmax (up to float noise)
+    seq = list(prompt) + gen
+    logits = forward_np.forward(path, seq)
+    worst = 0.0
+    for s, tok in enumerate(gen):
+        row = logits[len(prompt) - 1 + s]
+        gap = row.max() - row[tok]
+        worst = max(worst, gap)
+        check(gap <= tol, f"{label}: step {s}: token {tok} is {gap:.3g} below numpy's best {int(row.argmax())}")
+    print(f"{label}: greedy run of {len(gen)} tokens, worst gap to numpy argmax {worst:.3g}")
+    return gen
+
+
+def test_quantize_mix(src, tmp):
+    g = gguf_py.read_gguf(src)
+    n_layer = g.kv[g.kv["general.architecture"] + ".block_count"]
+    for ftype, base, more, outt, ftid in [("q8_0", 8, 8, 8, 7), ("q4_K_M", 12, 14, 14, 15),
+                                         ("q5_K_M", 13, 14, 14, 17), ("q6_K", 14, 14, 14, 18),
+                                         ("q4_0", 2, 2, 14, 2), ("f16", 1, 1, 1, 1)]:
+        dst = os.path.join(tmp, f"q-{ftype}.gguf")
+        wafer("quantize", src, dst, ftype)
+        q = gguf_py.read_gguf(dst)
+        check(q.kv["general.file_type"] == ftid, f"{ftype}: general.file_type {q.kv['general.file_type']}")
+        for k, v in g.kv.items():
+            if k not in ("general.file_type", "general.quantization_version"):
+                same = (np.array_equal(np.asarray(v), np.asarray(q.kv.get(k))) if isinstance(v, (list, np.ndarray))
+                        else v == q.kv.get(k))
+                check(same, f"{ftype}: metadata {k} not copied")
+        check(set(q.tensors) == set(g.tensors), f"{ftype}: tensor names differ")
+        for name, t in g.tensors.items():
+            qt = q.tensors[name]
+            check(list(qt.shape) == list(t.shape), f"{ftype}: {name} shape")
+            if len(t.shape) < 2:
+                want = t.type
+            elif name == "output.weight":
+                want = outt
+            elif "attn_v" in name or "ffn_down" in name:
+                il = int(name.split(".")[1])
+                more_bits = il < n_layer // 8 or il >= 7 * n_layer // 8 or (il - n_layer // 8) % 3 == 2
+                want = more if more_bits else base
+            else:
+                want = base
+            check(qt.type == want, f"{ftype}: {name} has type {qt.type}, want {want}")
+    return os.path.join(tmp, "q-q8_0.gguf"), os.path.join(tmp, "q-q4_K_M.gguf")
+
+
+def test_errors(model, tmp):
+    rc, _, err = wafer("run", "-m", os.path.join(tmp, "missing.gguf"), "-p", "x", ok=False)
+    check(rc != 0 and "missing.gguf" in err, f"missing file: rc {rc}, {err!r}")
+    data = open(model, "rb").read()
+    bad = os.path.join(tmp, "truncated.gguf")
+    open(bad, "wb").write(data[: len(data) // 2])
+    for cmd in (["run", "-m", bad, "-p", "x"], ["info", bad], ["score", "-m", bad, "-p", "x"],
+                ["quantize", bad, os.path.join(tmp, "o.gguf"), "q8_0"]):
+        rc, _, err = wafer(*cmd, ok=False)
+        check(rc == 1 and "truncated.gguf" in err, f"{cmd[0]} on a truncated file: rc {rc}, {err!r}")
+    rc, _, err = wafer("quantize", model, os.path.join(tmp, "o.gguf"), "q3_X", ok=False)
+    check(rc == 1 and "q3_X" in err, f"unknown quant type: rc {rc}, {err!r}")
+    rc, _, err = wafer("run", "-m", model, "--ids", "1 2 999999", ok=False)
+    check(rc != 0 and "999999" in err, f"out-of-range id: rc {rc}, {err!r}")
+    rc, _, err = wafer("run", "-m", model, "-p", "x", "--temp", "abc", ok=False)
+    check(rc == 2 and "--temp" in err, f"bad number: rc {rc}, {err!r}")
+    rc, _, err = wafer("run", "-m", model, "-p", "x", "--bogus", ok=False)
+    check(rc == 2 and "--bogus" in err, f"unknown option: rc {rc}, {err!r}")
+    rc, _, err = wafer("run", "-m", model, "--ids", "1 2 3 4 5 6 7 8 9 10", "-c", "4", "-n", "1", ok=False)
+    check(rc != 0 and "context" in err, f"prompt longer than context: rc {rc}, {err!r}")
+    for cmd in ("run", "info", "quantize", "score", "bench", "tokenize", "detokenize"):
+        rc, out, _ = wafer(cmd, "--help", ok=False)
+        check(rc == 0 and "usage" in out, f"{cmd} --help")
+
+
+def main():
+    if not WAFER or not os.path.exists(WAFER):
+        print("WAFER not set; skipping")
+        return 77
+    with tempfile.TemporaryDirectory() as tmp:
+        llama = os.path.join(tmp, "llama_kq.gguf")
+        make_model.make(llama, make_model.CONFIGS["llama_kq"], wtype="f32")
+        qwen = os.path.join(tmp, "qwen2.gguf")
+        make_model.make(qwen, make_model.CONFIGS["qwen2"], wtype="f16")
+        rng = np.random.default_rng(5)
+        ids = [int(x) for x in rng.integers(0, 256, 40)]
+
+        test_score(llama, ids, 2e-3, "llama f32")
+        test_score(qwen, ids, 2e-3, "qwen2 f16")
+        # the default f16 KV cache rounds keys and values: a looser bound
+        test_score(llama, ids, 1e-2, "llama f32, f16 KV", kv="f16")
+        q8, q4km = test_quantize_mix(llama, tmp)
+        # quantized weights, numpy quantizing its activations the same way
+        # (measured: 0 at most positions; up to ~0.013 where an activation
+        # that numpy computes in float64 and wafer in float32 sits at a
+        # rounding boundary and its 8-bit code differs by one step. Without
+        # the activation simulation the differences reach 0.1-0.2.)
+        test_score(q8, ids, 2.5e-2, "llama q8_0", sim=True)
+        test_score(q4km, ids, 2.5e-2, "llama q4_K_M", sim=True)
+        test_run_greedy(llama, ids[:12], 24, 2e-3, "llama f32")
+        test_run_greedy(qwen, ids[:12], 24, 2e-3, "qwen2 f16")
+
+        # seeded sampling repeats; another seed gives another text
+        args = ["run", "-m", llama, "--ids", " ".join(map(str, ids[:8])), "-n", 32, "--temp", 1.5,
+                "--top-k", 0, "--top-p", 1, "--min-p", 0, "--print-ids", "-q"]
+        a = wafer(*args, "--seed", 7)[1]
+        b = wafer(*args, "--seed", 7)[1]
+        c = wafer(*args, "--seed", 8)[1]
+        check(a == b, "same seed gave different output")
+        check(a != c, "different seeds gave the same 32 tokens")
+
+        # stop strings: the text before the first occurrence, nothing after
+        _, full, _ = wafer("run", "-m", llama, "-p", "def f(x):", "-n", 60, "--temp", 0, "-q", text=False)
+        stop = None
+        for k in range(4, len(full) - 3):
+            piece = full[k:k + 2]
+            if all(0x21 <= ch < 0x7f for ch in piece):
+                stop = piece
+                break
+        if stop is not None:
+            _, cut, _ = wafer("run", "-m", llama, "-p", "def f(x):", "-n", 60, "--temp", 0, "-q",
+                              "--stop", stop.decode(), text=False)
+            want = full[: full.index(stop)]
+            check(cut == want, f"stop {stop!r}: got {cut[:60]!r}, want {want[:60]!r}")
+        else:
+            print("note: no ASCII stop candidate in the greedy text; stop test not run")
+
+        _, out, _ = wafer("info", llama)
+        check("architecture:  llama" in out and "KV cache" in out, f"info output: {out[:400]}")
+        test_errors(llama, tmp)
+    print(f"test_cli: {checks} checks, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
