@@ -173,7 +173,7 @@ int main(int argc, char **argv) {
            (long long)cols, wf_isa_name(best), f.avx512vnni);
 
     static const wf_type types[] = {WF_TYPE_Q8_0, WF_TYPE_Q4_K, WF_TYPE_Q6_K, WF_TYPE_Q5_K,
-                                    WF_TYPE_Q4_0, WF_TYPE_F16, WF_TYPE_F32};
+                                    WF_TYPE_Q5_0, WF_TYPE_Q4_0, WF_TYPE_F16, WF_TYPE_F32};
     static const int ncs[] = {1, 2, 4, 8, 16, 32, 64};
     const int max_nc = 64;
     if (ws_mib <= 0) ws_mib = quick ? 64 : 256;

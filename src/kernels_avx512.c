@@ -166,8 +166,13 @@ WF_AI void k4_scales_epi32(const uint8_t s[WF_K_SCALE_SIZE], __m512i *sc, __m512
     *m = _mm512_shuffle_i64x2(all, all, 0xee); /* 128-bit lanes 2,3,2,3: mins in 0..7 */
 }
 
-WF_AI void q4_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                     size_t as, float *out, size_t os) {
+/* Q4_K (five == false) and Q5_K (five: a 5th bit per element in qh, bit 2g
+ * for the low-nibble half of group g and 2g+1 for the high one). The two
+ * layouts share d, dmin and scales at the same offsets. */
+WF_AI void k4_tile(const bool five, const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws,
+                   const uint8_t *a, size_t as, float *out, size_t os) {
+    const size_t bsz = five ? sizeof(wf_block_q5_K) : sizeof(wf_block_q4_K);
+    const size_t qs_off = five ? offsetof(wf_block_q5_K, qs) : offsetof(wf_block_q4_K, qs);
     __m512 acc[TILE_R][TILE_C];
     for (int r = 0; r < RB; r++)
         for (int c = 0; c < CB; c++) acc[r][c] = _mm512_setzero_ps();
@@ -176,8 +181,8 @@ WF_AI void q4_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, si
         __m512i SC[TILE_R], I[TILE_R][TILE_C];
         __m512 MW[TILE_R], DW[TILE_R], DA[TILE_C], MA[TILE_C];
         for (int r = 0; r < RB; r++) {
-            const wf_block_q4_K *x = (const wf_block_q4_K *)(w + (size_t)r * ws) + b;
-            prefetch_lines(x, (int)sizeof *x);
+            const wf_block_q4_K *x = (const wf_block_q4_K *)(w + (size_t)r * ws + (size_t)b * bsz);
+            prefetch_lines(x, (int)bsz);
             __m512i m;
             k4_scales_epi32(x->scales, &SC[r], &m);
             MW[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(-fp16(x->dmin)));
@@ -202,9 +207,15 @@ WF_AI void q4_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, si
                                                  2 * g + 1, 2 * g + 1, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g,
                                                  2 * g, 2 * g);
             for (int r = 0; r < RB; r++) {
-                const wf_block_q4_K *x = (const wf_block_q4_K *)(w + (size_t)r * ws) + b;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * g));
-                const __m512i W = _mm512_and_si512(join256(q, _mm256_srli_epi16(q, 4)), m4);
+                const uint8_t *x = w + (size_t)r * ws + (size_t)b * bsz;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(x + qs_off + 32 * g));
+                __m512i W = _mm512_and_si512(join256(q, _mm256_srli_epi16(q, 4)), m4);
+                if (five) {
+                    const __m512i qh = _mm512_broadcast_i64x4(
+                        _mm256_loadu_si256((const __m256i *)(x + offsetof(wf_block_q5_K, qh))));
+                    const __m512i bit = join256(_mm256_set1_epi8((char)(1 << (2 * g))), _mm256_set1_epi8((char)(2 << (2 * g))));
+                    W = _mm512_or_si512(W, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh, bit), _mm512_set1_epi8(0x10)));
+                }
                 const __m512i S = _mm512_permutexvar_epi32(idx, SC[r]);
                 for (int c = 0; c < CB; c++) {
                     const __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W, A[c]);
@@ -220,6 +231,15 @@ WF_AI void q4_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, si
     }
     for (int r = 0; r < RB; r++)
         for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+WF_AI void q4_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                     size_t as, float *out, size_t os) {
+    k4_tile(false, RB, CB, n, w, ws, a, as, out, os);
+}
+WF_AI void q5_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                     size_t as, float *out, size_t os) {
+    k4_tile(true, RB, CB, n, w, ws, a, as, out, os);
 }
 
 /* ---- Q6_K x Q8_K --------------------------------------------------------------
@@ -326,6 +346,7 @@ WF_TILE_INSTANCES(q8_0)
 WF_TILE_INSTANCES(q4_0)
 WF_TILE_INSTANCES(q5_0)
 WF_TILE_INSTANCES(q4_K)
+WF_TILE_INSTANCES(q5_K)
 WF_TILE_INSTANCES(q6_K)
 #undef WF_TILE_INSTANCES
 
@@ -367,6 +388,10 @@ static void gemm_q4_K(int64_t n, int nr, int nc, const void *w, size_t ws, const
                       size_t os) {
     gemm_tiled(q4_K_tiles, nc <= 8 ? 1 : 2, n, nr, nc, w, ws, a, as, out, os);
 }
+static void gemm_q5_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_tiled(q5_K_tiles, nc <= 8 ? 1 : 2, n, nr, nc, w, ws, a, as, out, os);
+}
 static void gemm_q6_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
     gemm_tiled(q6_K_tiles, nc <= 8 ? 1 : 2, n, nr, nc, w, ws, a, as, out, os);
@@ -377,6 +402,7 @@ static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) { 
 static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) { q4_0_1x1(n, w, 0, a, 0, out, 0); }
 static void vec_dot_q5_0(int64_t n, float *out, const void *w, const void *a) { q5_0_1x1(n, w, 0, a, 0, out, 0); }
 static void vec_dot_q4_K(int64_t n, float *out, const void *w, const void *a) { q4_K_1x1(n, w, 0, a, 0, out, 0); }
+static void vec_dot_q5_K(int64_t n, float *out, const void *w, const void *a) { q5_K_1x1(n, w, 0, a, 0, out, 0); }
 static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) { q6_K_1x1(n, w, 0, a, 0, out, 0); }
 
 void wf_kernels_fill_avx512(wf_kernels *k, const wf_cpu_features *f) {
@@ -385,10 +411,12 @@ void wf_kernels_fill_avx512(wf_kernels *k, const wf_cpu_features *f) {
     k->gemm[WF_TYPE_Q4_0] = gemm_q4_0;
     k->gemm[WF_TYPE_Q5_0] = gemm_q5_0;
     k->gemm[WF_TYPE_Q4_K] = gemm_q4_K;
+    k->gemm[WF_TYPE_Q5_K] = gemm_q5_K;
     k->gemm[WF_TYPE_Q6_K] = gemm_q6_K;
     k->vec_dot[WF_TYPE_Q8_0] = vec_dot_q8_0;
     k->vec_dot[WF_TYPE_Q4_0] = vec_dot_q4_0;
     k->vec_dot[WF_TYPE_Q5_0] = vec_dot_q5_0;
     k->vec_dot[WF_TYPE_Q4_K] = vec_dot_q4_K;
+    k->vec_dot[WF_TYPE_Q5_K] = vec_dot_q5_K;
     k->vec_dot[WF_TYPE_Q6_K] = vec_dot_q6_K;
 }

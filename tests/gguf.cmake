@@ -1,23 +1,5 @@
 # GGUF reader/writer tests (module gguf; needs only the type traits of quant).
 
-# wf_gguftraits[_san]: the type-traits sources alone (src/quant.c and
-# src/quant_*.c, without the quantize tool). Kept because other fragments
-# (tests/tokenizer.cmake) link it as MODULES gguftraits.
-file(GLOB WF_GGUF_TRAITS_SRCS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/quant.c ${CMAKE_SOURCE_DIR}/src/quant_*.c)
-foreach(v "" "_san")
-  if(v STREQUAL "_san" AND NOT WAFER_SANITIZE_TESTS)
-    continue()
-  endif()
-  add_library(wf_gguftraits${v} OBJECT ${WF_GGUF_TRAITS_SRCS})
-  target_include_directories(wf_gguftraits${v} PUBLIC ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
-  if(WF_X86)
-    target_compile_definitions(wf_gguftraits${v} PUBLIC WF_X86=1)
-  endif()
-  if(v STREQUAL "_san")
-    target_compile_options(wf_gguftraits${v} PRIVATE ${WF_SAN_FLAGS})
-  endif()
-endforeach()
-
 wf_c_test(test_gguf SRCS test_gguf.c MODULES gguf quant SANITIZE)
 wf_c_test(test_gguf_corrupt SRCS test_gguf_corrupt.c MODULES gguf quant SANITIZE)
 

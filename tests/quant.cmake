@@ -10,10 +10,5 @@ target_include_directories(quant_tool PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAK
 target_link_libraries(quant_tool PRIVATE m)
 
 wf_c_test(test_quant SRCS test_quant.c ${WF_QUANT_SRCS} ../src/kernels_scalar.c MODULES common SANITIZE)
-# wf_c_test's variant list ("" "_san") loses its empty element in foreach, so
-# SANITIZE currently builds only test_quant_san: add the plain one if missing.
-if(NOT TARGET test_quant)
-  wf_c_test(test_quant SRCS test_quant.c ${WF_QUANT_SRCS} ../src/kernels_scalar.c MODULES common)
-endif()
 
 wf_py_test(test_quant_np SCRIPT test_quant_np.py ARGS $<TARGET_FILE:quant_tool> TIMEOUT 120)

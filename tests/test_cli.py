@@ -45,71 +45,10 @@ def wafer(*args, ok=True, text=True):
     return r.returncode, out, err
 
 
-# wafer multiplies quantized weights with activations quantized once per
-# matmul to the weight type's dot type (q8_0: blocks of 32, fp16 scale;
-# q8_K: blocks of 256, f32 scale). To check the quantized paths tightly, the
-# numpy reference does the same to its activations: QMat is a weight matrix
-# whose products quantize the left operand first. The weights themselves are
-# decoded by quants_np from the file, independently of wafer.
-ACT_BLOCK = {2: (32, True), 3: (32, True), 6: (32, True), 7: (32, True), 8: (32, True),
-             12: (256, False), 13: (256, False), 14: (256, False)}
-
-
-def quantize_act(x, block, f16_scale):
-    """Quantize rows of x in blocks as wafer's activation formats are defined:
-    scale d = max|x| / 127 (q8_0: stored as fp16, rounded up so no value
-    exceeds 127 steps; q8_K: float32), q = round-half-even(x * (1/d))."""
-    shp = x.shape
-    xb = x.astype(np.float32).reshape(-1, block)
-    amax = np.abs(xb).max(axis=1, keepdims=True)
-    if not f16_scale:  # q8_K: iscale = -127 / (signed max), d = 1 / iscale
-        idx = np.abs(xb).argmax(axis=1)
-        mx = xb[np.arange(len(xb)), idx][:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            iscale = np.where(mx != 0, np.float32(-127.0) / np.where(mx != 0, mx, np.float32(1)), np.float32(0))
-        iscale = iscale.astype(np.float32)
-        q = np.clip(np.rint((xb * iscale).astype(np.float32)), -127, 127)
-        with np.errstate(divide="ignore"):
-            d = np.where(iscale != 0, np.float32(1.0) / np.where(iscale != 0, iscale, np.float32(1)), 0).astype(np.float32)
-        return (q.astype(np.float64) * d.astype(np.float64)).reshape(shp)
-    d = (amax / np.float32(127.0)).astype(np.float32)
-    if f16_scale:
-        h = d.astype(np.float16)
-        low = h.astype(np.float32) < d
-        h = np.where(low, np.nextafter(h, np.float16(np.inf)), h)
-        d = h.astype(np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = np.where(d > 0, np.float32(1.0) / np.where(d > 0, d, np.float32(1.0)), np.float32(0.0))
-    q = np.clip(np.rint((xb * inv).astype(np.float32)), -127, 127)
-    return (q.astype(np.float64) * d.astype(np.float64)).reshape(shp)
-
-
-class QMat(np.ndarray):
-    def __array_finalize__(self, obj):
-        self.qblock = getattr(obj, "qblock", None)
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kw):
-        plain = [np.asarray(i) if isinstance(i, QMat) else i for i in inputs]
-        if ufunc is np.matmul and method == "__call__" and isinstance(inputs[1], QMat) and self.qblock:
-            block, f16 = self.qblock
-            a = np.asarray(plain[0], dtype=np.float64)
-            plain[0] = quantize_act(a, block, f16)
-        return getattr(ufunc, method)(*plain, **kw)
-
-
-def reference_logits(path, ids, sim_act_quant):
-    m = forward_np.Model(path)
-    if sim_act_quant:
-        names = {"wq": "attn_q", "wk": "attn_k", "wv": "attn_v", "wo": "attn_output",
-                 "wg": "ffn_gate", "wu": "ffn_up", "wd": "ffn_down"}
-        for il, ly in enumerate(m.layers):
-            for key, nm in names.items():
-                ly[key] = np.asarray(ly[key]).view(QMat)
-                ly[key].qblock = ACT_BLOCK.get(m.f.tensors[f"blk.{il}.{nm}.weight"].type)
-        oname = "output.weight" if "output.weight" in m.f.tensors else "token_embd.weight"
-        m.out = np.asarray(m.out).view(QMat)
-        m.out.qblock = ACT_BLOCK.get(m.f.tensors[oname].type)
-    return forward_np.forward(m, ids)
+def reference_logits(path, ids, emulate_act):
+    """numpy logits; with emulate_act the reference rounds activations to the
+    weight's dot type first, as wafer's matmul does (forward_np.py)."""
+    return forward_np.forward(path, ids, emulate_act=emulate_act)
 
 
 def log_softmax(x):

@@ -7,8 +7,12 @@
  * message naming the problem (ASan/LSan check that failed loads free
  * everything), then exercises wf_decode's range checks and checks that
  * truncating the cache and decoding again reproduces the first logits.
+ * Unit checks: the SIMD attention loops against the scalar reference at odd
+ * sizes, and wf_attention (whole and split-K, several thread counts, f32 /
+ * f16 / q8_0 cache) against the two-pass reference wf_attention_ref.
  */
 #include "gguf.h"
+#include "model.h"
 #include "quant.h"
 #include "testutil.h"
 #include "wafer.h"
@@ -125,7 +129,122 @@ static float max_diff(const float *a, const float *b, size_t n) {
     return d;
 }
 
+/* ---- attention kernels and attention against references ---- */
+
+static float rel_err(const float *a, const float *b, size_t n) {
+    float d = 0, m = 1e-6f;
+    for (size_t i = 0; i < n; i++) {
+        float x = fabsf(a[i] - b[i]);
+        if (!(x <= d)) d = x;
+        if (fabsf(b[i]) > m) m = fabsf(b[i]);
+    }
+    return d / m;
+}
+
+static void test_attn_kernels(void) {
+    wf_cpu_features f;
+    wf_cpu_detect(&f);
+    const wf_isa best = wf_cpu_best_isa(&f);
+    t_rng r = {99};
+    const int hds[] = {8, 16, 24, 64, 128, 136};
+    const int nts[] = {1, 2, 3, 63, 64};
+    float q[136], K[64 * 136], V[64 * 136], s0[64], s1[64], a0[136], a1[136], p[64];
+    for (size_t a = 0; a < sizeof hds / sizeof hds[0]; a++) {
+        const int hd = hds[a];
+        wf_attn_kernels ref, fast;
+        wf_attn_kernels_fill_scalar(&ref);
+        wf_attn_kernels_init(&fast, best, hd);
+        for (size_t b = 0; b < sizeof nts / sizeof nts[0]; b++) {
+            const int nt = nts[b];
+            for (int i = 0; i < hd; i++) q[i] = t_gauss(&r);
+            for (int i = 0; i < nt * hd; i++) K[i] = t_gauss(&r), V[i] = t_gauss(&r);
+            for (int j = 0; j < nt; j++) p[j] = (t_unif(&r) + 1) * 0.5f;
+            ref.scores(q, K, nt, hd, 0.125f, s0);
+            fast.scores(q, K, nt, hd, 0.125f, s1);
+            CHECK(rel_err(s1, s0, (size_t)nt) < 1e-5f, "scores hd %d nt %d isa %d: %g", hd, nt, fast.isa,
+                  rel_err(s1, s0, (size_t)nt));
+            for (int i = 0; i < hd; i++) a0[i] = a1[i] = t_gauss(&r);
+            ref.accum(a0, p, V, nt, hd);
+            fast.accum(a1, p, V, nt, hd);
+            CHECK(rel_err(a1, a0, (size_t)hd) < 1e-5f, "accum hd %d nt %d: %g", hd, nt, rel_err(a1, a0, (size_t)hd));
+        }
+        if (fast.q8_0_to_float) {
+            float src[8 * 32], x0[8 * 32], x1[8 * 32];
+            wf_block_q8_0 blk[8];
+            for (int i = 0; i < 8 * 32; i++) src[i] = t_gauss(&r) * 3;
+            const wf_type_traits *tr = wf_type_get(WF_TYPE_Q8_0);
+            tr->from_float(src, blk, 8 * 32);
+            tr->to_float(blk, x0, 8 * 32);
+            fast.q8_0_to_float(blk, x1, 8 * 32);
+            CHECK(memcmp(x0, x1, sizeof x0) == 0, "q8_0 decode differs from the reference");
+        }
+    }
+}
+
+static void test_attention(void) {
+    enum { NH = 6, NKV = 2, AHD = 64, ACTX = 1100 };
+    wf_hparams hp = {.n_layer = 1, .n_head = NH, .n_head_kv = NKV, .head_dim = AHD};
+    wf_threadpool *tp = NULL;
+    wf_error err = {0};
+    CHECK(wf_threadpool_create(2, &tp, &err) == WF_OK, "pool: %s", err.msg);
+    wf_cpu_features f;
+    wf_cpu_detect(&f);
+    wf_kernels kern;
+    wf_kernels_init(&kern, wf_cpu_best_isa(&f));
+    t_rng r = {7};
+    const wf_kv_type types[] = {WF_KV_F32, WF_KV_F16, WF_KV_Q8_0};
+    float *kbuf = malloc(sizeof(float) * NKV * AHD), *vbuf = malloc(sizeof(float) * NKV * AHD);
+    enum { NT = 40 };
+    float *q = malloc(sizeof(float) * NT * NH * AHD);
+    float *o1 = malloc(sizeof(float) * NT * NH * AHD), *o2 = malloc(sizeof(float) * NT * NH * AHD);
+    float ref[AHD];
+    for (size_t ti = 0; ti < 3; ti++) {
+        wf_kv_cache kv;
+        CHECK(wf_kv_init(&kv, &hp, ACTX, types[ti], &kern, &err) == WF_OK, "kv init: %s", err.msg);
+        for (int pos = 0; pos < ACTX; pos++) {
+            for (int i = 0; i < NKV * AHD; i++) kbuf[i] = t_gauss(&r), vbuf[i] = t_gauss(&r);
+            wf_kv_store(&kv, 0, pos, kbuf, vbuf);
+        }
+        wf_attn_kernels ak;
+        wf_attn_kernels_init(&ak, kern.isa, AHD);
+        const size_t sf = wf_attn_scratch_floats(AHD, NH / NKV);
+        float *scr = malloc(sizeof(float) * sf * 8);
+        float *part = malloc(sizeof(float) * wf_attn_partial_floats(NH, AHD, ACTX));
+        /* (pos0, n_tok, qscale): prefill from 0; a few tokens late in the
+         * cache (split-K when allowed); sharp scores to stress rescaling */
+        const struct { int pos0, n; float qs; } cs[] = {{0, NT, 0.3f}, {1090, 3, 0.3f}, {1097, 1, 4.0f}, {600, 4, 1.0f}};
+        for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+            const int n = cs[c].n;
+            for (int i = 0; i < n * NH * AHD; i++) q[i] = t_gauss(&r) * cs[c].qs;
+            /* whole mode (no partial buffer), single thread */
+            wf_attention(NULL, &ak, &kv, 0, NH, q, o1, n, cs[c].pos0, 0.125f, scr, NULL, 1);
+            /* split-K allowed, pool with a thread count that makes it split */
+            wf_attention(tp, &ak, &kv, 0, NH, q, o2, n, cs[c].pos0, 0.125f, scr, part, 8);
+            CHECK(memcmp(o1, o2, sizeof(float) * n * NH * AHD) == 0, "kv %d case %zu: split-K differs from whole",
+                  (int)types[ti], c);
+            float worst = 0;
+            for (int t = 0; t < n; t++)
+                for (int h = 0; h < NH; h++) {
+                    wf_attention_ref(&kv, 0, h / (NH / NKV), q + ((size_t)t * NH + h) * AHD, ref, cs[c].pos0 + t, 0.125f);
+                    float e = rel_err(o1 + ((size_t)t * NH + h) * AHD, ref, AHD);
+                    if (!(e <= worst)) worst = e;
+                }
+            CHECK(worst < 2e-5f, "kv %d case %zu: attention vs reference rel %g", (int)types[ti], c, worst);
+            printf("  attention kv=%d pos0=%d n=%d: rel err vs two-pass reference %.2e\n", (int)types[ti],
+                   cs[c].pos0, n, worst);
+        }
+        free(scr);
+        free(part);
+        wf_kv_free(&kv);
+    }
+    free(kbuf); free(vbuf); free(q); free(o1); free(o2);
+    wf_threadpool_free(tp);
+}
+
 int main(void) {
+    test_attn_kernels();
+    test_attention();
+
     char dir[] = "/tmp/wf_model_c_XXXXXX";
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
 

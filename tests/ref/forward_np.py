@@ -4,6 +4,16 @@ llama / qwen2 / qwen3 GGUF models, written from the math, used as the
 reference for wafer's logits.
 
     logits = forward(path_or_GGUFFile, token_ids)   # (n, n_vocab) float64
+    logits = forward(path, ids, emulate_act=True)    # see below
+
+emulate_act: a quantized weight's dot products in wafer (as in llama.cpp)
+take the activations quantized to the weight's "vec_dot_type": q8_0 blocks
+of 32 for q4_0/q5_0/q8_0 (q8_1 for q4_1/q5_1: the same values), q8_K blocks
+of 256 for the K-quants. With emulate_act the reference rounds the
+activations the same way before those matmuls (from the format description:
+q8_0 d = amax/127 stored as f16, q = round(x/d); q8_K d = max/-127 as f32),
+so a quantized model can be checked tightly; without it, the difference is
+the (much larger) activation rounding error.
 
 Reads the file with gguf_py.read_gguf and dequantizes with quants_np, so a
 quantized file is checked against its own (exactly decoded) weights.
@@ -91,7 +101,7 @@ class Model:
         t = self.f.tensors[name]
         ne0, ne1 = t.shape[0], (t.shape[1] if len(t.shape) > 1 else 1)
         x = Q.dequantize(t.type, t.data, ne0 * ne1)
-        return x.astype(np.float64).reshape(ne1, ne0)
+        return Mat(x.astype(np.float64).reshape(ne1, ne0), t.type)
 
     def vec(self, name):
         t = self.f.tensors[name]
@@ -136,21 +146,73 @@ class Model:
         return y
 
 
+Q8_0_ACT = {2, 6, 8, 3, 7, 9}      # q4_0 q5_0 q8_0 q4_1 q5_1 q8_1 -> q8_0/q8_1 activations
+Q8_K_ACT = {10, 11, 12, 13, 14}     # K-quants -> q8_K activations
+
+
+class Mat:
+    """A weight matrix (rows, n) as float64 plus its GGUF type."""
+
+    def __init__(self, w, type_id):
+        self.w, self.type = w, type_id
+        self.shape = w.shape
+
+    def __getitem__(self, k):
+        return self.w[k]
+
+
+def act_roundtrip(x, type_id):
+    """x (n, k) as wafer's matmul sees it for a weight of type type_id."""
+    if type_id in Q8_0_ACT:
+        b = x.astype(np.float32).reshape(-1, 32)
+        amax = np.max(np.abs(b), axis=1, keepdims=True)
+        d = (amax / np.float32(127)).astype(np.float32)
+        # the scale is stored as fp16, rounded up when rounding to nearest
+        # would shrink it (so no value needs more than 127 steps); the codes
+        # are taken with the stored scale: q = round-half-even(x * (1/d16))
+        h = d.astype(np.float16)
+        h = np.where(h.astype(np.float32) < d, np.nextafter(h, np.float16(np.inf)), h)
+        d16 = h.astype(np.float32)
+        inv = np.where(d16 > 0, np.float32(1) / np.where(d16 > 0, d16, 1), 0).astype(np.float32)
+        q = np.clip(np.rint((b * inv).astype(np.float32)), -127, 127)
+        return (q * d16.astype(np.float64)).reshape(x.shape)
+    if type_id in Q8_K_ACT:
+        b = x.astype(np.float32).reshape(-1, 256)
+        idx = np.argmax(np.abs(b), axis=1)
+        mx = b[np.arange(len(b)), idx][:, None]
+        iscale = np.where(mx != 0, np.float32(-127) / np.where(mx != 0, mx, 1), 0).astype(np.float32)
+        q = np.minimum(np.round(iscale * b), 127)
+        d = np.where(iscale != 0, np.float32(1) / np.where(iscale != 0, iscale, 1), 0).astype(np.float32)
+        return (q.astype(np.float64) * d.astype(np.float64)).reshape(x.shape)
+    return x
+
+
+EMULATE = [False]
+
+
+def mm(x, m):
+    """x (n, k) @ W^T for a Mat W (rows, k)."""
+    if EMULATE[0]:
+        x = act_roundtrip(x, m.type)
+    return x @ m.w.T
+
+
 def rmsnorm(x, w, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
 
-def forward(src, tokens):
+def forward(src, tokens, emulate_act=False):
+    EMULATE[0] = emulate_act
     m = src if isinstance(src, Model) else Model(src)
     toks = np.asarray(tokens, dtype=np.int64)
     n = len(toks)
     pos = np.arange(n)
-    x = m.tok_embd[toks].copy()
+    x = m.tok_embd.w[toks].copy()
     grp = m.H // m.KV
     CH = 1024  # query rows per attention step: long sequences never form n x n
     for ly in m.layers:
         h = rmsnorm(x, ly["attn_norm"], m.eps)
-        q, k, v = h @ ly["wq"].T, h @ ly["wk"].T, h @ ly["wv"].T
+        q, k, v = mm(h, ly["wq"]), mm(h, ly["wk"]), mm(h, ly["wv"])
         if ly["bq"] is not None:
             q, k, v = q + ly["bq"], k + ly["bk"], v + ly["bv"]
         q = q.reshape(n, m.H, m.HD)
@@ -172,12 +234,12 @@ def forward(src, tokens):
                 p = np.exp(s)
                 p /= p.sum(axis=1, keepdims=True)
                 att[c0:c1, hh, :] = p @ v[:c1, kh, :]
-        x = x + att.reshape(n, m.H * m.HD) @ ly["wo"].T
+        x = x + mm(att.reshape(n, m.H * m.HD), ly["wo"])
         h = rmsnorm(x, ly["ffn_norm"], m.eps)
-        g = h @ ly["wg"].T
-        u = h @ ly["wu"].T
-        x = x + ((g / (1.0 + np.exp(-g))) * u) @ ly["wd"].T
-    return rmsnorm(x, m.out_norm, m.eps) @ m.out.T
+        g = mm(h, ly["wg"])
+        u = mm(h, ly["wu"])
+        x = x + mm((g / (1.0 + np.exp(-g))) * u, ly["wd"])
+    return mm(rmsnorm(x, m.out_norm, m.eps), m.out)
 
 
 if __name__ == "__main__":
