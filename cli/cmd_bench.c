@@ -30,6 +30,7 @@ typedef struct bench_opts {
     int32_t n_prompt, n_gen, threads, ctx, batch, reps;
     wf_kv_type kv;
     uint64_t seed;
+    int32_t isa;       /* -1 best, 0 scalar, 1 avx2, 2 avx512 */
     bool json, warmup;
     double membw_gbps; /* optional: prints the bound and % of it */
 } bench_opts;
@@ -134,6 +135,7 @@ static void usage(FILE *f) {
             "      --kv f16|q8_0|f32  KV cache type (default f16)\n"
             "  -r, --reps R         repetitions; rates are medians (default 3)\n"
             "      --seed S         seed of the random prompt (default 42)\n"
+            "      --isa auto|scalar|avx2|avx512  kernels (default: the best the CPU has)\n"
             "      --no-warmup      time the first run too (includes page-in)\n"
             "      --membw GBPS     memory bandwidth: also print the decode bound\n"
             "      --json           one JSON object instead of text\n");
@@ -161,6 +163,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     o->kv = WF_KV_F16;
     o->seed = 42;
     o->warmup = true;
+    o->isa = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -209,6 +212,16 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             else if (!strcmp(v, "f32")) o->kv = WF_KV_F32;
             else {
                 fprintf(stderr, "wafer bench: --kv expects f16, q8_0 or f32, got '%s'\n", v);
+                return 2;
+            }
+        } else if (IS("--isa", "--isa")) {
+            NEED();
+            if (!strcmp(v, "auto")) o->isa = -1;
+            else if (!strcmp(v, "scalar")) o->isa = WF_ISA_SCALAR;
+            else if (!strcmp(v, "avx2")) o->isa = WF_ISA_AVX2;
+            else if (!strcmp(v, "avx512")) o->isa = WF_ISA_AVX512;
+            else {
+                fprintf(stderr, "wafer bench: --isa expects auto, scalar, avx2 or avx512, got '%s'\n", v);
                 return 2;
             }
         } else if (IS("--membw", "--membw")) {
@@ -412,6 +425,7 @@ int cmd_bench(int argc, char **argv) {
     }
 
     wf_model_params mp = wf_model_default_params();
+    mp.isa = o.isa;
     double t0 = wf_time_now();
     if (wf_model_load(o.model, &mp, &m, &err)) {
         fprintf(stderr, "wafer bench: %s\n", err.msg);
@@ -458,7 +472,8 @@ int cmd_bench(int argc, char **argv) {
 
     wf_cpu_features cpu;
     wf_cpu_detect(&cpu);
-    const char *isa = wf_isa_name(wf_cpu_best_isa(&cpu));
+    wf_isa best = wf_cpu_best_isa(&cpu); /* the model falls back the same way */
+    const char *isa = wf_isa_name(o.isa >= 0 && o.isa < (int32_t)best ? (wf_isa)o.isa : best);
     int threads = o.threads ? o.threads : wf_n_cores();
     if (o.json) print_json(&o, &ws, &r, isa, threads);
     else print_text(&o, &ws, &r, isa, threads);

@@ -9,8 +9,11 @@ set -euo pipefail
 #   build-essential cmake pkg-config  compiler and build
 #   libpcre2-dev       tokenizer pre-tokenizer regexes (PCRE2 with JIT)
 #   python3-numpy      independent numpy references in the tests
-#   libclang-rt-14-dev  -- not needed: gcc's libasan/libubsan come with build-essential
+#   nodejs npm         only if no node is on PATH: the llama.cpp cross-check
+#                      test runs npm's node-llama-cpp (skipped without them)
 PKGS=(build-essential cmake pkg-config libpcre2-dev python3-numpy)
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

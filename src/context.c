@@ -75,28 +75,32 @@ static wf_status alloc_scratch(wf_context *c, wf_error *err) {
     return WF_OK;
 }
 
+int32_t wf_context_cap_n_ctx(int32_t n_train, uint64_t kv_per_tok, uint64_t fixed, uint64_t avail) {
+    if (avail == 0 || kv_per_tok == 0) return n_train; /* unknown: trust the model */
+    const uint64_t usable = avail / 10 * 9;
+    const uint64_t room = usable > fixed ? usable - fixed : 0;
+    const uint64_t fit = room / kv_per_tok;
+    if (fit >= (uint64_t)n_train) return n_train;
+    int32_t capped = (int32_t)(fit / 256 * 256);
+    if (capped < 256) capped = n_train < 256 ? n_train : 256; /* tiny, but usable */
+    return capped;
+}
+
 /* The default n_ctx: the training context, capped so that KV cache and
  * scratch fit in MemAvailable next to the weights. */
 static int32_t pick_n_ctx(wf_context *c, uint64_t scratch) {
     const wf_hparams *hp = &c->model->hp;
-    int32_t n_ctx = hp->n_ctx_train;
     const uint64_t avail = mem_available();
-    if (avail == 0) return n_ctx;
     const uint64_t per_tok = wf_kv_bytes(hp, 1, c->params.kv_type);
-    const uint64_t weights = wf_gguf_file_size(c->model->gguf);
-    const uint64_t usable = avail / 10 * 9;
-    const uint64_t fixed = weights + scratch;
-    const uint64_t room = usable > fixed ? usable - fixed : 0;
-    uint64_t fit = per_tok ? room / per_tok : (uint64_t)n_ctx;
-    if (fit >= (uint64_t)n_ctx) return n_ctx;
-    int32_t capped = (int32_t)(fit / 256 * 256);
-    if (capped < 256) capped = n_ctx < 256 ? n_ctx : 256;
-    snprintf(c->notice, sizeof c->notice,
-             "context capped at %d tokens (training context %d): the %s KV cache needs %.1f MiB per 1k tokens "
-             "and %.1f GiB of memory is available",
-             capped, n_ctx, wf_kv_type_name(c->params.kv_type), (double)per_tok * 1024 / (1024.0 * 1024.0),
-             (double)avail / (1024.0 * 1024.0 * 1024.0));
-    return capped;
+    const uint64_t fixed = wf_gguf_file_size(c->model->gguf) + scratch;
+    const int32_t n_ctx = wf_context_cap_n_ctx(hp->n_ctx_train, per_tok, fixed, avail);
+    if (n_ctx < hp->n_ctx_train)
+        snprintf(c->notice, sizeof c->notice,
+                 "context capped at %d tokens (training context %d): the %s KV cache needs %.1f MiB per 1k tokens "
+                 "and %.1f GiB of memory is available",
+                 n_ctx, hp->n_ctx_train, wf_kv_type_name(c->params.kv_type), (double)per_tok * 1024 / (1024.0 * 1024.0),
+                 (double)avail / (1024.0 * 1024.0 * 1024.0));
+    return n_ctx;
 }
 
 wf_status wf_context_create(wf_model *m, const wf_context_params *p, wf_context **out, wf_error *err) {

@@ -1,5 +1,7 @@
-/* kernels_avx512.c — AVX-512 (F/BW/VL/DQ + VNNI) gemm tiles for the weight
- * types that dominate wafer's models: Q8_0, Q4_K, Q6_K.
+/* kernels_avx512.c — AVX-512 (F/BW/VL/DQ + VNNI) gemm tiles and dots for the
+ * weight types of wafer's models: Q8_0, Q4_0, Q5_0 (the 32-element family,
+ * also the fallback of K-quant mixes for rows that are not a multiple of
+ * 256), Q4_K, Q5_K, Q6_K.
  *
  * A tile is RB weight rows x CB activation rows (at most 4 x 4). Each weight
  * block is loaded and unpacked once per tile and then multiplied with every
@@ -138,6 +140,74 @@ WF_AI void q4_0_tile(const int RB, const int CB, int64_t n, const uint8_t *w, si
 WF_AI void q5_0_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
                      size_t as, float *out, size_t os) {
     l32_tile(L32_Q5_0, RB, CB, n, w, ws, a, as, out, os);
+}
+
+/* The same tiles with the per-token work hoisted out: once per gemm call each
+ * activation block pair is turned into what the inner loop needs (64 code
+ * bytes, the -bias*sum(a) start of each dpbusd lane, da per lane), so a tile
+ * spends its time on the weights. act: (pairs, TILE_C) entries, token c of
+ * the current column group at act[p * TILE_C + c]. */
+typedef struct {
+    __m512i q, neg;
+    __m512 d;
+} l32_act;
+
+static void l32_prepare(const l32_kind kind, int64_t nb, const uint8_t *a, l32_act *act) {
+    const __m512i bias = _mm512_set1_epi8(l32_bias(kind));
+    const wf_block_q8_0 *y = (const wf_block_q8_0 *)a;
+    for (int64_t b = 0; b < nb; b += 2, act += TILE_C) {
+        const bool two = b + 1 < nb;
+        const __m256i lo = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        const __m256i hi = two ? _mm256_loadu_si256((const __m256i *)y[b + 1].qs) : _mm256_setzero_si256();
+        act->q = join256(lo, hi);
+        act->neg = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, act->q));
+        act->d = join_ps(fp16(y[b].d), two ? fp16(y[b + 1].d) : 0.0f);
+    }
+}
+
+WF_AI void l32p_step(const l32_kind kind, const int RB, const int CB, const bool two, int64_t p, const uint8_t *w,
+                     size_t ws, const l32_act *act, __m512 acc[TILE_R][TILE_C]) {
+    const size_t bsz = l32_size(kind);
+    for (int r = 0; r < RB; r++) {
+        const uint8_t *x = w + (size_t)r * ws + (size_t)(2 * p) * bsz;
+        prefetch_lines(x, 2 * (int)bsz);
+        const __m512i U = l32_codes(kind, two, x);
+        const __m512 DW = join_ps(l32_d(x), two ? l32_d(x + bsz) : 0.0f);
+        for (int c = 0; c < CB; c++) {
+            const l32_act *y = &act[p * TILE_C + c];
+            const __m512i I = _mm512_dpbusd_epi32(y->neg, U, y->q);
+            acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(DW, y->d), acc[r][c]);
+        }
+    }
+}
+
+/* w: (RB, n) rows ws bytes apart; a: the l32_act array (as unused) */
+WF_AI void l32p_tile(const l32_kind kind, const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws,
+                     const uint8_t *a, size_t as, float *out, size_t os) {
+    (void)as;
+    const l32_act *act = (const l32_act *)(const void *)a;
+    __m512 acc[TILE_R][TILE_C];
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) acc[r][c] = _mm512_setzero_ps();
+    const int64_t nb = n / WF_QK8_0;
+    int64_t p = 0;
+    for (; 2 * p + 2 <= nb; p++) l32p_step(kind, RB, CB, true, p, w, ws, act, acc);
+    if (2 * p < nb) l32p_step(kind, RB, CB, false, p, w, ws, act, acc);
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+WF_AI void q8_0p_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                      size_t as, float *out, size_t os) {
+    l32p_tile(L32_Q8_0, RB, CB, n, w, ws, a, as, out, os);
+}
+WF_AI void q4_0p_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                      size_t as, float *out, size_t os) {
+    l32p_tile(L32_Q4_0, RB, CB, n, w, ws, a, as, out, os);
+}
+WF_AI void q5_0p_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                      size_t as, float *out, size_t os) {
+    l32p_tile(L32_Q5_0, RB, CB, n, w, ws, a, as, out, os);
 }
 
 /* ---- Q4_K x Q8_K --------------------------------------------------------------
@@ -313,11 +383,131 @@ WF_AI void q6_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, si
         for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
 }
 
+/* ---- K-quants with the weights prepared once per gemm call -----------------
+ * For prefill, the direct tiles above would redo each row's unpacking and
+ * scale decoding for every group of 4 tokens. Instead, a few rows are first
+ * expanded, per super-block, into what the inner loop consumes (kp_block);
+ * every token group then runs over that. The layout is the same for all
+ * three types: 4 zmm of codes lined up with the activation's qs[64g..64g+63],
+ * 4 zmm of per-lane int16 scales, the offset vector (Q4_K/Q5_K: -dmin*m per
+ * 32-element sub-block; Q6_K: -32*d*sc per 16) and d. */
+typedef struct {
+    __m512i w[4], s[4];
+    __m512 off, d;
+} kp_block;
+
+enum { KP_Q4_K, KP_Q5_K, KP_Q6_K };
+
+static void kp_prepare(const int kind, const uint8_t *row, int64_t nsb, kp_block *dst) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x30);
+    if (kind == KP_Q6_K) {
+        const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+        const __m512i shr = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+        for (int64_t b = 0; b < nsb; b++, dst++) {
+            const wf_block_q6_K *x = (const wf_block_q6_K *)row + b;
+            const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x->scales));
+            dst->d = _mm512_set1_ps(fp16(x->d));
+            dst->off = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_set1_ps(-32.0f * fp16(x->d)));
+            const __m512i sc16 = _mm512_and_si512(sc, _mm512_set1_epi32(0xffff));
+            for (int g = 0; g < 4; g++) {
+                const int h = g / 2, z = g % 2, s0 = 8 * h + 4 * z;
+                const __m512i L = _mm512_loadu_si512((const void *)(x->ql + 64 * h));
+                const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
+                dst->w[g] = z == 0 ? _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, shl), m2))
+                                   : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                                     _mm512_and_si512(_mm512_srlv_epi16(QH, shr), m2));
+                const __m512i idx = _mm512_set_epi32(s0 + 3, s0 + 3, s0 + 3, s0 + 3, s0 + 2, s0 + 2, s0 + 2, s0 + 2,
+                                                     s0 + 1, s0 + 1, s0 + 1, s0 + 1, s0, s0, s0, s0);
+                dst->s[g] = _mm512_permutexvar_epi32(idx, sc16);
+            }
+        }
+        return;
+    }
+    const bool five = kind == KP_Q5_K;
+    const size_t bsz = five ? sizeof(wf_block_q5_K) : sizeof(wf_block_q4_K);
+    const size_t qs_off = five ? offsetof(wf_block_q5_K, qs) : offsetof(wf_block_q4_K, qs);
+    for (int64_t b = 0; b < nsb; b++, dst++) {
+        const uint8_t *x = row + (size_t)b * bsz;
+        const wf_block_q4_K *hdr = (const wf_block_q4_K *)x; /* d, dmin, scales: same offsets in Q5_K */
+        __m512i sc, m;
+        k4_scales_epi32(hdr->scales, &sc, &m);
+        dst->d = _mm512_set1_ps(fp16(hdr->d));
+        dst->off = _mm512_mul_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(-fp16(hdr->dmin)));
+        for (int g = 0; g < 4; g++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x + qs_off + 32 * g));
+            __m512i W = _mm512_and_si512(join256(q, _mm256_srli_epi16(q, 4)), m4);
+            if (five) {
+                const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x + offsetof(wf_block_q5_K, qh))));
+                const __m512i bit = join256(_mm256_set1_epi8((char)(1 << (2 * g))), _mm256_set1_epi8((char)(2 << (2 * g))));
+                W = _mm512_or_si512(W, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh, bit), _mm512_set1_epi8(0x10)));
+            }
+            dst->w[g] = W;
+            const __m512i idx = _mm512_set_epi32(2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1,
+                                                 2 * g + 1, 2 * g + 1, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g,
+                                                 2 * g, 2 * g);
+            dst->s[g] = _mm512_permutexvar_epi32(idx, sc);
+        }
+    }
+}
+
+/* w: (RB) rows of kp_block, ws bytes apart; a: (CB, n) q8_K rows; out[c*os + r].
+ * q6: the offsets pair with the 16 bsums, else with the 8 sub-block sums. */
+WF_AI void kp_tile(const bool q6, const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws,
+                   const uint8_t *a, size_t as, float *out, size_t os) {
+    __m512 acc[TILE_R][TILE_C];
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / WF_QK_K; b++) {
+        __m512i I[TILE_R][TILE_C];
+        __m512 DA[TILE_C], OA[TILE_C];
+        for (int c = 0; c < CB; c++) {
+            const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
+            DA[c] = _mm512_set1_ps(y->d);
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
+            const __m512i sums = q6 ? _mm512_cvtepi16_epi32(bs)
+                                    : _mm512_zextsi256_si512(_mm256_madd_epi16(bs, _mm256_set1_epi16(1)));
+            OA[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(sums), DA[c]);
+            for (int r = 0; r < RB; r++) I[r][c] = _mm512_setzero_si512();
+        }
+        for (int g = 0; g < 4; g++) {
+            __m512i A[TILE_C];
+            for (int c = 0; c < CB; c++) {
+                const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
+                A[c] = _mm512_loadu_si512((const void *)(y->qs + 64 * g));
+            }
+            for (int r = 0; r < RB; r++) {
+                const kp_block *x = (const kp_block *)(const void *)(w + (size_t)r * ws) + b;
+                const __m512i W = _mm512_load_si512((const void *)&x->w[g]);
+                const __m512i S = _mm512_load_si512((const void *)&x->s[g]);
+                for (int c = 0; c < CB; c++)
+                    I[r][c] = _mm512_dpwssd_epi32(I[r][c], _mm512_dpbusd_epi32(_mm512_setzero_si512(), W, A[c]), S);
+            }
+        }
+        for (int r = 0; r < RB; r++) {
+            const kp_block *x = (const kp_block *)(const void *)(w + (size_t)r * ws) + b;
+            for (int c = 0; c < CB; c++) {
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[r][c]), _mm512_mul_ps(x->d, DA[c]), acc[r][c]);
+                acc[r][c] = _mm512_fmadd_ps(x->off, OA[c], acc[r][c]);
+            }
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+WF_AI void kp4_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                    size_t as, float *out, size_t os) {
+    kp_tile(false, RB, CB, n, w, ws, a, as, out, os);
+}
+WF_AI void kp6_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                    size_t as, float *out, size_t os) {
+    kp_tile(true, RB, CB, n, w, ws, a, as, out, os);
+}
+
 /* ---- tile drivers ----------------------------------------------------------------
- * Full TILE_R x TILE_C tiles, then the ragged edges with smaller fixed tiles
- * (every RB, CB in 1..4 is its own compiled instance, so the accumulators
- * stay in registers). Weight tile outer: its few KB stay in L1 while the
- * activation rows stream past. */
+ * Every (RB, CB) in 1..4 is its own compiled instance, so the accumulators
+ * stay in registers; the drivers pick full tiles and then smaller ones for
+ * the ragged edges. */
 typedef void (*tile_fn)(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *out,
                         size_t os);
 
@@ -342,65 +532,126 @@ typedef void (*tile_fn)(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a
                                                       {T##_2x1, T##_2x2, T##_2x3, T##_2x4},                 \
                                                       {T##_3x1, T##_3x2, T##_3x3, T##_3x4},                 \
                                                       {T##_4x1, T##_4x2, T##_4x3, T##_4x4}};
-WF_TILE_INSTANCES(q8_0)
-WF_TILE_INSTANCES(q4_0)
-WF_TILE_INSTANCES(q5_0)
-WF_TILE_INSTANCES(q4_K)
-WF_TILE_INSTANCES(q5_K)
-WF_TILE_INSTANCES(q6_K)
+/* One weight row by 1..4 activation rows: the K-quants' direct tiles. */
+#define WF_ROW_TILE_INSTANCES(T)                                                                           \
+    static void T##_1x1(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 1, n, w, ws, a, as, o, os); } \
+    static void T##_1x2(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 2, n, w, ws, a, as, o, os); } \
+    static void T##_1x3(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 3, n, w, ws, a, as, o, os); } \
+    static void T##_1x4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 4, n, w, ws, a, as, o, os); } \
+    static const tile_fn T##_row_tiles[TILE_C] = {T##_1x1, T##_1x2, T##_1x3, T##_1x4};
+WF_TILE_INSTANCES(q8_0p)
+WF_TILE_INSTANCES(q4_0p)
+WF_TILE_INSTANCES(q5_0p)
+WF_ROW_TILE_INSTANCES(q4_K)
+WF_ROW_TILE_INSTANCES(q5_K)
+WF_ROW_TILE_INSTANCES(q6_K)
+WF_TILE_INSTANCES(kp4)
+WF_TILE_INSTANCES(kp6)
 #undef WF_TILE_INSTANCES
-
-/* w: (nr, n) rows w_stride bytes apart; a: (nc, n) rows a_stride bytes apart;
- * out: out[c * out_stride + r] */
-static void gemm_tiled(const tile_fn tiles[TILE_R][TILE_C], int tr, int64_t n, int nr, int nc, const void *w,
-                       size_t w_stride, const void *a, size_t a_stride, float *out, size_t out_stride) {
-    const uint8_t *wb = w, *ab = a;
-    for (int r0 = 0; r0 < nr; r0 += tr) {
-        const int rb = nr - r0 < tr ? nr - r0 : tr;
-        for (int c0 = 0; c0 < nc; c0 += TILE_C) {
-            const int cb = nc - c0 < TILE_C ? nc - c0 : TILE_C;
-            tiles[rb - 1][cb - 1](n, wb + (size_t)r0 * w_stride, w_stride, ab + (size_t)c0 * a_stride, a_stride,
-                                  out + (size_t)c0 * out_stride + (size_t)r0, out_stride);
-        }
-    }
-}
+#undef WF_ROW_TILE_INSTANCES
 
 /* Rows per tile. Walking several weight rows side by side defeats the
  * hardware prefetchers: from DRAM (bench_kernels, 8960 x 1536, one thread)
- * 4-row tiles streamed Q8_0/Q6_K at ~25 GB/s against ~43 for one row at a
- * time. So few activation rows (memory-bound) use 1-row tiles, many
- * (compute-bound, cache-resident tiles of the matmul driver) use the
- * register-blocked ones: 4 rows for Q8_0 (its per-activation setup is the
- * larger cost), 2 for the K-quants (measured best, 4 spills). */
+ * 4-row tiles streamed Q8_0/Q6_K at ~25 GB/s against ~45 for one row at a
+ * time. So up to 8 activation rows (decode, speculative verification: the
+ * weights come from DRAM) use 1-row tiles; more (prefill: compute-bound, the
+ * matmul driver's tiles are cache-resident) use 4-row tiles. */
+
+/* One row by one activation row, straight from the blocks (no scratch). */
+static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) { q8_0_tile(1, 1, n, w, 0, a, 0, out, 0); }
+static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) { q4_0_tile(1, 1, n, w, 0, a, 0, out, 0); }
+static void vec_dot_q5_0(int64_t n, float *out, const void *w, const void *a) { q5_0_tile(1, 1, n, w, 0, a, 0, out, 0); }
+
+/* The 32-element family: activations prepared once per call (l32_prepare),
+ * column groups outer so one group's prepared data (192 bytes per 64
+ * elements per token, 4 tokens) serves every row tile. Without scratch
+ * memory: one direct dot per (row, token). */
+static void gemm_l32(const l32_kind kind, const tile_fn prepared[TILE_R][TILE_C], wf_vec_dot_fn dot, int64_t n,
+                     int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os) {
+    const int tr = nc <= 8 ? 1 : 4;
+    const int64_t nb = n / WF_QK8_0, pairs = (nb + 1) / 2;
+    l32_act *act = pairs > 0 ? wf_alloc_aligned(sizeof(l32_act) * TILE_C * (size_t)pairs) : NULL;
+    if (!act) { /* out of memory (or n < 32): one dot per pair */
+        for (int c = 0; c < nc; c++)
+            for (int r = 0; r < nr; r++)
+                dot(n, &out[(size_t)c * os + (size_t)r], (const uint8_t *)w + (size_t)r * ws,
+                    (const uint8_t *)a + (size_t)c * as);
+        return;
+    }
+    const uint8_t *wb = w, *ab = a;
+    for (int c0 = 0; c0 < nc; c0 += TILE_C) {
+        const int cb = nc - c0 < TILE_C ? nc - c0 : TILE_C;
+        for (int c = 0; c < cb; c++) l32_prepare(kind, nb, ab + (size_t)(c0 + c) * as, act + c);
+        for (int r0 = 0; r0 < nr; r0 += tr) {
+            const int rb = nr - r0 < tr ? nr - r0 : tr;
+            prepared[rb - 1][cb - 1](n, wb + (size_t)r0 * ws, ws, (const uint8_t *)act, 0,
+                                     out + (size_t)c0 * os + (size_t)r0, os);
+        }
+    }
+    wf_free_aligned(act);
+}
+
 static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
-    gemm_tiled(q8_0_tiles, nc == 1 ? 1 : 4, n, nr, nc, w, ws, a, as, out, os);
+    gemm_l32(L32_Q8_0, q8_0p_tiles, vec_dot_q8_0, n, nr, nc, w, ws, a, as, out, os);
 }
 static void gemm_q4_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
-    gemm_tiled(q4_0_tiles, nc == 1 ? 1 : 4, n, nr, nc, w, ws, a, as, out, os);
+    gemm_l32(L32_Q4_0, q4_0p_tiles, vec_dot_q4_0, n, nr, nc, w, ws, a, as, out, os);
 }
 static void gemm_q5_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
-    gemm_tiled(q5_0_tiles, nc == 1 ? 1 : 4, n, nr, nc, w, ws, a, as, out, os);
+    gemm_l32(L32_Q5_0, q5_0p_tiles, vec_dot_q5_0, n, nr, nc, w, ws, a, as, out, os);
 }
+/* K-quants: up to 8 tokens straight from the blocks, one row at a time (the
+ * weights come from DRAM); more tokens with KP_ROWS rows at a time prepared
+ * into a small scratch (KP_ROWS * 640 bytes per super-block) that every group
+ * of 4 tokens then reuses (4 rows measured 10% faster than 2). Without
+ * scratch memory: the 1-row direct tiles. */
+enum { KP_ROWS = 4 };
+
+static void gemm_kquant(const int kind, const tile_fn prepared[TILE_R][TILE_C], const tile_fn direct[TILE_C],
+                        int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                        size_t os) {
+    const int64_t nsb = n / WF_QK_K;
+    kp_block *kp = nc > 8 && nsb > 0 ? wf_alloc_aligned(sizeof(kp_block) * KP_ROWS * (size_t)nsb) : NULL;
+    const uint8_t *wb = w, *ab = a;
+    if (!kp) {
+        for (int r = 0; r < nr; r++)
+            for (int c0 = 0; c0 < nc; c0 += TILE_C) {
+                const int cb = nc - c0 < TILE_C ? nc - c0 : TILE_C;
+                direct[cb - 1](n, wb + (size_t)r * ws, ws, ab + (size_t)c0 * as, as, out + (size_t)c0 * os + (size_t)r,
+                               os);
+            }
+        return;
+    }
+    const size_t kps = sizeof(kp_block) * (size_t)nsb; /* bytes per prepared row */
+    for (int r0 = 0; r0 < nr; r0 += KP_ROWS) {
+        const int rb = nr - r0 < KP_ROWS ? nr - r0 : KP_ROWS;
+        for (int r = 0; r < rb; r++) kp_prepare(kind, wb + (size_t)(r0 + r) * ws, nsb, kp + (size_t)r * (size_t)nsb);
+        for (int c0 = 0; c0 < nc; c0 += TILE_C) {
+            const int cb = nc - c0 < TILE_C ? nc - c0 : TILE_C;
+            prepared[rb - 1][cb - 1](n, (const uint8_t *)kp, kps, ab + (size_t)c0 * as, as,
+                                     out + (size_t)c0 * os + (size_t)r0, os);
+        }
+    }
+    wf_free_aligned(kp);
+}
+
 static void gemm_q4_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
-    gemm_tiled(q4_K_tiles, nc <= 8 ? 1 : 2, n, nr, nc, w, ws, a, as, out, os);
+    gemm_kquant(KP_Q4_K, kp4_tiles, q4_K_row_tiles, n, nr, nc, w, ws, a, as, out, os);
 }
 static void gemm_q5_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
-    gemm_tiled(q5_K_tiles, nc <= 8 ? 1 : 2, n, nr, nc, w, ws, a, as, out, os);
+    gemm_kquant(KP_Q5_K, kp4_tiles, q5_K_row_tiles, n, nr, nc, w, ws, a, as, out, os);
 }
 static void gemm_q6_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
-    gemm_tiled(q6_K_tiles, nc <= 8 ? 1 : 2, n, nr, nc, w, ws, a, as, out, os);
+    gemm_kquant(KP_Q6_K, kp6_tiles, q6_K_row_tiles, n, nr, nc, w, ws, a, as, out, os);
 }
 
 /* w, a: one row each */
-static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) { q8_0_1x1(n, w, 0, a, 0, out, 0); }
-static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) { q4_0_1x1(n, w, 0, a, 0, out, 0); }
-static void vec_dot_q5_0(int64_t n, float *out, const void *w, const void *a) { q5_0_1x1(n, w, 0, a, 0, out, 0); }
 static void vec_dot_q4_K(int64_t n, float *out, const void *w, const void *a) { q4_K_1x1(n, w, 0, a, 0, out, 0); }
 static void vec_dot_q5_K(int64_t n, float *out, const void *w, const void *a) { q5_K_1x1(n, w, 0, a, 0, out, 0); }
 static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) { q6_K_1x1(n, w, 0, a, 0, out, 0); }

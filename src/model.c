@@ -266,6 +266,9 @@ static wf_status load_tensors(loader *L) {
     const int64_t E = hp->n_embd, HD = hp->head_dim;
     const int64_t QD = (int64_t)hp->n_head * HD, KD = (int64_t)hp->n_head_kv * HD;
     wf_status st;
+    if (wf_gguf_n_tensors(m->gguf) == 0)
+        return wf_fail(L->err, WF_ERR_FORMAT, "%s: the file has no tensors (a vocabulary-only file? load it vocab_only)",
+                       L->path);
     for (int64_t i = 0; i < wf_gguf_n_tensors(m->gguf); i++) L->total += wf_gguf_tensor_at(m->gguf, i)->nbytes;
 
     /* every f32 vector that may need converting */

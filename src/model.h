@@ -223,6 +223,11 @@ struct wf_context {
 wf_status wf_forward(wf_context *c, const int32_t *tokens, int32_t n, int32_t n_past,
                      int32_t keep_from, float *logits, wf_error *err);
 
+/* The default context size: n_train, or fewer (a multiple of 256, at least
+ * 256) so that n_ctx * kv_per_tok + fixed fits in 90% of avail bytes
+ * (avail 0: unknown, n_train). */
+int32_t wf_context_cap_n_ctx(int32_t n_train, uint64_t kv_per_tok, uint64_t fixed, uint64_t avail);
+
 /* Scratch bytes a context needs for n_batch tokens and n_threads threads. */
 uint64_t wf_context_scratch_bytes(const wf_hparams *hp, int32_t n_batch, int32_t n_threads, int32_t n_ctx);
 

@@ -98,6 +98,8 @@ def main():
     check(r.returncode == 2, "--prompt 0 refused")
     r, _ = run([wafer, "bench", "-m", "x.gguf", "--kv", "q3"])
     check(r.returncode == 2, "--kv q3 refused")
+    r, _ = run([wafer, "bench", "-m", "x.gguf", "--isa", "sse9"])
+    check(r.returncode == 2, "--isa sse9 refused")
     with tempfile.TemporaryDirectory() as d:
         r, _ = run([wafer, "bench", "-m", os.path.join(d, "missing.gguf")])
         check(r.returncode == 1 and "missing.gguf" in r.stderr, "missing file: exit 1 with its name")
@@ -118,6 +120,10 @@ def main():
                 print("%s: prefill %.0f tok/s, decode %.0f tok/s, %d weight bytes/token"
                       % (os.path.basename(path), j["prefill_tok_s"], j["decode_tok_s"],
                          j["weight_bytes_per_token"]))
+            # the scalar reference kernels on request
+            r, _ = run([wafer, "bench", "-m", path, "--prompt", "8", "--gen", "2", "--reps", "1",
+                        "--isa", "scalar", "--json"])
+            check(r.returncode == 0 and json.loads(r.stdout)["isa"] == "scalar", "--isa scalar")
             # text output, chunked prefill, q8_0 KV cache
             r, _ = run([wafer, "bench", "-m", path, "--prompt", "33", "--gen", "4", "--reps", "1",
                         "--batch", "8", "--kv", "q8_0"])

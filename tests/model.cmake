@@ -8,7 +8,7 @@ foreach(m ${WF_MODEL_DEPS})
   endif()
 endforeach()
 
-add_executable(model_logits model_logits.c model_standin.c)
+add_executable(model_logits model_logits.c)
 foreach(m ${WF_MODEL_DEPS} common)
   target_sources(model_logits PRIVATE $<TARGET_OBJECTS:wf_${m}>)
 endforeach()
@@ -18,7 +18,7 @@ if(WF_X86)
   target_compile_definitions(model_logits PRIVATE WF_X86=1)
 endif()
 
-wf_c_test(test_model_c SRCS test_model_c.c model_standin.c MODULES ${WF_MODEL_DEPS} SANITIZE LABELS model)
+wf_c_test(test_model_c SRCS test_model_c.c MODULES ${WF_MODEL_DEPS} SANITIZE LABELS model)
 
 wf_py_test(test_model SCRIPT test_model.py LABELS model TIMEOUT 300)
 set_property(TEST test_model APPEND PROPERTY ENVIRONMENT "WAFER_MODEL_LOGITS=$<TARGET_FILE:model_logits>")

@@ -29,6 +29,7 @@ typedef struct variant {
     const char *q2k_tensor;    /* store this tensor as q2_K                  */
     int n_head_kv;
     bool skip_head_count;
+    int vocab_n;               /* > 0: add a gpt2 vocabulary of this many tokens */
 } variant;
 
 static float *rand_buf(t_rng *r, size_t n, float scale) {
@@ -56,6 +57,19 @@ static int write_model(const char *path, const variant *vr) {
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", a);
     wf_gguf_writer_set_f32(w, key, 1e-5f);
 #undef KEYU
+    if (vr->vocab_n > 0) {
+        char (*names)[16] = calloc((size_t)vr->vocab_n, 16);
+        wf_str *items = calloc((size_t)vr->vocab_n, sizeof *items);
+        for (int i = 0; i < vr->vocab_n; i++) {
+            snprintf(names[i], 16, "t%d", i);
+            items[i] = (wf_str){names[i], strlen(names[i])};
+        }
+        wf_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2", 4);
+        wf_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", items, (uint64_t)vr->vocab_n);
+        wf_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", items, 0);
+        free(names);
+        free(items);
+    }
     struct { const char *name; int64_t ne0, ne1; float scale; } ts[] = {
         {"token_embd.weight", E, V, 1.0f},
         {"output_norm.weight", E, 1, 0},
@@ -241,7 +255,42 @@ static void test_attention(void) {
     wf_threadpool_free(tp);
 }
 
+static void test_ctx_cap(void) {
+    const uint64_t MiB = 1024 * 1024, per_tok = 28672; /* Qwen2.5-1.5B f16 KV */
+    CHECK(wf_context_cap_n_ctx(32768, per_tok, 100 * MiB, 0) == 32768, "unknown memory");
+    CHECK(wf_context_cap_n_ctx(32768, per_tok, 100 * MiB, 64 * 1024 * MiB) == 32768, "fits");
+    /* 4 GiB available: 0.9*4096 - 1100 MiB = 2586.4 MiB -> 94585 tokens -> 94464 */
+    int32_t n = wf_context_cap_n_ctx(131072, per_tok, 1100 * MiB, 4096 * MiB);
+    CHECK(n == 94464, "capped to %d", n);
+    CHECK(wf_context_cap_n_ctx(131072, per_tok, 4000 * MiB, 4096 * MiB) == 256, "floor of 256");
+    CHECK(wf_context_cap_n_ctx(100, per_tok, 4000 * MiB, 4096 * MiB) == 100, "tiny training context");
+}
+
+/* The shared vocabulary-only GGUFs: vocab_only loads them; a full load
+ * says what is wrong instead of failing somewhere deep. */
+static void test_shared_vocab(void) {
+    const char *dir = t_shared_dir();
+    if (!dir) { printf("  (no shared dir: vocab-only files skipped)\n"); return; }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/vocab/ggml-vocab-deepseek-coder.gguf", dir);
+    if (access(path, R_OK) != 0) { printf("  (%s absent: skipped)\n", path); return; }
+    wf_model_params p = wf_model_default_params();
+    p.vocab_only = true;
+    wf_model *m = NULL;
+    wf_error e = {0};
+    CHECK(wf_model_load(path, &p, &m, &e) == WF_OK, "vocab_only: %s", e.msg);
+    CHECK(m && wf_model_n_vocab(m) == 32256 && wf_model_vocab(m), "deepseek-coder vocab: %d", m ? wf_model_n_vocab(m) : -1);
+    wf_model_free(m);
+    m = NULL;
+    p.vocab_only = false;
+    wf_status st = wf_model_load(path, &p, &m, &e);
+    CHECK(st == WF_ERR_FORMAT && strstr(e.msg, "vocab"), "full load of a vocab file: %s %s", wf_status_name(st), e.msg);
+    wf_model_free(m);
+}
+
 int main(void) {
+    test_ctx_cap();
+    test_shared_vocab();
     test_attn_kernels();
     test_attention();
 
@@ -266,6 +315,30 @@ int main(void) {
     expect_load_error(dir, "no_hparam", &v, WF_ERR_FORMAT, "attention.head_count");
     v = (variant){.arch = "qwen2"};
     expect_load_error(dir, "qwen2_bias", &v, WF_ERR_FORMAT, "attn_q.bias");
+    v = (variant){.vocab_n = V + 1};
+    expect_load_error(dir, "vocab_size", &v, WF_ERR_FORMAT, "tokenizer");
+
+    /* with a vocabulary: loaded and sized */
+    {
+        char vp[512];
+        snprintf(vp, sizeof vp, "%s/vocab.gguf", dir);
+        v = (variant){.vocab_n = V};
+        CHECK(write_model(vp, &v) == 0, "write vocab model");
+        wf_model *mv = NULL;
+        wf_error e = {0};
+        CHECK(wf_model_load(vp, NULL, &mv, &e) == WF_OK, "vocab model: %s", e.msg);
+        CHECK(mv && wf_model_vocab(mv) != NULL, "vocabulary not loaded");
+        if (mv && wf_model_vocab(mv)) CHECK(wf_vocab_n_tokens(wf_model_vocab(mv)) == V, "vocab tokens");
+        wf_model_free(mv);
+        wf_model_params vp_only = wf_model_default_params();
+        vp_only.vocab_only = true;
+        mv = NULL;
+        CHECK(wf_model_load(vp, &vp_only, &mv, &e) == WF_OK, "vocab-only: %s", e.msg);
+        wf_context *cv = NULL;
+        CHECK(mv && wf_context_create(mv, NULL, &cv, &e) == WF_ERR_INVALID_ARG, "context on vocab-only model");
+        wf_model_free(mv);
+        unlink(vp);
+    }
 
     /* ---- a valid model ---- */
     char path[512];

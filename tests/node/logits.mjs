@@ -1,19 +1,22 @@
 // logits.mjs — test-time cross-check helper: runs the prebuilt llama.cpp that
-// ships with node-llama-cpp (CPU only) on given token ids and prints, as JSON,
-// the raw next-token logits of every position and optionally a greedy
-// continuation. Used by tests/test_llamacpp.py; never part of wafer itself.
+// ships with node-llama-cpp (CPU only, never downloaded or compiled) on given
+// token ids and prints, as JSON, the raw next-token logits of every position
+// and optionally a greedy continuation. Used by tests/test_llamacpp.py; it is
+// not part of wafer.
 //
-//   node logits.mjs MODEL.gguf --ids "1 2 3" [--gen N] [--kv f32|f16] [--threads N]
+//   node logits.mjs MODEL.gguf --ids "1 2 3" [--gen N] [--kv f32|f16|q8_0] [--threads N]
 //   node logits.mjs --jobs JOBS.json
 //
-// JOBS.json is a list of {"model": path, "ids": [..], "gen": N, "kv": "f32"};
-// one getLlama() serves all of them. Output (stdout): a list with one object
-// per job (a single object in the one-model form):
+// JOBS.json is a list of {"model": path, "ids": [..], "gen": N, "kv": "f32",
+// "one_by_one": false}; one getLlama() serves all of them. "one_by_one"
+// evaluates the ids one call per token (decode kernels) instead of one batch.
+// Output (stdout): a list with one object per job (one object in the
+// single-model form):
 //   {"model", "n_vocab", "logits": [[v0, v1, ...] per input position],
-//    "gen": [greedy token ids], "error": null | "message"}
+//    "gen": [greedy token ids, EOS included if reached], "error": null | "message"}
 // logits[i] is the full logit row after tokens 0..i (dense, indexed by id).
-// Exit codes: 0 ok (per-job errors are reported in "error"), 3 = the llama.cpp
-// binary could not be loaded (callers treat that as "skip").
+// Exit codes: 0 ok (per-job errors are reported in "error"), 2 usage,
+// 3 the llama.cpp binary could not be loaded (callers treat that as "skip").
 import fs from "node:fs";
 import process from "node:process";
 
@@ -76,7 +79,16 @@ async function runJob(llama, job, threads) {
         // Temperature 0 = greedy; no penalties or biases, so the logits that
         // come back are the model's raw output row.
         const want = { generateNext: { logits: true, token: true, options: { temperature: 0 } } };
-        const res = await seq.controlledEvaluate(ids.map((t) => [t, want]));
+        // Whole input in one batch (prefill kernels), or one token per call
+        // (the decode kernels): the difference between the two is llama.cpp's
+        // own rounding noise, the yardstick for quantized comparisons.
+        let res;
+        if (job.one_by_one) {
+            res = [];
+            for (const t of ids) res.push((await seq.controlledEvaluate([[t, want]]))[0]);
+        } else {
+            res = await seq.controlledEvaluate(ids.map((t) => [t, want]));
+        }
         let last = null;
         for (let i = 0; i < ids.length; i++) {
             const r = res[i];

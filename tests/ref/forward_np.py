@@ -10,10 +10,12 @@ emulate_act: a quantized weight's dot products in wafer (as in llama.cpp)
 take the activations quantized to the weight's "vec_dot_type": q8_0 blocks
 of 32 for q4_0/q5_0/q8_0 (q8_1 for q4_1/q5_1: the same values), q8_K blocks
 of 256 for the K-quants. With emulate_act the reference rounds the
-activations the same way before those matmuls (from the format description:
-q8_0 d = amax/127 stored as f16, q = round(x/d); q8_K d = max/-127 as f32),
-so a quantized model can be checked tightly; without it, the difference is
-the (much larger) activation rounding error.
+activations the same way before those matmuls (q8_0: f16 d = amax/127
+rounded up, q = round(x/d); q8_K: f32 d = max/-127), so a quantized model
+can be checked tightly; without it, the difference is the (much larger)
+activation rounding error. Because wafer's and numpy's activations differ
+by float rounding (~1e-7), an activation sitting on a rounding boundary can
+still quantize one step apart: a few positions may then differ by ~1e-3.
 
 Reads the file with gguf_py.read_gguf and dequantizes with quants_np, so a
 quantized file is checked against its own (exactly decoded) weights.
@@ -101,7 +103,12 @@ class Model:
         t = self.f.tensors[name]
         ne0, ne1 = t.shape[0], (t.shape[1] if len(t.shape) > 1 else 1)
         x = Q.dequantize(t.type, t.data, ne0 * ne1)
-        return Mat(x.astype(np.float64).reshape(ne1, ne0), t.type)
+        mat = Mat(x.astype(np.float64).reshape(ne1, ne0), t.type)
+        if t.type in Q_MIN_TYPES:  # per-block minimum m (f16 at bytes 2..3)
+            bs = Q.BLOCK[t.type][1]
+            raw = np.ascontiguousarray(np.asarray(t.data).reshape(-1, bs)[:, 2:4])
+            mat.mins = raw.view("<f2").astype(np.float64).reshape(ne1, ne0 // 32)
+        return mat
 
     def vec(self, name):
         t = self.f.tensors[name]
@@ -148,6 +155,7 @@ class Model:
 
 Q8_0_ACT = {2, 6, 8, 3, 7, 9}      # q4_0 q5_0 q8_0 q4_1 q5_1 q8_1 -> q8_0/q8_1 activations
 Q8_K_ACT = {10, 11, 12, 13, 14}     # K-quants -> q8_K activations
+Q_MIN_TYPES = {3, 7}                # q4_1, q5_1: w = d*q + m, dotted with q8_1
 
 
 class Mat:
@@ -192,9 +200,17 @@ EMULATE = [False]
 
 def mm(x, m):
     """x (n, k) @ W^T for a Mat W (rows, k)."""
-    if EMULATE[0]:
-        x = act_roundtrip(x, m.type)
-    return x @ m.w.T
+    if not EMULATE[0]:
+        return x @ m.w.T
+    xq = act_roundtrip(x, m.type)
+    y = xq @ m.w.T
+    if m.type in Q_MIN_TYPES:
+        # q4_1/q5_1 dots add m * s per block, where q8_1's s = d * sum(q) is
+        # stored as f16: emulate that rounding of the block sums
+        s = xq.reshape(x.shape[0], -1, 32).sum(axis=2)             # (n, k/32) exact
+        s16 = s.astype(np.float32).astype(np.float16).astype(np.float64)
+        y = y + (s16 - s) @ m.mins.T
+    return y
 
 
 def rmsnorm(x, w, eps):

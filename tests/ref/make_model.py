@@ -5,7 +5,7 @@ Random weights, but the real architectures' metadata keys and tensor names
 (as llama.cpp's converter writes them), plus a small byte-level "gpt2"
 vocabulary so that each file is a complete model.
 
-    make_model.py CONFIG OUT.gguf [--wtype f32|f16] [--no-vocab] [--seed N]
+    make_model.py CONFIG OUT.gguf [--wtype f32|f16|bf16] [--no-vocab] [--seed N]
     make_model.py --list
 
 or from Python: make(path, CONFIGS[name], wtype="f16").
@@ -126,25 +126,33 @@ def make(path, c, wtype="f32", vocab=True, seed=1234):
     wdt = np.float16 if wtype == "f16" else np.float32
     ndt = np.float16 if c["norm_f16"] else np.float32
 
+    def add_w(name, a):  # a matrix in the requested weight type
+        if wtype == "bf16":  # round to nearest even, keep the top 16 bits
+            u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+            h = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2")
+            w.add_tensor(name, h.tobytes(), ggml_type=G.GGML_BF16, shape=[a.shape[1], a.shape[0]])
+        else:
+            w.add_tensor(name, a)
+
     def mat(rows, cols, scale=1.0):  # numpy (rows, cols) = GGUF ne [cols, rows]
         return (rng.standard_normal((rows, cols)) * scale / np.sqrt(cols)).astype(wdt)
 
     def norm(n):
         return (1.0 + 0.2 * rng.standard_normal(n)).astype(ndt)
 
-    w.add_tensor("token_embd.weight", rng.standard_normal((V, E)).astype(wdt))
+    add_w("token_embd.weight", rng.standard_normal((V, E)).astype(wdt))
     w.add_tensor("output_norm.weight", norm(E))
     if not c["tied"]:
-        w.add_tensor("output.weight", mat(V, E, 2.0))
+        add_w("output.weight", mat(V, E, 2.0))
     if c["rope_freqs"]:
         w.add_tensor("rope_freqs.weight", rng.uniform(1.0, 8.0, HD // 2).astype(np.float32))
     for l in range(c["n_layer"]):
         p = "blk.%d." % l
         w.add_tensor(p + "attn_norm.weight", norm(E))
-        w.add_tensor(p + "attn_q.weight", mat(H * HD, E, 2.0))
-        w.add_tensor(p + "attn_k.weight", mat(KV * HD, E, 2.0))
-        w.add_tensor(p + "attn_v.weight", mat(KV * HD, E))
-        w.add_tensor(p + "attn_output.weight", mat(E, H * HD))
+        add_w(p + "attn_q.weight", mat(H * HD, E, 2.0))
+        add_w(p + "attn_k.weight", mat(KV * HD, E, 2.0))
+        add_w(p + "attn_v.weight", mat(KV * HD, E))
+        add_w(p + "attn_output.weight", mat(E, H * HD))
         if c["bias"]:
             w.add_tensor(p + "attn_q.bias", (0.3 * rng.standard_normal(H * HD)).astype(ndt))
             w.add_tensor(p + "attn_k.bias", (0.3 * rng.standard_normal(KV * HD)).astype(ndt))
@@ -153,9 +161,9 @@ def make(path, c, wtype="f32", vocab=True, seed=1234):
             w.add_tensor(p + "attn_q_norm.weight", norm(HD) * 2)
             w.add_tensor(p + "attn_k_norm.weight", norm(HD))
         w.add_tensor(p + "ffn_norm.weight", norm(E))
-        w.add_tensor(p + "ffn_gate.weight", mat(FF, E))
-        w.add_tensor(p + "ffn_up.weight", mat(FF, E))
-        w.add_tensor(p + "ffn_down.weight", mat(E, FF))
+        add_w(p + "ffn_gate.weight", mat(FF, E))
+        add_w(p + "ffn_up.weight", mat(FF, E))
+        add_w(p + "ffn_down.weight", mat(E, FF))
     w.write()
 
 
