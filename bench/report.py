@@ -109,6 +109,20 @@ def main():
       "the output matrix); attention's own MACs (which grow with position) are not counted, so "
       "this slightly understates the work.\n")
 
+    isa_rows = []
+    for t in types:
+        for isa in ("scalar", "avx2", "avx512"):
+            j = load(os.path.join(res, "isa-%s-%s.json" % (t, isa)))
+            if "error" not in j:
+                isa_rows.append((t, isa, j))
+    if isa_rows:
+        w("## Kernel sets (%s, 2 threads, prompt 32, 16 decoded, 1 run)\n" % models[0])
+        w("| type | --isa | used | prefill tok/s | decode tok/s |")
+        w("|---|---|---|---:|---:|")
+        for t, isa, j in isa_rows:
+            w("| %s | %s | %s | %.1f | %.2f |" % (t, isa, j["isa"], j["prefill_tok_s"], j["decode_tok_s"]))
+        w("\n`used` is the kernel set that ran (a set the CPU lacks falls back to the best it has).\n")
+
     w("## Targets\n")
     w("| target | measured | met? |")
     w("|---|---|---|")

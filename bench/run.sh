@@ -116,6 +116,16 @@ for m in $MODELS; do
     done
 done
 
+# Kernel sets on the smallest model: what the SIMD kernels buy over the
+# scalar reference (short runs: the scalar kernels are slow).
+first=${MODELS%% *}
+for ty in $TYPES; do
+    for isa in scalar avx2 avx512; do
+        logrun "$RES/isa-$ty-$isa.json" timeout 900 "$WAFER" bench -m "$DIR/$first-$ty.gguf" \
+            --threads 2 --prompt 32 --gen 16 --reps 1 --isa "$isa" --json
+    done
+done
+
 # mmap'd-file bandwidth on the largest model: the engine reads weights from
 # the page cache, in 4 KiB pages (informational, not the bound).
 last=""

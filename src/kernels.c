@@ -5,13 +5,9 @@
 
 #include <string.h>
 
-/* Weak until kernels_scalar.c is linked in: a missing reference leaves the
- * table empty (NULL entries) instead of breaking every build. */
-void wf_kernels_fill_scalar(wf_kernels *k) __attribute__((weak));
-
 void wf_kernels_init(wf_kernels *k, wf_isa isa) {
     memset(k, 0, sizeof *k);
-    if (wf_kernels_fill_scalar) wf_kernels_fill_scalar(k);
+    wf_kernels_fill_scalar(k);
     k->isa = WF_ISA_SCALAR;
 #if defined(WF_X86)
     wf_cpu_features f;

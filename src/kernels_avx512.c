@@ -3,13 +3,14 @@
  * also the fallback of K-quant mixes for rows that are not a multiple of
  * 256), Q4_K, Q5_K, Q6_K.
  *
- * A tile is RB weight rows x CB activation rows (at most 4 x 4). Each weight
- * block is loaded and unpacked once per tile and then multiplied with every
- * activation row in registers (vpdpbusd: u8 x s8 -> s32, 64 MACs a zmm), so
- * prefill and speculative verification pay the unpack once per CB tokens.
- * The 1 x 1 tile is also the vec_dot. Integer parts are exact; the float
- * accumulation order differs from kernels_scalar.c (tested within 2e-5 of
- * sum|w*a|, see tests/test_kernels.c).
+ * A tile is RB weight rows x CB activation rows (at most 4 x 4), each (RB, CB)
+ * compiled on its own so the accumulators stay in registers; vpdpbusd
+ * (u8 x s8 -> s32, 64 MACs a zmm) does the products. Work that does not
+ * depend on both sides is done once per gemm call, not once per tile: the
+ * activations of the 32-element family (l32_prepare) and the unpacked weight
+ * rows of the K-quants (kp_prepare). vec_dot is the direct 1 x 1 tile.
+ * Integer parts are exact; the float accumulation order differs from
+ * kernels_scalar.c (tested within 2e-5 of sum|w*a|, tests/test_kernels.c).
  *
  * Used only when the CPU reports avx512vnni; otherwise the AVX2 entries stay. */
 #include "kernels.h"

@@ -96,7 +96,7 @@ static void run_tile(const tile_job *j, int64_t t) {
     const char *ap = (const char *)j->a + (size_t)c0 * j->a_row_bytes;
     float *yp = j->y + c0 * w->rows + r0;
 
-    if (j->gemm && (nc > 1 || !j->vec_dot)) {
+    if (j->gemm) { /* SIMD gemm prepares activations once per call: faster even for one token */
         j->gemm(w->n, (int)nr, (int)nc, wp, w->row_bytes, ap, j->a_row_bytes, yp, (size_t)w->rows);
         return;
     }

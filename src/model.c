@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 const char *wf_arch_name(wf_arch a) {
     switch (a) {
@@ -37,6 +38,7 @@ typedef struct loader {
     float *pool;          /* f32 conversions, bump-allocated from f32_owned */
     size_t pool_used, pool_cap;
     uint64_t done, total; /* progress, bytes of tensors                    */
+    size_t page;          /* prefault stride                                */
     const wf_model_params *params;
     wf_error *err;
 } loader;
@@ -72,7 +74,19 @@ static const wf_gguf_tensor *find(loader *L, const char *name, bool required, wf
     return t;
 }
 
+/* Read one byte per page of a tensor so that the page faults of a cold
+ * mapping happen while loading (with progress shown), not inside the first
+ * decode, where they would count against time to first token. */
+static void prefault(const wf_gguf_tensor *t, size_t page) {
+    const volatile unsigned char *p = t->data;
+    unsigned char sink = 0;
+    for (uint64_t off = 0; off < t->nbytes; off += page) sink ^= p[off];
+    if (t->nbytes) sink ^= p[t->nbytes - 1];
+    __asm__ volatile("" : : "r"(sink));
+}
+
 static wf_status progress(loader *L, const wf_gguf_tensor *t) {
+    prefault(t, L->page);
     L->done += t->nbytes;
     if (L->params && L->params->progress &&
         !L->params->progress(L->done, L->total, L->params->progress_user))
@@ -333,7 +347,8 @@ wf_status wf_model_load(const char *path, const wf_model_params *params, wf_mode
     *out = NULL;
     wf_model *m = calloc(1, sizeof *m);
     if (!m) return wf_fail(err, WF_ERR_NOMEM, "out of memory");
-    loader L = {.m = m, .path = path, .params = params, .err = err};
+    long pg = sysconf(_SC_PAGESIZE);
+    loader L = {.m = m, .path = path, .params = params, .err = err, .page = pg > 0 ? (size_t)pg : 4096};
     wf_status st = wf_gguf_open(path, &m->gguf, err);
     if (st != WF_OK) goto fail;
     wf_cpu_detect(&m->cpu);

@@ -3,8 +3,8 @@
 
 For each synthetic model (tests/ref/make_model.py: llama, llama tied +
 rope_freqs + linear scaling, qwen2 with biases, qwen3 with q/k norms and
-head_dim != n_embd/n_head, YaRN on llama and qwen2 evaluated past the
-original context), with f32, f16 and bf16 weights (and q8_0, q4_0, q4_K_S,
+head_dim != n_embd/n_head, partial rotation (rope dims < head_dim), YaRN
+on llama and qwen2 evaluated past the original context), with f32, f16 and bf16 weights (and q8_0, q4_0, q4_K_S,
 q4_K_M, q6_K, q5_K_M files from `$WAFER quantize` when that command works;
 skipped otherwise), the logits at every position are compared with
 tests/ref/forward_np.py (float64, reading the GGUF itself).
@@ -137,6 +137,7 @@ def main():
     cases = [("llama", "f32", 40), ("llama", "f16", 40), ("llama_tied", "f32", 40),
              ("qwen2", "f32", 40), ("qwen2", "f16", 40), ("qwen3", "f32", 40),
              ("qwen3", "f16", 40), ("qwen3", "bf16", 40),
+             ("qwen2_partial", "f32", 40), ("llama_partial", "f32", 40),
              ("llama_yarn", "f32", 400),   # original context 128, factor 4
              ("qwen2_yarn", "f32", 300)]   # original context 128, factor 8
     for cfg, wt, n in cases:

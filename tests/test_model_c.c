@@ -30,6 +30,10 @@ typedef struct variant {
     int n_head_kv;
     bool skip_head_count;
     int vocab_n;               /* > 0: add a gpt2 vocabulary of this many tokens */
+    const char *u32_key;       /* "{arch}." + this key set to u32_val (override) */
+    uint32_t u32_val;
+    const char *str_key;       /* "{arch}." + this key set to str_val           */
+    const char *str_val;
 } variant;
 
 static float *rand_buf(t_rng *r, size_t n, float scale) {
@@ -56,6 +60,11 @@ static int write_model(const char *path, const variant *vr) {
     KEYU("attention.head_count_kv", vr->n_head_kv ? vr->n_head_kv : KV);
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", a);
     wf_gguf_writer_set_f32(w, key, 1e-5f);
+    if (vr->u32_key) KEYU(vr->u32_key, vr->u32_val);
+    if (vr->str_key) {
+        snprintf(key, sizeof key, "%s.%s", a, vr->str_key);
+        wf_gguf_writer_set_str(w, key, vr->str_val, strlen(vr->str_val));
+    }
 #undef KEYU
     if (vr->vocab_n > 0) {
         char (*names)[16] = calloc((size_t)vr->vocab_n, 16);
@@ -317,6 +326,25 @@ int main(void) {
     expect_load_error(dir, "qwen2_bias", &v, WF_ERR_FORMAT, "attn_q.bias");
     v = (variant){.vocab_n = V + 1};
     expect_load_error(dir, "vocab_size", &v, WF_ERR_FORMAT, "tokenizer");
+    /* hostile hyper-parameters */
+    v = (variant){.u32_key = "attention.head_count_kv", .u32_val = 0};
+    expect_load_error(dir, "kv_heads_0", &v, WF_ERR_FORMAT, "head counts");
+    v = (variant){.u32_key = "embedding_length", .u32_val = 0};
+    expect_load_error(dir, "n_embd_0", &v, WF_ERR_FORMAT, "embedding_length");
+    v = (variant){.u32_key = "embedding_length", .u32_val = 0xFFFFFFFFu};
+    expect_load_error(dir, "n_embd_huge", &v, WF_ERR_FORMAT, "embedding_length");
+    v = (variant){.u32_key = "block_count", .u32_val = 3};
+    expect_load_error(dir, "layers_3", &v, WF_ERR_FORMAT, "blk.1.attn_norm.weight");
+    v = (variant){.u32_key = "rope.dimension_count", .u32_val = 63};
+    expect_load_error(dir, "rope_odd", &v, WF_ERR_FORMAT, "rope.dimension_count");
+    v = (variant){.u32_key = "attention.key_length", .u32_val = 48};
+    expect_load_error(dir, "key_length", &v, WF_ERR_FORMAT, "attn_q.weight");
+    v = (variant){.u32_key = "context_length", .u32_val = 0};
+    expect_load_error(dir, "ctx_0", &v, WF_ERR_FORMAT, "context_length");
+    v = (variant){.str_key = "rope.scaling.type", .str_val = "longrope"};
+    expect_load_error(dir, "longrope", &v, WF_ERR_UNSUPPORTED, "longrope");
+    v = (variant){.u32_key = "vocab_size", .u32_val = V + 5};
+    expect_load_error(dir, "vocab_key", &v, WF_ERR_FORMAT, "token_embd.weight");
 
     /* with a vocabulary: loaded and sized */
     {

@@ -23,7 +23,7 @@ BASE = dict(arch="llama", n_embd=128, n_head=4, n_kv=2, hd=32, n_ff=192,
             tied=False, bias=False, qk_norm=False, scaling=None, factor=1.0,
             orig_ctx=None, beta_fast=None, beta_slow=None, attn_factor=None,
             rope_freqs=False, norm_f16=False, write_key_length=False,
-            write_vocab_size=False)
+            write_vocab_size=False, rope_dim=None)
 
 CONFIGS = {
     "llama": dict(BASE),
@@ -42,6 +42,9 @@ CONFIGS = {
     "qwen2_yarn": dict(BASE, arch="qwen2", bias=True, hd=64, n_head=2, n_kv=2,
                        n_ctx=1024, scaling="yarn", factor=8.0, orig_ctx=128,
                        attn_factor=0.9),
+    # partial rotation (rope dims 16 of head_dim 32), NEOX and adjacent pairs
+    "qwen2_partial": dict(BASE, arch="qwen2", bias=True, rope_dim=16),
+    "llama_partial": dict(BASE, rope_dim=16, rope_freqs=True),
     # rows of 256 for K-quants (q4_K, q6_K) and q8_0
     "llama_kq": dict(BASE, n_embd=256, n_head=4, n_kv=2, hd=64, n_ff=512, n_vocab=320),
     "qwen3_kq": dict(BASE, arch="qwen3", qk_norm=True, n_embd=256, n_head=4, n_kv=2,
@@ -101,7 +104,8 @@ def make(path, c, wtype="f32", vocab=True, seed=1234):
     w.add_kv(a + ".attention.head_count_kv", KV, G.UINT32)
     w.add_kv(a + ".attention.layer_norm_rms_epsilon", float(c["eps"]), G.FLOAT32)
     w.add_kv(a + ".rope.freq_base", float(c["base"]), G.FLOAT32)
-    w.add_kv(a + ".rope.dimension_count", HD, G.UINT32)
+    RD = c["rope_dim"] or HD
+    w.add_kv(a + ".rope.dimension_count", RD, G.UINT32)
     if c["write_key_length"]:
         w.add_kv(a + ".attention.key_length", HD, G.UINT32)
         w.add_kv(a + ".attention.value_length", HD, G.UINT32)
@@ -145,7 +149,7 @@ def make(path, c, wtype="f32", vocab=True, seed=1234):
     if not c["tied"]:
         add_w("output.weight", mat(V, E, 2.0))
     if c["rope_freqs"]:
-        w.add_tensor("rope_freqs.weight", rng.uniform(1.0, 8.0, HD // 2).astype(np.float32))
+        w.add_tensor("rope_freqs.weight", rng.uniform(1.0, 8.0, RD // 2).astype(np.float32))
     for l in range(c["n_layer"]):
         p = "blk.%d." % l
         w.add_tensor(p + "attn_norm.weight", norm(E))
