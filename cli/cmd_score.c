@@ -91,24 +91,35 @@ int cmd_score(int argc, char **argv) {
     double sum = 0;
     size_t n_scored = 0;
     wf_error err = {0};
-    for (size_t s = 0; s + 1 < n || (n == 1 && s == 0);) {
+    for (size_t s = 0;;) {
         size_t L = n - s < (size_t)n_ctx ? n - s : (size_t)n_ctx;
-        if (wf_kv_truncate(c, 0, &err) ||
-            wf_decode(c, toks + s, (int32_t)L, true, &err)) {
+        if (wf_kv_truncate(c, 0, &err)) {
             fprintf(stderr, "wafer score: %s\n", err.msg);
             free(n_top);
             goto done;
         }
-        for (size_t i = s; i < s + L; i++) {
-            const float *lg = wf_get_logits(c, (int32_t)(i - s));
-            double lse = log_norm(lg, n_vocab);
-            if (k > 0) n_top[i] = top_k(lg, n_vocab, k, lse, top + (size_t)k * i);
-            if (i + 1 < n && i + 1 < s + L) {
-                lp[i] = (double)lg[toks[i + 1]] - lse;
-                sum += lp[i];
-                n_scored++;
-            } else if (i + 1 >= n) {
-                lp[i] = NAN;
+        /* Feed the window in pieces of one batch: all logits of a piece are
+         * kept (n x n_vocab floats), so a piece must stay small. */
+        for (size_t p0 = s; p0 < s + L; p0 += (size_t)o.batch) {
+            size_t b = s + L - p0 < (size_t)o.batch ? s + L - p0 : (size_t)o.batch;
+            if (wf_decode(c, toks + p0, (int32_t)b, true, &err)) {
+                fprintf(stderr, "wafer score: %s\n", err.msg);
+                free(n_top);
+                goto done;
+            }
+            for (size_t i = p0; i < p0 + b; i++) {
+                bool last = i + 1 >= n;
+                if (i + 1 >= s + L && !last) continue; /* scored by the next window */
+                const float *lg = wf_get_logits(c, (int32_t)(i - p0));
+                double lse = log_norm(lg, n_vocab);
+                if (k > 0) n_top[i] = top_k(lg, n_vocab, k, lse, top + (size_t)k * i);
+                if (last) {
+                    lp[i] = NAN;
+                } else {
+                    lp[i] = (double)lg[toks[i + 1]] - lse;
+                    sum += lp[i];
+                    n_scored++;
+                }
             }
         }
         if (s + L >= n) break;

@@ -86,6 +86,32 @@ def test_score(path, ids, tol, label, kv="f32", sim=False):
     print(f"{label}: score vs numpy, worst |logprob diff| = {worst:.3g} (tolerance {tol})")
 
 
+def test_score_windows(path, ids, label):
+    """-b splits a window into batches: bit-identical results. -c N scores
+    longer inputs in windows of N tokens overlapping by one; each position is
+    compared with numpy run on its own window."""
+    base = ["score", "-m", path, "--ids", " ".join(map(str, ids)), "--json", "-q", "--kv", "f32", "--top", 3]
+    a = json.loads(wafer(*base)[1])
+    b = json.loads(wafer(*base, "-b", 7)[1])
+    check(a == b, f"{label}: score with -b 7 differs from one batch")
+    W = 16
+    c = json.loads(wafer(*base, "-c", W, "-b", 5)[1])
+    check(len(c["positions"]) == len(ids), f"{label}: windowed score has {len(c['positions'])} positions")
+    worst, s = 0.0, 0
+    while True:
+        L = min(W, len(ids) - s)
+        ref = log_softmax(forward_np.forward(path, ids[s:s + L]))
+        last = s + L >= len(ids)
+        for i in range(s, s + L - (0 if last else 1)):
+            if i + 1 < len(ids):
+                worst = max(worst, abs(c["positions"][i]["next_logprob"] - ref[i - s, ids[i + 1]]))
+        if last:
+            break
+        s += L - 1
+    check(worst <= 2e-3, f"{label}: windowed score differs from numpy by {worst:.3g}")
+    print(f"{label}: windowed score (-c {W}) vs numpy per window, worst {worst:.3g}")
+
+
 def test_run_greedy(path, prompt, n, tol, label):
     _, out, _ = wafer("run", "-m", path, "--ids", " ".join(map(str, prompt)), "-n", n,
                       "--temp", 0, "--print-ids", "-q", "--no-special", "--kv", "f32")
@@ -186,6 +212,7 @@ def main():
         # the activation simulation the differences reach 0.1-0.2.)
         test_score(q8, ids, 2.5e-2, "llama q8_0", sim=True)
         test_score(q4km, ids, 2.5e-2, "llama q4_K_M", sim=True)
+        test_score_windows(llama, ids, "llama f32")
         test_run_greedy(llama, ids[:12], 24, 2e-3, "llama f32")
         test_run_greedy(qwen, ids[:12], 24, 2e-3, "qwen2 f16")
 
