@@ -21,6 +21,19 @@ def load(path):
         return {"error": str(e)}
 
 
+def others_pct(res, name, j):
+    """% of the machine's CPU time that other processes used while NAME ran:
+    all CPUs' busy time (/proc/stat, recorded by run.sh) minus wafer's own."""
+    try:
+        with open(os.path.join(res, name + ".cpu")) as f:
+            idle, busy, total, hz = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        return None
+    if total <= 0 or "process_cpu_s" not in j:
+        return None
+    return max(0.0, 100.0 * (busy / hz - j["process_cpu_s"]) / (total / hz))
+
+
 def fmt(v, spec="%.1f"):
     return "—" if v is None else spec % v
 
@@ -57,8 +70,9 @@ def main():
 
     w("## Results (2 threads)\n")
     w("| model | type | prefill tok/s (512) | decode tok/s | TTFT ms (512) | weight MB/token | "
-      "bound tok/s | % of bound | peak RSS MB |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+      "bound tok/s | % of bound | peak RSS MB | others' CPU % |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    worst_others = 0.0
     rows1, prefill_rows = [], []
     for m in models:
         for t in types:
@@ -71,29 +85,37 @@ def main():
             wb = b2["weight_bytes_per_token"]
             bound = bw.get(2) * 1e9 / wb if bw.get(2) else None
             pct = 100.0 * b2["decode_tok_s"] / bound if bound else None
-            w("| %s | %s | %.1f | %.2f | %.0f | %.1f | %s | %s | %.0f |" % (
+            oth = others_pct(res, "bench-%s-%s-t2" % (m, t), b2)
+            worst_others = max(worst_others, oth or 0.0)
+            w("| %s | %s | %.1f | %.2f | %.0f | %.1f | %s | %s | %.0f | %s |" % (
                 name, t, b2["prefill_tok_s"], b2["decode_tok_s"], b2["ttft_ms"], wb / 1e6,
-                fmt(bound), fmt(pct), b2["peak_rss_bytes"] / 1e6))
+                fmt(bound), fmt(pct), b2["peak_rss_bytes"] / 1e6, fmt(oth, "%.0f")))
             if "error" not in b1:
                 bound1 = bw.get(1) * 1e9 / b1["weight_bytes_per_token"] if bw.get(1) else None
-                rows1.append((name, t, b1, bound1))
+                rows1.append((name, t, b1, bound1, others_pct(res, "bench-%s-%s-t1" % (m, t), b1)))
             gmacs = b2["prefill_tok_s"] * b2["weight_elems_per_token"] / 1e9
             prefill_rows.append((name, t, b2, gmacs))
     w("")
     w("TTFT = prefill of 512 tokens + picking the first token. bound = memory read bandwidth "
       "(2 threads, %s GB/s) / weight bytes per token. Decode rate and TTFT are medians over "
       "repetitions (each from an empty KV cache) after one warm-up token; peak RSS is VmHWM "
-      "and includes the mapped weights.\n" % fmt(bw.get(2), "%.1f"))
+      "and includes the mapped weights. others' CPU %% = share of the machine's CPU time that "
+      "other processes used during the run (from /proc/stat, minus wafer's own CPU time): "
+      "above ~5 %% the 2-thread figures are depressed by contention.\n" % fmt(bw.get(2), "%.1f"))
+    if worst_others > 10:
+        w("> **Contention:** other processes took up to %.0f%% of the CPU time during these "
+          "runs; the affected rows understate wafer.\n" % worst_others)
 
     if rows1:
         w("## Decode with 1 thread\n")
-        w("| model | type | decode tok/s | bound tok/s | % of bound | per-token p50 ms | p90 ms |")
-        w("|---|---|---:|---:|---:|---:|---:|")
-        for name, t, b1, bound1 in rows1:
+        w("| model | type | decode tok/s | bound tok/s | % of bound | per-token p50 ms | p90 ms | "
+          "others' CPU % |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|")
+        for name, t, b1, bound1, oth in rows1:
             pct = 100.0 * b1["decode_tok_s"] / bound1 if bound1 else None
-            w("| %s | %s | %.2f | %s | %s | %.2f | %.2f |" % (
+            w("| %s | %s | %.2f | %s | %s | %.2f | %.2f | %s |" % (
                 name, t, b1["decode_tok_s"], fmt(bound1), fmt(pct),
-                b1.get("decode_ms_p50", 0), b1.get("decode_ms_p90", 0)))
+                b1.get("decode_ms_p50", 0), b1.get("decode_ms_p90", 0), fmt(oth, "%.0f")))
         w("\n(16-token prompt, 64 tokens decoded; bound uses the 1-thread bandwidth, %s GB/s.)\n"
           % fmt(bw.get(1), "%.1f"))
 

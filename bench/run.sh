@@ -77,28 +77,52 @@ for m in $MODELS; do
 done
 
 # ---- machine ceilings ------------------------------------------------------
-# The cores may be shared: wait (up to WAFER_BENCH_WAIT s, default 120) until
-# other processes leave them at least 90% idle over 2 s, and record how idle
-# they were, since contention lowers every number below.
-cpu_idle_pct() { # idle % of all CPUs over 2 s, from /proc/stat
-    local a b
+# The cores may be shared with other work. Before each measurement, wait (up
+# to WAFER_BENCH_WAIT s, default 60) until other processes leave them at least
+# 90% idle over 2 s; around each `wafer bench`, record the CPU time all
+# processes used (/proc/stat), so the report can show how much of the
+# machine others took while wafer was measured.
+stat_jiffies() { # "busy total" jiffies of all CPUs since boot
+    local a
     a=($(head -1 /proc/stat))
-    sleep 2
-    b=($(head -1 /proc/stat))
-    local tot=0 i
-    for i in 1 2 3 4 5 6 7 8; do tot=$((tot + b[i] - a[i])); done
-    echo $((100 * (b[4] + b[5] - a[4] - a[5]) / (tot > 0 ? tot : 1)))
+    echo "$((a[1] + a[2] + a[3] + a[6] + a[7] + a[8])) $((a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7] + a[8]))"
 }
-WAIT=${WAFER_BENCH_WAIT:-120}
-t_wait=$(date +%s)
-IDLE=$(cpu_idle_pct)
-while [ "$IDLE" -lt 90 ] && [ $(($(date +%s) - t_wait)) -lt "$WAIT" ]; do
-    echo "run.sh: CPUs only $IDLE% idle, waiting for other work to finish" >&2
-    sleep 5
-    IDLE=$(cpu_idle_pct)
-done
+cpu_idle_pct() { # idle % of all CPUs over 2 s
+    local a b
+    a=($(stat_jiffies))
+    sleep 2
+    b=($(stat_jiffies))
+    local tot=$((b[1] - a[1]))
+    echo $((100 - 100 * (b[0] - a[0]) / (tot > 0 ? tot : 1)))
+}
+WAIT=${WAFER_BENCH_WAIT:-60}
+wait_quiet() {
+    local t0 idle
+    t0=$(date +%s)
+    idle=$(cpu_idle_pct)
+    while [ "$idle" -lt 90 ] && [ $(($(date +%s) - t0)) -lt "$WAIT" ]; do
+        echo "run.sh: CPUs only $idle% idle, waiting for other work to finish" >&2
+        sleep 3
+        idle=$(cpu_idle_pct)
+    done
+    echo "$idle"
+}
+# bench_run NAME ARGS...: `wafer bench ARGS --json` into $RES/NAME.json, with
+# the idle % before it and the CPU jiffies spent during it in $RES/NAME.cpu.
+bench_run() {
+    local name=$1 s0 s1
+    shift
+    local idle
+    idle=$(wait_quiet)
+    s0=($(stat_jiffies))
+    logrun "$RES/$name.json" timeout 900 "$WAFER" bench "$@" --json
+    s1=($(stat_jiffies))
+    echo "$idle $((s1[0] - s0[0])) $((s1[1] - s0[1])) $(getconf CLK_TCK)" >"$RES/$name.cpu"
+}
+IDLE=$(wait_quiet)
 echo "$IDLE" >"$RES/idle_start.txt"
 logrun "$RES/membw.json" "$MEMBW" --json --reps 7
+wait_quiet >/dev/null
 logrun "$RES/peak.json" "$PEAK" --json --reps 5
 grep -q '"results"' "$RES/membw.json" || { echo "run.sh: bench_membw failed" >&2; exit 1; }
 BW1=$($PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print([x["gbps"] for x in r if x["threads"]==1][0])' "$RES/membw.json")
@@ -109,10 +133,10 @@ echo "bandwidth: 1 thread $BW1 GB/s, 2 threads $BW2 GB/s" >&2
 for m in $MODELS; do
     for ty in $TYPES; do
         q=$DIR/$m-$ty.gguf
-        logrun "$RES/bench-$m-$ty-t2.json" timeout 900 "$WAFER" bench -m "$q" --threads 2 \
-            --prompt 512 --gen 128 --reps "$REPS" --membw "$BW2" --json
-        logrun "$RES/bench-$m-$ty-t1.json" timeout 900 "$WAFER" bench -m "$q" --threads 1 \
-            --prompt 16 --gen 64 --reps "$REPS" --membw "$BW1" --json
+        bench_run "bench-$m-$ty-t2" -m "$q" --threads 2 --prompt 512 --gen 128 \
+            --reps "$REPS" --membw "$BW2"
+        bench_run "bench-$m-$ty-t1" -m "$q" --threads 1 --prompt 16 --gen 64 \
+            --reps "$REPS" --membw "$BW1"
     done
 done
 
@@ -121,8 +145,8 @@ done
 first=${MODELS%% *}
 for ty in $TYPES; do
     for isa in scalar avx2 avx512; do
-        logrun "$RES/isa-$ty-$isa.json" timeout 900 "$WAFER" bench -m "$DIR/$first-$ty.gguf" \
-            --threads 2 --prompt 32 --gen 16 --reps 1 --isa "$isa" --json
+        bench_run "isa-$ty-$isa" -m "$DIR/$first-$ty.gguf" --threads 2 --prompt 32 \
+            --gen 16 --reps 1 --isa "$isa"
     done
 done
 
@@ -130,6 +154,7 @@ done
 # the page cache, in 4 KiB pages (informational, not the bound).
 last=""
 for m in $MODELS; do for ty in $TYPES; do last=$DIR/$m-$ty.gguf; done; done
+wait_quiet >/dev/null
 logrun "$RES/membw-file.json" "$MEMBW" --json --reps 5 --file "$last"
 
 # ---- machine description ---------------------------------------------------

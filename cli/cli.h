@@ -13,6 +13,9 @@ int cmd_score(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_complete(int argc, char **argv);
 
 #define CLI_MAX_STOPS 16
 

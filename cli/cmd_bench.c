@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 typedef struct bench_opts {
     const char *model;
@@ -263,6 +264,8 @@ typedef struct bench_result {
     double *tok_ms;                              /* (reps * n_gen)       */
     int n_tok_ms;
     uint64_t rss_after_load, peak_rss;
+    double cpu_s, wall_s; /* this process, load to end: cpu/wall near the thread
+                             count means the cores were ours                    */
     int32_t n_ctx, n_vocab, last_token;
 } bench_result;
 
@@ -352,6 +355,7 @@ static void print_json(const bench_opts *o, const weight_stats *ws, const bench_
         printf(", \"membw_gbps\": %.3f, \"bound_tok_s\": %.3f, \"pct_of_bound\": %.2f",
                o->membw_gbps, bound, 100.0 * dec / bound);
     }
+    printf(", \"process_cpu_s\": %.3f, \"process_wall_s\": %.3f", r->cpu_s, r->wall_s);
     printf(", \"rss_after_load_bytes\": %llu, \"peak_rss_bytes\": %llu, \"last_token\": %d}\n",
            (unsigned long long)r->rss_after_load, (unsigned long long)r->peak_rss, r->last_token);
 }
@@ -469,6 +473,11 @@ int cmd_bench(int argc, char **argv) {
         goto out;
     }
     r.peak_rss = proc_status_kb("VmHWM");
+    r.wall_s = wf_time_now() - t0;
+    struct rusage ru;
+    if (!getrusage(RUSAGE_SELF, &ru))
+        r.cpu_s = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+                  (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
 
     wf_cpu_features cpu;
     wf_cpu_detect(&cpu);

@@ -16,6 +16,9 @@ static const struct {
     {"bench", cmd_bench, "prefill/decode speed, time to first token, memory"},
     {"tokenize", cmd_tokenize, "text to token ids"},
     {"detokenize", cmd_detokenize, "token ids to text"},
+    {"template", cmd_template, "render a chat template with messages"},
+    {"complete", cmd_complete, "fill in the middle: complete code at a cursor"},
+    {"convert", cmd_convert, "convert a Hugging Face checkpoint to GGUF"},
 };
 
 static void usage(FILE *f) {
