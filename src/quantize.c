@@ -5,8 +5,9 @@
  * Which tensors change: 2-D (or higher) weight tensors. 1-D tensors (norms,
  * biases) stay as they are: they are tiny and their precision matters. The
  * K-quant mixes (Q4_K_M, Q5_K_M) keep more bits where it pays, as llama.cpp's
- * mixes do: the output matrix in Q6_K, and attn_v / ffn_down in Q6_K for the
- * first and last eighth of the layers and every third layer in between.
+ * mixes do: the output matrix in Q6_K (the token embedding when the output is
+ * tied to it), and attn_v / ffn_down in Q6_K for the first and last eighth of
+ * the layers and every third layer in between.
  * A row length the target's block does not divide falls back to a type whose
  * block does (K-quant -> 32-element type -> F16).
  */
@@ -73,11 +74,12 @@ static bool ends_with(const char *s, const char *suffix) {
     return a >= b && !memcmp(s + a - b, suffix, b);
 }
 
-/* Pick the type for one tensor. */
-static wf_type choose_type(const ftype_info *ft, const wf_gguf_tensor *t, int n_layer) {
+/* Pick the type for one tensor. With no output.weight the token embedding
+ * doubles as the output matrix (tied), so it gets the output's type. */
+static wf_type choose_type(const ftype_info *ft, const wf_gguf_tensor *t, int n_layer, bool tied) {
     if (t->n_dims < 2 || !ends_with(t->name, ".weight")) return (wf_type)t->type;
     wf_type want = ft->base;
-    if (!strcmp(t->name, "output.weight")) {
+    if (!strcmp(t->name, "output.weight") || (tied && !strcmp(t->name, "token_embd.weight"))) {
         want = ft->output;
     } else if (strstr(t->name, "attn_v.weight") || strstr(t->name, "ffn_down.weight")) {
         int il = layer_of(t->name);
@@ -155,6 +157,7 @@ wf_status wf_quantize_file(const char *in_path, const char *out_path,
             if (il + 1 > n_layer) n_layer = il + 1;
         }
 
+    const bool tied = wf_gguf_find_tensor(g, "output.weight") == NULL;
     if ((st = wf_gguf_writer_create(&w, err))) goto done;
     for (int64_t i = 0; i < wf_gguf_n_kv(g); i++) {
         wf_str k = wf_gguf_key_at(g, i);
@@ -192,7 +195,7 @@ wf_status wf_quantize_file(const char *in_path, const char *out_path,
     for (int64_t i = 0; i < nt; i++) {
         const wf_gguf_tensor *t = wf_gguf_tensor_at(g, i);
         if (p->on_tensor) p->on_tensor(i, nt, t->name, p->user);
-        wf_type dt = choose_type(ft, t, n_layer);
+        wf_type dt = choose_type(ft, t, n_layer, tied);
         const void *data = t->data;
         uint64_t nbytes = t->nbytes;
         if (dt != (wf_type)t->type) {

@@ -224,12 +224,17 @@ static wf_status add_file(wf_safetensors *s, const char *path, wf_error *err) {
             sp[i].idx = first + i;
         }
         qsort(sp, (size_t)nt, sizeof *sp, span_cmp);
-        for (int64_t i = 1; i < nt; i++) {
-            if (sp[i].b < sp[i - 1].e && sp[i].e > sp[i].b && sp[i - 1].e > sp[i - 1].b) {
-                st = wf_fail(err, WF_ERR_FORMAT, "%s: tensors '%.64s' and '%.64s' overlap", path,
-                             s->t[sp[i - 1].idx].name, s->t[sp[i].idx].name);
+        uint64_t end = 0; /* furthest end so far, and whose */
+        int64_t who = -1;
+        for (int64_t i = 0; i < nt; i++) {
+            if (sp[i].e == sp[i].b) continue; /* empty tensors own no bytes */
+            if (who >= 0 && sp[i].b < end) {
+                st = wf_fail(err, WF_ERR_FORMAT, "%s: tensors '%.64s' and '%.64s' overlap", path, s->t[who].name,
+                             s->t[sp[i].idx].name);
                 break;
             }
+            end = sp[i].e;
+            who = sp[i].idx;
         }
         free(sp);
     }
@@ -239,18 +244,153 @@ done:
     return st;
 }
 
-static wf_status check_unique(const wf_safetensors *s, wf_error *err) {
-    /* shards are few and tensors a few thousand: sort names to find repeats */
+static int name_cmp(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A name in two shards (or twice in one index) is an error, not a choice. */
+static wf_status check_unique(const wf_safetensors *s, const char *where, wf_error *err) {
     if (s->n < 2) return WF_OK;
     const char **names = malloc((size_t)s->n * sizeof *names);
     if (!names) return wf_fail(err, WF_ERR_NOMEM, "out of memory");
     for (int64_t i = 0; i < s->n; i++) names[i] = s->t[i].name;
-    int (*cmp)(const void *, const void *);
-    cmp = NULL;
-    (void)cmp;
-    /* insertion into a sorted copy via qsort with strcmp on pointers */
-    qsort(names, (size_t)s->n, sizeof *names, (int (*)(const void *, const void *))strcmp == NULL ? NULL : NULL);
+    qsort(names, (size_t)s->n, sizeof *names, name_cmp);
+    wf_status st = WF_OK;
+    for (int64_t i = 1; i < s->n && !st; i++)
+        if (!strcmp(names[i - 1], names[i]))
+            st = wf_fail(err, WF_ERR_FORMAT, "%s: tensor '%.64s' appears in more than one shard", where, names[i]);
     free(names);
+    return st;
+}
+
+wf_status wf_conv_load_json(const char *path, json_t **out, wf_error *err) {
+    *out = NULL;
+    if (access(path, F_OK) != 0) return wf_fail(err, WF_ERR_NOT_FOUND, "%s: not found", path);
+    json_error_t je;
+    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!j) return wf_fail(err, WF_ERR_FORMAT, "%s: invalid JSON: %s (line %d, column %d)", path, je.text, je.line, je.column);
+    *out = j;
+    return WF_OK;
+}
+
+static char *path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a && dir[a - 1] != '/') p[k++] = '/';
+    memcpy(p + k, name, b + 1);
+    return p;
+}
+
+static bool ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+/* Sharded: every file the index names, every mapped tensor in its file. */
+static wf_status open_index(wf_safetensors *s, const char *dir, const char *ipath, wf_error *err) {
+    json_t *idx;
+    wf_status st = wf_conv_load_json(ipath, &idx, err);
+    if (st) return st;
+    json_t *wm = json_object_get(idx, "weight_map");
+    const char **files = NULL;
+    size_t nf = 0;
+    if (!json_is_object(wm) || json_object_size(wm) == 0) {
+        st = wf_fail(err, WF_ERR_FORMAT, "%s: no \"weight_map\" object", ipath);
+        goto done;
+    }
+    files = calloc(json_object_size(wm), sizeof *files);
+    if (!files) { st = wf_fail(err, WF_ERR_NOMEM, "out of memory"); goto done; }
+    const char *key;
+    json_t *v;
+    json_object_foreach(wm, key, v) {
+        const char *f = json_string_value(v);
+        if (!f || !*f || strchr(f, '/') || !strcmp(f, "..") || !strcmp(f, ".")) {
+            st = wf_fail(err, WF_ERR_FORMAT, "%s: weight_map['%.64s'] is not a file name in the folder", ipath, key);
+            goto done;
+        }
+        size_t k = 0;
+        while (k < nf && strcmp(files[k], f)) k++;
+        if (k == nf) files[nf++] = f;
+    }
+    for (size_t k = 0; k < nf; k++) {
+        char *p = path_join(dir, files[k]);
+        if (!p) { st = wf_fail(err, WF_ERR_NOMEM, "out of memory"); goto done; }
+        st = add_file(s, p, err);
+        free(p);
+        if (st) goto done;
+    }
+    json_object_foreach(wm, key, v) {
+        const wf_st_tensor *t = wf_st_find(s, key);
+        if (!t) {
+            st = wf_fail(err, WF_ERR_FORMAT, "%s: tensor '%.64s' is mapped to %s but that file does not have it", ipath,
+                         key, json_string_value(v));
+            goto done;
+        }
+        if (!ends_with(t->file, json_string_value(v))) {
+            st = wf_fail(err, WF_ERR_FORMAT, "%s: tensor '%.64s' is mapped to %s but found in %s", ipath, key,
+                         json_string_value(v), t->file);
+            goto done;
+        }
+    }
+    st = check_unique(s, ipath, err);
+done:
+    free(files);
+    json_decref(idx);
+    return st;
+}
+
+static int str_cmp(const void *a, const void *b) { return name_cmp(a, b); }
+
+wf_status wf_st_open_dir(const char *dir, wf_safetensors **out, wf_error *err) {
+    *out = NULL;
+    wf_safetensors *s = calloc(1, sizeof *s);
+    if (!s) return wf_fail(err, WF_ERR_NOMEM, "out of memory");
+    wf_status st = WF_OK;
+    char *ipath = path_join(dir, "model.safetensors.index.json");
+    char **names = NULL;
+    size_t nn = 0;
+    if (!ipath) { st = wf_fail(err, WF_ERR_NOMEM, "out of memory"); goto done; }
+    if (access(ipath, F_OK) == 0) {
+        st = open_index(s, dir, ipath, err);
+        goto done;
+    }
+    DIR *d = opendir(dir);
+    if (!d) { st = wf_fail(err, WF_ERR_IO, "%s: cannot open the folder: %s", dir, strerror(errno)); goto done; }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || !ends_with(de->d_name, ".safetensors")) continue;
+        char **nn2 = realloc(names, (nn + 1) * sizeof *names);
+        if (!nn2 || !(nn2[nn] = strdup(de->d_name))) {
+            if (nn2) names = nn2;
+            closedir(d);
+            st = wf_fail(err, WF_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        names = nn2;
+        nn++;
+    }
+    closedir(d);
+    if (nn == 0) {
+        st = wf_fail(err, WF_ERR_NOT_FOUND, "%s: no *.safetensors files (and no model.safetensors.index.json)", dir);
+        goto done;
+    }
+    qsort(names, nn, sizeof *names, str_cmp);
+    for (size_t k = 0; k < nn && !st; k++) {
+        char *p = path_join(dir, names[k]);
+        if (!p) { st = wf_fail(err, WF_ERR_NOMEM, "out of memory"); break; }
+        st = add_file(s, p, err);
+        free(p);
+    }
+    if (!st) st = check_unique(s, dir, err);
+done:
+    for (size_t k = 0; k < nn; k++) free(names[k]);
+    free(names);
+    free(ipath);
+    if (st) { wf_st_close(s); return st; }
+    *out = s;
     return WF_OK;
 }
 

@@ -27,6 +27,21 @@ bool wf_vocab_add_space_prefix(const wf_vocab *v);
 /* Token type is "control" (<|im_start|>, <s>, ...). */
 bool wf_vocab_is_control(const wf_vocab *v, int32_t id);
 
+/* Tokenize untrusted text (a file's contents, an editor's buffer) for a
+ * prompt the caller assembles from ids: no BOS/EOS, control tokens are never
+ * parsed, and the ids in deny[n_deny] (e.g. user-defined FIM markers such as
+ * DeepSeek's <｜fim▁begin｜>) are not matched either, whatever their type;
+ * other user-defined tokens are matched as in wf_tokenize. space_prefix:
+ * SentencePiece vocabularies that add a leading space (add_space_prefix) do
+ * so only when true (an infilling suffix is encoded without it). *out is
+ * malloc'd (non-NULL even when empty); the caller frees it. */
+wf_status wf_tokenize_text(const wf_vocab *v, const char *text, size_t len, bool space_prefix,
+                           const int32_t *deny, size_t n_deny,
+                           int32_t **out, size_t *n_out, wf_error *err);
+/* Id of the token whose text (as stored in the vocabulary: GPT-2 byte
+ * characters, U+2581 for SentencePiece spaces) is text[0..len), or -1. */
+int32_t wf_vocab_find_token(const wf_vocab *v, const char *text, size_t len);
+
 /* Streaming detokenizer: feeds token bytes, emits only complete UTF-8
  * characters; bytes that can never form a valid character come out as
  * U+FFFD, so the output is always valid UTF-8. */

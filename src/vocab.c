@@ -478,17 +478,25 @@ static bool frag_push(frag_buf *b, int32_t id, size_t off, size_t len) {
     return true;
 }
 
+static bool id_in(const int32_t *ids, size_t n, int32_t id) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id) return true;
+    return false;
+}
+
 /* Cut raw fragments at occurrences of special tokens, longest tokens first.
  * Control and unknown tokens are only recognised with parse_special;
- * user-defined tokens always are (as Hugging Face tokenizers do). */
+ * user-defined tokens always are (as Hugging Face tokenizers do), except the
+ * ids in deny (FIM markers in untrusted text, see wf_tokenize_text). */
 static wf_status partition(const wf_vocab *v, const char *text, size_t len, bool parse_special,
-                           frag_buf *cur, wf_error *err) {
+                           const int32_t *deny, size_t n_deny, frag_buf *cur, wf_error *err) {
     frag_buf nxt = {0};
     if (!frag_push(cur, -1, 0, len)) goto nomem;
     for (int32_t si = 0; si < v->n_special; si++) {
         int32_t id = v->special[si];
         uint8_t t = v->types[id];
         if (!parse_special && (t == WF_TOKTYPE_CONTROL || t == WF_TOKTYPE_UNKNOWN)) continue;
+        if (n_deny && id_in(deny, n_deny, id)) continue;
         const char *st = wf_vocab_text(v, id);
         size_t sl = v->text_len[id];
         nxt.n = 0;
@@ -546,9 +554,10 @@ static wf_status spm_fragment(const wf_vocab *v, const char *s, size_t n, bool p
     return st;
 }
 
-wf_status wf_tokenize(const wf_vocab *v, const char *text, size_t len,
-                      bool add_special, bool parse_special,
-                      int32_t **out, size_t *n_out, wf_error *err) {
+static wf_status tokenize_core(const wf_vocab *v, const char *text, size_t len,
+                               bool add_special, bool parse_special, bool space_prefix,
+                               const int32_t *deny, size_t n_deny,
+                               int32_t **out, size_t *n_out, wf_error *err) {
     if (!v || !out || !n_out || (!text && len))
         return wf_fail(err, WF_ERR_INVALID_ARG, "tokenize: NULL argument");
     *out = NULL;
@@ -558,7 +567,7 @@ wf_status wf_tokenize(const wf_vocab *v, const char *text, size_t len,
     wf_status st = WF_OK;
     if (add_special && v->add_bos && v->bos >= 0 && !wf_tok_buf_push(&ids, v->bos)) goto nomem;
     if (len > 0) {
-        st = partition(v, text, len, parse_special, &frags, err);
+        st = partition(v, text, len, parse_special, deny, n_deny, &frags, err);
         if (st != WF_OK) goto done;
     }
     bool prev_special = true; /* SPM: the first fragment gets the space prefix */
@@ -570,7 +579,8 @@ wf_status wf_tokenize(const wf_vocab *v, const char *text, size_t len,
             continue;
         }
         if (v->kind == WF_VOCAB_SPM) {
-            st = spm_fragment(v, text + f->off, f->len, v->add_space_prefix && prev_special, &ids, err);
+            st = spm_fragment(v, text + f->off, f->len, space_prefix && v->add_space_prefix && prev_special,
+                              &ids, err);
             prev_special = false;
         } else {
             st = wf_bpe_encode(v, text + f->off, f->len, &ids, err);
@@ -589,6 +599,24 @@ done:
     free(ids.ids);
     free(frags.f);
     return st;
+}
+
+wf_status wf_tokenize(const wf_vocab *v, const char *text, size_t len,
+                      bool add_special, bool parse_special,
+                      int32_t **out, size_t *n_out, wf_error *err) {
+    return tokenize_core(v, text, len, add_special, parse_special, true, NULL, 0, out, n_out, err);
+}
+
+wf_status wf_tokenize_text(const wf_vocab *v, const char *text, size_t len, bool space_prefix,
+                           const int32_t *deny, size_t n_deny,
+                           int32_t **out, size_t *n_out, wf_error *err) {
+    if (n_deny && !deny) return wf_fail(err, WF_ERR_INVALID_ARG, "tokenize: NULL deny list");
+    return tokenize_core(v, text, len, false, false, space_prefix, deny, n_deny, out, n_out, err);
+}
+
+int32_t wf_vocab_find_token(const wf_vocab *v, const char *text, size_t len) {
+    if (!v || (!text && len)) return -1;
+    return wf_vocab_lookup(v, text, len);
 }
 
 /* ---- token -> bytes ----------------------------------------------------- */
