@@ -13,7 +13,10 @@
  * Weights are random codes with sane scales (speed does not depend on the
  * values); activations come from the ISA's own quantize_row.
  *
- * usage: bench_kernels [--quick] [--type T] [--ws MiB] [--rows R] [--cols K]
+ * usage: bench_kernels [--quick] [--gemm] [--nc N] [--isa I] [--type T] [--ws MiB] [--rows R] [--cols K]
+ *   --gemm: only the cache-resident gemm table (skips the DRAM matvec runs)
+ *   --nc N: only that gemm width (one of 1, 2, 4, ..., 128)
+ *   --isa avx2|avx512: only that ISA's gemm
  */
 #include "kernels.h"
 
@@ -147,18 +150,26 @@ static double time_gemm(bench_ctx *b, int nc, int reps) {
 }
 
 int main(int argc, char **argv) {
-    bool quick = false;
+    bool quick = false, gemm_only = false;
+    int only_nc = 0;  /* --nc N: just that gemm width */
+    int only_isa = -1; /* --isa avx2|avx512: just that ISA's gemm */
     int only = -1;       /* --type NAME: just that weight type */
     int64_t ws_mib = 0;  /* --ws MiB: matvec working set (default 256, 64 with --quick) */
     int64_t rows = 8960, cols = 1536; /* Qwen2.5-1.5B ffn_up: 8960 x 1536 */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
+        else if (!strcmp(argv[i], "--gemm")) gemm_only = true;
+        else if (!strcmp(argv[i], "--nc") && i + 1 < argc) only_nc = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+            ++i;
+            only_isa = !strcmp(argv[i], "avx2") ? WF_ISA_AVX2 : !strcmp(argv[i], "avx512") ? WF_ISA_AVX512 : -2;
+        }
         else if (!strcmp(argv[i], "--rows") && i + 1 < argc) rows = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--cols") && i + 1 < argc) cols = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) only = wf_type_from_name(argv[++i]);
         else if (!strcmp(argv[i], "--ws") && i + 1 < argc) ws_mib = atoll(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--type T] [--ws MiB] [--rows R] [--cols K]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--gemm] [--nc N] [--isa I] [--type T] [--ws MiB] [--rows R] [--cols K]\n", argv[0]);
             return 2;
         }
     }
@@ -174,8 +185,8 @@ int main(int argc, char **argv) {
 
     static const wf_type types[] = {WF_TYPE_Q8_0, WF_TYPE_Q4_K, WF_TYPE_Q6_K, WF_TYPE_Q5_K,
                                     WF_TYPE_Q5_0, WF_TYPE_Q4_0, WF_TYPE_F16, WF_TYPE_F32};
-    static const int ncs[] = {1, 2, 4, 8, 16, 32, 64};
-    const int max_nc = 64;
+    static const int ncs[] = {1, 2, 4, 8, 16, 32, 64, 128};
+    const int max_nc = 128;
     if (ws_mib <= 0) ws_mib = quick ? 64 : 256;
     const size_t target_bytes = (size_t)ws_mib << 20; /* working set for matvec: >> L3 */
 
@@ -200,8 +211,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, "out of memory\n");
             return 1;
         }
-        for (int m = 0; m < b.n_mats; m++) fill_weights(t, b.w + (size_t)m * mat, rows, cols);
+        for (int m = 0; m < (gemm_only ? 1 : b.n_mats); m++) fill_weights(t, b.w + (size_t)m * mat, rows, cols);
         uint64_t sink = 0;
+        if (gemm_only) goto gemm;
         const double tr_ = time_read(&b, quick ? 2 * b.n_mats : 4 * b.n_mats, &sink);
         printf("%-5s %-7s %9.1f %12.2f   (plain read of the same matrices, %d of them)\n", tr->name, "read",
                (double)mat / 1e6, (double)mat / tr_ / 1e9 + (double)(sink & 1) * 1e-12, b.n_mats);
@@ -220,6 +232,7 @@ int main(int argc, char **argv) {
                    (double)mat / tv / 1e9, (double)mat / tg / 1e9, (double)mat / t4 / 1e9);
         }
         fflush(stdout);
+    gemm:
         wf_free_aligned(b.w);
         /* gemm on a cache-resident slice: 1024 rows (<= 2 MB for the quantized types) */
         const int64_t grows = rows < 1024 ? rows : 1024;
@@ -228,12 +241,19 @@ int main(int argc, char **argv) {
         fill_weights(t, b.w, grows, cols);
         printf("   gemm %lld x %lld, GMAC/s by nc:", (long long)grows, (long long)cols);
         for (int isa = WF_ISA_AVX2; isa <= (int)best; isa++) {
+            if (only_isa != -1 && isa != only_isa) continue;
             wf_kernels k;
             wf_kernels_init(&k, (wf_isa)isa);
             b.k = &k;
             printf("\n     %-7s", wf_isa_name((wf_isa)isa));
+            for (int c = 0; c < max_nc; c++) { /* same data for every ISA (and with --gemm) */
+                rng_state = 0x9e3779b97f4a7c15ull + (uint64_t)c;
+                for (int64_t i = 0; i < cols; i++) x[i] = rng_gauss();
+                k.quantize_row[at](x, b.a + (size_t)c * b.arow, cols);
+            }
             for (size_t ni = 0; ni < sizeof ncs / sizeof ncs[0]; ni++) {
                 const int nc = ncs[ni];
+                if (only_nc > 0 && nc != only_nc) continue;
                 const double tg = time_gemm(&b, nc, quick ? 3 : 7);
                 printf(" nc=%d:%.1f", nc, (double)grows * (double)cols * nc / tg / 1e9);
             }

@@ -3,7 +3,8 @@
 #
 # 1. Synthetic Qwen2.5-Coder-0.5B / -1.5B models (bench_mkmodel, F16, random
 #    weights), quantized with `wafer quantize` to Q8_0 and Q4_K_M; cached in
-#    ${WAFER_BENCH_DIR:-/tmp/wafer-bench} and reused.
+#    ${WAFER_BENCH_DIR:-/tmp/wafer-bench} and reused while the sources that
+#    made them are unchanged.
 # 2. Memory read bandwidth (bench_membw) and int8 multiply-add peak (bench_peak).
 # 3. `wafer bench --json` for each model x type: prefill 512 + decode 128 with
 #    2 threads; decode with 1 thread.
@@ -13,8 +14,8 @@
 # Environment: WAFER_BENCH_DIR (model cache), WAFER_BENCH_REPS (default 3),
 # WAFER_BENCH_MODELS (default "qwen2.5-coder-0.5b qwen2.5-coder-1.5b"),
 # WAFER_BENCH_TYPES (default "q8_0 q4_K_M"), WAFER_BENCH_OUT (default
-# <source>/BENCHMARKS.md), WAFER_BENCH_WAIT (seconds to wait for idle CPUs,
-# default 120). The raw JSON is kept in $WAFER_BENCH_DIR/last-results.
+# <source>/BENCHMARKS.md), WAFER_BENCH_WAIT / WAFER_BENCH_WAIT_RUN (seconds
+# to wait for idle CPUs first / before each run, default 120 / 15). The raw JSON is kept in $WAFER_BENCH_DIR/last-results.
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -62,24 +63,35 @@ logrun() {
 }
 
 # ---- models ----------------------------------------------------------------
+# A cached file is reused only if the sources that made it are unchanged:
+# FILE.key holds a hash of bench/mkmodel.c (F16 files) or of the quantizer
+# sources (quantized files, whose type mix may change).
+MK_KEY=$(cat "$SRC/bench/mkmodel.c" | sha1sum | cut -c1-16)
+Q_KEY=$(cat "$SRC"/src/quant*.c "$SRC/bench/mkmodel.c" | sha1sum | cut -c1-16)
+fresh() { [ -s "$1" ] && [ "$(cat "$1.key" 2>/dev/null)" = "$2" ]; }
 for m in $MODELS; do
     f16=$DIR/$m-f16.gguf
-    if [ ! -s "$f16" ]; then
+    if ! fresh "$f16" "$MK_KEY"; then
+        rm -f "$f16" "$f16.key"
         logrun "$RES/mk-$m.txt" "$MKMODEL" --preset "$m" "$f16"
         cat "$RES/mk-$m.txt" >&2
+        [ -s "$f16" ] && echo "$MK_KEY" >"$f16.key"
     fi
     for ty in $TYPES; do
         q=$DIR/$m-$ty.gguf
-        if [ ! -s "$q" ]; then
+        if ! fresh "$q" "$Q_KEY"; then
+            rm -f "$q" "$q.key"
             logrun "$RES/q-$m-$ty.txt" "$WAFER" quantize "$f16" "$q" "$ty" -t 2
+            [ -s "$q" ] && echo "$Q_KEY" >"$q.key"
         fi
     done
 done
 
 # ---- machine ceilings ------------------------------------------------------
-# The cores may be shared with other work. Before each measurement, wait (up
-# to WAFER_BENCH_WAIT s, default 60) until other processes leave them at least
-# 90% idle over 2 s; around each `wafer bench`, record the CPU time all
+# The cores may be shared with other work. Before the first measurement, wait
+# up to WAFER_BENCH_WAIT s (default 120) until other processes leave them at
+# least 90% idle over 2 s, before each later one up to WAFER_BENCH_WAIT_RUN s
+# (default 15); around each `wafer bench`, record the CPU time all
 # processes used (/proc/stat), so the report can show how much of the
 # machine others took while wafer was measured.
 stat_jiffies() { # "busy total" jiffies of all CPUs since boot
@@ -95,12 +107,13 @@ cpu_idle_pct() { # idle % of all CPUs over 2 s
     local tot=$((b[1] - a[1]))
     echo $((100 - 100 * (b[0] - a[0]) / (tot > 0 ? tot : 1)))
 }
-WAIT=${WAFER_BENCH_WAIT:-60}
-wait_quiet() {
+WAIT=${WAFER_BENCH_WAIT:-120}        # before the first measurement
+WAIT_RUN=${WAFER_BENCH_WAIT_RUN:-15} # before each later one
+wait_quiet() { # wait_quiet MAX_SECONDS: prints the last idle %
     local t0 idle
     t0=$(date +%s)
     idle=$(cpu_idle_pct)
-    while [ "$idle" -lt 90 ] && [ $(($(date +%s) - t0)) -lt "$WAIT" ]; do
+    while [ "$idle" -lt 90 ] && [ $(($(date +%s) - t0)) -lt "$1" ]; do
         echo "run.sh: CPUs only $idle% idle, waiting for other work to finish" >&2
         sleep 3
         idle=$(cpu_idle_pct)
@@ -113,16 +126,16 @@ bench_run() {
     local name=$1 s0 s1
     shift
     local idle
-    idle=$(wait_quiet)
+    idle=$(wait_quiet "$WAIT_RUN")
     s0=($(stat_jiffies))
     logrun "$RES/$name.json" timeout 900 "$WAFER" bench "$@" --json
     s1=($(stat_jiffies))
     echo "$idle $((s1[0] - s0[0])) $((s1[1] - s0[1])) $(getconf CLK_TCK)" >"$RES/$name.cpu"
 }
-IDLE=$(wait_quiet)
+IDLE=$(wait_quiet "$WAIT")
 echo "$IDLE" >"$RES/idle_start.txt"
 logrun "$RES/membw.json" "$MEMBW" --json --reps 7
-wait_quiet >/dev/null
+wait_quiet "$WAIT_RUN" >/dev/null
 logrun "$RES/peak.json" "$PEAK" --json --reps 5
 grep -q '"results"' "$RES/membw.json" || { echo "run.sh: bench_membw failed" >&2; exit 1; }
 BW1=$($PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print([x["gbps"] for x in r if x["threads"]==1][0])' "$RES/membw.json")
@@ -154,7 +167,7 @@ done
 # the page cache, in 4 KiB pages (informational, not the bound).
 last=""
 for m in $MODELS; do for ty in $TYPES; do last=$DIR/$m-$ty.gguf; done; done
-wait_quiet >/dev/null
+wait_quiet "$WAIT_RUN" >/dev/null
 logrun "$RES/membw-file.json" "$MEMBW" --json --reps 5 --file "$last"
 
 # ---- machine description ---------------------------------------------------

@@ -1,8 +1,406 @@
-/* cmd_complete.c — `wafer complete` (being written). */
+/* cmd_complete.c — `wafer complete`: fill in the middle at a cursor. Builds
+ * the model family's FIM prompt (src/fim.h) from a file and a line/column, or
+ * from --prefix/--suffix, and streams the middle to stdout (never half a
+ * UTF-8 character). --print-prompt shows the prompt without loading weights,
+ * so a vocabulary-only GGUF is enough for it. */
 #include "cli.h"
+
+#include "fim.h"
+#include "gguf.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_EXTRA 64
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: wafer complete -m MODEL (--file F --line L --column C | --prefix TEXT [--suffix TEXT])\n"
+        "                      [--extra FILE]... [--fim-format FMT] [-n N] [options]\n\n"
+        "Fill in the middle: the model sees the code before and after the cursor and\n"
+        "writes what goes between, streamed to stdout as it is produced (nothing else\n"
+        "goes to stdout; timings go to stderr). Generation ends at the family's\n"
+        "end-of-middle / end-of-text tokens, a --stop string, -n tokens or the context.\n\n"
+        "input:\n"
+        "  --file F                the file being edited (\"-\" reads stdin)\n"
+        "  --line L, --column C    the cursor, both 1-based; C counts characters\n"
+        "                          (UTF-8 code points, a tab is one); C may be one past\n"
+        "                          the end of the line; L may be one past the last\n"
+        "                          newline (the end of the file)\n"
+        "  --byte-column           count C in bytes instead of characters\n"
+        "  --prefix TEXT           the text before the cursor (instead of --file)\n"
+        "  --suffix TEXT           the text after the cursor (default empty)\n"
+        "  --extra FILE            another file of the project as context (repeatable,\n"
+        "                          up to %d; dropped whole when the context is full)\n"
+        "  --filename NAME         the current file's path as shown to the model\n"
+        "                          (default: --file, or \"untitled\")\n"
+        "  --repo NAME             repository name for repo-level prompts (default: \"project\")\n"
+        "  --fim-format FMT        auto (default: from the vocabulary), qwen, deepseek,\n"
+        "                          starcoder, codellama, codestral\n\n"
+        "output:\n"
+        "  --print-prompt          print the assembled prompt (special tokens as text)\n"
+        "                          and a summary on stderr; no generation, no weights\n"
+        "                          needed (a vocabulary-only GGUF works)\n"
+        "  --ids-only              print the prompt's token ids instead (implies\n"
+        "                          --print-prompt)\n"
+        "  --print-ids             print the generated token ids instead of text\n"
+        "  -q, --quiet             no progress bar, summary or timings\n\n"
+        "options:\n", MAX_EXTRA);
+    cli_print_opts_help(f, CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE);
+    fprintf(f, "\nWithout -c the context is the model's training context, at most 4096 tokens.\n"
+               "The prompt fits in the context minus -n tokens (a quarter of the context,\n"
+               "at most 512, when -n is -1): the prefix keeps its end, the suffix its start,\n"
+               "split 3:1; extra files get what is left. See docs/fim.md.\n");
+}
+
+/* Whole file or stdin ("-"), NUL-terminated. Prints errors. */
+static char *read_input(const char *path, size_t *len) {
+    if (strcmp(path, "-")) return cli_read_file(path, len);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) return NULL;
+    for (;;) {
+        if (n == cap) {
+            if (cap > ((size_t)1 << 40)) { free(buf); fprintf(stderr, "wafer complete: stdin too large\n"); return NULL; }
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) { free(buf); fprintf(stderr, "wafer complete: out of memory\n"); return NULL; }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, stdin);
+        n += got;
+        if (got == 0) break;
+    }
+    if (ferror(stdin)) {
+        fprintf(stderr, "wafer complete: cannot read stdin: %s\n", strerror(errno));
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+/* Byte offset of the cursor at 1-based (line, col). Prints errors. */
+static bool cursor_offset(const char *t, size_t n, int32_t line, int32_t col, bool bytes, size_t *off) {
+    size_t p = 0;
+    for (int32_t l = 1; l < line; l++) {
+        const char *nl = memchr(t + p, '\n', n - p);
+        if (!nl) {
+            fprintf(stderr, "wafer complete: --line %d is past the end of the file (%d lines)\n", line, l);
+            return false;
+        }
+        p = (size_t)(nl - t) + 1;
+    }
+    const char *nl = memchr(t + p, '\n', n - p);
+    size_t end = nl ? (size_t)(nl - t) : n;
+    if (end > p && t[end - 1] == '\r') end--; /* CRLF: the cursor cannot sit inside it */
+    size_t q = p;
+    int32_t chars = 0;
+    while (chars < col - 1 && q < end) {
+        size_t k = 1;
+        if (!bytes) { /* one code point; stray bytes count as one character each */
+            unsigned char c = (unsigned char)t[q];
+            size_t want = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+            while (k < want && q + k < end && ((unsigned char)t[q + k] & 0xC0) == 0x80) k++;
+        }
+        q += k;
+        chars++;
+    }
+    if (chars < col - 1) {
+        fprintf(stderr, "wafer complete: --column %d is past the end of line %d (%d %s; the column may be 1..%d)\n",
+                col, line, chars, bytes ? "bytes" : "characters", chars + 1);
+        return false;
+    }
+    *off = q;
+    return true;
+}
+
+/* context_length of the model's architecture, or 0. */
+static int32_t ctx_train(const wf_gguf *g) {
+    wf_str a;
+    if (wf_gguf_get_str(g, "general.architecture", &a, NULL) || a.len == 0 || a.len > 64) return 0;
+    char key[96];
+    snprintf(key, sizeof key, "%.*s.context_length", (int)a.len, a.ptr);
+    uint32_t n;
+    return wf_gguf_get_u32(g, key, &n, NULL) == WF_OK && n <= (1u << 24) ? (int32_t)n : 0;
+}
+
+/* Text of ids through the streaming decoder (valid UTF-8 out). */
+static void print_text(const wf_vocab *v, const int32_t *ids, size_t n) {
+    size_t cap = 3 * ((size_t)wf_vocab_max_token_len(v) + 4) + 64;
+    char *buf = malloc(cap);
+    if (!buf) return;
+    wf_detok d;
+    wf_detok_init(&d);
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = wf_detok_push(&d, v, ids[i], buf, cap);
+        if (k > 0) fwrite(buf, 1, (size_t)k, stdout);
+    }
+    int64_t k = wf_detok_flush(&d, buf, cap);
+    if (k > 0) fwrite(buf, 1, (size_t)k, stdout);
+    free(buf);
+}
+
+static void print_summary(const wf_fim_format *f, const wf_fim_stats *st, size_t n_ids,
+                          int32_t budget, int32_t n_ctx) {
+    fprintf(stderr, "fim: format %s, markers pre %d suf %d mid %d, pad %d rep %d sep %d, bos %d\n",
+            wf_fim_family_name(f->family), f->pre, f->suf, f->mid, f->pad, f->rep, f->sep, f->bos);
+    fprintf(stderr, "fim: stop ids");
+    for (int32_t i = 0; i < f->n_stop; i++) fprintf(stderr, " %d", f->stop[i]);
+    fprintf(stderr, "\nfim: prompt %zu tokens (fixed %d, prefix %d/%d, suffix %d/%d, extra %d/%d in %d files), "
+                    "budget %d of context %d\n",
+            n_ids, st->n_fixed, st->n_prefix_kept, st->n_prefix, st->n_suffix_kept, st->n_suffix,
+            st->n_extra_kept, st->n_extra, st->n_extra_files_kept, budget, n_ctx);
+}
+
+static void emit(const char *s, size_t n) {
+    if (n) {
+        fwrite(s, 1, n, stdout);
+        fflush(stdout);
+    }
+}
+
 int cmd_complete(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "wafer complete: not built yet\n");
-    return 2;
+    cli_opts o;
+    cli_opts_init(&o);
+    const char *file = NULL, *prefix = NULL, *suffix = NULL, *fname = NULL, *repo = NULL;
+    const char *extra_paths[MAX_EXTRA];
+    int n_extra = 0;
+    int32_t line = 0, column = 0;
+    bool byte_col = false, print_prompt = false, ids_only = false, print_ids = false;
+    wf_fim_family want = WF_FIM_AUTO;
+    const int groups = CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        int r = cli_take_opt(&o, groups, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        bool takes_value = !strcmp(a, "--file") || !strcmp(a, "--line") || !strcmp(a, "--column") ||
+                           !strcmp(a, "--prefix") || !strcmp(a, "--suffix") || !strcmp(a, "--extra") ||
+                           !strcmp(a, "--filename") || !strcmp(a, "--repo") || !strcmp(a, "--fim-format");
+        if (takes_value && i + 1 >= argc) {
+            fprintf(stderr, "wafer complete: option %s needs a value\n", a);
+            return 2;
+        }
+        if (!strcmp(a, "--file")) file = argv[++i];
+        else if (!strcmp(a, "--line")) { if (!cli_parse_i32(a, argv[++i], 1, INT32_MAX, &line)) return 2; }
+        else if (!strcmp(a, "--column")) { if (!cli_parse_i32(a, argv[++i], 1, INT32_MAX, &column)) return 2; }
+        else if (!strcmp(a, "--prefix")) prefix = argv[++i];
+        else if (!strcmp(a, "--suffix")) suffix = argv[++i];
+        else if (!strcmp(a, "--filename")) fname = argv[++i];
+        else if (!strcmp(a, "--repo")) repo = argv[++i];
+        else if (!strcmp(a, "--extra")) {
+            if (n_extra >= MAX_EXTRA) { fprintf(stderr, "wafer complete: at most %d --extra files\n", MAX_EXTRA); return 2; }
+            extra_paths[n_extra++] = argv[++i];
+        } else if (!strcmp(a, "--fim-format")) {
+            if (!wf_fim_family_parse(argv[++i], &want)) {
+                fprintf(stderr, "wafer complete: --fim-format expects auto, qwen, deepseek, starcoder, "
+                                "codellama or codestral, got '%s'\n", argv[i]);
+                return 2;
+            }
+        }
+        else if (!strcmp(a, "--byte-column")) byte_col = true;
+        else if (!strcmp(a, "--print-prompt")) print_prompt = true;
+        else if (!strcmp(a, "--ids-only")) ids_only = print_prompt = true;
+        else if (!strcmp(a, "--print-ids")) print_ids = true;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o.quiet = true;
+        else {
+            fprintf(stderr, "wafer complete: unknown option '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!o.model) { fprintf(stderr, "wafer complete: no model given (use -m FILE.gguf)\n"); return 2; }
+    if (file && (prefix || suffix)) {
+        fprintf(stderr, "wafer complete: give either --file with --line/--column, or --prefix/--suffix\n");
+        return 2;
+    }
+    if (file && (!line || !column)) { fprintf(stderr, "wafer complete: --file needs --line and --column\n"); return 2; }
+    if (!file && (line || column)) { fprintf(stderr, "wafer complete: --line/--column need --file\n"); return 2; }
+    if (!file && !prefix && !suffix) {
+        fprintf(stderr, "wafer complete: nothing to complete (use --file F --line L --column C, or --prefix)\n");
+        return 2;
+    }
+
+    int rc = 1;
+    wf_gguf *g = NULL;
+    wf_vocab *v = NULL;
+    wf_model *m = NULL;
+    wf_context *c = NULL;
+    wf_sampler *s = NULL;
+    char *text = NULL, *piece = NULL;
+    char *extra_text[MAX_EXTRA] = {0};
+    wf_fim_extra extra[MAX_EXTRA];
+    int32_t *prompt = NULL;
+    size_t n_prompt = 0;
+    wf_stop stop = {0};
+    bool stop_ok = false;
+    wf_error err = {0};
+    double t_start = wf_time_now_cli();
+
+    /* the vocabulary and metadata (enough for --print-prompt) */
+    if (wf_gguf_open(o.model, &g, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
+    if (wf_vocab_load(g, &v, &err)) { fprintf(stderr, "wafer complete: %s: %s\n", o.model, err.msg); goto done; }
+    if (wf_vocab_warning(v) && !o.quiet) fprintf(stderr, "wafer complete: note: %s\n", wf_vocab_warning(v));
+    wf_fim_format fmt;
+    if (wf_fim_detect(v, g, want, &fmt, &err)) { fprintf(stderr, "wafer complete: %s: %s\n", o.model, err.msg); goto done; }
+
+    /* the text around the cursor */
+    wf_fim_input in = {0};
+    if (file) {
+        size_t len = 0, off = 0;
+        if (!(text = read_input(file, &len))) goto done;
+        if (!cursor_offset(text, len, line, column, byte_col, &off)) goto done;
+        in.prefix = text;
+        in.prefix_len = off;
+        in.suffix = text + off;
+        in.suffix_len = len - off;
+        in.filename = fname ? fname : strcmp(file, "-") ? file : NULL;
+    } else {
+        in.prefix = prefix ? prefix : "";
+        in.prefix_len = strlen(in.prefix);
+        in.suffix = suffix ? suffix : "";
+        in.suffix_len = strlen(in.suffix);
+        in.filename = fname;
+    }
+    for (int i = 0; i < n_extra; i++) {
+        size_t len = 0;
+        if (!(extra_text[i] = read_input(extra_paths[i], &len))) goto done;
+        extra[i] = (wf_fim_extra){extra_paths[i], extra_text[i], len};
+    }
+    in.extra = extra;
+    in.n_extra = (size_t)n_extra;
+    in.repo = repo;
+
+    /* budget: the context minus what the middle may take */
+    int32_t n_ctx = o.ctx_size;
+    if (n_ctx <= 0) {
+        int32_t train = ctx_train(g);
+        n_ctx = train > 0 && train < 4096 ? train : 4096;
+    }
+    int32_t reserve = o.n_predict >= 0 ? o.n_predict : (n_ctx / 4 < 512 ? n_ctx / 4 : 512);
+    if (reserve >= n_ctx) {
+        fprintf(stderr, "wafer complete: -n %d leaves no room for the prompt in a context of %d tokens (use -c)\n",
+                o.n_predict, n_ctx);
+        goto done;
+    }
+    wf_fim_stats st;
+    if (wf_fim_build(v, &fmt, &in, n_ctx - reserve, &prompt, &n_prompt, &st, &err)) {
+        fprintf(stderr, "wafer complete: %s\n", err.msg);
+        goto done;
+    }
+    if (print_prompt) {
+        if (ids_only) {
+            for (size_t i = 0; i < n_prompt; i++) printf(i ? " %d" : "%d", prompt[i]);
+            printf("\n");
+        } else {
+            print_text(v, prompt, n_prompt);
+            if (isatty(1)) putchar('\n'); /* the prompt is exact; a terminal gets a line end */
+        }
+        fflush(stdout);
+        if (!o.quiet) print_summary(&fmt, &st, n_prompt, n_ctx - reserve, n_ctx);
+        rc = 0;
+        goto done;
+    }
+
+    /* generation */
+    if (!(m = cli_load_model(&o))) goto done;
+    double t_loaded = wf_time_now_cli();
+    o.ctx_size = n_ctx;
+    if (!(c = cli_make_context(m, &o, n_ctx))) goto done;
+    if (wf_context_n_ctx(c) < n_ctx) { /* capped to fit in memory: rebuild smaller */
+        n_ctx = wf_context_n_ctx(c);
+        reserve = o.n_predict >= 0 ? o.n_predict : (n_ctx / 4 < 512 ? n_ctx / 4 : 512);
+        free(prompt);
+        prompt = NULL;
+        if (reserve >= n_ctx || wf_fim_build(v, &fmt, &in, n_ctx - reserve, &prompt, &n_prompt, &st, &err)) {
+            fprintf(stderr, "wafer complete: the context (%d tokens) is too small: %s\n", n_ctx,
+                    reserve >= n_ctx ? "lower -n" : err.msg);
+            goto done;
+        }
+    }
+    int32_t n_vocab = wf_model_n_vocab(m);
+    for (size_t i = 0; i < n_prompt; i++)
+        if (prompt[i] >= n_vocab) {
+            fprintf(stderr, "wafer complete: token %d of the prompt is outside the model's %d embeddings\n",
+                    prompt[i], n_vocab);
+            goto done;
+        }
+    if (!o.quiet) print_summary(&fmt, &st, n_prompt, n_ctx - reserve, n_ctx);
+    if (wf_sampler_create(&o.sp, n_vocab, &s, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
+    if (wf_stop_init(&stop, o.stops, (size_t)o.n_stops, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
+    stop_ok = true;
+    for (size_t i = 0; i < n_prompt; i++) wf_sampler_accept(s, prompt[i]);
+
+    double t0 = wf_time_now_cli();
+    if (wf_decode(c, prompt, (int32_t)n_prompt, false, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
+    double t_prefill = wf_time_now_cli(), t_first = 0;
+    size_t piece_cap = 3 * ((size_t)wf_vocab_max_token_len(v) + 4) + 64;
+    if (!(piece = malloc(piece_cap))) goto done;
+    wf_detok dt;
+    wf_detok_init(&dt);
+    int32_t n_gen = 0;
+    const char *why = "length";
+    for (;;) {
+        if (o.n_predict >= 0 && n_gen >= o.n_predict) break;
+        int32_t tok = wf_sampler_sample(s, wf_get_logits(c, -1));
+        if (tok < 0) { fprintf(stderr, "\nwafer complete: sampling failed (no logits)\n"); goto done; }
+        if (n_gen == 0) t_first = wf_time_now_cli();
+        n_gen++;
+        if (wf_fim_is_stop(&fmt, tok) || wf_vocab_is_eog(v, tok)) { why = "end of middle"; break; }
+        wf_sampler_accept(s, tok);
+        bool stopped = false;
+        if (print_ids) {
+            printf("%d ", tok);
+            fflush(stdout);
+        } else {
+            int64_t k = wf_detok_push(&dt, v, tok, piece, piece_cap);
+            const char *out;
+            size_t n_out;
+            stopped = wf_stop_feed(&stop, piece, k > 0 ? (size_t)k : 0, &out, &n_out);
+            emit(out, n_out);
+        }
+        if (stopped) { why = "stop string"; break; }
+        if (wf_context_n_past(c) >= n_ctx) { why = "context full"; break; }
+        if (wf_decode(c, &tok, 1, false, &err)) { fprintf(stderr, "\nwafer complete: %s\n", err.msg); goto done; }
+    }
+    if (!print_ids && strcmp(why, "stop string")) {
+        int64_t k = wf_detok_flush(&dt, piece, piece_cap);
+        const char *out;
+        size_t n_out;
+        bool stopped = wf_stop_feed(&stop, piece, k > 0 ? (size_t)k : 0, &out, &n_out);
+        emit(out, n_out);
+        if (!stopped) {
+            wf_stop_flush(&stop, &out, &n_out);
+            emit(out, n_out);
+        }
+    }
+    if (print_ids) printf("\n");
+    fflush(stdout);
+    if (!o.quiet) {
+        double t_end = wf_time_now_cli(), pre = t_prefill - t0, dec = t_end - (t_first ? t_first : t_end);
+        fprintf(stderr, "\n[wafer] load %.2f s | prompt %zu tokens in %.3f s | first token after %.3f s | "
+                        "%d generated, %.1f tok/s | stopped: %s\n",
+                t_loaded - t_start, n_prompt, pre, t_first ? t_first - t0 : 0.0, n_gen,
+                n_gen > 1 && dec > 0 ? (double)(n_gen - 1) / dec : 0.0, why);
+    }
+    rc = 0;
+done:
+    if (stop_ok) wf_stop_free(&stop);
+    free(piece);
+    free(prompt);
+    for (int i = 0; i < n_extra; i++) free(extra_text[i]);
+    free(text);
+    wf_sampler_free(s);
+    wf_context_free(c);
+    wf_model_free(m);
+    wf_vocab_free(v);
+    wf_gguf_close(g);
+    return rc;
 }

@@ -1,6 +1,8 @@
 /* attn_avx2.c — AVX2 + FMA versions of attention's inner loops (scores of a
- * K tile, weighted sum of a V tile, q8_0 KV decode). Checked against the
- * scalar ones by test_model_c. scores/accum need head_dim % 8 == 0. */
+ * K tile, weighted sum of a V tile, scores -> exp weights, q8_0 KV decode).
+ * Checked against the scalar ones by test_model_c. scores/accum need
+ * head_dim % 8 == 0. (AVX-512 machines use the fused tiles of
+ * attn_avx512.c instead of these for head_dim 32/64/128.) */
 #include "model.h"
 #include "quant.h"
 
@@ -66,6 +68,52 @@ static void accum_avx2(float *acc, const float *p, const float *V, int32_t nt, i
     }
 }
 
+/* exp(x), 8 lanes, for x <= 0: x = n ln2 + r (|r| <= ln2/2, Cody-Waite
+ * split of ln2), e^r by its Taylor polynomial to degree 7, times 2^n built
+ * in the exponent field; x below -87 (2^n not a normal float) gives 0. */
+static inline __m256 exp8(__m256 x) {
+    const __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ); /* also -inf */
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    /* 2^n for n in [-126, 0]: (n + 127) << 23 */
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+/* s (nt) = exp(s - m); returns the sum of the new s */
+static float exp_weights_avx2(float *s, int32_t nt, float m) {
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 sum = _mm256_setzero_ps();
+    int32_t j = 0;
+    for (; j + 8 <= nt; j += 8) {
+        const __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+        _mm256_storeu_ps(s + j, p);
+        sum = _mm256_add_ps(sum, p);
+    }
+    if (j < nt) { /* tail through a padded copy */
+        float t[8] = {0};
+        for (int32_t i = 0; i < nt - j; i++) t[i] = s[j + i];
+        const __m256 keep = _mm256_castsi256_ps(
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(nt - j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+        const __m256 p = _mm256_and_ps(keep, exp8(_mm256_sub_ps(_mm256_loadu_ps(t), vm)));
+        _mm256_storeu_ps(t, p);
+        for (int32_t i = 0; i < nt - j; i++) s[j + i] = t[i];
+        sum = _mm256_add_ps(sum, p);
+    }
+    return hsum(sum);
+}
+
 /* q8_0 KV rows to float (n a multiple of 32): q * d, the same single
  * rounding as the reference decoder, so results match it bit for bit. */
 static void q8_0_to_float_avx2(const void *src, float *dst, int64_t n) {
@@ -82,6 +130,7 @@ static void q8_0_to_float_avx2(const void *src, float *dst, int64_t n) {
 
 void wf_attn_kernels_fill_avx2(wf_attn_kernels *k, int32_t head_dim) {
     k->q8_0_to_float = q8_0_to_float_avx2;
+    k->exp_weights = exp_weights_avx2;
     if (head_dim % 8) return;
     k->scores = scores_avx2;
     k->accum = accum_avx2;

@@ -384,57 +384,110 @@ WF_AI void q6_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, si
         for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
 }
 
-/* ---- K-quants with the weights prepared once per gemm call -----------------
- * For prefill, the direct tiles above would redo each row's unpacking and
- * scale decoding for every group of 4 tokens. Instead, a few rows are first
- * expanded, per super-block, into what the inner loop consumes (kp_block);
- * every token group then runs over that. The layout is the same for all
- * three types: 4 zmm of codes lined up with the activation's qs[64g..64g+63],
- * 4 zmm of per-lane int16 scales, the offset vector (Q4_K/Q5_K: -dmin*m per
- * 32-element sub-block; Q6_K: -32*d*sc per 16) and d. */
+/* ---- K-quants with both sides prepared once per gemm call ------------------
+ * For prefill the direct tiles above pay two multiply-class instructions per
+ * 64 MACs (vpdpbusd into a fresh register, then vpdpwssd by the sub-block
+ * scale), and both share the two VNNI-capable pipes with the float work. The
+ * prepared tiles need one: the 256 elements of a super-block are dealt into
+ * 4 zmm ("groups") so that dword lane l of every group holds elements of the
+ * same sub-block,
+ *     group g, lane l  <-  elements 4*D .. 4*D+3,  D = 8*(l%8) + 4*(l/8) + g
+ * i.e. lanes l and l+8 cover the two 16-element halves of the 32-element
+ * sub-block l%8 (for Q6_K: 16-element sub-blocks 2*(l%8) + l/8). Weights and
+ * activations are dealt the same way, so four accumulating vpdpbusd give
+ * every lane a whole-super-block partial sum of one sub-block (|P| < 2^24,
+ * exact in float). The sub-block scales are then applied in float: one
+ * multiply by a per-lane d*sc vector, after folding two tokens into one zmm
+ * (fold_pair) where the lane scales allow it.
+ *
+ * kp_block (one weight row, one super-block): the dealt codes (unsigned:
+ * Q4_K/Q5_K as stored, Q6_K as q + 32), per-lane d*sc, and for Q4_K/Q5_K the
+ * min vector -dmin*m_j (lanes j and j+8). 384 bytes. */
 typedef struct {
-    __m512i w[4], s[4];
-    __m512 off, d;
+    __m512i w[4];
+    __m512 dsc, off;
 } kp_block;
 
-enum { KP_Q4_K, KP_Q5_K, KP_Q6_K };
+enum { KP_Q4_K, KP_Q5_K, KP_Q6_K, KP_Q8_0 };
+
+/* Deal the 64 dwords of a super-block, given in natural order (nat[q] holds
+ * dwords 16q..16q+15), into the 4 groups described above. */
+WF_AI void deal_groups(const __m512i nat[4], __m512i out[4]) {
+    /* for group g, lane l: source zmm (l%8)/2, position 8*(l%2) + 4*(l/8) + g;
+     * lo takes lanes whose source is 0/1 (from nat[0]|nat[1]), hi 2/3 */
+    for (int g = 0; g < 4; g++) {
+        const __m512i idx = _mm512_set_epi32(16 + 12 + g, 16 + 4 + g, 12 + g, 4 + g, 16 + 12 + g, 16 + 4 + g, 12 + g,
+                                              4 + g, 16 + 8 + g, 16 + g, 8 + g, g, 16 + 8 + g, 16 + g, 8 + g, g);
+        const __m512i lo = _mm512_permutex2var_epi32(nat[0], idx, nat[1]);
+        const __m512i hi = _mm512_permutex2var_epi32(nat[2], idx, nat[3]);
+        out[g] = _mm512_mask_blend_epi32(0xf0f0, lo, hi);
+    }
+}
+
+/* Lane l's sub-block scale index: Q4_K/Q5_K l%8, Q6_K 2*(l%8) + l/8. */
+WF_AI __m512i lane_sub_idx(const bool q6) {
+    return q6 ? _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 14, 12, 10, 8, 6, 4, 2, 0)
+              : _mm512_set_epi32(7, 6, 5, 4, 3, 2, 1, 0, 7, 6, 5, 4, 3, 2, 1, 0);
+}
+
+/* Q8_0 rows in chunks of 8 blocks (256 elements; the last chunk of a row
+ * whose block count is not a multiple of 8 is padded with zero codes and
+ * zero scales). Codes are stored as w ^ 0x80 = w + 128. */
+static void kp_prepare_q8_0(const uint8_t *row, int64_t nb, kp_block *dst) {
+    const wf_block_q8_0 *x = (const wf_block_q8_0 *)row;
+    __m512i nat[4];
+    const __m512i lane8 = lane_sub_idx(false);
+    for (int64_t b0 = 0; b0 < nb; b0 += 8, dst++) {
+        float d[8];
+        for (int j = 0; j < 8; j++) d[j] = b0 + j < nb ? fp16(x[b0 + j].d) : 0.0f;
+        for (int g = 0; g < 4; g++) {
+            const int64_t j0 = b0 + 2 * g, j1 = j0 + 1;
+            const __m256i lo = j0 < nb ? _mm256_loadu_si256((const __m256i *)x[j0].qs) : _mm256_set1_epi8((char)0x80);
+            const __m256i hi = j1 < nb ? _mm256_loadu_si256((const __m256i *)x[j1].qs) : _mm256_set1_epi8((char)0x80);
+            nat[g] = _mm512_xor_si512(join256(lo, hi), _mm512_set1_epi8((char)0x80));
+        }
+        deal_groups(nat, dst->w);
+        dst->dsc = _mm512_permutexvar_ps(lane8, _mm512_castps256_ps512(_mm256_loadu_ps(d)));
+        dst->off = _mm512_setzero_ps();
+    }
+}
 
 static void kp_prepare(const int kind, const uint8_t *row, int64_t nsb, kp_block *dst) {
     const __m512i m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x30);
+    __m512i nat[4];
     if (kind == KP_Q6_K) {
         const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
         const __m512i shr = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+        const __m512i sidx = lane_sub_idx(true);
         for (int64_t b = 0; b < nsb; b++, dst++) {
             const wf_block_q6_K *x = (const wf_block_q6_K *)row + b;
             const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x->scales));
-            dst->d = _mm512_set1_ps(fp16(x->d));
-            dst->off = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_set1_ps(-32.0f * fp16(x->d)));
-            const __m512i sc16 = _mm512_and_si512(sc, _mm512_set1_epi32(0xffff));
-            for (int g = 0; g < 4; g++) {
-                const int h = g / 2, z = g % 2, s0 = 8 * h + 4 * z;
+            dst->dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_permutexvar_epi32(sidx, sc)), _mm512_set1_ps(fp16(x->d)));
+            dst->off = _mm512_setzero_ps();
+            for (int g = 0; g < 4; g++) { /* elements 64g..64g+63: [q0|q1] or [q2|q3] of half g/2 */
+                const int h = g / 2;
                 const __m512i L = _mm512_loadu_si512((const void *)(x->ql + 64 * h));
                 const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
-                dst->w[g] = z == 0 ? _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, shl), m2))
-                                   : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
-                                                     _mm512_and_si512(_mm512_srlv_epi16(QH, shr), m2));
-                const __m512i idx = _mm512_set_epi32(s0 + 3, s0 + 3, s0 + 3, s0 + 3, s0 + 2, s0 + 2, s0 + 2, s0 + 2,
-                                                     s0 + 1, s0 + 1, s0 + 1, s0 + 1, s0, s0, s0, s0);
-                dst->s[g] = _mm512_permutexvar_epi32(idx, sc16);
+                nat[g] = g % 2 == 0 ? _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, shl), m2))
+                                    : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                                      _mm512_and_si512(_mm512_srlv_epi16(QH, shr), m2));
             }
+            deal_groups(nat, dst->w);
         }
         return;
     }
     const bool five = kind == KP_Q5_K;
     const size_t bsz = five ? sizeof(wf_block_q5_K) : sizeof(wf_block_q4_K);
     const size_t qs_off = five ? offsetof(wf_block_q5_K, qs) : offsetof(wf_block_q4_K, qs);
+    const __m512i sidx = lane_sub_idx(false);
     for (int64_t b = 0; b < nsb; b++, dst++) {
         const uint8_t *x = row + (size_t)b * bsz;
         const wf_block_q4_K *hdr = (const wf_block_q4_K *)x; /* d, dmin, scales: same offsets in Q5_K */
         __m512i sc, m;
         k4_scales_epi32(hdr->scales, &sc, &m);
-        dst->d = _mm512_set1_ps(fp16(hdr->d));
+        dst->dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_permutexvar_epi32(sidx, sc)), _mm512_set1_ps(fp16(hdr->d)));
         dst->off = _mm512_mul_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(-fp16(hdr->dmin)));
-        for (int g = 0; g < 4; g++) {
+        for (int g = 0; g < 4; g++) { /* elements 64g..64g+63: [low | high nibbles] of qs[32g..32g+31] */
             const __m256i q = _mm256_loadu_si256((const __m256i *)(x + qs_off + 32 * g));
             __m512i W = _mm512_and_si512(join256(q, _mm256_srli_epi16(q, 4)), m4);
             if (five) {
@@ -442,68 +495,180 @@ static void kp_prepare(const int kind, const uint8_t *row, int64_t nsb, kp_block
                 const __m512i bit = join256(_mm256_set1_epi8((char)(1 << (2 * g))), _mm256_set1_epi8((char)(2 << (2 * g))));
                 W = _mm512_or_si512(W, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh, bit), _mm512_set1_epi8(0x10)));
             }
-            dst->w[g] = W;
-            const __m512i idx = _mm512_set_epi32(2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1,
-                                                 2 * g + 1, 2 * g + 1, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g,
-                                                 2 * g, 2 * g);
-            dst->s[g] = _mm512_permutexvar_epi32(idx, sc);
+            nat[g] = W;
         }
+        deal_groups(nat, dst->w);
     }
 }
 
-/* w: (RB) rows of kp_block, ws bytes apart; a: (CB, n) q8_K rows; out[c*os + r].
- * q6: the offsets pair with the 16 bsums, else with the 8 sub-block sums. */
-WF_AI void kp_tile(const bool q6, const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws,
-                   const uint8_t *a, size_t as, float *out, size_t os) {
-    __m512 acc[TILE_R][TILE_C];
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CB; c++) acc[r][c] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n / WF_QK_K; b++) {
-        __m512i I[TILE_R][TILE_C];
-        __m512 DA[TILE_C], OA[TILE_C];
-        for (int c = 0; c < CB; c++) {
-            const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
-            DA[c] = _mm512_set1_ps(y->d);
-            const __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
-            const __m512i sums = q6 ? _mm512_cvtepi16_epi32(bs)
-                                    : _mm512_zextsi256_si512(_mm256_madd_epi16(bs, _mm256_set1_epi16(1)));
-            OA[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(sums), DA[c]);
-            for (int r = 0; r < RB; r++) I[r][c] = _mm512_setzero_si512();
-        }
-        for (int g = 0; g < 4; g++) {
-            __m512i A[TILE_C];
-            for (int c = 0; c < CB; c++) {
-                const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
-                A[c] = _mm512_loadu_si512((const void *)(y->qs + 64 * g));
+/* The activation side, once per gemm call, per pair of tokens (c, c+1) and
+ * super-block: the dealt codes of both tokens; dap = [da_c x8 | da_c+1 x8];
+ * for Q4_K/Q5_K oap = [da_c*sum_c(sub-block j) | da_c+1*sum_c+1(j)], j = 0..7;
+ * for Q6_K the start of each token's accumulator, -32*sum over the lane's
+ * sub-block (this removes the +32 of the codes). A missing second token
+ * (odd nc) is all zeros. 768 bytes. */
+typedef struct {
+    __m512i q[2][4];
+    __m512 dap, oap;
+    __m512i neg[2];
+} ka_block;
+
+static void ka_prepare(const bool q6, int64_t nsb, const uint8_t *a0, const uint8_t *a1, ka_block *dst) {
+    const __m512i sidx = lane_sub_idx(true);
+    for (int64_t b = 0; b < nsb; b++, dst++) {
+        const wf_block_q8_K *y[2] = {(const wf_block_q8_K *)a0 + b, a1 ? (const wf_block_q8_K *)a1 + b : NULL};
+        __m256i sums[2];
+        for (int t = 0; t < 2; t++) {
+            if (!y[t]) {
+                for (int g = 0; g < 4; g++) dst->q[t][g] = _mm512_setzero_si512();
+                dst->neg[t] = _mm512_setzero_si512();
+                sums[t] = _mm256_setzero_si256();
+                continue;
             }
+            __m512i nat[4];
+            for (int g = 0; g < 4; g++) nat[g] = _mm512_loadu_si512((const void *)(y[t]->qs + 64 * g));
+            deal_groups(nat, dst->q[t]);
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)y[t]->bsums);
+            sums[t] = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
+            dst->neg[t] = q6 ? _mm512_sub_epi32(_mm512_setzero_si512(),
+                                                _mm512_slli_epi32(_mm512_permutexvar_epi32(sidx, _mm512_cvtepi16_epi32(bs)), 5))
+                             : _mm512_setzero_si512();
+        }
+        dst->dap = join_ps(y[0]->d, y[1] ? y[1]->d : 0.0f);
+        dst->oap = q6 ? _mm512_setzero_ps() : _mm512_mul_ps(_mm512_cvtepi32_ps(join256(sums[0], sums[1])), dst->dap);
+    }
+}
+
+/* Q8_0 activations, chunks of 8 blocks (zero-padded like the weights):
+ * dap holds each lane's block scale, neg = -128 * sum of the lane's codes. */
+static void ka_prepare_q8_0(int64_t nb, const uint8_t *a0, const uint8_t *a1, ka_block *dst) {
+    const __m512i lane8 = lane_sub_idx(false), bias = _mm512_set1_epi8((char)0x80);
+    for (int64_t b0 = 0; b0 < nb; b0 += 8, dst++) {
+        float d[16];
+        for (int t = 0; t < 2; t++) {
+            const wf_block_q8_0 *y = (const wf_block_q8_0 *)(t == 0 ? a0 : a1);
+            __m512i nat[4];
+            for (int j = 0; j < 8; j++) d[8 * t + j] = y && b0 + j < nb ? fp16(y[b0 + j].d) : 0.0f;
+            for (int g = 0; g < 4; g++) {
+                const int64_t j0 = b0 + 2 * g, j1 = j0 + 1;
+                const __m256i lo = y && j0 < nb ? _mm256_loadu_si256((const __m256i *)y[j0].qs) : _mm256_setzero_si256();
+                const __m256i hi = y && j1 < nb ? _mm256_loadu_si256((const __m256i *)y[j1].qs) : _mm256_setzero_si256();
+                nat[g] = join256(lo, hi);
+            }
+            deal_groups(nat, dst->q[t]);
+            __m512i sum = _mm512_setzero_si512();
+            for (int g = 0; g < 4; g++) sum = _mm512_dpbusd_epi32(sum, bias, dst->q[t][g]);
+            dst->neg[t] = _mm512_sub_epi32(_mm512_setzero_si512(), sum);
+        }
+        /* lanes 0..7: token 0's blocks 0..7, lanes 8..15: token 1's */
+        dst->dap = _mm512_loadu_ps(d);
+        dst->oap = _mm512_setzero_ps();
+        (void)lane8;
+    }
+}
+
+WF_AI float hsum256(__m256 v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+}
+
+/* Lanes 0..7: a's two halves summed; lanes 8..15: b's. */
+WF_AI __m512i fold_pair(__m512i a, __m512i b) {
+    const __m512i lo = _mm512_mask_blend_epi64(0xf0, a, b);                /* a.lo | b.hi */
+    const __m512i hi = _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(1, 0, 3, 2)); /* a.hi | b.lo */
+    return _mm512_add_epi32(lo, hi);
+}
+WF_AI __m512 fold_pair_ps(__m512 a, __m512 b) {
+    const __m512 lo = _mm512_mask_blend_ps(0xff00, a, b);
+    const __m512 hi = _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 3, 2));
+    return _mm512_add_ps(lo, hi);
+}
+
+/* w: (RB) rows of kp_block, ws bytes apart; ka: (CB/2 rounded up) rows of
+ * ka_block (n/256 each), kas bytes apart; out[c*os + r].
+ * Per super-block and (row, token): 4 vpdpbusd into P (lanes: see above).
+ * Q4_K/Q5_K: the lane scales of halves l and l+8 are equal, so two tokens
+ * fold into one zmm in integers; then one convert, one multiply (d*sc by the
+ * two tokens' da) and one FMA for both, plus one FMA for both tokens' mins.
+ * Q6_K: the lane scales differ, so each token is converted and multiplied
+ * by d*sc first, and folded in float. Registers: RB*CB P + RB*ceil(CB/2)
+ * accumulators + 2 <= 26 zmm for 4x4. */
+WF_AI void kp_tile(const bool q6, const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws,
+                   const ka_block *ka, size_t kas, float *out, size_t os) {
+    enum { CP = (TILE_C + 1) / 2 };
+    const int PB = (CB + 1) / 2;
+    __m512 acc[TILE_R][CP];
+    for (int r = 0; r < RB; r++)
+        for (int p = 0; p < PB; p++) acc[r][p] = _mm512_setzero_ps();
+    const int64_t nsb = n / WF_QK_K;
+    for (int64_t b = 0; b < nsb; b++) {
+        __m512i P[TILE_R][TILE_C];
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++)
             for (int r = 0; r < RB; r++) {
                 const kp_block *x = (const kp_block *)(const void *)(w + (size_t)r * ws) + b;
                 const __m512i W = _mm512_load_si512((const void *)&x->w[g]);
-                const __m512i S = _mm512_load_si512((const void *)&x->s[g]);
-                for (int c = 0; c < CB; c++)
-                    I[r][c] = _mm512_dpwssd_epi32(I[r][c], _mm512_dpbusd_epi32(_mm512_setzero_si512(), W, A[c]), S);
+                for (int c = 0; c < CB; c++) {
+                    const ka_block *k = (const ka_block *)(const void *)((const uint8_t *)ka + (size_t)(c / 2) * kas) + b;
+                    const __m512i start = q6 ? k->neg[c % 2] : _mm512_setzero_si512();
+                    P[r][c] = _mm512_dpbusd_epi32(g == 0 ? start : P[r][c], W, k->q[c % 2][g]);
+                }
             }
-        }
-        for (int r = 0; r < RB; r++) {
-            const kp_block *x = (const kp_block *)(const void *)(w + (size_t)r * ws) + b;
-            for (int c = 0; c < CB; c++) {
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[r][c]), _mm512_mul_ps(x->d, DA[c]), acc[r][c]);
-                acc[r][c] = _mm512_fmadd_ps(x->off, OA[c], acc[r][c]);
+        for (int p = 0; p < PB; p++) {
+            const ka_block *k = (const ka_block *)(const void *)((const uint8_t *)ka + (size_t)p * kas) + b;
+            const bool two = 2 * p + 1 < CB;
+            for (int r = 0; r < RB; r++) {
+                const kp_block *x = (const kp_block *)(const void *)(w + (size_t)r * ws) + b;
+                if (q6) {
+                    const __m512 f0 = _mm512_mul_ps(_mm512_cvtepi32_ps(P[r][2 * p]), x->dsc);
+                    const __m512 f1 = two ? _mm512_mul_ps(_mm512_cvtepi32_ps(P[r][2 * p + 1]), x->dsc) : _mm512_setzero_ps();
+                    acc[r][p] = _mm512_fmadd_ps(fold_pair_ps(f0, f1), k->dap, acc[r][p]);
+                } else {
+                    const __m512i X = fold_pair(P[r][2 * p], two ? P[r][2 * p + 1] : _mm512_setzero_si512());
+                    acc[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(X), _mm512_mul_ps(x->dsc, k->dap), acc[r][p]);
+                    acc[r][p] = _mm512_fmadd_ps(x->off, k->oap, acc[r][p]);
+                }
             }
         }
     }
     for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
+        for (int p = 0; p < PB; p++) {
+            out[(size_t)(2 * p) * os + r] = hsum256(_mm512_castps512_ps256(acc[r][p]));
+            if (2 * p + 1 < CB)
+                out[(size_t)(2 * p + 1) * os + r] = hsum256(_mm512_extractf32x8_ps(acc[r][p], 1));
+        }
 }
 
-WF_AI void kp4_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                    size_t as, float *out, size_t os) {
-    kp_tile(false, RB, CB, n, w, ws, a, as, out, os);
+typedef void (*kp_fn)(int64_t n, const uint8_t *w, size_t ws, const ka_block *ka, size_t kas, float *out,
+                      size_t os);
+#define WF_KP_ONE(T, R, C)                                                                                  \
+    static void T##_##R##x##C(int64_t n, const uint8_t *w, size_t ws, const ka_block *ka, size_t kas,       \
+                              float *o, size_t os) {                                                       \
+        T##_tile(R, C, n, w, ws, ka, kas, o, os);                                                          \
+    }
+#define WF_KP_INSTANCES(T)                                                                                 \
+    WF_KP_ONE(T, 1, 1) WF_KP_ONE(T, 1, 2) WF_KP_ONE(T, 1, 3) WF_KP_ONE(T, 1, 4)                             \
+    WF_KP_ONE(T, 2, 1) WF_KP_ONE(T, 2, 2) WF_KP_ONE(T, 2, 3) WF_KP_ONE(T, 2, 4)                             \
+    WF_KP_ONE(T, 3, 1) WF_KP_ONE(T, 3, 2) WF_KP_ONE(T, 3, 3) WF_KP_ONE(T, 3, 4)                             \
+    WF_KP_ONE(T, 4, 1) WF_KP_ONE(T, 4, 2) WF_KP_ONE(T, 4, 3) WF_KP_ONE(T, 4, 4)                             \
+    static const kp_fn T##_tiles[TILE_R][TILE_C] = {{T##_1x1, T##_1x2, T##_1x3, T##_1x4},                   \
+                                                    {T##_2x1, T##_2x2, T##_2x3, T##_2x4},                   \
+                                                    {T##_3x1, T##_3x2, T##_3x3, T##_3x4},                   \
+                                                    {T##_4x1, T##_4x2, T##_4x3, T##_4x4}};
+
+WF_AI void kp4_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const ka_block *ka,
+                    size_t kas, float *out, size_t os) {
+    kp_tile(false, RB, CB, n, w, ws, ka, kas, out, os);
 }
-WF_AI void kp6_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                    size_t as, float *out, size_t os) {
-    kp_tile(true, RB, CB, n, w, ws, a, as, out, os);
+WF_AI void kp6_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const ka_block *ka,
+                    size_t kas, float *out, size_t os) {
+    kp_tile(true, RB, CB, n, w, ws, ka, kas, out, os);
 }
+WF_KP_INSTANCES(kp4)
+WF_KP_INSTANCES(kp6)
+#undef WF_KP_INSTANCES
+#undef WF_KP_ONE
 
 /* ---- tile drivers ----------------------------------------------------------------
  * Every (RB, CB) in 1..4 is its own compiled instance, so the accumulators
@@ -546,8 +711,6 @@ WF_TILE_INSTANCES(q5_0p)
 WF_ROW_TILE_INSTANCES(q4_K)
 WF_ROW_TILE_INSTANCES(q5_K)
 WF_ROW_TILE_INSTANCES(q6_K)
-WF_TILE_INSTANCES(kp4)
-WF_TILE_INSTANCES(kp6)
 #undef WF_TILE_INSTANCES
 #undef WF_ROW_TILE_INSTANCES
 
@@ -604,20 +767,31 @@ static void gemm_q5_0(int64_t n, int nr, int nc, const void *w, size_t ws, const
                       size_t os) {
     gemm_l32(L32_Q5_0, q5_0p_tiles, vec_dot_q5_0, n, nr, nc, w, ws, a, as, out, os);
 }
-/* K-quants: up to 8 tokens straight from the blocks, one row at a time (the
- * weights come from DRAM); more tokens with KP_ROWS rows at a time prepared
- * into a small scratch (KP_ROWS * 640 bytes per super-block) that every group
- * of 4 tokens then reuses (4 rows measured 10% faster than 2). Without
- * scratch memory: the 1-row direct tiles. */
+/* K-quants: one token (decode) straight from the blocks, one row at a time;
+ * from 2 tokens on, the activations are dealt once per call (ka_prepare,
+ * 768 bytes per token pair and super-block) and KP_ROWS weight rows at a
+ * time into a small scratch (KP_ROWS * 384 bytes per super-block) that every
+ * group of 4 tokens then reuses. The prepared path won from 2 tokens on, even
+ * with the weights streaming from DRAM (bench_kernels: Q4_K 4 tokens 25 GB/s
+ * against 18 for the direct tiles). Without scratch memory: the direct tiles. */
 enum { KP_ROWS = 4 };
 
-static void gemm_kquant(const int kind, const tile_fn prepared[TILE_R][TILE_C], const tile_fn direct[TILE_C],
+static void gemm_kquant(const int kind, const kp_fn prepared[TILE_R][TILE_C], const tile_fn direct[TILE_C],
                         int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                         size_t os) {
     const int64_t nsb = n / WF_QK_K;
-    kp_block *kp = nc > 8 && nsb > 0 ? wf_alloc_aligned(sizeof(kp_block) * KP_ROWS * (size_t)nsb) : NULL;
+    const int npair = (nc + 1) / 2;
+    const size_t kps = sizeof(kp_block) * (size_t)nsb, kas = sizeof(ka_block) * (size_t)nsb; /* bytes per row / pair */
+    kp_block *kp = NULL;
+    ka_block *ka = NULL;
+    if (nc > 1 && nsb > 0) {
+        kp = wf_alloc_aligned(kps * KP_ROWS);
+        ka = wf_alloc_aligned(kas * (size_t)npair);
+    }
     const uint8_t *wb = w, *ab = a;
-    if (!kp) {
+    if (!kp || !ka) {
+        wf_free_aligned(kp);
+        wf_free_aligned(ka);
         for (int r = 0; r < nr; r++)
             for (int c0 = 0; c0 < nc; c0 += TILE_C) {
                 const int cb = nc - c0 < TILE_C ? nc - c0 : TILE_C;
@@ -626,17 +800,21 @@ static void gemm_kquant(const int kind, const tile_fn prepared[TILE_R][TILE_C], 
             }
         return;
     }
-    const size_t kps = sizeof(kp_block) * (size_t)nsb; /* bytes per prepared row */
+    for (int p = 0; p < npair; p++)
+        ka_prepare(kind == KP_Q6_K, nsb, ab + (size_t)(2 * p) * as, 2 * p + 1 < nc ? ab + (size_t)(2 * p + 1) * as : NULL,
+                   (ka_block *)(void *)((uint8_t *)ka + (size_t)p * kas));
     for (int r0 = 0; r0 < nr; r0 += KP_ROWS) {
         const int rb = nr - r0 < KP_ROWS ? nr - r0 : KP_ROWS;
         for (int r = 0; r < rb; r++) kp_prepare(kind, wb + (size_t)(r0 + r) * ws, nsb, kp + (size_t)r * (size_t)nsb);
         for (int c0 = 0; c0 < nc; c0 += TILE_C) {
             const int cb = nc - c0 < TILE_C ? nc - c0 : TILE_C;
-            prepared[rb - 1][cb - 1](n, (const uint8_t *)kp, kps, ab + (size_t)c0 * as, as,
+            prepared[rb - 1][cb - 1](n, (const uint8_t *)kp, kps,
+                                     (const ka_block *)(const void *)((const uint8_t *)ka + (size_t)(c0 / 2) * kas), kas,
                                      out + (size_t)c0 * os + (size_t)r0, os);
         }
     }
     wf_free_aligned(kp);
+    wf_free_aligned(ka);
 }
 
 static void gemm_q4_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,

@@ -148,7 +148,16 @@ const void *wf_kv_v_row(const wf_kv_cache *kv, int32_t layer, int32_t head, int3
 #define WF_ATTN_CHUNK 512        /* positions per partial (multiple of TILE)  */
 #define WF_ATTN_SPLIT_MAX_TOK 4  /* batches up to this size may split by chunk */
 
-/* The two inner loops, chosen once per context by instruction set. */
+/* One fused online-softmax step over a tile of the cache: decode, scores,
+ * exp and weighted sum in one pass, for nq queries sharing one kv head.
+ *   q (nq, hd);  K, V: nt rows of row_bytes encoded elements (cache rows);
+ *   part (nq, hd + 2): running (m, l, acc[hd]) per query, updated in place.
+ * Each query's arithmetic must not depend on nq or on the other queries
+ * (batched and one-by-one evaluation stay bit-identical). */
+typedef void (*wf_attn_tile_fn)(const float *q, int32_t nq, const void *K, const void *V,
+                                size_t row_bytes, int32_t nt, int32_t hd, float scale, float *part);
+
+/* The inner loops, chosen once per context by instruction set. */
 typedef struct wf_attn_kernels {
     wf_isa isa;
     /* s (nt) = scale * K (nt, hd) · q (hd) */
@@ -157,12 +166,25 @@ typedef struct wf_attn_kernels {
     void (*accum)(float *acc, const float *p, const float *V, int32_t nt, int32_t hd);
     /* q8_0 KV decode when faster than the kernel table's, else NULL */
     wf_to_float_fn q8_0_to_float;
+    /* s (nt) = exp(s - m), returns their sum (m >= every s); NULL: expf loop */
+    float (*exp_weights)(float *s, int32_t nt, float m);
+    /* fused tile steps per cache element type, or NULL: then attention
+     * decodes tiles to float and uses scores / accum with scalar expf */
+    wf_attn_tile_fn tile_f32, tile_f16, tile_q8_0;
 } wf_attn_kernels;
 
 /* Scalar reference first, then the ISA's overrides (up to isa). */
 void wf_attn_kernels_init(wf_attn_kernels *k, wf_isa isa, int32_t head_dim);
 void wf_attn_kernels_fill_scalar(wf_attn_kernels *k);
-void wf_attn_kernels_fill_avx2(wf_attn_kernels *k, int32_t head_dim); /* attn_avx2.c, x86 only */
+void wf_attn_kernels_fill_avx2(wf_attn_kernels *k, int32_t head_dim);   /* attn_avx2.c, x86 only */
+void wf_attn_kernels_fill_avx512(wf_attn_kernels *k, int32_t head_dim); /* attn_avx512.c, x86 only */
+/* Scalar reference of a wf_attn_tile_fn for cache element type elem (the
+ * same math with expf and the reference decoders; tests). */
+void wf_attn_tile_ref(wf_type elem, const float *q, int32_t nq, const void *K, const void *V,
+                      size_t row_bytes, int32_t nt, int32_t hd, float scale, float *part);
+/* The AVX-512 exp used by the fused tiles, one value at a time (tests):
+ * exp(x) for x <= 0 (inputs below -104 give 0 or the smallest denormal). */
+float wf_attn_exp_avx512(float x);
 
 /* Per-thread scratch floats needed by wf_attention (group = n_head/n_head_kv). */
 size_t wf_attn_scratch_floats(int32_t head_dim, int32_t group);

@@ -263,11 +263,88 @@ static wf_status check_unique(const wf_safetensors *s, const char *where, wf_err
     return st;
 }
 
+/* jansson rejects integers beyond 64 bits ("too big integer"), and real
+ * tokenizer_config.json files carry model_max_length = 1e30 written as an
+ * integer. Such literals (outside strings) get a ".0" so they parse as reals;
+ * nothing the converter reads is one. Returns a new buffer. */
+static char *widen_big_ints(const char *s, size_t n, size_t *out_n) {
+    size_t extra = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        if (in_str) {
+            if (s[i] == '\\') i++;
+            else if (s[i] == '"') in_str = false;
+        } else if (s[i] == '"') {
+            in_str = true;
+        } else if (s[i] >= '0' && s[i] <= '9' && (i == 0 || !strchr("0123456789.eE+-", s[i - 1]))) {
+            size_t j = i;
+            while (j < n && s[j] >= '0' && s[j] <= '9') j++;
+            if (j - i > 18 && (j == n || !strchr(".eE", s[j]))) extra += 2;
+            i = j - 1;
+        }
+    }
+    char *o = malloc(n + extra + 1);
+    if (!o) return NULL;
+    size_t k = 0;
+    in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        if (in_str) {
+            o[k++] = s[i];
+            if (s[i] == '\\' && i + 1 < n) o[k++] = s[++i];
+            else if (s[i] == '"') in_str = false;
+        } else if (s[i] == '"') {
+            in_str = true;
+            o[k++] = s[i];
+        } else if (s[i] >= '0' && s[i] <= '9' && (i == 0 || !strchr("0123456789.eE+-", s[i - 1]))) {
+            size_t j = i;
+            while (j < n && s[j] >= '0' && s[j] <= '9') j++;
+            memcpy(o + k, s + i, j - i);
+            k += j - i;
+            if (j - i > 18 && (j == n || !strchr(".eE", s[j]))) { o[k++] = '.'; o[k++] = '0'; }
+            i = j - 1;
+        } else {
+            o[k++] = s[i];
+        }
+    }
+    o[k] = 0;
+    *out_n = k;
+    return o;
+}
+
+#define MAX_JSON_FILE (1u << 30)
+
 wf_status wf_conv_load_json(const char *path, json_t **out, wf_error *err) {
     *out = NULL;
-    if (access(path, F_OK) != 0) return wf_fail(err, WF_ERR_NOT_FOUND, "%s: not found", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return wf_fail(err, WF_ERR_NOT_FOUND, "%s: not found", path);
+        return wf_fail(err, WF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    struct stat stt;
+    if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode) || (uint64_t)stt.st_size > MAX_JSON_FILE) {
+        close(fd);
+        return wf_fail(err, WF_ERR_IO, "%s: not a regular file of at most 1 GiB", path);
+    }
+    size_t n = (size_t)stt.st_size, got = 0;
+    char *buf = malloc(n + 1);
+    if (!buf) { close(fd); return wf_fail(err, WF_ERR_NOMEM, "%s: out of memory", path); }
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR) continue;
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != n) { free(buf); return wf_fail(err, WF_ERR_IO, "%s: read failed", path); }
+    size_t wn;
+    char *wide = widen_big_ints(buf, n, &wn);
+    free(buf);
+    if (!wide) return wf_fail(err, WF_ERR_NOMEM, "%s: out of memory", path);
     json_error_t je;
-    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadb(wide, wn, JSON_REJECT_DUPLICATES, &je);
+    free(wide);
     if (!j) return wf_fail(err, WF_ERR_FORMAT, "%s: invalid JSON: %s (line %d, column %d)", path, je.text, je.line, je.column);
     *out = j;
     return WF_OK;

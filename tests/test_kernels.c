@@ -7,7 +7,7 @@
  * vec_dot / gemm: |simd - ref| <= TOL_REL * sum|w_i * a_i| (+ 1e-30), where the
  *   magnitude sum uses the dequantized values: integer block products are
  *   exact in both, only the order of the float accumulation differs.
- * gemm: every nr, nc in 1..9 with padded strides; cells outside the tile
+ * gemm: every nr in 1..9, nc in 1..12 with padded strides; cells outside the tile
  *   must not be written. */
 #include "kernels.h"
 #include "testutil.h"
@@ -162,7 +162,7 @@ static void test_dots(const wf_kernels *ks, const wf_kernels *k, t_rng *r, wf_ty
         int64_t n = (int64_t)nblocks[ni] * bs;
         if (bs == 1) n = nblocks[ni] * 37 + (int64_t)ni; /* odd lengths for float rows */
         const size_t wrow = wf_row_size(wt, n), arow = wf_row_size(at, n);
-        const int NR = 9, NC = 9;
+        const int NR = 9, NC = 12; /* nc > 8: the K-quants' prepared tiles, every CB tail */
         const size_t wpad = (ni % 3) * 4, apad = (ni % 2) * 12; /* keep 4-byte alignment */
         const size_t ws = wrow + wpad, as = arow + apad;
         uint8_t *w = malloc(ws * NR), *a = malloc(as * NC);
@@ -172,7 +172,7 @@ static void test_dots(const wf_kernels *ks, const wf_kernels *k, t_rng *r, wf_ty
             random_floats(r, x, n);
             ks->quantize_row[at](x, a + c * as, n);
         }
-        double want[9][9], mag[9][9];
+        double want[12][9], mag[12][9];
         for (int c = 0; c < NC; c++)
             for (int i = 0; i < NR; i++) {
                 float ref;

@@ -8,8 +8,11 @@
  * everything), then exercises wf_decode's range checks and checks that
  * truncating the cache and decoding again reproduces the first logits.
  * Unit checks: the SIMD attention loops against the scalar reference at odd
- * sizes, and wf_attention (whole and split-K, several thread counts, f32 /
- * f16 / q8_0 cache) against the two-pass reference wf_attention_ref.
+ * sizes; the AVX-512 exp against double exp; the fused tile kernels against
+ * wf_attn_tile_ref (and batched vs one query per call, bit for bit); and
+ * wf_attention (every ISA; whole, blocked prefill, one token per call and
+ * split-K, several thread counts, f32 / f16 / q8_0 cache) against the
+ * two-pass reference wf_attention_ref.
  */
 #include "gguf.h"
 #include "model.h"
@@ -204,6 +207,155 @@ static void test_attn_kernels(void) {
     }
 }
 
+/* The AVX-512 exp against double exp: relative error where the result is
+ * a normal float, absolute error below that (denormal / flushed range). */
+static void test_attn_exp(void) {
+#if defined(WF_X86)
+    wf_cpu_features f;
+    wf_cpu_detect(&f);
+    if (wf_cpu_best_isa(&f) < WF_ISA_AVX512) { printf("  (no AVX-512: exp skipped)\n"); return; }
+    double worst_rel = 0, worst_abs = 0;
+    float at = 0;
+    for (int i = 0; i <= 2000000; i++) {
+        const float x = -104.0f * (float)i / 2000000.0f;
+        const double e = exp((double)x), y = wf_attn_exp_avx512(x);
+        if (e > 1.2e-38) {
+            const double rel = fabs(y - e) / e;
+            if (!(rel <= worst_rel)) worst_rel = rel, at = x;
+        } else if (!(fabs(y - e) <= worst_abs)) worst_abs = fabs(y - e);
+    }
+    /* exact points and the edges the online softmax relies on */
+    CHECK(wf_attn_exp_avx512(0.0f) == 1.0f, "exp(0) = %.9g", wf_attn_exp_avx512(0.0f));
+    CHECK(wf_attn_exp_avx512(-INFINITY) <= 1.5e-45f && wf_attn_exp_avx512(-INFINITY) >= 0, "exp(-inf) = %g",
+          wf_attn_exp_avx512(-INFINITY));
+    CHECK(wf_attn_exp_avx512(-1e30f) <= 1.5e-45f, "exp(-1e30) = %g", wf_attn_exp_avx512(-1e30f));
+    CHECK(worst_rel < 1.2e-7, "exp: max rel err %.3g at x = %.9g", worst_rel, at);
+    CHECK(worst_abs < 2e-44, "exp: max abs err below the normal range %.3g", worst_abs);
+    printf("  avx512 exp on [-104, 0] (2M points): max rel err %.3g (%.2f ulp at 2^-24) at x = %.7g; "
+           "denormal range abs %.2g\n", worst_rel, worst_rel / 5.96e-8, at, worst_abs);
+#endif
+}
+
+/* The ISA's exp_weights (scores -> exp(s - m), their sum) against double
+ * exp: a sweep of s - m over [-87, 0] in tiles of every length up to 64
+ * (so every tail path runs), relative error of each weight and of the sum. */
+static void test_attn_exp_weights(void) {
+    wf_cpu_features f;
+    wf_cpu_detect(&f);
+    const wf_isa best = wf_cpu_best_isa(&f);
+    for (wf_isa isa = WF_ISA_AVX2; isa <= best; isa++) {
+        wf_attn_kernels ak;
+        wf_attn_kernels_init(&ak, isa, 128);
+        if (!ak.exp_weights) continue;
+        double worst = 0, worst_sum = 0;
+        float s[WF_ATTN_TILE];
+        long cnt = 0;
+        for (int rep = 0; rep < 400; rep++)
+            for (int nt = 1; nt <= WF_ATTN_TILE; nt++) {
+                const float m = rep % 3 == 0 ? 0.0f : 3.5f * (float)(rep % 7); /* m >= every s */
+                double want_sum = 0;
+                double want[WF_ATTN_TILE];
+                for (int j = 0; j < nt; j++) {
+                    const float x = -87.0f * (float)((cnt++ * 7919) % 1000003) / 1000003.0f;
+                    s[j] = m + x;
+                    want[j] = exp((double)s[j] - (double)m);
+                    want_sum += want[j];
+                }
+                const double got_sum = ak.exp_weights(s, nt, m);
+                for (int j = 0; j < nt; j++) {
+                    const double e = fabs(s[j] - want[j]) / want[j];
+                    if (want[j] > 1.2e-38 && !(e <= worst)) worst = e;
+                }
+                const double es = fabs(got_sum - want_sum) / want_sum;
+                if (!(es <= worst_sum)) worst_sum = es;
+            }
+        /* s = m + x is built so that s - m is exact in float */
+        CHECK(worst < 1.5e-7, "isa %d exp_weights: max rel err %g", isa, worst);
+        CHECK(worst_sum < 6e-7, "isa %d exp_weights sum: max rel err %g", isa, worst_sum);
+        printf("  %s exp_weights over [-87, 0]: max rel err %.3g per weight, %.3g for the sum\n", wf_isa_name(isa),
+               worst, worst_sum);
+    }
+}
+
+/* Fused tile kernels (each ISA up to the best) against wf_attn_tile_ref,
+ * at odd tile lengths and query counts, two steps (first tile, then a tile
+ * that rescales or not); and per-query independence: the same queries in one
+ * call, one by one and in an uneven split give bit-identical partials. */
+static void test_attn_tile(void) {
+    wf_cpu_features f;
+    wf_cpu_detect(&f);
+    const wf_isa best = wf_cpu_best_isa(&f);
+    t_rng r = {1234};
+    const int hds[] = {32, 64, 96, 128};
+    const int nts[] = {1, 5, 15, 16, 17, 33, 63, 64};
+    const wf_type els[] = {WF_TYPE_F32, WF_TYPE_F16, WF_TYPE_Q8_0};
+    enum { MQ = 7, MHD = 128, T = WF_ATTN_TILE };
+    float *q = malloc(sizeof(float) * MQ * MHD), *src = malloc(sizeof(float) * 2 * T * MHD);
+    uint8_t *K = malloc(2 * T * MHD * 4), *Vb = malloc(2 * T * MHD * 4);
+    float p0[MQ * (MHD + 2)], p1[MQ * (MHD + 2)], p2[MQ * (MHD + 2)];
+    int n_fused = 0;
+    float worst = 0;
+    for (wf_isa isa = WF_ISA_AVX2; isa <= best; isa++)
+        for (size_t a = 0; a < sizeof hds / sizeof hds[0]; a++) {
+            const int hd = hds[a];
+            wf_attn_kernels ak;
+            wf_attn_kernels_init(&ak, isa, hd);
+            for (size_t e = 0; e < 3; e++) {
+                const wf_type el = els[e];
+                const wf_attn_tile_fn fn = el == WF_TYPE_F32 ? ak.tile_f32 : el == WF_TYPE_F16 ? ak.tile_f16 : ak.tile_q8_0;
+                if (!fn) continue;
+                const wf_type_traits *tr = wf_type_get(el);
+                const size_t rb = wf_row_size(el, hd);
+                for (size_t b = 0; b < sizeof nts / sizeof nts[0]; b++)
+                    for (int nq = 1; nq <= MQ; nq++) {
+                        const int nt = nts[b];
+                        for (int i = 0; i < nq * hd; i++) q[i] = t_gauss(&r) * 0.5f;
+                        for (int i = 0; i < 2 * nt * hd; i++) src[i] = t_gauss(&r);
+                        for (int j = 0; j < 2 * nt; j++) {
+                            tr->from_float(src + (size_t)j * hd, K + j * rb, hd);
+                            for (int i = 0; i < hd; i++) src[(size_t)j * hd + i] = t_gauss(&r);
+                            tr->from_float(src + (size_t)j * hd, Vb + j * rb, hd);
+                        }
+                        for (int g = 0; g < nq; g++) {
+                            float *pg = p0 + g * (hd + 2);
+                            pg[0] = -INFINITY;
+                            for (int i = 1; i < hd + 2; i++) pg[i] = 0;
+                        }
+                        memcpy(p1, p0, sizeof p0);
+                        /* step 1 (m = -inf), step 2 with the second half, scale
+                         * 0.3 then 0.6 so some queries rescale and some do not */
+                        for (int step = 0; step < 2; step++) {
+                            const float sc = step ? 0.6f : 0.3f;
+                            wf_attn_tile_ref(el, q, nq, K + step * nt * rb, Vb + step * nt * rb, rb, nt, hd, sc, p0);
+                            fn(q, nq, K + step * nt * rb, Vb + step * nt * rb, rb, nt, hd, sc, p1);
+                            if (step == 0) memcpy(p2, p1, sizeof p1);
+                        }
+                        /* second step again, one query per call: must equal p1 bit for bit */
+                        for (int g = 0; g < nq; g++)
+                            fn(q + g * hd, 1, K + nt * rb, Vb + nt * rb, rb, nt, hd, 0.6f, p2 + g * (hd + 2));
+                        CHECK(memcmp(p1, p2, sizeof(float) * nq * (hd + 2)) == 0,
+                              "tile isa %d hd %d el %d nt %d nq %d: one-by-one differs from batched", isa, hd, (int)el, nt, nq);
+                        for (int g = 0; g < nq; g++) {
+                            const float *a0 = p0 + g * (hd + 2), *a1 = p1 + g * (hd + 2);
+                            /* compare normalised outputs and m, l */
+                            float o0[MHD], o1[MHD];
+                            for (int i = 0; i < hd; i++) o0[i] = a0[2 + i] / a0[1], o1[i] = a1[2 + i] / a1[1];
+                            float err = rel_err(o1, o0, (size_t)hd);
+                            const float em = fabsf(a1[0] - a0[0]) / (fabsf(a0[0]) + 1), el_ = fabsf(a1[1] - a0[1]) / a0[1];
+                            if (em > err) err = em;
+                            if (el_ > err) err = el_;
+                            if (!(err <= worst)) worst = err;
+                            CHECK(err < 1e-5f, "tile isa %d hd %d el %d nt %d nq %d q %d: rel err %g", isa, hd, (int)el, nt,
+                                  nq, g, err);
+                        }
+                        n_fused++;
+                    }
+            }
+        }
+    printf("  fused attention tiles: %d cases vs scalar reference, worst rel err %.2e\n", n_fused, worst);
+    free(q), free(src), free(K), free(Vb);
+}
+
 static void test_attention(void) {
     enum { NH = 6, NKV = 2, AHD = 64, ACTX = 1100 };
     wf_hparams hp = {.n_layer = 1, .n_head = NH, .n_head_kv = NKV, .head_dim = AHD};
@@ -220,6 +372,7 @@ static void test_attention(void) {
     enum { NT = 40 };
     float *q = malloc(sizeof(float) * NT * NH * AHD);
     float *o1 = malloc(sizeof(float) * NT * NH * AHD), *o2 = malloc(sizeof(float) * NT * NH * AHD);
+    float *o3 = malloc(sizeof(float) * NT * NH * AHD);
     float ref[AHD];
     for (size_t ti = 0; ti < 3; ti++) {
         wf_kv_cache kv;
@@ -228,39 +381,57 @@ static void test_attention(void) {
             for (int i = 0; i < NKV * AHD; i++) kbuf[i] = t_gauss(&r), vbuf[i] = t_gauss(&r);
             wf_kv_store(&kv, 0, pos, kbuf, vbuf);
         }
-        wf_attn_kernels ak;
-        wf_attn_kernels_init(&ak, kern.isa, AHD);
-        const size_t sf = wf_attn_scratch_floats(AHD, NH / NKV);
-        float *scr = malloc(sizeof(float) * sf * 8);
-        float *part = malloc(sizeof(float) * wf_attn_partial_floats(NH, AHD, ACTX));
-        /* (pos0, n_tok, qscale): prefill from 0; a few tokens late in the
-         * cache (split-K when allowed); sharp scores to stress rescaling */
-        const struct { int pos0, n; float qs; } cs[] = {{0, NT, 0.3f}, {1090, 3, 0.3f}, {1097, 1, 4.0f}, {600, 4, 1.0f}};
-        for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
-            const int n = cs[c].n;
-            for (int i = 0; i < n * NH * AHD; i++) q[i] = t_gauss(&r) * cs[c].qs;
-            /* whole mode (no partial buffer), single thread */
-            wf_attention(NULL, &ak, &kv, 0, NH, q, o1, n, cs[c].pos0, 0.125f, scr, NULL, 1);
-            /* split-K allowed, pool with a thread count that makes it split */
-            wf_attention(tp, &ak, &kv, 0, NH, q, o2, n, cs[c].pos0, 0.125f, scr, part, 8);
-            CHECK(memcmp(o1, o2, sizeof(float) * n * NH * AHD) == 0, "kv %d case %zu: split-K differs from whole",
-                  (int)types[ti], c);
-            float worst = 0;
-            for (int t = 0; t < n; t++)
-                for (int h = 0; h < NH; h++) {
-                    wf_attention_ref(&kv, 0, h / (NH / NKV), q + ((size_t)t * NH + h) * AHD, ref, cs[c].pos0 + t, 0.125f);
-                    float e = rel_err(o1 + ((size_t)t * NH + h) * AHD, ref, AHD);
-                    if (!(e <= worst)) worst = e;
-                }
-            CHECK(worst < 2e-5f, "kv %d case %zu: attention vs reference rel %g", (int)types[ti], c, worst);
-            printf("  attention kv=%d pos0=%d n=%d: rel err vs two-pass reference %.2e\n", (int)types[ti],
-                   cs[c].pos0, n, worst);
+        const wf_to_float_fn kv_decode = kv.to_float;
+        /* every ISA up to the best: generic path (scalar, avx2) and fused tiles */
+        for (wf_isa isa = WF_ISA_SCALAR; isa <= kern.isa; isa++) {
+            wf_attn_kernels ak;
+            wf_attn_kernels_init(&ak, isa, AHD);
+            kv.to_float = kv.elem == WF_TYPE_Q8_0 && ak.q8_0_to_float ? ak.q8_0_to_float : kv_decode;
+            const size_t sf = wf_attn_scratch_floats(AHD, NH / NKV);
+            float *scr = malloc(sizeof(float) * sf * 8);
+            float *part = malloc(sizeof(float) * wf_attn_partial_floats(NH, AHD, ACTX));
+            /* (pos0, n_tok, qscale): prefill from 0; a few tokens late in the
+             * cache (split-K when allowed); sharp scores to stress rescaling;
+             * prefill blocks across the chunk boundary at 512 and at odd
+             * tile offsets */
+            const struct { int pos0, n; float qs; } cs[] = {
+                {0, NT, 0.3f}, {1090, 3, 0.3f}, {1097, 1, 4.0f}, {600, 4, 1.0f}, {493, NT, 1.0f}, {1043, NT, 2.0f}};
+            for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+                const int n = cs[c].n;
+                for (int i = 0; i < n * NH * AHD; i++) q[i] = t_gauss(&r) * cs[c].qs;
+                /* whole mode (no partial buffer), single thread: blocks of 8 tokens */
+                wf_attention(NULL, &ak, &kv, 0, NH, q, o1, n, cs[c].pos0, 0.125f, scr, NULL, 1);
+                /* split-K allowed, pool with a thread count that makes it split
+                 * (or, for big batches, smaller blocks) */
+                wf_attention(tp, &ak, &kv, 0, NH, q, o2, n, cs[c].pos0, 0.125f, scr, part, 8);
+                CHECK(memcmp(o1, o2, sizeof(float) * n * NH * AHD) == 0,
+                      "isa %d kv %d case %zu: split-K / pool differs from whole", isa, (int)types[ti], c);
+                /* one token per call */
+                for (int t = 0; t < n; t++)
+                    wf_attention(NULL, &ak, &kv, 0, NH, q + (size_t)t * NH * AHD, o3 + (size_t)t * NH * AHD, 1,
+                                 cs[c].pos0 + t, 0.125f, scr, NULL, 1);
+                CHECK(memcmp(o1, o3, sizeof(float) * n * NH * AHD) == 0,
+                      "isa %d kv %d case %zu: one token per call differs from the batch", isa, (int)types[ti], c);
+                float worst = 0;
+                for (int t = 0; t < n; t++)
+                    for (int h = 0; h < NH; h++) {
+                        wf_attention_ref(&kv, 0, h / (NH / NKV), q + ((size_t)t * NH + h) * AHD, ref, cs[c].pos0 + t,
+                                         0.125f);
+                        float e = rel_err(o1 + ((size_t)t * NH + h) * AHD, ref, AHD);
+                        if (!(e <= worst)) worst = e;
+                    }
+                CHECK(worst < 2e-5f, "isa %d kv %d case %zu: attention vs reference rel %g", isa, (int)types[ti], c,
+                      worst);
+                printf("  attention isa=%s kv=%d pos0=%d n=%d: rel err vs two-pass reference %.2e\n", wf_isa_name(isa),
+                       (int)types[ti], cs[c].pos0, n, worst);
+            }
+            free(scr);
+            free(part);
         }
-        free(scr);
-        free(part);
+        kv.to_float = kv_decode;
         wf_kv_free(&kv);
     }
-    free(kbuf); free(vbuf); free(q); free(o1); free(o2);
+    free(kbuf); free(vbuf); free(q); free(o1); free(o2); free(o3);
     wf_threadpool_free(tp);
 }
 
@@ -301,6 +472,9 @@ int main(void) {
     test_ctx_cap();
     test_shared_vocab();
     test_attn_kernels();
+    test_attn_exp();
+    test_attn_exp_weights();
+    test_attn_tile();
     test_attention();
 
     char dir[] = "/tmp/wf_model_c_XXXXXX";

@@ -1,0 +1,322 @@
+#!/usr/bin/python3
+"""test_template_py.py — `wafer template` against Debian's python3-jinja2.
+
+Every real template in $WAFER_SHARED/templates is rendered by wafer and by
+jinja2 configured the way Hugging Face transformers runs chat templates
+(ImmutableSandboxedEnvironment, trim_blocks, lstrip_blocks, loopcontrols,
+tojson = json.dumps(ensure_ascii=False, ...), raise_exception,
+strftime_now), with several message sets, with and without the generation
+prompt; outputs must match byte for byte, and a template that raises must
+make wafer fail with the template's message. The built-in formats are
+checked against Python formatters written from the formats' descriptions,
+and -m against a vocabulary GGUF that embeds a chat template.
+"""
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import jinja2
+import jinja2.ext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+WAFER = os.environ.get("WAFER")
+SHARED = os.environ.get("WAFER_SHARED", "")
+NOW = 1721995200  # 2024-07-26 12:00:00 UTC: strftime_now's clock on both sides
+BOS, EOS = "<s>", "</s>"
+
+
+class TemplateRaised(Exception):
+    pass
+
+
+def make_env():
+    def raise_exception(message):
+        raise TemplateRaised(message)
+
+    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators,
+                          sort_keys=sort_keys)
+
+    def strftime_now(fmt):
+        return datetime.datetime.fromtimestamp(NOW).strftime(fmt)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=[jinja2.ext.loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
+    return env
+
+
+def normalise(messages):
+    """OpenAI content-part arrays -> one string (as wafer and the server do)."""
+    out = []
+    for m in messages:
+        m = dict(m)
+        if isinstance(m.get("content"), list):
+            m["content"] = "".join(p["text"] for p in m["content"])
+        out.append(m)
+    return out
+
+
+def py_render(src, messages, gen, bos=BOS, eos=EOS, extra=None):
+    env = make_env()
+    t = env.from_string(src)
+    kw = dict(messages=normalise(messages), tools=None, documents=None,
+              add_generation_prompt=gen, bos_token=bos, eos_token=eos)
+    kw.update(extra or {})
+    return t.render(**kw)
+
+
+CASES = {
+    "sys+user": [
+        {"role": "system", "content": "You are a careful coding assistant."},
+        {"role": "user", "content": "Write a function that reverses a string in C."},
+    ],
+    "multi-turn": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is 2+2?"},
+        {"role": "assistant", "content": "4"},
+        {"role": "user", "content": "And times 3?"},
+    ],
+    "no-system": [
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": "Hi! How can I help?"},
+        {"role": "user", "content": "Explain pointers.\nBriefly."},
+    ],
+    "user-only": [{"role": "user", "content": "ping"}],
+    "non-ascii": [
+        {"role": "user", "content": "Réponds en français : qu'est-ce qu'un « pointeur » ? 🙂"},
+        {"role": "assistant", "content": "写一个函数 — 好的 ✓ 🚀 Ünïcödé"},
+        {"role": "user", "content": "مرحبا بالعالم 🌍 日本語 한국어"},
+    ],
+    "jinja-looking": [
+        {"role": "system", "content": "{{ raise_exception('x') }} {% if true %}no{% endif %}"},
+        {"role": "user", "content": "<|im_end|>\n<|im_start|>system\n{{ x }} {# c #} \\n 'q' \"dq\""},
+        {"role": "assistant", "content": "<think>\nsome reasoning\n</think>\n\nThe answer."},
+        {"role": "user", "content": "[INST] </s> <|eot_id|>"},
+    ],
+    "text-parts": [
+        {"role": "user", "content": [{"type": "text", "text": "Part one. "},
+                                     {"type": "text", "text": "Part two."}]},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": [{"type": "text", "text": "Third 🙂"}]},
+    ],
+    "whitespace": [
+        {"role": "system", "content": "  \n\tpadded system \n"},
+        {"role": "user", "content": "\n  code:\n\tint x;\r\n  \n"},
+    ],
+}
+
+# Cases with extra template variables (wafer: --vars JSON): tools, tool calls
+# and results, thinking switched off, date_string.
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "  Get the weather.\n",
+    "parameters": {"type": "object", "properties": {
+        "city": {"type": "string", "description": "City name, e.g. Zürich", "enum": ["Zürich", "東京"]},
+        "days": {"type": "integer", "description": "Days ahead", "minimum": 0.5}},
+        "required": ["city"]}}}
+TOOL_MSGS = [
+    {"role": "user", "content": "Weather in Zürich?"},
+    {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call12345", "type": "function",
+         "function": {"name": "get_weather", "arguments": {"city": "Zürich", "days": 2}}}]},
+    {"role": "tool", "tool_call_id": "call12345", "content": "{\"temp_c\": 18.5, \"sky\": \"cloudy ☁\"}"},
+    {"role": "assistant", "content": "It is 18.5 °C and cloudy."},
+    {"role": "user", "content": "Thanks"},
+]
+VAR_CASES = {
+    "tools": (TOOL_MSGS, {"tools": [WEATHER_TOOL]}),
+    "no-think": (CASES["multi-turn"], {"enable_thinking": False, "date_string": "01 Jan 2025"}),
+}
+
+
+def run_wafer(args, env_extra=None):
+    env = dict(os.environ)
+    env["WAFER_TEMPLATE_NOW"] = str(NOW)
+    env["TZ"] = os.environ.get("TZ", "UTC")
+    if env_extra:
+        env.update(env_extra)
+    p = subprocess.run([WAFER, "template"] + args, capture_output=True, env=env, timeout=60)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def first_diff(a, b):
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return min(len(a), len(b))
+
+
+def compare(name, case, expected, exc, rc, out, err, failures):
+    if exc is not None:
+        if rc == 0:
+            failures.append("%s/%s: jinja2 raised %r but wafer succeeded" % (name, case, exc))
+            return "FAIL"
+        if isinstance(exc, TemplateRaised) and str(exc) not in err:
+            failures.append("%s/%s: wafer error %r lacks the template's message %r" % (name, case, err.strip(), str(exc)))
+            return "FAIL"
+        return "raise"
+    if rc != 0:
+        failures.append("%s/%s: wafer failed (rc %d): %s" % (name, case, rc, err.strip()))
+        return "FAIL"
+    exp = expected.encode("utf-8")
+    if out != exp:
+        i = first_diff(out, exp)
+        failures.append("%s/%s: differs at byte %d\n  wafer:  %r\n  jinja2: %r" %
+                        (name, case, i, out[max(0, i - 40):i + 60], exp[max(0, i - 40):i + 60]))
+        return "FAIL"
+    return "ok"
+
+
+# Independent formatters for the built-in formats, from their descriptions.
+DS_SYSTEM = ("You are an AI programming assistant, utilizing the Deepseek Coder model, developed by "
+             "Deepseek Company, and you only answer questions related to computer science. For "
+             "politically sensitive questions, security and privacy issues, and other non-computer "
+             "science questions, you will refuse to answer\n")
+
+
+def fmt_chatml(msgs, gen, bos, eos):
+    s = "".join("<|im_start|>%s\n%s<|im_end|>\n" % (m["role"], m["content"]) for m in msgs)
+    return s + ("<|im_start|>assistant\n" if gen else "")
+
+
+def fmt_deepseek_coder(msgs, gen, bos, eos):
+    s = bos
+    if not any(m["role"] == "system" for m in msgs):
+        s += DS_SYSTEM
+    for m in msgs:
+        if m["role"] == "system":
+            s += m["content"] + "\n"
+        elif m["role"] == "user":
+            s += "### Instruction:\n" + m["content"] + "\n"
+        else:
+            s += "### Response:\n" + m["content"] + "\n<|EOT|>\n"
+    return s + ("### Response:\n" if gen else "")
+
+
+def main():
+    if not WAFER or not os.path.exists(WAFER):
+        print("WAFER not built")
+        return 1
+    tdir = os.path.join(SHARED, "templates") if SHARED else ""
+    if not tdir or not os.path.isdir(tdir):
+        print("no shared templates at %r: skipped" % tdir)
+        return 77
+    names = sorted(f for f in os.listdir(tdir) if f.endswith(".jinja"))
+    failures = []
+    table = []
+    with tempfile.TemporaryDirectory() as tmp:
+        mfiles = {}
+        for case, (msgs, _) in VAR_CASES.items():
+            p = os.path.join(tmp, case + ".json")
+            with open(p, "w", encoding="utf-8") as f:
+                json.dump(msgs, f, ensure_ascii=False)
+            mfiles[case] = p
+        for case, msgs in CASES.items():
+            p = os.path.join(tmp, case + ".json")
+            with open(p, "w", encoding="utf-8") as f:
+                json.dump(msgs, f, ensure_ascii=False)
+            mfiles[case] = p
+        cols = []
+        for case in CASES:
+            for gen in (True, False):
+                cols.append((case, gen))
+        for name in names:
+            path = os.path.join(tdir, name)
+            with open(path, encoding="utf-8") as f:
+                src = f.read()
+            row = []
+            for case, gen in cols:
+                exc, expected = None, None
+                try:
+                    expected = py_render(src, CASES[case], gen)
+                except Exception as e:  # TemplateRaised or a jinja2 error
+                    exc = e
+                args = ["--chat-template", path, "--messages", mfiles[case], "--bos", BOS, "--eos", EOS]
+                if not gen:
+                    args.append("--no-generation-prompt")
+                rc, out, err = run_wafer(args)
+                row.append(compare(name, "%s%s" % (case, "" if gen else "/nogen"), expected, exc, rc, out, err, failures))
+            for case, (msgs, extra) in VAR_CASES.items():
+                exc, expected = None, None
+                try:
+                    expected = py_render(src, msgs, True, extra=extra)
+                except Exception as e:
+                    exc = e
+                args = ["--chat-template", path, "--messages", mfiles[case], "--bos", BOS, "--eos", EOS,
+                        "--vars", json.dumps(extra, ensure_ascii=False)]
+                rc, out, err = run_wafer(args)
+                row.append(compare(name, case, expected, exc, rc, out, err, failures))
+            table.append((name, row))
+
+        # built-in formats vs independent formatters
+        for bname, fmt in (("chatml", fmt_chatml), ("deepseek-coder", fmt_deepseek_coder)):
+            row = []
+            for case, gen in cols:
+                expected = fmt(normalise(CASES[case]), gen, BOS, EOS)
+                args = ["--chat-template", bname, "--messages", mfiles[case], "--bos", BOS, "--eos", EOS]
+                if not gen:
+                    args.append("--no-generation-prompt")
+                rc, out, err = run_wafer(args)
+                row.append(compare("builtin:" + bname, case, expected, None, rc, out, err, failures))
+            table.append(("builtin:" + bname, row))
+
+        # -m: a vocabulary GGUF with an embedded template; bos/eos from its vocabulary
+        vocab = os.path.join(SHARED, "vocab", "ggml-vocab-phi-3.gguf")
+        if os.path.exists(vocab):
+            from gguf_py import read_gguf
+            g = read_gguf(vocab)
+            src = g.kv["tokenizer.chat_template"]
+            toks = g.kv["tokenizer.ggml.tokens"]
+            bos = toks[g.kv["tokenizer.ggml.bos_token_id"]]
+            eos = toks[g.kv["tokenizer.ggml.eos_token_id"]]
+            row = []
+            for case, gen in cols:
+                exc, expected = None, None
+                try:
+                    expected = py_render(src, CASES[case], gen, bos, eos)
+                except Exception as e:
+                    exc = e
+                args = ["-m", vocab, "--messages", mfiles[case]]
+                if not gen:
+                    args.append("--no-generation-prompt")
+                rc, out, err = run_wafer(args)
+                row.append(compare("-m phi-3", case, expected, exc, rc, out, err, failures))
+            table.append(("-m ggml-vocab-phi-3", row))
+
+        # usage errors and bad input
+        rc, _, _ = run_wafer(["--messages", mfiles["user-only"]])
+        if rc != 2:
+            failures.append("no template: expected exit 2, got %d" % rc)
+        bad = os.path.join(tmp, "bad.json")
+        with open(bad, "w") as f:
+            f.write('[{"role": "user", "content": ')
+        rc, _, err = run_wafer(["--chat-template", "chatml", "--messages", bad])
+        if rc != 1 or "JSON" not in err:
+            failures.append("bad JSON: expected exit 1 naming JSON, got %d %r" % (rc, err))
+        badt = os.path.join(tmp, "bad.jinja")
+        with open(badt, "w") as f:
+            f.write("{{ messages | frobnicate }}")
+        rc, _, err = run_wafer(["--chat-template", badt, "--messages", mfiles["user-only"]])
+        if rc != 1 or "frobnicate" not in err:
+            failures.append("unknown filter: expected exit 1 naming it, got %d %r" % (rc, err))
+
+    w = max(len(n) for n, _ in table)
+    heads = ["%s%s" % (c[:10], "" if g else "/-g") for c, g in cols] + list(VAR_CASES)
+    print("%-*s  %s" % (w, "template", " ".join(heads)))
+    for name, row in table:
+        print("%-*s  %s" % (w, name, " ".join("%-*s" % (len(h), r) for h, r in zip(heads, row))))
+    n_ok = sum(r in ("ok", "raise") for _, row in table for r in row)
+    n_all = sum(len(row) for _, row in table)
+    print("%d/%d renders agree (ok = same bytes, raise = both raised)" % (n_ok, n_all))
+    for f in failures:
+        print("FAIL", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
