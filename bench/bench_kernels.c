@@ -13,10 +13,12 @@
  * Weights are random codes with sane scales (speed does not depend on the
  * values); activations come from the ISA's own quantize_row.
  *
- * usage: bench_kernels [--quick] [--gemm] [--nc N] [--isa I] [--type T] [--ws MiB] [--rows R] [--cols K]
+ * usage: bench_kernels [--quick] [--gemm] [--nc N] [--isa I] [--tile-rows R] [--cputime] [--type T] [--ws MiB] [--rows R] [--cols K]
  *   --gemm: only the cache-resident gemm table (skips the DRAM matvec runs)
  *   --nc N: only that gemm width (one of 1, 2, 4, ..., 128)
  *   --isa avx2|avx512: only that ISA's gemm
+ *   --tile-rows R: cut each gemm into calls of R rows, as the matmul driver does (64)
+ *   --cputime: time gemm by this thread's CPU time (shared, busy machines)
  */
 #include "kernels.h"
 
@@ -26,6 +28,7 @@
 #include <immintrin.h>
 #endif
 #include <string.h>
+#include <time.h>
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 static uint64_t rng_next(void) {
@@ -66,6 +69,16 @@ static void fill_weights(wf_type t, uint8_t *dst, int64_t rows, int64_t cols) {
             memcpy(blk + 2, &d, 2);
         } else memcpy(blk, &d, 2);
     }
+}
+
+/* --cputime: this thread's CPU time instead of wall time, so that other jobs
+ * on a shared machine (which deschedule us) do not count. */
+static bool use_cputime = false;
+static double now(void) {
+    if (!use_cputime) return wf_time_now();
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -137,13 +150,16 @@ static double time_matvec(bench_ctx *b, bool use_gemm, int nc, int reps) {
 
 /* Median seconds of one gemm of all rows x nc activation rows (matrix 0 only,
  * so the weights stay in cache after the first pass). */
-static double time_gemm(bench_ctx *b, int nc, int reps) {
+static double time_gemm(bench_ctx *b, int nc, int reps, int64_t tile_rows) {
     double ts[64];
     if (reps > 64) reps = 64;
+    if (tile_rows <= 0) tile_rows = b->rows;
     for (int rep = 0; rep < reps; rep++) {
-        const double t0 = wf_time_now();
-        b->k->gemm[b->t](b->cols, (int)b->rows, nc, b->w, b->row, b->a, b->arow, b->out, (size_t)b->rows);
-        ts[rep] = wf_time_now() - t0;
+        const double t0 = now();
+        for (int64_t r0 = 0; r0 < b->rows; r0 += tile_rows) /* as the matmul driver cuts it (--tile-rows) */
+            b->k->gemm[b->t](b->cols, (int)(b->rows - r0 < tile_rows ? b->rows - r0 : tile_rows), nc,
+                             b->w + (size_t)r0 * b->row, b->row, b->a, b->arow, b->out + r0, (size_t)b->rows);
+        ts[rep] = now() - t0;
     }
     qsort(ts, (size_t)reps, sizeof ts[0], cmp_double);
     return ts[reps / 2];
@@ -153,6 +169,7 @@ int main(int argc, char **argv) {
     bool quick = false, gemm_only = false;
     int only_nc = 0;  /* --nc N: just that gemm width */
     int only_isa = -1; /* --isa avx2|avx512: just that ISA's gemm */
+    int64_t tile_rows = 0; /* --tile-rows R: gemm calls of R rows */
     int only = -1;       /* --type NAME: just that weight type */
     int64_t ws_mib = 0;  /* --ws MiB: matvec working set (default 256, 64 with --quick) */
     int64_t rows = 8960, cols = 1536; /* Qwen2.5-1.5B ffn_up: 8960 x 1536 */
@@ -160,6 +177,8 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--gemm")) gemm_only = true;
         else if (!strcmp(argv[i], "--nc") && i + 1 < argc) only_nc = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tile-rows") && i + 1 < argc) tile_rows = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--cputime")) use_cputime = true;
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             ++i;
             only_isa = !strcmp(argv[i], "avx2") ? WF_ISA_AVX2 : !strcmp(argv[i], "avx512") ? WF_ISA_AVX512 : -2;
@@ -169,7 +188,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) only = wf_type_from_name(argv[++i]);
         else if (!strcmp(argv[i], "--ws") && i + 1 < argc) ws_mib = atoll(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--gemm] [--nc N] [--isa I] [--type T] [--ws MiB] [--rows R] [--cols K]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--gemm] [--nc N] [--isa I] [--tile-rows R] [--cputime] [--type T] [--ws MiB] [--rows R] [--cols K]\n", argv[0]);
             return 2;
         }
     }
@@ -254,7 +273,7 @@ int main(int argc, char **argv) {
             for (size_t ni = 0; ni < sizeof ncs / sizeof ncs[0]; ni++) {
                 const int nc = ncs[ni];
                 if (only_nc > 0 && nc != only_nc) continue;
-                const double tg = time_gemm(&b, nc, quick ? 3 : 7);
+                const double tg = time_gemm(&b, nc, quick ? 3 : 7, tile_rows);
                 printf(" nc=%d:%.1f", nc, (double)grows * (double)cols * nc / tg / 1e9);
             }
         }

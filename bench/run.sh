@@ -56,7 +56,9 @@ logrun() {
     shift
     echo "$*" | sed "s|$BUILD|\$BUILD|g; s|$DIR|\$WAFER_BENCH_DIR|g" >>"$CMDS"
     echo "+ $*" >&2
+    LAST_OK=1
     if ! "$@" >"$out"; then
+        LAST_OK=0
         echo "run.sh: FAILED: $*" >&2
         echo "{\"error\": \"command failed: $(basename "$1") ${2:-}\"}" >"$out"
     fi
@@ -72,17 +74,17 @@ fresh() { [ -s "$1" ] && [ "$(cat "$1.key" 2>/dev/null)" = "$2" ]; }
 for m in $MODELS; do
     f16=$DIR/$m-f16.gguf
     if ! fresh "$f16" "$MK_KEY"; then
-        rm -f "$f16" "$f16.key"
+        rm -f "$f16.key"
         logrun "$RES/mk-$m.txt" "$MKMODEL" --preset "$m" "$f16"
         cat "$RES/mk-$m.txt" >&2
-        [ -s "$f16" ] && echo "$MK_KEY" >"$f16.key"
+        if [ "$LAST_OK" = 1 ]; then echo "$MK_KEY" >"$f16.key"; fi
     fi
     for ty in $TYPES; do
         q=$DIR/$m-$ty.gguf
         if ! fresh "$q" "$Q_KEY"; then
-            rm -f "$q" "$q.key"
+            rm -f "$q.key" # the writer replaces $q only when the new file is complete
             logrun "$RES/q-$m-$ty.txt" "$WAFER" quantize "$f16" "$q" "$ty" -t 2
-            [ -s "$q" ] && echo "$Q_KEY" >"$q.key"
+            if [ "$LAST_OK" = 1 ]; then echo "$Q_KEY" >"$q.key"; fi
         fi
     done
 done

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define MAX_DIM (1 << 20)
@@ -48,8 +49,9 @@ typedef struct conv {
     bool quantize;              /* then run wf_quantize_file on it         */
     wf_safetensors *st;
     wf_gguf_writer *w;
-    void **bufs;                /* converted data, alive until written    */
+    struct conv_buf { void *p; size_t size; bool mapped; } *bufs; /* converted data, alive until written */
     size_t n_bufs, cap_bufs;
+    char *scratch_dir;          /* where large buffers get their backing files */
 } conv;
 
 static char *join(const char *dir, const char *name) {
@@ -138,17 +140,49 @@ static wf_status load_config(conv *c) {
     return WF_OK;
 }
 
+/* Memory for converted data that must live until the file is written.
+ * Buffers of 1 MiB and more are mappings of unlinked files beside the output,
+ * so a model larger than RAM is paged to disk instead of exhausting memory. */
+#define SCRATCH_MIN (1u << 20)
+
+static void *scratch_map(const conv *c, size_t bytes) {
+    size_t n = strlen(c->scratch_dir);
+    char *path = malloc(n + 40);
+    if (!path) return NULL;
+    snprintf(path, n + 40, "%s/.wafer-convert-XXXXXX", c->scratch_dir);
+    int fd = mkstemp(path);
+    if (fd < 0) { free(path); return NULL; }
+    unlink(path);
+    free(path);
+    void *p = ftruncate(fd, (off_t)bytes) == 0 ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    close(fd);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 static void *keep(conv *c, size_t bytes) {
     if (c->n_bufs == c->cap_bufs) {
         size_t nc = c->cap_bufs ? 2 * c->cap_bufs : 64;
-        void **nb = realloc(c->bufs, nc * sizeof *nb);
+        struct conv_buf *nb = realloc(c->bufs, nc * sizeof *nb);
         if (!nb) return NULL;
         c->bufs = nb;
         c->cap_bufs = nc;
     }
-    void *p = malloc(bytes ? bytes : 1);
-    if (p) c->bufs[c->n_bufs++] = p;
+    bool mapped = bytes >= SCRATCH_MIN && c->scratch_dir;
+    void *p = mapped ? scratch_map(c, bytes) : NULL;
+    if (!p) { /* small, or no room for a scratch file: plain memory */
+        mapped = false;
+        p = malloc(bytes ? bytes : 1);
+    }
+    if (p) c->bufs[c->n_bufs++] = (struct conv_buf){p, bytes, mapped};
     return p;
+}
+
+static void release_bufs(conv *c) {
+    for (size_t i = 0; i < c->n_bufs; i++) {
+        if (c->bufs[i].mapped) munmap(c->bufs[i].p, c->bufs[i].size);
+        else free(c->bufs[i].p);
+    }
+    c->n_bufs = 0;
 }
 
 #define KEY(buf, suffix) (snprintf(buf, sizeof buf, "%s." suffix, c->arch), buf)
@@ -504,19 +538,30 @@ wf_status wf_convert(const char *hf_dir, const char *out_path, const wf_convert_
     wf_status st = WF_OK;
     char *tmp_path = NULL;
     const char *type = p->out_type ? p->out_type : "f16";
+    {
+        const char *slash = strrchr(out_path, '/');
+        size_t dl = slash ? (size_t)(slash - out_path) : 1;
+        if (slash && dl == 0) dl = 1; /* "/x.gguf" */
+        c.scratch_dir = malloc(dl + 1);
+        if (!c.scratch_dir) return wf_fail(err, WF_ERR_NOMEM, "out of memory");
+        memcpy(c.scratch_dir, slash ? out_path : ".", dl);
+        c.scratch_dir[dl] = 0;
+    }
     uint32_t file_type = 1;
     if (!strcasecmp(type, "f32")) { c.mat_type = WF_TYPE_F32; file_type = 0; }
     else if (!strcasecmp(type, "f16")) { c.mat_type = WF_TYPE_F16; file_type = 1; }
     else if (!strcasecmp(type, "bf16")) { c.mat_type = WF_TYPE_BF16; file_type = 32; }
     else if (is_quant_ftype(type)) c.quantize = true;
-    else
-        return wf_fail(err, WF_ERR_INVALID_ARG, "convert: unknown output type '%.32s' (%s)", type, wf_quantize_ftype_names);
+    else {
+        st = wf_fail(err, WF_ERR_INVALID_ARG, "convert: unknown output type '%.32s' (%s)", type, wf_quantize_ftype_names);
+        goto done;
+    }
     if (p->vocab_only) c.quantize = false;
 
     if (p->vocab_only) {
         /* config.json is optional here: it only names the architecture */
         char *cp = join(hf_dir, "config.json");
-        if (!cp) return wf_fail(err, WF_ERR_NOMEM, "out of memory");
+        if (!cp) { st = wf_fail(err, WF_ERR_NOMEM, "out of memory"); goto done; }
         bool have = access(cp, F_OK) == 0;
         free(cp);
         if (have && (st = load_config(&c))) goto done;
@@ -563,15 +608,15 @@ wf_status wf_convert(const char *hf_dir, const char *out_path, const wf_convert_
     if ((st = wf_gguf_writer_write(c.w, tmp_path, NULL, NULL, err))) goto done;
     wf_gguf_writer_free(c.w);
     c.w = NULL;
-    for (size_t i = 0; i < c.n_bufs; i++) free(c.bufs[i]);
-    c.n_bufs = 0;
+    release_bufs(&c);
     wf_quantize_params qp = {.ftype = type, .n_threads = p->n_threads};
     st = wf_quantize_file(tmp_path, out_path, &qp, err);
     unlink(tmp_path);
 done:
     free(tmp_path);
-    for (size_t i = 0; i < c.n_bufs; i++) free(c.bufs[i]);
+    release_bufs(&c);
     free(c.bufs);
+    free(c.scratch_dir);
     wf_gguf_writer_free(c.w);
     wf_st_close(c.st);
     json_decref(c.cfg);

@@ -35,9 +35,17 @@ typedef enum {
 
 typedef struct jstr { size_t len; char s[]; } jstr;  /* NUL-terminated bytes */
 typedef struct jv jv;
-typedef struct jlist { size_t n, cap; jv *items; bool tuple; } jlist;
+/* lazy: what Python would hold as a generator (map/select/... results:
+ * printing or len() is an error, always truthy) or a dict view (keys(),
+ * values(), items(): printing is an error). */
+enum { JL_LIST = 0, JL_GENERATOR = 1, JL_VIEW_KEYS, JL_VIEW_VALUES, JL_VIEW_ITEMS };
+typedef struct jlist { size_t n, cap; jv *items; bool tuple; uint8_t lazy; } jlist;
 typedef struct jdict { size_t n, cap; jv *keys; jv *vals; } jdict;
 struct jnode;
+struct jmacro {
+    const struct jnode *node;
+    struct jframe *scope;     /* where it was defined: macros are closures */
+};
 struct jloop {
     jlist *items;   /* what the loop walks over (after its if-filter) */
     size_t idx;     /* current position                                */
@@ -53,7 +61,7 @@ struct jv {
         jstr *s;
         jlist *l;
         jdict *d;                 /* JV_DICT, JV_NS                           */
-        const struct jnode *macro;
+        struct jmacro *macro;     /* JV_MACRO: node + defining scope         */
         struct jloop *loop;
         jv *self;                 /* JV_METHOD: the bound object             */
         const char *uname;        /* JV_UNDEF: the missing name, may be NULL  */
@@ -158,6 +166,7 @@ jctx *jinja_ctx(jrender *r);
 /* Shared with the builtins (defined in jinja_eval.c). */
 jlist *jinja_iter(jrender *r, jv v, int line);          /* for-loop items  */
 bool jinja_compare(jrender *r, int op, jv a, jv b, int line);
+jv jinja_binop(jrender *r, int op, jv a, jv b, int line);   /* arithmetic */
 void jinja_tick(jrender *r, int line);                  /* one unit of work */
 _Noreturn void jinja_undefined_error(jrender *r, jv v, int line);
 jv jinja_call(jrender *r, jv f, const jv *args, size_t n, const char **kwn, const jv *kwv,

@@ -307,8 +307,11 @@ static bool affix(jrender *r, jstr *s, jv what, bool end, int line) {
 static int64_t length_of(jrender *r, jv v, int line) {
     switch (v.t) {
     case JV_STR: return (int64_t)ju_count(v.s->s, v.s->len);
-    case JV_LIST: return (int64_t)v.l->n;
-    case JV_DICT: case JV_NS: return (int64_t)v.d->n;
+    case JV_LIST:
+        if (v.l->lazy == JL_GENERATOR) jfail(jinja_ctx(r), WF_ERR_INVALID_ARG, line, "object of type 'generator' has no len() (add |list)");
+        return (int64_t)v.l->n;
+    case JV_DICT: return (int64_t)v.d->n;
+    case JV_LOOP: return (int64_t)v.loop->items->n;
     case JV_UNDEF: return 0;
     default:
         jfail(jinja_ctx(r), WF_ERR_INVALID_ARG, line, "object of type '%s' has no len()", jv_type_name(v));
@@ -334,7 +337,8 @@ bool jinja_apply_test(jrender *r, int id, jv v, const jv *args, size_t n, int li
     case T_STRING: return v.t == JV_STR;
     case T_MAPPING: return v.t == JV_DICT;
     case T_ITERABLE: return v.t == JV_STR || v.t == JV_LIST || v.t == JV_DICT || v.t == JV_UNDEF;
-    case T_SEQUENCE: return v.t == JV_STR || v.t == JV_LIST || v.t == JV_DICT || v.t == JV_UNDEF;
+    case T_SEQUENCE: /* has len() and [] */
+        return v.t == JV_STR || (v.t == JV_LIST && !v.l->lazy) || v.t == JV_DICT || v.t == JV_UNDEF;
     case T_CALLABLE: return v.t == JV_MACRO || v.t == JV_FUNC || v.t == JV_METHOD;
     case T_SAMEAS:
         if (v.t != args[0].t) return false;
@@ -352,15 +356,15 @@ bool jinja_apply_test(jrender *r, int id, jv v, const jv *args, size_t n, int li
     case T_GT: return jinja_compare(r, OP_GT, v, args[0], line);
     case T_GE: return jinja_compare(r, OP_GE, v, args[0], line);
     case T_IN: return jinja_compare(r, OP_IN, v, args[0], line);
-    case T_ODD: case T_EVEN: case T_DIVISIBLEBY: {
-        if (v.t != JV_INT && v.t != JV_BOOL)
-            jfail(c, WF_ERR_INVALID_ARG, line, "odd/even/divisibleby need an integer, got %s", jv_type_name(v));
-        int64_t x = v.t == JV_INT ? v.i : v.b;
-        if (id == T_DIVISIBLEBY) {
-            if (args[0].t != JV_INT || args[0].i == 0) jfail(c, WF_ERR_INVALID_ARG, line, "divisibleby needs a non-zero integer");
-            return args[0].i == -1 || x % args[0].i == 0;
-        }
-        return (x % 2 != 0) == (id == T_ODD);
+    case T_ODD: case T_EVEN: case T_DIVISIBLEBY: { /* Python: value % k == 0 (or == 1) */
+        jv k = id == T_DIVISIBLEBY ? args[0] : jv_int(2);
+        bool num_v = v.t == JV_INT || v.t == JV_BOOL || v.t == JV_FLOAT;
+        bool num_k = k.t == JV_INT || k.t == JV_BOOL || k.t == JV_FLOAT;
+        if (!num_v || !num_k)
+            jfail(c, WF_ERR_INVALID_ARG, line, "odd/even/divisibleby need numbers, got %s", jv_type_name(num_v ? k : v));
+        jv m = jinja_binop(r, OP_MOD, v, k, line);
+        double mv = m.t == JV_FLOAT ? m.f : (double)m.i;
+        return id == T_ODD ? mv == 1.0 : mv == 0.0;
     }
     case T_LOWER: case T_UPPER: {
         if (v.t != JV_STR) return false;
@@ -407,7 +411,8 @@ static jv attr_path(jrender *r, jv v, jstr *path, int line) {
 /* select / reject / selectattr / rejectattr */
 static jv select_items(jrender *r, jv seq, const fargs *A, bool attr, bool keep) {
     jctx *c = jinja_ctx(r);
-    jlist *l = jinja_iter(r, seq, A->line);
+    /* Jinja only iterates a truthy value: false/none/0 give nothing */
+    jlist *l = jv_truthy(seq) ? jinja_iter(r, seq, A->line) : jv_list(c, 0).l;
     size_t k = 0;
     jstr *path = NULL;
     if (attr) {
@@ -424,6 +429,7 @@ static jv select_items(jrender *r, jv seq, const fargs *A, bool attr, bool keep)
     }
     if (A->nkw) jfail(c, WF_ERR_UNSUPPORTED, A->line, "%s(): keyword arguments are not supported", A->fname);
     jv out = jv_list(c, 0);
+    out.l->lazy = JL_GENERATOR;
     for (size_t i = 0; i < l->n; i++) {
         jinja_tick(r, A->line);
         jv x = attr ? attr_path(r, l->items[i], path, A->line) : l->items[i];
@@ -515,6 +521,8 @@ jv jinja_apply_filter(jrender *r, int id, jv v, const jv *args, size_t n, const 
     }
     case F_FIRST: case F_LAST: {
         check_args(r, &A, 0, NULL);
+        if (id == F_LAST && v.t == JV_LIST && v.l->lazy == JL_GENERATOR)
+            jfail(c, WF_ERR_INVALID_ARG, line, "last: a generator is not reversible (add |list)");
         jlist *l = jinja_iter(r, v, line);
         if (l->n == 0) return jv_undef(NULL);
         return l->items[id == F_FIRST ? 0 : l->n - 1];
@@ -525,6 +533,7 @@ jv jinja_apply_filter(jrender *r, int id, jv v, const jv *args, size_t n, const 
         jv dv = jv_float(0.0);
         arg(r, &A, 0, "default", &dv);
         double d;
+        if (v.t == JV_UNDEF) jinja_undefined_error(r, v, line);
         if (v.t == JV_FLOAT) return v;
         if (v.t == JV_INT || v.t == JV_BOOL) return jv_float(v.t == JV_INT ? (double)v.i : v.b);
         if (v.t == JV_STR && parse_float_str(v.s->s, &d)) return jv_float(d);
@@ -539,6 +548,7 @@ jv jinja_apply_filter(jrender *r, int id, jv v, const jv *args, size_t n, const 
             jfail(c, WF_ERR_UNSUPPORTED, line, "int(): only base 10 is supported");
         int64_t i;
         double d;
+        if (v.t == JV_UNDEF) jinja_undefined_error(r, v, line);
         if (v.t == JV_INT) return v;
         if (v.t == JV_BOOL) return jv_int(v.b);
         if (v.t == JV_FLOAT) {
@@ -597,9 +607,14 @@ jv jinja_apply_filter(jrender *r, int id, jv v, const jv *args, size_t n, const 
     }
     case F_ITEMS: {
         check_args(r, &A, 0, NULL);
-        if (v.t == JV_UNDEF) return jv_list(c, 0);
+        if (v.t == JV_UNDEF) {
+            jv e = jv_list(c, 0);
+            e.l->lazy = JL_GENERATOR;
+            return e;
+        }
         if (v.t != JV_DICT) jfail(c, WF_ERR_INVALID_ARG, line, "items: can only get item pairs from a mapping");
         jv o = jv_list(c, v.d->n);
+        o.l->lazy = JL_GENERATOR;
         for (size_t i = 0; i < v.d->n; i++) {
             jv t = jv_list(c, 2);
             t.l->tuple = true;
@@ -628,8 +643,9 @@ jv jinja_apply_filter(jrender *r, int id, jv v, const jv *args, size_t n, const 
     }
     case F_LIST: check_args(r, &A, 0, NULL); return to_list(r, v, line);
     case F_MAP: {
-        jlist *l = jinja_iter(r, v, line);
+        jlist *l = jv_truthy(v) ? jinja_iter(r, v, line) : jv_list(c, 0).l; /* as select */
         jv out = jv_list(c, l->n);
+        out.l->lazy = JL_GENERATOR;
         jv at;
         if (arg(r, &A, -1, "attribute", &at)) {
             static const char *const kw[] = {"attribute", "default", NULL};
@@ -681,6 +697,7 @@ jv jinja_apply_filter(jrender *r, int id, jv v, const jv *args, size_t n, const 
         }
         jlist *l = jinja_iter(r, v, line);
         jv o = jv_list(c, l->n);
+        o.l->lazy = JL_GENERATOR; /* reversed(...) */
         for (size_t i = l->n; i-- > 0;) jl_push(c, o.l, l->items[i]);
         return o;
     }
@@ -831,10 +848,16 @@ jv jinja_call_method(jrender *r, jv m, const jv *args, size_t n, const char **kw
         }
         return jv_bool(true);
     }
-    case M_ITEMS: check_args(r, &A, 0, NULL); return jinja_apply_filter(r, F_ITEMS, self, NULL, 0, NULL, NULL, 0, line);
+    case M_ITEMS: {
+        check_args(r, &A, 0, NULL);
+        jv o = jinja_apply_filter(r, F_ITEMS, self, NULL, 0, NULL, NULL, 0, line);
+        o.l->lazy = JL_VIEW_ITEMS;
+        return o;
+    }
     case M_KEYS: case M_VALUES: {
         check_args(r, &A, 0, NULL);
         jv o = jv_list(c, self.d->n);
+        o.l->lazy = m.aux == M_KEYS ? JL_VIEW_KEYS : JL_VIEW_VALUES;
         for (size_t i = 0; i < self.d->n; i++) jl_push(c, o.l, m.aux == M_KEYS ? self.d->keys[i] : self.d->vals[i]);
         return o;
     }

@@ -50,7 +50,24 @@ static jv lookup(jrender *r, jframe *f, const char *name) {
 }
 
 static void assign(jrender *r, jframe *f, const char *name, jv v) {
-    jd_set(r->c, f->vars, jv_strs(r->c, name), v);
+    jdict *d = f->vars;
+    jv *p = jd_gets(d, name);
+    if (p) {
+        *p = v;
+        return;
+    }
+    /* a loop scope reset for the next iteration keeps its key strings */
+    if (d->n < d->cap && d->keys[d->n].t == JV_STR && !strcmp(d->keys[d->n].s->s, name)) {
+        d->vals[d->n++] = v;
+        return;
+    }
+    jd_set(r->c, d, jv_strs(r->c, name), v);
+}
+
+static bool defines_macro(const jnodes *body) {
+    for (size_t i = 0; i < body->n; i++)
+        if (body->v[i]->k == N_MACRO) return true;
+    return false;
 }
 
 _Noreturn void jinja_undefined_error(jrender *r, jv v, int line) {
@@ -133,6 +150,7 @@ static jv get_index(jrender *r, jv obj, jv key, int line) {
         if (key.t == JV_STR) return jinja_getattr(r, obj, key.s->s, line);
         return jv_undef(NULL);
     }
+    if (obj.t == JV_LIST && obj.l->lazy) return jv_undef(NULL); /* not subscriptable */
     if ((obj.t == JV_LIST || obj.t == JV_STR) && (key.t == JV_INT || key.t == JV_BOOL)) {
         int64_t i = key.t == JV_INT ? key.i : key.b;
         size_t n = obj.t == JV_LIST ? obj.l->n : ju_count(obj.s->s, obj.s->len);
@@ -181,7 +199,8 @@ static jv slice(jrender *r, jv obj, const jnode *n, jframe *f) {
         has[k] = true;
     }
     if (obj.t == JV_UNDEF) jinja_undefined_error(r, obj, n->line);
-    if (obj.t != JV_LIST && obj.t != JV_STR) jfail(c, WF_ERR_INVALID_ARG, n->line, "cannot slice a %s", jv_type_name(obj));
+    if ((obj.t != JV_LIST && obj.t != JV_STR) || (obj.t == JV_LIST && obj.l->lazy))
+        jfail(c, WF_ERR_INVALID_ARG, n->line, "'%s' object is not subscriptable with a slice", jv_type_name(obj));
     int64_t len = obj.t == JV_LIST ? (int64_t)obj.l->n : (int64_t)ju_count(obj.s->s, obj.s->len);
     int64_t step = has[2] ? parts[2] : 1;
     if (step == 0) jfail(c, WF_ERR_INVALID_ARG, n->line, "slice step cannot be zero");
@@ -249,12 +268,13 @@ static jv repeat(jrender *r, jv seq, int64_t k, int line) {
     }
     if (seq.l->n && (uint64_t)k > c->cap / (seq.l->n * sizeof(jv))) jfail(c, WF_ERR_RANGE, line, "list repetition too large");
     jv l = jv_list(c, 0);
+    l.l->tuple = seq.l->tuple;
     for (int64_t i = 0; i < k; i++)
         for (size_t j = 0; j < seq.l->n; j++) jl_push(c, l.l, seq.l->items[j]);
     return l;
 }
 
-static jv binop(jrender *r, int op, jv a, jv b, int line) {
+jv jinja_binop(jrender *r, int op, jv a, jv b, int line) {
     jctx *c = r->c;
     if (is_num(a) && is_num(b)) {
         bool ints = is_intlike(a) && is_intlike(b);
@@ -310,7 +330,7 @@ static jv binop(jrender *r, int op, jv a, jv b, int line) {
         jb_put(c, &buf, b.s->s, b.s->len);
         return jv_str(c, buf.p ? buf.p : "", buf.n);
     }
-    if (op == OP_ADD && a.t == JV_LIST && b.t == JV_LIST) {
+    if (op == OP_ADD && a.t == JV_LIST && b.t == JV_LIST && !a.l->lazy && !b.l->lazy) {
         jv l = jv_list(c, a.l->n + b.l->n);
         l.l->tuple = a.l->tuple && b.l->tuple;
         if (a.l->tuple != b.l->tuple) bad_operands(r, op, a, b, line);
@@ -318,6 +338,7 @@ static jv binop(jrender *r, int op, jv a, jv b, int line) {
         for (size_t i = 0; i < b.l->n; i++) jl_push(c, l.l, b.l->items[i]);
         return l;
     }
+    if ((a.t == JV_LIST && a.l->lazy) || (b.t == JV_LIST && b.l->lazy)) bad_operands(r, op, a, b, line);
     if (op == OP_MUL && (a.t == JV_STR || a.t == JV_LIST) && is_intlike(b)) return repeat(r, a, ival(b), line);
     if (op == OP_MUL && (b.t == JV_STR || b.t == JV_LIST) && is_intlike(a)) return repeat(r, b, ival(a), line);
     if (op == OP_MOD && a.t == JV_STR)
@@ -377,12 +398,13 @@ bool jinja_compare(jrender *r, int op, jv a, jv b, int line) {
 }
 
 /* ---- calls -------------------------------------------------------------- */
-static jv call_macro(jrender *r, const jnode *m, const jv *args, size_t n, const char **kwn, const jv *kwv,
+static jv call_macro(jrender *r, const struct jmacro *mac, const jv *args, size_t n, const char **kwn, const jv *kwv,
                      size_t nkw, int line) {
+    const jnode *m = mac->node;
     if (++r->macro_depth > JE_MAX_MACRO_DEPTH)
         jfail(r->c, WF_ERR_RANGE, line, "macro recursion too deep (limit %d)", JE_MAX_MACRO_DEPTH);
     if (n > m->n_params) jfail(r->c, WF_ERR_INVALID_ARG, line, "macro '%s' takes not more than %zu argument(s)", m->name, m->n_params);
-    jframe *f = frame_new(r, r->root);
+    jframe *f = frame_new(r, mac->scope);
     for (size_t i = 0; i < m->n_params; i++) {
         jv v = jv_undef(m->params[i]);
         bool set = false;
@@ -509,6 +531,10 @@ static jv eval(jrender *r, jframe *f, const jnode *n) {
     case E_SLICE: v = slice(r, eval(r, f, n->a), n, f); break;
     case E_CALL: {
         jv fn = eval(r, f, n->a);
+        if (fn.t == JV_UNDEF && n->a->k == E_ATTR) {
+            jv obj = eval(r, f, n->a->a);
+            jfail(c, WF_ERR_UNSUPPORTED, n->line, "unknown or unsupported method %s.%s()", jv_type_name(obj), n->a->name);
+        }
         evargs a = eval_args(r, f, n);
         v = jinja_call(r, fn, a.args, a.n, a.kwn, a.kwv, a.nkw, n->line);
         break;
@@ -529,7 +555,7 @@ static jv eval(jrender *r, jframe *f, const jnode *n) {
     }
     case E_BIN: {
         jv a = eval(r, f, n->a);
-        v = binop(r, n->op, a, eval(r, f, n->b), n->line);
+        v = jinja_binop(r, n->op, a, eval(r, f, n->b), n->line);
         break;
     }
     case E_NEG: case E_POS: {
@@ -625,6 +651,7 @@ static void exec_for(jrender *r, jframe *f, const jnode *n) {
         items = kept.l;
     }
     struct jloop *lp = ja_alloc(c, sizeof *lp);
+    bool fresh = defines_macro(&n->body);
     lp->items = items;
     jv lv = {0};
     lv.t = JV_LOOP;
@@ -632,6 +659,11 @@ static void exec_for(jrender *r, jframe *f, const jnode *n) {
     for (size_t i = 0; i < items->n; i++) {
         jinja_tick(r, n->line);
         lp->idx = i;
+        /* like Jinja, each iteration has its own scope: a {% set %} in the
+         * body does not carry over to the next iteration or out of the loop.
+         * The scope is emptied and reused unless a macro may capture it. */
+        if (i == 0 || fresh) lf = frame_new(r, f);
+        else lf->vars->n = 0;
         bind_targets(r, lf, n, items->items[i]);
         assign(r, lf, "loop", lv);
         exec_body(r, lf, &n->body);
@@ -669,7 +701,9 @@ static void exec_stmt(jrender *r, jframe *f, const jnode *n) {
     case N_MACRO: {
         jv m = {0};
         m.t = JV_MACRO;
-        m.macro = n;
+        m.macro = ja_alloc(c, sizeof(struct jmacro));
+        m.macro->node = n;
+        m.macro->scope = f;
         assign(r, f, n->name, m);
         return;
     }

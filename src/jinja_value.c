@@ -163,7 +163,7 @@ bool jv_truthy(jv v) {
     case JV_INT: return v.i != 0;
     case JV_FLOAT: return v.f != 0.0;
     case JV_STR: return v.s->len != 0;
-    case JV_LIST: return v.l->n != 0;
+    case JV_LIST: return v.l->n != 0 || v.l->lazy == JL_GENERATOR;
     case JV_DICT: return v.d->n != 0;
     default: return true;
     }
@@ -197,7 +197,7 @@ bool jv_equal(jv a, jv b) {
         }
         return true;
     case JV_NS: return a.d == b.d;
-    case JV_MACRO: return a.macro == b.macro;
+    case JV_MACRO: return a.macro->node == b.macro->node;
     case JV_FUNC: return a.aux == b.aux;
     case JV_LOOP: return a.loop == b.loop;
     case JV_METHOD: return a.aux == b.aux && a.self == b.self;
@@ -336,6 +336,10 @@ static void to_str_rec(jctx *c, jbuf *b, jv v, bool repr, int depth) {
         else jb_put(c, b, v.s->s, v.s->len);
         return;
     case JV_LIST:
+        if (v.l->lazy == JL_GENERATOR)
+            jfail(c, WF_ERR_UNSUPPORTED, 0, "cannot print a generator (Jinja would print a Python object repr); add |list");
+        if (v.l->lazy) /* dict_keys([...]) etc. */
+            jb_puts(c, b, v.l->lazy == JL_VIEW_KEYS ? "dict_keys(" : v.l->lazy == JL_VIEW_VALUES ? "dict_values(" : "dict_items(");
         jb_puts(c, b, v.l->tuple ? "(" : "[");
         for (size_t i = 0; i < v.l->n; i++) {
             if (i) jb_puts(c, b, ", ");
@@ -343,6 +347,7 @@ static void to_str_rec(jctx *c, jbuf *b, jv v, bool repr, int depth) {
         }
         if (v.l->tuple && v.l->n == 1) jb_puts(c, b, ",");
         jb_puts(c, b, v.l->tuple ? ")" : "]");
+        if (v.l->lazy) jb_puts(c, b, ")");
         return;
     case JV_DICT: case JV_NS:
         jb_puts(c, b, v.t == JV_NS ? "<Namespace {" : "{");
@@ -353,6 +358,9 @@ static void to_str_rec(jctx *c, jbuf *b, jv v, bool repr, int depth) {
             to_str_rec(c, b, v.d->vals[i], true, depth + 1);
         }
         jb_puts(c, b, v.t == JV_NS ? "}>" : "}");
+        return;
+    case JV_LOOP:
+        jb_printf(c, b, "<LoopContext %zu/%zu>", v.loop->idx + 1, v.loop->items->n);
         return;
     default:
         jfail(c, WF_ERR_UNSUPPORTED, 0, "cannot convert a %s to a string", jv_type_name(v));
@@ -428,6 +436,7 @@ void jv_to_json(jctx *c, jbuf *b, jv v, const char *indent, const char *item_sep
         return;
     case JV_STR: json_str(c, b, v.s->s, v.s->len); return;
     case JV_LIST:
+        if (v.l->lazy) jfail(c, WF_ERR_INVALID_ARG, 0, "tojson: a generator or dict view is not JSON serializable");
         if (v.l->n == 0) { jb_puts(c, b, "[]"); return; }
         jb_puts(c, b, "[");
         for (size_t i = 0; i < v.l->n; i++) {

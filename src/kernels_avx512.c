@@ -542,7 +542,7 @@ static void ka_prepare(const bool q6, int64_t nsb, const uint8_t *a0, const uint
 /* Q8_0 activations, chunks of 8 blocks (zero-padded like the weights):
  * dap holds each lane's block scale, neg = -128 * sum of the lane's codes. */
 static void ka_prepare_q8_0(int64_t nb, const uint8_t *a0, const uint8_t *a1, ka_block *dst) {
-    const __m512i lane8 = lane_sub_idx(false), bias = _mm512_set1_epi8((char)0x80);
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
     for (int64_t b0 = 0; b0 < nb; b0 += 8, dst++) {
         float d[16];
         for (int t = 0; t < 2; t++) {
@@ -563,7 +563,6 @@ static void ka_prepare_q8_0(int64_t nb, const uint8_t *a0, const uint8_t *a1, ka
         /* lanes 0..7: token 0's blocks 0..7, lanes 8..15: token 1's */
         dst->dap = _mm512_loadu_ps(d);
         dst->oap = _mm512_setzero_ps();
-        (void)lane8;
     }
 }
 
@@ -594,14 +593,24 @@ WF_AI __m512 fold_pair_ps(__m512 a, __m512 b) {
  * Q6_K: the lane scales differ, so each token is converted and multiplied
  * by d*sc first, and folded in float. Registers: RB*CB P + RB*ceil(CB/2)
  * accumulators + 2 <= 26 zmm for 4x4. */
-WF_AI void kp_tile(const bool q6, const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws,
-                   const ka_block *ka, size_t kas, float *out, size_t os) {
-    enum { CP = (TILE_C + 1) / 2 };
+enum { TILE_CP = (TILE_C + 1) / 2 };
+
+/* The float accumulators of one tile between column chunks: (TILE_R, TILE_CP). */
+typedef struct {
+    __m512 v[TILE_R][TILE_CP];
+} kp_acc;
+
+/* acc_io: NULL, or where the accumulators of a tile that spans several calls
+ * (column chunks) live: read unless first, written back unless last; out is
+ * written only on the last call. */
+WF_AI void kp_tile(const int kt, const int RB, const int CB, int64_t nsb, const uint8_t *w, size_t ws,
+                   const ka_block *ka, size_t kas, kp_acc *acc_io, int flags, float *out, size_t os) {
+    const bool q6 = kt == KP_Q6_K, q8 = kt == KP_Q8_0;
+    const bool first = flags & 1, last = flags & 2;
     const int PB = (CB + 1) / 2;
-    __m512 acc[TILE_R][CP];
+    __m512 acc[TILE_R][TILE_CP];
     for (int r = 0; r < RB; r++)
-        for (int p = 0; p < PB; p++) acc[r][p] = _mm512_setzero_ps();
-    const int64_t nsb = n / WF_QK_K;
+        for (int p = 0; p < PB; p++) acc[r][p] = first ? _mm512_setzero_ps() : acc_io->v[r][p];
     for (int64_t b = 0; b < nsb; b++) {
         __m512i P[TILE_R][TILE_C];
 #pragma GCC unroll 4
@@ -611,7 +620,7 @@ WF_AI void kp_tile(const bool q6, const int RB, const int CB, int64_t n, const u
                 const __m512i W = _mm512_load_si512((const void *)&x->w[g]);
                 for (int c = 0; c < CB; c++) {
                     const ka_block *k = (const ka_block *)(const void *)((const uint8_t *)ka + (size_t)(c / 2) * kas) + b;
-                    const __m512i start = q6 ? k->neg[c % 2] : _mm512_setzero_si512();
+                    const __m512i start = q6 || q8 ? k->neg[c % 2] : _mm512_setzero_si512();
                     P[r][c] = _mm512_dpbusd_epi32(g == 0 ? start : P[r][c], W, k->q[c % 2][g]);
                 }
             }
@@ -627,10 +636,15 @@ WF_AI void kp_tile(const bool q6, const int RB, const int CB, int64_t n, const u
                 } else {
                     const __m512i X = fold_pair(P[r][2 * p], two ? P[r][2 * p + 1] : _mm512_setzero_si512());
                     acc[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(X), _mm512_mul_ps(x->dsc, k->dap), acc[r][p]);
-                    acc[r][p] = _mm512_fmadd_ps(x->off, k->oap, acc[r][p]);
+                    if (!q8) acc[r][p] = _mm512_fmadd_ps(x->off, k->oap, acc[r][p]);
                 }
             }
         }
+    }
+    if (!last) {
+        for (int r = 0; r < RB; r++)
+            for (int p = 0; p < PB; p++) acc_io->v[r][p] = acc[r][p];
+        return;
     }
     for (int r = 0; r < RB; r++)
         for (int p = 0; p < PB; p++) {
@@ -640,12 +654,12 @@ WF_AI void kp_tile(const bool q6, const int RB, const int CB, int64_t n, const u
         }
 }
 
-typedef void (*kp_fn)(int64_t n, const uint8_t *w, size_t ws, const ka_block *ka, size_t kas, float *out,
-                      size_t os);
+typedef void (*kp_fn)(int64_t nsb, const uint8_t *w, size_t ws, const ka_block *ka, size_t kas, kp_acc *acc,
+                      int flags, float *out, size_t os);
 #define WF_KP_ONE(T, R, C)                                                                                  \
-    static void T##_##R##x##C(int64_t n, const uint8_t *w, size_t ws, const ka_block *ka, size_t kas,       \
-                              float *o, size_t os) {                                                       \
-        T##_tile(R, C, n, w, ws, ka, kas, o, os);                                                          \
+    static void T##_##R##x##C(int64_t nsb, const uint8_t *w, size_t ws, const ka_block *ka, size_t kas,     \
+                              kp_acc *acc, int flags, float *o, size_t os) {                               \
+        T##_tile(R, C, nsb, w, ws, ka, kas, acc, flags, o, os);                                            \
     }
 #define WF_KP_INSTANCES(T)                                                                                 \
     WF_KP_ONE(T, 1, 1) WF_KP_ONE(T, 1, 2) WF_KP_ONE(T, 1, 3) WF_KP_ONE(T, 1, 4)                             \
@@ -657,16 +671,21 @@ typedef void (*kp_fn)(int64_t n, const uint8_t *w, size_t ws, const ka_block *ka
                                                     {T##_3x1, T##_3x2, T##_3x3, T##_3x4},                   \
                                                     {T##_4x1, T##_4x2, T##_4x3, T##_4x4}};
 
-WF_AI void kp4_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const ka_block *ka,
-                    size_t kas, float *out, size_t os) {
-    kp_tile(false, RB, CB, n, w, ws, ka, kas, out, os);
+WF_AI void kp4_tile(const int RB, const int CB, int64_t nsb, const uint8_t *w, size_t ws, const ka_block *ka,
+                    size_t kas, kp_acc *acc, int flags, float *out, size_t os) {
+    kp_tile(KP_Q4_K, RB, CB, nsb, w, ws, ka, kas, acc, flags, out, os);
 }
-WF_AI void kp6_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const ka_block *ka,
-                    size_t kas, float *out, size_t os) {
-    kp_tile(true, RB, CB, n, w, ws, ka, kas, out, os);
+WF_AI void kp6_tile(const int RB, const int CB, int64_t nsb, const uint8_t *w, size_t ws, const ka_block *ka,
+                    size_t kas, kp_acc *acc, int flags, float *out, size_t os) {
+    kp_tile(KP_Q6_K, RB, CB, nsb, w, ws, ka, kas, acc, flags, out, os);
+}
+WF_AI void kp8_tile(const int RB, const int CB, int64_t nsb, const uint8_t *w, size_t ws, const ka_block *ka,
+                    size_t kas, kp_acc *acc, int flags, float *out, size_t os) {
+    kp_tile(KP_Q8_0, RB, CB, nsb, w, ws, ka, kas, acc, flags, out, os);
 }
 WF_KP_INSTANCES(kp4)
 WF_KP_INSTANCES(kp6)
+WF_KP_INSTANCES(kp8)
 #undef WF_KP_INSTANCES
 #undef WF_KP_ONE
 
@@ -755,10 +774,6 @@ static void gemm_l32(const l32_kind kind, const tile_fn prepared[TILE_R][TILE_C]
     wf_free_aligned(act);
 }
 
-static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
-                      size_t os) {
-    gemm_l32(L32_Q8_0, q8_0p_tiles, vec_dot_q8_0, n, nr, nc, w, ws, a, as, out, os);
-}
 static void gemm_q4_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
     gemm_l32(L32_Q4_0, q4_0p_tiles, vec_dot_q4_0, n, nr, nc, w, ws, a, as, out, os);
@@ -774,49 +789,121 @@ static void gemm_q5_0(int64_t n, int nr, int nc, const void *w, size_t ws, const
  * group of 4 tokens then reuses. The prepared path won from 2 tokens on, even
  * with the weights streaming from DRAM (bench_kernels: Q4_K 4 tokens 25 GB/s
  * against 18 for the direct tiles). Without scratch memory: the direct tiles. */
-enum { KP_ROWS = 4 };
+
+enum { KP_ROWS = 4, KP_CHUNK = 8 };
+
+/* Bytes of one weight / activation row up to super-block (chunk) s. */
+WF_AI size_t dealt_offset(const int kind, int64_t s) {
+    const size_t bsz = kind == KP_Q8_0 ? 8 * sizeof(wf_block_q8_0)
+                       : kind == KP_Q6_K ? sizeof(wf_block_q6_K)
+                       : kind == KP_Q5_K ? sizeof(wf_block_q5_K)
+                                         : sizeof(wf_block_q4_K);
+    return bsz * (size_t)s;
+}
+
+/* The dealt gemm, in column chunks of KP_CHUNK super-blocks (2048 elements):
+ * per chunk the activations of all nc tokens are dealt (nc * KP_CHUNK * 384
+ * bytes, 192 KiB for 64 tokens: stays in L2), then KP_ROWS weight rows at a
+ * time (12 KiB: stays in L1) while every group of TILE_C tokens passes over
+ * them. The float accumulators of each (row group, token group) wait in acc
+ * between chunks. Scratch: kp (KP_ROWS * KP_CHUNK kp_blocks), ka (npair *
+ * KP_CHUNK ka_blocks), acc (row groups * token groups). */
+static void gemm_dealt(const int kind, const kp_fn prepared[TILE_R][TILE_C], int64_t n, int nr, int nc, const void *w,
+                       size_t ws, const void *a, size_t as, float *out, size_t os, kp_block *kp, ka_block *ka,
+                       kp_acc *acc) {
+    const int64_t nb = n / WF_QK8_0; /* Q8_0 blocks */
+    const int64_t nsb = kind == KP_Q8_0 ? (nb + 7) / 8 : n / WF_QK_K;
+    const int npair = (nc + 1) / 2, ncg = (nc + TILE_C - 1) / TILE_C;
+    const size_t kps = sizeof(kp_block) * KP_CHUNK, kas = sizeof(ka_block) * KP_CHUNK; /* bytes per row / pair */
+    const uint8_t *wb = w, *ab = a;
+    for (int64_t s0 = 0; s0 < nsb; s0 += KP_CHUNK) {
+        const int64_t sn = nsb - s0 < KP_CHUNK ? nsb - s0 : KP_CHUNK;
+        const int64_t nb0 = 8 * s0, nbn = nb - nb0 < 8 * sn ? nb - nb0 : 8 * sn; /* Q8_0 blocks of the chunk */
+        const size_t off = dealt_offset(kind, s0);
+        const int flags = (s0 == 0 ? 1 : 0) | (s0 + sn == nsb ? 2 : 0);
+        for (int p = 0; p < npair; p++) {
+            const uint8_t *a0 = ab + (size_t)(2 * p) * as, *a1 = 2 * p + 1 < nc ? a0 + as : NULL;
+            ka_block *dst = (ka_block *)(void *)((uint8_t *)ka + (size_t)p * kas);
+            if (kind == KP_Q8_0)
+                ka_prepare_q8_0(nbn, a0 + off, a1 ? a1 + off : NULL, dst);
+            else
+                ka_prepare(kind == KP_Q6_K, sn, a0 + (size_t)s0 * sizeof(wf_block_q8_K),
+                           a1 ? a1 + (size_t)s0 * sizeof(wf_block_q8_K) : NULL, dst);
+        }
+        for (int r0 = 0; r0 < nr; r0 += KP_ROWS) {
+            const int rb = nr - r0 < KP_ROWS ? nr - r0 : KP_ROWS;
+            for (int r = 0; r < rb; r++) {
+                const uint8_t *row = wb + (size_t)(r0 + r) * ws + off;
+                if (kind == KP_Q8_0) kp_prepare_q8_0(row, nbn, kp + (size_t)r * KP_CHUNK);
+                else kp_prepare(kind, row, sn, kp + (size_t)r * KP_CHUNK);
+            }
+            for (int c0 = 0; c0 < nc; c0 += TILE_C) {
+                const int cb = nc - c0 < TILE_C ? nc - c0 : TILE_C;
+                prepared[rb - 1][cb - 1](sn, (const uint8_t *)kp, kps,
+                                         (const ka_block *)(const void *)((const uint8_t *)ka + (size_t)(c0 / 2) * kas),
+                                         kas, acc + (size_t)(r0 / KP_ROWS) * (size_t)ncg + (size_t)(c0 / TILE_C), flags,
+                                         out + (size_t)c0 * os + (size_t)r0, os);
+            }
+        }
+    }
+}
+
+static void dealt_free(kp_block *kp, ka_block *ka, kp_acc *acc) {
+    wf_free_aligned(kp);
+    wf_free_aligned(ka);
+    wf_free_aligned(acc);
+}
+
+/* Scratch for gemm_dealt; false if it cannot be had (the caller then takes
+ * its direct tiles). */
+static bool dealt_alloc(int64_t n, int nr, int nc, kp_block **kp, ka_block **ka, kp_acc **acc) {
+    *kp = NULL;
+    *ka = NULL;
+    *acc = NULL;
+    if (n < WF_QK8_0) return false;
+    *kp = wf_alloc_aligned(sizeof(kp_block) * KP_CHUNK * KP_ROWS);
+    *ka = wf_alloc_aligned(sizeof(ka_block) * KP_CHUNK * (size_t)((nc + 1) / 2));
+    *acc = wf_alloc_aligned(sizeof(kp_acc) * (size_t)((nr + KP_ROWS - 1) / KP_ROWS) *
+                            (size_t)((nc + TILE_C - 1) / TILE_C));
+    if (*kp && *ka && *acc) return true;
+    dealt_free(*kp, *ka, *acc);
+    return false;
+}
 
 static void gemm_kquant(const int kind, const kp_fn prepared[TILE_R][TILE_C], const tile_fn direct[TILE_C],
                         int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                         size_t os) {
-    const int64_t nsb = n / WF_QK_K;
-    const int npair = (nc + 1) / 2;
-    const size_t kps = sizeof(kp_block) * (size_t)nsb, kas = sizeof(ka_block) * (size_t)nsb; /* bytes per row / pair */
-    kp_block *kp = NULL;
-    ka_block *ka = NULL;
-    if (nc > 1 && nsb > 0) {
-        kp = wf_alloc_aligned(kps * KP_ROWS);
-        ka = wf_alloc_aligned(kas * (size_t)npair);
-    }
-    const uint8_t *wb = w, *ab = a;
-    if (!kp || !ka) {
-        wf_free_aligned(kp);
-        wf_free_aligned(ka);
-        for (int r = 0; r < nr; r++)
-            for (int c0 = 0; c0 < nc; c0 += TILE_C) {
-                const int cb = nc - c0 < TILE_C ? nc - c0 : TILE_C;
-                direct[cb - 1](n, wb + (size_t)r * ws, ws, ab + (size_t)c0 * as, as, out + (size_t)c0 * os + (size_t)r,
-                               os);
-            }
+    kp_block *kp;
+    ka_block *ka;
+    kp_acc *acc;
+    if (nc > 1 && dealt_alloc(n, nr, nc, &kp, &ka, &acc)) {
+        gemm_dealt(kind, prepared, n, nr, nc, w, ws, a, as, out, os, kp, ka, acc);
+        dealt_free(kp, ka, acc);
         return;
     }
-    for (int p = 0; p < npair; p++)
-        ka_prepare(kind == KP_Q6_K, nsb, ab + (size_t)(2 * p) * as, 2 * p + 1 < nc ? ab + (size_t)(2 * p + 1) * as : NULL,
-                   (ka_block *)(void *)((uint8_t *)ka + (size_t)p * kas));
-    for (int r0 = 0; r0 < nr; r0 += KP_ROWS) {
-        const int rb = nr - r0 < KP_ROWS ? nr - r0 : KP_ROWS;
-        for (int r = 0; r < rb; r++) kp_prepare(kind, wb + (size_t)(r0 + r) * ws, nsb, kp + (size_t)r * (size_t)nsb);
+    const uint8_t *wb = w, *ab = a;
+    for (int r = 0; r < nr; r++)
         for (int c0 = 0; c0 < nc; c0 += TILE_C) {
             const int cb = nc - c0 < TILE_C ? nc - c0 : TILE_C;
-            prepared[rb - 1][cb - 1](n, (const uint8_t *)kp, kps,
-                                     (const ka_block *)(const void *)((const uint8_t *)ka + (size_t)(c0 / 2) * kas), kas,
-                                     out + (size_t)c0 * os + (size_t)r0, os);
+            direct[cb - 1](n, wb + (size_t)r * ws, ws, ab + (size_t)c0 * as, as, out + (size_t)c0 * os + (size_t)r, os);
         }
-    }
-    wf_free_aligned(kp);
-    wf_free_aligned(ka);
 }
 
+/* Q8_0: up to 4 tokens with the l32 tiles (faster there: 87 against 67
+ * GMAC/s at 2 tokens), more dealt like the K-quants (kp8 tiles), 8 blocks per
+ * 256-element chunk. */
+static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    kp_block *kp;
+    ka_block *ka;
+    kp_acc *acc;
+    if (nc > 4 && dealt_alloc(n, nr, nc, &kp, &ka, &acc)) {
+        gemm_dealt(KP_Q8_0, kp8_tiles, n, nr, nc, w, ws, a, as, out, os, kp, ka, acc);
+        dealt_free(kp, ka, acc);
+        return;
+    }
+    gemm_l32(L32_Q8_0, q8_0p_tiles, vec_dot_q8_0, n, nr, nc, w, ws, a, as, out, os);
+}
 static void gemm_q4_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
     gemm_kquant(KP_Q4_K, kp4_tiles, q4_K_row_tiles, n, nr, nc, w, ws, a, as, out, os);

@@ -267,6 +267,16 @@ static wf_status check_unique(const wf_safetensors *s, const char *where, wf_err
  * tokenizer_config.json files carry model_max_length = 1e30 written as an
  * integer. Such literals (outside strings) get a ".0" so they parse as reals;
  * nothing the converter reads is one. Returns a new buffer. */
+/* s[i] (a digit outside strings) starts the integer part of a number: not
+ * after another digit, a '.', or an exponent's 'e' / sign. */
+static bool number_start(const char *s, size_t i) {
+    if (i == 0) return true;
+    char p = s[i - 1];
+    if ((p >= '0' && p <= '9') || p == '.' || p == 'e' || p == 'E') return false;
+    if (p == '+' || p == '-') return !(i >= 2 && (s[i - 2] == 'e' || s[i - 2] == 'E'));
+    return true;
+}
+
 static char *widen_big_ints(const char *s, size_t n, size_t *out_n) {
     size_t extra = 0;
     bool in_str = false;
@@ -276,7 +286,7 @@ static char *widen_big_ints(const char *s, size_t n, size_t *out_n) {
             else if (s[i] == '"') in_str = false;
         } else if (s[i] == '"') {
             in_str = true;
-        } else if (s[i] >= '0' && s[i] <= '9' && (i == 0 || !strchr("0123456789.eE+-", s[i - 1]))) {
+        } else if (s[i] >= '0' && s[i] <= '9' && number_start(s, i)) {
             size_t j = i;
             while (j < n && s[j] >= '0' && s[j] <= '9') j++;
             if (j - i > 18 && (j == n || !strchr(".eE", s[j]))) extra += 2;
@@ -295,7 +305,7 @@ static char *widen_big_ints(const char *s, size_t n, size_t *out_n) {
         } else if (s[i] == '"') {
             in_str = true;
             o[k++] = s[i];
-        } else if (s[i] >= '0' && s[i] <= '9' && (i == 0 || !strchr("0123456789.eE+-", s[i - 1]))) {
+        } else if (s[i] >= '0' && s[i] <= '9' && number_start(s, i)) {
             size_t j = i;
             while (j < n && s[j] >= '0' && s[j] <= '9') j++;
             memcpy(o + k, s + i, j - i);
@@ -406,7 +416,10 @@ static wf_status open_index(wf_safetensors *s, const char *dir, const char *ipat
                          key, json_string_value(v));
             goto done;
         }
-        if (!ends_with(t->file, json_string_value(v))) {
+        char *want = path_join(dir, json_string_value(v));
+        bool same = want && !strcmp(want, t->file);
+        free(want);
+        if (!same) {
             st = wf_fail(err, WF_ERR_FORMAT, "%s: tensor '%.64s' is mapped to %s but found in %s", ipath, key,
                          json_string_value(v), t->file);
             goto done;

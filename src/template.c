@@ -346,8 +346,37 @@ static const char tmpl_deepseek_coder[] =
     "{{- '### Response:\\n' }}\n"
     "{%- endif %}\n";
 
-static const char *const builtin_names[] = {"chatml", "deepseek-coder", NULL};
-static const char *const builtin_texts[] = {tmpl_chatml, tmpl_deepseek_coder};
+/* Llama 3 Instruct: BOS, then per message
+ * <|start_header_id|>role<|end_header_id|>\n\n + trimmed content + <|eot_id|>;
+ * generation prompt: the assistant header. */
+static const char tmpl_llama3[] =
+    "{{- bos_token }}\n"
+    "{%- for message in messages %}\n"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}\n"
+    "{%- endfor %}\n"
+    "{%- if add_generation_prompt %}\n"
+    "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}\n"
+    "{%- endif %}\n";
+
+/* Qwen2.5 Instruct without tools: ChatML with Qwen's default system prompt
+ * when the conversation does not start with a system message. */
+static const char tmpl_qwen25[] =
+    "{%- if messages and messages[0]['role'] == 'system' %}\n"
+    "{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n"
+    "{%- else %}\n"
+    "{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}\n"
+    "{%- endif %}\n"
+    "{%- for message in messages %}\n"
+    "{%- if not (loop.first and message['role'] == 'system') %}\n"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}\n"
+    "{%- endif %}\n"
+    "{%- endfor %}\n"
+    "{%- if add_generation_prompt %}\n"
+    "{{- '<|im_start|>assistant\\n' }}\n"
+    "{%- endif %}\n";
+
+static const char *const builtin_names[] = {"chatml", "deepseek-coder", "llama3", "qwen2.5", NULL};
+static const char *const builtin_texts[] = {tmpl_chatml, tmpl_deepseek_coder, tmpl_llama3, tmpl_qwen25};
 
 const char *wf_template_builtin(const char *name) {
     for (int i = 0; builtin_names[i]; i++)

@@ -65,7 +65,8 @@ wf_status wf_chat_messages_parse(const char *json, size_t len, wf_chat_message *
                                  wf_error *err);
 void wf_chat_messages_free(wf_chat_message *m, size_t n);
 
-/* Built-in named formats: "chatml", "deepseek-coder". NULL if unknown. */
+/* Built-in named formats: "chatml", "deepseek-coder", "llama3", "qwen2.5"
+ * (without tools). NULL if unknown. */
 const char *wf_template_builtin(const char *name);
 /* The names, NULL-terminated, for --help. */
 const char *const *wf_template_builtin_names(void);

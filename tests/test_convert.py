@@ -736,6 +736,17 @@ def main():
                     check(n == 263 + 8, f"vocab-only without config.json: {n} tokens, expected 271 (max id + 1)")
                     check("tokenizer.ggml.eos_token_id" in f.kv and f.kv["tokenizer.ggml.eos_token_id"] == 268,
                           "vocab-only without config.json: eos from tokenizer_config")
+        # matrices of 1 MiB and more are converted into file-backed scratch
+        # mappings: a larger model checks that path
+        big = dict(CASES["llama"], E=512, FF=1024, V=2048, H=8, KV=4)
+        d = os.path.join(tmp, "big")
+        W, cfg, _ = make_checkpoint(d, big, rng)
+        path = os.path.join(tmp, "big-f16.gguf")
+        rc, _, err = wafer("convert", d, path, "--type", "f16")
+        check(rc == 0, f"big -> f16: convert failed: {err.strip()[-400:]}")
+        if rc == 0:
+            check_tensors(G.read_gguf(path), W, cfg, "llama", "f16", "big -> f16")
+        check(not [n for n in os.listdir(tmp) if n.startswith(".wafer-convert")], "scratch files left behind")
         hostile_cases(tmp, dirs["llama"])
     print(f"{checks} checks, {failures} failures")
     sys.exit(1 if failures else 0)

@@ -190,7 +190,7 @@ static void test_dots(const wf_kernels *ks, const wf_kernels *k, t_rng *r, wf_ty
                     k->vec_dot[wt](n, &got, w + i * ws, a + c * as);
                     check_close("vec_dot", wt, wf_isa_name(k->isa), n, got, want[c][i], mag[c][i], TOL_REL, worst_rel);
                 }
-        if (diff_gemm && (ni < 6 || ni == 9))
+        if (diff_gemm && (ni < 6 || ni >= 8)) /* 9 and 33 blocks: Q8_0 chunks of 8 with a tail */
             for (int nr = 1; nr <= NR; nr++)
                 for (int nc = 1; nc <= NC; nc++) {
                     const size_t os = (size_t)nr + (size_t)(nc % 3); /* padded output rows */

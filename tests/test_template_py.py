@@ -198,6 +198,139 @@ def fmt_deepseek_coder(msgs, gen, bos, eos):
     return s + ("### Response:\n" if gen else "")
 
 
+# ---- differential fuzzing: random templates, wafer vs jinja2 -------------
+# Whitespace control (trim_blocks/lstrip_blocks/-/+) around nested blocks, and
+# random expressions over operators, filters, tests, methods and subscripts.
+# Where both succeed the bytes must match; where jinja2 fails wafer must fail;
+# wafer may refuse (exit 1 with one of REFUSALS) what it does not support.
+WS = ["", " ", "  ", "\n", " \n", "\n  ", "\t", "\n\n", "  \n  ", "x", "a b", "\n x \n"]
+F_EXPRS = ["m.role", "loop.index", "'s'", "1 + 2", "m.content|trim", "messages|length", "ns.n",
+           "m['content']", "loop.first", "none", "x|default('d')"]
+F_CONDS = ["loop.first", "m.role == 'user'", "true", "false", "not loop.last", "m.content", "ns.n > 1"]
+
+
+def gen_blocks(r, depth=0):
+    def mod():
+        return r.choice(["", "", "-", "+"])
+
+    def emod():
+        return r.choice(["", "", "-"])
+    out = []
+    for _ in range(r.randint(1, 5)):
+        k = r.random()
+        out.append(r.choice(WS))
+        if k < 0.3:
+            out.append("{{%s %s %s}}" % (emod(), r.choice(F_EXPRS), emod()))
+        elif k < 0.45:
+            out.append("{#%s c %s#}" % (mod(), emod()))
+        elif k < 0.6 and depth < 3:
+            out.append("{%%%s if %s %s%%}" % (mod(), r.choice(F_CONDS), emod()))
+            out.append(gen_blocks(r, depth + 1))
+            if r.random() < .4:
+                out.append("{%%%s else %s%%}" % (mod(), emod()))
+                out.append(gen_blocks(r, depth + 1))
+            out.append("{%%%s endif %s%%}" % (mod(), emod()))
+        elif k < 0.75 and depth < 2:
+            out.append("{%%%s for m in messages %s%%}" % (mod(), emod()))
+            out.append(gen_blocks(r, depth + 1))
+            out.append("{%%%s endfor %s%%}" % (mod(), emod()))
+        elif k < 0.85:
+            out.append("{%%%s set ns.n = ns.n + 1 %s%%}" % (mod(), emod()))
+    return "".join(out)
+
+
+ATOMS = ["1", "0", "-3", "2.5", "0.1", "1e3", "'ab'", "''", "' x '", "'é🙂'", "true", "false", "none",
+         "[1, 2]", "[]", "['a', 'b']", "{'k': 1}", "{}", "(1, 'x')", "messages", "messages[0]",
+         "messages[1].content", "m", "undefinedv", "'a,b'", "3", "7", "-0.5", "'A b'"]
+BINOPS = ["+", "-", "*", "/", "//", "%", "~", "==", "!=", "<", ">", "<=", ">=", "in", "not in", "and", "or"]
+FILTERS = ["length", "string", "trim", "upper", "lower", "first", "last", "list", "tojson", "int", "float",
+           "abs", "reverse|list", "join", "join(',')", "default('d')", "items|list", "capitalize", "title", "e",
+           "count", "map('string')|list", "select|list", "reject('none')|list"]
+TESTS = ["defined", "none", "string", "number", "iterable", "mapping", "sequence", "odd", "even", "integer",
+         "float", "boolean", "true", "false", "undefined"]
+METHODS = [".strip()", ".split()", ".split(',')", ".upper()", ".lower()", ".startswith('a')", ".endswith('b')",
+           ".replace('a','z')", ".lstrip()", ".rstrip()", ".title()", ".keys()|list", ".items()|list", ".get('k')",
+           ".values()|list"]
+REFUSALS = ["not subscriptable with a slice", "cannot print a generator", "items: can only get item pairs",
+            "unsupported", "not supported between", "case conversion of non-ASCII"]
+
+
+def gen_expr(r, d=0):
+    k = r.random()
+    if d > 3 or k < 0.3:
+        return r.choice(ATOMS)
+    if k < 0.55:
+        return "(%s %s %s)" % (gen_expr(r, d + 1), r.choice(BINOPS), gen_expr(r, d + 1))
+    if k < 0.7:
+        return "(%s|%s)" % (gen_expr(r, d + 1), r.choice(FILTERS))
+    if k < 0.78:
+        return "(%s is %s%s)" % (gen_expr(r, d + 1), r.choice(["", "not "]), r.choice(TESTS))
+    if k < 0.86:
+        return "%s%s" % (r.choice(["'aBc'", "' a,b '", "messages[0]", "{'k': 2}", "m.content"]), r.choice(METHODS))
+    if k < 0.92:
+        return "(%s)[%s]" % (gen_expr(r, d + 1), r.choice(["0", "-1", "1:", "::-1", ":1", "'k'", "5"]))
+    if k < 0.96:
+        return "(not %s)" % gen_expr(r, d + 1)
+    return "(%s if %s else %s)" % (gen_expr(r, d + 1), gen_expr(r, d + 1), gen_expr(r, d + 1))
+
+
+def fuzz(tmp, kind, n, seed, failures):
+    import random
+    import warnings
+    warnings.simplefilter("ignore")  # jinja2's constant folding warns on odd literals
+    r = random.Random(seed)
+    msgs = [{"role": "system", "content": "sys"}, {"role": "user", "content": " hi\n"},
+            {"role": "assistant", "content": "yo"}]
+    mf = os.path.join(tmp, "fuzz.json")
+    with open(mf, "w") as f:
+        json.dump(msgs, f)
+    tf = os.path.join(tmp, "fuzz.jinja")
+    stats = {"same": 0, "both-fail": 0, "refused": 0, "bad": 0}
+    for _ in range(n):
+        if kind == "blocks":
+            t = "{% set ns = namespace(n=0) %}{% set m = messages[1] %}" + gen_blocks(r) + r.choice(["", "\n", "\n\n", " "])
+        else:
+            t = "{% for m in messages %}{% if loop.first %}{{ " + gen_expr(r) + " }}{% endif %}{% endfor %}"
+        with open(tf, "w", encoding="utf-8") as f:
+            f.write(t)
+        exc, exp = None, None
+        try:
+            exp = py_render(t, msgs, True)
+        except Exception as e:
+            exc = e
+        rc, out, err = run_wafer(["--chat-template", tf, "--messages", mf])
+        if exc is not None:
+            ok = rc == 1
+            stats["both-fail" if ok else "bad"] += 1
+            why = "jinja2 raised %r, wafer rc %d" % (exc, rc)
+        elif rc == 0:
+            ok = out == exp.encode("utf-8")
+            stats["same" if ok else "bad"] += 1
+            why = "wafer %r, jinja2 %r" % (out, exp)
+        else:
+            ok = rc == 1 and any(x in err for x in REFUSALS)
+            stats["refused" if ok else "bad"] += 1
+            why = "wafer failed (%s), jinja2 gave %r" % (err.strip(), exp)
+        if not ok:
+            failures.append("fuzz-%s: %r: %s" % (kind, t, why))
+    print("fuzz %-11s seed %d: %s" % (kind, seed, ", ".join("%s %d" % kv for kv in stats.items())))
+
+
+def fmt_llama3(msgs, gen, bos, eos):
+    s = bos + "".join("<|start_header_id|>%s<|end_header_id|>\n\n%s<|eot_id|>" % (m["role"], m["content"].strip())
+                      for m in msgs)
+    return s + ("<|start_header_id|>assistant<|end_header_id|>\n\n" if gen else "")
+
+
+def fmt_qwen25(msgs, gen, bos, eos):
+    if msgs and msgs[0]["role"] == "system":
+        s, rest = "<|im_start|>system\n%s<|im_end|>\n" % msgs[0]["content"], msgs[1:]
+    else:
+        s, rest = "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n", msgs
+    s += "".join("<|im_start|>%s\n%s<|im_end|>\n" % (m["role"], m["content"]) for m in rest)
+    return s + ("<|im_start|>assistant\n" if gen else "")
+
+
 def main():
     if not WAFER or not os.path.exists(WAFER):
         print("WAFER not built")
@@ -254,7 +387,8 @@ def main():
             table.append((name, row))
 
         # built-in formats vs independent formatters
-        for bname, fmt in (("chatml", fmt_chatml), ("deepseek-coder", fmt_deepseek_coder)):
+        for bname, fmt in (("chatml", fmt_chatml), ("deepseek-coder", fmt_deepseek_coder),
+                           ("llama3", fmt_llama3), ("qwen2.5", fmt_qwen25)):
             row = []
             for case, gen in cols:
                 expected = fmt(normalise(CASES[case]), gen, BOS, EOS)
@@ -287,6 +421,9 @@ def main():
                 rc, out, err = run_wafer(args)
                 row.append(compare("-m phi-3", case, expected, exc, rc, out, err, failures))
             table.append(("-m ggml-vocab-phi-3", row))
+
+        fuzz(tmp, "blocks", 300, 1, failures)
+        fuzz(tmp, "expressions", 600, 2, failures)
 
         # usage errors and bad input
         rc, _, _ = run_wafer(["--messages", mfiles["user-only"]])

@@ -284,8 +284,9 @@ INVALID_SAME = [
 #             decode it as "/"
 INVALID_DIFF = [("truncated sequence", b"x \xe2\x82 end \xf0\x9f\x98"), ("overlong", b"a\xc0\xaf b")]
 KNOWN = {
-    "invalid* truncated sequence": "a truncated UTF-8 sequence is one U+FFFD for the JS (WHATWG) decoder, "
-                                   "one U+FFFD per byte in wafer (llama.cpp's rule)",
+    "invalid* truncated sequence": "' \\xe2\\x82' (a truncated sequence after a space) is one "
+                                   "token ' \ufffd' for the JS (WHATWG) decoder; wafer gives ' ' + '\ufffd\ufffd' "
+                                   "(one U+FFFD per byte, and the space split off)",
     "invalid* overlong": "wafer (like llama.cpp) decodes the overlong c0 af as '/', the JS decoder rejects it",
     # Qwen's tokenizer.json has an NFC normalizer; GGUF has no key for it and
     # llama.cpp does not normalize either
