@@ -1,10 +1,11 @@
 /* bpe.c — byte-level BPE (tokenizer.ggml.model = "gpt2").
  *
- * Text is made valid UTF-8, cut into words by the pre-tokenizer, and each
- * word's bytes start as one symbol each (the token of the byte's GPT-2
- * code point). Adjacent pairs are merged lowest merge rank first (ties: the
- * leftmost pair), using a binary heap of candidate pairs and a linked list
- * of symbols, so a word of n bytes costs O(n log n), not O(n^2).
+ * Text (made valid UTF-8 by the caller, vocab.c) is cut into words by the
+ * pre-tokenizer, and each word's bytes start as one symbol each (the token
+ * of the byte's GPT-2 code point). Adjacent pairs are merged lowest merge
+ * rank first (ties: the leftmost pair), using a binary heap of candidate
+ * pairs and a linked list of symbols, so a word of n bytes costs
+ * O(n log n), not O(n^2).
  */
 #include "tok_impl.h"
 
@@ -161,22 +162,19 @@ wf_status wf_bpe_encode(const wf_vocab *v, const char *text, size_t len,
     wf_status st = WF_OK;
     bpe_scratch s = {0};
     wf_span_buf words = {0};
-    char *clean = malloc(len * 3 + 1);
     s.enc = malloc((size_t)v->max_token_len * 2 + 8);
-    if (!clean || !s.enc) {
+    if (!s.enc) {
         st = wf_fail(err, WF_ERR_NOMEM, "tokenize: out of memory");
         goto done;
     }
-    size_t n = wf_utf8_sanitize(text, len, clean);
-    st = wf_pretok_split(v->pretok, clean, n, &words, err);
+    st = wf_pretok_split(v->pretok, text, len, &words, err);
     if (st != WF_OK) goto done;
     for (size_t i = 0; i < words.n; i++) {
-        st = encode_word(v, &s, (const unsigned char *)clean + words.s[i].off, words.s[i].len, out, err);
+        st = encode_word(v, &s, (const unsigned char *)text + words.s[i].off, words.s[i].len, out, err);
         if (st != WF_OK) goto done;
     }
 done:
     free(words.s);
-    free(clean);
     free(s.enc);
     free(s.sym);
     free(s.heap);

@@ -7,7 +7,9 @@
  * convert_hf_to_gguf.py writes for a "gpt2" tokenizer:
  *   tokenizer.ggml.model = "gpt2", .pre, .tokens, .token_type, .merges,
  *   .bos/eos/padding/unknown_token_id, .add_bos_token, .add_eos_token,
- *   tokenizer.chat_template (+ tokenizer.chat_template.NAME for named ones).
+ *   tokenizer.chat_template (+ tokenizer.chat_template.NAME for named ones),
+ * and wafer's own tokenizer.ggml.normalizer (tokenizer.json's "normalizer":
+ * "NFC" for Qwen, "none" for Llama 3; llama.cpp ignores the key).
  * Token table: ids 0..n-1 with n = config vocab_size when given (missing ids
  * become "[PAD<id>]", type unused), added tokens are control when flagged
  * special or when they look special (<|...|>), else user-defined.
@@ -398,6 +400,50 @@ static wf_status write_template(vocab_build *b, wf_gguf_writer *w, wf_error *err
     return WF_OK;
 }
 
+/* tokenizer.json's "normalizer" -> tokenizer.ggml.normalizer (wafer's own
+ * key, which llama.cpp ignores): "NFC" / "NFD" / "NFKC" / "NFKD" for that
+ * normalizer alone or in a Sequence of one form, "none" for null or an empty
+ * Sequence. Written always, so a converted file never falls back to the
+ * tokenizer's per-pre-tokenizer default. Other normalizers (Replace,
+ * Lowercase, Prepend, ...) are not implemented by wafer's tokenizer: refused
+ * rather than silently tokenizing differently. */
+static const char *norm_form(const json_t *n) {
+    static const char *const forms[] = {"NFC", "NFD", "NFKC", "NFKD"};
+    const char *t = json_string_value(json_object_get(n, "type"));
+    for (size_t i = 0; t && i < sizeof forms / sizeof forms[0]; i++)
+        if (!strcmp(t, forms[i])) return forms[i];
+    return NULL;
+}
+
+static wf_status write_normalizer(vocab_build *b, wf_gguf_writer *w, wf_error *err) {
+    const json_t *n = json_object_get(b->tj, "normalizer");
+    const char *form = NULL;
+    if (!n || json_is_null(n)) {
+        form = "none";
+    } else if ((form = norm_form(n)) == NULL) {
+        const char *t = json_string_value(json_object_get(n, "type"));
+        const json_t *seq = json_object_get(n, "normalizers");
+        if (t && !strcmp(t, "Sequence") && json_is_array(seq)) {
+            size_t i;
+            const json_t *x;
+            form = "none";
+            json_array_foreach(seq, i, x) {
+                const char *f = norm_form(x);
+                if (!f || (strcmp(form, "none") && strcmp(form, f))) {
+                    form = NULL;
+                    break;
+                }
+                form = f;
+            }
+        }
+        if (!form)
+            return wf_fail(err, WF_ERR_UNSUPPORTED, "%s: normalizer '%.40s' is not supported (wafer applies "
+                           "NFC, NFD, NFKC or NFKD, alone or in a Sequence)", b->tj_path, t ? t : "?");
+    }
+    wf_status st = wf_gguf_writer_set_str(w, "tokenizer.ggml.normalizer", form, strlen(form));
+    return st ? wf_fail(err, st, "writing tokenizer.ggml.normalizer failed") : WF_OK;
+}
+
 wf_status wf_conv_vocab(const char *dir, const json_t *config, const wf_conv_vocab_opts *o, wf_gguf_writer *w,
                         int64_t *n_tokens, wf_error *err) {
     vocab_build b = {.dir = dir, .cfg = config};
@@ -432,7 +478,8 @@ wf_status wf_conv_vocab(const char *dir, const json_t *config, const wf_conv_voc
         st = wf_fail(err, st, "writing tokenizer keys failed");
         goto done;
     }
-    if ((st = write_tokens(&b, w, err)) || (st = write_merges(&b, w, err)) || (st = write_special(&b, w, err)) ||
+    if ((st = write_normalizer(&b, w, err)) || (st = write_tokens(&b, w, err)) || (st = write_merges(&b, w, err)) ||
+        (st = write_special(&b, w, err)) ||
         (st = write_add_flags(&b, w, err)) || (st = write_template(&b, w, err)))
         goto done;
     if (n_tokens) *n_tokens = b.n;

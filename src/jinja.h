@@ -85,7 +85,8 @@ jv *jd_gets(const jdict *d, const char *key);
 void jd_set(jctx *c, jdict *d, jv key, jv val);
 
 bool jv_truthy(jv v);
-bool jv_equal(jv a, jv b);
+bool jv_equal(jv a, jv b);                 /* false if nested too deeply */
+int jv_equal_depth(jv a, jv b, int depth); /* 1, 0, or -1: too deep     */
 const char *jv_type_name(jv v);
 
 /* Growing byte buffer in the arena, bounded by max (unwinds past it). */

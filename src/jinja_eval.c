@@ -373,8 +373,12 @@ static bool contains(jrender *r, jv hay, jv needle, int line) {
         if (needle.s->len == 0) return true;
         return memmem(hay.s->s, hay.s->len, needle.s->s, needle.s->len) != NULL;
     case JV_LIST:
-        for (size_t i = 0; i < hay.l->n; i++)
-            if (jv_equal(hay.l->items[i], needle)) return true;
+        for (size_t i = 0; i < hay.l->n; i++) {
+            int e = jv_equal_depth(hay.l->items[i], needle, 0);
+            if (e < 0) jfail(r->c, WF_ERR_RANGE, line, "values nested too deeply to compare");
+            if (e) return true;
+            jinja_tick(r, line);
+        }
         return false;
     case JV_DICT: return jd_get(hay.d, needle) != NULL;
     case JV_UNDEF: return false;
@@ -384,9 +388,12 @@ static bool contains(jrender *r, jv hay, jv needle, int line) {
 }
 
 bool jinja_compare(jrender *r, int op, jv a, jv b, int line) {
+    int e;
     switch (op) {
-    case OP_EQ: return jv_equal(a, b);
-    case OP_NE: return !jv_equal(a, b);
+    case OP_EQ: case OP_NE:
+        e = jv_equal_depth(a, b, 0);
+        if (e < 0) jfail(r->c, WF_ERR_RANGE, line, "values nested too deeply to compare");
+        return op == OP_EQ ? e == 1 : e == 0;
     case OP_IN: return contains(r, b, a, line);
     case OP_NOTIN: return !contains(r, b, a, line);
     default: {
@@ -401,6 +408,7 @@ bool jinja_compare(jrender *r, int op, jv a, jv b, int line) {
 static jv call_macro(jrender *r, const struct jmacro *mac, const jv *args, size_t n, const char **kwn, const jv *kwv,
                      size_t nkw, int line) {
     const jnode *m = mac->node;
+    jinja_tick(r, line); /* a macro call counts as an iteration: no exponential recursion */
     if (++r->macro_depth > JE_MAX_MACRO_DEPTH)
         jfail(r->c, WF_ERR_RANGE, line, "macro recursion too deep (limit %d)", JE_MAX_MACRO_DEPTH);
     if (n > m->n_params) jfail(r->c, WF_ERR_INVALID_ARG, line, "macro '%s' takes not more than %zu argument(s)", m->name, m->n_params);

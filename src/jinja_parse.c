@@ -17,7 +17,8 @@ typedef struct tok {
     ttype t;
     int line;
     const char *p;   /* T_NAME/T_OP: text (NUL-terminated copy); T_DATA/T_STR: bytes */
-    size_t n;
+    size_t n;        /* length; for T_VAR_END/T_BLOCK_END: 1 if the text the end
+                        tag consumed ended a line (for lstrip_blocks)        */
     int64_t i;
     double f;
 } tok;
@@ -49,6 +50,33 @@ static int count_lines(const char *s, size_t a, size_t b) {
 }
 
 static bool is_ws(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v'; }
+
+/* Whitespace as Python's \s / str.isspace (Unicode) for the '-' modifiers:
+ * the length of the whitespace character at s[i] (0 if none), and the start
+ * of the whitespace run that ends at b. */
+static size_t uws_at(const char *s, size_t n, size_t i) {
+    size_t l;
+    return ju_is_space_at(s, n, i, &l) ? l : 0;
+}
+
+static size_t uws_skip(lexer *L, size_t pos) {
+    size_t l;
+    while (pos < L->n && (l = uws_at(L->s, L->n, pos)) > 0) {
+        if (L->s[pos] == '\n') L->line++;
+        pos += l;
+    }
+    return pos;
+}
+
+static size_t uws_rstrip(const char *s, size_t a, size_t b) {
+    while (b > a) {
+        size_t st = b - 1;
+        while (st > a && ((unsigned char)s[st] & 0xC0) == 0x80) st--;
+        if (uws_at(s, b, st) != b - st) break;
+        b = st;
+    }
+    return b;
+}
 
 /* Python unicode-escape decoding of a string literal body. */
 static void decode_string(lexer *L, const char *s, size_t n, jbuf *b) {
@@ -132,10 +160,7 @@ static size_t lex_tag(lexer *L, size_t pos, bool block) {
                 tok t = {block ? T_BLOCK_END : T_VAR_END, L->line, NULL, 0, 0, 0};
                 pos += minus ? 3 : 2;
                 if (minus) {
-                    while (pos < n && is_ws(s[pos])) {
-                        if (s[pos] == '\n') L->line++;
-                        pos++;
-                    }
+                    pos = uws_skip(L, pos);
                     t.n = s[pos - 1] == '\n'; /* consumed text ended a line */
                 } else if (block && pos < n && s[pos] == '\n') { /* trim_blocks */
                     pos++;
@@ -255,7 +280,7 @@ static void lex(lexer *L) {
         size_t a = pos, b = q;
         char mod = kind && q + 2 < n ? s[q + 2] : 0;
         if (kind && mod == '-') {
-            while (b > a && is_ws(s[b - 1])) b--;
+            b = uws_rstrip(s, a, b);
         } else if (kind && mod != '+' && (kind == '%' || kind == '#')) {
             /* lstrip_blocks: spaces/tabs between the line start and the tag */
             size_t lp = b;
@@ -282,10 +307,7 @@ static void lex(lexer *L) {
             L->line += count_lines(s, p, e);
             pos = e + 2;
             if (minus) {
-                while (pos < n && is_ws(s[pos])) {
-                    if (s[pos] == '\n') L->line++;
-                    pos++;
-                }
+                pos = uws_skip(L, pos);
             } else if (pos < n && s[pos] == '\n') { /* trim_blocks applies to comments */
                 pos++;
                 L->line++;
@@ -476,9 +498,9 @@ static jnode *parse_filter_expr(parser *P, jnode *n) {
             P->i++;
             tok *nm = cur(P);
             const char *name = expect_name(P);
-            while (is_op(cur(P), ".")) { /* dotted filter names are not a thing we have */
-                jfail(P->c, WF_ERR_UNSUPPORTED, nm->line, "unknown filter '%s.%s'", name, peek(P, 1)->t == T_NAME ? peek(P, 1)->p : "");
-            }
+            if (is_op(cur(P), ".")) /* Jinja allows dotted names; none are known here */
+                jfail(P->c, WF_ERR_UNSUPPORTED, nm->line, "unknown filter '%s.%s'", name,
+                      peek(P, 1)->t == T_NAME ? peek(P, 1)->p : "");
             int id = jinja_filter_id(name);
             if (id < 0) jfail(P->c, WF_ERR_UNSUPPORTED, nm->line, "unknown filter '%s'", name);
             jnode *f = mk(P, E_FILTER, nm->line);

@@ -172,7 +172,9 @@ bool jv_truthy(jv v) {
 static bool jv_is_num(jv v) { return v.t == JV_INT || v.t == JV_FLOAT || v.t == JV_BOOL; }
 static double jv_num(jv v) { return v.t == JV_FLOAT ? v.f : v.t == JV_INT ? (double)v.i : (double)v.b; }
 
-bool jv_equal(jv a, jv b) {
+/* 1 equal, 0 not, -1 nested too deeply to tell */
+int jv_equal_depth(jv a, jv b, int depth) {
+    if (depth > 100) return -1;
     if (jv_is_num(a) && jv_is_num(b)) {
         if (a.t != JV_FLOAT && b.t != JV_FLOAT) {
             int64_t x = a.t == JV_INT ? a.i : a.b, y = b.t == JV_INT ? b.i : b.b;
@@ -186,14 +188,18 @@ bool jv_equal(jv a, jv b) {
     case JV_STR: return a.s->len == b.s->len && memcmp(a.s->s, b.s->s, a.s->len) == 0;
     case JV_LIST:
         if (a.l->tuple != b.l->tuple || a.l->n != b.l->n) return false;
-        for (size_t i = 0; i < a.l->n; i++)
-            if (!jv_equal(a.l->items[i], b.l->items[i])) return false;
+        for (size_t i = 0; i < a.l->n; i++) {
+            int e = jv_equal_depth(a.l->items[i], b.l->items[i], depth + 1);
+            if (e != 1) return e;
+        }
         return true;
     case JV_DICT:
         if (a.d->n != b.d->n) return false;
         for (size_t i = 0; i < a.d->n; i++) {
             jv *o = jd_get(b.d, a.d->keys[i]);
-            if (!o || !jv_equal(a.d->vals[i], *o)) return false;
+            if (!o) return false;
+            int e = jv_equal_depth(a.d->vals[i], *o, depth + 1);
+            if (e != 1) return e;
         }
         return true;
     case JV_NS: return a.d == b.d;
@@ -204,6 +210,8 @@ bool jv_equal(jv a, jv b) {
     default: return false;
     }
 }
+
+bool jv_equal(jv a, jv b) { return jv_equal_depth(a, b, 0) == 1; }
 
 const char *jv_type_name(jv v) {
     static const char *const names[] = {"undefined", "NoneType", "bool", "int", "float", "str",
@@ -505,7 +513,7 @@ static jv from_json(jctx *c, json_t *j, int depth) {
 
 jv jv_from_json_text(jctx *c, const char *text, size_t len) {
     json_error_t je;
-    json_t *j = json_loadb(text, len, JSON_DECODE_INT_AS_REAL * 0, &je);
+    json_t *j = json_loadb(text, len, 0, &je);
     if (!j) jfail(c, WF_ERR_FORMAT, 0, "bad JSON at line %d column %d: %s", je.line, je.column, je.text);
     /* convert; on an error inside, the json_t leaks unless we catch it here */
     jmp_buf here, *saved = c->jmp;

@@ -32,6 +32,15 @@ enum {
     WF_TATTR_EOG = 1u << 2     /* ends generation                         */
 };
 
+/* Unicode normalization forms (tokenizer.ggml.normalizer). */
+typedef enum wf_norm {
+    WF_NORM_NONE = 0,
+    WF_NORM_NFC,
+    WF_NORM_NFD,
+    WF_NORM_NFKC,
+    WF_NORM_NFKD
+} wf_norm;
+
 typedef enum wf_vocab_kind {
     WF_VOCAB_BPE = 1, /* "gpt2": byte-level BPE with merges          */
     WF_VOCAB_SPM = 2  /* "llama": SentencePiece BPE with scores       */
@@ -85,6 +94,7 @@ struct wf_vocab {
     int32_t bos, eos, eot, eom, pad, unk; /* -1 when absent */
     bool add_bos, add_eos, add_space_prefix;
     bool ignore_merges; /* Llama 3: a word that is a whole token skips merging */
+    wf_norm norm;       /* applied to text between special tokens before encoding */
 
     wf_pretok *pretok;  /* BPE only */
 };
@@ -119,10 +129,23 @@ int wf_utf8_decode_lax(const unsigned char *s, size_t n, uint32_t *cp);
  * bytes are a valid but incomplete prefix, -1 when invalid (then *bad is the
  * number of bytes forming the maximal invalid subpart, >= 1). */
 int wf_utf8_decode_strict(const unsigned char *s, size_t n, uint32_t *cp, int *bad);
-/* Rewrite text as valid UTF-8: every byte that does not start a (lenient)
- * character becomes U+FFFD, surrogates and > U+10FFFF too. out must have room
- * for 3 * n bytes. Returns the output length. */
+/* Length of the longest prefix of in[0..n) that is valid UTF-8 (RFC 3629:
+ * no overlongs, surrogates, > U+10FFFF or truncated sequences); n if all. */
+size_t wf_utf8_valid_prefix(const char *in, size_t n);
+/* Rewrite text as valid UTF-8 the way a WHATWG / Unicode decoder reads it:
+ * each maximal subpart of an ill-formed sequence becomes one U+FFFD
+ * (overlongs, surrogates, > U+10FFFF, truncated sequences included); valid
+ * characters are copied. out must have room for 3 * n bytes. Returns the
+ * output length. */
 size_t wf_utf8_sanitize(const char *in, size_t n, char *out);
+
+const char *wf_norm_name(wf_norm form); /* "NFC", ..., "none" */
+/* Normalize valid UTF-8 in[0..n) to form. When the text is already in that
+ * form by a quick check (ASCII; for NFC, nothing at or above U+0300), *out is
+ * NULL and the caller keeps using in; otherwise *out is a malloc'd copy of
+ * *out_n bytes (caller frees). */
+wf_status wf_utf8_normalize(wf_norm form, const char *in, size_t n, char **out, size_t *out_n,
+                            wf_error *err);
 /* Length of the UTF-8 sequence a lead byte announces (1 for stray bytes). */
 static inline int wf_utf8_len(unsigned char c) {
     static const unsigned char lens[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
@@ -145,12 +168,14 @@ typedef struct wf_span_buf {
     size_t n, cap;
 } wf_span_buf;
 
-/* Split valid UTF-8 text into words (spans), appended to out. */
+/* Split valid UTF-8 text into words (spans), appended to out (PCRE2 runs
+ * without its UTF check: the text must be valid). */
 wf_status wf_pretok_split(const wf_pretok *p, const char *text, size_t len,
                           wf_span_buf *out, wf_error *err);
 
 /* ---- bpe.c / spm.c ---- */
-/* Byte-level BPE of one raw-text fragment, ids appended to out. */
+/* Byte-level BPE of one raw-text fragment (valid UTF-8: the caller
+ * sanitises), ids appended to out. */
 wf_status wf_bpe_encode(const wf_vocab *v, const char *text, size_t len,
                         wf_tok_buf *out, wf_error *err);
 /* SentencePiece BPE of one fragment (spaces already escaped, prefix added). */

@@ -19,6 +19,10 @@ bool wf_vocab_add_bos(const wf_vocab *v);
 /* A non-fatal note from loading (e.g. an unknown tokenizer.ggml.pre was
  * replaced by the default pre-tokenizer), or NULL. */
 const char *wf_vocab_warning(const wf_vocab *v);
+/* Unicode normalization applied to text before encoding: "NFC", "NFD",
+ * "NFKC", "NFKD" or "none" (tokenizer.ggml.normalizer; without that key NFC
+ * for the qwen2 pre-tokenizer, else none). */
+const char *wf_vocab_normalizer(const wf_vocab *v);
 /* Longest token text in bytes; no token decodes to more bytes than this. */
 int32_t wf_vocab_max_token_len(const wf_vocab *v);
 /* SentencePiece vocabulary that prefixes text with a space when encoding

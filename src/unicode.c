@@ -1,7 +1,14 @@
 /* unicode.c — the UTF-8 helpers the tokenizer needs: lenient and strict
- * decoding, sanitising hostile text to valid UTF-8, and GPT-2's byte-level
- * byte <-> code point mapping (computed, no tables or global state). */
+ * decoding, sanitising hostile text to valid UTF-8 (the WHATWG decoder's
+ * rule), Unicode normalization (NFC & co., through utf8proc), and GPT-2's
+ * byte-level byte <-> code point mapping (computed, no tables or global
+ * state). */
 #include "tok_impl.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
 
 /* GPT-2 bytes_to_unicode: the 188 "printable" bytes ('!'..'~', 0xA1..0xAC,
  * 0xAE..0xFF) map to themselves; the other 68 map, in byte order, to
@@ -93,17 +100,104 @@ int wf_utf8_decode_strict(const unsigned char *s, size_t n, uint32_t *cp, int *b
     return len;
 }
 
+/* A text is left as is when every byte sequence in it is valid (the common
+ * case: no copy). */
+size_t wf_utf8_valid_prefix(const char *in, size_t n) {
+    const unsigned char *s = (const unsigned char *)in;
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] < 0x80) { i++; continue; }
+        uint32_t cp;
+        int bad;
+        int len = wf_utf8_decode_strict(s + i, n - i, &cp, &bad);
+        if (len <= 0) return i;
+        i += (size_t)len;
+    }
+    return n;
+}
+
+/* Strict, as a WHATWG / Unicode decoder reads bytes ("U+FFFD substitution of
+ * maximal subparts"): each maximal subpart of an ill-formed sequence -- the
+ * longest prefix of a valid sequence that is there, or else one byte --
+ * becomes one U+FFFD. So C0 AF (overlong '/') is two U+FFFD, ED A0 80 (a
+ * surrogate) three, F4 90 80 80 (> U+10FFFF) four, and E2 82 before a
+ * space or at the end one. A valid character is never swallowed. */
 size_t wf_utf8_sanitize(const char *in, size_t n, char *out) {
     const unsigned char *s = (const unsigned char *)in;
     size_t i = 0, o = 0;
     while (i < n) {
         if (s[i] < 0x80) { out[o++] = (char)s[i++]; continue; }
         uint32_t cp;
-        int len = wf_utf8_decode_lax(s + i, n - i, &cp);
-        if (len == 0) { cp = 0xFFFD; len = 1; }
-        if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) cp = 0xFFFD;
-        o += (size_t)wf_utf8_encode(cp, out + o);
-        i += (size_t)len;
+        int bad;
+        int len = wf_utf8_decode_strict(s + i, n - i, &cp, &bad);
+        if (len > 0) {
+            memcpy(out + o, s + i, (size_t)len);
+            o += (size_t)len;
+            i += (size_t)len;
+            continue;
+        }
+        /* len == 0: a valid prefix cut off by the end of the text */
+        size_t skip = len == 0 ? n - i : (size_t)bad;
+        memcpy(out + o, "\xef\xbf\xbd", 3);
+        o += 3;
+        i += skip;
     }
     return o;
+}
+
+/* ---- normalization (utf8proc) ------------------------------------------ */
+
+/* Every code point below U+0300 is NFC_Quick_Check=Yes with combining class
+ * 0, so a text made only of them is already NFC: no byte >= 0xCC (the lead
+ * bytes of U+0300 and up) means nothing to do. Source code is mostly such
+ * text. (NFD and the K forms change some of these, e.g. U+00E9, U+00A0.) */
+static bool nfc_stable_fast(const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] >= 0xCC) return false;
+    return true;
+}
+
+static bool ascii_only(const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] >= 0x80) return false;
+    return true;
+}
+
+const char *wf_norm_name(wf_norm form) {
+    switch (form) {
+    case WF_NORM_NFC: return "NFC";
+    case WF_NORM_NFD: return "NFD";
+    case WF_NORM_NFKC: return "NFKC";
+    case WF_NORM_NFKD: return "NFKD";
+    default: return "none";
+    }
+}
+
+wf_status wf_utf8_normalize(wf_norm form, const char *in, size_t n, char **out, size_t *out_n,
+                            wf_error *err) {
+    *out = NULL;
+    *out_n = 0;
+    const unsigned char *s = (const unsigned char *)in;
+    if (form == WF_NORM_NONE || n == 0 || ascii_only(s, n)) return WF_OK;
+    if (form == WF_NORM_NFC && nfc_stable_fast(s, n)) return WF_OK;
+    if (n > (size_t)PTRDIFF_MAX / 8) return wf_fail(err, WF_ERR_RANGE, "normalize: text too long");
+    int opt = UTF8PROC_STABLE;
+    switch (form) {
+    case WF_NORM_NFC: opt |= UTF8PROC_COMPOSE; break;
+    case WF_NORM_NFD: opt |= UTF8PROC_DECOMPOSE; break;
+    case WF_NORM_NFKC: opt |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT; break;
+    case WF_NORM_NFKD: opt |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT; break;
+    default: return wf_fail(err, WF_ERR_INVALID_ARG, "normalize: bad form %d", (int)form);
+    }
+    utf8proc_uint8_t *res = NULL;
+    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)in, (utf8proc_ssize_t)n, &res,
+                                      (utf8proc_option_t)opt);
+    if (r < 0) {
+        free(res);
+        if (r == UTF8PROC_ERROR_NOMEM) return wf_fail(err, WF_ERR_NOMEM, "normalize: out of memory");
+        return wf_fail(err, WF_ERR_INVALID_ARG, "normalize: %s", utf8proc_errmsg(r));
+    }
+    *out = (char *)res;
+    *out_n = (size_t)r;
+    return WF_OK;
 }

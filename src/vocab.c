@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define WF_VOCAB_MAX_TOKENS (1 << 24)
 #define WF_VOCAB_MAX_TOKEN_BYTES (1 << 16)
@@ -372,6 +373,37 @@ static wf_status load_specials(const wf_gguf *g, wf_vocab *v, wf_error *err) {
     return WF_OK;
 }
 
+/* tokenizer.ggml.normalizer (wafer's own key; llama.cpp ignores it): the
+ * Unicode normalization the Hugging Face tokenizer.json asks for, written by
+ * `wafer convert` as "NFC" / "NFD" / "NFKC" / "NFKD" or "none". Files from
+ * llama.cpp's converter carry no such key: for them the Qwen2 pre-tokenizer
+ * (Qwen1.5 .. Qwen3, whose tokenizer.json all have an NFC normalizer) means
+ * NFC, everything else none. An unknown value leaves the text as is and
+ * a warning. Must run after pre_name is set. */
+static wf_status load_normalizer(const wf_gguf *g, wf_vocab *v, wf_error *err) {
+    static const char *const names[] = {"none", "NFC", "NFD", "NFKC", "NFKD"};
+    static const wf_norm forms[] = {WF_NORM_NONE, WF_NORM_NFC, WF_NORM_NFD, WF_NORM_NFKC, WF_NORM_NFKD};
+    const char *key = "tokenizer.ggml.normalizer";
+    if (wf_gguf_find_key(g, key) < 0) {
+        v->norm = !strcmp(v->pre_name, "qwen2") ? WF_NORM_NFC : WF_NORM_NONE;
+        return WF_OK;
+    }
+    wf_str s;
+    if (wf_gguf_get_str(g, key, &s, NULL) != WF_OK)
+        return wf_fail(err, WF_ERR_FORMAT, "vocab: %s is not a string", key);
+    v->norm = WF_NORM_NONE;
+    if (s.len == 0) return WF_OK;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (s.len == strlen(names[i]) && !strncasecmp(s.ptr, names[i], s.len)) {
+            v->norm = forms[i];
+            return WF_OK;
+        }
+    if (!v->warning[0])
+        snprintf(v->warning, sizeof v->warning, "unknown normalizer '%.*s': text is not normalized "
+                 "(tokens may differ from the model's own tokenizer)", (int)(s.len < 40 ? s.len : 40), s.ptr);
+    return WF_OK;
+}
+
 wf_status wf_vocab_load(const wf_gguf *g, wf_vocab **out, wf_error *err) {
     if (!g || !out) return wf_fail(err, WF_ERR_INVALID_ARG, "vocab: NULL argument");
     *out = NULL;
@@ -403,6 +435,7 @@ wf_status wf_vocab_load(const wf_gguf *g, wf_vocab **out, wf_error *err) {
         st = wf_fail(err, WF_ERR_NOMEM, "vocab: out of memory");
         goto fail;
     }
+    if ((st = load_normalizer(g, v, err)) != WF_OK) goto fail;
     if ((st = load_tokens(g, v, err)) != WF_OK) goto fail;
     if (v->kind == WF_VOCAB_BPE) {
         const char *pn = v->pre_name[0] ? v->pre_name : "default";
@@ -438,6 +471,7 @@ void wf_vocab_free(wf_vocab *v) {
 const char *wf_vocab_model_name(const wf_vocab *v) { return v->model_name; }
 const char *wf_vocab_pre_name(const wf_vocab *v) { return v->pre_name; }
 const char *wf_vocab_warning(const wf_vocab *v) { return v->warning[0] ? v->warning : NULL; }
+const char *wf_vocab_normalizer(const wf_vocab *v) { return wf_norm_name(v->norm); }
 bool wf_vocab_add_bos(const wf_vocab *v) { return v->add_bos; }
 int32_t wf_vocab_max_token_len(const wf_vocab *v) { return v->max_token_len; }
 bool wf_vocab_add_space_prefix(const wf_vocab *v) {
@@ -564,8 +598,24 @@ static wf_status tokenize_core(const wf_vocab *v, const char *text, size_t len,
     *n_out = 0;
     wf_tok_buf ids = {0};
     frag_buf frags = {0};
+    char *clean = NULL;
     wf_status st = WF_OK;
     if (add_special && v->add_bos && v->bos >= 0 && !wf_tok_buf_push(&ids, v->bos)) goto nomem;
+    /* Hostile bytes are read the way the reference tokenizers get their text
+     * (decoded to a string first): every ill-formed sequence, overlongs
+     * included, becomes U+FFFD before anything looks at the text, so no
+     * later stage can decode an overlong '/' or a surrogate. */
+    size_t valid = len ? wf_utf8_valid_prefix(text, len) : 0;
+    if (valid < len) {
+        if (len > (SIZE_MAX - 4) / 3) {
+            st = wf_fail(err, WF_ERR_RANGE, "tokenize: text too long");
+            goto done;
+        }
+        if (!(clean = malloc(3 * len + 4))) goto nomem;
+        memcpy(clean, text, valid);
+        len = valid + wf_utf8_sanitize(text + valid, len - valid, clean + valid);
+        text = clean;
+    }
     if (len > 0) {
         st = partition(v, text, len, parse_special, deny, n_deny, &frags, err);
         if (st != WF_OK) goto done;
@@ -578,13 +628,25 @@ static wf_status tokenize_core(const wf_vocab *v, const char *text, size_t len,
             prev_special = true;
             continue;
         }
+        /* Normalized per fragment, after special tokens are cut out (as
+         * Hugging Face does for added tokens that are not "normalized"). */
+        const char *ft = text + f->off;
+        size_t fl = f->len, nl = 0;
+        char *normed = NULL;
+        if (v->norm != WF_NORM_NONE) {
+            if ((st = wf_utf8_normalize(v->norm, ft, fl, &normed, &nl, err)) != WF_OK) goto done;
+            if (normed) {
+                ft = normed;
+                fl = nl;
+            }
+        }
         if (v->kind == WF_VOCAB_SPM) {
-            st = spm_fragment(v, text + f->off, f->len, space_prefix && v->add_space_prefix && prev_special,
-                              &ids, err);
+            st = spm_fragment(v, ft, fl, space_prefix && v->add_space_prefix && prev_special, &ids, err);
             prev_special = false;
         } else {
-            st = wf_bpe_encode(v, text + f->off, f->len, &ids, err);
+            st = wf_bpe_encode(v, ft, fl, &ids, err);
         }
+        free(normed);
         if (st != WF_OK) goto done;
     }
     if (add_special && v->add_eos && v->eos >= 0 && !wf_tok_buf_push(&ids, v->eos)) goto nomem;
@@ -592,12 +654,14 @@ static wf_status tokenize_core(const wf_vocab *v, const char *text, size_t len,
     *out = ids.ids;
     *n_out = ids.n;
     free(frags.f);
+    free(clean);
     return WF_OK;
 nomem:
     st = wf_fail(err, WF_ERR_NOMEM, "tokenize: out of memory");
 done:
     free(ids.ids);
     free(frags.f);
+    free(clean);
     return st;
 }
 

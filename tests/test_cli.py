@@ -56,7 +56,11 @@ def log_softmax(x):
     return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
 
 
-def test_score(path, ids, tol, label, kv="f32", sim=False):
+def test_score(path, ids, tol, label, kv="f32", sim=False, p90_tol=None):
+    """tol bounds the worst |logprob difference|; with p90_tol the 90th
+    percentile must also stay below it (quantized models: an activation
+    on a rounding boundary may round one step apart at a few positions,
+    but a wrong kernel moves every position)."""
     _, out, _ = wafer("score", "-m", path, "--ids", " ".join(map(str, ids)), "--top", 5, "--json", "-q",
                       "--kv", kv)
     j = json.loads(out)
@@ -64,10 +68,12 @@ def test_score(path, ids, tol, label, kv="f32", sim=False):
     ref = log_softmax(reference_logits(path, ids, sim))
     worst = 0.0
     lps = []
+    diffs = []
     for i, p in enumerate(j["positions"]):
         if i + 1 < len(ids):
             check(p["next"] == ids[i + 1], f"{label}: position {i} next")
             d = abs(p["next_logprob"] - ref[i, ids[i + 1]])
+            diffs.append(d)
             worst = max(worst, d)
             lps.append(p["next_logprob"])
         else:
@@ -83,7 +89,11 @@ def test_score(path, ids, tol, label, kv="f32", sim=False):
     ppl = math.exp(-sum(lps) / len(lps))
     check(abs(j["perplexity"] - ppl) <= 1e-6 * ppl, f"{label}: perplexity {j['perplexity']} != {ppl}")
     check(worst <= tol, f"{label}: worst logprob difference {worst:.3g} > {tol}")
-    print(f"{label}: score vs numpy, worst |logprob diff| = {worst:.3g} (tolerance {tol})")
+    p90 = float(np.percentile(diffs, 90))
+    if p90_tol is not None:
+        check(p90 <= p90_tol, f"{label}: 90th percentile of logprob differences {p90:.3g} > {p90_tol}")
+    print(f"{label}: score vs numpy, worst |logprob diff| = {worst:.3g} (tolerance {tol}), "
+          f"90th percentile {p90:.3g}")
 
 
 def test_score_windows(path, ids, label):
@@ -217,12 +227,13 @@ def main():
         make_model.make(tiedm, make_model.CONFIGS["llama_tied"], wtype="f32")
         test_quantize_mix(tiedm, tmp, tag="t")
         # quantized weights, numpy quantizing its activations the same way
-        # (measured: 0 at most positions; up to ~0.013 where an activation
+        # (measured: ~1e-6 at most positions; up to ~0.03 where an activation
         # that numpy computes in float64 and wafer in float32 sits at a
         # rounding boundary and its 8-bit code differs by one step. Without
-        # the activation simulation the differences reach 0.1-0.2.)
-        test_score(q8, ids, 2.5e-2, "llama q8_0", sim=True)
-        test_score(q4km, ids, 2.5e-2, "llama q4_K_M", sim=True)
+        # the activation simulation the differences reach 0.1-0.2 and the
+        # 90th percentile is ~0.05.)
+        test_score(q8, ids, 0.1, "llama q8_0", sim=True, p90_tol=1e-3)
+        test_score(q4km, ids, 0.1, "llama q4_K_M", sim=True, p90_tol=1e-3)
         test_score_windows(llama, ids, "llama f32")
         test_run_greedy(llama, ids[:12], 24, 2e-3, "llama f32")
         test_run_greedy(qwen, ids[:12], 24, 2e-3, "qwen2 f16")

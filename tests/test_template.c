@@ -19,8 +19,8 @@ typedef struct tcase {
     const char *err;    /* substring of the error message */
 } tcase;
 
-/* Expected outputs: rendered by /usr/bin/python3 jinja2 3.1 with
- * ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+/* Expected outputs (test_template_cases.py writes the table): rendered by
+ * /usr/bin/python3 jinja2 3.1 with ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
  * extensions=[loopcontrols]), transformers' tojson, messages = MSGS,
  * bos_token "<s>", eos_token "</s>", add_generation_prompt true, tools none,
  * strftime_now at NOW in UTC. Error cases: jinja2 fails too, except where
@@ -94,6 +94,15 @@ static void test_limits(void) {
                 "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}", "[]",
                 &o, "memory limit");
     expect_fail("huge repeat", "{{ 'x' * 10000000000 }}", "[]", &o, "too large");
+    expect_fail("exponential macro calls",
+                "{% macro f(n) %}{% if n < 60 %}{{ f(n+1) }}{{ f(n+1) }}{% endif %}{% endmacro %}{{ f(0) }}", "[]", &o,
+                "limit");
+    expect_fail("deep structure compare",
+                "{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+                "{{ ns.x == ns.x }}", "[]", &o, "nested too deeply");
+    expect_fail("deep structure print",
+                "{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}",
+                "[]", &o, "nested too deeply");
     /* smaller limits from the options */
     wf_template_opts small = o;
     small.max_output = 10;

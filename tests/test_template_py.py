@@ -17,11 +17,14 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import jinja2
 import jinja2.ext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+os.environ["TZ"] = "UTC"  # strftime_now: the same local time on both sides
+time.tzset()
 WAFER = os.environ.get("WAFER")
 SHARED = os.environ.get("WAFER_SHARED", "")
 NOW = 1721995200  # 2024-07-26 12:00:00 UTC: strftime_now's clock on both sides
@@ -137,7 +140,6 @@ VAR_CASES = {
 def run_wafer(args, env_extra=None):
     env = dict(os.environ)
     env["WAFER_TEMPLATE_NOW"] = str(NOW)
-    env["TZ"] = os.environ.get("TZ", "UTC")
     if env_extra:
         env.update(env_extra)
     p = subprocess.run([WAFER, "template"] + args, capture_output=True, env=env, timeout=60)

