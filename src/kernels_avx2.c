@@ -426,6 +426,242 @@ static inline __attribute__((always_inline)) void gemm_by_dot(wf_vec_dot_fn dot,
                 dot(n, &out[(size_t)c * out_stride + (size_t)r], wb + (size_t)r * w_stride, ab + (size_t)c * a_stride);
 }
 
+/* ---- register-blocked K-quant tiles (prefill) ------------------------------
+ * The idea of the AVX-512 file's dealt tiles in 256 bits, with maddubs/madd
+ * (no VNNI): the 256 elements of a super-block are dealt into 8 groups of 32
+ * bytes so that 16-bit lane k of every group holds a pair of elements of the
+ * same sub-block,
+ *     group g, 16-bit lane k  <-  elements 2*P, 2*P+1,  P = 8*k + g
+ * i.e. elements 16k + 2g + {0,1}: lane k belongs to the 32-element sub-block
+ * k/2 (Q4_K/Q5_K) and to the 16-element sub-block k (Q6_K). Weights and
+ * activations are dealt the same way, once per gemm call, so a tile needs
+ * per 32 elements and (row, token) one vpmaddubsw and one 16-bit add: the
+ * pair sums of several groups add up in int16 (Q4_K 8 groups: 8*2*15*128 <
+ * 2^15; Q5_K 4; Q6_K 2) before one vpmaddwd applies the sub-block scales.
+ * One weight unpack serves all tokens of the call; one activation deal all
+ * rows. */
+typedef struct {
+    __m256i w[8];
+    __m256i s;  /* int16 scale of lane k's sub-block                        */
+    __m256i x;  /* Q4_K/Q5_K: -dmin*m_j (8 floats); Q6_K: -32*sc_k (int16)  */
+    __m256 d;   /* d, broadcast                                             */
+} kp2_block; /* one weight row, one super-block: 352 bytes */
+
+typedef struct {
+    __m256i q[8];
+    __m256i bs; /* the 16 bsums (Q6_K's -32 term)                             */
+    __m256 oa;  /* da * (bsum[2j] + bsum[2j+1]), j = 0..7 (Q4_K/Q5_K mins)   */
+    __m256 da;
+} ka2_block; /* one token, one super-block: 352 bytes */
+
+enum { K2_Q4, K2_Q5, K2_Q6 };
+enum { K2_RB = 2, K2_CB = 2, K2_CHUNK = 8 }; /* tile rows x tokens; super-blocks per column chunk */
+
+/* nat: 256 codes in element order -> the 8 groups (as 16-bit lanes). */
+static void deal2(const uint8_t nat[WF_QK_K], __m256i out[8]) {
+    uint16_t src[WF_QK_K / 2], dst[WF_QK_K / 2];
+    memcpy(src, nat, sizeof src);
+    for (int g = 0; g < 8; g++)
+        for (int k = 0; k < 16; k++) dst[16 * g + k] = src[8 * k + g];
+    memcpy(out, dst, sizeof dst);
+}
+
+static void kp2_prepare(const int kind, const uint8_t *row, int64_t nsb, kp2_block *dst) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30), b4 = _mm256_set1_epi8(0x10);
+    _Alignas(32) uint8_t nat[WF_QK_K];
+    for (int64_t i = 0; i < nsb; i++, dst++) {
+        if (kind == K2_Q6) {
+            const wf_block_q6_K *x = (const wf_block_q6_K *)row + i;
+            for (int h = 0; h < 2; h++) { /* as vec_dot_q6_K: elements 128h + 32j .. +31 */
+                const uint8_t *ql = x->ql + 64 * h;
+                const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+                __m256i *o = (__m256i *)(void *)(nat + 128 * h);
+                _mm256_store_si256(o + 0, _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2)));
+                _mm256_store_si256(o + 1, _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2)));
+                _mm256_store_si256(o + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m2)));
+                _mm256_store_si256(o + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2)));
+            }
+            const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+            dst->s = sc;
+            dst->x = _mm256_slli_epi16(_mm256_sub_epi16(_mm256_setzero_si256(), sc), 5);
+            dst->d = _mm256_set1_ps(fp16(x->d));
+        } else {
+            const bool five = kind == K2_Q5;
+            const wf_block_q4_K *h4 = five ? NULL : (const wf_block_q4_K *)row + i;
+            const wf_block_q5_K *h5 = five ? (const wf_block_q5_K *)row + i : NULL;
+            const uint8_t *qs = five ? h5->qs : h4->qs, *scales = five ? h5->scales : h4->scales;
+            __m256i qh = five ? _mm256_loadu_si256((const __m256i *)h5->qh) : _mm256_setzero_si256();
+            for (int g = 0; g < 4; g++) { /* elements 64g..+31: low nibbles of qs[32g..]; +32..+63: high */
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
+                __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                if (five) { /* bit 2g of qh[l]: 5th bit of the low nibble, 2g+1 of the high */
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), b4));
+                    qh = _mm256_srli_epi16(qh, 1);
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(qh, 4), b4));
+                    qh = _mm256_srli_epi16(qh, 1);
+                }
+                _mm256_store_si256((__m256i *)(void *)(nat + 64 * g), lo);
+                _mm256_store_si256((__m256i *)(void *)(nat + 64 * g + 32), hi);
+            }
+            uint8_t sc[8], m[8];
+            k4_scales(scales, sc, m);
+            int16_t s16[16];
+            float off[8];
+            const float dmin = fp16(five ? h5->dmin : h4->dmin);
+            for (int k = 0; k < 16; k++) s16[k] = sc[k / 2];
+            for (int j = 0; j < 8; j++) off[j] = -dmin * (float)m[j];
+            dst->s = _mm256_loadu_si256((const __m256i *)s16);
+            dst->x = _mm256_castps_si256(_mm256_loadu_ps(off));
+            dst->d = _mm256_set1_ps(fp16(five ? h5->d : h4->d));
+        }
+        deal2(nat, dst->w);
+    }
+}
+
+static void ka2_prepare(int64_t nsb, const uint8_t *a, ka2_block *dst) {
+    const wf_block_q8_K *y = (const wf_block_q8_K *)a;
+    for (int64_t i = 0; i < nsb; i++, dst++) {
+        deal2((const uint8_t *)y[i].qs, dst->q);
+        dst->bs = _mm256_loadu_si256((const __m256i *)y[i].bsums);
+        dst->da = _mm256_set1_ps(y[i].d);
+        dst->oa = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(dst->bs, _mm256_set1_epi16(1))), dst->da);
+    }
+}
+
+/* The float accumulators of one tile between column chunks. */
+typedef struct {
+    __m256 v[K2_RB][K2_CB];
+} k2_acc;
+
+/* w: RB rows of kp2_block, ws bytes apart; ka: CB rows of ka2_block, kas
+ * bytes apart; nsb super-blocks; accumulators from/to acc (flags: 1 first
+ * chunk, 2 last: then out[c*os + r] is written). */
+static inline __attribute__((always_inline)) void k2_tile(const int kind, const int RB, const int CB, int64_t nsb,
+                                                          const uint8_t *w, size_t ws, const uint8_t *ka, size_t kas,
+                                                          k2_acc *acc_io, int flags, float *out, size_t os) {
+    const int F = kind == K2_Q4 ? 8 : kind == K2_Q5 ? 4 : 2; /* groups summed in int16 */
+    __m256 acc[K2_RB][K2_CB];
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) acc[r][c] = (flags & 1) ? _mm256_setzero_ps() : acc_io->v[r][c];
+    for (int64_t b = 0; b < nsb; b++) {
+        __m256i T[K2_RB][K2_CB], I[K2_RB][K2_CB];
+        for (int r = 0; r < RB; r++)
+            for (int c = 0; c < CB; c++) {
+                const kp2_block *x = (const kp2_block *)(const void *)(w + (size_t)r * ws) + b;
+                const ka2_block *y = (const ka2_block *)(const void *)(ka + (size_t)c * kas) + b;
+                I[r][c] = kind == K2_Q6 ? _mm256_madd_epi16(y->bs, x->x) : _mm256_setzero_si256();
+            }
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++)
+            for (int r = 0; r < RB; r++) {
+                const kp2_block *x = (const kp2_block *)(const void *)(w + (size_t)r * ws) + b;
+                const __m256i W = _mm256_load_si256(&x->w[g]);
+                for (int c = 0; c < CB; c++) {
+                    const ka2_block *y = (const ka2_block *)(const void *)(ka + (size_t)c * kas) + b;
+                    const __m256i t = _mm256_maddubs_epi16(W, _mm256_load_si256(&y->q[g]));
+                    T[r][c] = g % F == 0 ? t : _mm256_add_epi16(T[r][c], t);
+                    if (g % F == F - 1) I[r][c] = _mm256_add_epi32(I[r][c], _mm256_madd_epi16(T[r][c], x->s));
+                }
+            }
+        for (int r = 0; r < RB; r++) {
+            const kp2_block *x = (const kp2_block *)(const void *)(w + (size_t)r * ws) + b;
+            for (int c = 0; c < CB; c++) {
+                const ka2_block *y = (const ka2_block *)(const void *)(ka + (size_t)c * kas) + b;
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I[r][c]), _mm256_mul_ps(x->d, y->da), acc[r][c]);
+                if (kind != K2_Q6) acc[r][c] = _mm256_fmadd_ps(_mm256_castsi256_ps(x->x), y->oa, acc[r][c]);
+            }
+        }
+    }
+    if (!(flags & 2)) {
+        for (int r = 0; r < RB; r++)
+            for (int c = 0; c < CB; c++) acc_io->v[r][c] = acc[r][c];
+        return;
+    }
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) out[(size_t)c * os + (size_t)r] = hsum_ps(acc[r][c]);
+}
+
+typedef void (*k2_fn)(int64_t nsb, const uint8_t *w, size_t ws, const uint8_t *ka, size_t kas, k2_acc *acc,
+                      int flags, float *out, size_t os);
+#define WF_K2_ONE(K, R, C)                                                                                 \
+    static void k2_##K##_##R##x##C(int64_t nsb, const uint8_t *w, size_t ws, const uint8_t *ka, size_t kas, \
+                                   k2_acc *acc, int flags, float *o, size_t os) {                          \
+        k2_tile(K2_##K, R, C, nsb, w, ws, ka, kas, acc, flags, o, os);                                     \
+    }
+#define WF_K2_TILES(K)                                                                                     \
+    WF_K2_ONE(K, 1, 1) WF_K2_ONE(K, 1, 2) WF_K2_ONE(K, 2, 1) WF_K2_ONE(K, 2, 2)                             \
+    static const k2_fn k2_##K##_tiles[K2_RB][K2_CB] = {{k2_##K##_1x1, k2_##K##_1x2},                       \
+                                                      {k2_##K##_2x1, k2_##K##_2x2}};
+WF_K2_TILES(Q4)
+WF_K2_TILES(Q5)
+WF_K2_TILES(Q6)
+#undef WF_K2_TILES
+#undef WF_K2_ONE
+
+/* Column chunks of K2_CHUNK super-blocks: per chunk every token is dealt
+ * once (nc * 2.8 KiB), then K2_RB rows at a time (5.6 KiB, stays in L1)
+ * meet every pair of tokens. Falls back to one dot per pair for one token or
+ * without scratch memory. */
+static void gemm_k2(const int kind, const k2_fn tiles[K2_RB][K2_CB], wf_vec_dot_fn dot, int64_t n, int nr, int nc,
+                    const void *w, size_t ws, const void *a, size_t as, float *out, size_t os) {
+    const int64_t nsb = n / WF_QK_K;
+    const int nrg = (nr + K2_RB - 1) / K2_RB, ncg = (nc + K2_CB - 1) / K2_CB;
+    kp2_block *kp = NULL;
+    ka2_block *ka = NULL;
+    k2_acc *acc = NULL;
+    if (nc > 1 && nsb > 0) {
+        kp = wf_alloc_aligned(sizeof(kp2_block) * K2_CHUNK * K2_RB);
+        ka = wf_alloc_aligned(sizeof(ka2_block) * K2_CHUNK * (size_t)nc);
+        acc = wf_alloc_aligned(sizeof(k2_acc) * (size_t)nrg * (size_t)ncg);
+    }
+    if (!kp || !ka || !acc) {
+        wf_free_aligned(kp);
+        wf_free_aligned(ka);
+        wf_free_aligned(acc);
+        gemm_by_dot(dot, n, nr, nc, w, ws, a, as, out, os);
+        return;
+    }
+    const size_t bsz = kind == K2_Q6 ? sizeof(wf_block_q6_K) : kind == K2_Q5 ? sizeof(wf_block_q5_K) : sizeof(wf_block_q4_K);
+    const size_t kps = sizeof(kp2_block) * K2_CHUNK, kas = sizeof(ka2_block) * K2_CHUNK;
+    const uint8_t *wb = w, *ab = a;
+    for (int64_t s0 = 0; s0 < nsb; s0 += K2_CHUNK) {
+        const int64_t sn = nsb - s0 < K2_CHUNK ? nsb - s0 : K2_CHUNK;
+        const int flags = (s0 == 0 ? 1 : 0) | (s0 + sn == nsb ? 2 : 0);
+        for (int c = 0; c < nc; c++)
+            ka2_prepare(sn, ab + (size_t)c * as + (size_t)s0 * sizeof(wf_block_q8_K), ka + (size_t)c * K2_CHUNK);
+        for (int r0 = 0; r0 < nr; r0 += K2_RB) {
+            const int rb = nr - r0 < K2_RB ? nr - r0 : K2_RB;
+            for (int r = 0; r < rb; r++)
+                kp2_prepare(kind, wb + (size_t)(r0 + r) * ws + (size_t)s0 * bsz, sn, kp + (size_t)r * K2_CHUNK);
+            for (int c0 = 0; c0 < nc; c0 += K2_CB) {
+                const int cb = nc - c0 < K2_CB ? nc - c0 : K2_CB;
+                tiles[rb - 1][cb - 1](sn, (const uint8_t *)kp, kps, (const uint8_t *)(ka + (size_t)c0 * K2_CHUNK), kas,
+                                      acc + (size_t)(r0 / K2_RB) * (size_t)ncg + (size_t)(c0 / K2_CB), flags,
+                                      out + (size_t)c0 * os + (size_t)r0, os);
+            }
+        }
+    }
+    wf_free_aligned(kp);
+    wf_free_aligned(ka);
+    wf_free_aligned(acc);
+}
+
+static void gemm_q4_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_k2(K2_Q4, k2_Q4_tiles, vec_dot_q4_K, n, nr, nc, w, ws, a, as, out, os);
+}
+static void gemm_q5_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_k2(K2_Q5, k2_Q5_tiles, vec_dot_q5_K, n, nr, nc, w, ws, a, as, out, os);
+}
+static void gemm_q6_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_k2(K2_Q6, k2_Q6_tiles, vec_dot_q6_K, n, nr, nc, w, ws, a, as, out, os);
+}
+
 #define WF_GEMM_BY_DOT(t)                                                                              \
     static void gemm_##t(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, \
                          float *out, size_t os) {                                                      \
@@ -433,7 +669,6 @@ static inline __attribute__((always_inline)) void gemm_by_dot(wf_vec_dot_fn dot,
     }
 WF_GEMM_BY_DOT(f32) WF_GEMM_BY_DOT(f16) WF_GEMM_BY_DOT(bf16)
 WF_GEMM_BY_DOT(q8_0) WF_GEMM_BY_DOT(q4_0) WF_GEMM_BY_DOT(q5_0) WF_GEMM_BY_DOT(q4_1) WF_GEMM_BY_DOT(q5_1)
-WF_GEMM_BY_DOT(q4_K) WF_GEMM_BY_DOT(q5_K) WF_GEMM_BY_DOT(q6_K)
 #undef WF_GEMM_BY_DOT
 
 void wf_kernels_fill_avx2(wf_kernels *k) {

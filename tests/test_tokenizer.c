@@ -3,7 +3,10 @@
  *   test_tokenizer            synthetic vocabularies built in memory: BPE
  *                             merge order, SentencePiece scores and byte
  *                             fallback, special tokens on/off, streaming
- *                             detokenization of split and invalid UTF-8.
+ *                             detokenization of split and invalid UTF-8,
+ *                             sanitising invalid UTF-8 (overlongs,
+ *                             surrogates, truncation, > U+10FFFF) and
+ *                             Unicode normalization (tokenizer.ggml.normalizer).
  *   test_tokenizer vectors    every test vector of $WAFER_SHARED/vocab
  *                             (llama.cpp's ggml-vocab-*.gguf.inp/.out) must
  *                             match exactly, and decode(encode(x)) == x.
@@ -427,6 +430,174 @@ static void test_pretok(void) {
     }
 }
 
+/* ---- sanitising hostile UTF-8 ------------------------------------------- */
+
+/* Expected outputs worked out by hand from the Unicode / WHATWG rule: each
+ * maximal subpart of an ill-formed sequence (the longest prefix of a valid
+ * sequence present, else one byte) -> one U+FFFD (EF BF BD). */
+#define FFFD "\xef\xbf\xbd"
+static void san_check(const char *in, size_t n, const char *want, size_t nwant, const char *what) {
+    char *out = malloc(3 * n + 1);
+    size_t o = wf_utf8_sanitize(in, n, out);
+    bool ok = o == nwant && !memcmp(out, want, o);
+    CHECK(ok, "sanitize: %s", what);
+    if (!ok) {
+        fprintf(stderr, "  got %zu bytes:", o);
+        for (size_t i = 0; i < o; i++) fprintf(stderr, " %02x", (unsigned char)out[i]);
+        fputc('\n', stderr);
+    }
+    size_t vp = wf_utf8_valid_prefix(in, n);
+    bool valid = nwant == n && !memcmp(in, want, n);
+    CHECK(valid ? vp == n : vp < n, "valid_prefix: %s (%zu of %zu)", what, vp, n);
+    free(out);
+}
+#define SAN(in, want, what) san_check(in, sizeof(in) - 1, want, sizeof(want) - 1, what)
+
+static void test_sanitize(void) {
+    SAN("a\xc0\xaf" "b", "a" FFFD FFFD "b", "overlong '/' C0 AF -> 2 x U+FFFD");
+    SAN("\xc1\xbf", FFFD FFFD, "overlong C1 BF");
+    SAN("\xe0\x80\xaf", FFFD FFFD FFFD, "3-byte overlong '/' -> 3 x U+FFFD");
+    SAN("\xf0\x80\x80\xaf", FFFD FFFD FFFD FFFD, "4-byte overlong '/'");
+    SAN("x\xed\xa0\x80y", "x" FFFD FFFD FFFD "y", "surrogate D800 -> 3 x U+FFFD");
+    SAN("\xed\xbf\xbf", FFFD FFFD FFFD, "surrogate DFFF");
+    SAN("\xed\x9f\xbf", "\xed\x9f\xbf", "U+D7FF (just below the surrogates) is valid");
+    SAN("x\xe2\x82", "x" FFFD, "truncated 3-byte at the end -> one U+FFFD");
+    SAN("\xf0\x9f\x98", FFFD, "truncated 4-byte at the end -> one U+FFFD");
+    SAN("\xf0", FFFD, "lone lead at the end");
+    SAN(" \xe2\x82 ", " " FFFD " ", "truncated in the middle (space after)");
+    SAN("a\xf0\x9f\x98" "b", "a" FFFD "b", "truncated 4-byte in the middle");
+    SAN("\xe4\xb8\xe4\xb8\xad", FFFD "\xe4\xb8\xad", "truncated then a valid char: the valid one is kept");
+    SAN("\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD, "> U+10FFFF (F4 90 80 80) -> 4 x U+FFFD");
+    SAN("\xf5\x80\x80\x80", FFFD FFFD FFFD FFFD, "F5 lead -> 4 x U+FFFD");
+    SAN("\xf8\x88\x80\x80\x80", FFFD FFFD FFFD FFFD FFFD, "5-byte form");
+    SAN("\xff\xfe", FFFD FFFD, "FF FE");
+    SAN("\x80\xbf", FFFD FFFD, "stray continuation bytes");
+    SAN("\xc3(", FFFD "(", "lead followed by ASCII");
+    SAN("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80", "valid 4-byte emoji untouched");
+    SAN("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf", "U+10FFFF untouched");
+    SAN("\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf", "\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf", "2/3-byte bounds untouched");
+    SAN("a\0b", "a\0b", "NUL is a character");
+    /* through the tokenizer: no stage may see the overlong as '/' */
+    gbuf kv = {0};
+    char *toks[256];
+    char bytestr[256][4];
+    for (int b = 0; b < 256; b++) { gpt2_byte_str(b, bytestr[b]); toks[b] = bytestr[b]; }
+    kv_str(&kv, "tokenizer.ggml.model", "gpt2");
+    kv_str(&kv, "tokenizer.ggml.pre", "llama-bpe");
+    kv_strs(&kv, "tokenizer.ggml.tokens", toks, 256);
+    kv_strs(&kv, "tokenizer.ggml.merges", NULL, 0);
+    tvocab t = {0};
+    if (!tv_open(&t, &kv)) { CHECK(0, "open byte vocab"); return; }
+    { int32_t w[] = {'a', 0xEF, 0xBF, 0xBD, 0xEF, 0xBF, 0xBD}; tok_check(t.v, "a\xc0\xaf", 3, false, false, w, 7, "tokenize: overlong -> 2 x U+FFFD, never '/'"); }
+    { int32_t w[] = {' ', 0xEF, 0xBF, 0xBD}; tok_check(t.v, " \xe2\x82", 3, false, false, w, 4, "tokenize: ' ' + truncated -> ' ' U+FFFD"); }
+    { int32_t w[] = {0xF0, 0x9F, 0x98, 0x80}; tok_check(t.v, "\xf0\x9f\x98\x80", 4, false, false, w, 4, "tokenize: emoji bytes unchanged"); }
+    tv_close(&t);
+}
+
+/* ---- normalization ------------------------------------------------------- */
+
+/* A byte-level vocabulary with the composed "é" (256, merged from C3 A9) and
+ * a user-defined token (257); pre and norm (tokenizer.ggml.normalizer, NULL
+ * = absent) vary. */
+static bool norm_vocab(tvocab *t, const char *pre, const char *norm) {
+    gbuf kv = {0};
+    char *toks[258];
+    char bytestr[256][4];
+    for (int b = 0; b < 256; b++) { gpt2_byte_str(b, bytestr[b]); toks[b] = bytestr[b]; }
+    toks[256] = "\xc3\x83\xc2\xa9";
+    toks[257] = "<|user|>";
+    int32_t types[258];
+    for (int i = 0; i < 258; i++) types[i] = 1;
+    types[257] = 4;
+    char *merges[] = {"\xc3\x83 \xc2\xa9"};
+    kv_str(&kv, "tokenizer.ggml.model", "gpt2");
+    kv_str(&kv, "tokenizer.ggml.pre", pre);
+    if (norm) kv_str(&kv, "tokenizer.ggml.normalizer", norm);
+    kv_strs(&kv, "tokenizer.ggml.tokens", toks, 258);
+    kv_arr(&kv, "tokenizer.ggml.token_type", WF_GGUF_INT32, types, 258);
+    kv_strs(&kv, "tokenizer.ggml.merges", merges, 1);
+    return tv_open(t, &kv);
+}
+
+static void test_normalize(void) {
+    const int32_t E = 256, U = 257;
+    tvocab t = {0};
+    /* no key, gpt-2: untouched */
+    if (norm_vocab(&t, "gpt-2", NULL)) {
+        CHECK(!strcmp(wf_vocab_normalizer(t.v), "none"), "gpt-2 default: none");
+        { int32_t w[] = {'e', 0xCC, 0x81}; tok_check(t.v, "e\xcc\x81", 3, false, false, w, 3, "no normalizer: decomposed e + U+0301 untouched"); }
+        { int32_t w[] = {E}; tok_check(t.v, "\xc3\xa9", 2, false, false, w, 1, "composed é"); }
+    } else CHECK(0, "open gpt-2 vocab");
+    tv_close(&t);
+    /* explicit NFC */
+    if (norm_vocab(&t, "gpt-2", "NFC")) {
+        const wf_vocab *v = t.v;
+        CHECK(!strcmp(wf_vocab_normalizer(v), "NFC") && !wf_vocab_warning(v), "key NFC");
+        { int32_t w[] = {E}; tok_check(v, "e\xcc\x81", 3, false, false, w, 1, "NFC: e + U+0301 -> é"); }
+        { int32_t w[] = {'x', E, 'y'}; tok_check(v, "xe\xcc\x81y", 5, false, false, w, 3, "NFC inside a word"); }
+        { int32_t w[] = {E}; tok_check(v, "\xc3\xa9", 2, false, false, w, 1, "NFC: composed é stays"); }
+        /* canonical order: dot above (ccc 230) after dot below (ccc 220); q has no precomposed form */
+        { int32_t w[] = {'q', 0xCC, 0xA3, 0xCC, 0x87}; tok_check(v, "q\xcc\x87\xcc\xa3", 5, false, false, w, 5, "NFC reorders combining marks"); }
+        /* U+212B ANGSTROM SIGN -> U+00C5 (C3 85), a singleton decomposition */
+        { int32_t w[] = {0xC3, 0x85}; tok_check(v, "\xe2\x84\xab", 3, false, false, w, 2, "NFC: U+212B -> U+00C5"); }
+        /* HF normalizes the text between added tokens, each piece alone */
+        { int32_t w[] = {'e', U, 0xCC, 0x81}; tok_check(v, "e<|user|>\xcc\x81", 11, false, false, w, 4, "NFC per fragment, not across a user token"); }
+        { int32_t w[] = {E, 0, 'x'}; tok_check(v, "e\xcc\x81\0x", 5, false, false, w, 3, "NFC with an embedded NUL"); }
+        /* sanitising comes first: the U+FFFD is a starter, nothing composes across it */
+        { int32_t w[] = {'e', 0xEF, 0xBF, 0xBD, 0xCC, 0x81}; tok_check(v, "e\xff\xcc\x81", 4, false, false, w, 6, "invalid byte then a mark"); }
+    } else CHECK(0, "open NFC vocab");
+    tv_close(&t);
+    /* qwen2 without the key (llama.cpp's files): NFC */
+    if (norm_vocab(&t, "qwen2", NULL)) {
+        CHECK(!strcmp(wf_vocab_normalizer(t.v), "NFC"), "qwen2 default: NFC");
+        { int32_t w[] = {E}; tok_check(t.v, "e\xcc\x81", 3, false, false, w, 1, "qwen2 default NFC"); }
+    } else CHECK(0, "open qwen2 vocab");
+    tv_close(&t);
+    /* qwen2 with "none": the key wins */
+    if (norm_vocab(&t, "qwen2", "none")) {
+        CHECK(!strcmp(wf_vocab_normalizer(t.v), "none"), "qwen2 + none");
+        { int32_t w[] = {'e', 0xCC, 0x81}; tok_check(t.v, "e\xcc\x81", 3, false, false, w, 3, "key none overrides the qwen2 default"); }
+    } else CHECK(0, "open qwen2/none vocab");
+    tv_close(&t);
+    /* NFKC: U+FB01 (ﬁ) -> "fi" */
+    if (norm_vocab(&t, "gpt-2", "NFKC")) {
+        { int32_t w[] = {'f', 'i'}; tok_check(t.v, "\xef\xac\x81", 3, false, false, w, 2, "NFKC: U+FB01 -> fi"); }
+        { int32_t w[] = {E}; tok_check(t.v, "e\xcc\x81", 3, false, false, w, 1, "NFKC composes"); }
+    } else CHECK(0, "open NFKC vocab");
+    tv_close(&t);
+    /* NFD: é -> e + U+0301 */
+    if (norm_vocab(&t, "gpt-2", "nfd")) {
+        { int32_t w[] = {'e', 0xCC, 0x81}; tok_check(t.v, "\xc3\xa9", 2, false, false, w, 3, "NFD (key case-insensitive): é decomposed"); }
+    } else CHECK(0, "open NFD vocab");
+    tv_close(&t);
+    /* unknown value: warning, untouched */
+    if (norm_vocab(&t, "gpt-2", "Lowercase")) {
+        CHECK(wf_vocab_warning(t.v) && strstr(wf_vocab_warning(t.v), "Lowercase"), "unknown normalizer warns");
+        { int32_t w[] = {'e', 0xCC, 0x81}; tok_check(t.v, "e\xcc\x81", 3, false, false, w, 3, "unknown normalizer: untouched"); }
+    } else CHECK(0, "open unknown-normalizer vocab");
+    tv_close(&t);
+    /* not a string: rejected */
+    {
+        gbuf kv = {0};
+        char *toks[] = {"a"};
+        kv_str(&kv, "tokenizer.ggml.model", "gpt2");
+        kv_u32(&kv, "tokenizer.ggml.normalizer", 1);
+        kv_strs(&kv, "tokenizer.ggml.tokens", toks, 1);
+        kv_strs(&kv, "tokenizer.ggml.merges", NULL, 0);
+        size_t size;
+        unsigned char *mem = g_finish(&kv, &size);
+        wf_gguf *g = NULL;
+        wf_vocab *v = NULL;
+        wf_error err = {0};
+        bool opened = wf_gguf_open_mem(mem, size, "bad", &g, &err) == WF_OK;
+        CHECK(opened && wf_vocab_load(g, &v, &err) != WF_OK && strstr(err.msg, "normalizer"),
+              "non-string normalizer rejected (%s)", err.msg);
+        wf_vocab_free(v);
+        wf_gguf_close(g);
+        free(mem);
+    }
+}
+
 /* ---- hostile metadata --------------------------------------------------- */
 
 static void test_bad_vocab(void) {
@@ -621,6 +792,8 @@ int main(int argc, char **argv) {
     test_bpe_synthetic();
     test_spm_synthetic();
     test_bad_vocab();
+    test_sanitize();
+    test_normalize();
     test_pretok();
     return t_done("test_tokenizer");
 }
