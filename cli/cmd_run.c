@@ -1,8 +1,10 @@
 /* cmd_run.c — `wafer run`: raw completion of a prompt, streamed to stdout
- * token by token (never half a UTF-8 character), timings on stderr. */
+ * token by token (never half a UTF-8 character), timings on stderr. The
+ * loop itself is the generation API (src/generate.h): speculative decoding
+ * with prompt lookup (--spec lookup) and predicted outputs (--predict). */
 #include "cli.h"
 
-#include "sampler.h"
+#include "generate.h"
 #include "tokenizer.h"
 
 #include <stdlib.h>
@@ -15,7 +17,12 @@ static void usage(FILE *f) {
                "-n tokens, or the end of the context. Timings go to stderr.\n\n"
                "options:\n");
     cli_print_opts_help(f, CLI_G_MODEL | CLI_G_INPUT | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE);
-    fprintf(f, "  --print-ids             print token ids instead of text\n"
+    fprintf(f, "  --spec lookup|none      speculative decoding: candidates from n-gram matches in\n"
+               "                          the context, checked k at a time (default none)\n"
+               "  --predict FILE          the expected output (e.g. the file being edited); its\n"
+               "                          tokens are proposed and checked k at a time\n"
+               "  --draft-max N           longest draft checked in one step (default 16)\n"
+               "  --print-ids             print token ids instead of text\n"
                "  -q, --quiet             no progress bar or timings\n");
 }
 
@@ -26,10 +33,30 @@ static void emit(const char *s, size_t n) {
     }
 }
 
+typedef struct run_out {
+    bool print_ids;
+} run_out;
+
+static bool on_token(void *user, int32_t token, const char *text, size_t n_text) {
+    const run_out *ro = user;
+    if (ro->print_ids) {
+        if (token >= 0) {
+            printf("%d ", token);
+            fflush(stdout);
+        }
+    } else {
+        emit(text, n_text);
+    }
+    return true;
+}
+
 int cmd_run(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
     bool print_ids = false;
+    const char *predict_path = NULL;
+    wf_spec_mode spec = WF_SPEC_NONE;
+    int32_t draft_max = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         int r = cli_take_opt(&o, CLI_G_MODEL | CLI_G_INPUT | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE, argc, argv, &i);
@@ -37,6 +64,26 @@ int cmd_run(int argc, char **argv) {
         if (r > 0) continue;
         if (!strcmp(argv[i], "--print-ids")) { print_ids = true; continue; }
         if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) { o.quiet = true; continue; }
+        if (!strcmp(argv[i], "--spec") || !strcmp(argv[i], "--predict") || !strcmp(argv[i], "--draft-max")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "wafer run: %s needs a value\n", argv[i]);
+                return 2;
+            }
+            const char *flag = argv[i], *val = argv[++i];
+            if (!strcmp(flag, "--predict")) {
+                predict_path = val;
+            } else if (!strcmp(flag, "--draft-max")) {
+                if (!cli_parse_i32(flag, val, 1, 256, &draft_max)) return 2;
+            } else if (!strcmp(val, "lookup")) {
+                spec = WF_SPEC_LOOKUP;
+            } else if (!strcmp(val, "none")) {
+                spec = WF_SPEC_NONE;
+            } else {
+                fprintf(stderr, "wafer run: --spec takes lookup or none, not '%s'\n", val);
+                return 2;
+            }
+            continue;
+        }
         fprintf(stderr, "wafer run: unknown option '%s'\n\n", argv[i]);
         usage(stderr);
         return 2;
@@ -44,12 +91,10 @@ int cmd_run(int argc, char **argv) {
 
     int rc = 1;
     wf_model *m = NULL;
-    wf_context *c = NULL;
-    wf_sampler *s = NULL;
-    int32_t *prompt = NULL;
-    char *piece = NULL;
-    wf_stop stop = {0};
-    bool stop_ok = false;
+    wf_session *sess = NULL;
+    int32_t *prompt = NULL, *pred = NULL;
+    size_t n_pred = 0;
+    char *pred_text = NULL;
     wf_error err = {0};
 
     double t_start = wf_time_now_cli();
@@ -58,107 +103,81 @@ int cmd_run(int argc, char **argv) {
     size_t n_prompt = 0;
     if (!(prompt = cli_input_tokens(&o, m, &n_prompt))) goto done;
     int32_t want = (int32_t)n_prompt + (o.n_predict < 0 ? 0 : o.n_predict);
-    if (!(c = cli_make_context(m, &o, want))) goto done;
+    wf_context *c = cli_make_context(m, &o, want);
+    if (!c) goto done;
+    if (wf_session_adopt(m, c, &sess, &err)) {
+        wf_context_free(c);
+        fprintf(stderr, "wafer run: %s\n", err.msg);
+        goto done;
+    }
     int32_t n_ctx = wf_context_n_ctx(c);
     if ((int64_t)n_prompt >= n_ctx) {
         fprintf(stderr, "wafer run: the prompt has %zu tokens but the context holds %d (use -c)\n", n_prompt, n_ctx);
         goto done;
     }
-    if (wf_sampler_create(&o.sp, wf_model_n_vocab(m), &s, &err)) {
-        fprintf(stderr, "wafer run: %s\n", err.msg);
-        goto done;
-    }
-    if (wf_stop_init(&stop, o.stops, (size_t)o.n_stops, &err)) {
-        fprintf(stderr, "wafer run: %s\n", err.msg);
-        goto done;
-    }
-    stop_ok = true;
     const wf_vocab *v = wf_model_vocab(m);
     if (!v && !print_ids) {
         fprintf(stderr, "wafer run: the model has no tokenizer: printing token ids\n");
         print_ids = true;
     }
-    for (size_t i = 0; i < n_prompt; i++) wf_sampler_accept(s, prompt[i]);
+    if (predict_path) {
+        size_t len = 0;
+        if (!v) {
+            fprintf(stderr, "wafer run: --predict needs a model with a tokenizer\n");
+            goto done;
+        }
+        if (!(pred_text = cli_read_file(predict_path, &len))) goto done;
+        if (wf_tokenize_text(v, pred_text, len, false, NULL, 0, &pred, &n_pred, &err)) {
+            fprintf(stderr, "wafer run: %s: %s\n", predict_path, err.msg);
+            goto done;
+        }
+    }
 
-    double t0 = wf_time_now_cli();
-    if (wf_decode(c, prompt, (int32_t)n_prompt, false, &err)) {
-        fprintf(stderr, "wafer run: %s\n", err.msg);
+    wf_gen_params gp = wf_gen_default_params();
+    gp.max_tokens = o.n_predict;
+    gp.sampling = &o.sp;
+    gp.text = !print_ids;
+    gp.stops = print_ids ? NULL : o.stops;
+    gp.n_stops = print_ids ? 0 : (size_t)o.n_stops;
+    gp.spec = spec;
+    gp.draft_max = draft_max;
+    gp.prediction = pred;
+    gp.n_prediction = n_pred;
+    run_out ro = {print_ids};
+    wf_gen_callbacks cb = {on_token, &ro};
+    wf_gen_result res;
+    if (wf_session_generate(sess, prompt, n_prompt, &gp, &cb, &res, &err)) {
+        fprintf(stderr, "\nwafer run: %s\n", err.msg);
         goto done;
     }
-    double t_prefill = wf_time_now_cli(), t_first = 0;
-    size_t piece_cap = 4096;
-    piece = malloc(piece_cap);
-    if (!piece) goto done;
-    wf_detok dt;
-    wf_detok_init(&dt);
-    int32_t n_gen = 0;
-    const char *why = "length";
-    for (;;) {
-        if (o.n_predict >= 0 && n_gen >= o.n_predict) break;
-        int32_t tok = wf_sampler_sample(s, wf_get_logits(c, -1));
-        if (tok < 0) {
-            fprintf(stderr, "\nwafer run: sampling failed (no logits)\n");
-            goto done;
-        }
-        if (n_gen == 0) t_first = wf_time_now_cli();
-        n_gen++;
-        if (v && wf_vocab_is_eog(v, tok)) { why = "end of generation"; break; }
-        wf_sampler_accept(s, tok);
-        bool stopped = false;
-        if (print_ids) {
-            printf("%d ", tok);
-            fflush(stdout);
-        } else {
-            int64_t k = wf_detok_push(&dt, v, tok, piece, piece_cap);
-            if (k < 0) { /* a huge token: grow and retry */
-                int32_t need = wf_token_to_bytes(v, tok, NULL, 0);
-                size_t cap = 3 * ((size_t)need + 4) + 64; /* stray bytes become 3-byte U+FFFD */
-                char *np = realloc(piece, cap);
-                if (!np) goto done;
-                piece = np;
-                piece_cap = cap;
-                k = wf_detok_push(&dt, v, tok, piece, piece_cap);
-            }
-            const char *out;
-            size_t n_out;
-            stopped = wf_stop_feed(&stop, piece, k > 0 ? (size_t)k : 0, &out, &n_out);
-            emit(out, n_out);
-        }
-        if (stopped) { why = "stop string"; break; }
-        if (wf_context_n_past(c) >= n_ctx) { why = "context full"; break; }
-        if (wf_decode(c, &tok, 1, false, &err)) {
-            fprintf(stderr, "\nwafer run: %s\n", err.msg);
-            goto done;
-        }
-    }
-    if (!print_ids && strcmp(why, "stop string")) {
-        int64_t k = wf_detok_flush(&dt, piece, piece_cap);
-        const char *out;
-        size_t n_out;
-        bool stopped = wf_stop_feed(&stop, piece, k > 0 ? (size_t)k : 0, &out, &n_out);
-        emit(out, n_out);
-        if (!stopped) {
-            wf_stop_flush(&stop, &out, &n_out);
-            emit(out, n_out);
-        }
-    }
     if (print_ids) printf("\n");
-    double t_end = wf_time_now_cli();
     if (!o.quiet) {
-        double pre = t_prefill - t0, dec = t_end - (t_first ? t_first : t_end);
-        fprintf(stderr, "\n\n[wafer] load %.2f s | prompt %zu tokens in %.3f s (%.1f tok/s) | "
-                        "first token after %.3f s | %d generated, %.1f tok/s | stopped: %s\n",
-                t_loaded - t_start, n_prompt, pre, pre > 0 ? (double)n_prompt / pre : 0.0,
-                t_first ? t_first - t0 : 0.0, n_gen,
-                n_gen > 1 && dec > 0 ? (double)(n_gen - 1) / dec : 0.0, why);
+        char specs[256] = "";
+        if (spec != WF_SPEC_NONE || predict_path) {
+            int64_t drafted = res.n_draft_accepted + res.n_draft_rejected;
+            snprintf(specs, sizeof specs, " | spec %s%s: %lld accepted, %lld rejected (%.0f%%)",
+                     spec == WF_SPEC_LOOKUP ? "lookup" : "none", predict_path ? "+prediction" : "",
+                     (long long)res.n_draft_accepted, (long long)res.n_draft_rejected,
+                     drafted ? 100.0 * (double)res.n_draft_accepted / (double)drafted : 0.0);
+            if (predict_path) {
+                size_t l = strlen(specs);
+                snprintf(specs + l, sizeof specs - l, " | prediction: %lld accepted, %lld rejected",
+                         (long long)res.n_pred_accepted, (long long)res.n_pred_rejected);
+            }
+            size_t l = strlen(specs);
+            snprintf(specs + l, sizeof specs - l, " | %lld decode calls", (long long)res.n_decode_calls);
+        }
+        fprintf(stderr, "\n\n[wafer] load %.2f s | prompt %d tokens in %.3f s (%.1f tok/s) | "
+                        "first token after %.3f s | %d generated, %.1f tok/s%s | stopped: %s\n",
+                t_loaded - t_start, res.n_prompt, res.t_prompt, res.prompt_tok_s, res.t_first,
+                res.n_generated, res.decode_tok_s, specs, wf_gen_stop_name(res.stop));
     }
     rc = 0;
 done:
-    if (stop_ok) wf_stop_free(&stop);
-    free(piece);
+    free(pred);
+    free(pred_text);
     free(prompt);
-    wf_sampler_free(s);
-    wf_context_free(c);
+    wf_session_free(sess);
     wf_model_free(m);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* kernels_avx2.c — AVX2 + FMA + F16C versions of the hot kernels: activation
  * quantization (byte-identical to the reference in quant_*.c), dot products
- * of one weight row with one activation row, and fp16/bf16 conversions.
+ * of one weight row with one activation row, fp16/bf16 conversions, and
+ * register-blocked gemm tiles for the K-quants (prefill).
  * Integer parts of the quantized dots are exact; only the order of the float
  * accumulation differs from kernels_scalar.c.
  *
@@ -414,8 +415,8 @@ static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) { 
 
 /* ---- gemm: one dot per (weight row, activation row) pair --------------------
  * Rows are visited in groups of 4 so a group's weights stay in L1 while every
- * activation row passes over them; register-blocked tiles live in the
- * AVX-512 file (this machine class). */
+ * activation row passes over them. The K-quants have register-blocked tiles
+ * below. */
 static inline __attribute__((always_inline)) void gemm_by_dot(wf_vec_dot_fn dot, int64_t n, int nr, int nc,
                                                              const void *w, size_t w_stride, const void *a,
                                                              size_t a_stride, float *out, size_t out_stride) {
@@ -457,13 +458,32 @@ typedef struct {
 enum { K2_Q4, K2_Q5, K2_Q6 };
 enum { K2_RB = 2, K2_CB = 2, K2_CHUNK = 8 }; /* tile rows x tokens; super-blocks per column chunk */
 
-/* nat: 256 codes in element order -> the 8 groups (as 16-bit lanes). */
+/* nat: 256 codes in element order -> the 8 groups. With V_q = bytes
+ * 32q..32q+31 of nat, group g takes word g of each 128-bit half of every V_q
+ * (lane k = 2q + half): an 8x8 transpose of 16-bit words within 128-bit
+ * lanes, then the two halves interleaved. */
 static void deal2(const uint8_t nat[WF_QK_K], __m256i out[8]) {
-    uint16_t src[WF_QK_K / 2], dst[WF_QK_K / 2];
-    memcpy(src, nat, sizeof src);
-    for (int g = 0; g < 8; g++)
-        for (int k = 0; k < 16; k++) dst[16 * g + k] = src[8 * k + g];
-    memcpy(out, dst, sizeof dst);
+    __m256i a[8], t[8], u[8];
+    for (int q = 0; q < 8; q++) a[q] = _mm256_loadu_si256((const __m256i *)(nat + 32 * q));
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_epi16(a[2 * i], a[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_epi16(a[2 * i], a[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i + 0] = _mm256_unpacklo_epi32(t[4 * i + 0], t[4 * i + 2]);
+        u[4 * i + 1] = _mm256_unpackhi_epi32(t[4 * i + 0], t[4 * i + 2]);
+        u[4 * i + 2] = _mm256_unpacklo_epi32(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm256_unpackhi_epi32(t[4 * i + 1], t[4 * i + 3]);
+    }
+    /* r_g (word q of each half = word g of that half of V_q), then
+     * [h0 q0-3 | h1 q0-3 | h0 q4-7 | h1 q4-7] and words interleaved */
+    const __m256i inter = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
+                                           0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+    for (int i = 0; i < 4; i++) {
+        const __m256i lo = _mm256_unpacklo_epi64(u[i], u[i + 4]), hi = _mm256_unpackhi_epi64(u[i], u[i + 4]);
+        out[2 * i] = _mm256_shuffle_epi8(_mm256_permute4x64_epi64(lo, _MM_SHUFFLE(3, 1, 2, 0)), inter);
+        out[2 * i + 1] = _mm256_shuffle_epi8(_mm256_permute4x64_epi64(hi, _MM_SHUFFLE(3, 1, 2, 0)), inter);
+    }
 }
 
 static void kp2_prepare(const int kind, const uint8_t *row, int64_t nsb, kp2_block *dst) {
@@ -603,8 +623,9 @@ WF_K2_TILES(Q6)
 
 /* Column chunks of K2_CHUNK super-blocks: per chunk every token is dealt
  * once (nc * 2.8 KiB), then K2_RB rows at a time (5.6 KiB, stays in L1)
- * meet every pair of tokens. Falls back to one dot per pair for one token or
- * without scratch memory. */
+ * meet every pair of tokens. Below 8 tokens (where the dealing does not pay:
+ * bench_kernels) or without scratch memory: one dot per pair. 2x2 tiles
+ * measured faster than 3x2, 2x3 and 3x3 (16 ymm registers). */
 static void gemm_k2(const int kind, const k2_fn tiles[K2_RB][K2_CB], wf_vec_dot_fn dot, int64_t n, int nr, int nc,
                     const void *w, size_t ws, const void *a, size_t as, float *out, size_t os) {
     const int64_t nsb = n / WF_QK_K;
@@ -612,7 +633,7 @@ static void gemm_k2(const int kind, const k2_fn tiles[K2_RB][K2_CB], wf_vec_dot_
     kp2_block *kp = NULL;
     ka2_block *ka = NULL;
     k2_acc *acc = NULL;
-    if (nc > 1 && nsb > 0) {
+    if (nc >= 8 && nsb > 0) {
         kp = wf_alloc_aligned(sizeof(kp2_block) * K2_CHUNK * K2_RB);
         ka = wf_alloc_aligned(sizeof(ka2_block) * K2_CHUNK * (size_t)nc);
         acc = wf_alloc_aligned(sizeof(k2_acc) * (size_t)nrg * (size_t)ncg);

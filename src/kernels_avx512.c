@@ -6,9 +6,13 @@
  * A tile is RB weight rows x CB activation rows (at most 4 x 4), each (RB, CB)
  * compiled on its own so the accumulators stay in registers; vpdpbusd
  * (u8 x s8 -> s32, 64 MACs a zmm) does the products. Work that does not
- * depend on both sides is done once per gemm call, not once per tile: the
- * activations of the 32-element family (l32_prepare) and the unpacked weight
- * rows of the K-quants (kp_prepare). vec_dot is the direct 1 x 1 tile.
+ * depend on both sides is done once per gemm call, not once per tile.
+ * Prefill (2+ tokens; Q8_0 5+) of Q4_K/Q5_K/Q6_K/Q8_0 runs on "dealt" tiles:
+ * both sides rearranged once per call (kp_prepare, ka_prepare) so that four
+ * accumulating vpdpbusd cover a 256-element super-block and the sub-block
+ * scales are applied afterwards in float, one vpdpbusd per 64 MACs (see the
+ * section comment). Decode (1 token) and Q4_0/Q5_0 use the direct tiles
+ * (l32_*, k4_tile, q6_K_tile); vec_dot is the direct 1 x 1 tile.
  * Integer parts are exact; the float accumulation order differs from
  * kernels_scalar.c (tested within 2e-5 of sum|w*a|, tests/test_kernels.c).
  *
@@ -408,7 +412,11 @@ typedef struct {
     __m512 dsc, off;
 } kp_block;
 
-enum { KP_Q4_K, KP_Q5_K, KP_Q6_K, KP_Q8_0 };
+enum { KP_Q4_K, KP_Q5_K, KP_Q6_K, KP_Q8_0, KP_Q4_0, KP_Q5_0 };
+
+/* The 32-element family's dealt kinds (their blocks, the l32 unpacking). */
+WF_AI bool kp_is_l32(const int kind) { return kind == KP_Q8_0 || kind == KP_Q4_0 || kind == KP_Q5_0; }
+WF_AI l32_kind kp_l32(const int kind) { return kind == KP_Q4_0 ? L32_Q4_0 : kind == KP_Q5_0 ? L32_Q5_0 : L32_Q8_0; }
 
 /* Deal the 64 dwords of a super-block, given in natural order (nat[q] holds
  * dwords 16q..16q+15), into the 4 groups described above. */
@@ -430,21 +438,21 @@ WF_AI __m512i lane_sub_idx(const bool q6) {
               : _mm512_set_epi32(7, 6, 5, 4, 3, 2, 1, 0, 7, 6, 5, 4, 3, 2, 1, 0);
 }
 
-/* Q8_0 rows in chunks of 8 blocks (256 elements; the last chunk of a row
- * whose block count is not a multiple of 8 is padded with zero codes and
- * zero scales). Codes are stored as w ^ 0x80 = w + 128. */
-static void kp_prepare_q8_0(const uint8_t *row, int64_t nb, kp_block *dst) {
-    const wf_block_q8_0 *x = (const wf_block_q8_0 *)row;
+/* Q8_0/Q4_0/Q5_0 rows in chunks of 8 blocks (256 elements; the last chunk
+ * of a row whose block count is not a multiple of 8 is padded with zero
+ * codes and zero scales). Codes are unsigned with the l32 bias (l32_codes):
+ * Q8_0 w + 128, Q4_0 q, Q5_0 q; the activation side removes bias*sum(a). */
+static void kp_prepare_l32(const l32_kind lk, const uint8_t *row, int64_t nb, kp_block *dst) {
+    const size_t bsz = l32_size(lk);
     __m512i nat[4];
     const __m512i lane8 = lane_sub_idx(false);
     for (int64_t b0 = 0; b0 < nb; b0 += 8, dst++) {
         float d[8];
-        for (int j = 0; j < 8; j++) d[j] = b0 + j < nb ? fp16(x[b0 + j].d) : 0.0f;
-        for (int g = 0; g < 4; g++) {
-            const int64_t j0 = b0 + 2 * g, j1 = j0 + 1;
-            const __m256i lo = j0 < nb ? _mm256_loadu_si256((const __m256i *)x[j0].qs) : _mm256_set1_epi8((char)0x80);
-            const __m256i hi = j1 < nb ? _mm256_loadu_si256((const __m256i *)x[j1].qs) : _mm256_set1_epi8((char)0x80);
-            nat[g] = _mm512_xor_si512(join256(lo, hi), _mm512_set1_epi8((char)0x80));
+        for (int j = 0; j < 8; j++) d[j] = b0 + j < nb ? l32_d(row + (size_t)(b0 + j) * bsz) : 0.0f;
+        for (int g = 0; g < 4; g++) { /* elements 64g..64g+63 of the chunk: blocks 2g, 2g+1 */
+            const int64_t j0 = b0 + 2 * g;
+            nat[g] = j0 >= nb ? _mm512_setzero_si512() : l32_codes(lk, j0 + 1 < nb, row + (size_t)j0 * bsz);
+            if (j0 + 1 >= nb) nat[g] = _mm512_maskz_mov_epi8(0xffffffffull, nat[g]); /* no second block: 0 codes */
         }
         deal_groups(nat, dst->w);
         dst->dsc = _mm512_permutexvar_ps(lane8, _mm512_castps256_ps512(_mm256_loadu_ps(d)));
@@ -539,10 +547,11 @@ static void ka_prepare(const bool q6, int64_t nsb, const uint8_t *a0, const uint
     }
 }
 
-/* Q8_0 activations, chunks of 8 blocks (zero-padded like the weights):
- * dap holds each lane's block scale, neg = -128 * sum of the lane's codes. */
-static void ka_prepare_q8_0(int64_t nb, const uint8_t *a0, const uint8_t *a1, ka_block *dst) {
-    const __m512i bias = _mm512_set1_epi8((char)0x80);
+/* Q8_0 activations (of Q8_0/Q4_0/Q5_0 weights), chunks of 8 blocks
+ * (zero-padded like the weights): dap holds each lane's block scale,
+ * neg = -bias * sum of the lane's codes (bias: the weights' l32 bias). */
+static void ka_prepare_l32(const l32_kind lk, int64_t nb, const uint8_t *a0, const uint8_t *a1, ka_block *dst) {
+    const __m512i bias = _mm512_set1_epi8(l32_bias(lk));
     for (int64_t b0 = 0; b0 < nb; b0 += 8, dst++) {
         float d[16];
         for (int t = 0; t < 2; t++) {
@@ -736,7 +745,8 @@ WF_ROW_TILE_INSTANCES(q6_K)
 /* Rows per tile. Walking several weight rows side by side defeats the
  * hardware prefetchers: from DRAM (bench_kernels, 8960 x 1536, one thread)
  * 4-row tiles streamed Q8_0/Q6_K at ~25 GB/s against ~45 for one row at a
- * time. So up to 8 activation rows (decode, speculative verification: the
+ * time. So in the l32 tiles (Q4_0/Q5_0, and Q8_0 up to 4 tokens) up to 8
+ * activation rows (decode, speculative verification: the
  * weights come from DRAM) use 1-row tiles; more (prefill: compute-bound, the
  * matmul driver's tiles are cache-resident) use 4-row tiles. */
 
@@ -774,14 +784,6 @@ static void gemm_l32(const l32_kind kind, const tile_fn prepared[TILE_R][TILE_C]
     wf_free_aligned(act);
 }
 
-static void gemm_q4_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
-                      size_t os) {
-    gemm_l32(L32_Q4_0, q4_0p_tiles, vec_dot_q4_0, n, nr, nc, w, ws, a, as, out, os);
-}
-static void gemm_q5_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
-                      size_t os) {
-    gemm_l32(L32_Q5_0, q5_0p_tiles, vec_dot_q5_0, n, nr, nc, w, ws, a, as, out, os);
-}
 /* K-quants: one token (decode) straight from the blocks, one row at a time;
  * from 2 tokens on, the activations are dealt once per call (ka_prepare,
  * 768 bytes per token pair and super-block) and KP_ROWS weight rows at a
@@ -794,7 +796,7 @@ enum { KP_ROWS = 4, KP_CHUNK = 8 };
 
 /* Bytes of one weight / activation row up to super-block (chunk) s. */
 WF_AI size_t dealt_offset(const int kind, int64_t s) {
-    const size_t bsz = kind == KP_Q8_0 ? 8 * sizeof(wf_block_q8_0)
+    const size_t bsz = kp_is_l32(kind) ? 8 * l32_size(kp_l32(kind))
                        : kind == KP_Q6_K ? sizeof(wf_block_q6_K)
                        : kind == KP_Q5_K ? sizeof(wf_block_q5_K)
                                          : sizeof(wf_block_q4_K);
@@ -812,7 +814,7 @@ static void gemm_dealt(const int kind, const kp_fn prepared[TILE_R][TILE_C], int
                        size_t ws, const void *a, size_t as, float *out, size_t os, kp_block *kp, ka_block *ka,
                        kp_acc *acc) {
     const int64_t nb = n / WF_QK8_0; /* Q8_0 blocks */
-    const int64_t nsb = kind == KP_Q8_0 ? (nb + 7) / 8 : n / WF_QK_K;
+    const int64_t nsb = kp_is_l32(kind) ? (nb + 7) / 8 : n / WF_QK_K;
     const int npair = (nc + 1) / 2, ncg = (nc + TILE_C - 1) / TILE_C;
     const size_t kps = sizeof(kp_block) * KP_CHUNK, kas = sizeof(ka_block) * KP_CHUNK; /* bytes per row / pair */
     const uint8_t *wb = w, *ab = a;
@@ -824,8 +826,9 @@ static void gemm_dealt(const int kind, const kp_fn prepared[TILE_R][TILE_C], int
         for (int p = 0; p < npair; p++) {
             const uint8_t *a0 = ab + (size_t)(2 * p) * as, *a1 = 2 * p + 1 < nc ? a0 + as : NULL;
             ka_block *dst = (ka_block *)(void *)((uint8_t *)ka + (size_t)p * kas);
-            if (kind == KP_Q8_0)
-                ka_prepare_q8_0(nbn, a0 + off, a1 ? a1 + off : NULL, dst);
+            const size_t aoff = kp_is_l32(kind) ? (size_t)nb0 * sizeof(wf_block_q8_0) : 0;
+            if (kp_is_l32(kind))
+                ka_prepare_l32(kp_l32(kind), nbn, a0 + aoff, a1 ? a1 + aoff : NULL, dst);
             else
                 ka_prepare(kind == KP_Q6_K, sn, a0 + (size_t)s0 * sizeof(wf_block_q8_K),
                            a1 ? a1 + (size_t)s0 * sizeof(wf_block_q8_K) : NULL, dst);
@@ -834,7 +837,7 @@ static void gemm_dealt(const int kind, const kp_fn prepared[TILE_R][TILE_C], int
             const int rb = nr - r0 < KP_ROWS ? nr - r0 : KP_ROWS;
             for (int r = 0; r < rb; r++) {
                 const uint8_t *row = wb + (size_t)(r0 + r) * ws + off;
-                if (kind == KP_Q8_0) kp_prepare_q8_0(row, nbn, kp + (size_t)r * KP_CHUNK);
+                if (kp_is_l32(kind)) kp_prepare_l32(kp_l32(kind), row, nbn, kp + (size_t)r * KP_CHUNK);
                 else kp_prepare(kind, row, sn, kp + (size_t)r * KP_CHUNK);
             }
             for (int c0 = 0; c0 < nc; c0 += TILE_C) {
@@ -889,21 +892,37 @@ static void gemm_kquant(const int kind, const kp_fn prepared[TILE_R][TILE_C], co
         }
 }
 
-/* Q8_0: up to 4 tokens with the l32 tiles (faster there: 87 against 67
- * GMAC/s at 2 tokens), more dealt like the K-quants (kp8 tiles), 8 blocks per
- * 256-element chunk. */
-static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
-                      size_t os) {
+/* Q8_0/Q4_0/Q5_0: up to 4 tokens with the l32 tiles (faster there: Q8_0 87
+ * against 67 GMAC/s at 2 tokens), more dealt like the K-quants (kp8 tiles),
+ * 8 blocks per 256-element chunk. */
+static void gemm_l32_dealt(const int kind, int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,
+                           size_t as, float *out, size_t os) {
+    const l32_kind lk = kp_l32(kind);
     kp_block *kp;
     ka_block *ka;
     kp_acc *acc;
     if (nc > 4 && dealt_alloc(n, nr, nc, &kp, &ka, &acc)) {
-        gemm_dealt(KP_Q8_0, kp8_tiles, n, nr, nc, w, ws, a, as, out, os, kp, ka, acc);
+        gemm_dealt(kind, kp8_tiles, n, nr, nc, w, ws, a, as, out, os, kp, ka, acc);
         dealt_free(kp, ka, acc);
         return;
     }
-    gemm_l32(L32_Q8_0, q8_0p_tiles, vec_dot_q8_0, n, nr, nc, w, ws, a, as, out, os);
+    if (lk == L32_Q8_0) gemm_l32(L32_Q8_0, q8_0p_tiles, vec_dot_q8_0, n, nr, nc, w, ws, a, as, out, os);
+    else if (lk == L32_Q4_0) gemm_l32(L32_Q4_0, q4_0p_tiles, vec_dot_q4_0, n, nr, nc, w, ws, a, as, out, os);
+    else gemm_l32(L32_Q5_0, q5_0p_tiles, vec_dot_q5_0, n, nr, nc, w, ws, a, as, out, os);
 }
+static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_l32_dealt(KP_Q8_0, n, nr, nc, w, ws, a, as, out, os);
+}
+static void gemm_q4_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_l32_dealt(KP_Q4_0, n, nr, nc, w, ws, a, as, out, os);
+}
+static void gemm_q5_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_l32_dealt(KP_Q5_0, n, nr, nc, w, ws, a, as, out, os);
+}
+
 static void gemm_q4_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
     gemm_kquant(KP_Q4_K, kp4_tiles, q4_K_row_tiles, n, nr, nc, w, ws, a, as, out, os);

@@ -377,8 +377,8 @@ static wf_status load_specials(const wf_gguf *g, wf_vocab *v, wf_error *err) {
  * Unicode normalization the Hugging Face tokenizer.json asks for, written by
  * `wafer convert` as "NFC" / "NFD" / "NFKC" / "NFKD" or "none". Files from
  * llama.cpp's converter carry no such key: for them the Qwen2 pre-tokenizer
- * (Qwen1.5 .. Qwen3, whose tokenizer.json all have an NFC normalizer) means
- * NFC, everything else none. An unknown value leaves the text as is and
+ * means NFC (Qwen's tokenizers, Qwen1.5 .. Qwen3, normalize to NFC),
+ * everything else none. An unknown value leaves the text as is and
  * a warning. Must run after pre_name is set. */
 static wf_status load_normalizer(const wf_gguf *g, wf_vocab *v, wf_error *err) {
     static const char *const names[] = {"none", "NFC", "NFD", "NFKC", "NFKD"};

@@ -447,6 +447,7 @@ def check_meta(f, cfg, case, tok, arch, label, file_type):
         "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": case["pre"],
         "tokenizer.ggml.eos_token_id": ids["<|im_end|>"],
         "tokenizer.ggml.add_bos_token": False, "tokenizer.chat_template": TEMPLATE,
+        "tokenizer.ggml.normalizer": "none",  # tokenizer.json "normalizer": null
     }
     if file_type is not None:
         want["general.file_type"] = file_type
@@ -736,6 +737,23 @@ def main():
                     check(n == 263 + 8, f"vocab-only without config.json: {n} tokens, expected 271 (max id + 1)")
                     check("tokenizer.ggml.eos_token_id" in f.kv and f.kv["tokenizer.ggml.eos_token_id"] == 268,
                           "vocab-only without config.json: eos from tokenizer_config")
+                # tokenizer.json's normalizer -> tokenizer.ggml.normalizer (wafer's key);
+                # normalizers wafer cannot apply are refused, not ignored
+                tjp = os.path.join(vd, "tokenizer.json")
+                tj0 = json.load(open(tjp, encoding="utf-8"))
+                for nz, want in (({"type": "NFC"}, "NFC"),
+                                 ({"type": "Sequence", "normalizers": [{"type": "NFKC"}]}, "NFKC"),
+                                 ({"type": "Sequence", "normalizers": []}, "none"),
+                                 ({"type": "Lowercase"}, None),
+                                 ({"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "Lowercase"}]}, None)):
+                    json.dump(dict(tj0, normalizer=nz), open(tjp, "w", encoding="utf-8"))
+                    if want is None:
+                        expect_error([vd, path, "--vocab-only"], ["normalizer", "not supported"], f"normalizer {nz}")
+                        continue
+                    rc, _, err = wafer("convert", vd, path, "--vocab-only")
+                    got = G.read_gguf(path).kv.get("tokenizer.ggml.normalizer") if rc == 0 else err.strip()[-200:]
+                    check(got == want, f"normalizer {nz}: tokenizer.ggml.normalizer {got!r}, expected {want!r}")
+                json.dump(tj0, open(tjp, "w", encoding="utf-8"))
         # matrices of 1 MiB and more are converted into file-backed scratch
         # mappings: a larger model checks that path
         big = dict(CASES["llama"], E=512, FF=1024, V=2048, H=8, KV=4)

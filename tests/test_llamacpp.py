@@ -39,12 +39,14 @@ while wafer honours them, so make_model's llama_yarn config (beta_fast 4)
 disagrees by several nats. llama_yarn_defbeta (same model, default betas)
 agrees to 1e-5.
 
-Setup: if tests/node/node_modules is missing it runs `npm install` there (prebuilt
+Setup: if tests/node/node_modules is missing it runs `npm install` there, under
+the lock file test_vocab_js.py takes too (/tmp/wafer-tests-node-install.lock; prebuilt
 CPU binary only, no llama.cpp download/compile). No node/npm, a failed install,
 or a binary that does not load -> exit 77 (skipped) with the reason.
 Environment: WAFER, WAFER_SRC (set by ctest); LLAMACPP_KEEP=1 keeps the
 temporary directory; LLAMACPP_CASES=a,b runs only the named cases.
 """
+import fcntl
 import json
 import os
 import shutil
@@ -120,7 +122,8 @@ def ensure_node(node_dir):
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node:
         skip("node is not installed (apt-get install nodejs npm)")
-    if os.path.isdir(os.path.join(node_dir, "node_modules", "node-llama-cpp")):
+    have = lambda: os.path.isdir(os.path.join(node_dir, "node_modules", "node-llama-cpp"))
+    if have():
         return node
     if not npm:
         skip("npm is not installed and tests/node/node_modules is missing")
@@ -133,12 +136,19 @@ def ensure_node(node_dir):
     # then refuses it; --no-save keeps the lock file untouched.
     cmd = [npm, "install", "--no-save", "--no-audit", "--no-fund", "--omit=optional",
            "--ignore-scripts"]
-    print("installing node-llama-cpp: " + " ".join(cmd[1:]), flush=True)
-    try:
-        r = subprocess.run(cmd, cwd=node_dir, env=env, capture_output=True, text=True,
-                           timeout=240)
-    except subprocess.TimeoutExpired:
-        skip("npm install timed out (no registry access?)")
+    # test_vocab_js.py installs into the same folder: the same lock file keeps
+    # the two from running npm there at once (ctest -j2); whoever comes second
+    # finds the packages installed
+    with open(os.path.join(tempfile.gettempdir(), "wafer-tests-node-install.lock"), "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        if have():
+            return node
+        print("installing node-llama-cpp: " + " ".join(cmd[1:]), flush=True)
+        try:
+            r = subprocess.run(cmd, cwd=node_dir, env=env, capture_output=True, text=True,
+                               timeout=240)
+        except subprocess.TimeoutExpired:
+            skip("npm install timed out (no registry access?)")
     if r.returncode != 0:
         err = [l for l in (r.stderr or r.stdout).splitlines() if "nodedir" not in l]
         skip("npm install failed (%d): %s" % (r.returncode, "\n".join(err[:8])))

@@ -11,7 +11,8 @@
  *                             (llama.cpp's ggml-vocab-*.gguf.inp/.out) must
  *                             match exactly, and decode(encode(x)) == x.
  *                             Exit 77 when the folder is absent.
- *   test_tokenizer bench F    tokenize file F with every shared vocab, print MB/s.
+ *   test_tokenizer bench F [GGUF...]  tokenize file F with every shared vocab
+ *                             (and the GGUF files named), print MB/s.
  *
  * Expected ids in the synthetic cases are worked out by hand from the merge
  * ranks / scores, not taken from wafer's output.
@@ -744,13 +745,17 @@ static int run_vectors(const char *dir) {
     return t_done("test_tokenizer vectors");
 }
 
-static int run_bench(const char *dir, const char *file) {
+static int run_bench(const char *dir, const char *file, char **extra, int n_extra) {
     size_t len;
     char *text = read_file(file, &len);
     if (!text) { fprintf(stderr, "cannot read %s\n", file); return 1; }
-    for (int fi = 0; k_families[fi]; fi++) {
+    int n_fam = 0;
+    while (k_families[n_fam]) n_fam++;
+    for (int fi = 0; fi < n_fam + n_extra; fi++) {
         char path[1100];
-        snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", dir, k_families[fi]);
+        const char *label = fi < n_fam ? k_families[fi] : strrchr(extra[fi - n_fam], '/') ? strrchr(extra[fi - n_fam], '/') + 1 : extra[fi - n_fam];
+        if (fi < n_fam) snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", dir, k_families[fi]);
+        else snprintf(path, sizeof path, "%s", extra[fi - n_fam]);
         wf_gguf *g = NULL;
         wf_vocab *v = NULL;
         if (wf_gguf_open(path, &g, NULL) != WF_OK) continue;
@@ -765,7 +770,7 @@ static int run_bench(const char *dir, const char *file) {
             char *d = detok_all(v, ids, n, wf_vocab_add_space_prefix(v), &dl);
             double t2 = wf_time_now();
             printf("%-15s %.2f MB -> %zu tokens: tokenize %.3f s (%.1f MB/s), detok %.3f s, round trip %s\n",
-                   k_families[fi], len / 1e6, n, t1 - t0, len / 1e6 / (t1 - t0), t2 - t1,
+                   label, len / 1e6, n, t1 - t0, len / 1e6 / (t1 - t0), t2 - t1,
                    d && dl == len && !memcmp(d, text, len) ? "exact" : "DIFFERS");
             free(d);
             free(ids);
@@ -786,7 +791,7 @@ int main(int argc, char **argv) {
         DIR *d = opendir(dir);
         if (!d) { printf("skip: %s absent\n", dir); return 77; }
         closedir(d);
-        if (!strcmp(argv[1], "bench")) return argc >= 3 ? run_bench(dir, argv[2]) : 2;
+        if (!strcmp(argv[1], "bench")) return argc >= 3 ? run_bench(dir, argv[2], argv + 3, argc - 3) : 2;
         return run_vectors(dir);
     }
     test_bpe_synthetic();

@@ -1,0 +1,407 @@
+/* generate.c — generation sessions: prefix reuse, streaming, stop
+ * conditions, cancellation and speculative decoding with batched
+ * verification (API in generate.h, the why in docs/generate.md).
+ *
+ * Invariant kept between and after calls: s->tok[0..n_tok) are the tokens of
+ * the sequence (prompt + emitted output) and the KV cache holds either all of
+ * them or all but the last (a sampled token is evaluated only when the token
+ * after it is needed).
+ *
+ * One step evaluates the pending token plus up to k draft tokens in one
+ * wf_decode with all logits; then, position by position, the sampler picks
+ * the token the model wants there (one draw, exactly as plain decoding would
+ * make it, with the penalties seeing exactly the emitted history). A draft
+ * token is accepted when it equals that pick; the first pick that differs is
+ * emitted instead and ends the step; when every draft token is accepted the
+ * pick after the last one is a bonus token. Rejected tokens are dropped from
+ * the cache by truncation.
+ */
+#include "generate.h"
+
+#include "sampler.h"
+#include "tokenizer.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+struct wf_session {
+    wf_model *model;
+    wf_context *ctx;
+    int32_t *tok;         /* (cap) tokens of the sequence          */
+    size_t n_tok, cap;
+    atomic_bool cancel;
+};
+
+const char *wf_gen_stop_name(wf_gen_stop s) {
+    switch (s) {
+    case WF_GEN_STOP_NONE: return "none";
+    case WF_GEN_STOP_LENGTH: return "length";
+    case WF_GEN_STOP_EOG: return "end of generation";
+    case WF_GEN_STOP_STRING: return "stop string";
+    case WF_GEN_STOP_CONTEXT: return "context full";
+    case WF_GEN_STOP_CALLBACK: return "callback";
+    case WF_GEN_STOP_CANCELLED: return "cancelled";
+    }
+    return "?";
+}
+
+wf_gen_params wf_gen_default_params(void) {
+    wf_gen_params p;
+    memset(&p, 0, sizeof p);
+    p.max_tokens = -1;
+    p.text = true;
+    p.spec = WF_SPEC_NONE;
+    return p;
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+wf_status wf_session_adopt(wf_model *m, wf_context *c, wf_session **out, wf_error *err) {
+    if (!out) return wf_fail(err, WF_ERR_INVALID_ARG, "session: NULL output pointer");
+    *out = NULL;
+    if (!m || !c) return wf_fail(err, WF_ERR_INVALID_ARG, "session: NULL model or context");
+    if (wf_context_n_past(c) != 0)
+        return wf_fail(err, WF_ERR_INVALID_ARG, "session: the context already holds %d tokens", wf_context_n_past(c));
+    wf_session *s = calloc(1, sizeof *s);
+    if (!s) return wf_fail(err, WF_ERR_NOMEM, "session: out of memory");
+    s->model = m;
+    s->ctx = c;
+    atomic_init(&s->cancel, false);
+    *out = s;
+    return WF_OK;
+}
+
+wf_status wf_session_create(wf_model *m, const wf_context_params *cp, wf_session **out, wf_error *err) {
+    if (!out) return wf_fail(err, WF_ERR_INVALID_ARG, "session: NULL output pointer");
+    *out = NULL;
+    wf_context *c = NULL;
+    wf_status st = wf_context_create(m, cp, &c, err);
+    if (st != WF_OK) return st;
+    st = wf_session_adopt(m, c, out, err);
+    if (st != WF_OK) wf_context_free(c);
+    return st;
+}
+
+void wf_session_free(wf_session *s) {
+    if (!s) return;
+    wf_context_free(s->ctx);
+    free(s->tok);
+    free(s);
+}
+
+wf_context *wf_session_context(wf_session *s) { return s ? s->ctx : NULL; }
+
+const int32_t *wf_session_tokens(const wf_session *s, size_t *n) {
+    if (n) *n = s ? s->n_tok : 0;
+    return s ? s->tok : NULL;
+}
+
+void wf_session_reset(wf_session *s) {
+    if (!s) return;
+    s->n_tok = 0;
+    wf_kv_truncate(s->ctx, 0, NULL);
+}
+
+void wf_session_cancel(wf_session *s) {
+    if (s) atomic_store(&s->cancel, true);
+}
+
+static bool cancelled(wf_session *s) { return atomic_load_explicit(&s->cancel, memory_order_relaxed); }
+
+static wf_status tok_reserve(wf_session *s, size_t need, wf_error *err) {
+    if (need <= s->cap) return WF_OK;
+    size_t cap = s->cap ? s->cap : 256;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2 / sizeof *s->tok) return wf_fail(err, WF_ERR_NOMEM, "session: too many tokens");
+        cap *= 2;
+    }
+    int32_t *nt = realloc(s->tok, cap * sizeof *nt);
+    if (!nt) return wf_fail(err, WF_ERR_NOMEM, "session: out of memory for %zu tokens", cap);
+    s->tok = nt;
+    s->cap = cap;
+    return WF_OK;
+}
+
+/* ---- one request ----------------------------------------------------------- */
+
+typedef struct gen_run {
+    wf_session *s;
+    const wf_gen_params *p;
+    const wf_gen_callbacks *cb;
+    wf_gen_result *res;
+    const wf_vocab *vocab;
+    wf_sampler *smp;
+    wf_stop stop;
+    bool stop_on;
+    bool text;
+    wf_detok dt;
+    char *piece;          /* (piece_cap) detokenized bytes of one token */
+    size_t piece_cap;
+    wf_spec spec;
+    double t_start;
+} gen_run;
+
+static wf_status decode(gen_run *g, const int32_t *t, int32_t n, bool all, wf_error *err) {
+    wf_status st = wf_decode(g->s->ctx, t, n, all, err);
+    if (st == WF_OK) {
+        g->res->n_decoded += n;
+        g->res->n_decode_calls++;
+    }
+    return st;
+}
+
+/* Stream the text of tok through the stop matcher to the callback; sets
+ * *stop_hit when a stop string completed. Returns the callback's verdict. */
+static bool push_text(gen_run *g, int32_t tok, bool *stop_hit, wf_error *err, wf_status *st) {
+    const char *out = NULL;
+    size_t n_out = 0;
+    if (g->text) {
+        int64_t k = wf_detok_push(&g->dt, g->vocab, tok, g->piece, g->piece_cap);
+        if (k < 0) { /* a huge token: grow and retry */
+            int32_t need = wf_token_to_bytes(g->vocab, tok, NULL, 0);
+            size_t cap = 3 * ((size_t)(need > 0 ? need : 0) + 4) + 64; /* stray bytes become 3-byte U+FFFD */
+            char *np = realloc(g->piece, cap);
+            if (!np) {
+                *st = wf_fail(err, WF_ERR_NOMEM, "generate: out of memory for a token's text");
+                return false;
+            }
+            g->piece = np;
+            g->piece_cap = cap;
+            k = wf_detok_push(&g->dt, g->vocab, tok, g->piece, g->piece_cap);
+        }
+        if (g->stop_on)
+            *stop_hit = wf_stop_feed(&g->stop, g->piece, k > 0 ? (size_t)k : 0, &out, &n_out);
+        else
+            out = g->piece, n_out = k > 0 ? (size_t)k : 0;
+    }
+    if (g->cb && g->cb->on_token) return g->cb->on_token(g->cb->user, tok, out, n_out);
+    return true;
+}
+
+/* Emit one sampled token. Returns true to continue; otherwise res->stop is
+ * set (or *st holds an error). The token is appended to the session unless
+ * it is an end-of-generation token. */
+static bool emit_token(gen_run *g, int32_t tok, wf_status *st, wf_error *err) {
+    wf_session *s = g->s;
+    wf_gen_result *res = g->res;
+    if (res->n_generated == 0) res->t_first = wf_time_now() - g->t_start;
+    res->n_generated++;
+    if (g->vocab && wf_vocab_is_eog(g->vocab, tok)) {
+        res->stop = WF_GEN_STOP_EOG;
+        return false;
+    }
+    if ((*st = tok_reserve(s, s->n_tok + 1, err)) != WF_OK) return false;
+    s->tok[s->n_tok++] = tok;
+    wf_sampler_accept(g->smp, tok);
+    bool stop_hit = false;
+    bool go_on = push_text(g, tok, &stop_hit, err, st);
+    if (*st != WF_OK) return false;
+    if (stop_hit) { res->stop = WF_GEN_STOP_STRING; return false; }
+    if (!go_on) { res->stop = WF_GEN_STOP_CALLBACK; return false; }
+    if (g->p->max_tokens >= 0 && res->n_generated >= g->p->max_tokens) { res->stop = WF_GEN_STOP_LENGTH; return false; }
+    /* the cache must take the token before the next one can be made */
+    if (s->n_tok - 1 >= (size_t)wf_context_n_ctx(s->ctx)) { res->stop = WF_GEN_STOP_CONTEXT; return false; }
+    return true;
+}
+
+/* At the end: release the text the detokenizer and the stop matcher hold. */
+static void flush_text(gen_run *g) {
+    if (!g->text || g->res->stop == WF_GEN_STOP_STRING) return;
+    const char *out = NULL;
+    size_t n_out = 0;
+    int64_t k = wf_detok_flush(&g->dt, g->piece, g->piece_cap);
+    size_t nk = k > 0 ? (size_t)k : 0;
+    bool hit = false;
+    if (g->stop_on) {
+        hit = wf_stop_feed(&g->stop, g->piece, nk, &out, &n_out);
+        if (n_out && g->cb && g->cb->on_token) g->cb->on_token(g->cb->user, -1, out, n_out);
+        if (!hit) {
+            wf_stop_flush(&g->stop, &out, &n_out);
+            if (n_out && g->cb && g->cb->on_token) g->cb->on_token(g->cb->user, -1, out, n_out);
+        }
+    } else if (nk && g->cb && g->cb->on_token) {
+        g->cb->on_token(g->cb->user, -1, g->piece, nk);
+    }
+}
+
+/* Evaluate prompt[keep..n) in chunks of n_batch, checking for cancellation
+ * between chunks; the session's tokens follow what the cache holds. */
+static wf_status prefill(gen_run *g, const int32_t *prompt, size_t n, size_t keep, bool *stopped, wf_error *err) {
+    wf_session *s = g->s;
+    const size_t nb = (size_t)(wf_context_n_batch(s->ctx) > 0 ? wf_context_n_batch(s->ctx) : 512);
+    double t0 = wf_time_now();
+    for (size_t at = keep; at < n;) {
+        if (cancelled(s)) {
+            g->res->stop = WF_GEN_STOP_CANCELLED;
+            *stopped = true;
+            break;
+        }
+        size_t m = n - at < nb ? n - at : nb;
+        wf_status st = decode(g, prompt + at, (int32_t)m, false, err);
+        if (st != WF_OK) return st;
+        memcpy(s->tok + at, prompt + at, m * sizeof *prompt);
+        s->n_tok = at + m;
+        at += m;
+    }
+    g->res->t_prompt = wf_time_now() - t0;
+    return WF_OK;
+}
+
+/* Emitted tokens that are not yet in the cache are fine (the last one);
+ * extra cached tokens (drafts past a stop) are dropped. */
+static void settle_cache(wf_session *s) {
+    int32_t np = wf_context_n_past(s->ctx);
+    if ((size_t)np > s->n_tok) wf_kv_truncate(s->ctx, (int32_t)s->n_tok, NULL);
+}
+
+/* The generation loop after the prompt: the last prompt token's logits are
+ * ready. */
+static wf_status run_loop(gen_run *g, wf_error *err) {
+    wf_session *s = g->s;
+    wf_context *c = s->ctx;
+    const int32_t n_ctx = wf_context_n_ctx(c);
+    const int32_t n_batch = wf_context_n_batch(c);
+    wf_status st = WF_OK;
+    int32_t buf[1 + 256]; /* pending token + drafts (draft_max <= 256) */
+
+    if (g->p->max_tokens == 0) { g->res->stop = WF_GEN_STOP_LENGTH; return WF_OK; }
+    int32_t y = wf_sampler_sample(g->smp, wf_get_logits(c, -1));
+    if (y < 0) return wf_fail(err, WF_ERR_INTERNAL, "generate: sampling failed (no logits)");
+    if (!emit_token(g, y, &st, err)) return st;
+
+    for (;;) {
+        /* y = s->tok[n_tok - 1] is sampled but not yet evaluated */
+        if (cancelled(s)) { g->res->stop = WF_GEN_STOP_CANCELLED; return WF_OK; }
+        int32_t room = n_ctx - wf_context_n_past(c) - 1;          /* drafts that fit the cache  */
+        if (room > n_batch - 1) room = n_batch - 1;
+        if (g->p->max_tokens >= 0) {                               /* a step emits k + 1 at most */
+            int32_t left = g->p->max_tokens - g->res->n_generated - 1;
+            if (room > left) room = left;
+        }
+        if (room > g->spec.draft_max) room = g->spec.draft_max;
+        buf[0] = y;
+        int32_t k = room > 0 ? wf_spec_propose(&g->spec, s->tok, s->n_tok, buf + 1, room) : 0;
+        const int32_t base = wf_context_n_past(c); /* cache length before the step */
+        st = decode(g, buf, 1 + k, k > 0, err);
+        if (st != WF_OK) return st;
+        g->res->n_draft_proposed += k;
+        if (cancelled(s)) { /* stop within one step: y is evaluated and emitted */
+            wf_spec_feedback(&g->spec, 0);
+            g->res->n_draft_rejected += k;
+            g->res->stop = WF_GEN_STOP_CANCELLED;
+            return WF_OK;
+        }
+        int32_t i = 0;     /* position in the batch */
+        bool match = false, go_on = true;
+        for (;; i++) {
+            if (i > 0 && cancelled(s)) { /* the rest of the batch is not emitted */
+                match = false;
+                go_on = false;
+                g->res->stop = WF_GEN_STOP_CANCELLED;
+                break;
+            }
+            int32_t z = wf_sampler_sample(g->smp, wf_get_logits(c, i));
+            if (z < 0) return wf_fail(err, WF_ERR_INTERNAL, "generate: sampling failed (no logits)");
+            match = i < k && z == buf[1 + i];
+            go_on = emit_token(g, z, &st, err);
+            if (st != WF_OK) return st;
+            y = z;
+            if (!match || !go_on) break;
+        }
+        /* draft tokens emitted: those before position i, and the one at i if it matched */
+        const int32_t acc = i + (match ? 1 : 0);
+        wf_spec_feedback(&g->spec, acc);
+        g->res->n_draft_accepted += acc;
+        g->res->n_draft_rejected += k - acc;
+        if (!go_on) return WF_OK;
+        /* keep y and the accepted drafts; the new pending token is not cached */
+        st = wf_kv_truncate(c, base + 1 + acc, err);
+        if (st != WF_OK) return st;
+    }
+}
+
+wf_status wf_session_generate(wf_session *s, const int32_t *prompt, size_t n,
+                              const wf_gen_params *p, const wf_gen_callbacks *cb,
+                              wf_gen_result *res, wf_error *err) {
+    wf_gen_result dummy;
+    if (!res) res = &dummy;
+    memset(res, 0, sizeof *res);
+    if (!s || !prompt) return wf_fail(err, WF_ERR_INVALID_ARG, "generate: NULL session or prompt");
+    if (n == 0) return wf_fail(err, WF_ERR_INVALID_ARG, "generate: empty prompt (need at least one token)");
+    wf_gen_params defp = wf_gen_default_params();
+    if (!p) p = &defp;
+    wf_context *c = s->ctx;
+    const int32_t n_ctx = wf_context_n_ctx(c);
+    if (n >= (size_t)n_ctx)
+        return wf_fail(err, WF_ERR_RANGE, "generate: the prompt has %zu tokens but the context holds %d", n, n_ctx);
+    const int32_t n_vocab = wf_model_n_vocab(s->model);
+    for (size_t i = 0; i < n; i++)
+        if (prompt[i] < 0 || prompt[i] >= n_vocab)
+            return wf_fail(err, WF_ERR_INVALID_ARG, "generate: prompt token %d (index %zu) is out of range: the vocabulary has %d tokens",
+                           prompt[i], i, n_vocab);
+    for (size_t i = 0; i < p->n_prediction; i++)
+        if (!p->prediction || p->prediction[i] < 0 || p->prediction[i] >= n_vocab)
+            return wf_fail(err, WF_ERR_INVALID_ARG, "generate: prediction token %d is out of range", p->prediction ? p->prediction[i] : -1);
+    if (p->n_stops && !p->text)
+        return wf_fail(err, WF_ERR_INVALID_ARG, "generate: stop strings need text output (params.text)");
+    atomic_store(&s->cancel, false);
+
+    gen_run g;
+    memset(&g, 0, sizeof g);
+    g.s = s;
+    g.p = p;
+    g.cb = cb;
+    g.res = res;
+    g.t_start = wf_time_now();
+    g.vocab = wf_model_vocab(s->model);
+    g.text = p->text && g.vocab;
+    res->n_prompt = (int32_t)n;
+    wf_detok_init(&g.dt);
+    wf_status st;
+    wf_sampler_params greedy = wf_sampler_default_params();
+    greedy.temperature = 0.0f;
+    st = wf_sampler_create(p->sampling ? p->sampling : &greedy, n_vocab, &g.smp, err);
+    if (st != WF_OK) return st;
+    if ((st = wf_spec_init(&g.spec, p->spec, p->prediction, p->n_prediction, p->draft_max, err)) != WF_OK) goto out;
+    if (p->n_stops) {
+        if ((st = wf_stop_init(&g.stop, p->stops, p->n_stops, err)) != WF_OK) goto out;
+        g.stop_on = true;
+    }
+    if (g.text) {
+        g.piece_cap = 4096;
+        if (!(g.piece = malloc(g.piece_cap))) { st = wf_fail(err, WF_ERR_NOMEM, "generate: out of memory"); goto out; }
+    }
+
+    /* prefix reuse: keep what the cache holds of the common prefix; at
+     * least the last prompt token is evaluated again (its logits are needed) */
+    size_t lcp = 0;
+    while (lcp < n && lcp < s->n_tok && s->tok[lcp] == prompt[lcp]) lcp++;
+    size_t keep = lcp;
+    if (keep > (size_t)wf_context_n_past(c)) keep = (size_t)wf_context_n_past(c);
+    if (keep >= n) keep = n - 1;
+    if ((st = wf_kv_truncate(c, (int32_t)keep, err)) != WF_OK) goto out;
+    s->n_tok = keep;
+    res->n_prompt_cached = (int32_t)keep;
+    if ((st = tok_reserve(s, n + 1, err)) != WF_OK) goto out;
+    for (size_t i = 0; i < n; i++) wf_sampler_accept(g.smp, prompt[i]);
+
+    bool stopped = false;
+    st = prefill(&g, prompt, n, keep, &stopped, err);
+    if (st == WF_OK && !stopped) st = run_loop(&g, err);
+    if (st == WF_OK) flush_text(&g);
+    if (st != WF_OK) s->n_tok = s->n_tok < (size_t)wf_context_n_past(c) ? s->n_tok : (size_t)wf_context_n_past(c);
+    settle_cache(s);
+    res->t_total = wf_time_now() - g.t_start;
+    if (res->n_generated > 0) res->t_gen = res->t_total - res->t_first;
+    int32_t n_new = (int32_t)n - (int32_t)keep;
+    res->prompt_tok_s = res->t_prompt > 0 ? n_new / res->t_prompt : 0.0;
+    res->decode_tok_s = res->n_generated > 1 && res->t_gen > 0 ? (res->n_generated - 1) / res->t_gen : 0.0;
+    res->n_pred_accepted = g.spec.n_pred_accepted;
+    res->n_pred_rejected = g.spec.n_pred_rejected;
+out:
+    wf_spec_free(&g.spec);
+    if (g.stop_on) wf_stop_free(&g.stop);
+    free(g.piece);
+    wf_sampler_free(g.smp);
+    return st;
+}
