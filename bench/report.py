@@ -43,9 +43,13 @@ def main():
     membw = load(os.path.join(res, "membw.json"))
     membw_file = load(os.path.join(res, "membw-file.json"))
     peak = load(os.path.join(res, "peak.json"))
-    bw_run = {r["threads"]: r["gbps"] for r in membw.get("results", [])}
+    membw_end = load(os.path.join(res, "membw-end.json"))
     ceil = load(os.path.join(res, "ceilings.json"))
-    best = ceil.get("best", {})
+    best, this_run = ceil.get("best", {}), ceil.get("this_run", {})
+    bw_run = {r["threads"]: r["gbps"] for r in membw.get("results", [])}
+    for t in (1, 2):  # this run: the better of the measurements before and after
+        if this_run.get("membw_%dt" % t):
+            bw_run[t] = this_run["membw_%dt" % t]
     # bounds use the best medians seen on this machine (see run.sh)
     bw = {1: best.get("membw_1t") or bw_run.get(1), 2: best.get("membw_2t") or bw_run.get(2)}
     bwf = {r["threads"]: r["gbps"] for r in membw_file.get("results", [])}
@@ -170,13 +174,16 @@ def main():
     w("## Ceilings of this machine\n")
     if bw_run:
         w("- Memory read bandwidth (bench_membw: %s loads summing a %.0f MiB buffer, median of "
-          "%d runs), this run: %s GB/s with 1 thread, %s GB/s with 2 threads. Best medians seen "
+          "%d runs, measured before and after the wafer runs), this run: %s GB/s with 1 thread, "
+          "%s GB/s with 2 threads. Best medians seen "
           "on this machine (%s), used for the bounds: **%s GB/s** and **%s GB/s**." % (
               membw.get("isa"), membw.get("bytes", 0) / 1048576, membw.get("reps", 0),
               fmt(bw_run.get(1), "%.1f"), fmt(bw_run.get(2), "%.1f"), ceil.get("machine", "?"),
               fmt(bw.get(1), "%.1f"), fmt(bw.get(2), "%.1f")))
-        for r in membw.get("results", []):
-            w("  - %d thread(s): runs %s GB/s" % (r["threads"], ", ".join("%.1f" % x for x in r["runs"])))
+        for when, mj in (("before", membw), ("after", membw_end)):
+            for r in mj.get("results", []):
+                w("  - %s, %d thread(s): runs %s GB/s" % (
+                    when, r["threads"], ", ".join("%.1f" % x for x in r["runs"])))
     if bwf:
         w("- The same read over the mmap'd model file (page cache, 4 KiB pages): %s GB/s with "
           "1 thread, %s GB/s with 2 (informational; the bound uses the buffer figure)." % (
