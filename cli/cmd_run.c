@@ -1,7 +1,8 @@
 /* cmd_run.c — `wafer run`: raw completion of a prompt, streamed to stdout
  * token by token (never half a UTF-8 character), timings on stderr. The
  * loop itself is the generation API (src/generate.h): speculative decoding
- * with prompt lookup (--spec lookup) and predicted outputs (--predict). */
+ * with prompt lookup (--spec lookup), a draft model (--spec draft:FILE) and
+ * predicted outputs (--predict). */
 #include "cli.h"
 
 #include "generate.h"
@@ -17,8 +18,10 @@ static void usage(FILE *f) {
                "-n tokens, or the end of the context. Timings go to stderr.\n\n"
                "options:\n");
     cli_print_opts_help(f, CLI_G_MODEL | CLI_G_INPUT | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE);
-    fprintf(f, "  --spec lookup|none      speculative decoding: candidates from n-gram matches in\n"
-               "                          the context, checked k at a time (default none)\n"
+    fprintf(f, "  --spec lookup|draft:FILE|none\n"
+               "                          speculative decoding: candidates from n-gram matches in\n"
+               "                          the context, or from a smaller model with the same\n"
+               "                          vocabulary, checked k at a time (default none)\n"
                "  --predict FILE          the expected output (e.g. the file being edited); its\n"
                "                          tokens are proposed and checked k at a time\n"
                "  --draft-max N           longest draft checked in one step (default 16)\n"
@@ -56,6 +59,7 @@ int cmd_run(int argc, char **argv) {
     bool print_ids = false;
     const char *predict_path = NULL;
     wf_spec_mode spec = WF_SPEC_NONE;
+    const char *draft_path = NULL;
     int32_t draft_max = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
@@ -78,8 +82,11 @@ int cmd_run(int argc, char **argv) {
                 spec = WF_SPEC_LOOKUP;
             } else if (!strcmp(val, "none")) {
                 spec = WF_SPEC_NONE;
+            } else if (!strncmp(val, "draft:", 6) && val[6]) {
+                spec = WF_SPEC_DRAFT;
+                draft_path = val + 6;
             } else {
-                fprintf(stderr, "wafer run: --spec takes lookup or none, not '%s'\n", val);
+                fprintf(stderr, "wafer run: --spec takes lookup, draft:MODEL.gguf or none, not '%s'\n", val);
                 return 2;
             }
             continue;
@@ -90,7 +97,7 @@ int cmd_run(int argc, char **argv) {
     }
 
     int rc = 1;
-    wf_model *m = NULL;
+    wf_model *m = NULL, *dm = NULL;
     wf_session *sess = NULL;
     int32_t *prompt = NULL, *pred = NULL;
     size_t n_pred = 0;
@@ -109,6 +116,15 @@ int cmd_run(int argc, char **argv) {
         wf_context_free(c);
         fprintf(stderr, "wafer run: %s\n", err.msg);
         goto done;
+    }
+    if (spec == WF_SPEC_DRAFT) {
+        cli_opts od = o;
+        od.model = draft_path;
+        if (!(dm = cli_load_model(&od))) goto done;
+        if (wf_session_set_draft(sess, dm, NULL, &err)) {
+            fprintf(stderr, "wafer run: --spec draft:%s: %s\n", draft_path, err.msg);
+            goto done;
+        }
     }
     int32_t n_ctx = wf_context_n_ctx(c);
     if ((int64_t)n_prompt >= n_ctx) {
@@ -152,11 +168,12 @@ int cmd_run(int argc, char **argv) {
     }
     if (print_ids) printf("\n");
     if (!o.quiet) {
-        char specs[256] = "";
+        char specs[384] = "";
         if (spec != WF_SPEC_NONE || predict_path) {
             int64_t drafted = res.n_draft_accepted + res.n_draft_rejected;
             snprintf(specs, sizeof specs, " | spec %s%s: %lld accepted, %lld rejected (%.0f%%)",
-                     spec == WF_SPEC_LOOKUP ? "lookup" : "none", predict_path ? "+prediction" : "",
+                     spec == WF_SPEC_LOOKUP ? "lookup" : spec == WF_SPEC_DRAFT ? "draft" : "none",
+                     predict_path ? "+prediction" : "",
                      (long long)res.n_draft_accepted, (long long)res.n_draft_rejected,
                      drafted ? 100.0 * (double)res.n_draft_accepted / (double)drafted : 0.0);
             if (predict_path) {
@@ -166,6 +183,11 @@ int cmd_run(int argc, char **argv) {
             }
             size_t l = strlen(specs);
             snprintf(specs + l, sizeof specs - l, " | %lld decode calls", (long long)res.n_decode_calls);
+            if (spec == WF_SPEC_DRAFT) {
+                l = strlen(specs);
+                snprintf(specs + l, sizeof specs - l, " | draft model: %lld tokens in %lld calls, %.3f s",
+                         (long long)res.n_draft_decoded, (long long)res.n_draft_calls, res.t_draft);
+            }
         }
         fprintf(stderr, "\n\n[wafer] load %.2f s | prompt %d tokens in %.3f s (%.1f tok/s) | "
                         "first token after %.3f s | %d generated, %.1f tok/s%s | stopped: %s\n",
@@ -178,6 +200,7 @@ done:
     free(pred_text);
     free(prompt);
     wf_session_free(sess);
+    wf_model_free(dm);
     wf_model_free(m);
     return rc;
 }

@@ -10,6 +10,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"run", cmd_run, "complete a prompt, streaming tokens"},
+    {"chat", cmd_chat, "interactive chat with the model's chat template"},
     {"info", cmd_info, "describe a GGUF model"},
     {"quantize", cmd_quantize, "convert a model's weights to another type"},
     {"score", cmd_score, "per-token log-probabilities and perplexity of a file"},

@@ -104,6 +104,18 @@ const float *wf_get_logits(const wf_context *c, int32_t i);
 /* Drop cached tokens from position n_keep on (prefix reuse, rejection).
  * The logits of the last wf_decode call stay readable. */
 wf_status wf_kv_truncate(wf_context *c, int32_t n_keep, wf_error *err);
+/* KV snapshots (cross-request prefix cache): the K/V rows of cached
+ * positions [0, n) of every layer, in the context's KV element type.
+ * wf_kv_export_size is the exact byte count for n positions (0 for a bad n);
+ * wf_kv_export copies them out (n <= n_past; size must match exactly).
+ * wf_kv_import takes a snapshot of size / wf_kv_export_size(c, 1) positions
+ * exported from a context of the same model, KV type and head layout, and
+ * replaces the cache by its first n positions (n_past becomes n). The logits
+ * of the last wf_decode are not part of a snapshot (none are readable after
+ * an import). */
+uint64_t wf_kv_export_size(const wf_context *c, int32_t n);
+wf_status wf_kv_export(const wf_context *c, int32_t n, void *buf, size_t size, wf_error *err);
+wf_status wf_kv_import(wf_context *c, int32_t n, const void *buf, size_t size, wf_error *err);
 /* What wf_context_create decided on the caller's behalf (e.g. "context capped
  * at 32768 tokens to fit in memory ..."), or "" when nothing to say. Valid
  * while the context lives; the CLI may print it. */

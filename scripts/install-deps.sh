@@ -12,11 +12,12 @@ set -euo pipefail
 #                      tokenizer.json asks
 #   libjansson-dev     JSON (chat messages, tokenizer.json/config.json in the
 #                      converter, and later the server)
+#   libedit-dev        line editing and history for `wafer chat` (linked only to the CLI)
 #   python3-numpy      independent numpy references in the tests
 #   python3-jinja2     the reference renderer the chat-template tests compare with
 #   nodejs npm         only if no node is on PATH: the llama.cpp cross-check
 #                      test runs npm's node-llama-cpp (skipped without them)
-PKGS=(build-essential cmake pkg-config libpcre2-dev libutf8proc-dev libjansson-dev python3-numpy python3-jinja2)
+PKGS=(build-essential cmake pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libedit-dev python3-numpy python3-jinja2)
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 

@@ -16,21 +16,15 @@
  * pick after the last one is a bonus token. Rejected tokens are dropped from
  * the cache by truncation.
  */
-#include "generate.h"
+#include "generate_int.h"
 
 #include "sampler.h"
 #include "tokenizer.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 
-struct wf_session {
-    wf_model *model;
-    wf_context *ctx;
-    int32_t *tok;         /* (cap) tokens of the sequence          */
-    size_t n_tok, cap;
-    atomic_bool cancel;
-};
+/* longest draft the draft model proposes in one step (bounds the q rows kept) */
+enum { WF_DRAFT_MODEL_K_MAX = 32 };
 
 const char *wf_gen_stop_name(wf_gen_stop s) {
     switch (s) {
@@ -84,6 +78,7 @@ wf_status wf_session_create(wf_model *m, const wf_context_params *cp, wf_session
 
 void wf_session_free(wf_session *s) {
     if (!s) return;
+    wf_context_free(s->dctx);
     wf_context_free(s->ctx);
     free(s->tok);
     free(s);
@@ -100,6 +95,7 @@ void wf_session_reset(wf_session *s) {
     if (!s) return;
     s->n_tok = 0;
     wf_kv_truncate(s->ctx, 0, NULL);
+    if (s->dctx) wf_kv_truncate(s->dctx, 0, NULL);
 }
 
 void wf_session_cancel(wf_session *s) {
@@ -139,6 +135,15 @@ typedef struct gen_run {
     size_t piece_cap;
     wf_spec spec;
     double t_start;
+    /* draft model */
+    bool use_draft;       /* WF_SPEC_DRAFT with a draft attached          */
+    bool sampled;         /* temperature > 0: the p/q acceptance rule     */
+    wf_sampler_params sp; /* the chain, for p and q                       */
+    wf_rng rng;           /* draws of the acceptance rule                 */
+    int32_t n_vocab;
+    float *q;             /* (WF_DRAFT_MODEL_K_MAX, n_vocab) draft dists  */
+    float *pd;            /* (n_vocab) the target's dist at one position  */
+    void *work;           /* wf_spec_dist scratch                         */
 } gen_run;
 
 static wf_status decode(gen_run *g, const int32_t *t, int32_t n, bool all, wf_error *err) {
@@ -254,6 +259,90 @@ static void settle_cache(wf_session *s) {
     if ((size_t)np > s->n_tok) wf_kv_truncate(s->ctx, (int32_t)s->n_tok, NULL);
 }
 
+/* ---- the draft model ------------------------------------------------------ */
+
+static wf_status draft_decode(gen_run *g, const int32_t *t, int32_t n, wf_error *err) {
+    wf_status st = wf_decode(g->s->dctx, t, n, false, err);
+    if (st == WF_OK) {
+        g->res->n_draft_decoded += n;
+        g->res->n_draft_calls++;
+    }
+    return st;
+}
+
+/* Bring the draft cache to all n_tok session tokens (it holds a prefix). */
+static wf_status draft_catch_up(gen_run *g, bool *stopped, wf_error *err) {
+    wf_session *s = g->s;
+    wf_context *d = s->dctx;
+    int32_t dn = wf_context_n_past(d);
+    if ((size_t)dn >= s->n_tok) { /* its logits for the last token are needed */
+        dn = (int32_t)s->n_tok - 1;
+        wf_status st = wf_kv_truncate(d, dn, err);
+        if (st != WF_OK) return st;
+    }
+    const size_t nb = (size_t)(wf_context_n_batch(d) > 0 ? wf_context_n_batch(d) : 512);
+    for (size_t at = (size_t)dn; at < s->n_tok;) {
+        if (at > (size_t)dn && cancelled(s)) { *stopped = true; return WF_OK; }
+        size_t m = s->n_tok - at < nb ? s->n_tok - at : nb;
+        wf_status st = draft_decode(g, s->tok + at, (int32_t)m, err);
+        if (st != WF_OK) return st;
+        at += m;
+    }
+    return WF_OK;
+}
+
+/* The draft model proposes up to max_n tokens after the session's tokens,
+ * one wf_decode each (the last proposal is not evaluated: if the target
+ * accepts it, the next step's catch-up feeds it). At temperature > 0 the
+ * i-th token is drawn from the draft's distribution q_i (kept in g->q for
+ * the acceptance rule), computed with the same chain and the same history
+ * (session tokens + drafts so far) as the target's p_i. */
+static int32_t draft_propose(gen_run *g, int32_t *out, int32_t max_n, wf_status *st, wf_error *err) {
+    wf_session *s = g->s;
+    wf_context *d = s->dctx;
+    const double t0 = wf_time_now();
+    int32_t n = 0;
+    if (max_n > WF_DRAFT_MODEL_K_MAX) max_n = WF_DRAFT_MODEL_K_MAX;
+    /* room in the draft's own context: all tokens + max_n - 1 proposals */
+    int64_t room = (int64_t)wf_context_n_ctx(d) - (int64_t)s->n_tok + 1;
+    if (room < max_n) max_n = room > 0 ? (int32_t)room : 0;
+    bool stopped = false;
+    if (max_n <= 0) goto done;
+    if ((*st = draft_catch_up(g, &stopped, err)) != WF_OK || stopped) goto done;
+    for (; n < max_n;) {
+        const float *l = wf_get_logits(d, -1);
+        if (!l) { *st = wf_fail(err, WF_ERR_INTERNAL, "draft: no logits"); goto done; }
+        int32_t x;
+        if (g->sampled) {
+            float *q = g->q + (size_t)n * (size_t)g->n_vocab;
+            wf_spec_dist(&g->sp, l, g->n_vocab, s->tok, s->n_tok, out, (size_t)n, q, g->work);
+            x = wf_spec_draw(q, g->n_vocab, &g->rng);
+        } else {
+            x = wf_spec_argmax(&g->sp, l, g->n_vocab, s->tok, s->n_tok, out, (size_t)n, g->work);
+        }
+        out[n++] = x;
+        if (n == max_n || cancelled(s)) break;
+        if ((*st = draft_decode(g, &x, 1, err)) != WF_OK) goto done;
+    }
+done:
+    g->res->t_draft += wf_time_now() - t0;
+    return *st == WF_OK ? n : 0;
+}
+
+/* After a generation: the draft cache holds exactly what the target's does
+ * (catching up unless the request was cancelled or failed; then a prefix). */
+static void settle_draft(gen_run *g, bool catch_up) {
+    wf_session *s = g->s;
+    if (!s->dctx) return;
+    int32_t tn = wf_context_n_past(s->ctx), dn = wf_context_n_past(s->dctx);
+    if (dn > tn) wf_kv_truncate(s->dctx, tn, NULL), dn = tn;
+    if (catch_up && g->use_draft && dn < tn) {
+        const double t0 = wf_time_now();
+        if (draft_decode(g, s->tok + dn, tn - dn, NULL) != WF_OK) wf_kv_truncate(s->dctx, dn, NULL);
+        g->res->t_draft += wf_time_now() - t0;
+    }
+}
+
 /* The generation loop after the prompt: the last prompt token's logits are
  * ready. */
 static wf_status run_loop(gen_run *g, wf_error *err) {
@@ -281,6 +370,21 @@ static wf_status run_loop(gen_run *g, wf_error *err) {
         if (room > g->spec.draft_max) room = g->spec.draft_max;
         buf[0] = y;
         int32_t k = room > 0 ? wf_spec_propose(&g->spec, s->tok, s->n_tok, buf + 1, room) : 0;
+        bool model_draft = false; /* proposals from the draft model */
+        if (k == 0 && room > 0 && g->use_draft) {
+            k = draft_propose(g, buf + 1, room < g->spec.k_draft ? room : g->spec.k_draft, &st, err);
+            if (st != WF_OK) return st;
+            wf_spec_note_draft(&g->spec, k);
+            model_draft = k > 0;
+            if (cancelled(s)) { /* y stays pending: the cache holds exactly the emitted tokens but y */
+                wf_spec_feedback(&g->spec, 0);
+                g->res->n_draft_proposed += k;
+                g->res->n_draft_rejected += k;
+                g->res->stop = WF_GEN_STOP_CANCELLED;
+                return WF_OK;
+            }
+        }
+        const bool pq = model_draft && g->sampled; /* the p/q rule, not one draw per position */
         const int32_t base = wf_context_n_past(c); /* cache length before the step */
         st = decode(g, buf, 1 + k, k > 0, err);
         if (st != WF_OK) return st;
@@ -300,9 +404,24 @@ static wf_status run_loop(gen_run *g, wf_error *err) {
                 g->res->stop = WF_GEN_STOP_CANCELLED;
                 break;
             }
-            int32_t z = wf_sampler_sample(g->smp, wf_get_logits(c, i));
-            if (z < 0) return wf_fail(err, WF_ERR_INTERNAL, "generate: sampling failed (no logits)");
-            match = i < k && z == buf[1 + i];
+            int32_t z;
+            if (pq) {
+                /* p_i with the emitted history (which now ends with the
+                 * accepted drafts, as q_i's did) */
+                const float *l = wf_get_logits(c, i);
+                if (!l) return wf_fail(err, WF_ERR_INTERNAL, "generate: no logits at %d", i);
+                wf_spec_dist(&g->sp, l, g->n_vocab, s->tok, s->n_tok, NULL, 0, g->pd, g->work);
+                if (i < k) {
+                    z = wf_spec_accept(g->pd, g->q + (size_t)i * (size_t)g->n_vocab, g->n_vocab, buf[1 + i], &g->rng, &match);
+                } else {
+                    z = wf_spec_draw(g->pd, g->n_vocab, &g->rng); /* the bonus token */
+                    match = false;
+                }
+            } else {
+                z = wf_sampler_sample(g->smp, wf_get_logits(c, i));
+                if (z < 0) return wf_fail(err, WF_ERR_INTERNAL, "generate: sampling failed (no logits)");
+                match = i < k && z == buf[1 + i];
+            }
             go_on = emit_token(g, z, &st, err);
             if (st != WF_OK) return st;
             y = z;
@@ -313,6 +432,11 @@ static wf_status run_loop(gen_run *g, wf_error *err) {
         wf_spec_feedback(&g->spec, acc);
         g->res->n_draft_accepted += acc;
         g->res->n_draft_rejected += k - acc;
+        /* the draft keeps y and the accepted proposals it evaluated */
+        if (model_draft && wf_context_n_past(s->dctx) > base + 1 + acc) {
+            st = wf_kv_truncate(s->dctx, base + 1 + acc, err);
+            if (st != WF_OK) return st;
+        }
         if (!go_on) return WF_OK;
         /* keep y and the accepted drafts; the new pending token is not cached */
         st = wf_kv_truncate(c, base + 1 + acc, err);
@@ -344,6 +468,8 @@ wf_status wf_session_generate(wf_session *s, const int32_t *prompt, size_t n,
             return wf_fail(err, WF_ERR_INVALID_ARG, "generate: prediction token %d is out of range", p->prediction ? p->prediction[i] : -1);
     if (p->n_stops && !p->text)
         return wf_fail(err, WF_ERR_INVALID_ARG, "generate: stop strings need text output (params.text)");
+    if (p->spec == WF_SPEC_DRAFT && !s->dctx)
+        return wf_fail(err, WF_ERR_INVALID_ARG, "generate: speculative decoding with a draft model needs wf_session_set_draft");
     atomic_store(&s->cancel, false);
 
     gen_run g;
@@ -371,6 +497,23 @@ wf_status wf_session_generate(wf_session *s, const int32_t *prompt, size_t n,
         g.piece_cap = 4096;
         if (!(g.piece = malloc(g.piece_cap))) { st = wf_fail(err, WF_ERR_NOMEM, "generate: out of memory"); goto out; }
     }
+    g.use_draft = p->spec == WF_SPEC_DRAFT && s->dctx;
+    g.sp = p->sampling ? *p->sampling : greedy;
+    g.n_vocab = n_vocab;
+    if (g.use_draft) {
+        g.sampled = g.sp.temperature > 0.0f;
+        wf_rng_seed(&g.rng, g.sp.seed ^ 0x5bec5bec5bec5becull);
+        size_t kq = (size_t)(g.spec.draft_max < WF_DRAFT_MODEL_K_MAX ? g.spec.draft_max : WF_DRAFT_MODEL_K_MAX);
+        g.work = malloc(wf_spec_dist_work_size(n_vocab));
+        if (g.sampled) {
+            g.q = malloc(kq * (size_t)n_vocab * sizeof *g.q);
+            g.pd = malloc((size_t)n_vocab * sizeof *g.pd);
+        }
+        if (!g.work || (g.sampled && (!g.q || !g.pd))) {
+            st = wf_fail(err, WF_ERR_NOMEM, "generate: out of memory for draft distributions");
+            goto out;
+        }
+    }
 
     /* prefix reuse: keep what the cache holds of the common prefix; at
      * least the last prompt token is evaluated again (its logits are needed) */
@@ -379,10 +522,25 @@ wf_status wf_session_generate(wf_session *s, const int32_t *prompt, size_t n,
     size_t keep = lcp;
     if (keep > (size_t)wf_context_n_past(c)) keep = (size_t)wf_context_n_past(c);
     if (keep >= n) keep = n - 1;
+    if ((st = tok_reserve(s, n + 1, err)) != WF_OK) goto out;
+    /* the draft cache keeps its part of the common prefix */
+    if (s->dctx && (size_t)wf_context_n_past(s->dctx) > keep && (st = wf_kv_truncate(s->dctx, (int32_t)keep, err)) != WF_OK)
+        goto out;
+    if (s->pc) {
+        /* the state about to be dropped goes to the prefix cache first; then
+         * the cache may know more of this prompt than the session does */
+        const int32_t held = wf_context_n_past(c) < (int32_t)s->n_tok ? wf_context_n_past(c) : (int32_t)s->n_tok;
+        if ((size_t)held > keep) wf_pc_store(s->pc, s->model, c, s->tok, held, NULL); /* best effort */
+        int32_t got = wf_pc_restore(s->pc, s->model, c, prompt, (int32_t)n, (int32_t)n - 1, (int32_t)keep);
+        if (got > 0) {
+            keep = (size_t)got;
+            res->n_prompt_from_cache = got;
+            memcpy(s->tok, prompt, keep * sizeof *prompt);
+        }
+    }
     if ((st = wf_kv_truncate(c, (int32_t)keep, err)) != WF_OK) goto out;
     s->n_tok = keep;
     res->n_prompt_cached = (int32_t)keep;
-    if ((st = tok_reserve(s, n + 1, err)) != WF_OK) goto out;
     for (size_t i = 0; i < n; i++) wf_sampler_accept(g.smp, prompt[i]);
 
     bool stopped = false;
@@ -391,6 +549,7 @@ wf_status wf_session_generate(wf_session *s, const int32_t *prompt, size_t n,
     if (st == WF_OK) flush_text(&g);
     if (st != WF_OK) s->n_tok = s->n_tok < (size_t)wf_context_n_past(c) ? s->n_tok : (size_t)wf_context_n_past(c);
     settle_cache(s);
+    settle_draft(&g, st == WF_OK && res->stop != WF_GEN_STOP_CANCELLED);
     res->t_total = wf_time_now() - g.t_start;
     if (res->n_generated > 0) res->t_gen = res->t_total - res->t_first;
     int32_t n_new = (int32_t)n - (int32_t)keep;
@@ -399,6 +558,9 @@ wf_status wf_session_generate(wf_session *s, const int32_t *prompt, size_t n,
     res->n_pred_accepted = g.spec.n_pred_accepted;
     res->n_pred_rejected = g.spec.n_pred_rejected;
 out:
+    free(g.q);
+    free(g.pd);
+    free(g.work);
     wf_spec_free(&g.spec);
     if (g.stop_on) wf_stop_free(&g.stop);
     free(g.piece);

@@ -16,13 +16,15 @@
 
 typedef enum wf_spec_mode {
     WF_SPEC_NONE = 0,   /* plain decoding (a prediction, if given, still drafts) */
-    WF_SPEC_LOOKUP = 1  /* prompt lookup: n-gram matches in the context          */
+    WF_SPEC_LOOKUP = 1, /* prompt lookup: n-gram matches in the context          */
+    WF_SPEC_DRAFT = 2   /* a draft model (wf_session_set_draft) proposes tokens  */
 } wf_spec_mode;
 
 typedef enum wf_spec_source {
     WF_SPEC_SRC_NONE = 0,
     WF_SPEC_SRC_PREDICTION = 1,
-    WF_SPEC_SRC_LOOKUP = 2
+    WF_SPEC_SRC_LOOKUP = 2,
+    WF_SPEC_SRC_DRAFT = 3
 } wf_spec_source;
 
 /* Drafting state for one request. Holds no model state: it reads the token
@@ -32,6 +34,7 @@ typedef struct wf_spec {
     int32_t ngram_min, ngram_max; /* n-gram sizes tried, longest first       */
     int32_t draft_min, draft_max; /* bounds of the adaptive draft length     */
     int32_t k_lookup, k_pred;     /* current draft length per source         */
+    int32_t k_draft;              /* ... and for the draft model             */
 
     int32_t *pred;                /* (n_pred) prediction tokens (a copy)     */
     size_t n_pred;
@@ -47,6 +50,7 @@ typedef struct wf_spec {
     int64_t n_proposed, n_accepted;           /* all sources      */
     int64_t n_pred_accepted, n_pred_rejected; /* prediction only  */
     int64_t n_lookup_accepted, n_lookup_rejected;
+    int64_t n_model_accepted, n_model_rejected; /* draft model only */
 } wf_spec;
 
 /* pred may be NULL (n_pred 0). draft_max <= 0 picks the default (16). */
@@ -61,6 +65,41 @@ int32_t wf_spec_propose(wf_spec *s, const int32_t *hist, size_t n_hist, int32_t 
 /* After verification: n_accepted of the last proposal's tokens were kept
  * (0 .. last_n). Adapts the draft length and the prediction position. */
 void wf_spec_feedback(wf_spec *s, int32_t n_accepted);
+/* The draft model's proposals go through the same bookkeeping: record that
+ * n tokens were proposed by it (feedback then adapts k_draft). */
+void wf_spec_note_draft(wf_spec *s, int32_t n);
+
+/* ---- the sampling chain as a distribution (spec_sample.c) ---------------- */
+
+/* A small PRNG (xoshiro256**) for speculative sampling's own draws. */
+typedef struct wf_rng { uint64_t s[4]; } wf_rng;
+void wf_rng_seed(wf_rng *r, uint64_t seed);
+double wf_rng_unif(wf_rng *r); /* [0, 1) */
+
+/* The probabilities with which wf_sampler_sample (same params, same
+ * accepted history) picks each token: penalties over the last
+ * repeat_last_n tokens of the history hist1 ++ hist2 (repetition, presence,
+ * frequency), then top-k, top-p (on the softmax at temperature 1, smallest
+ * best-first set reaching the mass), min-p, then softmax at the
+ * temperature. Ties order by lower id. At temperature <= 0 (or when nothing
+ * finite is left) all mass is on the penalised argmax.
+ *   logits (n_vocab), out (n_vocab) probabilities summing to 1.
+ *   work: scratch of 2 * n_vocab int32/float pairs (wf_spec_dist_work_size). */
+size_t wf_spec_dist_work_size(int32_t n_vocab);
+void wf_spec_dist(const wf_sampler_params *sp, const float *logits, int32_t n_vocab,
+                  const int32_t *hist1, size_t n1, const int32_t *hist2, size_t n2,
+                  float *out, void *work);
+/* The penalised argmax (what wf_sampler_sample returns at temperature 0). */
+int32_t wf_spec_argmax(const wf_sampler_params *sp, const float *logits, int32_t n_vocab,
+                       const int32_t *hist1, size_t n1, const int32_t *hist2, size_t n2, void *work);
+/* Draw from a distribution p (n). */
+int32_t wf_spec_draw(const float *p, int32_t n, wf_rng *r);
+/* The speculative-sampling rule for a draft token x drawn from q: accept x
+ * with probability min(1, p(x)/q(x)); otherwise draw from the residual
+ * max(0, p - q) renormalised (from p when the residual is empty: p == q up
+ * to rounding). Returns the emitted token; *accepted says which branch.
+ *   p, q: (n) probabilities. */
+int32_t wf_spec_accept(const float *p, const float *q, int32_t n, int32_t x, wf_rng *r, bool *accepted);
 
 /* ---- sessions (generate.c) ---------------------------------------------- */
 
@@ -90,6 +129,8 @@ typedef struct wf_gen_params {
     const int32_t *prediction;      /* (n_prediction) tokens; may be NULL    */
     size_t n_prediction;
 } wf_gen_params;
+/* WF_SPEC_DRAFT needs a draft model attached with wf_session_set_draft; a
+ * prediction, when given, is still tried first. */
 
 wf_gen_params wf_gen_default_params(void);
 
@@ -119,6 +160,11 @@ typedef struct wf_gen_result {
     double t_total;            /* s: the whole call                           */
     double prompt_tok_s;       /* new prompt tokens / t_prompt                */
     double decode_tok_s;       /* (n_generated - 1) / t_gen: effective speed  */
+    /* added with the draft model and the prefix cache */
+    int32_t n_prompt_from_cache; /* of n_prompt_cached, restored from the prefix cache */
+    int64_t n_draft_decoded;   /* tokens passed to the draft model's wf_decode */
+    int64_t n_draft_calls;     /* its wf_decode calls                          */
+    double t_draft;            /* s: spent in the draft model                  */
 } wf_gen_result;
 
 /* A session owns a context (created here) and the ids of the tokens it
@@ -142,6 +188,51 @@ void wf_session_reset(wf_session *s);
 wf_status wf_session_generate(wf_session *s, const int32_t *prompt, size_t n,
                               const wf_gen_params *p, const wf_gen_callbacks *cb,
                               wf_gen_result *res, wf_error *err);
+
+/* ---- draft model (generate_draft.c) -------------------------------------- */
+
+/* Whether draft can draft for target: the same number of tokens and the
+ * same bytes for every token id (both with a vocabulary), or both without
+ * a vocabulary and the same n_vocab. Fails with WF_ERR_UNSUPPORTED and the
+ * first difference otherwise. */
+wf_status wf_draft_check_vocab(const wf_model *target, const wf_model *draft, wf_error *err);
+/* Attach a draft model for WF_SPEC_DRAFT (checked with wf_draft_check_vocab).
+ * The session creates and owns a context for it: cp NULL means the target
+ * context's size and batch, f16 KV. draft must outlive the session; NULL
+ * detaches. The draft cache always holds a prefix of the session's tokens,
+ * and after a generation exactly the tokens the target's cache holds. */
+wf_status wf_session_set_draft(wf_session *s, wf_model *draft, const wf_context_params *cp, wf_error *err);
+wf_context *wf_session_draft_context(wf_session *s); /* NULL without a draft */
+
+/* ---- cross-request prefix cache (generate_cache.c) ------------------------- */
+
+/* A bounded LRU of KV snapshots keyed by exact token prefixes, shared by
+ * any number of sessions of one model (thread-safe). A session with a cache
+ * attached stores its state there before a request overwrites it (the new
+ * prompt diverges from what the session holds) and, when the cache has a
+ * longer common prefix with the new prompt than the session, restores those
+ * rows instead of computing them. */
+typedef struct wf_prefix_cache wf_prefix_cache;
+
+typedef struct wf_prefix_cache_stats {
+    int32_t n_entries;
+    int64_t n_tokens;       /* tokens held over all entries                 */
+    uint64_t bytes;         /* KV rows + token ids + bookkeeping            */
+    int64_t n_lookups, n_hits, n_tokens_restored;
+    int64_t n_inserts, n_evictions;
+} wf_prefix_cache_stats;
+
+/* max_bytes / max_tokens: limits (0: none); at least one must be set. */
+wf_status wf_prefix_cache_create(uint64_t max_bytes, int64_t max_tokens, wf_prefix_cache **out, wf_error *err);
+void wf_prefix_cache_free(wf_prefix_cache *pc); /* after the sessions using it */
+void wf_prefix_cache_get_stats(wf_prefix_cache *pc, wf_prefix_cache_stats *st);
+/* Snapshots shorter than this are not stored (default 16). */
+void wf_prefix_cache_set_min_tokens(wf_prefix_cache *pc, int32_t n);
+/* Use pc (not owned; NULL detaches) for this session's requests. */
+void wf_session_set_prefix_cache(wf_session *s, wf_prefix_cache *pc);
+/* Store the session's cached tokens in its prefix cache now (e.g. after a
+ * shared system prompt). WF_OK also when the cache declines (too small). */
+wf_status wf_session_cache_store(wf_session *s, wf_error *err);
 
 /* Ask the running (or next) generation to stop before its next decode step
  * completes. Async-signal-safe and thread-safe (a lock-free atomic store).

@@ -1,4 +1,6 @@
-/* spec.c — draft candidates for speculative decoding without a draft model.
+/* spec.c — draft candidates for speculative decoding without a draft model
+ * (and the shared adaptive-length bookkeeping, which the draft model's
+ * proposals in generate.c go through too).
  *
  * Two sources, both free to compute next to a forward pass:
  *  - a prediction (OpenAI-style predicted outputs: the file being edited):
@@ -22,7 +24,7 @@ wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_
                        int32_t draft_max, wf_error *err) {
     if (!s) return wf_fail(err, WF_ERR_INVALID_ARG, "spec: NULL state");
     memset(s, 0, sizeof *s);
-    if (mode != WF_SPEC_NONE && mode != WF_SPEC_LOOKUP)
+    if (mode != WF_SPEC_NONE && mode != WF_SPEC_LOOKUP && mode != WF_SPEC_DRAFT)
         return wf_fail(err, WF_ERR_INVALID_ARG, "spec: unknown mode %d", (int)mode);
     if (n_pred && !pred) return wf_fail(err, WF_ERR_INVALID_ARG, "spec: NULL prediction of %zu tokens", n_pred);
     s->mode = mode;
@@ -33,6 +35,7 @@ wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_
     if (s->draft_max > 256) s->draft_max = 256;
     s->k_lookup = s->draft_max < 4 ? s->draft_max : 4;
     s->k_pred = s->draft_max < 8 ? s->draft_max : 8;
+    s->k_draft = s->draft_max < 4 ? s->draft_max : 4;
     if (n_pred) {
         if (n_pred > SIZE_MAX / sizeof *s->pred)
             return wf_fail(err, WF_ERR_NOMEM, "spec: prediction of %zu tokens is too large", n_pred);
@@ -170,6 +173,11 @@ void wf_spec_feedback(wf_spec *s, int32_t n_accepted) {
         /* a short draft that ended at the prediction's end says nothing */
         if (!(n_accepted == n && s->last_pred_start + (size_t)n >= s->n_pred))
             s->k_pred = adapt(s, s->k_pred, n, n_accepted);
+    } else if (s->last_src == WF_SPEC_SRC_DRAFT) {
+        s->n_model_accepted += n_accepted;
+        s->n_model_rejected += n - n_accepted;
+        /* a draft cut short by the room left says nothing about the model */
+        if (n_accepted < n || n >= s->k_draft) s->k_draft = adapt(s, s->k_draft, n, n_accepted);
     } else {
         s->n_lookup_accepted += n_accepted;
         s->n_lookup_rejected += n - n_accepted;
@@ -177,4 +185,11 @@ void wf_spec_feedback(wf_spec *s, int32_t n_accepted) {
     }
     s->last_src = WF_SPEC_SRC_NONE;
     s->last_n = 0;
+}
+
+void wf_spec_note_draft(wf_spec *s, int32_t n) {
+    if (!s) return;
+    s->last_src = n > 0 ? WF_SPEC_SRC_DRAFT : WF_SPEC_SRC_NONE;
+    s->last_n = n > 0 ? n : 0;
+    if (n > 0) s->n_proposed += n;
 }

@@ -1,0 +1,35 @@
+/* generate_int.h — what generate.c, generate_draft.c and generate_cache.c
+ * share inside the gen module: the session record and the prefix cache's
+ * internal calls. Not part of the API (that is generate.h). */
+#ifndef WF_GENERATE_INT_H
+#define WF_GENERATE_INT_H
+
+#include "generate.h"
+
+#include <stdatomic.h>
+
+struct wf_session {
+    wf_model *model;
+    wf_context *ctx;
+    int32_t *tok;         /* (cap) tokens of the sequence          */
+    size_t n_tok, cap;
+    atomic_bool cancel;
+    /* draft model (WF_SPEC_DRAFT): its cache holds a prefix of tok */
+    wf_model *draft;
+    wf_context *dctx;
+    /* cross-request prefix cache (not owned) */
+    wf_prefix_cache *pc;
+};
+
+/* Store tok[0..n) whose K/V rows are the first n positions of c. Declines
+ * quietly (WF_OK) when n is below the cache's minimum, already covered by
+ * an entry, or larger than the limits. */
+wf_status wf_pc_store(wf_prefix_cache *pc, const wf_model *m, const wf_context *c, const int32_t *tok, int32_t n,
+                      wf_error *err);
+/* The longest common prefix of prompt (n) with an entry of model m, capped at
+ * max_n; when it is longer than at_least, imports those rows into c and
+ * returns their count; otherwise returns 0 and leaves c alone. */
+int32_t wf_pc_restore(wf_prefix_cache *pc, const wf_model *m, wf_context *c, const int32_t *prompt, int32_t n,
+                      int32_t max_n, int32_t at_least);
+
+#endif /* WF_GENERATE_INT_H */
