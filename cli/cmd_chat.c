@@ -113,6 +113,12 @@ static char *utf8_clean(const char *s, size_t n, size_t *out_n) {
     return o;
 }
 
+static bool is_blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return false;
+    return true;
+}
+
 /* The text of a special token id (for bos_token / eos_token), or NULL. */
 static char *token_text(const wf_vocab *v, int32_t id) {
     if (!v || id < 0) return NULL;
@@ -199,6 +205,8 @@ typedef struct chat {
     bool noted_rerender; /* said once that the template re-renders turns */
     bool base_stale;     /* the conversation changed under the base (/clear,
                             a dropped turn): a mismatch is expected       */
+    bool interrupted;    /* the last answer was stopped by Ctrl-C         */
+    bool show_raw;       /* stdout is not a terminal: no control escaping */
 
     /* What the session's tokens stand for, so the next prompt can reuse them
      * as they are: base_toks (n_base) is exactly the text base_text (both
@@ -279,6 +287,7 @@ static bool build_prompt(chat *ch, char **text, size_t *len, int32_t **toks, siz
 /* ---- one answer on a worker thread -------------------------------------- */
 
 typedef struct answer {
+    bool show_raw;       /* print the text as it is (not a terminal)      */
     buf text;            /* what was shown                               */
     int32_t *ids;        /* (n_ids) emitted tokens                       */
     size_t n_ids, cap_ids;
@@ -289,7 +298,22 @@ typedef struct answer {
 static bool on_token(void *user, int32_t token, const char *text, size_t n_text) {
     answer *a = user;
     if (n_text) {
-        fwrite(text, 1, n_text, stdout);
+        if (a->show_raw) {
+            fwrite(text, 1, n_text, stdout);
+        } else {
+            /* Model output is untrusted: on a terminal, control bytes (ESC
+             * sequences could move the cursor or retitle the window) are shown
+             * as ^X; the conversation keeps the text as it is. */
+            for (size_t i = 0; i < n_text; i++) {
+                unsigned char c = (unsigned char)text[i];
+                if ((c < 0x20 && c != '\n' && c != '\t' && c != '\r') || c == 0x7F) {
+                    putchar('^');
+                    putchar(c == 0x7F ? '?' : c + 0x40);
+                } else {
+                    putchar(c);
+                }
+            }
+        }
         fflush(stdout);
         a->ends_nl = text[n_text - 1] == '\n';
         if (!buf_add(&a->text, text, n_text)) a->oom = true;
@@ -379,19 +403,37 @@ static turn_end generate_watching(chat *ch, const int32_t *toks, size_t n, answe
         if (p[0].revents) break;
         if (!watching || !p[1].revents) continue;
         char tmp[4096];
-        ssize_t got = (p[1].revents & POLLIN) ? read(0, tmp, sizeof tmp) : -1;
-        if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (got == 0 && !(p[1].revents & POLLHUP)) continue; /* Ctrl-D on an empty line */
-        if (got <= 0) {
+        ssize_t got = -1;
+        if (p[1].revents & POLLIN) {
+            got = read(0, tmp, sizeof tmp);
+            if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+            if (got == 0 && !(p[1].revents & POLLHUP)) continue; /* Ctrl-D on an empty line */
+        }
+        if (got <= 0) { /* the terminal is gone */
             end = TURN_HANGUP;
             watching = false;
             wf_session_cancel(ch->sess);
             continue;
         }
+        if (end == TURN_REDIRECT) {
+            buf_add(redirect, tmp, (size_t)got); /* typed ahead: the next turns */
+            continue;
+        }
+        size_t start = redirect->n;
         if (!buf_add(redirect, tmp, (size_t)got)) continue;
-        if (end != TURN_REDIRECT && memchr(redirect->p, '\n', redirect->n)) {
-            end = TURN_REDIRECT;
-            wf_session_cancel(ch->sess);
+        /* Blank lines (Enter alone) do not redirect: they are dropped. */
+        for (char *nl; (nl = memchr(redirect->p + start, '\n', redirect->n - start));) {
+            size_t line_end = (size_t)(nl - redirect->p) + 1;
+            size_t line_start = start;
+            while (line_start > 0 && redirect->p[line_start - 1] != '\n') line_start--;
+            if (!is_blank(redirect->p + line_start, line_end - line_start)) {
+                end = TURN_REDIRECT;
+                wf_session_cancel(ch->sess);
+                break;
+            }
+            memmove(redirect->p + line_start, redirect->p + line_end, redirect->n - line_end);
+            redirect->n -= line_end - line_start;
+            start = line_start;
         }
     }
     pthread_join(th, NULL);
@@ -448,8 +490,8 @@ static turn_end chat_turn(chat *ch, const char *msg, size_t msg_len, buf *redire
         free(toks);
         /* Too long: forget the oldest exchange after the system message. */
         if (ch->c.n - ch->n_fixed <= 1) {
-            fprintf(stderr, "wafer chat: the message is %zu tokens; the context holds %d (use -c)\n", n,
-                    ch->n_ctx);
+            fprintf(stderr, "wafer chat: this message needs %zu tokens (+ %d for the answer) but the "
+                            "context holds %d (use -c)\n", n, reserve, ch->n_ctx);
             conv_pop(&ch->c);
             return TURN_DONE;
         }
@@ -463,12 +505,14 @@ static turn_end chat_turn(chat *ch, const char *msg, size_t msg_len, buf *redire
         fprintf(stderr, "wafer chat: note: the oldest turns were dropped to fit the context (%d tokens)\n",
                 ch->n_ctx);
 
-    answer a = {0};
+    answer a = {.show_raw = ch->show_raw};
     gen_job j;
-    chat_sigint = 0;
+    /* chat_sigint is cleared before the user's line is read, so a Ctrl-C
+     * pressed right after Enter still stops this answer. */
     turn_end end = generate_watching(ch, toks, n, &a, &j, ch->tty, redirect);
     bool interrupted = chat_sigint;
     chat_sigint = 0;
+    ch->interrupted = interrupted;
     if (end == TURN_ERROR) {
         /* The session is consistent but the turn is lost: forget it. */
         conv_pop(&ch->c);
@@ -533,12 +577,6 @@ out:
 
 /* ---- input loops -------------------------------------------------------- */
 
-static bool is_blank(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return false;
-    return true;
-}
-
 /* Commands typed at the prompt. Returns 1 handled, -1 exit, 0 not a command. */
 static int chat_command(chat *ch, const char *line) {
     if (!strcmp(line, "/exit") || !strcmp(line, "/quit")) return -1;
@@ -596,6 +634,7 @@ static char *take_line(buf *b) {
 static int loop_tty(chat *ch) {
     rl_catch_signals = 0;
     rl_getc_function = chat_getc;
+    if (!isatty(1)) rl_outstream = stderr; /* keep stdout for the answers */
     buf pending = {0}; /* lines typed while an answer streamed */
     buf msg = {0};     /* a message continued with '\' */
     int rc = 0;
@@ -605,8 +644,8 @@ static int loop_tty(chat *ch) {
         if (from_redirect) {
             line = take_line(&pending);
             if (!line) { rc = 1; break; }
-            printf("%s%s\n", msg.n ? "... " : "> ", line);
-            fflush(stdout);
+            fprintf(rl_outstream ? rl_outstream : stdout, "%s%s\n", msg.n ? "... " : "> ", line);
+            fflush(rl_outstream ? rl_outstream : stdout);
         } else {
             pending.n = 0; /* a partial line (Ctrl-D mid-line) is dropped */
             chat_sigint = 0;
@@ -697,7 +736,7 @@ static int loop_pipe(chat *ch, bool once) {
         turn_end e = chat_turn(ch, clean, cn, NULL);
         free(clean);
         if (e == TURN_ERROR) { rc = 1; break; }
-        if (chat_sigint) { rc = 130; break; } /* Ctrl-C in a script: stop */
+        if (ch->interrupted) { rc = 130; break; } /* Ctrl-C in a script: stop */
     }
 done:
     free(line);
@@ -744,6 +783,7 @@ int cmd_chat(int argc, char **argv) {
         return 2;
     }
     ch.tty = isatty(0) && !once;
+    ch.show_raw = !isatty(1);
 
     int rc = 1;
     wf_error err = {0};

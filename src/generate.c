@@ -371,7 +371,7 @@ static wf_status run_loop(gen_run *g, wf_error *err) {
         buf[0] = y;
         int32_t k = room > 0 ? wf_spec_propose(&g->spec, s->tok, s->n_tok, buf + 1, room) : 0;
         bool model_draft = false; /* proposals from the draft model */
-        if (k == 0 && room > 0 && g->use_draft) {
+        if (k == 0 && room > 0 && g->use_draft && wf_spec_draft_wanted(&g->spec)) {
             k = draft_propose(g, buf + 1, room < g->spec.k_draft ? room : g->spec.k_draft, &st, err);
             if (st != WF_OK) return st;
             wf_spec_note_draft(&g->spec, k);

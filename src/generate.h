@@ -35,6 +35,8 @@ typedef struct wf_spec {
     int32_t draft_min, draft_max; /* bounds of the adaptive draft length     */
     int32_t k_lookup, k_pred;     /* current draft length per source         */
     int32_t k_draft;              /* ... and for the draft model             */
+    int32_t draft_miss;           /* draft-model steps in a row with nothing accepted */
+    int32_t draft_pause;          /* steps left without drafting (backoff)   */
 
     int32_t *pred;                /* (n_pred) prediction tokens (a copy)     */
     size_t n_pred;
@@ -66,7 +68,11 @@ int32_t wf_spec_propose(wf_spec *s, const int32_t *hist, size_t n_hist, int32_t 
  * (0 .. last_n). Adapts the draft length and the prediction position. */
 void wf_spec_feedback(wf_spec *s, int32_t n_accepted);
 /* The draft model's proposals go through the same bookkeeping: record that
- * n tokens were proposed by it (feedback then adapts k_draft). */
+ * n tokens were proposed by it (feedback then adapts k_draft; after 3 steps
+ * in a row with nothing accepted, drafting pauses for 1, 2, 4 ... 32 steps,
+ * so a draft that never agrees costs little). wf_spec_draft_wanted says
+ * whether to draft this step (and counts the pause down). */
+bool wf_spec_draft_wanted(wf_spec *s);
 void wf_spec_note_draft(wf_spec *s, int32_t n);
 
 /* ---- the sampling chain as a distribution (spec_sample.c) ---------------- */

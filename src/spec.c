@@ -178,6 +178,12 @@ void wf_spec_feedback(wf_spec *s, int32_t n_accepted) {
         s->n_model_rejected += n - n_accepted;
         /* a draft cut short by the room left says nothing about the model */
         if (n_accepted < n || n >= s->k_draft) s->k_draft = adapt(s, s->k_draft, n, n_accepted);
+        if (n_accepted > 0) {
+            s->draft_miss = 0;
+        } else if (++s->draft_miss >= 3) {
+            int32_t e = s->draft_miss - 3;
+            s->draft_pause = 1 << (e < 5 ? e : 5);
+        }
     } else {
         s->n_lookup_accepted += n_accepted;
         s->n_lookup_rejected += n - n_accepted;
@@ -192,4 +198,13 @@ void wf_spec_note_draft(wf_spec *s, int32_t n) {
     s->last_src = n > 0 ? WF_SPEC_SRC_DRAFT : WF_SPEC_SRC_NONE;
     s->last_n = n > 0 ? n : 0;
     if (n > 0) s->n_proposed += n;
+}
+
+bool wf_spec_draft_wanted(wf_spec *s) {
+    if (!s) return false;
+    if (s->draft_pause > 0) {
+        s->draft_pause--;
+        return false;
+    }
+    return true;
 }

@@ -23,7 +23,7 @@ Checks:
     - Ctrl-C mid-answer returns to the prompt quickly ("stopped:
       interrupted"), the next turn works and reuses the cache (cached >= the
       first prompt's tokens), the partial answer is kept in the conversation;
-    - a line typed + Enter mid-answer redirects: the answer stops ("stopped:
+    - Enter alone mid-answer changes nothing; a line typed + Enter redirects: the answer stops ("stopped:
       redirected"), a new one starts on the typed instruction, the saved
       conversation is user, assistant (partial), user (the redirect), ...;
     - history: the up arrow recalls the previous line;
@@ -131,7 +131,9 @@ def test_pipe(model, tmp):
     r = subprocess.run([WAFER, "chat", "-m", model, "--temp", "0", "-n", str(N), "--save", save],
                        input=(q1 + "\n" + q2 + "\n").encode(), capture_output=True, timeout=60)
     err = r.stderr.decode("utf-8", "replace")
-    check(r.returncode == 0, f"pipe chat exits 0 (got {r.returncode}) {err[-300:]}")
+    check(r.returncode == 0, f"pipe chat exits 0 (got {r.returncode})")
+    if r.returncode != 0:
+        print(err[-2000:])
     t = timings(err)
     check(len(t) == 2, f"two timings lines (got {len(t)})")
     conv = json.load(open(save))
@@ -283,6 +285,8 @@ def test_tty(model, tmp):
         at = len(T.out)
         T.send(b"and another one\r")
         T.wait_bytes(100, at)
+        T.send(b"\r")  # Enter alone does not redirect
+        check(T.wait_for(rb"stopped:", at, timeout=0.2) is None, "tty: Enter on an empty line does not stop the answer")
         T.send(b"\x03")
         T.wait_for(AFTER, at, timeout=5)
         t2 = timings(T.out[at:].decode("utf-8", "replace"))
