@@ -51,10 +51,15 @@ static void usage(FILE *f) {
     for (const char *const *n = wf_template_builtin_names(); *n; n++) fprintf(f, " %s", *n);
     fprintf(f, "\n"
                "                          (default: the model's tokenizer.chat_template)\n"
-               "  --spec lookup|none      speculative decoding by prompt lookup (default none)\n"
+               "  --spec lookup|draft:FILE|none\n"
+               "                          speculative decoding: candidates from n-gram matches in\n"
+               "                          the conversation, or from a small draft model with the\n"
+               "                          same vocabulary (default none)\n"
+               "  --draft-max N           longest draft checked in one step (default 16)\n"
                "  --once                  read all of stdin as one message, answer, exit\n"
                "  --save FILE             write the conversation (JSON messages) after each answer\n"
-               "  -q, --quiet             no banner, progress bar or timings\n");
+               "  -q, --quiet             no banner, progress bar or timings\n"
+               "In chat, -n defaults to -1 (until the end of the turn or of the context).\n");
 }
 
 /* ---- text helpers ------------------------------------------------------- */
@@ -529,10 +534,14 @@ static turn_end chat_turn(chat *ch, const char *msg, size_t msg_len, buf *redire
         const char *why = end == TURN_REDIRECT ? "redirected"
                         : interrupted && res->stop == WF_GEN_STOP_CANCELLED ? "interrupted"
                         : wf_gen_stop_name(res->stop);
+        char specs[128] = "";
+        if (ch->gp.spec != WF_SPEC_NONE)
+            snprintf(specs, sizeof specs, " | spec: %lld accepted, %lld rejected",
+                     (long long)res->n_draft_accepted, (long long)res->n_draft_rejected);
         fprintf(stderr, "[wafer] prompt %d tokens, %d cached, %d new in %.3f s | first token after %.3f s | "
-                        "%d generated, %.1f tok/s | stopped: %s\n",
+                        "%d generated, %.1f tok/s%s | stopped: %s\n",
                 res->n_prompt, res->n_prompt_cached, res->n_prompt - res->n_prompt_cached, res->t_prompt,
-                res->t_first, res->n_generated, res->decode_tok_s, why);
+                res->t_first, res->n_generated, res->decode_tok_s, specs, why);
     }
 
     if (a.n_ids == 0 && a.text.n == 0 && res->stop == WF_GEN_STOP_CANCELLED) {
@@ -753,6 +762,9 @@ int cmd_chat(int argc, char **argv) {
     const char *system = NULL, *tmpl_arg = NULL;
     bool once = false;
     wf_spec_mode spec = WF_SPEC_NONE;
+    const char *draft_path = NULL;
+    int32_t draft_max = 0;
+    wf_model *dm = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         int r = cli_take_opt(&ch.o, CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE, argc, argv, &i);
@@ -761,7 +773,7 @@ int cmd_chat(int argc, char **argv) {
         if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) { ch.o.quiet = true; continue; }
         if (!strcmp(argv[i], "--once")) { once = true; continue; }
         if (!strcmp(argv[i], "--system") || !strcmp(argv[i], "--chat-template") ||
-            !strcmp(argv[i], "--spec") || !strcmp(argv[i], "--save")) {
+            !strcmp(argv[i], "--spec") || !strcmp(argv[i], "--save") || !strcmp(argv[i], "--draft-max")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "wafer chat: %s needs a value\n", argv[i]);
                 return 2;
@@ -770,10 +782,13 @@ int cmd_chat(int argc, char **argv) {
             if (!strcmp(flag, "--system")) system = val;
             else if (!strcmp(flag, "--chat-template")) tmpl_arg = val;
             else if (!strcmp(flag, "--save")) ch.save_path = val;
-            else if (!strcmp(val, "lookup")) spec = WF_SPEC_LOOKUP;
+            else if (!strcmp(flag, "--draft-max")) {
+                if (!cli_parse_i32(flag, val, 1, 256, &draft_max)) return 2;
+            } else if (!strcmp(val, "lookup")) spec = WF_SPEC_LOOKUP;
             else if (!strcmp(val, "none")) spec = WF_SPEC_NONE;
+            else if (!strncmp(val, "draft:", 6) && val[6]) spec = WF_SPEC_DRAFT, draft_path = val + 6;
             else {
-                fprintf(stderr, "wafer chat: --spec takes lookup or none, not '%s'\n", val);
+                fprintf(stderr, "wafer chat: --spec takes lookup, draft:MODEL.gguf or none, not '%s'\n", val);
                 return 2;
             }
             continue;
@@ -824,20 +839,31 @@ int cmd_chat(int argc, char **argv) {
     ch.topts.eos_token = ch.eos_text ? ch.eos_text : "";
     ch.topts.add_generation_prompt = true;
 
-    /* The context's worker threads must not take SIGINT (it has to interrupt
+    if (draft_path) {
+        cli_opts od = ch.o;
+        od.model = draft_path;
+        if (!(dm = cli_load_model(&od))) goto done;
+    }
+
+    /* The contexts' worker threads must not take SIGINT (it has to interrupt
      * the main thread's poll or readline): block it while they are made. */
     sigset_t block, old;
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     wf_context *c = cli_make_context(ch.m, &ch.o, 4096);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!c) goto done;
-    if (wf_session_adopt(ch.m, c, &ch.sess, &err)) {
+    bool ok = c != NULL;
+    if (ok && wf_session_adopt(ch.m, c, &ch.sess, &err)) {
         wf_context_free(c);
         fprintf(stderr, "wafer chat: %s\n", err.msg);
-        goto done;
+        ok = false;
     }
+    if (ok && dm && wf_session_set_draft(ch.sess, dm, NULL, &err)) {
+        fprintf(stderr, "wafer chat: --spec draft:%s: %s\n", draft_path, err.msg);
+        ok = false;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!ok) goto done;
     ch.n_ctx = wf_context_n_ctx(c);
 
     ch.gp = wf_gen_default_params();
@@ -847,6 +873,7 @@ int cmd_chat(int argc, char **argv) {
     ch.gp.stops = ch.o.stops;
     ch.gp.n_stops = (size_t)ch.o.n_stops;
     ch.gp.spec = spec;
+    ch.gp.draft_max = draft_max;
 
     if (system) {
         size_t cn = 0;
@@ -879,6 +906,7 @@ done:
     free(file_src);
     wf_template_free(ch.tmpl);
     wf_session_free(ch.sess);
+    wf_model_free(dm);
     wf_model_free(ch.m);
     return rc;
 }

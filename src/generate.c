@@ -15,6 +15,13 @@
  * emitted instead and ends the step; when every draft token is accepted the
  * pick after the last one is a bonus token. Rejected tokens are dropped from
  * the cache by truncation.
+ *
+ * With a draft model at temperature > 0 the check is instead the
+ * speculative-sampling rule on the draft's q and the target's p
+ * (spec_sample.c); the draft's cache always holds a prefix of the session's
+ * tokens and is truncated with the target's. With a prefix cache, state
+ * about to be dropped is stored there first and a longer cached prefix of
+ * the new prompt is restored instead of computed (generate_cache.c).
  */
 #include "generate_int.h"
 

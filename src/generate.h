@@ -1,8 +1,9 @@
 /* generate.h — the generation API: sessions that own one KV sequence and
- * reuse its longest common prefix across requests, cancellation from another
- * thread or a signal handler, and speculative decoding with candidates from
- * prompt lookup (n-grams of the context) and from a caller's prediction
- * (OpenAI-style predicted outputs), verified k at a time in one wf_decode.
+ * reuse its longest common prefix across requests, a cross-request prefix
+ * cache (LRU of KV snapshots), cancellation from another thread or a signal
+ * handler, and speculative decoding with candidates from prompt lookup
+ * (n-grams of the context), a caller's prediction (OpenAI-style predicted
+ * outputs) or a draft model, verified k at a time in one wf_decode.
  *
  * The CLI (`wafer run`) and, later, chat/edit/server build on this.
  * Semantics and the speculative-sampling argument: docs/generate.md.

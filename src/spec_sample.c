@@ -60,10 +60,43 @@ static bool penalties_on(const wf_sampler_params *p) {
            (p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f);
 }
 
-static int cmp_cand(const void *a, const void *b) {
-    const cand *x = a, *y = b;
-    if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
+/* The order of the chain: higher logit first, then lower id. */
+static inline bool better(const cand *a, const cand *b) {
+    return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
+}
+
+static void sift_down(cand *h, size_t n, size_t i) { /* min-heap on better: root = worst kept */
+    cand x = h[i];
+    for (;;) {
+        size_t ch = 2 * i + 1;
+        if (ch >= n) break;
+        if (ch + 1 < n && better(&h[ch], &h[ch + 1])) ch++;
+        if (!better(&x, &h[ch])) break;
+        h[i] = h[ch];
+        i = ch;
+    }
+    h[i] = x;
+}
+
+/* Move the m best of c[0..n) to c[0..m), sorted best first: O(n log m),
+ * so a 150k vocabulary costs one pass, not a full sort. */
+static void select_best(cand *c, size_t n, size_t m) {
+    if (m > n) m = n;
+    if (m == 0) return;
+    for (size_t i = m / 2; i-- > 0;) sift_down(c, m, i);
+    for (size_t i = m; i < n; i++)
+        if (better(&c[i], &c[0])) {
+            cand t = c[0];
+            c[0] = c[i];
+            c[i] = t;
+            sift_down(c, m, 0);
+        }
+    for (size_t e = m; e-- > 1;) {
+        cand t = c[0];
+        c[0] = c[e];
+        c[e] = t;
+        sift_down(c, e, 0);
+    }
 }
 
 /* Penalised, cleaned logits into c[0..n_vocab) (c[i].id = i). count is
@@ -118,20 +151,30 @@ void wf_spec_dist(const wf_sampler_params *sp, const float *logits, int32_t nv, 
     size_t n = (size_t)nv;
     bool sorted = false;
     if (sp->top_k > 0 && sp->top_k < nv) {
-        qsort(c, n, sizeof *c, cmp_cand);
         n = (size_t)sp->top_k;
+        select_best(c, (size_t)nv, n);
         sorted = true;
     }
     if (sp->top_p < 1.0f) {
-        if (!sorted) qsort(c, n, sizeof *c, cmp_cand);
-        float mx = c[0].logit;
-        double total = 0.0, cum = 0.0;
+        /* the smallest best-first set reaching top_p of the mass: order a
+         * growing prefix of the best until the mass is reached */
+        float mx = -INFINITY;
+        for (size_t i = 0; i < n; i++) mx = c[i].logit > mx ? c[i].logit : mx;
+        double total = 0.0;
         for (size_t i = 0; i < n; i++) total += expf(c[i].logit - mx);
         const double need = (double)sp->top_p * total;
         size_t keep = n;
-        for (size_t i = 0; i < n; i++) {
-            cum += expf(c[i].logit - mx);
-            if (cum >= need) { keep = i + 1; break; }
+        for (size_t m = sorted ? n : 64;; m *= 8) {
+            if (m > n) m = n;
+            if (!sorted) select_best(c, n, m);
+            double cum = 0.0;
+            size_t i = 0;
+            for (; i < m; i++) {
+                cum += expf(c[i].logit - mx);
+                if (cum >= need) break;
+            }
+            if (i < m) { keep = i + 1; break; }
+            if (m == n) break; /* rounding: keep all */
         }
         n = keep;
     }

@@ -17,7 +17,12 @@ Checks:
       turn 1's prompt ids + turn 1's answer ids (`wafer run --print-ids`) +
       the ids of the rest of the re-rendered conversation (`wafer tokenize`);
       its timings must report cached >= turn 1's prompt + answer - 1 tokens;
-    - --save writes the conversation as JSON messages; --once.
+    - --save writes the conversation as JSON messages; --once; --spec lookup
+      and --spec draft:MODEL (the model as its own draft) give the same
+      answers;
+    - a template that renders earlier turns differently: a note on stderr,
+      turn 2 equals `wafer run` on the whole re-rendered conversation and
+      reuses exactly the tokens before the first difference.
   a pseudo-terminal (python's pty module):
     - the answer streams (text arrives long before it would end);
     - Ctrl-C mid-answer returns to the prompt quickly ("stopped:
@@ -172,6 +177,35 @@ def test_pipe(model, tmp):
         need = len(pids1) + len(ans_ids) - 1
         check(t[1]["cached"] >= need, f"turn 2 cached {t[1]['cached']} >= {need} (prompt 1 + answer 1 - 1)")
         print(f"     turn 2: {t[1]['cached']} cached, {t[1]['new']} new tokens")
+
+    # a template that renders earlier turns differently (it marks the last
+    # user message): a note, and turn 2 is the plain tokenization of the
+    # whole rendered conversation (checked with wafer template + wafer run)
+    tf = os.path.join(tmp, "last.jinja")
+    open(tf, "w").write("{% for m in messages %}<|im_start|>{{ m.role }}\n"
+                        "{% if loop.last and m.role == 'user' %}LAST {% endif %}{{ m.content }}<|im_end|>\n"
+                        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    r3 = subprocess.run([WAFER, "chat", "-m", model, "--chat-template", tf, "--temp", "0", "-n", str(N),
+                         "--save", save], input=(q1 + "\n" + q2 + "\n").encode(), capture_output=True, timeout=60)
+    err3 = r3.stderr.decode("utf-8", "replace")
+    check(r3.returncode == 0 and "renders earlier turns differently" in err3, "re-rendering template: a note")
+    conv = json.load(open(save))
+    json.dump(conv[:3], open(msgs2, "w"))
+    p3, _ = wafer("template", "--chat-template", tf, "--messages", msgs2)
+    open(pf, "wb").write(p3)
+    ref3, _ = wafer("run", "-m", model, "-f", pf, "--no-special", "--temp", "0", "-n", N, "-q")
+    check(len(conv) == 4 and conv[3]["content"] == ref3.decode(),
+          "re-rendering template: turn 2 == wafer run on the whole re-rendered conversation")
+    t3 = timings(err3)
+    first_diff = len(ids_of(model, "<|im_start|>user\n"))
+    check(len(t3) == 2 and t3[1]["cached"] == first_diff,
+          f"re-rendering template: turn 2 reuses the tokens before the difference ({t3[1]['cached'] if len(t3) == 2 else None} == {first_diff})")
+
+    # speculative decoding changes nothing at temperature 0
+    for spec in ("lookup", "draft:" + model):
+        r2 = subprocess.run([WAFER, "chat", "-m", model, "--temp", "0", "-n", str(N), "--spec", spec],
+                            input=(q1 + "\n" + q2 + "\n").encode(), capture_output=True, timeout=60)
+        check(r2.returncode == 0 and r2.stdout == r.stdout, f"--spec {spec.split(':')[0]}: the same answers")
 
     # --once: the whole stdin is one message (two lines)
     out, err = wafer("chat", "-m", model, "--temp", "0", "-n", 8, "--once", "--save", save,
