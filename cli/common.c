@@ -138,7 +138,7 @@ void cli_print_opts_help(FILE *f, int groups) {
                    "  --no-parse-special      treat special-token text (<|...|>) as plain text\n"
                    "  --no-special            do not add BOS/EOS even if the model asks for them\n");
     if (groups & CLI_G_CTX)
-        fprintf(f, "  -c, --ctx-size N        context size in tokens (default: the model's, capped by memory)\n"
+        fprintf(f, "  -c, --ctx-size N        context size in tokens (default: the model's training context, capped by free memory)\n"
                    "  -b, --batch N           tokens per forward pass in prefill (default 512)\n"
                    "  --kv f16|q8_0|f32       KV cache element type (default f16)\n");
     if (groups & CLI_G_GEN)
@@ -219,15 +219,12 @@ wf_model *cli_load_model(const cli_opts *o) {
 
 wf_context *cli_make_context(wf_model *m, const cli_opts *o, int32_t min_ctx) {
     wf_context_params cp = wf_context_default_params();
+    /* No -c: the library's default, the model's training context capped by
+     * free memory (the KV cache is committed only as it fills, so a large
+     * context costs nothing until used). min_ctx is what the job asks for;
+     * commands stop at a full context with a clear message. */
+    (void)min_ctx;
     cp.n_ctx = o->ctx_size;
-    if (cp.n_ctx == 0 && min_ctx > 0) {
-        /* No size given: just what the job needs, not the full training
-         * context (which can be 128k tokens of KV cache). */
-        int32_t want = min_ctx < 4096 ? 4096 : min_ctx;
-        int32_t train = wf_model_n_ctx_train(m);
-        cp.n_ctx = train > 0 && want > train ? train : want;
-        if (cp.n_ctx < min_ctx) cp.n_ctx = min_ctx;
-    }
     cp.n_threads = o->threads;
     cp.n_batch = o->batch;
     cp.kv_type = o->kv;
