@@ -35,6 +35,14 @@ typedef void (*wf_vec_dot_fn)(int64_t n, float *out, const void *w, const void *
  * Strides in bytes for w and a, in floats for out. Kernels may keep a block
  * of w in registers across several activation rows (prefill, speculative
  * verification). */
+/* Calls with nc <= WF_GEMM_EXACT_TOKENS compute every column with exactly
+ * the arithmetic of a one-column call (bit for bit): speculative verification
+ * checks up to that many tokens in one pass and must reproduce one-token
+ * decoding exactly, so that greedy output does not depend on speculation.
+ * Larger calls (prefill) may use faster tiles that order the float sums
+ * differently (within the tested tolerance of the scalar reference). */
+#define WF_GEMM_EXACT_TOKENS 32
+
 typedef void (*wf_gemm_fn)(int64_t n, int nr, int nc,
                            const void *w, size_t w_stride,
                            const void *a, size_t a_stride,

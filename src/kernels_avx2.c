@@ -633,7 +633,7 @@ static void gemm_k2(const int kind, const k2_fn tiles[K2_RB][K2_CB], wf_vec_dot_
     kp2_block *kp = NULL;
     ka2_block *ka = NULL;
     k2_acc *acc = NULL;
-    if (nc >= 8 && nsb > 0) {
+    if (nc > WF_GEMM_EXACT_TOKENS && nsb > 0) {
         kp = wf_alloc_aligned(sizeof(kp2_block) * K2_CHUNK * K2_RB);
         ka = wf_alloc_aligned(sizeof(ka2_block) * K2_CHUNK * (size_t)nc);
         acc = wf_alloc_aligned(sizeof(k2_acc) * (size_t)nrg * (size_t)ncg);

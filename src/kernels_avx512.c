@@ -879,7 +879,7 @@ static void gemm_kquant(const int kind, const kp_fn prepared[TILE_R][TILE_C], co
     kp_block *kp;
     ka_block *ka;
     kp_acc *acc;
-    if (nc > 1 && dealt_alloc(n, nr, nc, &kp, &ka, &acc)) {
+    if (nc > WF_GEMM_EXACT_TOKENS && dealt_alloc(n, nr, nc, &kp, &ka, &acc)) {
         gemm_dealt(kind, prepared, n, nr, nc, w, ws, a, as, out, os, kp, ka, acc);
         dealt_free(kp, ka, acc);
         return;
@@ -901,7 +901,7 @@ static void gemm_l32_dealt(const int kind, int64_t n, int nr, int nc, const void
     kp_block *kp;
     ka_block *ka;
     kp_acc *acc;
-    if (nc > 4 && dealt_alloc(n, nr, nc, &kp, &ka, &acc)) {
+    if (nc > WF_GEMM_EXACT_TOKENS && dealt_alloc(n, nr, nc, &kp, &ka, &acc)) {
         gemm_dealt(kind, kp8_tiles, n, nr, nc, w, ws, a, as, out, os, kp, ka, acc);
         dealt_free(kp, ka, acc);
         return;

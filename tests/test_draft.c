@@ -10,6 +10,8 @@
  *     each run the draft's and the target's caches hold exactly the
  *     session's cached tokens: same n_past, and K/V rows (wf_kv_export)
  *     equal to fresh contexts that decoded those tokens;
+ *     cancellation from the callback mid-generation leaves both caches
+ *     consistent and the next request equal to the reference;
  *  3. the acceptance rule on synthetic p/q (200k draws per pair): the
  *     emitted token's distribution is p (chi-square, p = 0.001), and the
  *     acceptance rate is sum_x min(p(x), q(x)) (within 5 sigma);
@@ -69,12 +71,15 @@ static int ref_greedy(wf_model *m, const int32_t *prompt, int n_prompt, int n_ge
 typedef struct collect {
     int32_t tok[512];
     int n;
+    int cancel_at;   /* > 0: wf_session_cancel after this many tokens */
+    wf_session *s;
 } collect;
 
 static bool on_tok(void *user, int32_t tok, const char *text, size_t n_text) {
     (void)text, (void)n_text;
     collect *c = user;
     if (tok >= 0 && c->n < 512) c->tok[c->n++] = tok;
+    if (tok >= 0 && c->cancel_at > 0 && c->n == c->cancel_at) wf_session_cancel(c->s);
     return true;
 }
 
@@ -195,6 +200,50 @@ static void test_greedy(wf_model *t, wf_model *d, const char *dname, bool expect
            (long long)acc_total, (long long)rej_total);
     if (expect_accepts) CHECK(acc_total > rej_total, "related draft: %lld accepted, %lld rejected", (long long)acc_total, (long long)rej_total);
     CHECK(rej_total > 0 || expect_accepts, "unrelated draft never rejected");
+}
+
+/* cancellation mid-draft leaves both caches consistent and the next request exact */
+static void test_cancel(wf_model *t, wf_model *d) {
+    const int32_t prompt[6] = {4, 8, 15, 16, 23, 42};
+    wf_context_params cp = ctx_params();
+    wf_error err = {0};
+    for (int at = 1; at <= 13; at += 4) {
+        wf_session *s = NULL;
+        if (wf_session_create(t, &cp, &s, &err) != WF_OK || wf_session_set_draft(s, d, &cp, &err) != WF_OK) {
+            CHECK(0, "%s", err.msg);
+            wf_session_free(s);
+            return;
+        }
+        wf_gen_params gp = wf_gen_default_params();
+        gp.max_tokens = 60;
+        gp.spec = WF_SPEC_DRAFT;
+        collect col = {0};
+        col.cancel_at = at;
+        col.s = s;
+        wf_gen_callbacks cb = {on_tok, &col};
+        wf_gen_result res;
+        CHECK(wf_session_generate(s, prompt, 6, &gp, &cb, &res, &err) == WF_OK, "%s", err.msg);
+        CHECK(res.stop == WF_GEN_STOP_CANCELLED && col.n == at, "cancel at %d: stop %s after %d", at, wf_gen_stop_name(res.stop), col.n);
+        size_t nt;
+        const int32_t *held = wf_session_tokens(s, &nt);
+        int32_t tn = wf_context_n_past(wf_session_context(s)), dn = wf_context_n_past(wf_session_draft_context(s));
+        CHECK(nt == (size_t)(6 + at) && ((size_t)tn == nt || (size_t)tn + 1 == nt) && dn <= tn, "cancel at %d: session %zu, target %d, draft %d",
+              at, nt, tn, dn);
+        CHECK(kv_diff_vs_fresh(t, wf_session_context(s), held, tn) < 1e-4 && kv_diff_vs_fresh(d, wf_session_draft_context(s), held, dn) < 1e-4,
+              "cancel at %d: caches differ from fresh ones", at);
+        /* continue: everything so far + 2 tokens */
+        int32_t next[128], ref[20];
+        memcpy(next, held, nt * sizeof(int32_t));
+        int nn = (int)nt;
+        next[nn++] = 9, next[nn++] = 10;
+        ref_greedy(t, next, nn, 20, ref);
+        collect c2 = {0};
+        cb.user = &c2;
+        gp.max_tokens = 20;
+        CHECK(wf_session_generate(s, next, (size_t)nn, &gp, &cb, &res, &err) == WF_OK, "%s", err.msg);
+        CHECK(c2.n == 20 && !memcmp(c2.tok, ref, sizeof ref), "cancel at %d: the next request differs from the reference", at);
+        wf_session_free(s);
+    }
 }
 
 /* ---- 3. the acceptance rule ------------------------------------------------------- */
@@ -487,6 +536,7 @@ int main(void) {
         test_vocab_check(t, d, mv, mt);
         test_greedy(t, d, "related", true);
         test_greedy(t, u, "unrelated", false);
+        test_cancel(t, d);
         test_accept_rule();
         test_dist();
         test_e2e(st, sdm);

@@ -162,7 +162,10 @@ static void test_dots(const wf_kernels *ks, const wf_kernels *k, t_rng *r, wf_ty
         int64_t n = (int64_t)nblocks[ni] * bs;
         if (bs == 1) n = nblocks[ni] * 37 + (int64_t)ni; /* odd lengths for float rows */
         const size_t wrow = wf_row_size(wt, n), arow = wf_row_size(at, n);
-        const int NR = 9, NC = 12; /* nc > 8: the K-quants' prepared tiles, every CB tail */
+        /* nc up to 12: every tile tail; 31..36: around WF_GEMM_EXACT_TOKENS,
+         * where the batched (dealt) tiles take over */
+        enum { NR = 9, NC = 36 };
+        static const int ncs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 17, 31, 32, 33, 34, 36};
         const size_t wpad = (ni % 3) * 4, apad = (ni % 2) * 12; /* keep 4-byte alignment */
         const size_t ws = wrow + wpad, as = arow + apad;
         uint8_t *w = malloc(ws * NR), *a = malloc(as * NC);
@@ -172,7 +175,7 @@ static void test_dots(const wf_kernels *ks, const wf_kernels *k, t_rng *r, wf_ty
             random_floats(r, x, n);
             ks->quantize_row[at](x, a + c * as, n);
         }
-        double want[12][9], mag[12][9];
+        static double want[NC][NR], mag[NC][NR];
         for (int c = 0; c < NC; c++)
             for (int i = 0; i < NR; i++) {
                 float ref;
@@ -192,7 +195,8 @@ static void test_dots(const wf_kernels *ks, const wf_kernels *k, t_rng *r, wf_ty
                 }
         if (diff_gemm && (ni < 6 || ni >= 8)) /* 9 and 33 blocks: Q8_0 chunks of 8 with a tail */
             for (int nr = 1; nr <= NR; nr++)
-                for (int nc = 1; nc <= NC; nc++) {
+                for (size_t nci = 0; nci < sizeof ncs / sizeof ncs[0]; nci++) {
+                    const int nc = ncs[nci];
                     const size_t os = (size_t)nr + (size_t)(nc % 3); /* padded output rows */
                     float *out = malloc(sizeof(float) * os * (size_t)nc);
                     for (size_t i = 0; i < os * (size_t)nc; i++) out[i] = -12345.0f;
@@ -201,6 +205,17 @@ static void test_dots(const wf_kernels *ks, const wf_kernels *k, t_rng *r, wf_ty
                     memcpy(wt_, w, ws * (size_t)(nr - 1) + wrow);
                     memcpy(at_, a, as * (size_t)(nc - 1) + arow);
                     k->gemm[wt](n, nr, nc, wt_, ws, at_, as, out, os);
+                    if (nc <= WF_GEMM_EXACT_TOKENS && nc > 1) {
+                        /* speculative verification relies on this: every column
+                         * bit-identical to a one-column call */
+                        float one[NR];
+                        for (int c = 0; c < nc; c++) {
+                            k->gemm[wt](n, nr, 1, wt_, ws, at_ + (size_t)c * as, as, one, (size_t)nr);
+                            CHECK(memcmp(one, out + (size_t)c * os, sizeof(float) * (size_t)nr) == 0,
+                                  "%s gemm %s n=%lld nr=%d nc=%d: column %d differs from a one-column call",
+                                  wf_isa_name(k->isa), tw->name, (long long)n, nr, nc, c);
+                        }
+                    }
                     for (int c = 0; c < nc; c++)
                         for (size_t i = 0; i < os; i++) {
                             const float v = out[(size_t)c * os + i];
