@@ -77,6 +77,15 @@ def main():
         p = os.path.join(tmp, f"{cfg}_{wt}.gguf")
         make_model.make(p, make_model.CONFIGS[cfg], wtype=wt)
         models.append((f"{cfg}/{wt}", p))
+    # quantized weights: the batched verification pass must reproduce
+    # one-token decoding bit for bit (WF_GEMM_EXACT_TOKENS), or greedy output
+    # would change with speculation
+    kq = os.path.join(tmp, "llama_kq_f32.gguf")
+    make_model.make(kq, make_model.CONFIGS["llama_kq"], wtype="f32")
+    for qt in ("q4_K_M", "q8_0"):
+        q = os.path.join(tmp, f"llama_kq_{qt}.gguf")
+        wafer("quantize", kq, q, qt)
+        models.append((f"kq/{qt}", q))
     body = "def add(a, b):\n    return a + b\n\n"
     prompts = [body * 3 + "def add(a, b):\n", "x = [1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2"]
     N = 96
