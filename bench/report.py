@@ -205,6 +205,16 @@ def main():
     w("")
 
     w("## Commands\n")
+    w("Models (made once, then reused from the cache while the sources that made them are "
+      "unchanged):\n")
+    w("```")
+    for m in models:
+        w("$BUILD/bench/bench_mkmodel --preset %s $WAFER_BENCH_DIR/%s-f16.gguf" % (m, m))
+        for t in types:
+            w("$BUILD/wafer quantize $WAFER_BENCH_DIR/%s-f16.gguf $WAFER_BENCH_DIR/%s-%s.gguf %s -t 2"
+              % (m, m, t, t))
+    w("```\n")
+    w("This run:\n")
     w("```")
     with open(os.path.join(res, "commands.txt")) as f:
         w(f.read().rstrip())

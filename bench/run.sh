@@ -221,13 +221,27 @@ update_ceilings "$RES/peak.json" "$RES/membw.json" "$RES/membw-end.json" >"$RES/
     echo "kernel: $(uname -r)"
     echo "compiler: $(cc --version | head -1)"
     echo "wafer: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$SRC" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
-    echo "CPU idle before measuring: $(cat "$RES/idle_start.txt")%, after: $(cpu_idle_pct)% (other processes share the cores)"
+    echo "CPU idle before measuring: $(cat "$RES/idle_start.txt")%, after: $(cpu_idle_pct)% (over 2 s each)"
     echo "load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 } >"$RES/machine.txt"
 echo "elapsed: $(($(date +%s) - T_START)) s" >>"$RES/machine.txt"
 
 $PY "$SRC/bench/report.py" "$RES" "$MODELS" "$TYPES" "$SRC/bench/analysis.md" >"$OUT.tmp"
+# tokenizer speed (needs ../shared/vocab; skipped without it)
+if TOKTAB=$("$SRC/bench/tokenize.sh" "$BUILD" 2>/dev/null); then
+    {
+        echo
+        echo "## Tokenizer speed"
+        echo
+        echo "1 MiB of real source code (Python standard library and C headers from Debian), one thread,"
+        echo "through every vocabulary in ../shared/vocab and the real Qwen3 / Llama 3 vocabularies"
+        echo "(converted with \`wafer convert --vocab-only\` when tests/node has the npm packages)."
+        echo "Command: \`bench/tokenize.sh $BUILD\`."
+        echo
+        echo "$TOKTAB"
+    } >>"$OUT.tmp"
+fi
 mv "$OUT.tmp" "$OUT"
 rm -rf "$DIR/last-results" && cp -r "$RES" "$DIR/last-results" # raw JSON, for a look later
 echo "wrote $OUT ($(($(date +%s) - T_START)) s)" >&2

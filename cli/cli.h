@@ -17,6 +17,7 @@ int cmd_template(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_complete(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_edit(int argc, char **argv);
 
 #define CLI_MAX_STOPS 16
 

@@ -2,10 +2,12 @@
  * the model family's FIM prompt (src/fim.h) from a file and a line/column, or
  * from --prefix/--suffix, and streams the middle to stdout (never half a
  * UTF-8 character). --print-prompt shows the prompt without loading weights,
- * so a vocabulary-only GGUF is enough for it. */
+ * so a vocabulary-only GGUF is enough for it. Generation runs on the session
+ * API (src/generate.h), so --spec / --predict work as in `wafer run`. */
 #include "cli.h"
 
 #include "fim.h"
+#include "generate.h"
 #include "gguf.h"
 #include "sampler.h"
 #include "tokenizer.h"
@@ -49,6 +51,12 @@ static void usage(FILE *f) {
         "                          --print-prompt)\n"
         "  --print-ids             print the generated token ids instead of text\n"
         "  -q, --quiet             no progress bar, summary or timings\n\n"
+        "speculative decoding (the output is the same at --temp 0):\n"
+        "  --spec lookup|draft:FILE|none\n"
+        "                          candidates from n-gram matches in the prompt, or from a\n"
+        "                          smaller model with the same vocabulary (default none)\n"
+        "  --predict FILE          the expected middle; its tokens are checked k at a time\n"
+        "  --draft-max N           longest draft checked in one step (default 16)\n\n"
         "options:\n", MAX_EXTRA);
     cli_print_opts_help(f, CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE);
     fprintf(f, "\nWithout -c the context is the model's training context, at most 4096 tokens.\n"
@@ -165,6 +173,40 @@ static void emit(const char *s, size_t n) {
     }
 }
 
+typedef struct complete_out {
+    const wf_fim_format *fmt;
+    const wf_vocab *v;
+    wf_detok dt;
+    wf_stop *stop;
+    char *piece;          /* (piece_cap) bytes of one token */
+    size_t piece_cap;
+    bool print_ids;
+    bool fim_stop;        /* a FIM end token ended the middle (not printed) */
+    bool stop_hit;        /* a stop string completed                         */
+} complete_out;
+
+static bool complete_token(void *user, int32_t tok, const char *text, size_t n_text) {
+    (void)text;
+    (void)n_text;
+    complete_out *co = user;
+    if (tok < 0) return true;
+    if (wf_fim_is_stop(co->fmt, tok)) {
+        co->fim_stop = true;
+        return false;
+    }
+    if (co->print_ids) {
+        printf("%d ", tok);
+        fflush(stdout);
+        return true;
+    }
+    int64_t k = wf_detok_push(&co->dt, co->v, tok, co->piece, co->piece_cap);
+    const char *out;
+    size_t n_out;
+    co->stop_hit = wf_stop_feed(co->stop, co->piece, k > 0 ? (size_t)k : 0, &out, &n_out);
+    emit(out, n_out);
+    return !co->stop_hit;
+}
+
 int cmd_complete(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
@@ -173,6 +215,9 @@ int cmd_complete(int argc, char **argv) {
     int n_extra = 0;
     int32_t line = 0, column = 0;
     bool byte_col = false, print_prompt = false, ids_only = false, print_ids = false;
+    const char *predict_path = NULL, *draft_path = NULL;
+    wf_spec_mode spec = WF_SPEC_NONE;
+    int32_t draft_max = 0;
     wf_fim_family want = WF_FIM_AUTO;
     const int groups = CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE;
     for (int i = 1; i < argc; i++) {
@@ -183,7 +228,8 @@ int cmd_complete(int argc, char **argv) {
         if (r > 0) continue;
         bool takes_value = !strcmp(a, "--file") || !strcmp(a, "--line") || !strcmp(a, "--column") ||
                            !strcmp(a, "--prefix") || !strcmp(a, "--suffix") || !strcmp(a, "--extra") ||
-                           !strcmp(a, "--filename") || !strcmp(a, "--repo") || !strcmp(a, "--fim-format");
+                           !strcmp(a, "--filename") || !strcmp(a, "--repo") || !strcmp(a, "--fim-format") ||
+                           !strcmp(a, "--spec") || !strcmp(a, "--predict") || !strcmp(a, "--draft-max");
         if (takes_value && i + 1 >= argc) {
             fprintf(stderr, "wafer complete: option %s needs a value\n", a);
             return 2;
@@ -202,6 +248,18 @@ int cmd_complete(int argc, char **argv) {
             if (!wf_fim_family_parse(argv[++i], &want)) {
                 fprintf(stderr, "wafer complete: --fim-format expects auto, qwen, deepseek, starcoder, "
                                 "codellama or codestral, got '%s'\n", argv[i]);
+                return 2;
+            }
+        }
+        else if (!strcmp(a, "--predict")) predict_path = argv[++i];
+        else if (!strcmp(a, "--draft-max")) { if (!cli_parse_i32(a, argv[++i], 1, 256, &draft_max)) return 2; }
+        else if (!strcmp(a, "--spec")) {
+            const char *val = argv[++i];
+            if (!strcmp(val, "lookup")) spec = WF_SPEC_LOOKUP;
+            else if (!strcmp(val, "none")) spec = WF_SPEC_NONE;
+            else if (!strncmp(val, "draft:", 6) && val[6]) spec = WF_SPEC_DRAFT, draft_path = val + 6;
+            else {
+                fprintf(stderr, "wafer complete: --spec takes lookup, draft:MODEL.gguf or none, not '%s'\n", val);
                 return 2;
             }
         }
@@ -231,9 +289,12 @@ int cmd_complete(int argc, char **argv) {
     int rc = 1;
     wf_gguf *g = NULL;
     wf_vocab *v = NULL;
-    wf_model *m = NULL;
+    wf_model *m = NULL, *dm = NULL;
     wf_context *c = NULL;
-    wf_sampler *s = NULL;
+    wf_session *sess = NULL;
+    int32_t *pred = NULL;
+    size_t n_pred = 0;
+    char *pred_text = NULL;
     char *text = NULL, *piece = NULL;
     char *extra_text[MAX_EXTRA] = {0};
     wf_fim_extra extra[MAX_EXTRA];
@@ -333,45 +394,53 @@ int cmd_complete(int argc, char **argv) {
             goto done;
         }
     if (!o.quiet) print_summary(&fmt, &st, n_prompt, n_ctx - reserve, n_ctx);
-    if (wf_sampler_create(&o.sp, n_vocab, &s, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
     if (wf_stop_init(&stop, o.stops, (size_t)o.n_stops, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
     stop_ok = true;
-    for (size_t i = 0; i < n_prompt; i++) wf_sampler_accept(s, prompt[i]);
+    if (wf_session_adopt(m, c, &sess, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
+    c = NULL; /* the session owns it now */
+    if (spec == WF_SPEC_DRAFT) {
+        cli_opts od = o;
+        od.model = draft_path;
+        if (!(dm = cli_load_model(&od))) goto done;
+        if (wf_session_set_draft(sess, dm, NULL, &err)) {
+            fprintf(stderr, "wafer complete: --spec draft:%s: %s\n", draft_path, err.msg);
+            goto done;
+        }
+    }
+    if (predict_path) {
+        size_t len = 0;
+        if (!(pred_text = read_input(predict_path, &len))) goto done;
+        if (wf_tokenize_text(v, pred_text, len, false, NULL, 0, &pred, &n_pred, &err)) {
+            fprintf(stderr, "wafer complete: %s: %s\n", predict_path, err.msg);
+            goto done;
+        }
+    }
 
-    double t0 = wf_time_now_cli();
-    if (wf_decode(c, prompt, (int32_t)n_prompt, false, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
-    double t_prefill = wf_time_now_cli(), t_first = 0;
+    /* The session generates (speculation included); the text, the FIM stop
+     * tokens and the stop strings are handled here, as tokens arrive. */
     size_t piece_cap = 3 * ((size_t)wf_vocab_max_token_len(v) + 4) + 64;
     if (!(piece = malloc(piece_cap))) goto done;
-    wf_detok dt;
-    wf_detok_init(&dt);
-    int32_t n_gen = 0;
-    const char *why = "length";
-    for (;;) {
-        if (o.n_predict >= 0 && n_gen >= o.n_predict) break;
-        int32_t tok = wf_sampler_sample(s, wf_get_logits(c, -1));
-        if (tok < 0) { fprintf(stderr, "\nwafer complete: sampling failed (no logits)\n"); goto done; }
-        if (n_gen == 0) t_first = wf_time_now_cli();
-        n_gen++;
-        if (wf_fim_is_stop(&fmt, tok) || wf_vocab_is_eog(v, tok)) { why = "end of middle"; break; }
-        wf_sampler_accept(s, tok);
-        bool stopped = false;
-        if (print_ids) {
-            printf("%d ", tok);
-            fflush(stdout);
-        } else {
-            int64_t k = wf_detok_push(&dt, v, tok, piece, piece_cap);
-            const char *out;
-            size_t n_out;
-            stopped = wf_stop_feed(&stop, piece, k > 0 ? (size_t)k : 0, &out, &n_out);
-            emit(out, n_out);
-        }
-        if (stopped) { why = "stop string"; break; }
-        if (wf_context_n_past(c) >= n_ctx) { why = "context full"; break; }
-        if (wf_decode(c, &tok, 1, false, &err)) { fprintf(stderr, "\nwafer complete: %s\n", err.msg); goto done; }
+    complete_out co = {.fmt = &fmt, .v = v, .stop = &stop, .piece = piece, .piece_cap = piece_cap, .print_ids = print_ids};
+    wf_detok_init(&co.dt);
+    wf_gen_params gp = wf_gen_default_params();
+    gp.max_tokens = o.n_predict;
+    gp.sampling = &o.sp;
+    gp.spec = spec;
+    gp.draft_max = draft_max;
+    gp.prediction = pred;
+    gp.n_prediction = n_pred;
+    wf_gen_callbacks cb = {complete_token, &co};
+    wf_gen_result res;
+    if (wf_session_generate(sess, prompt, n_prompt, &gp, &cb, &res, &err)) {
+        fprintf(stderr, "\nwafer complete: %s\n", err.msg);
+        goto done;
     }
-    if (!print_ids && strcmp(why, "stop string")) {
-        int64_t k = wf_detok_flush(&dt, piece, piece_cap);
+    const char *why = co.fim_stop || res.stop == WF_GEN_STOP_EOG ? "end of middle"
+                    : co.stop_hit ? "stop string"
+                    : res.stop == WF_GEN_STOP_CONTEXT ? "context full"
+                    : res.stop == WF_GEN_STOP_LENGTH ? "length" : wf_gen_stop_name(res.stop);
+    if (!print_ids && !co.stop_hit) {
+        int64_t k = wf_detok_flush(&co.dt, piece, piece_cap);
         const char *out;
         size_t n_out;
         bool stopped = wf_stop_feed(&stop, piece, k > 0 ? (size_t)k : 0, &out, &n_out);
@@ -384,11 +453,20 @@ int cmd_complete(int argc, char **argv) {
     if (print_ids) printf("\n");
     fflush(stdout);
     if (!o.quiet) {
-        double t_end = wf_time_now_cli(), pre = t_prefill - t0, dec = t_end - (t_first ? t_first : t_end);
+        char specs[256] = "";
+        if (spec != WF_SPEC_NONE || predict_path) {
+            int64_t drafted = res.n_draft_accepted + res.n_draft_rejected;
+            snprintf(specs, sizeof specs, " | spec %s%s: %lld accepted, %lld rejected (%.0f%%) | %lld decode calls",
+                     spec == WF_SPEC_LOOKUP ? "lookup" : spec == WF_SPEC_DRAFT ? "draft" : "none",
+                     predict_path ? "+prediction" : "", (long long)res.n_draft_accepted,
+                     (long long)res.n_draft_rejected,
+                     drafted ? 100.0 * (double)res.n_draft_accepted / (double)drafted : 0.0,
+                     (long long)res.n_decode_calls);
+        }
         fprintf(stderr, "\n[wafer] load %.2f s | prompt %zu tokens in %.3f s | first token after %.3f s | "
-                        "%d generated, %.1f tok/s | stopped: %s\n",
-                t_loaded - t_start, n_prompt, pre, t_first ? t_first - t0 : 0.0, n_gen,
-                n_gen > 1 && dec > 0 ? (double)(n_gen - 1) / dec : 0.0, why);
+                        "%d generated, %.1f tok/s%s | stopped: %s\n",
+                t_loaded - t_start, n_prompt, res.t_prompt, res.t_first, res.n_generated, res.decode_tok_s,
+                specs, why);
     }
     rc = 0;
 done:
@@ -397,8 +475,11 @@ done:
     free(prompt);
     for (int i = 0; i < n_extra; i++) free(extra_text[i]);
     free(text);
-    wf_sampler_free(s);
+    free(pred);
+    free(pred_text);
+    wf_session_free(sess);
     wf_context_free(c);
+    wf_model_free(dm);
     wf_model_free(m);
     wf_vocab_free(v);
     wf_gguf_close(g);

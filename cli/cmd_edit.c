@@ -1,0 +1,589 @@
+/* cmd_edit.c — `wafer edit`: rewrite a file by an instruction. The model gets
+ * a chat prompt (its own chat template, ChatML when it has none) asking for
+ * the complete new file in one fenced block; the file itself (in that fenced
+ * form) is the prediction of the answer (OpenAI "Predicted Outputs"), so the
+ * unchanged parts are checked k tokens per weight pass instead of one
+ * (src/generate.h). The fence is stripped and the result goes to stdout, to
+ * -o OUT or back into the file, always by writing a temporary file in the
+ * same directory and renaming it over the target: the old file is either
+ * untouched or replaced whole. The prompt is documented in docs/edit.md. */
+#include "cli.h"
+
+#include "generate.h"
+#include "model.h"
+#include "template.h"
+#include "tokenizer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EDIT_SYSTEM \
+    "You rewrite a file as the user instructs. Reply with the complete new file in one " \
+    "fenced code block and nothing else. Keep everything the instruction does not ask " \
+    "to change exactly as it is."
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: wafer edit -m MODEL FILE -i INSTRUCTION [--in-place | -o OUT] [options]\n\n"
+               "Rewrite FILE as instructed. The file is the prediction of the answer, so the\n"
+               "parts that do not change are verified many tokens per step. The result\n"
+               "(without the code fence the model writes around it) goes to stdout, OUT, or\n"
+               "back into FILE (--in-place); files are replaced atomically (temporary file +\n"
+               "rename). A summary goes to stderr.\n\n"
+               "options:\n");
+    cli_print_opts_help(f, CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE);
+    fprintf(f, "  -i, --instruction TEXT  what to change (required)\n"
+               "  -o, --output OUT        write the new file to OUT\n"
+               "  --in-place              replace FILE (only with a complete answer)\n"
+               "  --spec lookup|draft:FILE|none\n"
+               "                          speculative decoding besides the prediction: n-gram\n"
+               "                          lookup, or a draft model (default none)\n"
+               "  --no-predict            do not use the file as the prediction (plain decoding)\n"
+               "  --predict FILE          use FILE's text as the prediction instead\n"
+               "  --draft-max N           longest draft checked in one step (default 16)\n"
+               "  --chat-template X       a template file or a built-in format (default: the\n"
+               "                          model's tokenizer.chat_template, else chatml)\n"
+               "  --print-prompt          print the prompt text and exit (no generation)\n"
+               "  -q, --quiet             no progress bar or summary\n"
+               "In edit, -n defaults to -1 (until the end of the answer or of the context).\n"
+               "An answer cut off by -n or the context is written to stdout / OUT with a\n"
+               "warning (exit status 3) and never to FILE with --in-place.\n");
+}
+
+/* ---- text helpers ------------------------------------------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+/* Strict UTF-8 without NUL bytes: what a text file to edit must be. Returns
+ * the offset of the first bad byte, or n. */
+static size_t utf8_bad_at(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == 0) return i;
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!len || i + len > n) return i;
+        uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+        for (size_t j = 1; j < len; j++) {
+            unsigned char d = (unsigned char)s[i + j];
+            if ((d & 0xC0) != 0x80) return i;
+            cp = (cp << 6) | (d & 0x3F);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += len;
+    }
+    return n;
+}
+
+/* A fence longer than any run of backticks that starts a line of the file,
+ * at least 3 (CommonMark: the closing fence is at least as long). */
+static size_t fence_len(const char *s, size_t n) {
+    size_t best = 2;
+    for (size_t i = 0; i < n; i++) {
+        if (i && s[i - 1] != '\n') continue;
+        size_t j = i;
+        while (j < n && (s[j] == ' ' || s[j] == '\t')) j++;
+        size_t k = 0;
+        while (j + k < n && s[j + k] == '`') k++;
+        if (k > best) best = k;
+    }
+    return best + 1;
+}
+
+/* The info string for the fence, from the file name's extension. */
+static const char *lang_of(const char *path) {
+    static const char *const map[][2] = {
+        {"c", "c"}, {"h", "c"}, {"cc", "cpp"}, {"cpp", "cpp"}, {"cxx", "cpp"}, {"hpp", "cpp"},
+        {"py", "python"}, {"js", "javascript"}, {"mjs", "javascript"}, {"ts", "typescript"},
+        {"tsx", "tsx"}, {"jsx", "jsx"}, {"rs", "rust"}, {"go", "go"}, {"java", "java"},
+        {"kt", "kotlin"}, {"rb", "ruby"}, {"php", "php"}, {"cs", "csharp"}, {"swift", "swift"},
+        {"sh", "bash"}, {"bash", "bash"}, {"lua", "lua"}, {"sql", "sql"}, {"html", "html"},
+        {"css", "css"}, {"json", "json"}, {"yaml", "yaml"}, {"yml", "yaml"}, {"toml", "toml"},
+        {"md", "markdown"}, {"cmake", "cmake"}, {"zig", "zig"}, {"hs", "haskell"},
+    };
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base) return "";
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(dot + 1, map[i][0])) return map[i][1];
+    return "";
+}
+
+/* The file in its fenced form: FENCE LANG \n text [\n] FENCE \n. This is both
+ * the end of the user message and the prediction of the answer. */
+static void fenced(sbuf *b, const char *fence, const char *lang, const char *text, size_t n) {
+    sb_str(b, fence);
+    sb_str(b, lang);
+    sb_str(b, "\n");
+    sb_add(b, text, n);
+    if (n && text[n - 1] != '\n') sb_str(b, "\n");
+    sb_str(b, fence);
+    sb_str(b, "\n");
+}
+
+/* A line of only backticks (at least fl) and blanks. */
+static bool is_fence_line(const char *s, size_t n, size_t fl) {
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    size_t k = 0;
+    while (i + k < n && s[i + k] == '`') k++;
+    if (k < fl) return false;
+    for (i += k; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return false;
+    return true;
+}
+
+/* The file in the answer: the body of the first fenced block when the answer
+ * starts with one (after blank space), else the whole answer. keep_nl: the
+ * original ended with a newline (the fenced form adds one when it did not;
+ * it is taken away again). */
+static void strip_fence(const char *a, size_t n, bool keep_nl, size_t *off, size_t *len) {
+    size_t i = 0;
+    while (i < n && (a[i] == ' ' || a[i] == '\t' || a[i] == '\n' || a[i] == '\r')) i++;
+    size_t k = 0;
+    while (i + k < n && a[i + k] == '`') k++;
+    if (k < 3) {
+        *off = 0;
+        *len = n;
+        return;
+    }
+    const char *nl = memchr(a + i, '\n', n - i);
+    if (!nl) { /* only the opening fence */
+        *off = n;
+        *len = 0;
+        return;
+    }
+    size_t start = (size_t)(nl - a) + 1, end = n;
+    for (size_t p = start; p < n;) {
+        const char *e = memchr(a + p, '\n', n - p);
+        size_t le = e ? (size_t)(e - a) : n;
+        if (is_fence_line(a + p, le - p, k)) {
+            end = p;
+            break;
+        }
+        p = le + 1;
+    }
+    if (!keep_nl && end > start && a[end - 1] == '\n' && end < n) end--;
+    *off = start;
+    *len = end - start;
+}
+
+/* ---- generation --------------------------------------------------------- */
+
+typedef struct edit_out {
+    sbuf text;         /* the answer so far                                 */
+    size_t fl;         /* fence length used in the prompt                   */
+    size_t scan;       /* where to look for the next complete line          */
+    bool opened;       /* the answer started with a fence line              */
+    bool closed;       /* ... and a closing fence line followed             */
+    bool decided;      /* whether it opened is known                        */
+} edit_out;
+
+/* Collect the answer; stop at the line that closes the opening fence (what
+ * the model writes after the block is not needed). */
+static bool on_token(void *user, int32_t token, const char *text, size_t n_text) {
+    (void)token;
+    edit_out *eo = user;
+    sb_add(&eo->text, text, n_text);
+    if (eo->text.oom) return false;
+    for (;;) {
+        const char *s = eo->text.p;
+        char *nl = memchr(s + eo->scan, '\n', eo->text.n - eo->scan);
+        if (!nl) return true;
+        size_t ls = eo->scan, le = (size_t)(nl - s);
+        eo->scan = le + 1;
+        if (!eo->decided) {
+            size_t i = ls;
+            while (i < le && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) i++;
+            if (i == le) continue; /* blank lines before the block */
+            eo->decided = true;
+            eo->opened = le - i >= 3 && !strncmp(s + i, "```", 3);
+            if (!eo->opened) return true; /* no fence: take the answer as it is */
+            size_t k = 0;
+            while (i + k < le && s[i + k] == '`') k++;
+            eo->fl = k;
+            continue;
+        }
+        if (eo->opened && is_fence_line(s + ls, le - ls, eo->fl)) {
+            eo->closed = true;
+            return false;
+        }
+        if (!eo->opened) return true;
+    }
+}
+
+/* Write data to path atomically: a temporary file next to it, fsync, rename.
+ * mode: the permissions to give it. Prints errors. */
+static bool write_atomic(const char *path, const char *data, size_t n, mode_t mode) {
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 32);
+    if (!tmp) return false;
+    snprintf(tmp, pl + 32, "%s.wafer-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "wafer edit: cannot create a temporary file next to %s: %s\n", path, strerror(errno));
+        free(tmp);
+        return false;
+    }
+    bool ok = true;
+    for (size_t off = 0; ok && off < n;) {
+        ssize_t w = write(fd, data + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) ok = false;
+        else off += (size_t)w;
+    }
+    if (ok && fchmod(fd, mode)) ok = false;
+    if (ok && fsync(fd)) ok = false;
+    if (close(fd)) ok = false;
+    if (ok && rename(tmp, path)) ok = false;
+    if (!ok) {
+        fprintf(stderr, "wafer edit: cannot write %s: %s\n", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok;
+}
+
+/* Tokenize the rendered prompt: the template's own text with its special
+ * tokens parsed, the user message (instruction and file, which may contain
+ * special-token text) as plain text. */
+static int32_t *tokenize_prompt(const wf_vocab *v, const char *r, size_t rn, const char *user, size_t un,
+                                size_t *n, wf_error *err) {
+    const char *at = NULL;
+    for (size_t i = 0; un && i + un <= rn; i++) {
+        if (r[i] == user[0] && !memcmp(r + i, user, un)) {
+            if (at) { at = NULL; break; } /* twice: give up splitting */
+            at = r + i;
+        }
+    }
+    int32_t *a = NULL, *b = NULL, *c = NULL, *o = NULL;
+    size_t na = 0, nb = 0, nc = 0;
+    if (!at) {
+        if (wf_tokenize(v, r, rn, false, true, &o, n, err)) return NULL;
+        return o;
+    }
+    size_t pre = (size_t)(at - r), post = pre + un;
+    if (wf_tokenize(v, r, pre, false, true, &a, &na, err) ||
+        wf_tokenize(v, user, un, false, false, &b, &nb, err) ||
+        wf_tokenize(v, r + post, rn - post, false, true, &c, &nc, err))
+        goto out;
+    if (!(o = malloc((na + nb + nc + 1) * sizeof *o))) {
+        wf_fail(err, WF_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (na) memcpy(o, a, na * sizeof *o);
+    if (nb) memcpy(o + na, b, nb * sizeof *o);
+    if (nc) memcpy(o + na + nb, c, nc * sizeof *o);
+    *n = na + nb + nc;
+out:
+    free(a);
+    free(b);
+    free(c);
+    return o;
+}
+
+static char *token_text(const wf_vocab *v, int32_t id) {
+    if (!v || id < 0) return NULL;
+    int32_t n = wf_token_to_bytes(v, id, NULL, 0);
+    if (n < 0) return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s) return NULL;
+    wf_token_to_bytes(v, id, s, (size_t)n);
+    s[n] = 0;
+    return s;
+}
+
+int cmd_edit(int argc, char **argv) {
+    cli_opts o;
+    cli_opts_init(&o);
+    o.n_predict = -1;
+    const char *path = NULL, *instr = NULL, *out_path = NULL, *tmpl_arg = NULL, *draft_path = NULL,
+               *predict_path = NULL;
+    bool in_place = false, no_predict = false, print_prompt = false;
+    wf_spec_mode spec = WF_SPEC_NONE;
+    int32_t draft_max = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        int r = cli_take_opt(&o, CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (!strcmp(a, "--in-place")) { in_place = true; continue; }
+        if (!strcmp(a, "--no-predict")) { no_predict = true; continue; }
+        if (!strcmp(a, "--print-prompt")) { print_prompt = true; continue; }
+        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { o.quiet = true; continue; }
+        if (!strcmp(a, "-i") || !strcmp(a, "--instruction") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
+            !strcmp(a, "--spec") || !strcmp(a, "--draft-max") || !strcmp(a, "--chat-template") ||
+            !strcmp(a, "--predict")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "wafer edit: %s needs a value\n", a);
+                return 2;
+            }
+            const char *val = argv[++i];
+            if (!strcmp(a, "-i") || !strcmp(a, "--instruction")) instr = val;
+            else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out_path = val;
+            else if (!strcmp(a, "--chat-template")) tmpl_arg = val;
+            else if (!strcmp(a, "--predict")) predict_path = val;
+            else if (!strcmp(a, "--draft-max")) {
+                if (!cli_parse_i32(a, val, 1, 256, &draft_max)) return 2;
+            } else if (!strcmp(val, "lookup")) spec = WF_SPEC_LOOKUP;
+            else if (!strcmp(val, "none")) spec = WF_SPEC_NONE;
+            else if (!strncmp(val, "draft:", 6) && val[6]) spec = WF_SPEC_DRAFT, draft_path = val + 6;
+            else {
+                fprintf(stderr, "wafer edit: --spec takes lookup, draft:MODEL.gguf or none, not '%s'\n", val);
+                return 2;
+            }
+            continue;
+        }
+        if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "wafer edit: unknown option '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (path) {
+            fprintf(stderr, "wafer edit: one file at a time ('%s' and '%s')\n", path, a);
+            return 2;
+        }
+        path = a;
+    }
+    if (!o.model) { fprintf(stderr, "wafer edit: no model given (use -m FILE.gguf)\n"); return 2; }
+    if (!path) { fprintf(stderr, "wafer edit: no file given\n"); return 2; }
+    if (!instr || !*instr) { fprintf(stderr, "wafer edit: no instruction given (use -i TEXT)\n"); return 2; }
+    if (no_predict && predict_path) { fprintf(stderr, "wafer edit: give --predict or --no-predict, not both\n"); return 2; }
+    if (in_place && out_path) { fprintf(stderr, "wafer edit: give --in-place or -o, not both\n"); return 2; }
+    if (utf8_bad_at(instr, strlen(instr)) != strlen(instr)) {
+        fprintf(stderr, "wafer edit: the instruction is not valid UTF-8\n");
+        return 2;
+    }
+
+    int rc = 1;
+    wf_model *m = NULL, *dm = NULL;
+    wf_session *sess = NULL;
+    wf_template *tmpl = NULL;
+    char *text = NULL, *tmpl_file = NULL, *rendered = NULL, *bos = NULL, *eos = NULL;
+    int32_t *prompt = NULL, *pred = NULL;
+    size_t n_text = 0, n_prompt = 0, n_pred = 0, rn = 0;
+    sbuf user = {0}, predt = {0};
+    edit_out eo = {0};
+    wf_error err = {0};
+    struct stat st_in;
+
+    /* the file: a regular file of UTF-8 text */
+    if (!(text = cli_read_file(path, &n_text))) goto done;
+    if (stat(path, &st_in)) {
+        fprintf(stderr, "wafer edit: %s: %s\n", path, strerror(errno));
+        goto done;
+    }
+    size_t bad = utf8_bad_at(text, n_text);
+    if (bad != n_text) {
+        fprintf(stderr, "wafer edit: %s is not a text file (%s at byte %zu); it was not changed\n", path,
+                text[bad] ? "invalid UTF-8" : "a NUL byte", bad);
+        goto done;
+    }
+
+    /* the messages */
+    char fence[64];
+    size_t fl = fence_len(text, n_text);
+    if (fl >= sizeof fence) fl = sizeof fence - 1;
+    memset(fence, '`', fl);
+    fence[fl] = 0;
+    const char *slash = strrchr(path, '/');
+    sb_str(&user, instr);
+    sb_str(&user, "\n\nFile: ");
+    sb_str(&user, slash ? slash + 1 : path);
+    sb_str(&user, "\n");
+    fenced(&user, fence, lang_of(path), text, n_text);
+    if (predict_path) {
+        size_t pl = 0;
+        char *pt = cli_read_file(predict_path, &pl);
+        if (!pt) goto done;
+        sb_add(&predt, pt, pl);
+        free(pt);
+    } else {
+        fenced(&predt, fence, lang_of(path), text, n_text);
+    }
+    if (user.oom || predt.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
+
+    if (!(m = cli_load_model(&o))) goto done;
+    const wf_vocab *v = wf_model_vocab(m);
+    if (!v) { fprintf(stderr, "wafer edit: the model has no tokenizer\n"); goto done; }
+
+    /* the template: --chat-template, the model's, or ChatML */
+    const char *src = NULL;
+    size_t src_len = 0;
+    if (tmpl_arg) {
+        if ((src = wf_template_builtin(tmpl_arg))) {
+            src_len = strlen(src);
+        } else {
+            if (!(tmpl_file = cli_read_file(tmpl_arg, &src_len))) {
+                fprintf(stderr, "wafer edit: --chat-template is neither a file nor a built-in format\n");
+                goto done;
+            }
+            src = tmpl_file;
+        }
+    } else if (wf_template_from_gguf(m->gguf, &src, &src_len, &err)) {
+        if (!o.quiet) fprintf(stderr, "wafer edit: the model has no chat template: using chatml\n");
+        src = wf_template_builtin("chatml");
+        src_len = src ? strlen(src) : 0;
+    }
+    if (!src || wf_template_compile(src, src_len, &tmpl, &err)) {
+        fprintf(stderr, "wafer edit: chat template: %s\n", src ? err.msg : "chatml is missing");
+        goto done;
+    }
+    wf_template_opts topts;
+    wf_template_opts_init(&topts);
+    bos = token_text(v, wf_vocab_bos(v));
+    eos = token_text(v, wf_vocab_eos(v));
+    topts.bos_token = bos ? bos : "";
+    topts.eos_token = eos ? eos : "";
+    topts.add_generation_prompt = true;
+    wf_chat_message msgs[2] = {{"system", EDIT_SYSTEM, strlen(EDIT_SYSTEM)}, {"user", user.p, user.n}};
+    if (wf_template_render(tmpl, msgs, 2, &topts, &rendered, &rn, &err)) {
+        fprintf(stderr, "wafer edit: %s\n", err.msg);
+        goto done;
+    }
+    if (print_prompt) {
+        fwrite(rendered, 1, rn, stdout);
+        rc = 0;
+        goto done;
+    }
+    if (!(prompt = tokenize_prompt(v, rendered, rn, user.p, user.n, &n_prompt, &err)) ||
+        wf_tokenize(v, predt.p ? predt.p : "", predt.n, false, false, &pred, &n_pred, &err)) {
+        fprintf(stderr, "wafer edit: tokenize: %s\n", err.msg);
+        goto done;
+    }
+
+    /* the context must hold the prompt and a rewritten file about as long */
+    wf_context *c = cli_make_context(m, &o, (int32_t)(n_prompt + n_pred + 64));
+    if (!c) goto done;
+    if (wf_session_adopt(m, c, &sess, &err)) {
+        wf_context_free(c);
+        fprintf(stderr, "wafer edit: %s\n", err.msg);
+        goto done;
+    }
+    int32_t n_ctx = wf_context_n_ctx(c);
+    if ((int64_t)n_prompt + (int64_t)n_pred >= n_ctx) {
+        fprintf(stderr, "wafer edit: %s is too long: the prompt has %zu tokens and the new file needs about "
+                        "%zu more, but the context holds %d (use -c); the file was not changed\n",
+                path, n_prompt, n_pred, n_ctx);
+        goto done;
+    }
+    if (spec == WF_SPEC_DRAFT) {
+        cli_opts od = o;
+        od.model = draft_path;
+        if (!(dm = cli_load_model(&od))) goto done;
+        if (wf_session_set_draft(sess, dm, NULL, &err)) {
+            fprintf(stderr, "wafer edit: --spec draft:%s: %s\n", draft_path, err.msg);
+            goto done;
+        }
+    }
+
+    wf_gen_params gp = wf_gen_default_params();
+    gp.max_tokens = o.n_predict;
+    gp.sampling = &o.sp;
+    gp.text = true;
+    gp.stops = o.stops;
+    gp.n_stops = (size_t)o.n_stops;
+    gp.spec = spec;
+    gp.draft_max = draft_max;
+    if (!no_predict) {
+        gp.prediction = pred;
+        gp.n_prediction = n_pred;
+    }
+    wf_gen_callbacks cb = {on_token, &eo};
+    wf_gen_result res;
+    if (wf_session_generate(sess, prompt, n_prompt, &gp, &cb, &res, &err)) {
+        fprintf(stderr, "wafer edit: %s; the file was not changed\n", err.msg);
+        goto done;
+    }
+    if (eo.text.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
+    bool complete = res.stop == WF_GEN_STOP_EOG || res.stop == WF_GEN_STOP_STRING || eo.closed;
+    size_t off = 0, len = 0;
+    strip_fence(eo.text.p ? eo.text.p : "", eo.text.n, n_text == 0 || text[n_text - 1] == '\n', &off, &len);
+    const char *body = eo.text.p ? eo.text.p + off : "";
+
+    if (!o.quiet) {
+        int64_t pd = res.n_pred_accepted + res.n_pred_rejected;
+        int64_t dd = res.n_draft_accepted + res.n_draft_rejected;
+        fprintf(stderr, "[wafer edit] prompt %d tokens, first token after %.3f s | generated %d tokens in %.3f s, %.1f tok/s "
+                        "effective | prediction%s: %lld accepted, %lld rejected (%.0f%%) | all drafts: %lld "
+                        "accepted, %lld rejected (%.0f%%) | %lld decode calls | stopped: %s\n",
+                res.n_prompt, res.t_first, res.n_generated, res.t_gen, res.decode_tok_s,
+                no_predict ? " (off)" : "", (long long)res.n_pred_accepted, (long long)res.n_pred_rejected,
+                pd ? 100.0 * (double)res.n_pred_accepted / (double)pd : 0.0,
+                (long long)res.n_draft_accepted, (long long)res.n_draft_rejected,
+                dd ? 100.0 * (double)res.n_draft_accepted / (double)dd : 0.0,
+                (long long)res.n_decode_calls, eo.closed ? "closing fence" : wf_gen_stop_name(res.stop));
+    }
+    if (res.stop == WF_GEN_STOP_CANCELLED) {
+        fprintf(stderr, "wafer edit: interrupted; nothing written\n");
+        goto done;
+    }
+    if (in_place) {
+        if (!complete) {
+            fprintf(stderr, "wafer edit: the answer was cut off (%s); %s was not changed\n",
+                    wf_gen_stop_name(res.stop), path);
+            rc = 3;
+            goto done;
+        }
+        if (!write_atomic(path, body, len, st_in.st_mode & 07777)) goto done;
+    } else if (out_path) {
+        mode_t um = umask(0);
+        umask(um);
+        if (!write_atomic(out_path, body, len, 0666 & ~um)) goto done;
+    } else {
+        fwrite(body, 1, len, stdout);
+        fflush(stdout);
+    }
+    if (!complete) {
+        fprintf(stderr, "wafer edit: warning: the answer was cut off (%s)\n", wf_gen_stop_name(res.stop));
+        rc = 3;
+        goto done;
+    }
+    rc = 0;
+done:
+    free(eo.text.p);
+    free(user.p);
+    free(predt.p);
+    free(prompt);
+    free(pred);
+    free(rendered);
+    free(bos);
+    free(eos);
+    free(tmpl_file);
+    free(text);
+    wf_template_free(tmpl);
+    wf_session_free(sess);
+    wf_model_free(dm);
+    wf_model_free(m);
+    return rc;
+}
