@@ -242,6 +242,10 @@ if TOKTAB=$("$SRC/bench/tokenize.sh" "$BUILD" 2>/dev/null); then
         echo "$TOKTAB"
     } >>"$OUT.tmp"
 fi
+# real-time latency (bench/latency + bench/edit, run separately: see docs/edit.md)
+if [ -f "$SRC/bench/latency-results.md" ]; then
+    { echo; cat "$SRC/bench/latency-results.md"; } >>"$OUT.tmp"
+fi
 mv "$OUT.tmp" "$OUT"
 rm -rf "$DIR/last-results" && cp -r "$RES" "$DIR/last-results" # raw JSON, for a look later
 echo "wrote $OUT ($(($(date +%s) - T_START)) s)" >&2

@@ -15,6 +15,7 @@
 #include "tokenizer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,7 +556,11 @@ int cmd_edit(int argc, char **argv) {
             rc = 3;
             goto done;
         }
-        if (!write_atomic(path, body, len, st_in.st_mode & 07777)) goto done;
+        /* through a symlink: replace the file it points to, not the link */
+        char *real = realpath(path, NULL);
+        bool ok = write_atomic(real ? real : path, body, len, st_in.st_mode & 07777);
+        free(real);
+        if (!ok) goto done;
     } else if (out_path) {
         mode_t um = umask(0);
         umask(um);

@@ -5,6 +5,7 @@
  * context and are sized for n_batch tokens.
  */
 #include "model.h"
+#include "ops_simd.h"
 
 #include <math.h>
 
@@ -16,6 +17,16 @@ static wf_status mm(wf_context *c, const wf_mat *w, const float *x, int32_t n, f
                        wf_type_name(w->type, buf, sizeof buf), (long long)w->rows, (long long)w->n,
                        wf_status_name(st));
     }
+    return WF_OK;
+}
+
+/* Matrices that read the same input x (n, E) in one pool job. */
+static wf_status mm_multi(wf_context *c, const wf_mat *const *ws, int n_w, const float *x, int32_t n,
+                          float *const *ys, wf_error *err) {
+    wf_status st = wf_matmul_multi(c->tp, &c->model->kernels, ws, n_w, x, n, ys, &c->mm);
+    if (st != WF_OK)
+        return wf_fail(err, st, "matmul on %d weights of %lld columns failed: %s", n_w, (long long)ws[0]->n,
+                       wf_status_name(st));
     return WF_OK;
 }
 
@@ -39,6 +50,7 @@ wf_status wf_forward(wf_context *c, const int32_t *tokens, int32_t n, int32_t n_
     const int64_t QD = (int64_t)hp->n_head * HD, KD = (int64_t)hp->n_head_kv * HD;
     const int32_t RD = hp->rope_dim;
     const float scale = 1.0f / sqrtf((float)HD);
+    const wf_silu_mul_fn silu_mul = wf_ops_silu_mul_for(m->kernels.isa);
     wf_status st;
 
     for (int32_t t = 0; t < n; t++) {
@@ -50,9 +62,11 @@ wf_status wf_forward(wf_context *c, const int32_t *tokens, int32_t n, int32_t n_
         const wf_layer *ly = &m->layers[l];
         /* attention block */
         for (int32_t t = 0; t < n; t++) wf_rmsnorm(c->xn + t * E, c->x + t * E, ly->attn_norm, E, hp->rms_eps);
-        if ((st = mm(c, &ly->wq, c->xn, n, c->q, err)) != WF_OK) return st;
-        if ((st = mm(c, &ly->wk, c->xn, n, c->k, err)) != WF_OK) return st;
-        if ((st = mm(c, &ly->wv, c->xn, n, c->v, err)) != WF_OK) return st;
+        {
+            const wf_mat *ws[3] = {&ly->wq, &ly->wk, &ly->wv};
+            float *ys[3] = {c->q, c->k, c->v};
+            if ((st = mm_multi(c, ws, 3, c->xn, n, ys, err)) != WF_OK) return st;
+        }
         add_bias(c->q, ly->bq, n, QD);
         add_bias(c->k, ly->bk, n, KD);
         add_bias(c->v, ly->bv, n, KD);
@@ -71,9 +85,12 @@ wf_status wf_forward(wf_context *c, const int32_t *tokens, int32_t n, int32_t n_
 
         /* feed-forward block: down(silu(gate(x)) * up(x)) */
         for (int32_t t = 0; t < n; t++) wf_rmsnorm(c->xn + t * E, c->x + t * E, ly->ffn_norm, E, hp->rms_eps);
-        if ((st = mm(c, &ly->w_gate, c->xn, n, c->gate, err)) != WF_OK) return st;
-        if ((st = mm(c, &ly->w_up, c->xn, n, c->up, err)) != WF_OK) return st;
-        wf_silu_mul(c->gate, c->up, (int64_t)n * FF);
+        {
+            const wf_mat *ws[2] = {&ly->w_gate, &ly->w_up};
+            float *ys[2] = {c->gate, c->up};
+            if ((st = mm_multi(c, ws, 2, c->xn, n, ys, err)) != WF_OK) return st;
+        }
+        silu_mul(c->gate, c->up, (int64_t)n * FF);
         if ((st = mm(c, &ly->w_down, c->gate, n, c->xn, err)) != WF_OK) return st;
         wf_add(c->x, c->xn, (int64_t)n * E);
     }

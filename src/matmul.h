@@ -36,6 +36,20 @@ wf_status wf_matmul(wf_threadpool *tp, const wf_kernels *k, const wf_mat *w,
                     const float *x, int64_t ntok, float *y,
                     wf_matmul_scratch *scratch);
 
+/* Up to this many matrices in one wf_matmul_multi call. */
+#define WF_MATMUL_MULTI_MAX 4
+
+/* ys[i] = x · ws[i]ᵀ for n_w matrices that read the same activations (Q/K/V;
+ * gate/up): ws[i] (rows_i, n) with one common n;  x (ntok, n);  ys[i]
+ * (ntok, rows_i).  The activations are converted once per distinct
+ * vec_dot_type and the tiles of all matrices go to the pool as one job (one
+ * hand-off instead of n_w). Each output is bit-identical to a wf_matmul call
+ * on its matrix alone. WF_ERR_INVALID_ARG if n_w is outside
+ * 1..WF_MATMUL_MULTI_MAX or the n differ. */
+wf_status wf_matmul_multi(wf_threadpool *tp, const wf_kernels *k, const wf_mat *const *ws, int n_w,
+                          const float *x, int64_t ntok, float *const *ys,
+                          wf_matmul_scratch *scratch);
+
 /* Same, single-threaded, with the scalar reference kernels only (tests). */
 wf_status wf_matmul_ref(const wf_mat *w, const float *x, int64_t ntok, float *y);
 

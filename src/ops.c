@@ -1,9 +1,19 @@
 /* ops.c — elementwise helpers of the forward pass: RMSNorm, SwiGLU, residual
  * add, softmax, dot. Plain scalar C: they touch each activation once and cost
- * little next to the matmuls, so one form serves as reference and fast path. */
+ * little next to the matmuls. The exception is SwiGLU, whose scalar expf is
+ * worth vectorising: wf_ops_silu_mul_for picks ops_avx512.c's form. */
 #include "model.h"
+#include "ops_simd.h"
 
 #include <math.h>
+
+wf_silu_mul_fn wf_ops_silu_mul_for(wf_isa isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    if (isa == WF_ISA_AVX512) return wf_silu_mul_avx512;
+#endif
+    (void)isa;
+    return wf_silu_mul;
+}
 
 void wf_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
     double ss = 0.0; /* double: the sum of squares of a wide row loses bits in float */

