@@ -25,33 +25,14 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "simd_exp_avx512.h"
+
 enum { QB = 3 };            /* queries per pass (their rows stay in registers) */
 enum { EL_F32, EL_F16, EL_Q8_0 };
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* exp(x), 16 lanes, for x <= 0 (x up to ~88 also works). x = n ln2 + r with
- * |r| <= ln2/2, e^r by its Taylor polynomial to degree 7 (truncation error
- * < 6e-9 relative), times 2^n by vscalefps, which also takes n far below
- * the float range to 0 without integer exponent tricks. */
-ALWAYS_INLINE __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f)); /* also maps -inf to a tiny value */
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x); /* ln2 high part: n*C1 exact */
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);     /* ln2 - C1 */
-    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
-float wf_attn_exp_avx512(float x) { return _mm512_cvtss_f32(exp16(_mm512_set1_ps(x))); }
+float wf_attn_exp_avx512(float x) { return _mm512_cvtss_f32(wf_exp16_avx512(_mm512_set1_ps(x))); }
 
 /* Chunk c (16 elements) of one encoded cache row, as floats. The q8_0 value
  * is q * d with one rounding, exactly as the reference decoder. */
@@ -136,7 +117,7 @@ ALWAYS_INLINE void pass(const int nc, const int el, const int nqb, const float *
         const __m512 vm = _mm512_set1_ps(m);
         __m512 vl = _mm512_setzero_ps();
         for (int32_t j0 = 0; j0 < nt; j0 += 16) {
-            const __m512 p = _mm512_maskz_mov_ps(tail_mask(nt - j0), exp16(_mm512_sub_ps(_mm512_load_ps(s[g] + j0), vm)));
+            const __m512 p = _mm512_maskz_mov_ps(tail_mask(nt - j0), wf_exp16_avx512(_mm512_sub_ps(_mm512_load_ps(s[g] + j0), vm)));
             _mm512_store_ps(s[g] + j0, p);
             vl = _mm512_add_ps(vl, p);
         }

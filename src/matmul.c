@@ -9,6 +9,8 @@
  *     loops for a single token).
  * Every output element is computed by exactly one kernel call over the full
  * row, so the tiling never changes the result of a deterministic kernel.
+ * wf_matmul_multi runs several matrices that read the same x as one job
+ * (their tiles numbered one after another); wf_matmul is its one-matrix case.
  */
 #include "matmul.h"
 
