@@ -101,6 +101,14 @@ wf_status wf_decode(wf_context *c, const int32_t *tokens, int32_t n,
 /* Logits (n_vocab floats) of the i-th token of the last wf_decode batch;
  * i = -1 means the last token. NULL if not kept. */
 const float *wf_get_logits(const wf_context *c, int32_t i);
+/* An abort check for long evaluations: wf_decode calls fn(user) before each
+ * layer and, when it returns true, stops and returns WF_ERR_CANCELLED. The
+ * cache then holds the tokens of the n_batch chunks completed before the one
+ * interrupted (wf_context_n_past tells). fn must be cheap and thread-safe
+ * (e.g. read an atomic flag). NULL removes it. */
+typedef bool (*wf_abort_fn)(void *user);
+void wf_context_set_abort(wf_context *c, wf_abort_fn fn, void *user);
+
 /* Drop cached tokens from position n_keep on (prefix reuse, rejection).
  * The logits of the last wf_decode call stay readable. */
 wf_status wf_kv_truncate(wf_context *c, int32_t n_keep, wf_error *err);

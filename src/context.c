@@ -159,6 +159,12 @@ void wf_context_free(wf_context *c) {
 
 int32_t wf_context_n_ctx(const wf_context *c) { return c ? c->params.n_ctx : 0; }
 int32_t wf_context_n_past(const wf_context *c) { return c ? c->n_past : 0; }
+
+void wf_context_set_abort(wf_context *c, wf_abort_fn fn, void *user) {
+    if (!c) return;
+    c->abort_fn = fn;
+    c->abort_user = user;
+}
 int32_t wf_context_n_threads(const wf_context *c) { return c ? c->n_threads : 0; }
 int32_t wf_context_n_batch(const wf_context *c) { return c ? c->params.n_batch : 0; }
 const char *wf_context_notice(const wf_context *c) { return c ? c->notice : ""; }

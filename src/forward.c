@@ -59,6 +59,10 @@ wf_status wf_forward(wf_context *c, const int32_t *tokens, int32_t n, int32_t n_
     }
 
     for (int32_t l = 0; l < hp->n_layer; l++) {
+        /* the chunk's K/V rows written so far lie past n_past, which the
+         * caller does not advance on failure: the cache stays consistent */
+        if (c->abort_fn && c->abort_fn(c->abort_user))
+            return wf_fail(err, WF_ERR_CANCELLED, "evaluation cancelled");
         const wf_layer *ly = &m->layers[l];
         /* attention block */
         for (int32_t t = 0; t < n; t++) wf_rmsnorm(c->xn + t * E, c->x + t * E, ly->attn_norm, E, hp->rms_eps);

@@ -110,6 +110,7 @@ void wf_session_cancel(wf_session *s) {
 }
 
 static bool cancelled(wf_session *s) { return atomic_load_explicit(&s->cancel, memory_order_relaxed); }
+static bool abort_check(void *s) { return cancelled(s); }
 
 static wf_status tok_reserve(wf_session *s, size_t need, wf_error *err) {
     if (need <= s->cap) return WF_OK;
@@ -242,6 +243,8 @@ static wf_status prefill(gen_run *g, const int32_t *prompt, size_t n, size_t kee
     wf_session *s = g->s;
     const size_t nb = (size_t)(wf_context_n_batch(s->ctx) > 0 ? wf_context_n_batch(s->ctx) : 512);
     double t0 = wf_time_now();
+    /* a cancel also stops inside a chunk, between layers */
+    wf_context_set_abort(s->ctx, abort_check, s);
     for (size_t at = keep; at < n;) {
         if (cancelled(s)) {
             g->res->stop = WF_GEN_STOP_CANCELLED;
@@ -250,11 +253,21 @@ static wf_status prefill(gen_run *g, const int32_t *prompt, size_t n, size_t kee
         }
         size_t m = n - at < nb ? n - at : nb;
         wf_status st = decode(g, prompt + at, (int32_t)m, false, err);
-        if (st != WF_OK) return st;
+        if (st == WF_ERR_CANCELLED) { /* the chunk is not in the cache */
+            wf_error_clear(err);
+            g->res->stop = WF_GEN_STOP_CANCELLED;
+            *stopped = true;
+            break;
+        }
+        if (st != WF_OK) {
+            wf_context_set_abort(s->ctx, NULL, NULL);
+            return st;
+        }
         memcpy(s->tok + at, prompt + at, m * sizeof *prompt);
         s->n_tok = at + m;
         at += m;
     }
+    wf_context_set_abort(s->ctx, NULL, NULL);
     g->res->t_prompt = wf_time_now() - t0;
     return WF_OK;
 }

@@ -237,6 +237,8 @@ struct wf_context {
     int32_t last_n;      /* tokens in the last wf_decode batch               */
     uint64_t scratch_bytes;
     char notice[256];
+    wf_abort_fn abort_fn; /* checked before each layer (wf_context_set_abort) */
+    void *abort_user;
 };
 
 /* Run the forward pass for n <= n_batch tokens at positions n_past.. and
