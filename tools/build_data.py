@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""build_data.py — turn the corpus into token streams for training.
+
+Every training file gives one plain document; with the given probabilities it
+also gives a fill-in-the-middle example (Qwen2.5-Coder's PSM order) and an edit
+example (a chunk of the file, then a lightly edited copy):
+
+  plain  <text> <|endoftext|>
+  FIM    <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle <|endoftext|>
+  edit   <chunk> <|file_sep|> <edited chunk> <|endoftext|>
+
+Edits: rename an identifier everywhere, change a numeric literal, or add a
+line. Text is tokenized by `wafer tokenize` (segment by segment, so source
+text that happens to contain "<|...|>" stays plain text); special ids come
+from the vocabulary. Output: OUT/train.bin and OUT/heldout.bin (held-out
+files as plain documents only), little-endian uint16 when the vocabulary has
+< 65536 tokens else uint32, and OUT/data.json describing them.
+
+usage: build_data.py --wafer PATH --vocab vocab.gguf --corpus CORPUSDIR --out DIR
+                     [--fim 0.5] [--edit 0.3] [--edit-chars 1200] [--seed 1]
+"""
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+import gguf_py  # noqa: E402
+
+
+class Tokenizer:
+    """wafer's tokenizer, through the CLI."""
+
+    def __init__(self, wafer, vocab):
+        self.wafer, self.vocab = wafer, vocab
+        g = gguf_py.read_gguf(vocab)
+        toks = list(g.kv["tokenizer.ggml.tokens"])
+        self.n_vocab = len(toks)
+        self.special = {t: i for i, t in enumerate(toks) if t.startswith("<|") and t.endswith("|>")}
+
+    def encode(self, text):
+        if not text:
+            return []
+        with tempfile.NamedTemporaryFile(suffix=".txt") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
+            r = subprocess.run([self.wafer, "tokenize", "-m", self.vocab, "-f", f.name, "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            raise RuntimeError("wafer tokenize failed: " + r.stderr.decode(errors="replace"))
+        return json.loads(r.stdout)
+
+    def decode(self, ids):
+        r = subprocess.run([self.wafer, "detokenize", "-m", self.vocab] + [str(i) for i in ids],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            raise RuntimeError("wafer detokenize failed: " + r.stderr.decode(errors="replace"))
+        return r.stdout.decode("utf-8")
+
+
+IDENT_RE = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]{2,}\b")
+NUM_RE = re.compile(r"(?<![\w.])\d+(?![\w.])")
+KEYWORDS = set("""False None True and as assert async await break class continue def del elif else
+except finally for from global if import in is lambda nonlocal not or pass raise return try while
+with yield self cls print len range str int""".split())
+
+
+def edit_rename(rng, text):
+    names = [n for n in IDENT_RE.findall(text) if n not in KEYWORDS]
+    if not names:
+        return None
+    old = rng.choice(names)
+    new = old + rng.choice(["_v2", "_new", "x", "_tmp", "2"])
+    return re.sub(r"\b%s\b" % re.escape(old), new, text)
+
+
+def edit_literal(rng, text):
+    ms = list(NUM_RE.finditer(text))
+    if not ms:
+        return None
+    m = rng.choice(ms)
+    v = int(m.group()) + rng.choice([1, 2, 10, -1]) if m.group() != "0" else rng.choice([1, 2])
+    return text[:m.start()] + str(abs(v)) + text[m.end():]
+
+
+def edit_add_line(rng, text):
+    lines = text.split("\n")
+    if len(lines) < 2:
+        return None
+    i = rng.randrange(1, len(lines))
+    indent = re.match(r"[ \t]*", lines[i - 1]).group()
+    extra = rng.choice(["# note: keep this in sync", "pass", "assert True", "# TODO: check the bounds"])
+    return "\n".join(lines[:i] + [indent + extra] + lines[i:])
+
+
+EDITS = [edit_rename, edit_literal, edit_add_line]
+
+
+def add_examples(a, rng, tok, text, ids, n, special):
+    """Append at most one FIM and one edit example drawn from text to ids."""
+    eot, fp, fs, fm, sep = special
+    if rng.random() < a.fim and len(text) > 20:
+        i, j = sorted(rng.sample(range(1, len(text)), 2))
+        ids += ([fp] + tok.encode(text[:i]) + [fs] + tok.encode(text[j:]) + [fm]
+                + tok.encode(text[i:j]) + [eot])
+        n["fim"] += 1
+    if rng.random() < a.edit:
+        s = rng.randrange(0, max(1, len(text) - a.edit_chars))
+        chunk = text[s:s + a.edit_chars]
+        nl = chunk.find("\n")          # start on a line boundary
+        if 0 <= nl < len(chunk) - 1:
+            chunk = chunk[nl + 1:]
+        edited = rng.choice(EDITS)(rng, chunk)
+        if edited is not None and edited != chunk:
+            ids += tok.encode(chunk) + [sep] + tok.encode(edited) + [eot]
+            n["edit"] += 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wafer", required=True)
+    ap.add_argument("--vocab", required=True)
+    ap.add_argument("--corpus", required=True, help="folder written by corpus.py")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--fim", type=float, default=0.5, help="probability of a FIM example per file")
+    ap.add_argument("--edit", type=float, default=0.3, help="probability of an edit example per file")
+    ap.add_argument("--edit-chars", type=int, default=1200, help="chunk size of edit examples")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="rounds of FIM/edit draws per file (fresh examples for multi-epoch runs)")
+    ap.add_argument("--max-files", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+
+    tok = Tokenizer(a.wafer, a.vocab)
+    sp = tok.special
+    eot, fp, fs, fm, sep = (sp["<|endoftext|>"], sp["<|fim_prefix|>"], sp["<|fim_suffix|>"],
+                            sp["<|fim_middle|>"], sp["<|file_sep|>"])
+    rng = random.Random(a.seed)
+    os.makedirs(a.out, exist_ok=True)
+    dtype = np.uint16 if tok.n_vocab < 65536 else np.uint32
+    info = {"vocab": os.path.abspath(a.vocab), "n_vocab": tok.n_vocab, "dtype": np.dtype(dtype).name,
+            "seed": a.seed, "fim": a.fim, "edit": a.edit, "repeats": a.repeats}
+    for split in ("train", "heldout"):
+        with open(os.path.join(a.corpus, split + ".txt"), encoding="utf-8") as f:
+            paths = [l.rstrip("\n") for l in f if l.strip()]
+        if a.max_files:
+            paths = paths[:a.max_files]
+        ids = []
+        n = {"plain": 0, "fim": 0, "edit": 0}
+        for p in paths:
+            with open(p, encoding="utf-8") as f:
+                text = f.read()
+            ids += tok.encode(text) + [eot]
+            n["plain"] += 1
+            for _ in range(a.repeats if split == "train" else 0):
+                add_examples(a, rng, tok, text, ids, n, (eot, fp, fs, fm, sep))
+        arr = np.asarray(ids, dtype=dtype)
+        arr.astype(np.dtype(dtype).newbyteorder("<")).tofile(os.path.join(a.out, split + ".bin"))
+        info[split] = {"files": len(paths), "tokens": int(arr.size), "examples": n}
+        print("build_data: %s: %d files, %d tokens, %s" % (split, len(paths), arr.size, n))
+    with open(os.path.join(a.out, "data.json"), "w") as f:
+        json.dump(info, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
