@@ -124,18 +124,6 @@ static bool is_blank(const char *s, size_t n) {
     return true;
 }
 
-/* The text of a special token id (for bos_token / eos_token), or NULL. */
-static char *token_text(const wf_vocab *v, int32_t id) {
-    if (!v || id < 0) return NULL;
-    int32_t n = wf_token_to_bytes(v, id, NULL, 0);
-    if (n < 0) return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (!s) return NULL;
-    wf_token_to_bytes(v, id, s, (size_t)n);
-    s[n] = 0;
-    return s;
-}
-
 /* ---- the conversation --------------------------------------------------- */
 
 typedef struct conv {
@@ -833,8 +821,8 @@ int cmd_chat(int argc, char **argv) {
         goto done;
     }
     wf_template_opts_init(&ch.topts);
-    ch.bos_text = token_text(ch.v, wf_vocab_bos(ch.v));
-    ch.eos_text = token_text(ch.v, wf_vocab_eos(ch.v));
+    ch.bos_text = cli_token_text(ch.v, wf_vocab_bos(ch.v));
+    ch.eos_text = cli_token_text(ch.v, wf_vocab_eos(ch.v));
     ch.topts.bos_token = ch.bos_text ? ch.bos_text : "";
     ch.topts.eos_token = ch.eos_text ? ch.eos_text : "";
     ch.topts.add_generation_prompt = true;

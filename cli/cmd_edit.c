@@ -312,17 +312,6 @@ out:
     return o;
 }
 
-static char *token_text(const wf_vocab *v, int32_t id) {
-    if (!v || id < 0) return NULL;
-    int32_t n = wf_token_to_bytes(v, id, NULL, 0);
-    if (n < 0) return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (!s) return NULL;
-    wf_token_to_bytes(v, id, s, (size_t)n);
-    s[n] = 0;
-    return s;
-}
-
 int cmd_edit(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
@@ -462,8 +451,8 @@ int cmd_edit(int argc, char **argv) {
     }
     wf_template_opts topts;
     wf_template_opts_init(&topts);
-    bos = token_text(v, wf_vocab_bos(v));
-    eos = token_text(v, wf_vocab_eos(v));
+    bos = cli_token_text(v, wf_vocab_bos(v));
+    eos = cli_token_text(v, wf_vocab_eos(v));
     topts.bos_token = bos ? bos : "";
     topts.eos_token = eos ? eos : "";
     topts.add_generation_prompt = true;

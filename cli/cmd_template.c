@@ -56,18 +56,6 @@ static char *read_stdin(size_t *len) {
     return buf;
 }
 
-/* The text of a special token id, or NULL. malloc'd. */
-static char *token_text(const wf_vocab *v, int32_t id) {
-    if (id < 0) return NULL;
-    int32_t n = wf_token_to_bytes(v, id, NULL, 0);
-    if (n < 0) return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (!s) return NULL;
-    wf_token_to_bytes(v, id, s, (size_t)n);
-    s[n] = 0;
-    return s;
-}
-
 int cmd_template(int argc, char **argv) {
     const char *model = NULL, *tmpl_arg = NULL, *messages = NULL, *bos = NULL, *eos = NULL, *vars = NULL;
     bool gen = true;
@@ -130,8 +118,8 @@ int cmd_template(int argc, char **argv) {
             goto done;
         }
         if (wf_vocab_load(g, &voc, &err) == WF_OK) {
-            bos_text = token_text(voc, wf_vocab_bos(voc));
-            eos_text = token_text(voc, wf_vocab_eos(voc));
+            bos_text = cli_token_text(voc, wf_vocab_bos(voc));
+            eos_text = cli_token_text(voc, wf_vocab_eos(voc));
         } else if (!bos || !eos) {
             fprintf(stderr, "wafer template: warning: %s: no vocabulary (%s); bos/eos are \"\"\n", model, err.msg);
         }

@@ -54,17 +54,6 @@ typedef struct conv {
     char *scratch_dir;          /* where large buffers get their backing files */
 } conv;
 
-static char *join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    size_t k = a;
-    if (a && dir[a - 1] != '/') p[k++] = '/';
-    memcpy(p + k, name, b + 1);
-    return p;
-}
-
 /* ---- config.json ------------------------------------------------------------- */
 
 static wf_status cfg_int(conv *c, const char *key, bool req, int64_t def, int64_t lo, int64_t hi, int64_t *out) {
@@ -96,7 +85,7 @@ static wf_status cfg_num(conv *c, const json_t *obj, const char *where, const ch
 }
 
 static wf_status load_config(conv *c) {
-    c->cfg_path = join(c->dir, "config.json");
+    c->cfg_path = wf_conv_path_join(c->dir, "config.json");
     if (!c->cfg_path) return wf_fail(c->err, WF_ERR_NOMEM, "out of memory");
     wf_status st = wf_conv_load_json(c->cfg_path, &c->cfg, c->err);
     if (st == WF_ERR_NOT_FOUND)
@@ -560,7 +549,7 @@ wf_status wf_convert(const char *hf_dir, const char *out_path, const wf_convert_
 
     if (p->vocab_only) {
         /* config.json is optional here: it only names the architecture */
-        char *cp = join(hf_dir, "config.json");
+        char *cp = wf_conv_path_join(hf_dir, "config.json");
         if (!cp) { st = wf_fail(err, WF_ERR_NOMEM, "out of memory"); goto done; }
         bool have = access(cp, F_OK) == 0;
         free(cp);

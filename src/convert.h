@@ -53,6 +53,8 @@ const wf_st_tensor *wf_st_find(const wf_safetensors *s, const char *name);
 /* Load a JSON file; WF_ERR_NOT_FOUND (message set) when absent and !required
  * is just reported by the status; errors name the file. */
 wf_status wf_conv_load_json(const char *path, json_t **out, wf_error *err);
+/* dir + "/" + name (no double slash), malloc'd; NULL when out of memory. */
+char *wf_conv_path_join(const char *dir, const char *name);
 
 /* ---- vocabulary -------------------------------------------------------------- */
 

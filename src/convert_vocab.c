@@ -105,20 +105,9 @@ typedef struct vocab_build {
     int32_t *type;       /* [n] */
 } vocab_build;
 
-static char *join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    size_t k = a;
-    if (a && dir[a - 1] != '/') p[k++] = '/';
-    memcpy(p + k, name, b + 1);
-    return p;
-}
-
 /* Optional JSON file in the folder: NULL result when absent. */
 static wf_status load_opt(const char *dir, const char *name, json_t **out, wf_error *err) {
-    char *p = join(dir, name);
+    char *p = wf_conv_path_join(dir, name);
     if (!p) return wf_fail(err, WF_ERR_NOMEM, "out of memory");
     wf_status st = wf_conv_load_json(p, out, err);
     free(p);
@@ -379,7 +368,7 @@ static wf_status write_template(vocab_build *b, wf_gguf_writer *w, wf_error *err
     } else if (ct && !json_is_null(ct)) {
         return wf_fail(err, WF_ERR_FORMAT, "tokenizer_config.json: chat_template is neither a string nor a list");
     } else {
-        char *p = join(b->dir, "chat_template.jinja");
+        char *p = wf_conv_path_join(b->dir, "chat_template.jinja");
         if (!p) return wf_fail(err, WF_ERR_NOMEM, "out of memory");
         FILE *f = fopen(p, "rb");
         if (f) {
@@ -448,7 +437,7 @@ wf_status wf_conv_vocab(const char *dir, const json_t *config, const wf_conv_voc
                         int64_t *n_tokens, wf_error *err) {
     vocab_build b = {.dir = dir, .cfg = config};
     wf_status st;
-    b.tj_path = join(dir, "tokenizer.json");
+    b.tj_path = wf_conv_path_join(dir, "tokenizer.json");
     if (!b.tj_path) return wf_fail(err, WF_ERR_NOMEM, "out of memory");
     if ((st = wf_conv_load_json(b.tj_path, &b.tj, err)) != WF_OK) {
         if (st == WF_ERR_NOT_FOUND)

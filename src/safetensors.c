@@ -360,7 +360,7 @@ wf_status wf_conv_load_json(const char *path, json_t **out, wf_error *err) {
     return WF_OK;
 }
 
-static char *path_join(const char *dir, const char *name) {
+char *wf_conv_path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     char *p = malloc(a + b + 2);
     if (!p) return NULL;
@@ -403,7 +403,7 @@ static wf_status open_index(wf_safetensors *s, const char *dir, const char *ipat
         if (k == nf) files[nf++] = f;
     }
     for (size_t k = 0; k < nf; k++) {
-        char *p = path_join(dir, files[k]);
+        char *p = wf_conv_path_join(dir, files[k]);
         if (!p) { st = wf_fail(err, WF_ERR_NOMEM, "out of memory"); goto done; }
         st = add_file(s, p, err);
         free(p);
@@ -416,7 +416,7 @@ static wf_status open_index(wf_safetensors *s, const char *dir, const char *ipat
                          key, json_string_value(v));
             goto done;
         }
-        char *want = path_join(dir, json_string_value(v));
+        char *want = wf_conv_path_join(dir, json_string_value(v));
         bool same = want && !strcmp(want, t->file);
         free(want);
         if (!same) {
@@ -439,7 +439,7 @@ wf_status wf_st_open_dir(const char *dir, wf_safetensors **out, wf_error *err) {
     wf_safetensors *s = calloc(1, sizeof *s);
     if (!s) return wf_fail(err, WF_ERR_NOMEM, "out of memory");
     wf_status st = WF_OK;
-    char *ipath = path_join(dir, "model.safetensors.index.json");
+    char *ipath = wf_conv_path_join(dir, "model.safetensors.index.json");
     char **names = NULL;
     size_t nn = 0;
     if (!ipath) { st = wf_fail(err, WF_ERR_NOMEM, "out of memory"); goto done; }
@@ -469,7 +469,7 @@ wf_status wf_st_open_dir(const char *dir, wf_safetensors **out, wf_error *err) {
     }
     qsort(names, nn, sizeof *names, str_cmp);
     for (size_t k = 0; k < nn && !st; k++) {
-        char *p = path_join(dir, names[k]);
+        char *p = wf_conv_path_join(dir, names[k]);
         if (!p) { st = wf_fail(err, WF_ERR_NOMEM, "out of memory"); break; }
         st = add_file(s, p, err);
         free(p);
