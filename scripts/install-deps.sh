@@ -12,6 +12,8 @@ set -euo pipefail
 #                      tokenizer.json asks
 #   libjansson-dev     JSON (chat messages, tokenizer.json/config.json in the
 #                      converter, and later the server)
+#   libmicrohttpd-dev  HTTP/1.1 for `wafer serve` (GNU libmicrohttpd: keep-alive,
+#                      connection limits and timeouts, chunked streaming responses)
 #   libedit-dev        line editing and history for `wafer chat` (linked only to the CLI)
 #   python3-numpy      independent numpy references in the tests
 #   python3-jinja2     the reference renderer the chat-template tests compare with
@@ -19,7 +21,7 @@ set -euo pipefail
 #   libopenblas0-pthread  optimized BLAS for torch (~110 -> ~2k tokens/s training on 2 cores)
 #   nodejs npm         only if no node is on PATH: the llama.cpp cross-check
 #                      test runs npm's node-llama-cpp (skipped without them)
-PKGS=(build-essential cmake pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libedit-dev python3-numpy python3-jinja2 python3-torch libopenblas0-pthread)
+PKGS=(build-essential cmake pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libmicrohttpd-dev libedit-dev python3-numpy python3-jinja2 python3-torch libopenblas0-pthread)
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 

@@ -17,7 +17,8 @@ files as plain documents only), little-endian uint16 when the vocabulary has
 < 65536 tokens else uint32, and OUT/data.json describing them.
 
 usage: build_data.py --wafer PATH --vocab vocab.gguf --corpus CORPUSDIR --out DIR
-                     [--fim 0.5] [--edit 0.3] [--edit-chars 1200] [--seed 1]
+                     [--fim 0.5] [--fim-chars 0] [--edit 0.3] [--edit-chars 1200]
+                     [--repeats 1] [--seed 1]
 """
 import argparse
 import json
@@ -106,9 +107,15 @@ def add_examples(a, rng, tok, text, ids, n, special):
     """Append at most one FIM and one edit example drawn from text to ids."""
     eot, fp, fs, fm, sep = special
     if rng.random() < a.fim and len(text) > 20:
-        i, j = sorted(rng.sample(range(1, len(text)), 2))
-        ids += ([fp] + tok.encode(text[:i]) + [fs] + tok.encode(text[j:]) + [fm]
-                + tok.encode(text[i:j]) + [eot])
+        span = text
+        if a.fim_chars and len(text) > a.fim_chars:   # a local window, so the example fits the context
+            s = rng.randrange(0, len(text) - a.fim_chars)
+            nl = text.rfind("\n", 0, s)
+            s = nl + 1 if nl >= 0 else 0
+            span = text[s:s + a.fim_chars]
+        i, j = sorted(rng.sample(range(1, len(span)), 2))
+        ids += ([fp] + tok.encode(span[:i]) + [fs] + tok.encode(span[j:]) + [fm]
+                + tok.encode(span[i:j]) + [eot])
         n["fim"] += 1
     if rng.random() < a.edit:
         s = rng.randrange(0, max(1, len(text) - a.edit_chars))
@@ -130,6 +137,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--fim", type=float, default=0.5, help="probability of a FIM example per file")
     ap.add_argument("--edit", type=float, default=0.3, help="probability of an edit example per file")
+    ap.add_argument("--fim-chars", type=int, default=0,
+                    help="FIM examples from a window of this many characters (0 = the whole file)")
     ap.add_argument("--edit-chars", type=int, default=1200, help="chunk size of edit examples")
     ap.add_argument("--repeats", type=int, default=1,
                     help="rounds of FIM/edit draws per file (fresh examples for multi-epoch runs)")
@@ -145,7 +154,8 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     dtype = np.uint16 if tok.n_vocab < 65536 else np.uint32
     info = {"vocab": os.path.abspath(a.vocab), "n_vocab": tok.n_vocab, "dtype": np.dtype(dtype).name,
-            "seed": a.seed, "fim": a.fim, "edit": a.edit, "repeats": a.repeats}
+            "seed": a.seed, "fim": a.fim, "fim_chars": a.fim_chars, "edit": a.edit,
+            "edit_chars": a.edit_chars, "repeats": a.repeats}
     for split in ("train", "heldout"):
         with open(os.path.join(a.corpus, split + ".txt"), encoding="utf-8") as f:
             paths = [l.rstrip("\n") for l in f if l.strip()]
