@@ -18,6 +18,7 @@ int cmd_convert(int argc, char **argv);
 int cmd_complete(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_edit(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #define CLI_MAX_STOPS 16
 
@@ -54,7 +55,17 @@ void cli_print_opts_help(FILE *f, int groups);
 bool cli_parse_i32(const char *flag, const char *s, int64_t lo, int64_t hi, int32_t *out);
 bool cli_parse_f32(const char *flag, const char *s, double lo, double hi, float *out);
 
-/* Load the model with a progress bar on a terminal. Prints errors. */
+/* The model to use when -m is not given: $WAFER_MODEL if set, else the
+ * embedded model (models/wafer-embedded.gguf) found next to the executable
+ * (../models/, ../share/wafer/, its own folder) or in the source tree it was
+ * built from. Returns NULL (after printing why) when there is none.
+ * `given` is returned unchanged when not NULL; otherwise the path is
+ * written to buf (cap bytes, CLI_PATH_MAX is enough). */
+#define CLI_PATH_MAX 4096
+const char *cli_model_or_default(const char *given, char *buf, size_t cap);
+
+/* Load the model with a progress bar on a terminal. Prints errors.
+ * o->model NULL means the default model (cli_model_or_default). */
 wf_model *cli_load_model(const cli_opts *o);
 wf_context *cli_make_context(wf_model *m, const cli_opts *o, int32_t min_ctx);
 

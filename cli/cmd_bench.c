@@ -28,6 +28,7 @@
 
 typedef struct bench_opts {
     const char *model;
+    char model_buf[CLI_PATH_MAX]; /* the default model's path when -m is not given */
     int32_t n_prompt, n_gen, threads, ctx, batch, reps;
     wf_kv_type kv;
     uint64_t seed;
@@ -124,10 +125,10 @@ static double quantile(const double *v, int n, double q) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: wafer bench -m MODEL [options]\n\n"
+            "usage: wafer bench [-m MODEL] [options]\n\n"
             "Measures load time, prefill speed, time to first token, decode speed and\n"
             "peak memory on seeded random token ids (no tokenizer needed).\n\n"
-            "  -m, --model PATH     GGUF model\n"
+            "  -m, --model PATH     GGUF model (default: the embedded model)\n"
             "  -p, --prompt N       prompt tokens to prefill (default 512)\n"
             "  -n, --gen N          tokens to decode greedily, one at a time (default 128)\n"
             "  -t, --threads N      worker threads (default: all cores)\n"
@@ -250,11 +251,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                 o->ctx, (long long)o->n_prompt + o->n_gen + 1);
         return 2;
     }
-    if (!o->model) {
-        fprintf(stderr, "wafer bench: no model (-m PATH)\n\n");
-        usage(stderr);
-        return 2;
-    }
+    if (!(o->model = cli_model_or_default(o->model, o->model_buf, sizeof o->model_buf))) return 2;
     return 0;
 }
 

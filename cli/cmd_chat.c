@@ -36,7 +36,7 @@ static void on_sigint(int sig) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: wafer chat -m MODEL [--system TEXT] [--chat-template FILE|NAME] [options]\n\n"
+    fprintf(f, "usage: wafer chat [-m MODEL] [--system TEXT] [--chat-template FILE|NAME] [options]\n\n"
                "Chat with the model using its chat template (tokenizer.chat_template).\n"
                "The answer streams as it is written. While it streams: Ctrl-C stops it and\n"
                "returns to the prompt (the partial answer stays in the conversation); typing\n"

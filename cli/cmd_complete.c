@@ -21,7 +21,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: wafer complete -m MODEL (--file F --line L --column C | --prefix TEXT [--suffix TEXT])\n"
+        "usage: wafer complete [-m MODEL] (--file F --line L --column C | --prefix TEXT [--suffix TEXT])\n"
         "                      [--extra FILE]... [--fim-format FMT] [-n N] [options]\n\n"
         "Fill in the middle: the model sees the code before and after the cursor and\n"
         "writes what goes between, streamed to stdout as it is produced (nothing else\n"
@@ -274,7 +274,8 @@ int cmd_complete(int argc, char **argv) {
             return 2;
         }
     }
-    if (!o.model) { fprintf(stderr, "wafer complete: no model given (use -m FILE.gguf)\n"); return 2; }
+    char mbuf[CLI_PATH_MAX];
+    if (!(o.model = cli_model_or_default(o.model, mbuf, sizeof mbuf))) return 2;
     if (file && (prefix || suffix)) {
         fprintf(stderr, "wafer complete: give either --file with --line/--column, or --prefix/--suffix\n");
         return 2;

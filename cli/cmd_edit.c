@@ -28,7 +28,7 @@
     "to change exactly as it is."
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: wafer edit -m MODEL FILE -i INSTRUCTION [--in-place | -o OUT] [options]\n\n"
+    fprintf(f, "usage: wafer edit [-m MODEL] FILE -i INSTRUCTION [--in-place | -o OUT] [options]\n\n"
                "Rewrite FILE as instructed. The file is the prediction of the answer, so the\n"
                "parts that do not change are verified many tokens per step. The result\n"
                "(without the code fence the model writes around it) goes to stdout, OUT, or\n"
@@ -365,7 +365,8 @@ int cmd_edit(int argc, char **argv) {
         }
         path = a;
     }
-    if (!o.model) { fprintf(stderr, "wafer edit: no model given (use -m FILE.gguf)\n"); return 2; }
+    char mbuf[CLI_PATH_MAX];
+    if (!(o.model = cli_model_or_default(o.model, mbuf, sizeof mbuf))) return 2;
     if (!path) { fprintf(stderr, "wafer edit: no file given\n"); return 2; }
     if (!instr || !*instr) { fprintf(stderr, "wafer edit: no instruction given (use -i TEXT)\n"); return 2; }
     if (no_predict && predict_path) { fprintf(stderr, "wafer edit: give --predict or --no-predict, not both\n"); return 2; }
@@ -427,10 +428,64 @@ int cmd_edit(int argc, char **argv) {
     const wf_vocab *v = wf_model_vocab(m);
     if (!v) { fprintf(stderr, "wafer edit: the model has no tokenizer\n"); goto done; }
 
-    /* the template: --chat-template, the model's, or ChatML */
+    /* the template: --chat-template, the model's, or ChatML; a base model
+     * without a chat template whose vocabulary has a <|file_sep|> control
+     * token (the embedded model) gets the raw edit format it was trained on:
+     * FILE <|file_sep|> INSTRUCTION \n <|file_sep|> -> NEW FILE <|endoftext|> */
     const char *src = NULL;
     size_t src_len = 0;
-    if (tmpl_arg) {
+    int32_t sep = -1;
+    if (!tmpl_arg && wf_template_from_gguf(m->gguf, &src, &src_len, &err)) {
+        sep = wf_vocab_find_token(v, "<|file_sep|>", 12);
+        if (sep >= 0 && !wf_vocab_is_control(v, sep)) sep = -1;
+        src = NULL;
+        src_len = 0;
+    }
+    if (sep >= 0) {
+        predt.n = 0;
+        sb_add(&predt, text, n_text);
+        if (predict_path) {
+            free(predt.p);
+            predt = (sbuf){0};
+            size_t pl = 0;
+            char *pt = cli_read_file(predict_path, &pl);
+            if (!pt) goto done;
+            sb_add(&predt, pt, pl);
+            free(pt);
+        }
+        if (predt.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
+        if (print_prompt) {
+            printf("%s<|file_sep|>%s\n<|file_sep|>", text, instr);
+            rc = 0;
+            goto done;
+        }
+        int32_t *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        size_t il = strlen(instr);
+        char *il_nl = malloc(il + 2);
+        if (!il_nl) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
+        memcpy(il_nl, instr, il);
+        memcpy(il_nl + il, "\n", 2);
+        bool ok = !wf_tokenize(v, text, n_text, false, false, &a, &na, &err) &&
+                  !wf_tokenize(v, il_nl, il + 1, false, false, &b, &nb, &err) &&
+                  (prompt = malloc((na + nb + 2) * sizeof *prompt));
+        free(il_nl);
+        if (ok) {
+            if (na) memcpy(prompt, a, na * sizeof *prompt);
+            prompt[na] = sep;
+            if (nb) memcpy(prompt + na + 1, b, nb * sizeof *prompt);
+            prompt[na + 1 + nb] = sep;
+            n_prompt = na + nb + 2;
+        }
+        free(a);
+        free(b);
+        if (!ok || wf_tokenize(v, predt.p ? predt.p : "", predt.n, false, false, &pred, &n_pred, &err)) {
+            fprintf(stderr, "wafer edit: tokenize: %s\n", prompt ? err.msg : "out of memory");
+            goto done;
+        }
+        eo.decided = true; /* no code fence in this format */
+        if (!o.quiet) fprintf(stderr, "wafer edit: the model has no chat template: using its raw edit format\n");
+    } else if (tmpl_arg) {
         if ((src = wf_template_builtin(tmpl_arg))) {
             src_len = strlen(src);
         } else {
@@ -445,31 +500,33 @@ int cmd_edit(int argc, char **argv) {
         src = wf_template_builtin("chatml");
         src_len = src ? strlen(src) : 0;
     }
-    if (!src || wf_template_compile(src, src_len, &tmpl, &err)) {
-        fprintf(stderr, "wafer edit: chat template: %s\n", src ? err.msg : "chatml is missing");
-        goto done;
-    }
-    wf_template_opts topts;
-    wf_template_opts_init(&topts);
-    bos = cli_token_text(v, wf_vocab_bos(v));
-    eos = cli_token_text(v, wf_vocab_eos(v));
-    topts.bos_token = bos ? bos : "";
-    topts.eos_token = eos ? eos : "";
-    topts.add_generation_prompt = true;
-    wf_chat_message msgs[2] = {{"system", EDIT_SYSTEM, strlen(EDIT_SYSTEM)}, {"user", user.p, user.n}};
-    if (wf_template_render(tmpl, msgs, 2, &topts, &rendered, &rn, &err)) {
-        fprintf(stderr, "wafer edit: %s\n", err.msg);
-        goto done;
-    }
-    if (print_prompt) {
-        fwrite(rendered, 1, rn, stdout);
-        rc = 0;
-        goto done;
-    }
-    if (!(prompt = tokenize_prompt(v, rendered, rn, user.p, user.n, &n_prompt, &err)) ||
-        wf_tokenize(v, predt.p ? predt.p : "", predt.n, false, false, &pred, &n_pred, &err)) {
-        fprintf(stderr, "wafer edit: tokenize: %s\n", err.msg);
-        goto done;
+    if (sep < 0) {
+        if (!src || wf_template_compile(src, src_len, &tmpl, &err)) {
+            fprintf(stderr, "wafer edit: chat template: %s\n", src ? err.msg : "chatml is missing");
+            goto done;
+        }
+        wf_template_opts topts;
+        wf_template_opts_init(&topts);
+        bos = cli_token_text(v, wf_vocab_bos(v));
+        eos = cli_token_text(v, wf_vocab_eos(v));
+        topts.bos_token = bos ? bos : "";
+        topts.eos_token = eos ? eos : "";
+        topts.add_generation_prompt = true;
+        wf_chat_message msgs[2] = {{"system", EDIT_SYSTEM, strlen(EDIT_SYSTEM)}, {"user", user.p, user.n}};
+        if (wf_template_render(tmpl, msgs, 2, &topts, &rendered, &rn, &err)) {
+            fprintf(stderr, "wafer edit: %s\n", err.msg);
+            goto done;
+        }
+        if (print_prompt) {
+            fwrite(rendered, 1, rn, stdout);
+            rc = 0;
+            goto done;
+        }
+        if (!(prompt = tokenize_prompt(v, rendered, rn, user.p, user.n, &n_prompt, &err)) ||
+            wf_tokenize(v, predt.p ? predt.p : "", predt.n, false, false, &pred, &n_pred, &err)) {
+            fprintf(stderr, "wafer edit: tokenize: %s\n", err.msg);
+            goto done;
+        }
     }
 
     /* the context must hold the prompt and a rewritten file about as long */
@@ -518,7 +575,8 @@ int cmd_edit(int argc, char **argv) {
     if (eo.text.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
     bool complete = res.stop == WF_GEN_STOP_EOG || res.stop == WF_GEN_STOP_STRING || eo.closed;
     size_t off = 0, len = 0;
-    strip_fence(eo.text.p ? eo.text.p : "", eo.text.n, n_text == 0 || text[n_text - 1] == '\n', &off, &len);
+    if (sep >= 0) len = eo.text.n; /* the raw format has no fence to strip */
+    else strip_fence(eo.text.p ? eo.text.p : "", eo.text.n, n_text == 0 || text[n_text - 1] == '\n', &off, &len);
     const char *body = eo.text.p ? eo.text.p + off : "";
 
     if (!o.quiet) {

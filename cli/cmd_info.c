@@ -10,7 +10,7 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: wafer info MODEL.gguf [--kv] [--tensors]\n\n"
+    fprintf(f, "usage: wafer info [[-m] MODEL.gguf] [--kv] [--tensors]\n\n"
                "Describe a GGUF model: architecture, hyper-parameters, tokenizer, tensor\n"
                "types and sizes, and the memory needed to run it.\n\n"
                "  --kv        print every metadata key and value\n"
@@ -35,7 +35,8 @@ int cmd_info(int argc, char **argv) {
         if (path) { usage(stderr); return 2; }
         path = argv[i];
     }
-    if (!path) { usage(stderr); return 2; }
+    char mbuf[CLI_PATH_MAX];
+    if (!(path = cli_model_or_default(path, mbuf, sizeof mbuf))) return 2;
 
     wf_error err = {0};
     wf_gguf *g = NULL;

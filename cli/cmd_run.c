@@ -12,7 +12,7 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: wafer run -m MODEL (-p PROMPT | -f FILE | --ids \"1 2 3\") [options]\n\n"
+    fprintf(f, "usage: wafer run [-m MODEL] (-p PROMPT | -f FILE | --ids \"1 2 3\") [options]\n\n"
                "Complete the prompt with the model, streaming the text as it is produced.\n"
                "Generation ends at the model's end-of-generation token, a --stop string,\n"
                "-n tokens, or the end of the context. Timings go to stderr.\n\n"

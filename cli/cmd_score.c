@@ -8,7 +8,7 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: wafer score -m MODEL (-f FILE | -p TEXT | --ids \"1 2 3\") [--top K] [--json]\n\n"
+    fprintf(f, "usage: wafer score [-m MODEL] (-f FILE | -p TEXT | --ids \"1 2 3\") [--top K] [--json]\n\n"
                "For every token of the input: the natural-log probability the model gave it\n"
                "(entry i scores token i+1 given tokens 0..i) and the K most likely tokens,\n"
                "then the perplexity. BOS is added only if the model's metadata asks for it.\n"

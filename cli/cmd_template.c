@@ -14,7 +14,7 @@
 
 static void template_help(FILE *f) {
     fprintf(f,
-            "usage: wafer template (-m MODEL | --chat-template FILE|NAME) --messages FILE.json\n"
+            "usage: wafer template [-m MODEL | --chat-template FILE|NAME] --messages FILE.json\n"
             "                      [--no-generation-prompt] [--bos TEXT] [--eos TEXT] [--vars JSON]\n\n"
             "Render a chat template with OpenAI-style messages ([{\"role\", \"content\"}], content\n"
             "a string or an array of {\"type\":\"text\",\"text\":...} parts) and print the prompt\n"
@@ -85,11 +85,13 @@ int cmd_template(int argc, char **argv) {
             return 2;
         }
     }
-    if ((!model && !tmpl_arg) || !messages) {
-        fprintf(stderr, "wafer template: need -m MODEL or --chat-template, and --messages\n");
+    if (!messages) {
+        fprintf(stderr, "wafer template: need --messages (and -m MODEL or --chat-template)\n");
         template_help(stderr);
         return 2;
     }
+    char mbuf[CLI_PATH_MAX];
+    if (!model && !tmpl_arg && !(model = cli_model_or_default(NULL, mbuf, sizeof mbuf))) return 2;
     int64_t now = 0;
     const char *env_now = getenv("WAFER_TEMPLATE_NOW");
     if (env_now && *env_now) {

@@ -12,9 +12,9 @@
 
 static void tokenize_help(FILE *f) {
     fprintf(f,
-            "usage: wafer tokenize -m MODEL (-p TEXT | -f FILE) [options]\n\n"
+            "usage: wafer tokenize [-m MODEL] (-p TEXT | -f FILE) [options]\n\n"
             "Print the token ids of a text, separated by spaces, on one line.\n\n"
-            "  -m, --model FILE   GGUF model or vocabulary-only file\n"
+            "  -m, --model FILE   GGUF model or vocabulary-only file (default: the embedded model)\n"
             "  -p, --prompt TEXT  text to tokenize\n"
             "  -f, --file FILE    read the text from a file\n"
             "  --pieces           one token per line: id, a tab, and its text (escaped)\n"
@@ -26,11 +26,11 @@ static void tokenize_help(FILE *f) {
 
 static void detokenize_help(FILE *f) {
     fprintf(f,
-            "usage: wafer detokenize -m MODEL IDS...\n\n"
+            "usage: wafer detokenize [-m MODEL] IDS...\n\n"
             "Print the text of token ids (given as arguments, separated by spaces\n"
             "or commas). The text is printed exactly, without a newline added.\n"
             "Bytes that do not form valid UTF-8 are printed as U+FFFD.\n\n"
-            "  -m, --model FILE   GGUF model or vocabulary-only file\n"
+            "  -m, --model FILE   GGUF model or vocabulary-only file (default: the embedded model)\n"
             "  -h, --help         this help\n");
 }
 
@@ -113,8 +113,13 @@ int cmd_tokenize(int argc, char **argv) {
             return 1;
         }
     }
-    if (!model || (!prompt == !file)) {
-        fprintf(stderr, "wafer tokenize: need -m MODEL and one of -p TEXT or -f FILE\n");
+    char mbuf[CLI_PATH_MAX];
+    if (!prompt == !file) {
+        fprintf(stderr, "wafer tokenize: need one of -p TEXT or -f FILE\n");
+        tokenize_help(stderr);
+        return 1;
+    }
+    if (!(model = cli_model_or_default(model, mbuf, sizeof mbuf))) {
         tokenize_help(stderr);
         return 1;
     }
@@ -207,11 +212,8 @@ int cmd_detokenize(int argc, char **argv) {
             first_id = i;
         }
     }
-    if (!model) {
-        fprintf(stderr, "wafer detokenize: need -m MODEL\n");
-        detokenize_help(stderr);
-        return 1;
-    }
+    char mbuf[CLI_PATH_MAX];
+    if (!(model = cli_model_or_default(model, mbuf, sizeof mbuf))) return 1;
     wf_gguf *g = NULL;
     wf_vocab *v = open_vocab("detokenize", model, &g);
     if (!v) return 1;

@@ -128,7 +128,8 @@ int cli_take_opt(cli_opts *o, int groups, int argc, char **argv, int *i) {
 
 void cli_print_opts_help(FILE *f, int groups) {
     if (groups & CLI_G_MODEL)
-        fprintf(f, "  -m, --model FILE        GGUF model\n"
+        fprintf(f, "  -m, --model FILE        GGUF model (default: $WAFER_MODEL, else the embedded\n"
+                   "                          model models/wafer-embedded.gguf)\n"
                    "  -t, --threads N         worker threads (default: number of cores)\n"
                    "  --isa auto|scalar|avx2|avx512  kernels to use (default: the best the CPU has)\n");
     if (groups & CLI_G_INPUT)
@@ -193,11 +194,44 @@ static bool load_progress(uint64_t done, uint64_t total, void *user) {
     return true;
 }
 
-wf_model *cli_load_model(const cli_opts *o) {
-    if (!o->model) {
-        fprintf(stderr, "wafer: no model given (use -m FILE.gguf)\n");
-        return NULL;
+#define CLI_EMBEDDED_NAME "wafer-embedded.gguf"
+
+static bool is_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+const char *cli_model_or_default(const char *given, char *buf, size_t cap) {
+    if (given) return given;
+    const char *env = getenv("WAFER_MODEL");
+    if (env && *env) return env;
+    char exe[CLI_PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        static const char *const rel[] = {"/../models/", "/../share/wafer/", "/models/", "/"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            int k = snprintf(buf, cap, "%s%s" CLI_EMBEDDED_NAME, exe, rel[i]);
+            if (k > 0 && (size_t)k < cap && is_file(buf)) return buf;
+        }
     }
+#ifdef WAFER_SOURCE_DIR
+    {
+        int k = snprintf(buf, cap, "%s/models/" CLI_EMBEDDED_NAME, WAFER_SOURCE_DIR);
+        if (k > 0 && (size_t)k < cap && is_file(buf)) return buf;
+    }
+#endif
+    fprintf(stderr, "wafer: no model given (-m FILE.gguf) and the embedded model "
+                    "models/" CLI_EMBEDDED_NAME " was not found (set WAFER_MODEL to choose one)\n");
+    return NULL;
+}
+
+wf_model *cli_load_model(const cli_opts *o) {
+    char buf[CLI_PATH_MAX];
+    const char *path = cli_model_or_default(o->model, buf, sizeof buf);
+    if (!path) return NULL;
     cli_progress pr;
     cli_progress_start(&pr, "loading");
     wf_model_params mp = wf_model_default_params();
@@ -208,7 +242,7 @@ wf_model *cli_load_model(const cli_opts *o) {
     }
     wf_model *m = NULL;
     wf_error err = {0};
-    wf_status st = wf_model_load(o->model, &mp, &m, &err);
+    wf_status st = wf_model_load(path, &mp, &m, &err);
     cli_progress_end(&pr);
     if (st) {
         fprintf(stderr, "wafer: %s\n", err.msg[0] ? err.msg : wf_status_name(st));
@@ -313,7 +347,7 @@ int32_t *cli_input_tokens(const cli_opts *o, const wf_model *m, size_t *n) {
     if (o->ids) return parse_ids(o->ids, wf_model_n_vocab(m), n);
     const wf_vocab *v = wf_model_vocab(m);
     if (!v) {
-        fprintf(stderr, "wafer: %s has no tokenizer; use --ids\n", o->model);
+        fprintf(stderr, "wafer: %s has no tokenizer; use --ids\n", o->model ? o->model : "the model");
         return NULL;
     }
     size_t len = 0;

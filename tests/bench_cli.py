@@ -92,8 +92,8 @@ def main():
         return 77
     r, _ = run([wafer, "bench", "--help"])
     check(r.returncode == 0 and "--prompt" in r.stdout and "--json" in r.stdout, "--help")
-    r, _ = run([wafer, "bench"])
-    check(r.returncode == 2, "no model: exit 2")
+    r, _ = run([wafer, "bench", "--no-such-option"])
+    check(r.returncode == 2, "unknown option: exit 2")
     r, _ = run([wafer, "bench", "-m", "x.gguf", "--prompt", "0"])
     check(r.returncode == 2, "--prompt 0 refused")
     r, _ = run([wafer, "bench", "-m", "x.gguf", "--kv", "q3"])

@@ -89,7 +89,7 @@ def main():
     cnt = {k: int((stream == v).sum()) for k, v in (("pre", pre), ("suf", suf), ("mid", mid), ("sep", sep))}
     pos_p, pos_s, pos_m = (np.flatnonzero(stream == v) for v in (pre, suf, mid))
     ok = (ex["fim"] >= 1 and ex["edit"] >= 1 and info["n_vocab"] == 512 and stream.size == info["train"]["tokens"]
-          and cnt["pre"] == cnt["suf"] == cnt["mid"] == ex["fim"] and cnt["sep"] == ex["edit"]
+          and cnt["pre"] == cnt["suf"] == cnt["mid"] == ex["fim"] and cnt["sep"] == 2 * ex["edit"]
           and bool(np.all(pos_p < pos_s)) and bool(np.all(pos_s < pos_m)))
     print("data: %s: %s" % (info["train"], "ok" if ok else "FAIL"))
     fails += not ok

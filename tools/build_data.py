@@ -7,10 +7,13 @@ example (a chunk of the file, then a lightly edited copy):
 
   plain  <text> <|endoftext|>
   FIM    <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle <|endoftext|>
-  edit   <chunk> <|file_sep|> <edited chunk> <|endoftext|>
+  edit   <chunk> <|file_sep|> <instruction> "\n" <|file_sep|> <edited chunk> <|endoftext|>
 
-Edits: rename an identifier everywhere, change a numeric literal, or add a
-line. Text is tokenized by `wafer tokenize` (segment by segment, so source
+Edits, each with a one-line instruction saying what changed: rename an
+identifier everywhere ("rename OLD to NEW"), change a numeric literal
+("change 10 to 11 in `<line>`"), or add a line ("add `pass` after `<line>`").
+`wafer edit` builds the same prompt for a model without a chat template whose
+vocabulary has a file-separator token. Text is tokenized by `wafer tokenize` (segment by segment, so source
 text that happens to contain "<|...|>" stays plain text); special ids come
 from the vocabulary. Output: OUT/train.bin and OUT/heldout.bin (held-out
 files as plain documents only), little-endian uint16 when the vocabulary has
@@ -78,7 +81,14 @@ def edit_rename(rng, text):
         return None
     old = rng.choice(names)
     new = old + rng.choice(["_v2", "_new", "x", "_tmp", "2"])
-    return re.sub(r"\b%s\b" % re.escape(old), new, text)
+    how = rng.choice(["rename %s to %s", "Rename %s to %s", "rename `%s` to `%s`"])
+    return re.sub(r"\b%s\b" % re.escape(old), new, text), how % (old, new)
+
+
+def line_of(text, pos):
+    a = text.rfind("\n", 0, pos) + 1
+    b = text.find("\n", pos)
+    return text[a:b if b >= 0 else len(text)].strip()
 
 
 def edit_literal(rng, text):
@@ -87,7 +97,8 @@ def edit_literal(rng, text):
         return None
     m = rng.choice(ms)
     v = int(m.group()) + rng.choice([1, 2, 10, -1]) if m.group() != "0" else rng.choice([1, 2])
-    return text[:m.start()] + str(abs(v)) + text[m.end():]
+    edited = text[:m.start()] + str(abs(v)) + text[m.end():]
+    return edited, "change %s to %d in `%s`" % (m.group(), abs(v), line_of(text, m.start()))
 
 
 def edit_add_line(rng, text):
@@ -95,9 +106,12 @@ def edit_add_line(rng, text):
     if len(lines) < 2:
         return None
     i = rng.randrange(1, len(lines))
+    if not lines[i - 1].strip():
+        return None
     indent = re.match(r"[ \t]*", lines[i - 1]).group()
     extra = rng.choice(["# note: keep this in sync", "pass", "assert True", "# TODO: check the bounds"])
-    return "\n".join(lines[:i] + [indent + extra] + lines[i:])
+    edited = "\n".join(lines[:i] + [indent + extra] + lines[i:])
+    return edited, "add `%s` after `%s`" % (extra, lines[i - 1].strip())
 
 
 EDITS = [edit_rename, edit_literal, edit_add_line]
@@ -123,9 +137,11 @@ def add_examples(a, rng, tok, text, ids, n, special):
         nl = chunk.find("\n")          # start on a line boundary
         if 0 <= nl < len(chunk) - 1:
             chunk = chunk[nl + 1:]
-        edited = rng.choice(EDITS)(rng, chunk)
-        if edited is not None and edited != chunk:
-            ids += tok.encode(chunk) + [sep] + tok.encode(edited) + [eot]
+        r = rng.choice(EDITS)(rng, chunk)
+        if r is not None and r[0] != chunk:
+            edited, instruction = r
+            ids += (tok.encode(chunk) + [sep] + tok.encode(instruction + "\n") + [sep]
+                    + tok.encode(edited) + [eot])
             n["edit"] += 1
 
 
