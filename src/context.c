@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define WF_MAX_CTX (1 << 24)
 
@@ -210,6 +211,104 @@ wf_status wf_decode(wf_context *c, const int32_t *tokens, int32_t n, bool all_lo
     c->n_logits = (int32_t)rows;
     c->logits_first = all_logits ? 0 : n - 1;
     return WF_OK;
+}
+
+/* Grow c's logits buffer to rows rows (its contents are not kept). */
+static wf_status logits_reserve(wf_context *c, int64_t rows, wf_error *err) {
+    if (rows <= c->logits_cap) return WF_OK;
+    float *nl = wf_alloc_aligned((size_t)rows * (size_t)c->model->hp.n_vocab * sizeof(float));
+    if (!nl) return wf_fail(err, WF_ERR_NOMEM, "cannot allocate logits for %lld tokens", (long long)rows);
+    wf_free_aligned(c->logits);
+    c->logits = nl;
+    c->logits_cap = rows;
+    c->n_logits = 0;
+    return WF_OK;
+}
+
+static int32_t seq_rows(const wf_seq *q) { return q->all_logits ? q->n : 1; }
+
+/* The end of the pass starting at seqs[s]: sequences are added while the
+ * columns fit the exact-matmul bound and the first context's batch. */
+static int32_t pass_end(const wf_seq *seqs, int32_t n_seqs, int32_t s) {
+    const int32_t nb = seqs[s].ctx->params.n_batch;
+    const int32_t cap = nb < WF_DECODE_MULTI_CHUNK ? nb : WF_DECODE_MULTI_CHUNK;
+    int32_t cols = 0, e = s;
+    while (e < n_seqs && cols + seqs[e].n <= cap) cols += seqs[e++].n;
+    return e;
+}
+
+wf_status wf_decode_seqs(const wf_seq *seqs, int32_t n_seqs, wf_error *err) {
+    if (!seqs) return wf_fail(err, WF_ERR_INVALID_ARG, "wf_decode_seqs: NULL argument");
+    if (n_seqs <= 0) return wf_fail(err, WF_ERR_INVALID_ARG, "wf_decode_seqs: %d sequences (need at least 1)", n_seqs);
+    const wf_model *m = seqs[0].ctx ? seqs[0].ctx->model : NULL;
+    for (int32_t i = 0; i < n_seqs; i++) {
+        const wf_seq *q = &seqs[i];
+        const wf_context *c = q->ctx;
+        if (!c || !q->tokens) return wf_fail(err, WF_ERR_INVALID_ARG, "wf_decode_seqs: sequence %d: NULL context or tokens", i);
+        if (c->model != m) return wf_fail(err, WF_ERR_INVALID_ARG, "wf_decode_seqs: sequence %d belongs to another model", i);
+        const int32_t cap = c->params.n_batch < WF_DECODE_MULTI_CHUNK ? c->params.n_batch : WF_DECODE_MULTI_CHUNK;
+        if (q->n < 1 || q->n > cap)
+            return wf_fail(err, WF_ERR_INVALID_ARG, "wf_decode_seqs: sequence %d has %d tokens (1..%d in a shared pass)", i, q->n, cap);
+        if ((int64_t)c->n_past + q->n > c->params.n_ctx)
+            return wf_fail(err, WF_ERR_RANGE, "wf_decode_seqs: sequence %d: %d cached + %d new tokens exceed the context size %d", i,
+                           c->n_past, q->n, c->params.n_ctx);
+        for (int32_t t = 0; t < q->n; t++)
+            if (q->tokens[t] < 0 || q->tokens[t] >= m->hp.n_vocab)
+                return wf_fail(err, WF_ERR_INVALID_ARG, "wf_decode_seqs: token id %d (sequence %d) is out of range: the vocabulary has %d tokens",
+                               q->tokens[t], i, m->hp.n_vocab);
+        for (int32_t j = 0; j < i; j++) /* two rows at one position of one cache */
+            if (seqs[j].ctx == c) return wf_fail(err, WF_ERR_INVALID_ARG, "wf_decode_seqs: sequence %d repeats the context of %d", i, j);
+    }
+    /* every buffer first: a pass stages all its logits in its first context's buffer */
+    for (int32_t s = 0; s < n_seqs;) {
+        const int32_t e = pass_end(seqs, n_seqs, s);
+        int32_t rows = 0;
+        for (int32_t i = s; i < e; i++) {
+            rows += seq_rows(&seqs[i]);
+            wf_status st = logits_reserve(seqs[i].ctx, seq_rows(&seqs[i]), err);
+            if (st != WF_OK) return st;
+        }
+        wf_status st = logits_reserve(seqs[s].ctx, rows, err);
+        if (st != WF_OK) return st;
+        s = e;
+    }
+    const size_t row_floats = (size_t)m->hp.n_vocab;
+    for (int32_t s = 0; s < n_seqs;) {
+        const int32_t e = pass_end(seqs, n_seqs, s);
+        wf_context *lead = seqs[s].ctx;
+        wf_status st = wf_forward_seqs(seqs + s, e - s, lead->logits, err);
+        if (st != WF_OK) {
+            lead->n_logits = 0; /* its buffer may hold a partial result */
+            return st;
+        }
+        /* the lead's rows come first and stay; the others' are copied out */
+        size_t at = (size_t)seq_rows(&seqs[s]) * row_floats;
+        for (int32_t i = s; i < e; i++) {
+            const wf_seq *q = &seqs[i];
+            wf_context *c = q->ctx;
+            if (i > s) {
+                memcpy(c->logits, lead->logits + at, (size_t)seq_rows(q) * row_floats * sizeof(float));
+                at += (size_t)seq_rows(q) * row_floats;
+            }
+            c->n_past += q->n;
+            c->last_n = q->n;
+            c->n_logits = seq_rows(q);
+            c->logits_first = q->all_logits ? 0 : q->n - 1;
+        }
+        s = e;
+    }
+    return WF_OK;
+}
+
+wf_status wf_decode_multi(wf_context *const *cs, const int32_t *tokens, int32_t n, wf_error *err) {
+    if (!cs || !tokens) return wf_fail(err, WF_ERR_INVALID_ARG, "wf_decode_multi: NULL argument");
+    if (n <= 0) return wf_fail(err, WF_ERR_INVALID_ARG, "wf_decode_multi: %d contexts (need at least 1)", n);
+    wf_seq *seqs = malloc(sizeof *seqs * (size_t)n);
+    if (!seqs) return wf_fail(err, WF_ERR_NOMEM, "wf_decode_multi: out of memory for %d contexts", n);
+    for (int32_t i = 0; i < n; i++) seqs[i] = (wf_seq){.ctx = cs[i], .tokens = &tokens[i], .n = 1, .all_logits = false};
+    wf_status st = wf_decode_seqs(seqs, n, err);
+    free(seqs);
+    return st;
 }
 
 const float *wf_get_logits(const wf_context *c, int32_t i) {

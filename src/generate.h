@@ -196,6 +196,52 @@ wf_status wf_session_generate(wf_session *s, const int32_t *prompt, size_t n,
                               const wf_gen_params *p, const wf_gen_callbacks *cb,
                               wf_gen_result *res, wf_error *err);
 
+/* ---- step-wise generation (generate.c) ------------------------------------ */
+
+/* wf_session_generate is wf_session_begin, wf_session_step until done, then
+ * wf_session_end. Stepping lets a caller interleave several sessions (a
+ * server's slots) and admit or cancel requests between steps.
+ *
+ * Start a request on s (copies prompt and everything p points to: sampling
+ * params, stop strings, prediction -- the caller may free them after this
+ * returns; cb is copied too, cb->user must stay valid until wf_session_end).
+ * Validates and prepares (prefix reuse, prefix-cache restore); evaluates
+ * nothing yet. Fails with WF_ERR_INVALID_ARG when s is already busy. Clears
+ * a pending wf_session_cancel. */
+wf_status wf_session_begin(wf_session *s, const int32_t *prompt, size_t n,
+                           const wf_gen_params *p, const wf_gen_callbacks *cb, wf_error *err);
+/* One unit of work: at most `chunk` prompt tokens (wf_session_set_prefill_chunk,
+ * default the context's n_batch; after the last chunk the first token is
+ * sampled in the same step), or one decode / speculative step. Calls
+ * cb->on_token for every token emitted in it. *done becomes true when the
+ * request has finished (any stop reason, incl. cancel, or an error; the
+ * error is returned here and again by wf_session_end). Stepping a session
+ * that is done is a no-op (WF_OK, *done true). */
+wf_status wf_session_step(wf_session *s, bool *done, wf_error *err);
+/* Finish: fill *res (same fields as wf_session_generate; res may be NULL),
+ * flush held text to the callback, leave the session ready for the next
+ * request (cache consistent as documented). Returns the error that ended the
+ * request, if any (WF_OK also when cancelled). Callable at any point after
+ * begin: ending early counts as a cancel. WF_ERR_INVALID_ARG when not busy. */
+wf_status wf_session_end(wf_session *s, wf_gen_result *res, wf_error *err);
+/* Between wf_session_begin and wf_session_end. */
+bool wf_session_busy(const wf_session *s);
+/* Prompt tokens evaluated per step (<= 0: the context's n_batch; larger
+ * values are capped at n_batch). Takes effect at the next step. */
+void wf_session_set_prefill_chunk(wf_session *s, int32_t n_tokens);
+/* One step of each of n busy sessions (NULL entries and sessions that are
+ * done are skipped, done[i] then true). Every session whose step this time
+ * is an evaluation of its pending token -- a plain one-token decode, or a
+ * speculative step's pending token + drafts (up to 32 tokens) -- is
+ * evaluated in shared forward passes (wf_decode_seqs: up to 32 tokens over
+ * all sessions per pass, one pass over the weights each; normally ONE pass
+ * for all plain decodes), on the first such session's thread pool. Sessions
+ * of different models get separate passes. Prompt chunks then run one
+ * session at a time. Tokens and logits are exactly those of stepping each
+ * session alone. done[i] as in wf_session_step; errors are kept per session
+ * and returned by wf_session_end. */
+void wf_sessions_step(wf_session *const *ss, size_t n, bool *done);
+
 /* ---- draft model (generate_draft.c) -------------------------------------- */
 
 /* Whether draft can draft for target: the same number of tokens and the

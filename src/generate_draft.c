@@ -56,6 +56,7 @@ wf_status wf_draft_check_vocab(const wf_model *target, const wf_model *draft, wf
 
 wf_status wf_session_set_draft(wf_session *s, wf_model *draft, const wf_context_params *cp, wf_error *err) {
     if (!s) return wf_fail(err, WF_ERR_INVALID_ARG, "draft: NULL session");
+    if (s->run) return wf_fail(err, WF_ERR_INVALID_ARG, "draft: the session is generating (wf_session_end first)");
     if (!draft) {
         wf_context_free(s->dctx);
         s->dctx = NULL;

@@ -247,6 +247,50 @@ struct wf_context {
 wf_status wf_forward(wf_context *c, const int32_t *tokens, int32_t n, int32_t n_past,
                      int32_t keep_from, float *logits, wf_error *err);
 
+/* ---- several contexts in one forward pass (forward.c / context.c) -------- */
+
+/* Columns (tokens, over all contexts) per shared forward pass: the matmul
+ * kernels compute every column of a call with <= WF_GEMM_EXACT_TOKENS
+ * columns exactly as a one-column call, so each context's logits stay
+ * bit-identical to a wf_decode of its tokens alone. */
+#define WF_DECODE_MULTI_CHUNK WF_GEMM_EXACT_TOKENS
+
+/* One context's share of a shared pass: n tokens appended after its n_past
+ * cached ones; all_logits as in wf_decode (else the last token's only). */
+typedef struct wf_seq {
+    wf_context *ctx;
+    const int32_t *tokens; /* (n) */
+    int32_t n;
+    bool all_logits;
+} wf_seq;
+
+/* One forward pass over seqs[0..n_seqs) (already checked; their n add up to
+ * <= WF_DECODE_MULTI_CHUNK and <= seqs[0].ctx's n_batch): the matmuls run
+ * once on the concatenated columns in seqs[0].ctx's scratch and thread pool;
+ * RoPE, the K/V writes and attention use each context's own cache from its
+ * n_past. Abort hooks are not consulted. logits: the kept rows (all, or the
+ * last, of each sequence in order; rows of n_vocab). Advances nothing. */
+wf_status wf_forward_seqs(const wf_seq *seqs, int32_t n_seqs, float *logits, wf_error *err);
+
+/* Evaluate several contexts' tokens in shared forward passes: sequences are
+ * packed in order into passes of at most WF_DECODE_MULTI_CHUNK columns (and
+ * at most the pass's first context's n_batch), so the weights are read once
+ * per pass instead of once per context. Afterwards each context is as after
+ * wf_decode(seq.ctx, seq.tokens, seq.n, seq.all_logits): n_past + n, and
+ * the logits at wf_get_logits bit-identical to that call's. Each sequence
+ * needs 1 <= n <= min(WF_DECODE_MULTI_CHUNK, its context's n_batch); the
+ * contexts must be distinct, of one model, with room for their tokens;
+ * everything is checked and every logits buffer grown before anything is
+ * evaluated. A pass runs on its first context's thread pool (the others'
+ * pools idle). On a failure inside a pass (out of memory in a matmul) the
+ * contexts of that pass and of later ones have not advanced, those of
+ * earlier passes have (wf_context_n_past tells). */
+wf_status wf_decode_seqs(const wf_seq *seqs, int32_t n_seqs, wf_error *err);
+
+/* The one-token case: tokens[i] appended to cs[i] for i < n (n >= 1), as
+ * wf_decode(cs[i], &tokens[i], 1, false) would. */
+wf_status wf_decode_multi(wf_context *const *cs, const int32_t *tokens, int32_t n, wf_error *err);
+
 /* The default context size: n_train, or fewer (a multiple of 256, at least
  * 256) so that n_ctx * kv_per_tok + fixed fits in 90% of avail bytes
  * (avail 0: unknown, n_train). */
