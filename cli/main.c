@@ -20,6 +20,7 @@ static const struct {
     {"template", cmd_template, "render a chat template with messages"},
     {"edit", cmd_edit, "rewrite a file by an instruction (the file is the prediction)"},
     {"complete", cmd_complete, "fill in the middle: complete code at a cursor"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server (and llama.cpp's /completion, /infill)"},
     {"convert", cmd_convert, "convert a Hugging Face checkpoint to GGUF"},
 };
 

@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""test_server_load.py — a bounded load test of `wafer serve` on loopback.
+
+CLIENTS streaming clients (default 32) send chat requests back to back for
+DURATION seconds (default 10 in ctest; `--duration 180` for a longer run)
+against the slower synthetic model with --parallel 4; a quarter of them
+hang up at a random point of each answer. Checks: no 5xx and no 429 (the
+queue holds everyone); every request either completed (`[DONE]` seen) or was
+abandoned by the client; the server's /metrics agree (200 + 499 counts ==
+requests sent, nothing running at the end); resident memory grows by less
+than 16 MiB over the second half of the run (the KV caches and the 16 MiB
+prefix cache fill in the first). Prints throughput and
+p50/p99 time to first token.
+
+    test_server_load.py [--duration S] [--clients N] [--parallel N]
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import sys
+import tempfile
+import threading
+import time
+
+import test_server_common as C
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def one_request(port, rng, hang, stats, lock):
+    body = {"messages": [{"role": "user", "content": "task %d: %s" % (rng.randrange(1000), "x" * rng.randrange(200))}],
+            "max_tokens": rng.randrange(16, 129), "temperature": 0.8, "stream": True,
+            "stream_options": {"include_usage": True}}
+    cut = rng.randrange(1, 40) if hang else None
+    t0 = time.time()
+    ttft, n_ev, done, status, toks = None, 0, False, None, 0
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        c.request("POST", "/v1/chat/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        status = r.status
+        if status == 200:
+            while True:
+                line = r.readline()
+                if not line:
+                    break
+                if not line.startswith(b"data: "):
+                    continue
+                d = line[6:].strip()
+                if d == b"[DONE]":
+                    done = True
+                    break
+                o = json.loads(d)
+                if o.get("usage"):
+                    toks = o["usage"]["completion_tokens"]
+                if o["choices"] and o["choices"][0]["delta"].get("content"):
+                    if ttft is None:
+                        ttft = time.time() - t0
+                    n_ev += 1
+                    if cut is not None and n_ev >= cut:
+                        c.sock.shutdown(socket.SHUT_RDWR)
+                        break
+        else:
+            r.read()
+    except (OSError, http.client.HTTPException) as e:
+        status = status or ("error: %s" % type(e).__name__)
+    finally:
+        c.close()
+    with lock:
+        stats["sent"] += 1
+        stats["status"][status] = stats["status"].get(status, 0) + 1
+        if ttft is not None:
+            stats["ttft"].append(ttft)
+        if status == 200:
+            if done:
+                stats["completed"] += 1
+                stats["tokens"] += toks
+            elif cut is not None:
+                stats["hung_up"] += 1
+            else:
+                stats["broken"] += 1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--parallel", type=int, default=4)
+    a = ap.parse_args()
+    if not C.WAFER:
+        print("WAFER not set")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="wf_server_load_")
+    model = os.path.join(tmp, "big.gguf")
+    C.make_server_model(model, big=True)
+    fails = 0
+
+    def check(cond, msg):
+        nonlocal fails
+        print(("ok   " if cond else "FAIL ") + msg, flush=True)
+        fails += 0 if cond else 1
+
+    # a small prefix cache so that it fills during the run (it is bounded by
+    # design; what must not grow is everything else)
+    with C.Server(model, "--parallel", a.parallel, "--queue", 4 * a.clients, "--cache-mb", 16, "-q", "-t", "2") as srv:
+        lock = threading.Lock()
+        # warm-up: every slot used once
+        warm = {"sent": 0, "status": {}, "ttft": [], "completed": 0, "hung_up": 0, "broken": 0, "tokens": 0}
+        ths = [threading.Thread(target=one_request, args=(srv.port, random.Random(i), False, warm, lock)) for i in range(a.parallel * 2)]
+        [t.start() for t in ths]
+        [t.join() for t in ths]
+        rss0 = rss_kib(srv.p.pid)
+        key = 'wafer_http_requests_total{endpoint="/v1/chat/completions",status="%d"}'
+        for _ in range(200):  # the server counts a request when its connection is done with it
+            m0 = srv.metrics()
+            if m0.get(key % 200, 0) >= warm["sent"]:
+                break
+            time.sleep(0.01)
+        stats = {"sent": 0, "status": {}, "ttft": [], "completed": 0, "hung_up": 0, "broken": 0, "tokens": 0}
+        t_end = time.time() + a.duration
+
+        def client(i):
+            rng = random.Random(1000 + i)
+            while time.time() < t_end:
+                one_request(srv.port, rng, hang=(i % 4 == 3), stats=stats, lock=lock)
+        t0 = time.time()
+        ths = [threading.Thread(target=client, args=(i,)) for i in range(a.clients)]
+        [t.start() for t in ths]
+        time.sleep(a.duration / 2)
+        rss_mid = rss_kib(srv.p.pid)
+        [t.join(a.duration + 180) for t in ths]
+        wall = time.time() - t0
+        for _ in range(300):
+            m1 = srv.metrics()
+            if m1.get(key % 200, 0) + m1.get(key % 499, 0) - m0.get(key % 200, 0) - m0.get(key % 499, 0) >= stats["sent"]:
+                break
+            time.sleep(0.01)
+        time.sleep(0.2)
+        m1 = srv.metrics()
+        rss1 = rss_kib(srv.p.pid)
+    st = stats["status"]
+    print(f"requests {stats['sent']} in {wall:.1f} s: statuses {st}, completed {stats['completed']}, "
+          f"hung up by the client {stats['hung_up']}")
+    bad = {k: v for k, v in st.items() if k != 200}
+    check(not bad, f"no 5xx, 429 or connection errors ({bad})")
+    check(stats["broken"] == 0, f"every accepted request completed or was abandoned by its client ({stats['broken']} broken)")
+    served = (m1.get(key % 200, 0) - m0.get(key % 200, 0)) + (m1.get(key % 499, 0) - m0.get(key % 499, 0))
+    check(served == stats["sent"], f"server counted {served:.0f} requests (200 + 499) == {stats['sent']} sent")
+    check(m1["wafer_slots_busy"] == 0 and m1["wafer_queue_depth"] == 0, "nothing running or queued at the end")
+    # KV caches commit as they fill and the prefix cache fills to its bound in
+    # the first half; the second half must not grow by more than noise
+    check(rss1 - rss_mid < 16 * 1024, f"resident memory: after warm-up {rss0 / 1024:.1f} MiB, half-way {rss_mid / 1024:.1f}, "
+                                      f"end {rss1 / 1024:.1f} (second half < +16 MiB)")
+    gen = m1["wafer_generated_tokens_total"] - m0["wafer_generated_tokens_total"]
+    tt = sorted(stats["ttft"])
+    if tt:
+        p50, p99 = tt[len(tt) // 2], tt[min(len(tt) - 1, int(len(tt) * 0.99))]
+        print(f"throughput {gen / wall:.0f} generated tok/s ({gen:.0f} tokens), {stats['sent'] / wall:.1f} req/s; "
+              f"time to first token p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
+              f"({a.clients} clients, {a.parallel} slots, model {C.make_server_model.__name__}(big))")
+    check(not C.SANITIZER_REPORTS, f"no sanitizer reports from the server ({len(C.SANITIZER_REPORTS)})")
+    print(f"failures: {fails}")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
