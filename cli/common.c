@@ -381,13 +381,4 @@ double wf_time_now_cli(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-char *cli_token_text(const wf_vocab *v, int32_t id) {
-    if (!v || id < 0) return NULL;
-    int32_t n = wf_token_to_bytes(v, id, NULL, 0);
-    if (n < 0) return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (!s) return NULL;
-    wf_token_to_bytes(v, id, s, (size_t)n);
-    s[n] = 0;
-    return s;
-}
+char *cli_token_text(const wf_vocab *v, int32_t id) { return wf_token_to_str(v, id); }

@@ -147,6 +147,9 @@ wf_status wf_tokenize(const wf_vocab *v, const char *text, size_t len,
  * restored). Returns the number of bytes, which may exceed cap (then nothing
  * beyond cap is written); negative for an invalid id. */
 int32_t wf_token_to_bytes(const wf_vocab *v, int32_t id, char *buf, size_t cap);
+/* The same bytes as a malloc'd NUL-terminated string (e.g. BOS/EOS text for
+ * chat templates); NULL for an invalid id or when out of memory. */
+char *wf_token_to_str(const wf_vocab *v, int32_t id);
 int32_t wf_vocab_n_tokens(const wf_vocab *v);
 int32_t wf_vocab_bos(const wf_vocab *v); /* -1 when the model has none */
 int32_t wf_vocab_eos(const wf_vocab *v);

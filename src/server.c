@@ -37,17 +37,6 @@ static char *dup_s(const char *s) {
     return d;
 }
 
-static char *token_text(const wf_vocab *v, int32_t id) {
-    if (id < 0) return NULL;
-    int32_t n = wf_token_to_bytes(v, id, NULL, 0);
-    if (n < 0) return NULL;
-    char *t = malloc((size_t)n + 1);
-    if (!t) return NULL;
-    wf_token_to_bytes(v, id, t, (size_t)n);
-    t[n] = 0;
-    return t;
-}
-
 static void note(wf_server *s, const char *msg) {
     if (s->cfg.log) s->cfg.log(s->cfg.log_user, msg);
 }
@@ -109,8 +98,8 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
         const char *cm = wf_template_builtin("chatml");
         if ((st = wf_template_compile(cm, strlen(cm), &s->tmpl, err)) != WF_OK) goto fail;
     }
-    s->bos_text = token_text(v, wf_vocab_bos(v));
-    s->eos_text = token_text(v, wf_vocab_eos(v));
+    s->bos_text = wf_token_to_str(v, wf_vocab_bos(v));
+    s->eos_text = wf_token_to_str(v, wf_vocab_eos(v));
     s->has_fim = wf_fim_detect(v, m->gguf, WF_FIM_AUTO, &s->fim, NULL) == WF_OK;
 
     /* slots */

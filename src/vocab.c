@@ -690,6 +690,16 @@ static size_t put(char *buf, size_t cap, size_t o, const char *s, size_t n) {
     return o + n;
 }
 
+char *wf_token_to_str(const wf_vocab *v, int32_t id) {
+    int32_t n = wf_token_to_bytes(v, id, NULL, 0);
+    if (n < 0) return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s) return NULL;
+    wf_token_to_bytes(v, id, s, (size_t)n);
+    s[n] = 0;
+    return s;
+}
+
 int32_t wf_token_to_bytes(const wf_vocab *v, int32_t id, char *buf, size_t cap) {
     if (!v || id < 0 || id >= v->n_tokens) return -1;
     const char *t = wf_vocab_text(v, id);
