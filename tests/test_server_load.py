@@ -12,7 +12,7 @@ than 16 MiB over the second half of the run (the KV caches and the 16 MiB
 prefix cache fill in the first). Prints throughput and
 p50/p99 time to first token.
 
-    test_server_load.py [--duration S] [--clients N] [--parallel N]
+    test_server_load.py [--duration S] [--clients N] [--parallel N] [--model M.gguf]
 """
 import argparse
 import http.client
@@ -95,13 +95,15 @@ def main():
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--parallel", type=int, default=4)
+    ap.add_argument("--model", help="serve this GGUF instead of the synthetic model (e.g. models/wafer-embedded.gguf)")
     a = ap.parse_args()
     if not C.WAFER:
         print("WAFER not set")
         return 77
     tmp = tempfile.mkdtemp(prefix="wf_server_load_")
-    model = os.path.join(tmp, "big.gguf")
-    C.make_server_model(model, big=True)
+    model = a.model or os.path.join(tmp, "big.gguf")
+    if not a.model:
+        C.make_server_model(model, big=True)
     fails = 0
 
     def check(cond, msg):

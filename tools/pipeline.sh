@@ -8,7 +8,7 @@
 #   WAFER [build/wafer]  VOCAB [8192]  TOK_BYTES [0 = all] bytes to train the vocab on
 #   LAYERS [6] DIM [256] HEADS [8] KV_HEADS [4] FF [704] CTX [512] BATCH [8]
 #   REPEATS [4] FIM [0.5] FIM_CHARS [1200] EDIT [1.0] EDIT_CHARS [600] (build_data.py)
-#   STEPS [1500] LR [1e-3] CKPT_EVERY [250] TYPE [f16] OUT [WORKDIR/wafer-emb.gguf]
+#   STEPS [2100] LR [1e-3] CKPT_EVERY [250] TYPE [f16] OUT [WORKDIR/wafer-emb.gguf]
 # Re-running continues where it stopped: finished stages are skipped and
 # training resumes from WORKDIR/model/ckpt.pt.
 set -euo pipefail
@@ -29,7 +29,7 @@ $PY -c "import torch" 2>/dev/null || { echo "pipeline: needs python3-torch (scri
     --fim-chars "${FIM_CHARS:-1200}" --edit "${EDIT:-1.0}" --edit-chars "${EDIT_CHARS:-600}"
 $PY "$HERE/train.py" --data "$W/data" --out "$W/model" --resume \
     --layers "${LAYERS:-6}" --dim "${DIM:-256}" --heads "${HEADS:-8}" --kv-heads "${KV_HEADS:-4}" \
-    --ff "${FF:-704}" --ctx "${CTX:-512}" --batch "${BATCH:-8}" --steps "${STEPS:-1500}" \
+    --ff "${FF:-704}" --ctx "${CTX:-512}" --batch "${BATCH:-8}" --steps "${STEPS:-2100}" \
     --lr "${LR:-1e-3}" --ckpt-every "${CKPT_EVERY:-250}" 2>&1 | tee -a "$W/train.log"
 OUT="${OUT:-$W/wafer-emb.gguf}"
 $PY "$HERE/export.py" --ckpt "$W/model/ckpt.pt" --vocab "$W/vocab.gguf" --out "$OUT" --type "${TYPE:-f16}"

@@ -16,7 +16,12 @@ tokens), the speedup over plain, the prediction's acceptance rate, whether
 the speculative runs wrote exactly the plain run's text, and whether the
 plain run's text equals expected.EXT.
 
-usage: bench/edit/run.py [--wafer BUILD/wafer] [--model M.gguf] [-t 2] [-n N]
+usage: bench/edit/run.py [--wafer BUILD/wafer] [--model M.gguf] [-t 2] [-n N] [-c 4096]
+                         [--tasks DIR] [--reps R] [--draft-max K]
+
+bench/edit/tasks-tiny/ holds tasks sized for the embedded model (512-token
+context, Python only, instructions in the three forms it was trained on):
+  bench/edit/run.py --model models/wafer-embedded.gguf --tasks bench/edit/tasks-tiny -c 0 --reps 5
 
 Without --model it builds one: the weights of the synthetic bench model
 (/tmp/wafer-bench/qwen2.5-coder-0.5b-q4_K_M.gguf, made by bench/run.sh) with
@@ -31,6 +36,7 @@ import glob
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,12 +93,22 @@ def build_model(wafer, weights, out):
     w.write()
 
 
-def run_edit(wafer, model, task, extra, threads, n, tmp):
+def run_edit(wafer, model, task, extra, threads, n, tmp, ctx=0, reps=1):
+    """Run one edit reps times; the speed is the median, the rest from the first run."""
+    runs = [run_edit1(wafer, model, task, extra, threads, n, tmp, ctx) for _ in range(reps)]
+    r = runs[0]
+    r["tps"] = statistics.median(x["tps"] for x in runs)
+    r["t"] = statistics.median(x["t"] for x in runs)
+    r["same_runs"] = all(x["data"] == r["data"] for x in runs)
+    return r
+
+
+def run_edit1(wafer, model, task, extra, threads, n, tmp, ctx):
     inp = glob.glob(os.path.join(task, "input.*"))[0]
     instr = open(os.path.join(task, "instruction.txt"), encoding="utf-8").read().strip()
     out = os.path.join(tmp, "%s-%d.out" % (os.path.basename(task), len(os.listdir(tmp))))
     cmd = [wafer, "edit", "-m", model, inp, "-i", instr, "--temp", "0", "-t", str(threads), "-n", str(n),
-           "-c", "4096", "-o", out, *extra]
+           *(["-c", str(ctx)] if ctx else []), "-o", out, *extra]
     r = subprocess.run(cmd, capture_output=True, timeout=1800)
     err = r.stderr.decode("utf-8", "replace")
     s = STAT.search(err)
@@ -111,6 +127,10 @@ def main():
     ap.add_argument("--weights", default="/tmp/wafer-bench/qwen2.5-coder-0.5b-q4_K_M.gguf")
     ap.add_argument("-t", type=int, default=2)
     ap.add_argument("-n", type=int, default=0, help="max tokens (default: the expected file's tokens + 32)")
+    ap.add_argument("-c", type=int, default=4096, help="context size (0: the model's default)")
+    ap.add_argument("--tasks", default=os.path.join(HERE, "tasks"), help="folder of tasks")
+    ap.add_argument("--reps", type=int, default=1, help="runs per mode; speeds are medians")
+    ap.add_argument("--draft-max", type=int, default=0, help="passed to wafer edit (0: its default)")
     a = ap.parse_args()
     model = a.model
     if not model:
@@ -120,9 +140,11 @@ def main():
         if not os.path.exists(model):
             print(f"building {model} ...", file=sys.stderr)
             build_model(a.wafer, a.weights, model)
-    tasks = sorted(d for d in glob.glob(os.path.join(HERE, "tasks", "*")) if os.path.isdir(d))
+    tasks = sorted(d for d in glob.glob(os.path.join(a.tasks, "*")) if os.path.isdir(d))
+    dm = ["--draft-max", str(a.draft_max)] if a.draft_max else []
     tmp = tempfile.mkdtemp(prefix="wafer-bench-edit-")
-    print(f"model {model}, {a.t} threads, temperature 0\n")
+    print(f"model {model}, {a.t} threads, temperature 0, tasks {os.path.relpath(a.tasks, SRC)}, "
+          f"median of {a.reps} run(s) per mode{', --draft-max %d' % a.draft_max if a.draft_max else ''}\n")
     print("| task | file tokens | generated | plain tok/s | predict tok/s | speedup | prediction accepted | "
           "lookup tok/s | speedup | self-prediction tok/s | speedup | self-prediction accepted | identical | = expected |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
@@ -131,16 +153,18 @@ def main():
         r = subprocess.run([a.wafer, "tokenize", "-m", model, "-f", exp], capture_output=True)
         n_exp = len(r.stdout.split()) if r.returncode == 0 else 0
         n = a.n or (n_exp + 32 if n_exp else 256)
-        plain = run_edit(a.wafer, model, task, ["--no-predict", "--spec", "none"], a.t, n, tmp)
-        pred = run_edit(a.wafer, model, task, [], a.t, n, tmp)
-        look = run_edit(a.wafer, model, task, ["--no-predict", "--spec", "lookup"], a.t, n, tmp)
+        kw = dict(ctx=a.c, reps=a.reps)
+        plain = run_edit(a.wafer, model, task, ["--no-predict", "--spec", "none"], a.t, n, tmp, **kw)
+        pred = run_edit(a.wafer, model, task, dm, a.t, n, tmp, **kw)
+        look = run_edit(a.wafer, model, task, ["--no-predict", "--spec", "lookup"] + dm, a.t, n, tmp, **kw)
         # oracle: the plain answer itself as the prediction (what a model that
         # keeps the file would see): the speed when nearly everything is accepted
         orc_path = os.path.join(tmp, os.path.basename(task) + ".oracle")
         with open(orc_path, "wb") as f:
             f.write(plain["data"])
-        orc = run_edit(a.wafer, model, task, ["--predict", orc_path], a.t, n, tmp)
-        same = pred["data"] == plain["data"] and look["data"] == plain["data"] and orc["data"] == plain["data"]
+        orc = run_edit(a.wafer, model, task, ["--predict", orc_path] + dm, a.t, n, tmp, **kw)
+        same = (pred["data"] == plain["data"] and look["data"] == plain["data"] and orc["data"] == plain["data"]
+                and all(x["same_runs"] for x in (plain, pred, look, orc)))
         acc = pred["pacc"] / max(1, pred["pacc"] + pred["prej"])
         good = plain["data"] == open(exp, "rb").read()
         print(f"| {os.path.basename(task)} | {n_exp} | {plain['gen']} | {plain['tps']:.1f} | {pred['tps']:.1f} | "
