@@ -17,10 +17,12 @@ configure: deps
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 
 # The embedded model (models/wafer-embedded.gguf, the default for -m) completes
-# examples/quickstart.py; the answer streams and ends by itself (at the end of
-# the function, or after 200 tokens); the timings line shows tokens/s.
+# examples/quickstart.py; the answer streams and ends by itself (at the next
+# top-level statement, or after 300 tokens); the timings line on stderr
+# shows tokens/s. The prompt file ends without a newline on purpose (see
+# models/README.md); the sampling settings are the model card's.
 demo: all
-	$(BUILD)/wafer run -f examples/quickstart.py -n 200 --temp 0.3 --seed 4 \
+	$(BUILD)/wafer run -f examples/quickstart.py -n 300 --temp 0.3 --repeat-penalty 1.2 --seed 1 \
 	    --stop $$'\ndef ' --stop $$'\nclass ' --stop $$'\n\n\n' --stop $$'\nif __name__'
 
 test: all

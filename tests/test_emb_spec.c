@@ -91,7 +91,7 @@ static int32_t *tokenize(wf_model *m, const char *text, size_t *n) {
 static const char PROMPT[] =
     "import os\n\n\ndef read_lines(path):\n    with open(path) as f:\n        return f.read().splitlines()\n\n\n"
     "def write_lines(path, lines):\n    with open(path, \"w\") as f:\n        for line in lines:\n"
-    "            f.write(line + \"\\n\")\n\n\ndef copy_lines(src, dst):\n";
+    "            f.write(line + \"\\n\")\n\n\ndef copy_lines(src, dst):";
 
 static void test_greedy(wf_model *m) {
     size_t np = 0;
@@ -172,7 +172,7 @@ static double chi2_crit(int df) {
 static void test_sampling(wf_model *m) {
     const double T = 0.9;
     size_t np = 0;
-    int32_t *prompt = tokenize(m, "def fibonacci(n):\n    ", &np);
+    int32_t *prompt = tokenize(m, "def fibonacci(n):", &np);
     if (!prompt) return;
     int32_t nv = wf_model_n_vocab(m);
     double *p1 = calloc((size_t)nv, sizeof *p1), *p2 = calloc((size_t)nv, sizeof *p2),
@@ -189,10 +189,15 @@ static void test_sampling(wf_model *m) {
     wf_decode(c, prompt, (int32_t)np, false, NULL);
     probs_ref(wf_get_logits(c, -1), nv, T, p1);
     memcpy(hist, prompt, np * sizeof *hist);
+    /* a first token that ends the generation has no second token: the
+     * distribution below is conditioned on the first token not being one */
+    const wf_vocab *voc = wf_model_vocab(m);
     int32_t firsts[TOPK];
     int nf = 0;
+    double p_end = 0;
     for (int32_t t = 0; t < nv; t++) {
         if (p1[t] == 0) continue;
+        if (wf_vocab_is_eog(voc, t)) { p_end += p1[t]; continue; }
         if (nf < TOPK) firsts[nf++] = t;
         wf_kv_truncate(c, (int32_t)np, NULL);
         hist[np] = t;
@@ -202,6 +207,7 @@ static void test_sampling(wf_model *m) {
     }
     wf_context_free(c);
     c = NULL;
+    for (int32_t u = 0; u < nv; u++) p2[u] /= 1.0 - p_end;
     int32_t d = 0;
     for (int32_t u = 1; u < nv; u++)
         if (p2[u] > p2[d]) d = u;
@@ -232,6 +238,7 @@ static void test_sampling(wf_model *m) {
     g0.n_prediction = 0;
     int64_t acc = 0, rej = 0;
     int same_n = 0, nsame = 400;
+    long n_second = 0; /* runs whose first token did not end the generation */
     for (int run = 0; run < RUNS; run++) {
         sp.seed = 5000 + (uint64_t)run;
         collect a = {0}, b = {0};
@@ -241,7 +248,11 @@ static void test_sampling(wf_model *m) {
         if (wf_session_generate(s, prompt, np, &gp, &ca, &res, &err) != WF_OK) { CHECK(0, "%s", err.msg); break; }
         acc += res.n_draft_accepted;
         rej += res.n_draft_rejected;
-        if (a.n >= 2) count[a.tok[1]]++;
+        if (a.n >= 2) count[a.tok[1]]++, n_second++;
+        else if (a.n == 1 && res.stop == WF_GEN_STOP_EOG && res.n_generated == 2) { /* the second ended it */
+            for (int32_t u = 0; u < nv; u++)
+                if (wf_vocab_is_eog(voc, u) && p2[u] > 0) { count[u]++; n_second++; break; }
+        }
         if (run < nsame) {
             wf_session_reset(s0);
             wf_session_generate(s0, prompt, np, &g0, &cb0, &res, &err);
@@ -251,7 +262,7 @@ static void test_sampling(wf_model *m) {
     double chi = 0, pool_e = 0, pool_o = 0;
     int bins = 0;
     for (int32_t u = 0; u < nv; u++) {
-        double e = p2[u] * RUNS;
+        double e = p2[u] * (double)n_second;
         if (e < 5) { pool_e += e; pool_o += (double)count[u]; continue; }
         chi += ((double)count[u] - e) * ((double)count[u] - e) / e;
         bins++;
@@ -261,10 +272,12 @@ static void test_sampling(wf_model *m) {
         bins++;
     }
     double crit = chi2_crit(bins - 1);
-    printf("  sampling T=%.1f top-k %d, %d runs: draft token %d (p %.3f) accepted %lld, rejected %lld; second "
-           "token chi-square %.1f (df %d, p=0.001 threshold %.1f); same tokens as plain sampling in %d of %d seeds\n",
-           T, TOPK, RUNS, d, p2[d], (long long)acc, (long long)rej, chi, bins - 1, crit, same_n, nsame);
+    printf("  sampling T=%.1f top-k %d, %d runs (%ld with a second token; end-of-text first: p %.3f): draft token %d "
+           "(p %.3f) accepted %lld, rejected %lld; second token chi-square %.1f (df %d, p=0.001 threshold %.1f); "
+           "same tokens as plain sampling in %d of %d seeds\n",
+           T, TOPK, RUNS, n_second, p_end, d, p2[d], (long long)acc, (long long)rej, chi, bins - 1, crit, same_n, nsame);
     CHECK(bins >= 5, "too few bins (%d) for the test", bins);
+    CHECK(n_second > RUNS / 2, "too few runs with a second token: %ld", n_second);
     CHECK(acc > RUNS / 20 && rej > RUNS / 20, "both branches should occur: %lld accepted, %lld rejected",
           (long long)acc, (long long)rej);
     CHECK(chi < crit, "second-token distribution with speculation: chi-square %.1f >= %.1f", chi, crit);

@@ -6,8 +6,10 @@ Checks:
   1. it is committed, is a llama GGUF with its own vocabulary and FIM/file
      separator tokens, and commands without -m use it (`wafer info`,
      `wafer tokenize`, `wafer run`), while $WAFER_MODEL overrides it;
-  2. `def fibonacci(n):` completed at temperature 0.3 (the other sampling
-     settings wafer run's defaults) over SEEDS seeds: the prompt plus the
+  2. `def fibonacci(n):` completed with --temp 0.3 --repeat-penalty 1.2
+     (the other sampling settings wafer run's defaults; chosen on seeds
+     101-124 with an earlier checkpoint, see models/README.md) in up to 400
+     tokens, over seeds 1-24: the prompt plus the
      function the model writes (its lines up to the first line that starts
      at column 0, where the next top-level statement begins) parses as Python
      (`ast.parse`, the check `python3 -c "import ast; ast.parse(...)"` makes)
@@ -43,7 +45,7 @@ SRC = os.environ.get("WAFER_SRC") or os.path.dirname(os.path.dirname(os.path.abs
 MODEL = os.path.join(SRC, "models", "wafer-embedded.gguf")
 CARD = os.path.join(SRC, "models", "README.md")
 HELDOUT = os.path.join(SRC, "models", "heldout.tsv")
-SEEDS = 12
+SEEDS = 24
 failures = 0
 
 
@@ -63,15 +65,16 @@ def run(args, env=None, timeout=300):
 
 
 FIB_PROMPT = "def fibonacci(n):"
-FIB_TEMP = "0.3"
+FIB_SAMPLING = ["--temp", "0.3", "--repeat-penalty", "1.2"]
+FIB_TOKENS = 400
 
 
-def fib_completion(seed, temp=FIB_TEMP):
+def fib_completion(seed):
     """The function body the model writes after FIB_PROMPT: its lines up to
     the first line that starts at column 0 (the next top-level statement).
-    Returns (source, ended); ended is False when 200 tokens went by without
+    Returns (source, ended); ended is False when FIB_TOKENS went by without
     such a line (the function may be cut off: counted as a failure)."""
-    r = run(["run", "-p", FIB_PROMPT, "-n", "200", "-s", seed, "--temp", temp, "-q"])
+    r = run(["run", "-p", FIB_PROMPT, "-n", FIB_TOKENS, "-s", seed, "-q"] + FIB_SAMPLING)
     if r.returncode != 0:
         return None, False
     lines = r.stdout.decode("utf-8", "replace").split("\n")
@@ -148,7 +151,7 @@ def main():
         texts.append(src)
         good += ended and parses(src)
     rate = good / SEEDS
-    print("fibonacci (temperature %s): %d of %d completions parse (%.0f%%)" % (FIB_TEMP, good, SEEDS, 100 * rate))
+    print("fibonacci (%s): %d of %d completions parse (%.0f%%)" % (" ".join(FIB_SAMPLING), good, SEEDS, 100 * rate))
     print("example (seed 1):\n" + (texts[0] if texts else "")[:600])
     check(rate > 0.5, "def fibonacci(n): completions parse more often than not (%d/%d)" % (good, SEEDS))
 
@@ -164,7 +167,7 @@ def main():
     # 4. speculation is exact on this model
     with tempfile.TemporaryDirectory() as d:
         prompt = ("import os\n\n\ndef read_lines(path):\n    with open(path) as f:\n        return f.read().splitlines()"
-                  "\n\n\ndef write_lines(path, lines):\n    with open(path, \"w\") as f:\n")
+                  "\n\n\ndef write_lines(path, lines):\n    with open(path, \"w\") as f:")
         base = run(["run", "-p", prompt, "-n", "96", "--temp", "0", "--spec", "none"])
         look = run(["run", "-p", prompt, "-n", "96", "--temp", "0", "--spec", "lookup"])
         check(base.returncode == 0 and base.stdout == look.stdout, "greedy text identical with --spec lookup")

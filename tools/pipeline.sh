@@ -17,6 +17,12 @@ SRC="$(dirname "$HERE")"
 W="${1:-$SRC/build-emb-model}"
 WAFER="${WAFER:-$SRC/build/wafer}"
 PY=/usr/bin/python3
+# glibc hands torch's large per-step buffers back to the kernel and maps them
+# again every step (a third of the CPU time went to the kernel); keeping them
+# made training ~20% faster here (1,580 -> 1,900 tokens/s).
+export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-4294967296}
+export MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-17179869184}
+export MALLOC_TOP_PAD_=${MALLOC_TOP_PAD_:-536870912}
 mkdir -p "$W"
 [ -x "$WAFER" ] || { echo "pipeline: no wafer binary at $WAFER (build it or set WAFER)" >&2; exit 1; }
 $PY -c "import torch" 2>/dev/null || { echo "pipeline: needs python3-torch (scripts/install-deps.sh)" >&2; exit 1; }
