@@ -86,8 +86,6 @@ void cli_progress_start(cli_progress *p, const char *label);
 void cli_progress_update(cli_progress *p, double frac, const char *what);
 void cli_progress_end(cli_progress *p);
 
-/* The text of token id (e.g. bos/eos for templates), malloc'd; NULL if none. */
-char *cli_token_text(const wf_vocab *v, int32_t id);
 
 /* Monotonic seconds. */
 double wf_time_now_cli(void);

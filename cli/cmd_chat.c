@@ -821,8 +821,8 @@ int cmd_chat(int argc, char **argv) {
         goto done;
     }
     wf_template_opts_init(&ch.topts);
-    ch.bos_text = cli_token_text(ch.v, wf_vocab_bos(ch.v));
-    ch.eos_text = cli_token_text(ch.v, wf_vocab_eos(ch.v));
+    ch.bos_text = wf_token_to_str(ch.v, wf_vocab_bos(ch.v));
+    ch.eos_text = wf_token_to_str(ch.v, wf_vocab_eos(ch.v));
     ch.topts.bos_token = ch.bos_text ? ch.bos_text : "";
     ch.topts.eos_token = ch.eos_text ? ch.eos_text : "";
     ch.topts.add_generation_prompt = true;

@@ -442,16 +442,9 @@ int cmd_edit(int argc, char **argv) {
         src_len = 0;
     }
     if (sep >= 0) {
-        predt.n = 0;
-        sb_add(&predt, text, n_text);
-        if (predict_path) {
-            free(predt.p);
-            predt = (sbuf){0};
-            size_t pl = 0;
-            char *pt = cli_read_file(predict_path, &pl);
-            if (!pt) goto done;
-            sb_add(&predt, pt, pl);
-            free(pt);
+        if (!predict_path) { /* the prediction is the file itself, without the fence */
+            predt.n = 0;
+            sb_add(&predt, text, n_text);
         }
         if (predt.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
         if (print_prompt) {
@@ -507,8 +500,8 @@ int cmd_edit(int argc, char **argv) {
         }
         wf_template_opts topts;
         wf_template_opts_init(&topts);
-        bos = cli_token_text(v, wf_vocab_bos(v));
-        eos = cli_token_text(v, wf_vocab_eos(v));
+        bos = wf_token_to_str(v, wf_vocab_bos(v));
+        eos = wf_token_to_str(v, wf_vocab_eos(v));
         topts.bos_token = bos ? bos : "";
         topts.eos_token = eos ? eos : "";
         topts.add_generation_prompt = true;

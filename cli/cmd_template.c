@@ -120,8 +120,8 @@ int cmd_template(int argc, char **argv) {
             goto done;
         }
         if (wf_vocab_load(g, &voc, &err) == WF_OK) {
-            bos_text = cli_token_text(voc, wf_vocab_bos(voc));
-            eos_text = cli_token_text(voc, wf_vocab_eos(voc));
+            bos_text = wf_token_to_str(voc, wf_vocab_bos(voc));
+            eos_text = wf_token_to_str(voc, wf_vocab_eos(voc));
         } else if (!bos || !eos) {
             fprintf(stderr, "wafer template: warning: %s: no vocabulary (%s); bos/eos are \"\"\n", model, err.msg);
         }

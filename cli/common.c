@@ -380,5 +380,3 @@ double wf_time_now_cli(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
-
-char *cli_token_text(const wf_vocab *v, int32_t id) { return wf_token_to_str(v, id); }

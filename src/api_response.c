@@ -153,6 +153,19 @@ static char *with_choices(json_t *o, json_t *choice, bool include_usage) {
     return dump(o);
 }
 
+/* A whole (non-streamed) response: o with its one choice, usage and timings. */
+static char *with_choice_usage(json_t *o, json_t *choice, const wf_api_result *r) {
+    if (!o || !choice) {
+        json_decref(o);
+        json_decref(choice);
+        return NULL;
+    }
+    json_object_set_new(o, "choices", json_pack("[o]", choice));
+    json_object_set_new(o, "usage", usage_json(&r->usage));
+    json_object_set_new(o, "timings", timings_json(&r->usage));
+    return dump(o);
+}
+
 char *wf_api_chat_response(const wf_api_result *r) {
     json_t *o = head(r, "chat.completion");
     json_t *calls = r->tool_calls ? json_loads(r->tool_calls, 0, NULL) : NULL;
@@ -162,15 +175,7 @@ char *wf_api_chat_response(const wf_api_result *r) {
     else json_decref(calls);
     json_t *ch = json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "message", msg, "logprobs", chat_logprobs(r),
                            "finish_reason", r->tool_calls ? "tool_calls" : r->finish ? r->finish : "stop");
-    if (!o || !ch) {
-        json_decref(o);
-        json_decref(ch);
-        return NULL;
-    }
-    json_object_set_new(o, "choices", json_pack("[o]", ch));
-    json_object_set_new(o, "usage", usage_json(&r->usage));
-    json_object_set_new(o, "timings", timings_json(&r->usage));
-    return dump(o);
+    return with_choice_usage(o, ch, r);
 }
 
 char *wf_api_chat_chunk_role(const wf_api_result *r, bool include_usage) {
@@ -239,15 +244,7 @@ char *wf_api_completions_response(const wf_api_result *r) {
     }
     json_t *ch = json_pack("{s:o, s:i, s:o, s:s}", "text", text, "index", 0, "logprobs", completions_logprobs(r, r->echo_len),
                            "finish_reason", r->finish ? r->finish : "stop");
-    if (!o || !ch) {
-        json_decref(o);
-        json_decref(ch);
-        return NULL;
-    }
-    json_object_set_new(o, "choices", json_pack("[o]", ch));
-    json_object_set_new(o, "usage", usage_json(&r->usage));
-    json_object_set_new(o, "timings", timings_json(&r->usage));
-    return dump(o);
+    return with_choice_usage(o, ch, r);
 }
 
 char *wf_api_completions_chunk_text(const wf_api_result *r, const char *text, size_t n, bool include_usage) {

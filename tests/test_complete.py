@@ -67,18 +67,7 @@ EXTRA_KV = {}
 
 
 def fim_vocab_kv(w, n_vocab):
-    toks = make_model.byte_tokens() + SPECIALS
-    i = 0
-    while len(toks) < n_vocab:
-        toks.append("tok%d" % i)
-        i += 1
-    types = [1] * 256 + [3] * len(SPECIALS) + [1] * (n_vocab - 256 - len(SPECIALS))
-    w.add_kv("tokenizer.ggml.model", "gpt2")
-    w.add_kv("tokenizer.ggml.pre", "default")
-    w.add_kv("tokenizer.ggml.tokens", toks, G.ARRAY, elem_type=G.STRING)
-    w.add_kv("tokenizer.ggml.token_type", types, G.ARRAY, elem_type=G.INT32)
-    w.add_kv("tokenizer.ggml.merges", [], G.ARRAY, elem_type=G.STRING)
-    w.add_kv("tokenizer.ggml.eos_token_id", EOT, G.UINT32)
+    make_model.special_vocab_kv(w, n_vocab, SPECIALS, EOT)
     for k, v in EXTRA_KV.items():
         w.add_kv(k, v, G.UINT32)
 

@@ -171,7 +171,6 @@ def main():
         base = run(["run", "-p", prompt, "-n", "96", "--temp", "0", "--spec", "none"])
         look = run(["run", "-p", prompt, "-n", "96", "--temp", "0", "--spec", "lookup"])
         check(base.returncode == 0 and base.stdout == look.stdout, "greedy text identical with --spec lookup")
-        acc = re.search(r"(\d+) accepted", look.stderr.decode())
         print("lookup stats:", look.stderr.decode().strip().splitlines()[-1:] if look.stderr else "")
         pf = os.path.join(d, "pred.txt")
         with open(pf, "wb") as f:

@@ -89,7 +89,7 @@ def stream_request(port, path, body, on_event=None, timeout=60):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     c.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
     r = c.getresponse()
-    events, buf = [], b""
+    events = []
     if r.status != 200:
         return r.status, [r.read().decode()]
     while True:
@@ -352,7 +352,6 @@ def test_cancel(busy):
     def hang(d, c):
         n[0] += 1
         return n[0] < 4
-    t0 = time.time()
     stream_request(busy.port, "/v1/chat/completions", {"messages": M, "max_tokens": 3000, "temperature": 0, "stream": True}, hang)
     t_hang = time.time()
     free_ms = None

@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -42,19 +41,7 @@ def special_id(name):
 
 
 def _vocab_kv(w, n_vocab):
-    toks = make_model.byte_tokens() + SPECIALS
-    i = 0
-    while len(toks) < n_vocab:
-        toks.append("tok%d" % i)
-        i += 1
-    types = [1] * 256 + [3] * len(SPECIALS) + [1] * (n_vocab - 256 - len(SPECIALS))
-    w.add_kv("tokenizer.ggml.model", "gpt2")
-    w.add_kv("tokenizer.ggml.pre", "default")
-    w.add_kv("tokenizer.ggml.tokens", toks, G.ARRAY, elem_type=G.STRING)
-    w.add_kv("tokenizer.ggml.token_type", types, G.ARRAY, elem_type=G.INT32)
-    w.add_kv("tokenizer.ggml.merges", [], G.ARRAY, elem_type=G.STRING)
-    w.add_kv("tokenizer.ggml.eos_token_id", special_id("<|endoftext|>"), G.UINT32)
-    w.add_kv("tokenizer.chat_template", CHATML)
+    make_model.special_vocab_kv(w, n_vocab, SPECIALS, special_id("<|endoftext|>"), chat_template=CHATML)
 
 
 def make_server_model(path, big=False):
@@ -187,25 +174,14 @@ def make_tool_model(path):
     ChatML prompt ("...assistant\\n") is TOOL_ANSWER, one vocabulary token per
     piece, then <|endoftext|>: a Hermes/Qwen-style tool call to parse."""
     cfg = dict(make_model.BASE, n_vocab=300, n_ctx=1024)
-    V = cfg["n_vocab"]
     table = make_model.byte_tokens()
     first = 256 + len(SPECIALS)
     chain = [10] + list(range(first, first + len(TOOL_PIECES))) + [special_id("<|endoftext|>")]
 
     def vocab(w, n_vocab):
-        toks = table + SPECIALS + ["".join(table[b] for b in p.encode()) for p in TOOL_PIECES]
-        i = 0
-        while len(toks) < n_vocab:
-            toks.append("tok%d" % i)
-            i += 1
-        types = [1] * 256 + [3] * len(SPECIALS) + [1] * (n_vocab - 256 - len(SPECIALS))
-        w.add_kv("tokenizer.ggml.model", "gpt2")
-        w.add_kv("tokenizer.ggml.pre", "default")
-        w.add_kv("tokenizer.ggml.tokens", toks, G.ARRAY, elem_type=G.STRING)
-        w.add_kv("tokenizer.ggml.token_type", types, G.ARRAY, elem_type=G.INT32)
-        w.add_kv("tokenizer.ggml.merges", [], G.ARRAY, elem_type=G.STRING)
-        w.add_kv("tokenizer.ggml.eos_token_id", special_id("<|endoftext|>"), G.UINT32)
-        w.add_kv("tokenizer.chat_template", CHATML)
+        pieces = ["".join(table[b] for b in p.encode()) for p in TOOL_PIECES]
+        make_model.special_vocab_kv(w, n_vocab, SPECIALS, special_id("<|endoftext|>"), extra=pieces,
+                                    chat_template=CHATML)
 
     orig_vocab, orig_add = make_model.vocab_kv, G.GGUFWriter.add_tensor
     emb = {}

@@ -89,6 +89,26 @@ def vocab_kv(w, n_vocab):
     w.add_kv("tokenizer.ggml.eos_token_id", n_vocab - 1, G.UINT32)
 
 
+def special_vocab_kv(w, n_vocab, specials, eos, extra=(), chat_template=None):
+    """A byte vocabulary with control tokens: ids 0-255 the bytes, then
+    `specials` (type control), then `extra` token texts (byte-level BPE
+    spelling) and filler "tokN" up to n_vocab; no merges. eos: an id."""
+    toks = byte_tokens() + list(specials) + list(extra)
+    i = 0
+    while len(toks) < n_vocab:
+        toks.append("tok%d" % i)
+        i += 1
+    types = [1] * 256 + [3] * len(specials) + [1] * (n_vocab - 256 - len(specials))
+    w.add_kv("tokenizer.ggml.model", "gpt2")
+    w.add_kv("tokenizer.ggml.pre", "default")
+    w.add_kv("tokenizer.ggml.tokens", toks, G.ARRAY, elem_type=G.STRING)
+    w.add_kv("tokenizer.ggml.token_type", types, G.ARRAY, elem_type=G.INT32)
+    w.add_kv("tokenizer.ggml.merges", [], G.ARRAY, elem_type=G.STRING)
+    w.add_kv("tokenizer.ggml.eos_token_id", eos, G.UINT32)
+    if chat_template is not None:
+        w.add_kv("tokenizer.chat_template", chat_template)
+
+
 def make(path, c, wtype="f32", vocab=True, seed=1234):
     rng = np.random.default_rng(seed)
     a = c["arch"]
