@@ -55,7 +55,7 @@ static void usage(FILE *f) {
                "                          speculative decoding: candidates from n-gram matches in\n"
                "                          the conversation, or from a small draft model with the\n"
                "                          same vocabulary (default none)\n"
-               "  --draft-max N           longest draft checked in one step (default 16)\n"
+               "  --draft-max N           longest draft checked in one step (default 16, at most 31)\n"
                "  --once                  read all of stdin as one message, answer, exit\n"
                "  --save FILE             write the conversation (JSON messages) after each answer\n"
                "  -q, --quiet             no banner, progress bar or timings\n"
@@ -771,7 +771,7 @@ int cmd_chat(int argc, char **argv) {
             else if (!strcmp(flag, "--chat-template")) tmpl_arg = val;
             else if (!strcmp(flag, "--save")) ch.save_path = val;
             else if (!strcmp(flag, "--draft-max")) {
-                if (!cli_parse_i32(flag, val, 1, 256, &draft_max)) return 2;
+                if (!cli_parse_i32(flag, val, 1, WF_SPEC_DRAFT_MAX_LIMIT, &draft_max)) return 2;
             } else if (!strcmp(val, "lookup")) spec = WF_SPEC_LOOKUP;
             else if (!strcmp(val, "none")) spec = WF_SPEC_NONE;
             else if (!strncmp(val, "draft:", 6) && val[6]) spec = WF_SPEC_DRAFT, draft_path = val + 6;

@@ -56,7 +56,7 @@ static void usage(FILE *f) {
         "                          candidates from n-gram matches in the prompt, or from a\n"
         "                          smaller model with the same vocabulary (default none)\n"
         "  --predict FILE          the expected middle; its tokens are checked k at a time\n"
-        "  --draft-max N           longest draft checked in one step (default 16)\n\n"
+        "  --draft-max N           longest draft checked in one step (default 16, at most 31)\n\n"
         "options:\n", MAX_EXTRA);
     cli_print_opts_help(f, CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE);
     fprintf(f, "\nWithout -c the context is the model's training context, at most 4096 tokens.\n"
@@ -252,7 +252,7 @@ int cmd_complete(int argc, char **argv) {
             }
         }
         else if (!strcmp(a, "--predict")) predict_path = argv[++i];
-        else if (!strcmp(a, "--draft-max")) { if (!cli_parse_i32(a, argv[++i], 1, 256, &draft_max)) return 2; }
+        else if (!strcmp(a, "--draft-max")) { if (!cli_parse_i32(a, argv[++i], 1, WF_SPEC_DRAFT_MAX_LIMIT, &draft_max)) return 2; }
         else if (!strcmp(a, "--spec")) {
             const char *val = argv[++i];
             if (!strcmp(val, "lookup")) spec = WF_SPEC_LOOKUP;

@@ -44,7 +44,7 @@ static void usage(FILE *f) {
                "                          lookup, or a draft model (default none)\n"
                "  --no-predict            do not use the file as the prediction (plain decoding)\n"
                "  --predict FILE          use FILE's text as the prediction instead\n"
-               "  --draft-max N           longest draft checked in one step (default 16)\n"
+               "  --draft-max N           longest draft checked in one step (default 16, at most 31)\n"
                "  --chat-template X       a template file or a built-in format (default: the\n"
                "                          model's tokenizer.chat_template, else chatml)\n"
                "  --print-prompt          print the prompt text and exit (no generation)\n"
@@ -344,7 +344,7 @@ int cmd_edit(int argc, char **argv) {
             else if (!strcmp(a, "--chat-template")) tmpl_arg = val;
             else if (!strcmp(a, "--predict")) predict_path = val;
             else if (!strcmp(a, "--draft-max")) {
-                if (!cli_parse_i32(a, val, 1, 256, &draft_max)) return 2;
+                if (!cli_parse_i32(a, val, 1, WF_SPEC_DRAFT_MAX_LIMIT, &draft_max)) return 2;
             } else if (!strcmp(val, "lookup")) spec = WF_SPEC_LOOKUP;
             else if (!strcmp(val, "none")) spec = WF_SPEC_NONE;
             else if (!strncmp(val, "draft:", 6) && val[6]) spec = WF_SPEC_DRAFT, draft_path = val + 6;
@@ -431,7 +431,7 @@ int cmd_edit(int argc, char **argv) {
     /* the template: --chat-template, the model's, or ChatML; a base model
      * without a chat template whose vocabulary has a <|file_sep|> control
      * token (the embedded model) gets the raw edit format it was trained on:
-     * FILE <|file_sep|> INSTRUCTION \n <|file_sep|> -> NEW FILE <|endoftext|> */
+     * BOS INSTRUCTION \n <|file_sep|> FILE <|file_sep|> -> NEW FILE <|endoftext|> */
     const char *src = NULL;
     size_t src_len = 0;
     int32_t sep = -1;
@@ -447,8 +447,16 @@ int cmd_edit(int argc, char **argv) {
             sb_add(&predt, text, n_text);
         }
         if (predt.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
+        /* BOS INSTRUCTION \n SEP FILE SEP, as tools/build_data.py writes
+         * edits: in training every document follows an end-of-text token,
+         * and the file right after a separator lets the copy start by
+         * matching (what followed the last separator) */
+        const int32_t bos = wf_vocab_bos(v);
+        const size_t nbos = bos >= 0 ? 1 : 0;
         if (print_prompt) {
-            printf("%s<|file_sep|>%s\n<|file_sep|>", text, instr);
+            char *bs = nbos ? wf_token_to_str(v, bos) : NULL;
+            printf("%s%s\n<|file_sep|>%s<|file_sep|>", bs ? bs : "", instr, text);
+            free(bs);
             rc = 0;
             goto done;
         }
@@ -461,14 +469,15 @@ int cmd_edit(int argc, char **argv) {
         memcpy(il_nl + il, "\n", 2);
         bool ok = !wf_tokenize(v, text, n_text, false, false, &a, &na, &err) &&
                   !wf_tokenize(v, il_nl, il + 1, false, false, &b, &nb, &err) &&
-                  (prompt = malloc((na + nb + 2) * sizeof *prompt));
+                  (prompt = malloc((nbos + na + nb + 2) * sizeof *prompt));
         free(il_nl);
         if (ok) {
-            if (na) memcpy(prompt, a, na * sizeof *prompt);
-            prompt[na] = sep;
-            if (nb) memcpy(prompt + na + 1, b, nb * sizeof *prompt);
-            prompt[na + 1 + nb] = sep;
-            n_prompt = na + nb + 2;
+            if (nbos) prompt[0] = bos;
+            if (nb) memcpy(prompt + nbos, b, nb * sizeof *prompt);
+            prompt[nbos + nb] = sep;
+            if (na) memcpy(prompt + nbos + nb + 1, a, na * sizeof *prompt);
+            prompt[nbos + nb + 1 + na] = sep;
+            n_prompt = nbos + na + nb + 2;
         }
         free(a);
         free(b);

@@ -24,7 +24,7 @@ static void usage(FILE *f) {
                "                          vocabulary, checked k at a time (default none)\n"
                "  --predict FILE          the expected output (e.g. the file being edited); its\n"
                "                          tokens are proposed and checked k at a time\n"
-               "  --draft-max N           longest draft checked in one step (default 16)\n"
+               "  --draft-max N           longest draft checked in one step (default 16, at most 31)\n"
                "  --print-ids             print token ids instead of text\n"
                "  -q, --quiet             no progress bar or timings\n");
 }
@@ -77,7 +77,7 @@ int cmd_run(int argc, char **argv) {
             if (!strcmp(flag, "--predict")) {
                 predict_path = val;
             } else if (!strcmp(flag, "--draft-max")) {
-                if (!cli_parse_i32(flag, val, 1, 256, &draft_max)) return 2;
+                if (!cli_parse_i32(flag, val, 1, WF_SPEC_DRAFT_MAX_LIMIT, &draft_max)) return 2;
             } else if (!strcmp(val, "lookup")) {
                 spec = WF_SPEC_LOOKUP;
             } else if (!strcmp(val, "none")) {

@@ -46,7 +46,7 @@ static void usage(FILE *f) {
                "  --spec lookup|none      speculative decoding by prompt lookup (default none;\n"
                "                          requests with `prediction` always draft from it)\n"
                "  --draft MODEL           a small draft model with the same vocabulary\n"
-               "  --draft-max N           longest draft checked in one step (default 16)\n"
+               "  --draft-max N           longest draft checked in one step (default 16, at most 31)\n"
                "  -n, --n-predict N       default token limit when a request sets none (-1: context)\n"
                "  --prefill-chunk N       prompt tokens per engine step (default 256)\n"
                "  --cache-mb N            cross-request prefix cache in MiB (default 256; 0 = off)\n"
@@ -117,7 +117,7 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--alias")) alias = v;
         else if (!strcmp(a, "--chat-template")) tmpl_arg = v;
         else if (!strcmp(a, "--draft")) draft_path = v;
-        else if (!strcmp(a, "--draft-max")) { if (!cli_parse_i32(a, v, 1, 256, &cfg.draft_max)) return 2; }
+        else if (!strcmp(a, "--draft-max")) { if (!cli_parse_i32(a, v, 1, WF_SPEC_DRAFT_MAX_LIMIT, &cfg.draft_max)) return 2; }
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if (!cli_parse_i32(a, v, -1, 1 << 24, &n_predict)) return 2; }
         else if (!strcmp(a, "--prefill-chunk")) { if (!cli_parse_i32(a, v, 1, 1 << 16, &cfg.prefill_chunk)) return 2; }
         else if (!strcmp(a, "--cache-mb")) { if (!cli_parse_i32(a, v, 0, 1 << 20, &cache_mb)) return 2; }

@@ -56,7 +56,14 @@ typedef struct wf_spec {
     int64_t n_model_accepted, n_model_rejected; /* draft model only */
 } wf_spec;
 
-/* pred may be NULL (n_pred 0). draft_max <= 0 picks the default (16). */
+/* The longest draft: a verification pass (the pending token + the draft)
+ * must stay within WF_GEMM_EXACT_TOKENS (kernels.h) tokens, where every
+ * column is computed bit for bit as one-token decoding computes it; a longer
+ * pass would take the prefill tiles, and greedy output could then depend on
+ * speculation. */
+#define WF_SPEC_DRAFT_MAX_LIMIT 31
+/* pred may be NULL (n_pred 0). draft_max <= 0 picks the default (16); more
+ * than WF_SPEC_DRAFT_MAX_LIMIT is capped there. */
 wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_t n_pred,
                        int32_t draft_max, wf_error *err);
 void wf_spec_free(wf_spec *s);
@@ -132,7 +139,8 @@ typedef struct wf_gen_params {
     bool text;                      /* detokenize for the callback (needs a
                                        vocabulary); else text is always NULL */
     wf_spec_mode spec;
-    int32_t draft_max;              /* <= 0: default (16)                    */
+    int32_t draft_max;              /* <= 0: default (16); at most
+                                       WF_SPEC_DRAFT_MAX_LIMIT (31)          */
     const int32_t *prediction;      /* (n_prediction) tokens; may be NULL    */
     size_t n_prediction;
 } wf_gen_params;

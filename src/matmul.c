@@ -38,8 +38,13 @@
 #define WF_MM_TILE_ROWS_MIN 64
 #define WF_MM_TILE_ROWS_MAX 256
 #define WF_MM_TILE_TOKS 64
-/* Convert activations on several threads from this many rows on. */
+/* Convert activations on several threads from this many rows and this many
+ * elements on: below, one thread converts them in about the time a hand-off
+ * to the pool takes (a 32-token batch of a 256-wide model is 8k floats). */
 #define WF_MM_PAR_CONVERT_TOKS 4
+#ifndef WF_MM_PAR_CONVERT_ELEMS
+#define WF_MM_PAR_CONVERT_ELEMS (32 * 1024)
+#endif
 
 void wf_matmul_scratch_free(wf_matmul_scratch *s) {
     if (!s) return;
@@ -252,7 +257,7 @@ wf_status wf_matmul_multi(wf_threadpool *tp, const wf_kernels *k, const wf_mat *
         if (!q) q = wf_type_get((uint32_t)vdt[p])->from_float;
         if (!q) return WF_ERR_UNSUPPORTED;
         convert_job cj = {q, x, ws[p]->n, ntok, (char *)scratch->buf + off[p], arb[p]};
-        if (ntok >= WF_MM_PAR_CONVERT_TOKS && nth > 1)
+        if (ntok >= WF_MM_PAR_CONVERT_TOKS && ntok * ws[p]->n >= WF_MM_PAR_CONVERT_ELEMS && nth > 1)
             wf_threadpool_run(tp, convert_task, &cj);
         else
             convert_task(&cj, 0, 1);

@@ -15,10 +15,13 @@
  * draft and falls to one more than what was accepted otherwise.
  */
 #include "generate.h"
+#include "kernels.h"
 
 #include <stdlib.h>
 
 enum { WF_SPEC_DRAFT_MAX_DEFAULT = 16, WF_SPEC_NGRAM_MAX = 4 };
+_Static_assert(WF_SPEC_DRAFT_MAX_LIMIT + 1 <= WF_GEMM_EXACT_TOKENS,
+               "a verification pass must stay within the exact gemm calls");
 
 wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_t n_pred,
                        int32_t draft_max, wf_error *err) {
@@ -32,7 +35,7 @@ wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_
     s->ngram_max = WF_SPEC_NGRAM_MAX;
     s->draft_min = 1;
     s->draft_max = draft_max > 0 ? draft_max : WF_SPEC_DRAFT_MAX_DEFAULT;
-    if (s->draft_max > 256) s->draft_max = 256;
+    if (s->draft_max > WF_SPEC_DRAFT_MAX_LIMIT) s->draft_max = WF_SPEC_DRAFT_MAX_LIMIT;
     s->k_lookup = s->draft_max < 4 ? s->draft_max : 4;
     s->k_pred = s->draft_max < 8 ? s->draft_max : 8;
     s->k_draft = s->draft_max < 4 ? s->draft_max : 4;

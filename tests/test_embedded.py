@@ -28,7 +28,12 @@ Checks:
      (`wafer run --spec lookup`, and `--predict` with a file the model is
      likely to copy), and lookup accepts tokens (the model continues code, so
      n-gram candidates pay off); `wafer edit` writes the same bytes with the
-     file as the prediction and without (--no-predict).
+     file as the prediction and without (--no-predict);
+  5. it copies from its context: the openings of the held-out files (~700
+     bytes each) repeated twice are predicted with under half the perplexity
+     the second time (a model that does not copy scores both copies alike;
+     files that are missing or changed are left out), and
+     `wafer edit --print-prompt` gives the raw edit format of docs/edit.md.
 """
 import ast
 import hashlib
@@ -65,6 +70,7 @@ def run(args, env=None, timeout=300):
 
 
 FIB_PROMPT = "def fibonacci(n):"
+COPY_RATIO = 2.0  # the second copy's perplexity must be under half the first's
 FIB_SAMPLING = ["--temp", "0.3", "--repeat-penalty", "1.2"]
 FIB_TOKENS = 400
 
@@ -120,6 +126,34 @@ def heldout_ppl():
         nll -= sum(lps)
         n += len(lps)
     return math.exp(nll / n), "%d files, %d scored tokens" % (len(rows), n)
+
+
+def copy_ppl():
+    """The opening (~700 bytes, whole lines) of every held-out file twice in a
+    row, scored token by token: perplexity over all first copies and over all
+    second copies, token count, file count (None when no file matches)."""
+    with open(HELDOUT, encoding="utf-8") as f:
+        rows = [l.rstrip("\n").split("\t") for l in f if l.strip() and not l.startswith("#")]
+    first, second, files = [], [], 0
+    for path, sha in rows:
+        try:
+            data = open(path, "rb").read()
+        except OSError:
+            continue
+        if hashlib.sha256(data).hexdigest() != sha:
+            continue
+        text = data[:700].decode("utf-8", "ignore")
+        text = text[:text.rfind("\n") + 1]
+        ids = json.loads(run(["tokenize", "-p", text, "--json"]).stdout)
+        n = len(ids)
+        js = json.loads(run(["score", "--json", "--ids", " ".join(map(str, ids + ids))]).stdout)
+        lp = [p["next_logprob"] for p in js["positions"]]
+        first += lp[:n - 1]
+        second += lp[n - 1:2 * n - 1]
+        files += 1
+    if not files:
+        return None
+    return (math.exp(-sum(first) / len(first)), math.exp(-sum(second) / len(second)), len(second), files)
 
 
 def main():
@@ -193,6 +227,23 @@ def main():
         check(outs[0] is not None and outs[0] == outs[1], "wafer edit: same bytes with and without the prediction")
         if outs[0] is not None:
             print("edit output:\n" + outs[0].decode(errors="replace"))
+
+    # 5. it copies from its context
+    got = copy_ppl()
+    if got is None:
+        print("copying: skipped (no held-out file matches its recorded sha256)")
+    else:
+        p1, p2, ntok, files = got
+        check(p2 * COPY_RATIO < p1, "held-out openings repeated (%d files, %d tokens a copy) are predicted far better "
+              "the second time: perplexity %.2f then %.2f (need under 1/%g)" % (files, ntok, p1, p2, COPY_RATIO))
+    # the raw edit format as docs/edit.md gives it
+    with tempfile.TemporaryDirectory() as d:
+        f = os.path.join(d, "a.py")
+        with open(f, "w") as fh:
+            fh.write("x = 1\n")
+        r = run(["edit", f, "-i", "change 1 to 2 in `x = 1`", "--print-prompt"])
+        want = b"<|endoftext|>change 1 to 2 in `x = 1`\n<|file_sep|>x = 1\n<|file_sep|>"
+        check(r.returncode == 0 and r.stdout == want, "raw edit prompt: %r" % r.stdout[:200])
 
     print("%s" % ("all passed" if failures == 0 else "%d FAILED" % failures))
     return 1 if failures else 0

@@ -1,6 +1,6 @@
 """test_tools_smoke.py — smoke run of the embedded-model pipeline (tools/):
 tiny corpus -> 512-token BPE vocabulary -> training data -> a few training
-steps -> GGUF export -> wafer. Checks: the vocabulary round-trips through
+steps -> a few copy-curriculum steps -> GGUF export -> wafer. Checks: the vocabulary round-trips through
 wafer's tokenizer, special tokens parse to their own ids, the data holds
 FIM/edit examples, and wafer's log-probs equal torch's within 1e-4 (f32
 weights, f32 KV cache; the difference is accumulation order), also for the
@@ -91,6 +91,16 @@ def main():
     ok = (ex["fim"] >= 1 and ex["edit"] >= 1 and info["n_vocab"] == 512 and stream.size == info["train"]["tokens"]
           and cnt["pre"] == cnt["suf"] == cnt["mid"] == ex["fim"] and cnt["sep"] == 2 * ex["edit"]
           and bool(np.all(pos_p < pos_s)) and bool(np.all(pos_s < pos_m)))
+    # edit examples are instruction first: the text between an end-of-text and
+    # the first separator of each edit example is a one-line instruction
+    eots = np.flatnonzero(stream == eot)
+    seps = np.flatnonzero(stream == sep)
+    firsts = seps[0::2]
+    starts = [int(eots[eots < f].max()) + 1 if (eots < f).any() else 0 for f in firsts]
+    instr = [subprocess.run([WAFER, "detokenize", "-m", vocab] + [str(int(t)) for t in stream[a:f]],
+                            stdout=subprocess.PIPE).stdout.decode("utf-8", "replace") for a, f in zip(starts, firsts)]
+    ok = ok and info.get("edit_format") == "instruction-first" and len(instr) == ex["edit"] and all(
+        t.endswith("\n") and t.count("\n") == 1 and t.split(" ")[0] in ("rename", "change", "add") for t in instr)
     print("data: %s: %s" % (info["train"], "ok" if ok else "FAIL"))
     fails += not ok
 
@@ -103,6 +113,24 @@ def main():
     print(out.strip().split("\n")[-1])
     ok = "resumed at step 10" in out
     print("resume: %s" % ("ok" if ok else "FAIL"))
+    fails += not ok
+    # the copy curriculum: a fine-tune from that checkpoint with synthetic copy
+    # rows (some in the edit format), stopped early inside its schedule
+    m2 = os.path.join(tmp, "model-copy")
+    out = run(PY, os.path.join(TOOLS, "train.py"), "--data", d, "--out", m2, "--init", os.path.join(m, "ckpt.pt"),
+              "--batch", "2", "--copy-rows", "4", "--copy-len", "32", "--copy-edit", "0.5", "--steps", "8",
+              "--stop-after", "4", "--ckpt-every", "100", "--log-every", "1", "--warmup", "2")
+    import train as tr_mod
+    import random as rnd_mod
+    cx, cy = tr_mod.copy_batch(stream, 8, 48, 23, sep, eot, 1.0, 512, rnd_mod.Random(1))
+    marks = int((cx == sep).sum()) + int((cx == eot).sum())
+    ok = ("initialised from" in out and "step 4 held-out loss" in out and "copy loss" in out
+          and "step 5 " not in out and os.path.exists(os.path.join(m2, "ckpt.pt"))
+          and tuple(cx.shape) == (8, 48) and bool((cy == -100).any()) and marks > 0
+          and bool(torch.equal(cy[:, :-1][cy[:, :-1] != -100], cx[:, 1:][cy[:, :-1] != -100])))
+    print(out.strip().split("\n")[-1])
+    print("copy curriculum (--init, --copy-rows, --stop-after; rows are shifted targets): %s"
+          % ("ok" if ok else "FAIL"))
     fails += not ok
     run(PY, os.path.join(TOOLS, "export.py"), "--ckpt", os.path.join(m, "ckpt.pt"), "--vocab", vocab,
         "--out", gg, "--type", "f32")
@@ -140,7 +168,6 @@ def main():
 
     # negative control: torch with rotate-half RoPE (the Hugging Face order) must
     # NOT match, so the check above does see the Q/K row order
-    import train as tr_mod
 
     def rope_halves(x, cos, sin):
         h = x.shape[-1] // 2

@@ -7,7 +7,15 @@ example (a chunk of the file, then a lightly edited copy):
 
   plain  <text> <|endoftext|>
   FIM    <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle <|endoftext|>
-  edit   <chunk> <|file_sep|> <instruction> "\n" <|file_sep|> <edited chunk> <|endoftext|>
+  edit   <instruction> "\n" <|file_sep|> <chunk> <|file_sep|> <edited chunk> <|endoftext|>
+         (--edit-format instruction-first, the default), or, as the base
+         model was trained (--edit-format file-first):
+         <chunk> <|file_sep|> <instruction> "\n" <|file_sep|> <edited chunk> <|endoftext|>
+
+Instruction first puts the file right after the first separator, so the
+copy's first token is what followed the previous separator: a model that
+copies by matching (an induction head) starts the copy without having to
+find where the file began.
 
 Edits, each with a one-line instruction saying what changed: rename an
 identifier everywhere ("rename OLD to NEW"), change a numeric literal
@@ -21,7 +29,7 @@ files as plain documents only), little-endian uint16 when the vocabulary has
 
 usage: build_data.py --wafer PATH --vocab vocab.gguf --corpus CORPUSDIR --out DIR
                      [--fim 0.5] [--fim-chars 0] [--edit 0.3] [--edit-chars 1200]
-                     [--repeats 1] [--seed 1]
+                     [--repeats 1] [--seed 1] [--edit-format instruction-first|file-first]
 """
 import argparse
 import json
@@ -140,8 +148,12 @@ def add_examples(a, rng, tok, text, ids, n, special):
         r = rng.choice(EDITS)(rng, chunk)
         if r is not None and r[0] != chunk:
             edited, instruction = r
-            ids += (tok.encode(chunk) + [sep] + tok.encode(instruction + "\n") + [sep]
-                    + tok.encode(edited) + [eot])
+            if a.edit_format == "file-first":
+                ids += (tok.encode(chunk) + [sep] + tok.encode(instruction + "\n") + [sep]
+                        + tok.encode(edited) + [eot])
+            else:
+                ids += (tok.encode(instruction + "\n") + [sep] + tok.encode(chunk) + [sep]
+                        + tok.encode(edited) + [eot])
             n["edit"] += 1
 
 
@@ -160,6 +172,7 @@ def main():
                     help="rounds of FIM/edit draws per file (fresh examples for multi-epoch runs)")
     ap.add_argument("--max-files", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--edit-format", choices=("instruction-first", "file-first"), default="instruction-first")
     a = ap.parse_args()
 
     tok = Tokenizer(a.wafer, a.vocab)
@@ -171,7 +184,7 @@ def main():
     dtype = np.uint16 if tok.n_vocab < 65536 else np.uint32
     info = {"vocab": os.path.abspath(a.vocab), "n_vocab": tok.n_vocab, "dtype": np.dtype(dtype).name,
             "seed": a.seed, "fim": a.fim, "fim_chars": a.fim_chars, "edit": a.edit,
-            "edit_chars": a.edit_chars, "repeats": a.repeats}
+            "edit_chars": a.edit_chars, "repeats": a.repeats, "edit_format": a.edit_format}
     for split in ("train", "heldout"):
         with open(os.path.join(a.corpus, split + ".txt"), encoding="utf-8") as f:
             paths = [l.rstrip("\n") for l in f if l.strip()]

@@ -11,12 +11,29 @@ llama order — so export.py writes Q/K as they are, with no permutation
 usage: train.py --data DIR --out DIR [--layers 6 --dim 256 --heads 8 --kv-heads 4
                 --ff 704 --ctx 256] [--batch 16 --steps 5000 --lr 1e-3 --warmup 200]
                 [--ckpt-every 500] [--resume] [--threads 2]
+                [--init CKPT] [--copy-rows 32 --copy-len 64]
 Checkpoints: OUT/ckpt.pt (model, optimizer, step, config), replaced atomically.
+
+Copy curriculum (--copy-rows N): every step also trains on N short synthetic
+copy rows of --copy-len tokens, so the model learns to continue a passage it
+has already seen (what prompt lookup and predicted outputs need). A copy row
+is a series of pairs "A <|file_sep|> A' <|file_sep|>": A is either a run of
+random tokens (uniform ids, or tokens drawn from the training stream; the loss
+on this first occurrence is masked, it cannot be predicted) or a real window
+of code, and A' is A with, half of the time, 1-3 tokens replaced, inserted or
+deleted, so the model also learns to pick the copy up again after a
+divergence. The rows are short so that attention is not spread over a long
+context while the copying circuit forms. Every eval also reports the "copy
+loss": the loss on the second occurrence of held-out windows repeated back
+to back (near 0 for a model that copies; near the first occurrence's loss
+for one that does not). --init starts a new run (fresh optimizer, step 0)
+from a checkpoint's weights: the curriculum is a fine-tune of the base model.
 """
 import argparse
 import json
 import math
 import os
+import random
 import sys
 import time
 
@@ -24,6 +41,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+import gguf_py  # noqa: E402
 
 
 class RMSNorm(nn.Module):
@@ -141,6 +161,77 @@ def get_batch(data, ctx, bs, gen):
     return x, y
 
 
+def mutate(seq, rng, n_vocab):
+    """A copy of seq with, half of the time, 1-3 tokens replaced, inserted or deleted."""
+    out = list(seq)
+    if rng.random() < 0.5:
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(out))
+            op = rng.randrange(3)
+            if op == 0:
+                out[i] = rng.randrange(n_vocab)
+            elif op == 1:
+                out.insert(i, rng.randrange(n_vocab))
+            elif len(out) > 2:
+                del out[i]
+    return out
+
+
+def copy_row(data, length, code_max, sep, eot, edit_frac, n_vocab, rng):
+    """One synthetic copy row: (x, y) of length tokens, y = -100 where not scored.
+    Random runs are 4..length/4 tokens, code windows 8..code_max. With
+    probability edit_frac a code pair takes build_data.py's edit format
+    instead: <eot> R <sep> A <sep> A' <eot>, R a short random run standing
+    for the instruction (not scored)."""
+    toks, score = [], []
+    while len(toks) < length + 1:
+        if rng.random() < 0.5:      # random run: uniform ids, or tokens drawn from the stream
+            n = rng.randint(4, max(4, length // 4))
+            if rng.random() < 0.5:
+                a = [rng.randrange(n_vocab) for _ in range(n)]
+            else:
+                a = [int(data[rng.randrange(len(data))]) for _ in range(n)]
+            scored = False
+        else:                       # a real window of code
+            n = rng.randint(8, max(8, code_max))
+            i = rng.randrange(len(data) - n)
+            a = [int(t) for t in data[i:i + n]]
+            scored = True
+        b = mutate(a, rng, n_vocab)
+        if scored and edit_frac > 0 and rng.random() < edit_frac:
+            r = [int(data[rng.randrange(len(data))]) for _ in range(rng.randint(3, 16))]
+            toks += [eot] + r + [sep] + a + [sep] + b + [eot]
+            score += [False] * (len(r) + 2) + [True] * (len(a) + len(b) + 2)
+        else:
+            toks += a + [sep] + b + [sep]
+            score += [scored] * len(a) + [True] * (len(b) + 2)
+    toks, score = toks[:length + 1], score[:length + 1]
+    x = torch.tensor(toks[:-1])
+    y = torch.tensor([t if s else -100 for t, s in zip(toks[1:], score[1:])])
+    return x, y
+
+
+def copy_batch(data, rows, length, code_max, sep, eot, edit_frac, n_vocab, rng):
+    xy = [copy_row(data, length, code_max, sep, eot, edit_frac, n_vocab, rng) for _ in range(rows)]
+    return torch.stack([x for x, _ in xy]), torch.stack([y for _, y in xy])
+
+
+
+@torch.no_grad()
+def copy_loss(model, data, ctx, n=8):
+    """Mean loss on the second occurrence of held-out windows repeated back to back
+    (fixed windows, so evals are comparable), and on their first occurrence."""
+    model.eval()
+    half = ctx // 2
+    step = max(1, (len(data) - half) // n)
+    xs = [np.concatenate([data[i:i + half], data[i:i + half]]) for i in range(0, step * n, step)]
+    x = torch.from_numpy(np.stack(xs))
+    logp = F.log_softmax(model(x[:, :-1]), dim=-1)
+    nll = -logp.gather(-1, x[:, 1:, None])[..., 0]
+    model.train()
+    return nll[:, half - 1:].mean().item(), nll[:, :half - 1].mean().item()
+
+
 def save_ckpt(path, model, opt, step, cfg, gen):
     tmp = path + ".tmp"
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg,
@@ -170,6 +261,15 @@ def main():
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--init", help="start from this checkpoint's weights (new optimizer, step 0)")
+    ap.add_argument("--copy-rows", type=int, default=0, help="copy rows per step (0: no curriculum)")
+    ap.add_argument("--copy-len", type=int, default=64, help="tokens per copy row")
+    ap.add_argument("--copy-code-max", type=int, default=0,
+                    help="longest code window in a copy pair (0: copy-len / 2 - 1)")
+    ap.add_argument("--copy-edit", type=float, default=0.0,
+                    help="probability that a code copy pair is in the edit format")
+    ap.add_argument("--stop-after", type=int, default=0,
+                    help="stop after this step although the schedule runs to --steps")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -192,6 +292,14 @@ def main():
         step = ck["step"]
         gen.set_state(ck["rng"])
         print("train: resumed at step %d" % step)
+    elif a.init:
+        ck = torch.load(a.init, map_location="cpu")
+        cfg = ck["config"]
+        model = Llama(cfg)
+        model.load_state_dict(ck["model"])
+        opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.wd)
+        step = 0
+        print("train: initialised from %s (its step %d)" % (a.init, ck["step"]))
     else:
         if a.dim % a.heads or a.heads % a.kv_heads or (a.dim // a.heads) % 2:
             sys.exit("train: dim must divide by heads, heads by kv-heads, head size must be even")
@@ -208,25 +316,39 @@ def main():
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
 
+    sep = eot = None
+    if a.copy_rows > 0:
+        g = gguf_py.read_gguf(info["vocab"])
+        names = list(g.kv["tokenizer.ggml.tokens"])
+        sep, eot = names.index("<|file_sep|>"), names.index("<|endoftext|>")
+    crng = random.Random(a.seed * 7919 + step)   # the copy rows of a resumed run differ; fine
     t0, tok_seen = time.time(), 0
-    while step < a.steps:
+    end = min(a.steps, a.stop_after) if a.stop_after > 0 else a.steps
+    while step < end:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a)
         x, y = get_batch(train, ctx, a.batch, gen)
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        if a.copy_rows > 0:
+            cx, cy = copy_batch(train, a.copy_rows, a.copy_len, a.copy_code_max or a.copy_len // 2 - 1,
+                                sep, eot, a.copy_edit, cfg["vocab"], crng)
+            loss = loss + F.cross_entropy(model(cx).flatten(0, 1), cy.flatten(), ignore_index=-100)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        tok_seen += x.numel()
-        if step % a.log_every == 0 or step == a.steps:
+        tok_seen += x.numel() + (cx.numel() if a.copy_rows > 0 else 0)
+        last = step == end
+        if step % a.log_every == 0 or last:
             dt = time.time() - t0
             print("step %d loss %.4f lr %.2e %.0f tok/s" % (step, loss.item(), lr_at(step - 1, a), tok_seen / dt),
                   flush=True)
-        if step % a.ckpt_every == 0 or step == a.steps:
+        if step % a.ckpt_every == 0 or last:
             hl = eval_loss(model, held, ctx, a.eval_batches, torch.Generator().manual_seed(0))
-            print("step %d held-out loss %.4f (ppl %.2f)" % (step, hl, math.exp(hl)), flush=True)
+            c2, c1 = copy_loss(model, held, ctx)
+            print("step %d held-out loss %.4f (ppl %.2f) copy loss %.4f (first occurrence %.4f)"
+                  % (step, hl, math.exp(hl), c2, c1), flush=True)
             save_ckpt(ckpt_path, model, opt, step, cfg, gen)
 
 
