@@ -216,7 +216,6 @@ def copy_batch(data, rows, length, code_max, sep, eot, edit_frac, n_vocab, rng):
     return torch.stack([x for x, _ in xy]), torch.stack([y for _, y in xy])
 
 
-
 @torch.no_grad()
 def copy_loss(model, data, ctx, n=8):
     """Mean loss on the second occurrence of held-out windows repeated back to back
@@ -317,7 +316,13 @@ def main():
         json.dump(cfg, f, indent=1)
 
     sep = eot = None
+    if a.copy_rows < 0 or not 0 <= a.copy_edit <= 1:
+        sys.exit("train: --copy-rows must be >= 0 and --copy-edit in [0, 1]")
     if a.copy_rows > 0:
+        cmax = a.copy_code_max or a.copy_len // 2 - 1
+        if a.copy_len < 16 or not 8 <= cmax < len(train):
+            sys.exit("train: --copy-len must be >= 16 and the longest code window (--copy-code-max) "
+                     "8..%d tokens" % (len(train) - 1))
         g = gguf_py.read_gguf(info["vocab"])
         names = list(g.kv["tokenizer.ggml.tokens"])
         sep, eot = names.index("<|file_sep|>"), names.index("<|endoftext|>")
