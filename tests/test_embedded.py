@@ -107,17 +107,29 @@ def card_ppl():
     return float(m.group(1)) if m else None
 
 
-def heldout_ppl():
-    nll, n = 0.0, 0
+def heldout_files():
+    """(path, bytes, why): bytes None when the held-out file is missing or
+    differs from the sha256 recorded in models/heldout.tsv (why says which)."""
     with open(HELDOUT, encoding="utf-8") as f:
         rows = [l.rstrip("\n").split("\t") for l in f if l.strip() and not l.startswith("#")]
+    out = []
     for path, sha in rows:
         try:
             data = open(path, "rb").read()
         except OSError:
-            return None, "%s is missing" % path
-        if hashlib.sha256(data).hexdigest() != sha:
-            return None, "%s differs from the training machine's copy" % path
+            out.append((path, None, "%s is missing" % path))
+            continue
+        ok = hashlib.sha256(data).hexdigest() == sha
+        out.append((path, data if ok else None, "" if ok else "%s differs from the training machine's copy" % path))
+    return out
+
+
+def heldout_ppl():
+    nll, n = 0.0, 0
+    rows = heldout_files()
+    for path, data, why in rows:
+        if data is None:
+            return None, why
         r = run(["score", "-f", path, "--json"])
         if r.returncode != 0:
             return None, "score failed on %s: %s" % (path, r.stderr.decode(errors="replace")[-300:])
@@ -132,15 +144,9 @@ def copy_ppl():
     """The opening (~700 bytes, whole lines) of every held-out file twice in a
     row, scored token by token: perplexity over all first copies and over all
     second copies, token count, file count (None when no file matches)."""
-    with open(HELDOUT, encoding="utf-8") as f:
-        rows = [l.rstrip("\n").split("\t") for l in f if l.strip() and not l.startswith("#")]
     first, second, files = [], [], 0
-    for path, sha in rows:
-        try:
-            data = open(path, "rb").read()
-        except OSError:
-            continue
-        if hashlib.sha256(data).hexdigest() != sha:
+    for _, data, _ in heldout_files():
+        if data is None:
             continue
         text = data[:700].decode("utf-8", "ignore")
         text = text[:text.rfind("\n") + 1]

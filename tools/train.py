@@ -316,10 +316,10 @@ def main():
         json.dump(cfg, f, indent=1)
 
     sep = eot = None
+    cmax = a.copy_code_max or a.copy_len // 2 - 1   # the longest code window of a copy pair
     if a.copy_rows < 0 or not 0 <= a.copy_edit <= 1:
         sys.exit("train: --copy-rows must be >= 0 and --copy-edit in [0, 1]")
     if a.copy_rows > 0:
-        cmax = a.copy_code_max or a.copy_len // 2 - 1
         if a.copy_len < 16 or not 8 <= cmax < len(train):
             sys.exit("train: --copy-len must be >= 16 and the longest code window (--copy-code-max) "
                      "8..%d tokens" % (len(train) - 1))
@@ -335,8 +335,7 @@ def main():
         x, y = get_batch(train, ctx, a.batch, gen)
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
         if a.copy_rows > 0:
-            cx, cy = copy_batch(train, a.copy_rows, a.copy_len, a.copy_code_max or a.copy_len // 2 - 1,
-                                sep, eot, a.copy_edit, cfg["vocab"], crng)
+            cx, cy = copy_batch(train, a.copy_rows, a.copy_len, cmax, sep, eot, a.copy_edit, cfg["vocab"], crng)
             loss = loss + F.cross_entropy(model(cx).flatten(0, 1), cy.flatten(), ignore_index=-100)
         opt.zero_grad(set_to_none=True)
         loss.backward()
