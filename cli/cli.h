@@ -53,6 +53,9 @@ void cli_print_opts_help(FILE *f, int groups);
 
 /* Number parsing with range checks; print a message naming the flag. */
 bool cli_parse_i32(const char *flag, const char *s, int64_t lo, int64_t hi, int32_t *out);
+/* --draft-max above what the model allows (wf_model_exact_batch - 1):
+ * say on stderr that the engine lowers it. */
+void cli_note_draft_max(const wf_model *m, int32_t draft_max);
 bool cli_parse_f32(const char *flag, const char *s, double lo, double hi, float *out);
 
 /* The model to use when -m is not given: $WAFER_MODEL if set, else the

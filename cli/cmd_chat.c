@@ -55,7 +55,8 @@ static void usage(FILE *f) {
                "                          speculative decoding: candidates from n-gram matches in\n"
                "                          the conversation, or from a small draft model with the\n"
                "                          same vocabulary (default none)\n"
-               "  --draft-max N           longest draft checked in one step (default 16, at most 31)\n"
+               "  --draft-max N           longest draft checked in one step (default 16, at most\n"
+               "                          255; 31 on models with K-quant weights)\n"
                "  --once                  read all of stdin as one message, answer, exit\n"
                "  --save FILE             write the conversation (JSON messages) after each answer\n"
                "  -q, --quiet             no banner, progress bar or timings\n"
@@ -792,6 +793,7 @@ int cmd_chat(int argc, char **argv) {
     wf_error err = {0};
     char *file_src = NULL;
     if (!(ch.m = cli_load_model(&ch.o))) goto done;
+    cli_note_draft_max(ch.m, draft_max);
     if (!(ch.v = wf_model_vocab(ch.m))) {
         fprintf(stderr, "wafer chat: the model has no tokenizer\n");
         goto done;

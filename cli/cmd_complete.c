@@ -56,7 +56,8 @@ static void usage(FILE *f) {
         "                          candidates from n-gram matches in the prompt, or from a\n"
         "                          smaller model with the same vocabulary (default none)\n"
         "  --predict FILE          the expected middle; its tokens are checked k at a time\n"
-        "  --draft-max N           longest draft checked in one step (default 16, at most 31)\n\n"
+        "  --draft-max N           longest draft checked in one step (default 16, at most\n"
+               "                          255; 31 on models with K-quant weights)\n\n"
         "options:\n", MAX_EXTRA);
     cli_print_opts_help(f, CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE);
     fprintf(f, "\nWithout -c the context is the model's training context, at most 4096 tokens.\n"
@@ -373,6 +374,7 @@ int cmd_complete(int argc, char **argv) {
 
     /* generation */
     if (!(m = cli_load_model(&o))) goto done;
+    cli_note_draft_max(m, draft_max);
     double t_loaded = wf_time_now_cli();
     o.ctx_size = n_ctx;
     if (!(c = cli_make_context(m, &o, n_ctx))) goto done;

@@ -44,7 +44,8 @@ static void usage(FILE *f) {
                "                          lookup, or a draft model (default none)\n"
                "  --no-predict            do not use the file as the prediction (plain decoding)\n"
                "  --predict FILE          use FILE's text as the prediction instead\n"
-               "  --draft-max N           longest draft checked in one step (default 16, at most 31)\n"
+               "  --draft-max N           longest draft checked in one step (default 16, at most\n"
+               "                          255; 31 on models with K-quant weights)\n"
                "  --chat-template X       a template file or a built-in format (default: the\n"
                "                          model's tokenizer.chat_template, else chatml)\n"
                "  --print-prompt          print the prompt text and exit (no generation)\n"
@@ -425,6 +426,7 @@ int cmd_edit(int argc, char **argv) {
     if (user.oom || predt.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
 
     if (!(m = cli_load_model(&o))) goto done;
+    cli_note_draft_max(m, draft_max);
     const wf_vocab *v = wf_model_vocab(m);
     if (!v) { fprintf(stderr, "wafer edit: the model has no tokenizer\n"); goto done; }
 

@@ -24,7 +24,8 @@ static void usage(FILE *f) {
                "                          vocabulary, checked k at a time (default none)\n"
                "  --predict FILE          the expected output (e.g. the file being edited); its\n"
                "                          tokens are proposed and checked k at a time\n"
-               "  --draft-max N           longest draft checked in one step (default 16, at most 31)\n"
+               "  --draft-max N           longest draft checked in one step (default 16, at most\n"
+               "                          255; 31 on models with K-quant weights)\n"
                "  --print-ids             print token ids instead of text\n"
                "  -q, --quiet             no progress bar or timings\n");
 }
@@ -106,6 +107,7 @@ int cmd_run(int argc, char **argv) {
 
     double t_start = wf_time_now_cli();
     if (!(m = cli_load_model(&o))) goto done;
+    cli_note_draft_max(m, draft_max);
     double t_loaded = wf_time_now_cli();
     size_t n_prompt = 0;
     if (!(prompt = cli_input_tokens(&o, m, &n_prompt))) goto done;

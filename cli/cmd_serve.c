@@ -46,7 +46,8 @@ static void usage(FILE *f) {
                "  --spec lookup|none      speculative decoding by prompt lookup (default none;\n"
                "                          requests with `prediction` always draft from it)\n"
                "  --draft MODEL           a small draft model with the same vocabulary\n"
-               "  --draft-max N           longest draft checked in one step (default 16, at most 31)\n"
+               "  --draft-max N           longest draft checked in one step (default 16, at most\n"
+               "                          255; 31 on models with K-quant weights)\n"
                "  -n, --n-predict N       default token limit when a request sets none (-1: context)\n"
                "  --prefill-chunk N       prompt tokens per engine step (default 256)\n"
                "  --cache-mb N            cross-request prefix cache in MiB (default 256; 0 = off)\n"
@@ -157,6 +158,7 @@ int cmd_serve(int argc, char **argv) {
         else goto done;
     }
     if (!(m = cli_load_model(&o))) goto done;
+    cli_note_draft_max(m, cfg.draft_max);
     if (draft_path) {
         cli_opts d = o;
         d.model = draft_path;

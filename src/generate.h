@@ -56,16 +56,20 @@ typedef struct wf_spec {
     int64_t n_model_accepted, n_model_rejected; /* draft model only */
 } wf_spec;
 
-/* The longest draft: a verification pass (the pending token + the draft)
- * must stay within WF_GEMM_EXACT_TOKENS (kernels.h) tokens, where every
- * column is computed bit for bit as one-token decoding computes it; a longer
- * pass would take the prefill tiles, and greedy output could then depend on
- * speculation. */
-#define WF_SPEC_DRAFT_MAX_LIMIT 31
+/* The longest draft a caller may ask for. A model may allow less: a
+ * verification pass (the pending token + the draft) must stay within the
+ * model's exact width (wf_model_exact_batch: the passes whose every column
+ * is computed bit for bit as one-token decoding computes it; wider ones
+ * take prefill tiles and greedy output could then depend on speculation),
+ * so generation caps drafts at that width - 1 (wf_spec_cap): 31 for models
+ * with K-quant weights, this limit for Q8_0/Q4_0/Q5_0/float ones. */
+#define WF_SPEC_DRAFT_MAX_LIMIT 255
 /* pred may be NULL (n_pred 0). draft_max <= 0 picks the default (16); more
  * than WF_SPEC_DRAFT_MAX_LIMIT is capped there. */
 wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_t n_pred,
                        int32_t draft_max, wf_error *err);
+/* Lower the longest draft to cap (>= 1) if it is above. */
+void wf_spec_cap(wf_spec *s, int32_t cap);
 void wf_spec_free(wf_spec *s);
 /* Propose up to max_n tokens to follow hist (n_hist tokens: prompt and
  * output so far, hist[n_hist-1] the last one). Writes them to draft[];
@@ -140,7 +144,8 @@ typedef struct wf_gen_params {
                                        vocabulary); else text is always NULL */
     wf_spec_mode spec;
     int32_t draft_max;              /* <= 0: default (16); at most
-                                       WF_SPEC_DRAFT_MAX_LIMIT (31)          */
+                                       WF_SPEC_DRAFT_MAX_LIMIT (255) and the
+                                       model's exact width - 1 (capped)      */
     const int32_t *prediction;      /* (n_prediction) tokens; may be NULL    */
     size_t n_prediction;
 } wf_gen_params;
@@ -180,6 +185,7 @@ typedef struct wf_gen_result {
     int64_t n_draft_decoded;   /* tokens passed to the draft model's wf_decode */
     int64_t n_draft_calls;     /* its wf_decode calls                          */
     double t_draft;            /* s: spent in the draft model                  */
+    int32_t draft_max;         /* the longest draft after the model's cap (0: no speculation) */
 } wf_gen_result;
 
 /* A session owns a context (created here) and the ids of the tokens it

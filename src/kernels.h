@@ -35,13 +35,19 @@ typedef void (*wf_vec_dot_fn)(int64_t n, float *out, const void *w, const void *
  * Strides in bytes for w and a, in floats for out. Kernels may keep a block
  * of w in registers across several activation rows (prefill, speculative
  * verification). */
-/* Calls with nc <= WF_GEMM_EXACT_TOKENS compute every column with exactly
- * the arithmetic of a one-column call (bit for bit): speculative verification
- * checks up to that many tokens in one pass and must reproduce one-token
- * decoding exactly, so that greedy output does not depend on speculation.
- * Larger calls (prefill) may use faster tiles that order the float sums
- * differently (within the tested tolerance of the scalar reference). */
+/* Exactness across batch widths: a call of type t with nc <=
+ * gemm_exact[t] (see wf_kernels) computes every column with exactly the
+ * arithmetic of a one-column call, bit for bit. Speculative verification
+ * checks a draft in one pass and must reproduce one-token decoding exactly,
+ * so that greedy output does not depend on speculation; so a model's drafts
+ * are capped by its weights' gemm_exact (wf_model_exact_batch). Every
+ * entry guarantees at least WF_GEMM_EXACT_TOKENS; wider calls (prefill) may
+ * use faster tiles that order the float sums differently (within the tested
+ * tolerance of the scalar reference) unless gemm_exact says otherwise:
+ * the scalar and by-dot entries and the AVX-512 Q8_0/Q4_0/Q5_0 tiles are
+ * exact at every width (WF_GEMM_EXACT_ANY), the K-quant tiles up to 32. */
 #define WF_GEMM_EXACT_TOKENS 32
+#define WF_GEMM_EXACT_ANY INT32_MAX
 
 typedef void (*wf_gemm_fn)(int64_t n, int nr, int nc,
                            const void *w, size_t w_stride,
@@ -52,6 +58,7 @@ typedef struct wf_kernels {
     wf_isa isa;
     wf_vec_dot_fn vec_dot[WF_TYPE_COUNT];    /* indexed by weight type     */
     wf_gemm_fn gemm[WF_TYPE_COUNT];          /* indexed by weight type     */
+    int32_t gemm_exact[WF_TYPE_COUNT];       /* widest exact call (above)  */
     wf_from_float_fn quantize_row[WF_TYPE_COUNT]; /* fast activation quantize (Q8_0, Q8_1, Q8_K, F16, BF16) */
     wf_to_float_fn to_float[WF_TYPE_COUNT];  /* fast dequantize (embeddings, KV) */
 } wf_kernels;

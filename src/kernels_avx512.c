@@ -26,6 +26,15 @@
 
 enum { TILE_R = 4, TILE_C = 4 };
 
+/* Q8_0/Q4_0/Q5_0: calls of at least N8_DEALT_FROM tokens take the dealt
+ * tiles, fewer the n8 tiles (1-row tiles up to N8_ROW_TILES_UPTO tokens). */
+#ifndef N8_DEALT_FROM
+#define N8_DEALT_FROM 5
+#endif
+#ifndef N8_ROW_TILES_UPTO
+#define N8_ROW_TILES_UPTO 8
+#endif
+
 /* Software prefetch distance into each weight row. With several rows walked
  * side by side the hardware prefetchers alone left decode from DRAM at well
  * under half of what one row at a time reached (bench_kernels). */
@@ -92,127 +101,6 @@ WF_AI float l32_d(const uint8_t *x) { /* d is the first field of all three */
     uint16_t d;
     memcpy(&d, x, 2);
     return fp16(d);
-}
-
-WF_AI void l32_step(const l32_kind kind, const int RB, const int CB, const bool two, int64_t b, const uint8_t *w,
-                    size_t ws, const uint8_t *a, size_t as, __m512 acc[TILE_R][TILE_C]) {
-    const __m512i bias = _mm512_set1_epi8(l32_bias(kind));
-    const size_t bsz = l32_size(kind);
-    __m512i A[TILE_C], N[TILE_C];
-    __m512 DA[TILE_C];
-    for (int c = 0; c < CB; c++) {
-        const wf_block_q8_0 *y = (const wf_block_q8_0 *)(a + (size_t)c * as) + b;
-        const __m256i lo = _mm256_loadu_si256((const __m256i *)y[0].qs);
-        const __m256i hi = two ? _mm256_loadu_si256((const __m256i *)y[1].qs) : _mm256_setzero_si256();
-        A[c] = join256(lo, hi);
-        N[c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, A[c]));
-        DA[c] = join_ps(fp16(y[0].d), two ? fp16(y[1].d) : 0.0f);
-    }
-    for (int r = 0; r < RB; r++) {
-        const uint8_t *x = w + (size_t)r * ws + (size_t)b * bsz;
-        prefetch_lines(x, 2 * (int)bsz);
-        const __m512i U = l32_codes(kind, two, x);
-        const __m512 DW = join_ps(l32_d(x), two ? l32_d(x + bsz) : 0.0f);
-        for (int c = 0; c < CB; c++) {
-            const __m512i I = _mm512_dpbusd_epi32(N[c], U, A[c]);
-            acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(DW, DA[c]), acc[r][c]);
-        }
-    }
-}
-
-/* w: (RB, n) rows ws bytes apart; a: (CB, n) q8_0 rows; out[c*os + r] */
-WF_AI void l32_tile(const l32_kind kind, const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws,
-                    const uint8_t *a, size_t as, float *out, size_t os) {
-    __m512 acc[TILE_R][TILE_C];
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CB; c++) acc[r][c] = _mm512_setzero_ps();
-    const int64_t nb = n / WF_QK8_0;
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) l32_step(kind, RB, CB, true, b, w, ws, a, as, acc);
-    if (b < nb) l32_step(kind, RB, CB, false, b, w, ws, a, as, acc);
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
-}
-
-WF_AI void q8_0_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                     size_t as, float *out, size_t os) {
-    l32_tile(L32_Q8_0, RB, CB, n, w, ws, a, as, out, os);
-}
-WF_AI void q4_0_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                     size_t as, float *out, size_t os) {
-    l32_tile(L32_Q4_0, RB, CB, n, w, ws, a, as, out, os);
-}
-WF_AI void q5_0_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                     size_t as, float *out, size_t os) {
-    l32_tile(L32_Q5_0, RB, CB, n, w, ws, a, as, out, os);
-}
-
-/* The same tiles with the per-token work hoisted out: once per gemm call each
- * activation block pair is turned into what the inner loop needs (64 code
- * bytes, the -bias*sum(a) start of each dpbusd lane, da per lane), so a tile
- * spends its time on the weights. act: (pairs, TILE_C) entries, token c of
- * the current column group at act[p * TILE_C + c]. */
-typedef struct {
-    __m512i q, neg;
-    __m512 d;
-} l32_act;
-
-static void l32_prepare(const l32_kind kind, int64_t nb, const uint8_t *a, l32_act *act) {
-    const __m512i bias = _mm512_set1_epi8(l32_bias(kind));
-    const wf_block_q8_0 *y = (const wf_block_q8_0 *)a;
-    for (int64_t b = 0; b < nb; b += 2, act += TILE_C) {
-        const bool two = b + 1 < nb;
-        const __m256i lo = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        const __m256i hi = two ? _mm256_loadu_si256((const __m256i *)y[b + 1].qs) : _mm256_setzero_si256();
-        act->q = join256(lo, hi);
-        act->neg = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, act->q));
-        act->d = join_ps(fp16(y[b].d), two ? fp16(y[b + 1].d) : 0.0f);
-    }
-}
-
-WF_AI void l32p_step(const l32_kind kind, const int RB, const int CB, const bool two, int64_t p, const uint8_t *w,
-                     size_t ws, const l32_act *act, __m512 acc[TILE_R][TILE_C]) {
-    const size_t bsz = l32_size(kind);
-    for (int r = 0; r < RB; r++) {
-        const uint8_t *x = w + (size_t)r * ws + (size_t)(2 * p) * bsz;
-        prefetch_lines(x, 2 * (int)bsz);
-        const __m512i U = l32_codes(kind, two, x);
-        const __m512 DW = join_ps(l32_d(x), two ? l32_d(x + bsz) : 0.0f);
-        for (int c = 0; c < CB; c++) {
-            const l32_act *y = &act[p * TILE_C + c];
-            const __m512i I = _mm512_dpbusd_epi32(y->neg, U, y->q);
-            acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(DW, y->d), acc[r][c]);
-        }
-    }
-}
-
-/* w: (RB, n) rows ws bytes apart; a: the l32_act array (as unused) */
-WF_AI void l32p_tile(const l32_kind kind, const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws,
-                     const uint8_t *a, size_t as, float *out, size_t os) {
-    (void)as;
-    const l32_act *act = (const l32_act *)(const void *)a;
-    __m512 acc[TILE_R][TILE_C];
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CB; c++) acc[r][c] = _mm512_setzero_ps();
-    const int64_t nb = n / WF_QK8_0;
-    int64_t p = 0;
-    for (; 2 * p + 2 <= nb; p++) l32p_step(kind, RB, CB, true, p, w, ws, act, acc);
-    if (2 * p < nb) l32p_step(kind, RB, CB, false, p, w, ws, act, acc);
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
-}
-
-WF_AI void q8_0p_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                      size_t as, float *out, size_t os) {
-    l32p_tile(L32_Q8_0, RB, CB, n, w, ws, a, as, out, os);
-}
-WF_AI void q4_0p_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                      size_t as, float *out, size_t os) {
-    l32p_tile(L32_Q4_0, RB, CB, n, w, ws, a, as, out, os);
-}
-WF_AI void q5_0p_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                      size_t as, float *out, size_t os) {
-    l32p_tile(L32_Q5_0, RB, CB, n, w, ws, a, as, out, os);
 }
 
 /* ---- Q4_K x Q8_K --------------------------------------------------------------
@@ -698,6 +586,162 @@ WF_KP_INSTANCES(kp8)
 #undef WF_KP_INSTANCES
 #undef WF_KP_ONE
 
+/* ---- Q8_0 / Q4_0 / Q5_0 for few tokens, exact at every batch width ---------
+ * The dealt kp8 tiles compute a row's dot as: per 32-element block b the
+ * exact integer dot I_b (bias removed), then, over the blocks in order,
+ *     acc[b % 8] = fma(float(I_b), dw_b * da_b, acc[b % 8])
+ * and finally hsum256(acc). The n8 tiles compute exactly that, bit for bit,
+ * from the blocks as stored, so that decode (1 token), a short verification
+ * pass and a long one (dealt) give every column the same float result and
+ * speculative verification may use the fast dealt tiles at any width.
+ *
+ * Per 8 blocks (a "chunk", 256 elements) and (row, token): four vpdpbusd
+ * give 16 dword partials per block pair; three rounds of permutes and adds
+ * reduce them to one int32 per block in lanes 0..7 of a ymm (integer sums:
+ * the order does not matter); then one convert, one multiply (dw * da) and
+ * one FMA into the token's 8 float accumulators. A row's last chunk may hold
+ * fewer than 8 blocks: the missing lanes get zero codes and scales, as the
+ * dealt tiles' zero padding (fma(0, 0, acc) leaves acc as it is). */
+
+/* One token's chunk, prepared once per gemm call: codes, bias * sum of each
+ * block's codes, block scales (zero past the row's end). 320 bytes. */
+typedef struct {
+    __m512i q[4];
+    __m256i bsum;
+    __m256 d;
+} n8_act;
+
+/* Eight fp16 scales from blocks bsz bytes apart (cnt of them; the rest 0). */
+WF_AI __m256 n8_scales(const uint8_t *x, size_t bsz, int cnt) {
+    uint16_t h[8];
+    for (int j = 0; j < 8; j++) {
+        h[j] = 0;
+        if (j < cnt) memcpy(&h[j], x + (size_t)j * bsz, 2);
+    }
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
+
+/* D[g]: lanes 0..7 partials of block 2g, 8..15 of block 2g+1. Returns lanes
+ * 0..7 = the sum of each block's 8 partials. */
+WF_AI __m256i n8_reduce(const __m512i D[4]) {
+    const __m512i ia = _mm512_set_epi32(27, 26, 25, 24, 19, 18, 17, 16, 11, 10, 9, 8, 3, 2, 1, 0);
+    const __m512i ib = _mm512_set_epi32(31, 30, 29, 28, 23, 22, 21, 20, 15, 14, 13, 12, 7, 6, 5, 4);
+    /* lanes 4k..4k+3: block k (E01: blocks 0..3, E23: 4..7) */
+    const __m512i e01 = _mm512_add_epi32(_mm512_permutex2var_epi32(D[0], ia, D[1]), _mm512_permutex2var_epi32(D[0], ib, D[1]));
+    const __m512i e23 = _mm512_add_epi32(_mm512_permutex2var_epi32(D[2], ia, D[3]), _mm512_permutex2var_epi32(D[2], ib, D[3]));
+    /* lanes k and 8+k: two partials of block k */
+    const __m512i ic = _mm512_set_epi32(29, 25, 21, 17, 13, 9, 5, 1, 28, 24, 20, 16, 12, 8, 4, 0);
+    const __m512i id = _mm512_set_epi32(31, 27, 23, 19, 15, 11, 7, 3, 30, 26, 22, 18, 14, 10, 6, 2);
+    const __m512i f = _mm512_add_epi32(_mm512_permutex2var_epi32(e01, ic, e23), _mm512_permutex2var_epi32(e01, id, e23));
+    return _mm256_add_epi32(_mm512_castsi512_si256(f), _mm512_extracti64x4_epi64(f, 1));
+}
+
+/* The weight codes of a chunk's (up to) 8 blocks, 2 per zmm (beyond cnt:
+ * anything; the activation side is zero there). */
+WF_AI void n8_codes(const l32_kind kind, const uint8_t *x, int cnt, __m512i U[4]) {
+    const size_t bsz = l32_size(kind);
+    for (int g = 0; g < 4; g++)
+        U[g] = 2 * g < cnt ? l32_codes(kind, 2 * g + 1 < cnt, x + (size_t)(2 * g) * bsz) : _mm512_setzero_si512();
+}
+
+static void n8_prepare(const l32_kind kind, int64_t nb, const uint8_t *a, n8_act *act, size_t act_stride) {
+    const __m512i bias = _mm512_set1_epi8(l32_bias(kind));
+    const wf_block_q8_0 *y = (const wf_block_q8_0 *)a;
+    for (int64_t b0 = 0; b0 < nb; b0 += 8, act += act_stride) {
+        const int cnt = nb - b0 < 8 ? (int)(nb - b0) : 8;
+        __m512i S[4];
+        for (int g = 0; g < 4; g++) {
+            const int64_t j0 = b0 + 2 * g, j1 = j0 + 1;
+            const __m256i lo = 2 * g < cnt ? _mm256_loadu_si256((const __m256i *)y[j0].qs) : _mm256_setzero_si256();
+            const __m256i hi = 2 * g + 1 < cnt ? _mm256_loadu_si256((const __m256i *)y[j1].qs) : _mm256_setzero_si256();
+            act->q[g] = join256(lo, hi);
+            S[g] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, act->q[g]);
+        }
+        act->bsum = n8_reduce(S);
+        act->d = n8_scales((const uint8_t *)&y[b0].d, sizeof *y, cnt);
+    }
+}
+
+/* One chunk of an RB x CB tile; act: the chunk's CB prepared tokens. */
+WF_AI void n8_step(const l32_kind kind, const int RB, const int CB, int cnt, const uint8_t *w, size_t ws,
+                   const n8_act *act, __m256 acc[TILE_R][TILE_C]) {
+    const size_t bsz = l32_size(kind);
+    for (int r = 0; r < RB; r++) {
+        const uint8_t *x = w + (size_t)r * ws;
+        prefetch_lines(x, 8 * (int)bsz);
+        __m512i U[4];
+        n8_codes(kind, x, cnt, U);
+        const __m256 dw = n8_scales(x, bsz, cnt);
+        for (int c = 0; c < CB; c++) {
+            __m512i D[4];
+            for (int g = 0; g < 4; g++) D[g] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), U[g], act[c].q[g]);
+            const __m256i I = _mm256_sub_epi32(n8_reduce(D), act[c].bsum);
+            acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I), _mm256_mul_ps(dw, act[c].d), acc[r][c]);
+        }
+    }
+}
+
+/* w: (RB, n) rows ws bytes apart; a: n8_act, chunk k of token c at
+ * a[k * TILE_C + c] (as unused); out[c*os + r]. */
+WF_AI void n8_tile(const l32_kind kind, const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws,
+                   const uint8_t *a, size_t as, float *out, size_t os) {
+    (void)as;
+    const n8_act *act = (const n8_act *)(const void *)a;
+    const size_t bsz = l32_size(kind);
+    __m256 acc[TILE_R][TILE_C];
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) acc[r][c] = _mm256_setzero_ps();
+    const int64_t nb = n / WF_QK8_0;
+    int64_t b0 = 0;
+    for (; b0 + 8 <= nb; b0 += 8, act += TILE_C) n8_step(kind, RB, CB, 8, w + (size_t)b0 * bsz, ws, act, acc);
+    if (b0 < nb) n8_step(kind, RB, CB, (int)(nb - b0), w + (size_t)b0 * bsz, ws, act, acc);
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = hsum256(acc[r][c]);
+}
+
+WF_AI void q8_0n_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                      size_t as, float *out, size_t os) {
+    n8_tile(L32_Q8_0, RB, CB, n, w, ws, a, as, out, os);
+}
+WF_AI void q4_0n_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                      size_t as, float *out, size_t os) {
+    n8_tile(L32_Q4_0, RB, CB, n, w, ws, a, as, out, os);
+}
+WF_AI void q5_0n_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                      size_t as, float *out, size_t os) {
+    n8_tile(L32_Q5_0, RB, CB, n, w, ws, a, as, out, os);
+}
+
+/* One row by one token straight from the blocks (vec_dot, and the gemm
+ * when scratch memory cannot be had): the same arithmetic, with the bias
+ * removed per dword lane before the reduction (the integer result is the
+ * same). */
+WF_AI void n8_dot(const l32_kind kind, int64_t n, float *out, const uint8_t *w, const uint8_t *a) {
+    const __m512i bias = _mm512_set1_epi8(l32_bias(kind));
+    const size_t bsz = l32_size(kind);
+    const wf_block_q8_0 *y = (const wf_block_q8_0 *)a;
+    const int64_t nb = n / WF_QK8_0;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+        const int cnt = nb - b0 < 8 ? (int)(nb - b0) : 8;
+        const uint8_t *x = w + (size_t)b0 * bsz;
+        prefetch_lines(x, 8 * (int)bsz);
+        __m512i U[4], D[4];
+        n8_codes(kind, x, cnt, U);
+        for (int g = 0; g < 4; g++) {
+            const int64_t j0 = b0 + 2 * g;
+            const __m256i lo = 2 * g < cnt ? _mm256_loadu_si256((const __m256i *)y[j0].qs) : _mm256_setzero_si256();
+            const __m256i hi = 2 * g + 1 < cnt ? _mm256_loadu_si256((const __m256i *)y[j0 + 1].qs) : _mm256_setzero_si256();
+            const __m512i A = join256(lo, hi);
+            const __m512i N = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, A));
+            D[g] = _mm512_dpbusd_epi32(N, U[g], A);
+        }
+        const __m256 s = _mm256_mul_ps(n8_scales(x, bsz, cnt), n8_scales((const uint8_t *)&y[b0].d, sizeof *y, cnt));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(n8_reduce(D)), s, acc);
+    }
+    *out = hsum256(acc);
+}
+
 /* ---- tile drivers ----------------------------------------------------------------
  * Every (RB, CB) in 1..4 is its own compiled instance, so the accumulators
  * stay in registers; the drivers pick full tiles and then smaller ones for
@@ -733,9 +777,9 @@ typedef void (*tile_fn)(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a
     static void T##_1x3(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 3, n, w, ws, a, as, o, os); } \
     static void T##_1x4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 4, n, w, ws, a, as, o, os); } \
     static const tile_fn T##_row_tiles[TILE_C] = {T##_1x1, T##_1x2, T##_1x3, T##_1x4};
-WF_TILE_INSTANCES(q8_0p)
-WF_TILE_INSTANCES(q4_0p)
-WF_TILE_INSTANCES(q5_0p)
+WF_TILE_INSTANCES(q8_0n)
+WF_TILE_INSTANCES(q4_0n)
+WF_TILE_INSTANCES(q5_0n)
 WF_ROW_TILE_INSTANCES(q4_K)
 WF_ROW_TILE_INSTANCES(q5_K)
 WF_ROW_TILE_INSTANCES(q6_K)
@@ -751,34 +795,33 @@ WF_ROW_TILE_INSTANCES(q6_K)
  * matmul driver's tiles are cache-resident) use 4-row tiles. */
 
 /* One row by one activation row, straight from the blocks (no scratch). */
-static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) { q8_0_tile(1, 1, n, w, 0, a, 0, out, 0); }
-static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) { q4_0_tile(1, 1, n, w, 0, a, 0, out, 0); }
-static void vec_dot_q5_0(int64_t n, float *out, const void *w, const void *a) { q5_0_tile(1, 1, n, w, 0, a, 0, out, 0); }
+static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) { n8_dot(L32_Q8_0, n, out, w, a); }
+static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) { n8_dot(L32_Q4_0, n, out, w, a); }
+static void vec_dot_q5_0(int64_t n, float *out, const void *w, const void *a) { n8_dot(L32_Q5_0, n, out, w, a); }
 
-/* The 32-element family: activations prepared once per call (l32_prepare),
- * column groups outer so one group's prepared data (192 bytes per 64
- * elements per token, 4 tokens) serves every row tile. Without scratch
- * memory: one direct dot per (row, token). */
-static void gemm_l32(const l32_kind kind, const tile_fn prepared[TILE_R][TILE_C], wf_vec_dot_fn dot, int64_t n,
-                     int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os) {
-    const int tr = nc <= 8 ? 1 : 4;
-    const int64_t nb = n / WF_QK8_0, pairs = (nb + 1) / 2;
-    l32_act *act = pairs > 0 ? wf_alloc_aligned(sizeof(l32_act) * TILE_C * (size_t)pairs) : NULL;
-    if (!act) { /* out of memory (or n < 32): one dot per pair */
+/* The 32-element family for few tokens: activations prepared once per call
+ * (n8_prepare), column groups outer so one group's prepared data (320 bytes
+ * per chunk and token, 4 tokens) serves every row tile. Without scratch
+ * memory: one direct dot per (row, token), the same arithmetic. */
+static void gemm_n8(const l32_kind kind, const tile_fn tiles[TILE_R][TILE_C], int64_t n, int nr, int nc,
+                    const void *w, size_t ws, const void *a, size_t as, float *out, size_t os) {
+    const int tr = nc <= N8_ROW_TILES_UPTO ? 1 : 4;
+    const int64_t nb = n / WF_QK8_0, nch = (nb + 7) / 8;
+    n8_act *act = nch > 0 ? wf_alloc_aligned(sizeof(n8_act) * TILE_C * (size_t)nch) : NULL;
+    const uint8_t *wb = w, *ab = a;
+    if (!act) {
         for (int c = 0; c < nc; c++)
             for (int r = 0; r < nr; r++)
-                dot(n, &out[(size_t)c * os + (size_t)r], (const uint8_t *)w + (size_t)r * ws,
-                    (const uint8_t *)a + (size_t)c * as);
+                n8_dot(kind, n, &out[(size_t)c * os + (size_t)r], wb + (size_t)r * ws, ab + (size_t)c * as);
         return;
     }
-    const uint8_t *wb = w, *ab = a;
     for (int c0 = 0; c0 < nc; c0 += TILE_C) {
         const int cb = nc - c0 < TILE_C ? nc - c0 : TILE_C;
-        for (int c = 0; c < cb; c++) l32_prepare(kind, nb, ab + (size_t)(c0 + c) * as, act + c);
+        for (int c = 0; c < cb; c++) n8_prepare(kind, nb, ab + (size_t)(c0 + c) * as, act + c, TILE_C);
         for (int r0 = 0; r0 < nr; r0 += tr) {
             const int rb = nr - r0 < tr ? nr - r0 : tr;
-            prepared[rb - 1][cb - 1](n, wb + (size_t)r0 * ws, ws, (const uint8_t *)act, 0,
-                                     out + (size_t)c0 * os + (size_t)r0, os);
+            tiles[rb - 1][cb - 1](n, wb + (size_t)r0 * ws, ws, (const uint8_t *)act, 0,
+                                  out + (size_t)c0 * os + (size_t)r0, os);
         }
     }
     wf_free_aligned(act);
@@ -892,23 +935,24 @@ static void gemm_kquant(const int kind, const kp_fn prepared[TILE_R][TILE_C], co
         }
 }
 
-/* Q8_0/Q4_0/Q5_0: up to 4 tokens with the l32 tiles (faster there: Q8_0 87
- * against 67 GMAC/s at 2 tokens), more dealt like the K-quants (kp8 tiles),
- * 8 blocks per 256-element chunk. */
+/* Q8_0/Q4_0/Q5_0: few tokens with the n8 tiles, more dealt like the K-quants
+ * (kp8 tiles, 8 blocks per 256-element chunk). Both compute the same float
+ * operations in the same order, so the switch is invisible in the results
+ * (tests/test_kernels.c checks every width against one-column calls). */
 static void gemm_l32_dealt(const int kind, int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,
                            size_t as, float *out, size_t os) {
     const l32_kind lk = kp_l32(kind);
     kp_block *kp;
     ka_block *ka;
     kp_acc *acc;
-    if (nc > WF_GEMM_EXACT_TOKENS && dealt_alloc(n, nr, nc, &kp, &ka, &acc)) {
+    if (nc >= N8_DEALT_FROM && dealt_alloc(n, nr, nc, &kp, &ka, &acc)) {
         gemm_dealt(kind, kp8_tiles, n, nr, nc, w, ws, a, as, out, os, kp, ka, acc);
         dealt_free(kp, ka, acc);
         return;
     }
-    if (lk == L32_Q8_0) gemm_l32(L32_Q8_0, q8_0p_tiles, vec_dot_q8_0, n, nr, nc, w, ws, a, as, out, os);
-    else if (lk == L32_Q4_0) gemm_l32(L32_Q4_0, q4_0p_tiles, vec_dot_q4_0, n, nr, nc, w, ws, a, as, out, os);
-    else gemm_l32(L32_Q5_0, q5_0p_tiles, vec_dot_q5_0, n, nr, nc, w, ws, a, as, out, os);
+    if (lk == L32_Q8_0) gemm_n8(L32_Q8_0, q8_0n_tiles, n, nr, nc, w, ws, a, as, out, os);
+    else if (lk == L32_Q4_0) gemm_n8(L32_Q4_0, q4_0n_tiles, n, nr, nc, w, ws, a, as, out, os);
+    else gemm_n8(L32_Q5_0, q5_0n_tiles, n, nr, nc, w, ws, a, as, out, os);
 }
 static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
@@ -955,4 +999,6 @@ void wf_kernels_fill_avx512(wf_kernels *k, const wf_cpu_features *f) {
     k->vec_dot[WF_TYPE_Q4_K] = vec_dot_q4_K;
     k->vec_dot[WF_TYPE_Q5_K] = vec_dot_q5_K;
     k->vec_dot[WF_TYPE_Q6_K] = vec_dot_q6_K;
+    k->gemm_exact[WF_TYPE_Q8_0] = k->gemm_exact[WF_TYPE_Q4_0] = k->gemm_exact[WF_TYPE_Q5_0] = WF_GEMM_EXACT_ANY;
+    k->gemm_exact[WF_TYPE_Q4_K] = k->gemm_exact[WF_TYPE_Q5_K] = k->gemm_exact[WF_TYPE_Q6_K] = WF_GEMM_EXACT_TOKENS;
 }

@@ -287,6 +287,7 @@ void wf_kernels_fill_scalar(wf_kernels *k) {
     SET(WF_TYPE_Q6_K, q6_K);
     SET(WF_TYPE_Q8_K, q8_K);
 #undef SET
+    for (uint32_t t = 0; t < WF_TYPE_COUNT; t++) k->gemm_exact[t] = WF_GEMM_EXACT_ANY; /* one dot per column */
     /* Conversions come from the traits table, so a type is converted the
      * same way everywhere. Activation types get a quantize_row. */
     static const wf_type act[] = {WF_TYPE_F32, WF_TYPE_F16, WF_TYPE_BF16,

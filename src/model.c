@@ -342,6 +342,20 @@ static wf_status load_tensors(loader *L) {
     return WF_OK;
 }
 
+/* The widest forward pass whose every token gets the logits of one-token
+ * decoding bit for bit: the narrowest gemm_exact of the matmul weights'
+ * types (attention and the other ops do not depend on the batch). */
+static int32_t exact_batch(const wf_model *m) {
+    int32_t e = m->kernels.gemm_exact[m->output.type];
+    for (int32_t l = 0; l < m->hp.n_layer; l++) {
+        const wf_layer *y = &m->layers[l];
+        const wf_mat *ws[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            if (m->kernels.gemm_exact[ws[i]->type] < e) e = m->kernels.gemm_exact[ws[i]->type];
+    }
+    return e;
+}
+
 wf_status wf_model_load(const char *path, const wf_model_params *params, wf_model **out, wf_error *err) {
     if (!path || !out) return wf_fail(err, WF_ERR_INVALID_ARG, "wf_model_load: NULL argument");
     *out = NULL;
@@ -370,6 +384,7 @@ wf_status wf_model_load(const char *path, const wf_model_params *params, wf_mode
     if ((st = load_arch(&L)) != WF_OK) goto fail;
     if ((st = load_hparams(&L)) != WF_OK) goto fail;
     if ((st = load_tensors(&L)) != WF_OK) goto fail;
+    m->exact_batch = exact_batch(m);
     if (m->vocab && wf_vocab_n_tokens(m->vocab) > m->hp.n_vocab) {
         st = wf_fail(err, WF_ERR_FORMAT, "%s: the tokenizer has %d tokens but the model only %d embeddings", path,
                      wf_vocab_n_tokens(m->vocab), m->hp.n_vocab);
@@ -395,3 +410,4 @@ void wf_model_free(wf_model *m) {
 const wf_vocab *wf_model_vocab(const wf_model *m) { return m ? m->vocab : NULL; }
 int32_t wf_model_n_vocab(const wf_model *m) { return m ? m->hp.n_vocab : 0; }
 int32_t wf_model_n_ctx_train(const wf_model *m) { return m ? m->hp.n_ctx_train : 0; }
+int32_t wf_model_exact_batch(const wf_model *m) { return m ? m->exact_batch : 0; }

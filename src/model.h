@@ -75,6 +75,7 @@ struct wf_model {
     const float *rope_freqs; /* (rope_dim/2) frequency divisors (Llama 3.1 "rope_freqs.weight"), or NULL */
     float *f32_owned;        /* norms/biases converted to f32 when stored f16 */
     uint64_t weight_bytes;   /* bytes of weights read per token               */
+    int32_t exact_batch;     /* min gemm_exact over the matmul weights' types */
     wf_kernels kernels;
     wf_cpu_features cpu;
 };

@@ -20,8 +20,6 @@
 #include <stdlib.h>
 
 enum { WF_SPEC_DRAFT_MAX_DEFAULT = 16, WF_SPEC_NGRAM_MAX = 4 };
-_Static_assert(WF_SPEC_DRAFT_MAX_LIMIT + 1 <= WF_GEMM_EXACT_TOKENS,
-               "a verification pass must stay within the exact gemm calls");
 
 wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_t n_pred,
                        int32_t draft_max, wf_error *err) {
@@ -36,9 +34,9 @@ wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_
     s->draft_min = 1;
     s->draft_max = draft_max > 0 ? draft_max : WF_SPEC_DRAFT_MAX_DEFAULT;
     if (s->draft_max > WF_SPEC_DRAFT_MAX_LIMIT) s->draft_max = WF_SPEC_DRAFT_MAX_LIMIT;
-    s->k_lookup = s->draft_max < 4 ? s->draft_max : 4;
-    s->k_pred = s->draft_max < 8 ? s->draft_max : 8;
-    s->k_draft = s->draft_max < 4 ? s->draft_max : 4;
+    s->k_lookup = s->k_draft = 4;
+    s->k_pred = 8;
+    wf_spec_cap(s, s->draft_max);
     if (n_pred) {
         if (n_pred > SIZE_MAX / sizeof *s->pred)
             return wf_fail(err, WF_ERR_NOMEM, "spec: prediction of %zu tokens is too large", n_pred);
@@ -51,6 +49,15 @@ wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_
         s->pred_next = 0;
     }
     return WF_OK;
+}
+
+void wf_spec_cap(wf_spec *s, int32_t cap) {
+    if (!s) return;
+    if (cap < 1) cap = 1;
+    if (s->draft_max > cap) s->draft_max = cap;
+    if (s->k_lookup > s->draft_max) s->k_lookup = s->draft_max;
+    if (s->k_pred > s->draft_max) s->k_pred = s->draft_max;
+    if (s->k_draft > s->draft_max) s->k_draft = s->draft_max;
 }
 
 void wf_spec_free(wf_spec *s) {

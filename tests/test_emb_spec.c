@@ -18,6 +18,7 @@
  * argv[1]: the model path. Missing model -> failure (it is committed).
  */
 #include "generate.h"
+#include "kernels.h"
 #include "testutil.h"
 #include "tokenizer.h"
 #include "wafer.h"
@@ -104,13 +105,21 @@ static void test_greedy(wf_model *m) {
     memcpy(wrong, ref, sizeof ref);
     memmove(wrong + NG / 2 + 6, wrong + NG / 2, (NG - NG / 2) * sizeof *wrong);
     for (int i = 0; i < 6; i++) wrong[NG / 2 + i] = ref[(i * 7) % NG]; /* a spliced-in wrong run */
-    struct { const char *name; wf_spec_mode mode; const int32_t *pred; size_t n_pred; } cases[] = {
-        {"lookup", WF_SPEC_LOOKUP, NULL, 0},
-        {"prediction (right)", WF_SPEC_NONE, ref, NG},
-        {"prediction (wrong run inside)", WF_SPEC_NONE, wrong, NG + 6},
-        {"lookup + prediction", WF_SPEC_LOOKUP, wrong, NG + 6},
+    /* draft_max WF_SPEC_DRAFT_MAX_LIMIT: the embedded model's Q8_0 weights
+     * are exact at any width, so drafts grow to 64 tokens here (8, 16, 32,
+     * 64: the passes go through the dealt gemm tiles) */
+    struct { const char *name; wf_spec_mode mode; const int32_t *pred; size_t n_pred; int32_t draft_max; } cases[] = {
+        {"lookup", WF_SPEC_LOOKUP, NULL, 0, 0},
+        {"prediction (right)", WF_SPEC_NONE, ref, NG, 0},
+        {"prediction (wrong run inside)", WF_SPEC_NONE, wrong, NG + 6, 0},
+        {"lookup + prediction", WF_SPEC_LOOKUP, wrong, NG + 6, 0},
+        {"prediction (right), long drafts", WF_SPEC_NONE, ref, NG, WF_SPEC_DRAFT_MAX_LIMIT},
+        {"prediction (wrong run), long", WF_SPEC_NONE, wrong, NG + 6, WF_SPEC_DRAFT_MAX_LIMIT},
     };
+    CHECK(wf_model_exact_batch(m) == WF_GEMM_EXACT_ANY, "Q8_0 model: exact width %d, want any",
+          (int)wf_model_exact_batch(m));
     wf_context_params cp = ctx_params();
+    cp.n_batch = 256;
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         wf_session *s = NULL;
         wf_error err = {0};
@@ -118,6 +127,7 @@ static void test_greedy(wf_model *m) {
         wf_gen_params gp = wf_gen_default_params();
         gp.max_tokens = NG;
         gp.text = false;
+        gp.draft_max = cases[k].draft_max;
         gp.spec = cases[k].mode;
         gp.prediction = cases[k].pred;
         gp.n_prediction = cases[k].n_pred;
@@ -137,6 +147,12 @@ static void test_greedy(wf_model *m) {
         if (cases[k].pred == ref)
             CHECK(res.n_decode_calls * 4 <= (int64_t)NG, "right prediction: %lld decode calls for %d tokens",
                   (long long)res.n_decode_calls, NG);
+        CHECK(res.draft_max == (cases[k].draft_max ? cases[k].draft_max : 16), "%s: draft_max %d", cases[k].name,
+              (int)res.draft_max);
+        /* 119 tokens after the first need 5 steps if no pass exceeds 33 tokens
+         * (9 + 17 + 33 + 33 + 33); 4 steps (+ the prompt's call) mean one did */
+        if (cases[k].pred == ref && cases[k].draft_max)
+            CHECK(res.n_decode_calls <= 5, "long drafts: %lld decode calls", (long long)res.n_decode_calls);
         wf_session_free(s);
     }
     free(prompt);

@@ -163,9 +163,10 @@ static void test_dots(const wf_kernels *ks, const wf_kernels *k, t_rng *r, wf_ty
         if (bs == 1) n = nblocks[ni] * 37 + (int64_t)ni; /* odd lengths for float rows */
         const size_t wrow = wf_row_size(wt, n), arow = wf_row_size(at, n);
         /* nc up to 12: every tile tail; 31..36: around WF_GEMM_EXACT_TOKENS,
-         * where the batched (dealt) tiles take over */
-        enum { NR = 9, NC = 36 };
-        static const int ncs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 17, 31, 32, 33, 34, 36};
+         * where the K-quants' batched (dealt) tiles take over; up to 70:
+         * several 64-column tiles, exact where gemm_exact says so */
+        enum { NR = 9, NC = 70 };
+        static const int ncs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 17, 31, 32, 33, 34, 36, 64, 65, 70};
         const size_t wpad = (ni % 3) * 4, apad = (ni % 2) * 12; /* keep 4-byte alignment */
         const size_t ws = wrow + wpad, as = arow + apad;
         uint8_t *w = malloc(ws * NR), *a = malloc(as * NC);
@@ -205,7 +206,9 @@ static void test_dots(const wf_kernels *ks, const wf_kernels *k, t_rng *r, wf_ty
                     memcpy(wt_, w, ws * (size_t)(nr - 1) + wrow);
                     memcpy(at_, a, as * (size_t)(nc - 1) + arow);
                     k->gemm[wt](n, nr, nc, wt_, ws, at_, as, out, os);
-                    if (nc <= WF_GEMM_EXACT_TOKENS && nc > 1) {
+                    CHECK(k->gemm_exact[wt] >= WF_GEMM_EXACT_TOKENS, "%s gemm %s: gemm_exact %d below %d",
+                          wf_isa_name(k->isa), tw->name, (int)k->gemm_exact[wt], WF_GEMM_EXACT_TOKENS);
+                    if (nc <= k->gemm_exact[wt] && nc > 1) {
                         /* speculative verification relies on this: every column
                          * bit-identical to a one-column call */
                         float one[NR];
