@@ -6,7 +6,10 @@
  *   bench_verify MODEL.gguf [threads=2] [history=128] [reps=200] [k...=1 2 4 8 16 32 64]
  *
  * Each pass runs after `history` cached tokens (random ids) and is undone with
- * wf_kv_truncate, so every rep sees the same cache. Prints, per k, the median
+ * wf_kv_truncate, so every rep sees the same cache. The k values take turns
+ * (per round: two untimed passes of a k, then a timed one), so drifting
+ * machine speed hits them alike while each pass still finds warm caches.
+ * Prints, per k, the median
  * time of a pass, per token, and the ceiling k * t(1) / t(k): the speedup of
  * a draft that is always fully accepted, before sampling and bookkeeping.
  */
@@ -67,7 +70,7 @@ int main(int argc, char **argv) {
     }
     int32_t V = wf_model_n_vocab(m);
     int32_t *tok = malloc(sizeof *tok * (size_t)(hist + KMAX));
-    double *t = malloc(sizeof *t * RMAX);
+    double *t = malloc(sizeof *t * RMAX * 32);
     if (!tok || !t) return 1;
     uint64_t s = 42;
     for (int i = 0; i < hist + KMAX; i++) {
@@ -78,24 +81,31 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_verify: %s\n", err.msg);
         return 1;
     }
-    printf("bench_verify: %s, %d threads, %d cached tokens, median of %d\n", argv[1], threads, hist, reps);
+    printf("bench_verify: %s, %d threads, %d cached tokens, median of %d rounds (every k once per round)\n",
+           argv[1], threads, hist, reps);
     printf("%6s %12s %12s %10s\n", "k", "pass us", "us/token", "ceiling");
+    /* rounds: every k in turn, so a machine whose speed drifts (shared
+     * cores, shared L3) affects all k alike; per round and k, WARM untimed
+     * passes first (caches as in back-to-back decoding), then one timed */
+    enum { WARM = 2 };
+    for (int r = 0; r < reps; r++)
+        for (int i = 0; i < nk; i++)
+            for (int w = 0; w <= WARM; w++) {
+                double a = wf_time_now();
+                if (wf_decode(c, tok + hist, ks[i], true, &err) || wf_kv_truncate(c, hist, &err)) {
+                    fprintf(stderr, "bench_verify: %s\n", err.msg);
+                    return 1;
+                }
+                if (w == WARM) t[(size_t)i * (size_t)reps + (size_t)r] = wf_time_now() - a;
+            }
     double t1 = 0;
     for (int i = 0; i < nk; i++) {
-        int k = ks[i];
-        for (int r = -reps / 10 - 1; r < reps; r++) { /* a few warm-up passes first */
-            double a = wf_time_now();
-            if (wf_decode(c, tok + hist, k, true, &err) || wf_kv_truncate(c, hist, &err)) {
-                fprintf(stderr, "bench_verify: %s\n", err.msg);
-                return 1;
-            }
-            if (r >= 0) t[r] = wf_time_now() - a;
-        }
-        qsort(t, (size_t)reps, sizeof *t, cmp_d);
-        double med = t[reps / 2];
-        if (k == 1) t1 = med;
-        printf("%6d %12.1f %12.2f", k, med * 1e6, med * 1e6 / k);
-        if (t1 > 0) printf(" %9.2fx", k * t1 / med);
+        double *ti = t + (size_t)i * (size_t)reps;
+        qsort(ti, (size_t)reps, sizeof *ti, cmp_d);
+        double med = ti[reps / 2];
+        if (ks[i] == 1) t1 = med;
+        printf("%6d %12.1f %12.2f", ks[i], med * 1e6, med * 1e6 / ks[i]);
+        if (t1 > 0) printf(" %9.2fx", ks[i] * t1 / med);
         printf("\n");
     }
     free(tok);

@@ -7,12 +7,14 @@
  * compiled on its own so the accumulators stay in registers; vpdpbusd
  * (u8 x s8 -> s32, 64 MACs a zmm) does the products. Work that does not
  * depend on both sides is done once per gemm call, not once per tile.
- * Prefill (2+ tokens; Q8_0 5+) of Q4_K/Q5_K/Q6_K/Q8_0 runs on "dealt" tiles:
- * both sides rearranged once per call (kp_prepare, ka_prepare) so that four
- * accumulating vpdpbusd cover a 256-element super-block and the sub-block
- * scales are applied afterwards in float, one vpdpbusd per 64 MACs (see the
- * section comment). Decode (1 token) and Q4_0/Q5_0 use the direct tiles
- * (l32_*, k4_tile, q6_K_tile); vec_dot is the direct 1 x 1 tile.
+ * Wide calls run on "dealt" tiles: both sides rearranged once per call
+ * (kp_prepare, ka_prepare) so that four accumulating vpdpbusd cover a
+ * 256-element super-block and the sub-block scales are applied afterwards
+ * in float, one vpdpbusd per 64 MACs (see the section comment): Q8_0/Q4_0/
+ * Q5_0 from 5 tokens, the K-quants above WF_GEMM_EXACT_TOKENS. Fewer tokens
+ * take the direct tiles (n8_* for the 32-element family: the dealt tiles'
+ * arithmetic from the blocks as stored, so those types are exact at every
+ * width; k4_tile, q6_K_tile); vec_dot is the direct 1 x 1 case.
  * Integer parts are exact; the float accumulation order differs from
  * kernels_scalar.c (tested within 2e-5 of sum|w*a|, tests/test_kernels.c).
  *

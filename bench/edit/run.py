@@ -93,14 +93,30 @@ def build_model(wafer, weights, out):
     w.write()
 
 
-def run_edit(wafer, model, task, extra, threads, n, tmp, ctx=0, reps=1):
-    """Run one edit reps times; the speed is the median, the rest from the first run."""
-    runs = [run_edit1(wafer, model, task, extra, threads, n, tmp, ctx) for _ in range(reps)]
-    r = runs[0]
-    r["tps"] = statistics.median(x["tps"] for x in runs)
-    r["t"] = statistics.median(x["t"] for x in runs)
-    r["same_runs"] = all(x["data"] == r["data"] for x in runs)
-    return r
+def run_rounds(modes, reps):
+    """Run every mode once per round, reps rounds, the modes interleaved so
+    that a machine whose speed drifts affects them alike. modes: name ->
+    callable returning a run. Returns name -> the first run, with "tps" and
+    "t" the medians, "runs" all runs and "same_runs" whether all wrote the
+    same bytes."""
+    runs = {k: [] for k in modes}
+    for _ in range(reps):
+        for k, f in modes.items():
+            runs[k].append(f())
+    out = {}
+    for k, rs in runs.items():
+        r = dict(rs[0])
+        r["tps"] = statistics.median(x["tps"] for x in rs)
+        r["t"] = statistics.median(x["t"] for x in rs)
+        r["same_runs"] = all(x["data"] == r["data"] for x in rs)
+        r["runs"] = rs
+        out[k] = r
+    return out
+
+
+def paired_speedup(res, mode):
+    """Median over rounds of the mode's speed / plain's speed in that round."""
+    return statistics.median(x["tps"] / max(y["tps"], 1e-9) for x, y in zip(res[mode]["runs"], res["plain"]["runs"]))
 
 
 def run_edit1(wafer, model, task, extra, threads, n, tmp, ctx):
@@ -129,7 +145,7 @@ def main():
     ap.add_argument("-n", type=int, default=0, help="max tokens (default: the expected file's tokens + 32)")
     ap.add_argument("-c", type=int, default=4096, help="context size (0: the model's default)")
     ap.add_argument("--tasks", default=os.path.join(HERE, "tasks"), help="folder of tasks")
-    ap.add_argument("--reps", type=int, default=1, help="runs per mode; speeds are medians")
+    ap.add_argument("--reps", type=int, default=1, help="rounds (one run of each mode per round); speeds are medians")
     ap.add_argument("--draft-max", type=int, default=0, help="passed to wafer edit (0: its default)")
     a = ap.parse_args()
     model = a.model
@@ -144,7 +160,8 @@ def main():
     dm = ["--draft-max", str(a.draft_max)] if a.draft_max else []
     tmp = tempfile.mkdtemp(prefix="wafer-bench-edit-")
     print(f"model {model}, {a.t} threads, temperature 0, tasks {os.path.relpath(a.tasks, SRC)}, "
-          f"median of {a.reps} run(s) per mode{', --draft-max %d' % a.draft_max if a.draft_max else ''}\n")
+          f"{a.reps} round(s) of the four modes, interleaved; speeds are medians, speedups the median of "
+          f"each round's ratio to plain{', --draft-max %d' % a.draft_max if a.draft_max else ''}\n")
     print("| task | file tokens | generated | plain tok/s | predict tok/s | speedup | prediction accepted | "
           "lookup tok/s | speedup | self-prediction tok/s | speedup | self-prediction accepted | identical | = expected |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
@@ -153,24 +170,25 @@ def main():
         r = subprocess.run([a.wafer, "tokenize", "-m", model, "-f", exp], capture_output=True)
         n_exp = len(r.stdout.split()) if r.returncode == 0 else 0
         n = a.n or (n_exp + 32 if n_exp else 256)
-        kw = dict(ctx=a.c, reps=a.reps)
-        plain = run_edit(a.wafer, model, task, ["--no-predict", "--spec", "none"], a.t, n, tmp, **kw)
-        pred = run_edit(a.wafer, model, task, dm, a.t, n, tmp, **kw)
-        look = run_edit(a.wafer, model, task, ["--no-predict", "--spec", "lookup"] + dm, a.t, n, tmp, **kw)
+        def mode(extra):
+            return lambda: run_edit1(a.wafer, model, task, extra, a.t, n, tmp, a.c)
         # oracle: the plain answer itself as the prediction (what a model that
         # keeps the file would see): the speed when nearly everything is accepted
         orc_path = os.path.join(tmp, os.path.basename(task) + ".oracle")
         with open(orc_path, "wb") as f:
-            f.write(plain["data"])
-        orc = run_edit(a.wafer, model, task, ["--predict", orc_path] + dm, a.t, n, tmp, **kw)
+            f.write(mode(["--no-predict", "--spec", "none"])()["data"])
+        res = run_rounds({"plain": mode(["--no-predict", "--spec", "none"]), "pred": mode(dm),
+                          "look": mode(["--no-predict", "--spec", "lookup"] + dm),
+                          "orc": mode(["--predict", orc_path] + dm)}, a.reps)
+        plain, pred, look, orc = res["plain"], res["pred"], res["look"], res["orc"]
         same = (pred["data"] == plain["data"] and look["data"] == plain["data"] and orc["data"] == plain["data"]
                 and all(x["same_runs"] for x in (plain, pred, look, orc)))
         acc = pred["pacc"] / max(1, pred["pacc"] + pred["prej"])
         good = plain["data"] == open(exp, "rb").read()
         print(f"| {os.path.basename(task)} | {n_exp} | {plain['gen']} | {plain['tps']:.1f} | {pred['tps']:.1f} | "
-              f"{pred['tps'] / max(plain['tps'], 1e-9):.2f}x | {pred['pacc']}/{pred['pacc'] + pred['prej']} "
-              f"({100 * acc:.0f}%) | {look['tps']:.1f} | {look['tps'] / max(plain['tps'], 1e-9):.2f}x | "
-              f"{orc['tps']:.1f} | {orc['tps'] / max(plain['tps'], 1e-9):.2f}x | {orc['pacc']}/{orc['pacc'] + orc['prej']} | "
+              f"{paired_speedup(res, 'pred'):.2f}x | {pred['pacc']}/{pred['pacc'] + pred['prej']} "
+              f"({100 * acc:.0f}%) | {look['tps']:.1f} | {paired_speedup(res, 'look'):.2f}x | "
+              f"{orc['tps']:.1f} | {paired_speedup(res, 'orc'):.2f}x | {orc['pacc']}/{orc['pacc'] + orc['prej']} | "
               f"{'yes' if same else 'NO'} | {'yes' if good else 'no'} |", flush=True)
     print(f"\nexample command: {pred['cmd']}")
 
