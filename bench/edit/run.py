@@ -11,8 +11,12 @@ temperature 0:
            mechanism gives when the answer is (nearly) the prediction, as in an
            edit a real model makes to a file it mostly keeps (re-tokenizing
            the random output does not always give the same tokens)
-and the runner reports the effective output speed (tok/s over the generated
-tokens), the speedup over plain, the prediction's acceptance rate, whether
+With --reps R the four modes run in R rounds, one run of each per round
+(interleaved, so a machine whose speed drifts affects them alike); speeds
+are medians over the rounds and a speedup is the median of each round's
+ratio to that round's plain run. The runner reports the effective output
+speed (tok/s over the generated tokens), the speedup over plain, the
+prediction's acceptance rate, whether
 the speculative runs wrote exactly the plain run's text, and whether the
 plain run's text equals expected.EXT.
 
