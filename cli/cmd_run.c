@@ -25,7 +25,8 @@ static void usage(FILE *f) {
                "  --predict FILE          the expected output (e.g. the file being edited); its\n"
                "                          tokens are proposed and checked k at a time\n"
                "  --draft-max N           longest draft checked in one step (default 16, at most\n"
-               "                          255; 31 on models with K-quant weights)\n"
+               "                          255; 31 where the kernels are exact only\n"
+               "                          up to 32 tokens a pass: K-quants on AVX2)\n"
                "  --print-ids             print token ids instead of text\n"
                "  -q, --quiet             no progress bar or timings\n");
 }

@@ -385,7 +385,7 @@ void cli_note_draft_max(const wf_model *m, int32_t draft_max) {
     const int32_t exact = wf_model_exact_batch(m);
     if (draft_max > 0 && exact <= draft_max)
         fprintf(stderr,
-                "wafer: --draft-max %d lowered to %d: this model's weight types (K-quants) keep a forward pass "
+                "wafer: --draft-max %d lowered to %d: with this CPU's kernels this model's weights keep a forward pass "
                 "bit-identical to one-token decoding only up to %d tokens\n",
                 (int)draft_max, (int)(exact - 1), (int)exact);
 }

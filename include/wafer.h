@@ -72,9 +72,9 @@ int32_t wf_model_n_vocab(const wf_model *m);
 int32_t wf_model_n_ctx_train(const wf_model *m);
 /* The most tokens one forward pass may hold while every token's logits stay
  * bit-identical to decoding it alone: INT32_MAX when the kernels of all the
- * model's matmul weight types are exact at any width (Q8_0, Q4_0, Q5_0 and
- * float weights), else at least 32 (K-quants). Speculative drafts are
- * capped one below it. */
+ * model's matmul weight types are exact at any width (every type with the
+ * AVX-512 or scalar kernels), else at least 32 (K-quants on AVX2).
+ * Speculative drafts are capped one below it. */
 int32_t wf_model_exact_batch(const wf_model *m);
 
 /* ---- contexts (one KV sequence each) ------------------------------------ */

@@ -61,8 +61,8 @@ typedef struct wf_spec {
  * model's exact width (wf_model_exact_batch: the passes whose every column
  * is computed bit for bit as one-token decoding computes it; wider ones
  * take prefill tiles and greedy output could then depend on speculation),
- * so generation caps drafts at that width - 1 (wf_spec_cap): 31 for models
- * with K-quant weights, this limit for Q8_0/Q4_0/Q5_0/float ones. */
+ * so generation caps drafts at that width - 1 (wf_spec_cap): this limit
+ * with the AVX-512 or scalar kernels, 31 for K-quant weights on AVX2. */
 #define WF_SPEC_DRAFT_MAX_LIMIT 255
 /* pred may be NULL (n_pred 0). draft_max <= 0 picks the default (16); more
  * than WF_SPEC_DRAFT_MAX_LIMIT is capped there. */

@@ -45,7 +45,8 @@ typedef void (*wf_vec_dot_fn)(int64_t n, float *out, const void *w, const void *
  * use faster tiles that order the float sums differently (within the tested
  * tolerance of the scalar reference) unless gemm_exact says otherwise:
  * the scalar and by-dot entries and the AVX-512 Q8_0/Q4_0/Q5_0 tiles are
- * exact at every width (WF_GEMM_EXACT_ANY), the K-quant tiles up to 32. */
+ * exact at every width (WF_GEMM_EXACT_ANY), and so are the AVX-512 K-quant
+ * tiles; the AVX2 K-quant tiles up to 32. */
 #define WF_GEMM_EXACT_TOKENS 32
 #define WF_GEMM_EXACT_ANY INT32_MAX
 

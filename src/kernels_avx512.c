@@ -11,10 +11,10 @@
  * (kp_prepare, ka_prepare) so that four accumulating vpdpbusd cover a
  * 256-element super-block and the sub-block scales are applied afterwards
  * in float, one vpdpbusd per 64 MACs (see the section comment): Q8_0/Q4_0/
- * Q5_0 from 5 tokens, the K-quants above WF_GEMM_EXACT_TOKENS. Fewer tokens
- * take the direct tiles (n8_* for the 32-element family: the dealt tiles'
- * arithmetic from the blocks as stored, so those types are exact at every
- * width; k4_tile, q6_K_tile); vec_dot is the direct 1 x 1 case.
+ * Q5_0 from 5 tokens, the K-quants from 2. Fewer tokens take the direct
+ * tiles (n8_* for the 32-element family, kx*_tile for the K-quants), which
+ * compute the dealt tiles' arithmetic from the blocks as stored, so every
+ * type is exact at every width; vec_dot is the direct 1 x 1 case.
  * Integer parts are exact; the float accumulation order differs from
  * kernels_scalar.c (tested within 2e-5 of sum|w*a|, tests/test_kernels.c).
  *
@@ -32,6 +32,11 @@ enum { TILE_R = 4, TILE_C = 4 };
  * tiles, fewer the n8 tiles (1-row tiles up to N8_ROW_TILES_UPTO tokens). */
 #ifndef N8_DEALT_FROM
 #define N8_DEALT_FROM 5
+#endif
+/* Q4_K/Q5_K/Q6_K: from KQ_DEALT_FROM tokens on the dealt tiles, fewer the
+ * direct kx tiles (the same arithmetic). */
+#ifndef KQ_DEALT_FROM
+#define KQ_DEALT_FROM 2
 #endif
 #ifndef N8_ROW_TILES_UPTO
 #define N8_ROW_TILES_UPTO 8
@@ -129,153 +134,6 @@ WF_AI void k4_scales_epi32(const uint8_t s[WF_K_SCALE_SIZE], __m512i *sc, __m512
     const __m512i all = _mm512_cvtepu8_epi32(v);
     *sc = all;
     *m = _mm512_shuffle_i64x2(all, all, 0xee); /* 128-bit lanes 2,3,2,3: mins in 0..7 */
-}
-
-/* Q4_K (five == false) and Q5_K (five: a 5th bit per element in qh, bit 2g
- * for the low-nibble half of group g and 2g+1 for the high one). The two
- * layouts share d, dmin and scales at the same offsets. */
-WF_AI void k4_tile(const bool five, const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws,
-                   const uint8_t *a, size_t as, float *out, size_t os) {
-    const size_t bsz = five ? sizeof(wf_block_q5_K) : sizeof(wf_block_q4_K);
-    const size_t qs_off = five ? offsetof(wf_block_q5_K, qs) : offsetof(wf_block_q4_K, qs);
-    __m512 acc[TILE_R][TILE_C];
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CB; c++) acc[r][c] = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
-    for (int64_t b = 0; b < n / WF_QK_K; b++) {
-        __m512i SC[TILE_R], I[TILE_R][TILE_C];
-        __m512 MW[TILE_R], DW[TILE_R], DA[TILE_C], MA[TILE_C];
-        for (int r = 0; r < RB; r++) {
-            const wf_block_q4_K *x = (const wf_block_q4_K *)(w + (size_t)r * ws + (size_t)b * bsz);
-            prefetch_lines(x, (int)bsz);
-            __m512i m;
-            k4_scales_epi32(x->scales, &SC[r], &m);
-            MW[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(-fp16(x->dmin)));
-            DW[r] = _mm512_set1_ps(fp16(x->d));
-            for (int c = 0; c < CB; c++) I[r][c] = _mm512_setzero_si512();
-        }
-        for (int c = 0; c < CB; c++) {
-            const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
-            /* sums over each 32-element sub-block, lanes 0..7 (upper lanes 0) */
-            const __m256i pairs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), _mm256_set1_epi16(1));
-            const __m512 da = _mm512_set1_ps(y->d);
-            MA[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(pairs)), da);
-            DA[c] = da;
-        }
-        for (int g = 0; g < 4; g++) {
-            __m512i A[TILE_C];
-            for (int c = 0; c < CB; c++) {
-                const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
-                A[c] = _mm512_loadu_si512((const void *)(y->qs + 64 * g));
-            }
-            const __m512i idx = _mm512_set_epi32(2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1,
-                                                 2 * g + 1, 2 * g + 1, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g,
-                                                 2 * g, 2 * g);
-            for (int r = 0; r < RB; r++) {
-                const uint8_t *x = w + (size_t)r * ws + (size_t)b * bsz;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(x + qs_off + 32 * g));
-                __m512i W = _mm512_and_si512(join256(q, _mm256_srli_epi16(q, 4)), m4);
-                if (five) {
-                    const __m512i qh = _mm512_broadcast_i64x4(
-                        _mm256_loadu_si256((const __m256i *)(x + offsetof(wf_block_q5_K, qh))));
-                    const __m512i bit = join256(_mm256_set1_epi8((char)(1 << (2 * g))), _mm256_set1_epi8((char)(2 << (2 * g))));
-                    W = _mm512_or_si512(W, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh, bit), _mm512_set1_epi8(0x10)));
-                }
-                const __m512i S = _mm512_permutexvar_epi32(idx, SC[r]);
-                for (int c = 0; c < CB; c++) {
-                    const __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W, A[c]);
-                    I[r][c] = _mm512_dpwssd_epi32(I[r][c], t, S);
-                }
-            }
-        }
-        for (int r = 0; r < RB; r++)
-            for (int c = 0; c < CB; c++) {
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[r][c]), _mm512_mul_ps(DW[r], DA[c]), acc[r][c]);
-                acc[r][c] = _mm512_fmadd_ps(MW[r], MA[c], acc[r][c]);
-            }
-    }
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
-}
-
-WF_AI void q4_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                     size_t as, float *out, size_t os) {
-    k4_tile(false, RB, CB, n, w, ws, a, as, out, os);
-}
-WF_AI void q5_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                     size_t as, float *out, size_t os) {
-    k4_tile(true, RB, CB, n, w, ws, a, as, out, os);
-}
-
-/* ---- Q6_K x Q8_K --------------------------------------------------------------
- * Per 128-element half, [q0 | q1] and [q2 | q3] (elements 0..63 and 64..127)
- * are each one zmm: low 4 bits from ql (low nibbles for the first, high for
- * the second), top 2 bits from qh shifted into place per 256-bit half.
- * Each group of 4 dpbusd lanes covers 16 elements = one int8 scale. The -32
- * offset is a float dot of (-32*d*sc) with (da*bsums), like Q4_K's mins. */
-WF_AI void q6_K_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
-                     size_t as, float *out, size_t os) {
-    __m512 acc[TILE_R][TILE_C];
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CB; c++) acc[r][c] = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x30);
-    const __m512i lo16 = _mm512_set1_epi32(0xffff);
-    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
-    const __m512i shr = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
-    for (int64_t b = 0; b < n / WF_QK_K; b++) {
-        __m512i SC[TILE_R], I[TILE_R][TILE_C];
-        __m512 DW[TILE_R], OW[TILE_R], DA[TILE_C], OA[TILE_C];
-        for (int r = 0; r < RB; r++) {
-            const wf_block_q6_K *x = (const wf_block_q6_K *)(w + (size_t)r * ws) + b;
-            prefetch_lines(x, (int)sizeof *x);
-            SC[r] = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x->scales));
-            DW[r] = _mm512_set1_ps(fp16(x->d));
-            OW[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(SC[r]), _mm512_set1_ps(-32.0f * fp16(x->d)));
-            SC[r] = _mm512_and_si512(SC[r], lo16); /* vpdpwssd reads the low 16 bits; high must be 0 */
-            for (int c = 0; c < CB; c++) I[r][c] = _mm512_setzero_si512();
-        }
-        for (int c = 0; c < CB; c++) {
-            const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
-            DA[c] = _mm512_set1_ps(y->d);
-            const __m512i bs = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)y->bsums));
-            OA[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(bs), DA[c]);
-        }
-        for (int h = 0; h < 2; h++)
-            for (int z = 0; z < 2; z++) {
-                __m512i A[TILE_C];
-                for (int c = 0; c < CB; c++) {
-                    const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
-                    A[c] = _mm512_loadu_si512((const void *)(y->qs + 128 * h + 64 * z));
-                }
-                /* lanes 4i..4i+3 use scale 8h + 4z + i */
-                const int s0 = 8 * h + 4 * z;
-                const __m512i idx = _mm512_set_epi32(s0 + 3, s0 + 3, s0 + 3, s0 + 3, s0 + 2, s0 + 2, s0 + 2, s0 + 2,
-                                                     s0 + 1, s0 + 1, s0 + 1, s0 + 1, s0, s0, s0, s0);
-                for (int r = 0; r < RB; r++) {
-                    const wf_block_q6_K *x = (const wf_block_q6_K *)(w + (size_t)r * ws) + b;
-                    const __m512i L = _mm512_loadu_si512((const void *)(x->ql + 64 * h));
-                    const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
-                    __m512i W;
-                    if (z == 0) /* elements 0..63: low nibbles, qh bits 0-1 | 2-3 */
-                        W = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, shl), m2));
-                    else /* elements 64..127: high nibbles, qh bits 4-5 | 6-7 */
-                        W = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
-                                            _mm512_and_si512(_mm512_srlv_epi16(QH, shr), m2));
-                    const __m512i S = _mm512_permutexvar_epi32(idx, SC[r]);
-                    for (int c = 0; c < CB; c++) {
-                        const __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W, A[c]);
-                        I[r][c] = _mm512_dpwssd_epi32(I[r][c], t, S);
-                    }
-                }
-            }
-        for (int r = 0; r < RB; r++)
-            for (int c = 0; c < CB; c++) {
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[r][c]), _mm512_mul_ps(DW[r], DA[c]), acc[r][c]);
-                acc[r][c] = _mm512_fmadd_ps(OW[r], OA[c], acc[r][c]);
-            }
-    }
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CB; c++) out[(size_t)c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
 }
 
 /* ---- K-quants with both sides prepared once per gemm call ------------------
@@ -744,12 +602,140 @@ WF_AI void n8_dot(const l32_kind kind, int64_t n, float *out, const uint8_t *w, 
     *out = hsum256(acc);
 }
 
+/* A tile of one or more weight rows by activation rows (strides in bytes;
+ * out[c*os + r]). */
+typedef void (*tile_fn)(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *out,
+                        size_t os);
+
+/* ---- Q4_K / Q5_K / Q6_K for few tokens, exact at every batch width ---------
+ * The dealt kp4/kp6 tiles' arithmetic, bit for bit, from the blocks as
+ * stored: one weight row by 1..4 tokens (decode, and the direct path when
+ * scratch memory is short). Per super-block and (row, token):
+ *  Q4_K/Q5_K: the exact integer sum X_j of each 32-element sub-block (four
+ *    vpdpbusd, n8_reduce), then acc = fma(float(X_j), (float(sc_j)*d)*da, acc)
+ *    and acc = fma(float(m_j)*(-dmin), float(bsum_j)*da, acc) in 8 lanes;
+ *  Q6_K: the exact sum of each 16-element sub-block s (codes q + 32, minus
+ *    32*bsum_s) in the dealt lanes (lane l < 8: s = 2l; lane 8 + l: 2l + 1),
+ *    times float(sc_s)*d, the two lanes of each 32-element pair added, then
+ *    acc = fma(that, da, acc);
+ * and the 8 accumulators summed by hsum256, as the dealt tiles do. */
+
+/* Q4_K/Q5_K codes of super-block x, elements 64g..64g+63 in W[g]. */
+WF_AI void kx4_codes(const bool five, const uint8_t *x, __m512i W[4]) {
+    const size_t qs_off = five ? offsetof(wf_block_q5_K, qs) : offsetof(wf_block_q4_K, qs);
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int g = 0; g < 4; g++) { /* [low | high nibbles] of qs[32g..32g+31] */
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(x + qs_off + 32 * g));
+        W[g] = _mm512_and_si512(join256(q, _mm256_srli_epi16(q, 4)), m4);
+        if (five) {
+            const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x + offsetof(wf_block_q5_K, qh))));
+            const __m512i bit = join256(_mm256_set1_epi8((char)(1 << (2 * g))), _mm256_set1_epi8((char)(2 << (2 * g))));
+            W[g] = _mm512_or_si512(W[g], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh, bit), _mm512_set1_epi8(0x10)));
+        }
+    }
+}
+
+/* w: one row; a: (CB, n) q8_K rows as bytes apart; out[c*os] */
+WF_AI void kx4_tile(const bool five, const int CB, int64_t n, const uint8_t *w, const uint8_t *a, size_t as,
+                    float *out, size_t os) {
+    const size_t bsz = five ? sizeof(wf_block_q5_K) : sizeof(wf_block_q4_K);
+    __m256 acc[TILE_C];
+    for (int c = 0; c < CB; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / WF_QK_K; b++) {
+        const uint8_t *x = w + (size_t)b * bsz;
+        prefetch_lines(x, (int)bsz);
+        const wf_block_q4_K *hdr = (const wf_block_q4_K *)x; /* d, dmin, scales: same offsets in Q5_K */
+        __m512i sc, m;
+        k4_scales_epi32(hdr->scales, &sc, &m);
+        const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm512_castsi512_si256(sc)), _mm256_set1_ps(fp16(hdr->d)));
+        const __m256 off = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm512_castsi512_si256(m)), _mm256_set1_ps(-fp16(hdr->dmin)));
+        __m512i W[4];
+        kx4_codes(five, x, W);
+        for (int c = 0; c < CB; c++) {
+            const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
+            __m512i D[4];
+            for (int g = 0; g < 4; g++)
+                D[g] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[g], _mm512_loadu_si512((const void *)(y->qs + 64 * g)));
+            const __m256 da = _mm256_set1_ps(y->d);
+            const __m256i sums = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), _mm256_set1_epi16(1));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(n8_reduce(D)), _mm256_mul_ps(dsc, da), acc[c]);
+            acc[c] = _mm256_fmadd_ps(off, _mm256_mul_ps(_mm256_cvtepi32_ps(sums), da), acc[c]);
+        }
+    }
+    for (int c = 0; c < CB; c++) out[(size_t)c * os] = hsum256(acc[c]);
+}
+
+/* D[k]: lanes 4i..4i+3 partials of 16-element sub-block 4k+i. Returns the
+ * 16 sums in the dealt order: lane l < 8 sub-block 2l, lane 8 + l 2l + 1. */
+WF_AI __m512i kx6_reduce(const __m512i D[4]) {
+    const __m512i ia = _mm512_set_epi32(29, 28, 25, 24, 21, 20, 17, 16, 13, 12, 9, 8, 5, 4, 1, 0);
+    const __m512i ib = _mm512_set_epi32(31, 30, 27, 26, 23, 22, 19, 18, 15, 14, 11, 10, 7, 6, 3, 2);
+    /* lanes 2s, 2s+1: two partials of sub-block s (e01: 0..7, e23: 8..15) */
+    const __m512i e01 = _mm512_add_epi32(_mm512_permutex2var_epi32(D[0], ia, D[1]), _mm512_permutex2var_epi32(D[0], ib, D[1]));
+    const __m512i e23 = _mm512_add_epi32(_mm512_permutex2var_epi32(D[2], ia, D[3]), _mm512_permutex2var_epi32(D[2], ib, D[3]));
+    const __m512i ic = _mm512_set_epi32(30, 26, 22, 18, 14, 10, 6, 2, 28, 24, 20, 16, 12, 8, 4, 0);
+    const __m512i id = _mm512_set_epi32(31, 27, 23, 19, 15, 11, 7, 3, 29, 25, 21, 17, 13, 9, 5, 1);
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(e01, ic, e23), _mm512_permutex2var_epi32(e01, id, e23));
+}
+
+WF_AI void kx6_tile(const int CB, int64_t n, const uint8_t *w, const uint8_t *a, size_t as, float *out, size_t os) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+    const __m512i sidx = lane_sub_idx(true);
+    __m256 acc[TILE_C];
+    for (int c = 0; c < CB; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / WF_QK_K; b++) {
+        const wf_block_q6_K *x = (const wf_block_q6_K *)w + b;
+        prefetch_lines(x, (int)sizeof *x);
+        const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x->scales));
+        const __m512 dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_permutexvar_epi32(sidx, sc)), _mm512_set1_ps(fp16(x->d)));
+        __m512i W[4];
+        for (int g = 0; g < 4; g++) { /* elements 64g..64g+63: [q0|q1] or [q2|q3] of half g/2 */
+            const int h = g / 2;
+            const __m512i L = _mm512_loadu_si512((const void *)(x->ql + 64 * h));
+            const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
+            W[g] = g % 2 == 0 ? _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, shl), m2))
+                              : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                                _mm512_and_si512(_mm512_srlv_epi16(QH, shr), m2));
+        }
+        for (int c = 0; c < CB; c++) {
+            const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
+            __m512i D[4];
+            for (int g = 0; g < 4; g++)
+                D[g] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[g], _mm512_loadu_si512((const void *)(y->qs + 64 * g)));
+            const __m512i bs = _mm512_permutexvar_epi32(sidx, _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)y->bsums)));
+            const __m512i P = _mm512_sub_epi32(kx6_reduce(D), _mm512_slli_epi32(bs, 5));
+            const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(P), dsc);
+            const __m256 pair = _mm256_add_ps(_mm512_castps512_ps256(f), _mm512_extractf32x8_ps(f, 1));
+            acc[c] = _mm256_fmadd_ps(pair, _mm256_set1_ps(y->d), acc[c]);
+        }
+    }
+    for (int c = 0; c < CB; c++) out[(size_t)c * os] = hsum256(acc[c]);
+}
+
+/* One row by 1..4 tokens: the K-quants' direct tiles (strides as tile_fn). */
+#define WF_KX_INSTANCES(T, CALL)                                                                                \
+    static void T##_1x1(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { (void)ws; CALL(1); } \
+    static void T##_1x2(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { (void)ws; CALL(2); } \
+    static void T##_1x3(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { (void)ws; CALL(3); } \
+    static void T##_1x4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { (void)ws; CALL(4); } \
+    static const tile_fn T##_row_tiles[TILE_C] = {T##_1x1, T##_1x2, T##_1x3, T##_1x4};
+#define KX4(CB) kx4_tile(false, CB, n, w, a, as, o, os)
+#define KX5(CB) kx4_tile(true, CB, n, w, a, as, o, os)
+#define KX6(CB) kx6_tile(CB, n, w, a, as, o, os)
+WF_KX_INSTANCES(q4_K, KX4)
+WF_KX_INSTANCES(q5_K, KX5)
+WF_KX_INSTANCES(q6_K, KX6)
+#undef KX4
+#undef KX5
+#undef KX6
+#undef WF_KX_INSTANCES
+
 /* ---- tile drivers ----------------------------------------------------------------
  * Every (RB, CB) in 1..4 is its own compiled instance, so the accumulators
  * stay in registers; the drivers pick full tiles and then smaller ones for
  * the ragged edges. */
-typedef void (*tile_fn)(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *out,
-                        size_t os);
 
 #define WF_TILE_INSTANCES(T)                                                                               \
     static void T##_1x1(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 1, n, w, ws, a, as, o, os); } \
@@ -772,21 +758,10 @@ typedef void (*tile_fn)(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a
                                                       {T##_2x1, T##_2x2, T##_2x3, T##_2x4},                 \
                                                       {T##_3x1, T##_3x2, T##_3x3, T##_3x4},                 \
                                                       {T##_4x1, T##_4x2, T##_4x3, T##_4x4}};
-/* One weight row by 1..4 activation rows: the K-quants' direct tiles. */
-#define WF_ROW_TILE_INSTANCES(T)                                                                           \
-    static void T##_1x1(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 1, n, w, ws, a, as, o, os); } \
-    static void T##_1x2(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 2, n, w, ws, a, as, o, os); } \
-    static void T##_1x3(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 3, n, w, ws, a, as, o, os); } \
-    static void T##_1x4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { T##_tile(1, 4, n, w, ws, a, as, o, os); } \
-    static const tile_fn T##_row_tiles[TILE_C] = {T##_1x1, T##_1x2, T##_1x3, T##_1x4};
 WF_TILE_INSTANCES(q8_0n)
 WF_TILE_INSTANCES(q4_0n)
 WF_TILE_INSTANCES(q5_0n)
-WF_ROW_TILE_INSTANCES(q4_K)
-WF_ROW_TILE_INSTANCES(q5_K)
-WF_ROW_TILE_INSTANCES(q6_K)
 #undef WF_TILE_INSTANCES
-#undef WF_ROW_TILE_INSTANCES
 
 /* Rows per tile. Walking several weight rows side by side defeats the
  * hardware prefetchers: from DRAM (bench_kernels, 8960 x 1536, one thread)
@@ -829,7 +804,7 @@ static void gemm_n8(const l32_kind kind, const tile_fn tiles[TILE_R][TILE_C], in
     wf_free_aligned(act);
 }
 
-/* K-quants: one token (decode) straight from the blocks, one row at a time;
+/* K-quants: one token (decode) straight from the blocks (kx tiles), one row at a time;
  * from 2 tokens on, the activations are dealt once per call (ka_prepare,
  * 768 bytes per token pair and super-block) and KP_ROWS weight rows at a
  * time into a small scratch (KP_ROWS * 384 bytes per super-block) that every
@@ -924,7 +899,7 @@ static void gemm_kquant(const int kind, const kp_fn prepared[TILE_R][TILE_C], co
     kp_block *kp;
     ka_block *ka;
     kp_acc *acc;
-    if (nc > WF_GEMM_EXACT_TOKENS && dealt_alloc(n, nr, nc, &kp, &ka, &acc)) {
+    if (nc >= KQ_DEALT_FROM && dealt_alloc(n, nr, nc, &kp, &ka, &acc)) {
         gemm_dealt(kind, prepared, n, nr, nc, w, ws, a, as, out, os, kp, ka, acc);
         dealt_free(kp, ka, acc);
         return;
@@ -1002,5 +977,5 @@ void wf_kernels_fill_avx512(wf_kernels *k, const wf_cpu_features *f) {
     k->vec_dot[WF_TYPE_Q5_K] = vec_dot_q5_K;
     k->vec_dot[WF_TYPE_Q6_K] = vec_dot_q6_K;
     k->gemm_exact[WF_TYPE_Q8_0] = k->gemm_exact[WF_TYPE_Q4_0] = k->gemm_exact[WF_TYPE_Q5_0] = WF_GEMM_EXACT_ANY;
-    k->gemm_exact[WF_TYPE_Q4_K] = k->gemm_exact[WF_TYPE_Q5_K] = k->gemm_exact[WF_TYPE_Q6_K] = WF_GEMM_EXACT_TOKENS;
+    k->gemm_exact[WF_TYPE_Q4_K] = k->gemm_exact[WF_TYPE_Q5_K] = k->gemm_exact[WF_TYPE_Q6_K] = WF_GEMM_EXACT_ANY;
 }
