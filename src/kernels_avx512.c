@@ -481,18 +481,23 @@ WF_AI __m256 n8_scales(const uint8_t *x, size_t bsz, int cnt) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
 }
 
+/* Lanes of a and b (indices 0..31 over both) picked by i and by j, added:
+ * one round of a permute-and-add reduction tree. */
+WF_AI __m512i pick_add(__m512i a, __m512i b, __m512i i, __m512i j) {
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, i, b), _mm512_permutex2var_epi32(a, j, b));
+}
+
 /* D[g]: lanes 0..7 partials of block 2g, 8..15 of block 2g+1. Returns lanes
  * 0..7 = the sum of each block's 8 partials. */
 WF_AI __m256i n8_reduce(const __m512i D[4]) {
+    /* lanes 4k..4k+3: block k (e01: blocks 0..3, e23: 4..7) */
     const __m512i ia = _mm512_set_epi32(27, 26, 25, 24, 19, 18, 17, 16, 11, 10, 9, 8, 3, 2, 1, 0);
     const __m512i ib = _mm512_set_epi32(31, 30, 29, 28, 23, 22, 21, 20, 15, 14, 13, 12, 7, 6, 5, 4);
-    /* lanes 4k..4k+3: block k (E01: blocks 0..3, E23: 4..7) */
-    const __m512i e01 = _mm512_add_epi32(_mm512_permutex2var_epi32(D[0], ia, D[1]), _mm512_permutex2var_epi32(D[0], ib, D[1]));
-    const __m512i e23 = _mm512_add_epi32(_mm512_permutex2var_epi32(D[2], ia, D[3]), _mm512_permutex2var_epi32(D[2], ib, D[3]));
+    const __m512i e01 = pick_add(D[0], D[1], ia, ib), e23 = pick_add(D[2], D[3], ia, ib);
     /* lanes k and 8+k: two partials of block k */
     const __m512i ic = _mm512_set_epi32(29, 25, 21, 17, 13, 9, 5, 1, 28, 24, 20, 16, 12, 8, 4, 0);
     const __m512i id = _mm512_set_epi32(31, 27, 23, 19, 15, 11, 7, 3, 30, 26, 22, 18, 14, 10, 6, 2);
-    const __m512i f = _mm512_add_epi32(_mm512_permutex2var_epi32(e01, ic, e23), _mm512_permutex2var_epi32(e01, id, e23));
+    const __m512i f = pick_add(e01, e23, ic, id);
     return _mm256_add_epi32(_mm512_castsi512_si256(f), _mm512_extracti64x4_epi64(f, 1));
 }
 
@@ -668,14 +673,13 @@ WF_AI void kx4_tile(const bool five, const int CB, int64_t n, const uint8_t *w, 
 /* D[k]: lanes 4i..4i+3 partials of 16-element sub-block 4k+i. Returns the
  * 16 sums in the dealt order: lane l < 8 sub-block 2l, lane 8 + l 2l + 1. */
 WF_AI __m512i kx6_reduce(const __m512i D[4]) {
+    /* lanes 2s, 2s+1: two partials of sub-block s (e01: 0..7, e23: 8..15) */
     const __m512i ia = _mm512_set_epi32(29, 28, 25, 24, 21, 20, 17, 16, 13, 12, 9, 8, 5, 4, 1, 0);
     const __m512i ib = _mm512_set_epi32(31, 30, 27, 26, 23, 22, 19, 18, 15, 14, 11, 10, 7, 6, 3, 2);
-    /* lanes 2s, 2s+1: two partials of sub-block s (e01: 0..7, e23: 8..15) */
-    const __m512i e01 = _mm512_add_epi32(_mm512_permutex2var_epi32(D[0], ia, D[1]), _mm512_permutex2var_epi32(D[0], ib, D[1]));
-    const __m512i e23 = _mm512_add_epi32(_mm512_permutex2var_epi32(D[2], ia, D[3]), _mm512_permutex2var_epi32(D[2], ib, D[3]));
+    const __m512i e01 = pick_add(D[0], D[1], ia, ib), e23 = pick_add(D[2], D[3], ia, ib);
     const __m512i ic = _mm512_set_epi32(30, 26, 22, 18, 14, 10, 6, 2, 28, 24, 20, 16, 12, 8, 4, 0);
     const __m512i id = _mm512_set_epi32(31, 27, 23, 19, 15, 11, 7, 3, 29, 25, 21, 17, 13, 9, 5, 1);
-    return _mm512_add_epi32(_mm512_permutex2var_epi32(e01, ic, e23), _mm512_permutex2var_epi32(e01, id, e23));
+    return pick_add(e01, e23, ic, id);
 }
 
 WF_AI void kx6_tile(const int CB, int64_t n, const uint8_t *w, const uint8_t *a, size_t as, float *out, size_t os) {
