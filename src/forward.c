@@ -145,14 +145,15 @@ wf_status wf_forward(wf_context *c, const int32_t *tokens, int32_t n, int32_t n_
 }
 
 wf_status wf_forward_seqs(const wf_seq *seqs, int32_t n_seqs, float *logits, wf_error *err) {
-    enum { MAX_COLS = WF_DECODE_MULTI_CHUNK };
+    enum { MAX_COLS = WF_DECODE_MULTI_MAX };
     fwd_seg segs[MAX_COLS];
     int32_t tokens[MAX_COLS];
     int32_t n = 0;
-    if (n_seqs <= 0 || n_seqs > MAX_COLS) return wf_fail(err, WF_ERR_INTERNAL, "wf_forward_seqs: %d sequences in one pass", n_seqs);
+    const int32_t cap = n_seqs > 0 ? wf_decode_multi_cols(seqs[0].ctx->model) : 0;
+    if (n_seqs <= 0 || n_seqs > cap) return wf_fail(err, WF_ERR_INTERNAL, "wf_forward_seqs: %d sequences in one pass", n_seqs);
     for (int32_t i = 0; i < n_seqs; i++) {
         const wf_seq *q = &seqs[i];
-        if (q->n <= 0 || n + q->n > MAX_COLS || n + q->n > seqs[0].ctx->params.n_batch)
+        if (q->n <= 0 || n + q->n > cap || n + q->n > seqs[0].ctx->params.n_batch)
             return wf_fail(err, WF_ERR_INTERNAL, "wf_forward_seqs: %d + %d columns in one pass", n, q->n);
         segs[i] = (fwd_seg){.ctx = q->ctx, .t0 = n, .n = q->n, .pos0 = q->ctx->n_past, .keep_from = q->all_logits ? 0 : q->n - 1};
         memcpy(tokens + n, q->tokens, sizeof(int32_t) * (size_t)q->n);

@@ -49,7 +49,7 @@ void wf_sessions_step(wf_session *const *ss, size_t n, bool *done) {
             for (size_t j = 0; j < i && !dup; j++) dup = ss[j] == ss[i];
             if (dup) { pl.stepped[i] = true; continue; }
             wf_seq *q = &pl.seq[n_plan];
-            if (wf_gen_plan(ss[i], WF_DECODE_MULTI_CHUNK, &q->tokens, &q->n, &q->all_logits, &pl.base[n_plan])) {
+            if (wf_gen_plan(ss[i], wf_decode_multi_cols(ss[i]->model), &q->tokens, &q->n, &q->all_logits, &pl.base[n_plan])) {
                 q->ctx = ss[i]->ctx;
                 pl.idx[n_plan++] = i;
                 pl.stepped[i] = true;

@@ -250,11 +250,14 @@ wf_status wf_forward(wf_context *c, const int32_t *tokens, int32_t n, int32_t n_
 
 /* ---- several contexts in one forward pass (forward.c / context.c) -------- */
 
-/* Columns (tokens, over all contexts) per shared forward pass: the matmul
- * kernels compute every column of a call with <= WF_GEMM_EXACT_TOKENS
- * columns exactly as a one-column call, so each context's logits stay
- * bit-identical to a wf_decode of its tokens alone. */
-#define WF_DECODE_MULTI_CHUNK WF_GEMM_EXACT_TOKENS
+/* Columns (tokens, over all contexts) per shared forward pass: at most
+ * WF_DECODE_MULTI_MAX and never more than the model's exact width
+ * (wf_model_exact_batch: the kernels compute every column of such a call
+ * exactly as a one-column call), so each context's logits stay
+ * bit-identical to a wf_decode of its tokens alone. 64 with the AVX-512 or
+ * scalar kernels, 32 for K-quant weights on AVX2. */
+#define WF_DECODE_MULTI_MAX 64
+int32_t wf_decode_multi_cols(const wf_model *m);
 
 /* One context's share of a shared pass: n tokens appended after its n_past
  * cached ones; all_logits as in wf_decode (else the last token's only). */
@@ -266,7 +269,7 @@ typedef struct wf_seq {
 } wf_seq;
 
 /* One forward pass over seqs[0..n_seqs) (already checked; their n add up to
- * <= WF_DECODE_MULTI_CHUNK and <= seqs[0].ctx's n_batch): the matmuls run
+ * <= wf_decode_multi_cols(model) and <= seqs[0].ctx's n_batch): the matmuls run
  * once on the concatenated columns in seqs[0].ctx's scratch and thread pool;
  * RoPE, the K/V writes and attention use each context's own cache from its
  * n_past. Abort hooks are not consulted. logits: the kept rows (all, or the
@@ -274,12 +277,12 @@ typedef struct wf_seq {
 wf_status wf_forward_seqs(const wf_seq *seqs, int32_t n_seqs, float *logits, wf_error *err);
 
 /* Evaluate several contexts' tokens in shared forward passes: sequences are
- * packed in order into passes of at most WF_DECODE_MULTI_CHUNK columns (and
+ * packed in order into passes of at most wf_decode_multi_cols(model) columns (and
  * at most the pass's first context's n_batch), so the weights are read once
  * per pass instead of once per context. Afterwards each context is as after
  * wf_decode(seq.ctx, seq.tokens, seq.n, seq.all_logits): n_past + n, and
  * the logits at wf_get_logits bit-identical to that call's. Each sequence
- * needs 1 <= n <= min(WF_DECODE_MULTI_CHUNK, its context's n_batch); the
+ * needs 1 <= n <= min(wf_decode_multi_cols(model), its context's n_batch); the
  * contexts must be distinct, of one model, with room for their tokens;
  * everything is checked and every logits buffer grown before anything is
  * evaluated. A pass runs on its first context's thread pool (the others'

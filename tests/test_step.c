@@ -301,7 +301,7 @@ static void test_misuse(wf_model *t) {
 
 /* ---- b. wf_decode_multi bit for bit -------------------------------------------- */
 
-enum { KMAX = 33 };
+enum { KMAX = 65 }; /* across the shared-pass cap (64 on AVX-512, 32 on AVX2 K-quants) */
 
 static void test_decode_multi(wf_model *m, const char *name) {
     const int V = wf_model_n_vocab(m);
@@ -362,7 +362,8 @@ static void test_decode_multi(wf_model *m, const char *name) {
 
 /* wf_decode_seqs: each context gets 1..17 tokens per round (the sizes of
  * speculative verification batches), all logits or the last; the passes are
- * packed up to 32 columns; every kept row equals its twin's lone wf_decode. */
+ * packed up to wf_decode_multi_cols columns; every kept row equals its
+ * twin's lone wf_decode. */
 static void test_decode_seqs(wf_model *m, const char *name) {
     enum { NC = 9, ROUNDS = 12 };
     const int V = wf_model_n_vocab(m);
@@ -406,10 +407,14 @@ static void test_decode_seqs(wf_model *m, const char *name) {
     }
     CHECK(n_bad == 0, "%s: %d of %d kept logits rows differ from lone wf_decode", name, n_bad, n_rows);
     printf("  wf_decode_seqs  %-9s %d rows (up to %d columns a round): %s\n", name, n_rows, max_cols, n_bad ? "DIFFERS" : "bit-identical");
-    /* a sequence longer than one exact pass is refused, nothing evaluated */
-    int32_t before = wf_context_n_past(a[0]), many[40] = {0};
-    wf_seq big = {.ctx = a[0], .tokens = many, .n = 40, .all_logits = true};
-    CHECK(wf_decode_seqs(&big, 1, &err) == WF_ERR_INVALID_ARG && wf_context_n_past(a[0]) == before, "a 40-token sequence accepted");
+    /* a sequence longer than one shared pass is refused, nothing evaluated */
+    const int32_t cap = wf_decode_multi_cols(m);
+    CHECK(cap >= WF_GEMM_EXACT_TOKENS && cap <= WF_DECODE_MULTI_MAX && cap <= wf_model_exact_batch(m),
+          "%s: shared-pass cap %d", name, (int)cap);
+    int32_t before = wf_context_n_past(a[0]), many[WF_DECODE_MULTI_MAX + 1] = {0};
+    wf_seq big = {.ctx = a[0], .tokens = many, .n = cap + 1, .all_logits = true};
+    CHECK(wf_decode_seqs(&big, 1, &err) == WF_ERR_INVALID_ARG && wf_context_n_past(a[0]) == before,
+          "%s: a %d-token sequence accepted (cap %d)", name, (int)cap + 1, (int)cap);
     for (int i = 0; i < NC; i++) wf_context_free(a[i]), wf_context_free(b[i]);
 }
 
@@ -676,8 +681,10 @@ int main(void) {
     gm_cfg kc = {256, 4, 2, 64, 512, 96, 1, NCTX, GM_RANDOM, 0.05f, 0xabab, 0x5555, "t"};
     wf_model *q8 = make_quant(dir, "q8", &qc, "q8_0", -1), *q4 = make_quant(dir, "q4", &qc, "q4_0", -1);
     wf_model *q8a = make_quant(dir, "q8a", &qc, "q8_0", 1), *q4k = make_quant(dir, "q4k", &kc, "q4_K_M", -1);
+    /* K-quants with the AVX2 kernels: exact only up to 32 columns a pass */
+    wf_model *q4ka = make_quant(dir, "q4ka", &kc, "q4_K_M", 1);
     rmdir(dir);
-    if (!t || !d || !rnd || !q8 || !q4 || !q8a || !q4k) {
+    if (!t || !d || !rnd || !q8 || !q4 || !q8a || !q4k || !q4ka) {
         fprintf(stderr, "could not build the test models\n");
         return 1;
     }
@@ -693,6 +700,8 @@ int main(void) {
     test_decode_seqs(t, "f32");
     test_decode_seqs(q8, "q8_0");
     test_decode_seqs(q4k, "q4_K_M");
+    test_decode_multi(q4ka, "q4_K_M avx2");
+    test_decode_seqs(q4ka, "q4_K_M avx2");
     test_batched_path(t);
     for (int n = 1; n <= 5; n++) test_sessions(t, n);
     printf("c. a long prompt next to a decoding session\n");
@@ -704,5 +713,6 @@ int main(void) {
     wf_model_free(q4);
     wf_model_free(q8a);
     wf_model_free(q4k);
+    wf_model_free(q4ka);
     return t_done("test_step");
 }
