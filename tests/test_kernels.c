@@ -193,6 +193,12 @@ static void test_dots(const wf_kernels *ks, const wf_kernels *k, t_rng *r, wf_ty
                     float got = NAN;
                     k->vec_dot[wt](n, &got, w + i * ws, a + c * as);
                     check_close("vec_dot", wt, wf_isa_name(k->isa), n, got, want[c][i], mag[c][i], TOL_REL, worst_rel);
+                    if (k->gemm[wt]) { /* a gemm's fallback without scratch: the same bits */
+                        float one = NAN;
+                        k->gemm[wt](n, 1, 1, w + i * ws, ws, a + c * as, as, &one, 1);
+                        CHECK(memcmp(&one, &got, sizeof one) == 0, "%s %s n=%lld: vec_dot differs from a 1x1 gemm",
+                              wf_isa_name(k->isa), tw->name, (long long)n);
+                    }
                 }
         if (diff_gemm && (ni < 6 || ni >= 8)) /* 9 and 33 blocks: Q8_0 chunks of 8 with a tail */
             for (int nr = 1; nr <= NR; nr++)
