@@ -232,11 +232,16 @@ int32_t wf_decode_multi_cols(const wf_model *m) {
     return e < WF_DECODE_MULTI_MAX ? e : WF_DECODE_MULTI_MAX;
 }
 
+/* Columns a shared pass led by c may hold: the model's bound and c's batch. */
+static int32_t pass_cap(const wf_context *c) {
+    const int32_t multi = wf_decode_multi_cols(c->model);
+    return c->params.n_batch < multi ? c->params.n_batch : multi;
+}
+
 /* The end of the pass starting at seqs[s]: sequences are added while the
  * columns fit the exact-matmul bound and the first context's batch. */
 static int32_t pass_end(const wf_seq *seqs, int32_t n_seqs, int32_t s) {
-    const int32_t nb = seqs[s].ctx->params.n_batch, multi = wf_decode_multi_cols(seqs[s].ctx->model);
-    const int32_t cap = nb < multi ? nb : multi;
+    const int32_t cap = pass_cap(seqs[s].ctx);
     int32_t cols = 0, e = s;
     while (e < n_seqs && cols + seqs[e].n <= cap) cols += seqs[e++].n;
     return e;
@@ -251,8 +256,7 @@ wf_status wf_decode_seqs(const wf_seq *seqs, int32_t n_seqs, wf_error *err) {
         const wf_context *c = q->ctx;
         if (!c || !q->tokens) return wf_fail(err, WF_ERR_INVALID_ARG, "wf_decode_seqs: sequence %d: NULL context or tokens", i);
         if (c->model != m) return wf_fail(err, WF_ERR_INVALID_ARG, "wf_decode_seqs: sequence %d belongs to another model", i);
-        const int32_t multi = wf_decode_multi_cols(m);
-        const int32_t cap = c->params.n_batch < multi ? c->params.n_batch : multi;
+        const int32_t cap = pass_cap(c);
         if (q->n < 1 || q->n > cap)
             return wf_fail(err, WF_ERR_INVALID_ARG, "wf_decode_seqs: sequence %d has %d tokens (1..%d in a shared pass)", i, q->n, cap);
         if ((int64_t)c->n_past + q->n > c->params.n_ctx)

@@ -591,8 +591,7 @@ static wf_status run_setup(gen_run *g, const wf_gen_params *p, wf_error *err) {
     if (st != WF_OK) return st;
     if ((st = wf_spec_init(&g->spec, p->spec, p->prediction, p->n_prediction, p->draft_max, err)) != WF_OK) return st;
     /* a verification pass (pending token + draft) within the exact width */
-    const int32_t exact = wf_model_exact_batch(s->model);
-    wf_spec_cap(&g->spec, exact > WF_SPEC_DRAFT_MAX_LIMIT ? WF_SPEC_DRAFT_MAX_LIMIT : exact - 1);
+    wf_spec_cap(&g->spec, wf_model_exact_batch(s->model) - 1);
     g->res.draft_max = p->spec != WF_SPEC_NONE || p->n_prediction ? g->spec.draft_max : 0;
     g->p.prediction = NULL; /* the spec state holds its copy */
     if (p->n_stops) {
