@@ -551,7 +551,7 @@ def test_lifecycle(model_big):
             res["r"] = s.request("POST", "/v1/chat/completions", {"messages": M, "max_tokens": 400, "temperature": 0})
         t = threading.Thread(target=run)
         t.start()
-        time.sleep(0.15)
+        s.wait_busy()
         rc = s.stop(signal.SIGTERM)
         t.join(30)
         check(rc == 0, f"SIGTERM: exit code 0 ({rc})")
@@ -567,7 +567,7 @@ def test_lifecycle(model_big):
             res["r"] = s.request("POST", "/v1/chat/completions", {"messages": M, "max_tokens": 3000, "temperature": 0})
         t = threading.Thread(target=run2)
         t.start()
-        time.sleep(0.15)
+        s.wait_busy()
         t0 = time.time()
         rc = s.stop(signal.SIGTERM)
         dt = time.time() - t0

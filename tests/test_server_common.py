@@ -127,6 +127,15 @@ class Server:
                 vals[k] = float(v)
         return vals
 
+    def wait_busy(self, timeout=20):
+        """Until a slot runs a request (a fixed sleep lost the race on a loaded machine)."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.metrics().get("wafer_slots_busy", 0) >= 1:
+                return True
+            time.sleep(0.01)
+        return False
+
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.p.poll() is None:
             self.p.send_signal(sig)
