@@ -10,8 +10,8 @@
  *   bench_attn [--ctx N] [--batch B] [--threads T] [--reps R] [--heads H]
  *              [--kv-heads K] [--hd D] [--kv f16,q8_0,f32] [--isa scalar,avx2,avx512]
  */
-#include "model.h"
-#include "threadpool.h"
+#include "model/model.h"
+#include "cpu/threadpool.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
  * one-by-one loop also pays for each context's own pool spinning after its
  * turn, so the second ratio is the cleaner one.
  */
-#include "generate.h"
+#include "gen/gen.h"
 #include "wafer.h"
 
 #include <stdio.h>

@@ -20,7 +20,7 @@
  *   --tile-rows R: cut each gemm into calls of R rows, as the matmul driver does (64)
  *   --cputime: time gemm by this thread's CPU time (shared, busy machines)
  */
-#include "kernels.h"
+#include "cpu/kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>

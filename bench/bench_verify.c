@@ -13,7 +13,7 @@
  * time of a pass, per token, and the ceiling k * t(1) / t(k): the speedup of
  * a draft that is always fully accepted, before sampling and bookkeeping.
  */
-#include "common.h"
+#include "base/common.h"
 #include "wafer.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* latency.c — real-time latency of the generation API (src/generate.h),
+/* latency.c — real-time latency of the generation API (src/gen/gen.h),
  * measured in-process:
  *   1. interrupt latency: a thread calls wf_session_cancel while tokens
  *      stream; we report the time from the cancel call to the return of
@@ -13,8 +13,8 @@
  *      unrelated request in between.
  * The prompts are random token ids (the bench models have no tokenizer).
  * usage: bench_latency MODEL [-t N] [--hist 1024,4096,16384] [--reps N] [--trials N] */
-#include "generate.h"
-#include "common.h"
+#include "gen/gen.h"
+#include "base/common.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -12,8 +12,8 @@
  * Each tensor has its own RNG stream seeded from (seed, tensor name), so a
  * tensor's values do not depend on which other tensors are written.
  */
-#include "gguf.h"
-#include "quant.h"
+#include "format/gguf.h"
+#include "format/quant.h"
 
 #include <errno.h>
 #include <math.h>

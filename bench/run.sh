@@ -69,7 +69,7 @@ logrun() {
 # FILE.key holds a hash of bench/mkmodel.c (F16 files) or of the quantizer
 # sources (quantized files, whose type mix may change).
 MK_KEY=$(cat "$SRC/bench/mkmodel.c" | sha1sum | cut -c1-16)
-Q_KEY=$(cat "$SRC"/src/quant*.c "$SRC/bench/mkmodel.c" | sha1sum | cut -c1-16)
+Q_KEY=$(cat "$SRC"/src/format/quant*.c "$SRC/bench/mkmodel.c" | sha1sum | cut -c1-16)
 fresh() { [ -s "$1" ] && [ "$(cat "$1.key" 2>/dev/null)" = "$2" ]; }
 for m in $MODELS; do
     f16=$DIR/$m-f16.gguf

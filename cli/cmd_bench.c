@@ -15,10 +15,10 @@
  */
 #include "cli.h"
 
-#include "gguf.h"
-#include "kernels.h"
-#include "quant.h"
-#include "threadpool.h"
+#include "format/gguf.h"
+#include "cpu/kernels.h"
+#include "format/quant.h"
+#include "cpu/threadpool.h"
 
 #include <errno.h>
 #include <stdio.h>

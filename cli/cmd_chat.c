@@ -9,10 +9,10 @@
  * each line is one user message (or all of stdin with --once). */
 #include "cli.h"
 
-#include "generate.h"
-#include "model.h"
-#include "template.h"
-#include "tokenizer.h"
+#include "gen/gen.h"
+#include "model/model.h"
+#include "chat/template.h"
+#include "text/tokenizer.h"
 
 #include <editline/readline.h>
 #include <errno.h>

@@ -1,16 +1,16 @@
 /* cmd_complete.c — `wafer complete`: fill in the middle at a cursor. Builds
- * the model family's FIM prompt (src/fim.h) from a file and a line/column, or
+ * the model family's FIM prompt (src/chat/fim.h) from a file and a line/column, or
  * from --prefix/--suffix, and streams the middle to stdout (never half a
  * UTF-8 character). --print-prompt shows the prompt without loading weights,
  * so a vocabulary-only GGUF is enough for it. Generation runs on the session
- * API (src/generate.h), so --spec / --predict work as in `wafer run`. */
+ * API (src/gen/gen.h), so --spec / --predict work as in `wafer run`. */
 #include "cli.h"
 
-#include "fim.h"
-#include "generate.h"
-#include "gguf.h"
-#include "sampler.h"
-#include "tokenizer.h"
+#include "chat/fim.h"
+#include "gen/gen.h"
+#include "format/gguf.h"
+#include "gen/stop.h"
+#include "text/tokenizer.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -2,8 +2,8 @@
  * folder (llama / qwen2 / qwen3) to a GGUF file. */
 #include "cli.h"
 
-#include "convert.h"
-#include "quantize.h"
+#include "convert/convert.h"
+#include "convert/quantize.h"
 
 #include <string.h>
 

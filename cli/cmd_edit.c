@@ -3,16 +3,16 @@
  * the complete new file in one fenced block; the file itself (in that fenced
  * form) is the prediction of the answer (OpenAI "Predicted Outputs"), so the
  * unchanged parts are checked k tokens per weight pass instead of one
- * (src/generate.h). The fence is stripped and the result goes to stdout, to
+ * (src/gen/gen.h). The fence is stripped and the result goes to stdout, to
  * -o OUT or back into the file, always by writing a temporary file in the
  * same directory and renaming it over the target: the old file is either
  * untouched or replaced whole. The prompt is documented in docs/edit.md. */
 #include "cli.h"
 
-#include "generate.h"
-#include "model.h"
-#include "template.h"
-#include "tokenizer.h"
+#include "gen/gen.h"
+#include "model/model.h"
+#include "chat/template.h"
+#include "text/tokenizer.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -2,10 +2,10 @@
  * tensor types and sizes, and the memory a run needs. */
 #include "cli.h"
 
-#include "gguf.h"
-#include "model.h"
-#include "quant.h"
-#include "tokenizer.h"
+#include "format/gguf.h"
+#include "model/model.h"
+#include "format/quant.h"
+#include "text/tokenizer.h"
 
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* cmd_quantize.c — `wafer quantize IN.gguf OUT.gguf TYPE`. */
 #include "cli.h"
 
-#include "quantize.h"
+#include "convert/quantize.h"
 
 #include <string.h>
 

@@ -1,12 +1,12 @@
 /* cmd_run.c — `wafer run`: raw completion of a prompt, streamed to stdout
  * token by token (never half a UTF-8 character), timings on stderr. The
- * loop itself is the generation API (src/generate.h): speculative decoding
+ * loop itself is the generation API (src/gen/gen.h): speculative decoding
  * with prompt lookup (--spec lookup), a draft model (--spec draft:FILE) and
  * predicted outputs (--predict). */
 #include "cli.h"
 
-#include "generate.h"
-#include "tokenizer.h"
+#include "gen/gen.h"
+#include "text/tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,9 @@
 /* cmd_serve.c — `wafer serve`: load the model, start the OpenAI-compatible
- * HTTP server (src/server.h), wait for SIGTERM / SIGINT, drain, exit. */
+ * HTTP server (src/serve/server.h), wait for SIGTERM / SIGINT, drain, exit. */
 #include "cli.h"
 
-#include "server.h"
-#include "template.h"
+#include "serve/server.h"
+#include "chat/template.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -4,9 +4,9 @@
  * be given it. */
 #include "cli.h"
 
-#include "gguf.h"
-#include "template.h"
-#include "tokenizer.h"
+#include "format/gguf.h"
+#include "chat/template.h"
+#include "text/tokenizer.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -3,8 +3,8 @@
  * vocab-only files work. */
 #include "cli.h"
 
-#include "gguf.h"
-#include "tokenizer.h"
+#include "format/gguf.h"
+#include "text/tokenizer.h"
 
 #include <errno.h>
 #include <stdlib.h>

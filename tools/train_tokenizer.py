@@ -3,7 +3,7 @@
 corpus and write it as a vocabulary-only GGUF that wafer loads
 (tokenizer.ggml.model "gpt2", tokenizer.ggml.pre "gpt-2").
 
-Pre-tokenization mirrors wafer's "gpt2" pre-tokenizer (src/pretok.c, the
+Pre-tokenization mirrors wafer's "gpt2" pre-tokenizer (src/text/pretok.c, the
 GPT-2 regex). Python's `re` has no \\p{L}/\\p{N}, so letters are [^\\W\\d_] and
 numbers are \\d; these agree with Unicode classes on ASCII and on nearly all
 code. The trainer only chooses merges: the training data is tokenized by wafer

@@ -1,7 +1,7 @@
 // logits.mjs — test-time cross-check helper: runs the prebuilt llama.cpp that
 // ships with node-llama-cpp (CPU only, never downloaded or compiled) on given
 // token ids and prints, as JSON, the raw next-token logits of every position
-// and optionally a greedy continuation. Used by tests/test_llamacpp.py; it is
+// and optionally a greedy continuation. Used by tests/model/test_llamacpp.py; it is
 // not part of wafer.
 //
 //   node logits.mjs MODEL.gguf --ids "1 2 3" [--gen N] [--kv f32|f16|q8_0] [--threads N]

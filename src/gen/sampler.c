@@ -1,0 +1,432 @@
+/* sampler.c — picking the next token from logits (public API in wafer.h).
+ *
+ * Chain, in llama.cpp's order: penalties (repetition, presence, frequency
+ * over the last repeat_last_n accepted tokens) → top-k → top-p → min-p →
+ * temperature → softmax → draw with the sampler's own PRNG. With
+ * temperature <= 0 the penalised argmax is taken (ties → lowest id).
+ *
+ * Built for 150k-entry vocabularies: the penalties touch only the distinct
+ * tokens of the window (kept in a list), top-k is a bounded heap selection
+ * (no full sort), and top-p sorts a growing prefix of the best candidates
+ * only until the probability mass is reached.
+ */
+#include "base/common.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct wf_cand {
+    float logit;
+    int32_t id;
+} wf_cand;
+
+struct wf_sampler {
+    wf_sampler_params p;
+    int32_t n_vocab;
+    uint64_t rng[4];     /* xoshiro256** state                               */
+
+    /* penalty window */
+    int32_t *ring;       /* (ring_cap) last accepted tokens; NULL when window is unbounded */
+    size_t ring_cap, ring_len, ring_head; /* head: oldest entry              */
+    int32_t *count;      /* (n_vocab) occurrences in the window              */
+    int32_t *active;     /* (n_vocab) distinct tokens with count > 0         */
+    int32_t *active_pos; /* (n_vocab) index in active, -1 if absent          */
+    int32_t n_active;
+
+    wf_cand *cand;       /* (n_vocab) working candidates                     */
+    float *work;         /* (n_vocab) scratch: penalised logits, weights    */
+};
+
+/* ---- PRNG: xoshiro256**, seeded through splitmix64 ---------------------- */
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t rng_next(uint64_t s[4]) {
+    uint64_t r = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+
+static void rng_seed(uint64_t s[4], uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) s[i] = splitmix64(&x);
+}
+
+/* uniform in [0, 1) with 53 random bits */
+static double rng_unif(uint64_t s[4]) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
+
+/* ---- parameters ---------------------------------------------------------- */
+
+wf_sampler_params wf_sampler_default_params(void) {
+    wf_sampler_params p;
+    memset(&p, 0, sizeof p);
+    p.temperature = 0.8f;
+    p.top_k = 40;
+    p.top_p = 0.95f;
+    p.min_p = 0.05f;
+    p.repeat_penalty = 1.0f;
+    p.repeat_last_n = 64;
+    p.presence_penalty = 0.0f;
+    p.frequency_penalty = 0.0f;
+    p.seed = 0x5eed;
+    return p;
+}
+
+static wf_status check_params(const wf_sampler_params *p, wf_error *err) {
+    if (isnan(p->temperature) || isinf(p->temperature))
+        return wf_fail(err, WF_ERR_INVALID_ARG, "sampler: temperature must be a finite number (<= 0 for greedy), got %g",
+                       (double)p->temperature);
+    if (isnan(p->top_p) || p->top_p <= 0.0f)
+        return wf_fail(err, WF_ERR_INVALID_ARG, "sampler: top_p must be in (0, 1] (>= 1 turns it off), got %g",
+                       (double)p->top_p);
+    if (isnan(p->min_p) || p->min_p > 1.0f)
+        return wf_fail(err, WF_ERR_INVALID_ARG, "sampler: min_p must be in [0, 1] (<= 0 turns it off), got %g",
+                       (double)p->min_p);
+    if (!isfinite(p->repeat_penalty) || p->repeat_penalty <= 0.0f)
+        return wf_fail(err, WF_ERR_INVALID_ARG, "sampler: repeat_penalty must be > 0 (1 turns it off), got %g",
+                       (double)p->repeat_penalty);
+    if (p->repeat_last_n < -1)
+        return wf_fail(err, WF_ERR_INVALID_ARG, "sampler: repeat_last_n must be >= -1 (-1: whole history, 0: off), got %d",
+                       (int)p->repeat_last_n);
+    if (!isfinite(p->presence_penalty))
+        return wf_fail(err, WF_ERR_INVALID_ARG, "sampler: presence_penalty must be finite, got %g",
+                       (double)p->presence_penalty);
+    if (!isfinite(p->frequency_penalty))
+        return wf_fail(err, WF_ERR_INVALID_ARG, "sampler: frequency_penalty must be finite, got %g",
+                       (double)p->frequency_penalty);
+    return WF_OK;
+}
+
+static bool penalties_on(const wf_sampler_params *p) {
+    return p->repeat_last_n != 0 &&
+           (p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f);
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+wf_status wf_sampler_create(const wf_sampler_params *p, int32_t n_vocab,
+                            wf_sampler **out, wf_error *err) {
+    if (!out) return wf_fail(err, WF_ERR_INVALID_ARG, "sampler: NULL output pointer");
+    *out = NULL;
+    wf_sampler_params def = wf_sampler_default_params();
+    if (!p) p = &def;
+    if (n_vocab <= 0)
+        return wf_fail(err, WF_ERR_INVALID_ARG, "sampler: vocabulary size must be > 0, got %d", (int)n_vocab);
+    wf_status st = check_params(p, err);
+    if (st != WF_OK) return st;
+
+    wf_sampler *s = calloc(1, sizeof *s);
+    if (!s) goto nomem;
+    s->p = *p;
+    s->n_vocab = n_vocab;
+    size_t nv = (size_t)n_vocab;
+    s->count = calloc(nv, sizeof *s->count);
+    s->active = malloc(nv * sizeof *s->active);
+    s->active_pos = malloc(nv * sizeof *s->active_pos);
+    s->cand = malloc(nv * sizeof *s->cand);
+    s->work = malloc(nv * sizeof *s->work);
+    if (!s->count || !s->active || !s->active_pos || !s->cand || !s->work) goto nomem;
+    if (p->repeat_last_n > 0) {
+        s->ring_cap = (size_t)p->repeat_last_n;
+        s->ring = malloc(s->ring_cap * sizeof *s->ring);
+        if (!s->ring) goto nomem;
+    }
+    wf_sampler_reset(s);
+    *out = s;
+    return WF_OK;
+nomem:
+    wf_sampler_free(s);
+    return wf_fail(err, WF_ERR_NOMEM, "sampler: out of memory for a vocabulary of %d", (int)n_vocab);
+}
+
+void wf_sampler_free(wf_sampler *s) {
+    if (!s) return;
+    free(s->ring);
+    free(s->count);
+    free(s->active);
+    free(s->active_pos);
+    free(s->cand);
+    free(s->work);
+    free(s);
+}
+
+/* Forget the history and restart the PRNG from the seed, so a reset sampler
+ * repeats its sequence. */
+void wf_sampler_reset(wf_sampler *s) {
+    if (!s) return;
+    for (int32_t i = 0; i < s->n_active; i++) s->count[s->active[i]] = 0;
+    memset(s->active_pos, 0xff, (size_t)s->n_vocab * sizeof *s->active_pos); /* all -1 */
+    s->n_active = 0;
+    s->ring_len = s->ring_head = 0;
+    rng_seed(s->rng, s->p.seed);
+}
+
+static void count_add(wf_sampler *s, int32_t t, int32_t d) {
+    int32_t c = s->count[t] += d;
+    if (c > 0 && s->active_pos[t] < 0) {
+        s->active_pos[t] = s->n_active;
+        s->active[s->n_active++] = t;
+    } else if (c == 0 && s->active_pos[t] >= 0) {
+        int32_t i = s->active_pos[t], last = s->active[--s->n_active];
+        s->active[i] = last;
+        s->active_pos[last] = i;
+        s->active_pos[t] = -1;
+    }
+}
+
+void wf_sampler_accept(wf_sampler *s, int32_t token) {
+    if (!s || token < 0 || token >= s->n_vocab || s->p.repeat_last_n == 0) return;
+    if (s->ring) {
+        if (s->ring_len == s->ring_cap) { /* evict the oldest */
+            count_add(s, s->ring[s->ring_head], -1);
+            s->ring[s->ring_head] = token;
+            s->ring_head = (s->ring_head + 1) % s->ring_cap;
+        } else {
+            s->ring[(s->ring_head + s->ring_len++) % s->ring_cap] = token;
+        }
+    }
+    if (s->count[token] < INT32_MAX) count_add(s, token, +1);
+}
+
+/* ---- the chain ----------------------------------------------------------- */
+
+/* NaN logits (a broken model) rank below everything else. */
+static inline float clean(float x) { return isnan(x) ? -INFINITY : x > FLT_MAX ? FLT_MAX : x; }
+
+static float penalize(const wf_sampler_params *p, float l, int32_t count) {
+    if (p->repeat_penalty != 1.0f) l = l > 0.0f ? l / p->repeat_penalty : l * p->repeat_penalty;
+    l -= (float)count * p->frequency_penalty;
+    l -= p->presence_penalty; /* count > 0 here */
+    return l;
+}
+
+/* Strict total order used everywhere: higher logit first, then lower id. */
+static inline bool better(const wf_cand *a, const wf_cand *b) {
+    return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
+}
+
+/* Min-heap on `better` (root = worst kept candidate). */
+static void heap_sift_down(wf_cand *h, size_t n, size_t i) {
+    wf_cand x = h[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && better(&h[c], &h[c + 1])) c++; /* the worse child */
+        if (!better(&x, &h[c])) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+/* Move the m best of c[0..n) to c[0..m), sorted best first. O(n log m). */
+static void select_best(wf_cand *c, size_t n, size_t m) {
+    if (m > n) m = n;
+    if (m == 0) return;
+    for (size_t i = m / 2; i-- > 0;) heap_sift_down(c, m, i);
+    for (size_t i = m; i < n; i++) {
+        if (better(&c[i], &c[0])) {
+            wf_cand t = c[0];
+            c[0] = c[i];
+            c[i] = t;
+            heap_sift_down(c, m, 0);
+        }
+    }
+    /* heap sort: pop the worst to the end */
+    for (size_t e = m; e-- > 1;) {
+        wf_cand t = c[0];
+        c[0] = c[e];
+        c[e] = t;
+        heap_sift_down(c, e, 0);
+    }
+}
+
+/* Fill s->cand with the penalised logits; returns the count (n_vocab). */
+static size_t load_candidates(wf_sampler *s, const float *logits) {
+    wf_cand *c = s->cand;
+    for (int32_t i = 0; i < s->n_vocab; i++) {
+        c[i].logit = clean(logits[i]);
+        c[i].id = i;
+    }
+    if (penalties_on(&s->p))
+        for (int32_t i = 0; i < s->n_active; i++) {
+            int32_t t = s->active[i];
+            c[t].logit = penalize(&s->p, c[t].logit, s->count[t]);
+        }
+    return (size_t)s->n_vocab;
+}
+
+/* The k best penalised candidates, sorted best first, into s->cand; returns
+ * how many (min(k, n_vocab)). One pass over the logits with a heap of
+ * k + n_active: the best k tokens that have no penalty are among the best
+ * k + n_active raw logits, and the penalised tokens are added by hand. */
+static size_t top_k_direct(wf_sampler *s, const float *logits, size_t k) {
+    size_t nv = (size_t)s->n_vocab;
+    bool pen = penalties_on(&s->p) && s->n_active > 0;
+    size_t m = k + (pen ? (size_t)s->n_active : 0);
+    if (k >= nv || m >= nv) { /* small vocabulary: plain path */
+        size_t n = load_candidates(s, logits);
+        if (k > n) k = n;
+        select_best(s->cand, n, k);
+        return k;
+    }
+    wf_cand *h = s->cand;
+    for (size_t i = 0; i < m; i++) h[i] = (wf_cand){clean(logits[i]), (int32_t)i};
+    for (size_t i = m / 2; i-- > 0;) heap_sift_down(h, m, i);
+    for (size_t i = m; i < nv; i++) {
+        float v = clean(logits[i]);
+        if (v > h[0].logit) { /* on a tie the heap's lower id stays */
+            h[0] = (wf_cand){v, (int32_t)i};
+            heap_sift_down(h, m, 0);
+        }
+    }
+    size_t n = m;
+    if (pen) {
+        n = 0;
+        for (size_t i = 0; i < m; i++)
+            if (s->active_pos[h[i].id] < 0) h[n++] = h[i];
+        for (int32_t i = 0; i < s->n_active; i++) {
+            int32_t t = s->active[i];
+            h[n++] = (wf_cand){penalize(&s->p, clean(logits[t]), s->count[t]), t};
+        }
+    }
+    select_best(h, n, k);
+    return k;
+}
+
+static int32_t argmax(wf_sampler *s, const float *logits) {
+    top_k_direct(s, logits, 1);
+    return s->cand[0].id;
+}
+
+static float max_logit(const wf_cand *c, size_t n) {
+    float m = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        if (c[i].logit > m) m = c[i].logit;
+    return m;
+}
+
+/* Keep the smallest best-first set whose probability reaches p; returns the
+ * new count (the kept candidates first, in no particular order).
+ * Without a full sort: the weights exp(l - max) are binned by logit into
+ * buckets of equal width below the max; whole buckets are kept until the
+ * one where the mass is crossed, and only that bucket is ordered. */
+#define WF_TOP_P_BUCKETS 512
+#define WF_TOP_P_RANGE 32.0 /* logits below max - 32 share the last bucket */
+static inline size_t bucket_of(float mx, float l, float scale) {
+    float d = (mx - l) * scale; /* >= 0; +inf for -inf logits */
+    return d < (float)(WF_TOP_P_BUCKETS - 1) ? (size_t)d : WF_TOP_P_BUCKETS - 1;
+}
+static size_t apply_top_p(wf_cand *c, size_t n, bool sorted, float p, float *wt) {
+    float mx = max_logit(c, n);
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        wt[i] = expf(c[i].logit - mx);
+        total += wt[i];
+    }
+    double need = (double)p * total;
+    if (sorted) { /* top-k already ordered them */
+        double cum = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            cum += wt[i];
+            if (cum >= need) return i + 1;
+        }
+        return n;
+    }
+
+    double mass[WF_TOP_P_BUCKETS] = {0};
+    const float scale = (float)(WF_TOP_P_BUCKETS / WF_TOP_P_RANGE);
+#define BUCKET(l) bucket_of(mx, (l), scale)
+    for (size_t i = 0; i < n; i++) mass[BUCKET(c[i].logit)] += wt[i];
+    double cum = 0.0;
+    size_t b = 0;
+    while (b < WF_TOP_P_BUCKETS - 1 && cum + mass[b] < need) cum += mass[b++];
+    /* move buckets < b to the front, then bucket b */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (BUCKET(c[i].logit) < b) {
+            wf_cand t = c[k]; c[k] = c[i]; c[i] = t;
+            k++;
+        }
+    size_t nb = k;
+    for (size_t i = k; i < n; i++)
+        if (BUCKET(c[i].logit) == b) {
+            wf_cand t = c[nb]; c[nb] = c[i]; c[i] = t;
+            nb++;
+        }
+#undef BUCKET
+    /* order the crossing bucket only as far as needed */
+    wf_cand *cb = c + k;
+    size_t len = nb - k;
+    for (size_t m = 64;; m *= 8) {
+        if (m > len) m = len;
+        select_best(cb, len, m);
+        double cc = cum;
+        for (size_t i = 0; i < m; i++) {
+            cc += expf(cb[i].logit - mx); /* as summed into mass[] */
+            if (cc >= need) return k + i + 1;
+        }
+        if (m == len) return nb > 0 ? nb : n; /* rounding: keep the bucket */
+    }
+}
+
+int32_t wf_sampler_sample(wf_sampler *s, const float *logits) {
+    if (!s || !logits) return -1;
+    const wf_sampler_params *p = &s->p;
+    if (p->temperature <= 0.0f) return argmax(s, logits);
+
+    size_t n;
+    wf_cand *c = s->cand;
+    bool sorted = false;
+    if (p->top_k > 0 && p->top_k < s->n_vocab) {
+        n = top_k_direct(s, logits, (size_t)p->top_k);
+        sorted = true;
+    } else {
+        n = load_candidates(s, logits);
+    }
+    if (p->top_p < 1.0f) {
+        n = apply_top_p(c, n, sorted, p->top_p, s->work);
+        sorted = true;
+    }
+    float mx = max_logit(c, n);
+    if (!(mx > -INFINITY)) return argmax(s, logits); /* nothing finite left */
+    if (p->min_p > 0.0f) {
+        /* p_i >= min_p * p_max  <=>  logit_i >= max + log(min_p) */
+        float thr = mx + logf(p->min_p);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (c[i].logit >= thr) c[k++] = c[i];
+        n = k; /* the max itself always passes */
+    }
+
+    /* weights exp((l - max) / T) once, then one draw over their sum */
+    float inv_t = (float)(1.0 / (double)p->temperature);
+    if (!isfinite(inv_t)) return argmax(s, logits); /* T ~ 0: the limit is greedy */
+    float *wt = s->work;
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        wt[i] = expf((c[i].logit - mx) * inv_t);
+        total += wt[i];
+    }
+    if (!(total > 0.0) || !isfinite(total)) return argmax(s, logits);
+    double r = rng_unif(s->rng) * total, cum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        cum += wt[i];
+        if (r < cum) return c[i].id;
+    }
+    return c[n - 1].id; /* r landed in the rounding gap at the top */
+}

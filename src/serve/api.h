@@ -1,0 +1,218 @@
+/* api.h — the server's request and response layer, with no model, socket or
+ * thread in it: JSON request bodies of the OpenAI API (/v1/chat/completions,
+ * /v1/completions) and of llama.cpp's server (/completion, /infill,
+ * /tokenize, /detokenize) are parsed and validated into a wf_api_request
+ * (api_request.c), and responses, Server-Sent-Events chunks and error
+ * objects are built as JSON text (api_response.c).
+ *
+ * Request bodies are hostile: every field is type-checked, every number
+ * range-checked, every string length bounded; a rejection is a wf_api_error
+ * carrying the HTTP status and OpenAI's error fields. tests/fuzz/fuzz_api.c drives
+ * wf_api_parse with random and mutated bodies under ASan+UBSan. */
+#ifndef WF_API_H
+#define WF_API_H
+
+#include "wafer.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum wf_api_kind {
+    WF_API_CHAT = 0,        /* POST /v1/chat/completions                     */
+    WF_API_COMPLETIONS,     /* POST /v1/completions (OpenAI, `suffix` = FIM)  */
+    WF_API_COMPLETION,      /* POST /completion (llama.cpp)                   */
+    WF_API_INFILL,          /* POST /infill (llama.cpp)                       */
+    WF_API_TOKENIZE,        /* POST /tokenize                                 */
+    WF_API_DETOKENIZE       /* POST /detokenize                               */
+} wf_api_kind;
+
+/* A rejection: HTTP status and the fields of OpenAI's error object
+ * {"error": {"message", "type", "param", "code"}}. Empty param / code are
+ * sent as null. */
+typedef struct wf_api_error {
+    int status;             /* 400, 401, 404, 413, 429, 500, 503 ...          */
+    char type[40];          /* "invalid_request_error", "server_error", ...   */
+    char param[64];
+    char code[48];
+    char message[448];
+} wf_api_error;
+
+/* Fill e and return false (for `return wf_api_fail(...)`). */
+bool wf_api_fail(wf_api_error *e, int status, const char *type, const char *param,
+                 const char *code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 6, 7)))
+#endif
+    ;
+
+/* Bounds applied while parsing (0 fields take the defaults below). */
+typedef struct wf_api_limits {
+    int32_t max_tokens;      /* largest max_tokens / n_predict accepted (1<<20) */
+    int32_t max_stops;       /* stop strings (16)                                */
+    int32_t max_stop_len;    /* bytes per stop string (256)                      */
+    int32_t max_messages;    /* chat messages (4096)                             */
+    int32_t max_extra;       /* /infill input_extra files (256)                  */
+    int32_t n_vocab;         /* token ids must be < n_vocab (0: unchecked)       */
+} wf_api_limits;
+
+typedef struct wf_api_extra {
+    char *name;              /* "" when absent */
+    char *text;
+    size_t len;
+} wf_api_extra;
+
+/* One chat message's content as it will appear in the rendered prompt
+ * (text parts joined): the prompt builder keeps it from being read as
+ * special tokens. */
+typedef struct wf_api_text {
+    char *s;
+    size_t len;
+} wf_api_text;
+
+typedef struct wf_api_request {
+    wf_api_kind kind;
+    char *model;             /* as sent, or NULL                               */
+    bool stream;
+    bool include_usage;      /* stream_options.include_usage                   */
+    int32_t max_tokens;      /* -1: until end of generation or context         */
+    wf_sampler_params sp;    /* OpenAI defaults: temperature 1, top_p 1        */
+    bool has_seed;
+    char **stops;            /* (n_stops) NUL-terminated, non-empty            */
+    size_t n_stops;
+    int32_t logprobs;        /* -1: none; else how many alternatives per token
+                                (chat: top_logprobs 0..20; completions: logprobs 0..5) */
+    bool echo;               /* /v1/completions: prompt text before the answer */
+
+    /* chat */
+    char *messages_json;     /* normalized messages array (content joined,
+                                tool_calls arguments as objects)               */
+    wf_api_text *contents;   /* (n_contents) every non-empty message content    */
+    size_t n_contents;
+    char *template_extra;    /* JSON object: tools, chat_template_kwargs; or NULL */
+    bool tools;              /* tools given (and tool_choice not "none"): the
+                                answer is parsed for tool calls (tool_calls.c) */
+    char *prediction;        /* prediction.content (predicted outputs), or NULL */
+    size_t prediction_len;
+
+    /* completions / completion / infill / tokenize */
+    char *prompt;            /* text, or NULL when the prompt is token ids     */
+    size_t prompt_len;
+    int32_t *prompt_ids;     /* (n_prompt_ids) when the prompt was token ids   */
+    size_t n_prompt_ids;
+    char *suffix;            /* /v1/completions suffix; NULL when absent       */
+    size_t suffix_len;
+    char *input_prefix, *input_suffix; /* /infill                               */
+    size_t input_prefix_len, input_suffix_len;
+    wf_api_extra *extra;     /* (n_extra) /infill input_extra                  */
+    size_t n_extra;
+    double t_max_predict_ms; /* /infill, /completion: 0 = no limit             */
+    bool cache_prompt;       /* accepted; prompts are always cached            */
+
+    /* tokenize / detokenize */
+    bool add_special;        /* /tokenize: BOS as the vocabulary asks (false)  */
+    bool parse_special;      /* /tokenize, /completion: special-token text (true) */
+    bool with_pieces;        /* /tokenize: [{id, piece}]                       */
+    int32_t *tokens;         /* (n_tokens) /detokenize                         */
+    size_t n_tokens;
+} wf_api_request;
+
+/* Parse and validate body[0..len) (any bytes) for endpoint kind. On
+ * failure *e says why (status 400 for client errors, 500 when out of memory)
+ * and r is left empty. lim may be NULL. r is always safe to free. */
+bool wf_api_parse(wf_api_kind kind, const char *body, size_t len, const wf_api_limits *lim,
+                  wf_api_request *r, wf_api_error *e);
+void wf_api_request_free(wf_api_request *r);
+
+/* ---- responses (api_response.c) ----------------------------------------- */
+
+/* Token accounting sent as `usage` (OpenAI) or `timings` (llama.cpp). */
+typedef struct wf_api_usage {
+    int32_t prompt_tokens;
+    int32_t cached_tokens;           /* prompt tokens reused from a cache        */
+    int32_t completion_tokens;
+    int32_t accepted_prediction_tokens;
+    int32_t rejected_prediction_tokens;
+    double prompt_ms;                /* evaluating the new prompt tokens         */
+    double predicted_ms;             /* first token -> end                       */
+} wf_api_usage;
+
+/* The bytes of token id (wf_token_to_bytes' contract). */
+typedef int32_t (*wf_api_token_fn)(const void *user, int32_t id, char *buf, size_t cap);
+
+/* Log-probabilities of emitted tokens: lp[i] of ids[i]; n_top alternatives
+ * per token in top_id / top_lp[i * n_top ...] (best first). */
+typedef struct wf_api_logprobs {
+    const float *lp;
+    const int32_t *top_id;
+    const float *top_lp;
+    int32_t n_top;
+    wf_api_token_fn token_bytes;
+    const void *token_user;
+} wf_api_logprobs;
+
+/* What a finished (or finishing) generation looks like to a response. */
+typedef struct wf_api_result {
+    const char *id;          /* "chatcmpl-..." / "cmpl-..."                      */
+    const char *model;
+    int64_t created;         /* unix seconds                                     */
+    const char *text;        /* the generated text                               */
+    size_t text_len;
+    const int32_t *ids;      /* (n_ids) generated token ids (llama.cpp `tokens`) */
+    size_t n_ids;
+    const char *finish;      /* "stop", "length" or NULL (still running)         */
+    const char *stop_type;   /* llama.cpp: "eos", "word", "limit", "none"        */
+    const char *stopping_word;
+    const char *echo_prompt; /* /v1/completions echo: text put before the answer */
+    size_t echo_len;
+    wf_api_usage usage;
+    int32_t slot;
+    const wf_api_logprobs *logprobs; /* NULL: "logprobs": null                     */
+    const char *tool_calls;  /* JSON array of calls (wf_api_tool_calls), or NULL;
+                                then text[0..text_len) is the content before them */
+    size_t lp_from, lp_to;   /* tokens [from, to) of ids this response covers    */
+    int32_t n_ctx;           /* llama.cpp generation_settings                    */
+    int32_t n_predict;
+} wf_api_result;
+
+/* Each returns a malloc'd NUL-terminated JSON text (caller frees), or NULL
+ * when out of memory. */
+char *wf_api_error_json(const wf_api_error *e);
+char *wf_api_chat_response(const wf_api_result *r);
+char *wf_api_completions_response(const wf_api_result *r);
+char *wf_api_llama_response(const wf_api_result *r, bool final, bool stream);
+/* Chat stream chunks: role (the first chunk: delta {role, content ""}),
+ * content (delta {content}), finish (delta {}, finish_reason), usage
+ * (choices [], usage). include_usage adds "usage": null to the others. */
+char *wf_api_chat_chunk_role(const wf_api_result *r, bool include_usage);
+char *wf_api_chat_chunk_text(const wf_api_result *r, const char *text, size_t n, bool include_usage);
+char *wf_api_chat_chunk_finish(const wf_api_result *r, bool include_usage);
+char *wf_api_chat_chunk_usage(const wf_api_result *r);
+/* Completions stream chunks: text (finish_reason null), finish, usage. */
+char *wf_api_completions_chunk_text(const wf_api_result *r, const char *text, size_t n, bool include_usage);
+char *wf_api_completions_chunk_finish(const wf_api_result *r, bool include_usage);
+char *wf_api_completions_chunk_usage(const wf_api_result *r);
+/* llama.cpp /completion and /infill stream chunk of text (stop false). */
+char *wf_api_llama_chunk_text(const char *text, size_t n, int32_t slot);
+char *wf_api_models_json(const char *model, int64_t created, int32_t n_ctx, int32_t n_vocab);
+
+/* Chat stream chunk with the tool calls (delta.tool_calls, indexed). */
+char *wf_api_chat_chunk_tool_calls(const wf_api_result *r, bool include_usage);
+
+/* ---- tool calls (tool_calls.c) -------------------------------------------- */
+
+/* Parse the tool calls of an answer (Hermes/Qwen <tool_call> blocks,
+ * Mistral [TOOL_CALLS]). Returns how many (0: none, the answer is content;
+ * -1: out of memory); with calls, *calls_json is a malloc'd JSON array of
+ * OpenAI tool_calls (ids "call_<id_prefix>_<i>") and *content_len the length
+ * of the text before them (trailing white space dropped). */
+int wf_api_tool_calls(const char *text, size_t n, const char *id_prefix, char **calls_json, size_t *content_len);
+/* How much of a streamed answer can be sent as content: up to a tool-call
+ * marker, holding back a tail that may be the start of one. */
+size_t wf_api_tool_safe_len(const char *text, size_t n);
+
+/* Length of the longest prefix of s[0..n) made of whole UTF-8 characters
+ * (a character cut at the end is left out; invalid bytes count as whole). */
+size_t wf_api_utf8_complete(const char *s, size_t n);
+
+#endif /* WF_API_H */

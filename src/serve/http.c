@@ -1,0 +1,682 @@
+/* http.c — HTTP glue on libmicrohttpd: routing, auth, body limits,
+ * JSON responses and Server-Sent-Events streams.
+ *
+ * libmicrohttpd (Debian's libmicrohttpd12) runs one thread per connection
+ * (keep-alive, chunked responses, header size limits, timeouts handled by
+ * the library). A handler parses and tokenizes the request on its own
+ * thread, hands it to the engine (engine.c) and then waits on the
+ * request's condition variable: a streaming response is a callback
+ * response whose reader blocks until the next token and returns it as one
+ * SSE event (flushed at once); a non-streaming handler waits for the end.
+ * While waiting, the connection's socket is polled for a hang-up every
+ * 10 ms, so a client that goes away cancels its generation within a decode
+ * step even before a write fails. */
+#define _GNU_SOURCE /* POLLRDHUP */
+#include "serve/serve_int.h"
+
+#include "text/tokenizer.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define WAIT_MS 10
+
+typedef enum phase { PH_START = 0, PH_BODY, PH_END } phase;
+
+/* Per-request connection state (MHD's con_cls). */
+typedef struct conn {
+    wf_server *s;
+    struct MHD_Connection *c;
+    char *body;
+    size_t n_body, cap_body;
+    bool too_large;
+    double t_start;
+    const char *route;       /* a fixed route name (metrics, logs)            */
+    int status;
+    srv_req *req;            /* a generation, or NULL                          */
+    /* streaming */
+    phase ph;
+    char *pend;              /* bytes to send next                             */
+    size_t n_pend, off_pend;
+    size_t sent_text;        /* bytes of req->text already sent                */
+    size_t sent_ids;         /* tokens whose log-probabilities were sent       */
+    wf_api_logprobs lpv;     /* views of req's log-probability arrays          */
+    bool gone;               /* client hung up                                 */
+} conn;
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static bool peer_gone(conn *k) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(k->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return false;
+    struct pollfd p = {ci->connect_fd, POLLRDHUP, 0};
+    if (poll(&p, 1, 0) <= 0) return false;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+static enum MHD_Result send_body(conn *k, int status, const char *ctype, char *body, const char *extra_hdr,
+                                 const char *extra_val) {
+    if (!body) {
+        status = 500;
+        ctype = "application/json";
+        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
+        body = malloc(sizeof oom);
+        if (!body) return MHD_NO;
+        memcpy(body, oom, sizeof oom);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    if (k->req) MHD_add_response_header(resp, "X-Request-Id", k->req->id);
+    if (extra_hdr) MHD_add_response_header(resp, extra_hdr, extra_val);
+    k->status = status;
+    enum MHD_Result ret = MHD_queue_response(k->c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result send_json(conn *k, int status, char *json) {
+    return send_body(k, status, "application/json", json, NULL, NULL);
+}
+
+static enum MHD_Result send_error(conn *k, const wf_api_error *e) {
+    char *j = wf_api_error_json(e);
+    if (e->status == 429) return send_body(k, 429, "application/json", j, "Retry-After", "1");
+    if (e->status == 401) return send_body(k, 401, "application/json", j, "WWW-Authenticate", "Bearer");
+    return send_body(k, e->status, "application/json", j, NULL, NULL);
+}
+
+static enum MHD_Result fail(conn *k, int status, const char *type, const char *code, const char *msg) {
+    wf_api_error e;
+    wf_api_fail(&e, status, type, NULL, code, "%s", msg);
+    return send_error(k, &e);
+}
+
+/* Constant-time comparison of the presented key with the configured one
+ * (the time depends only on the presented length). */
+static bool key_ok(const char *want, const char *got) {
+    size_t nw = strlen(want), ng = strlen(got);
+    unsigned char d = (unsigned char)(nw != ng);
+    for (size_t i = 0; i < ng; i++) d |= (unsigned char)(got[i] ^ want[nw ? i % nw : 0]);
+    return d == 0 && nw > 0;
+}
+
+static bool authorized(conn *k, wf_api_error *e) {
+    const char *key = k->s->cfg.api_key;
+    if (!key || !*key) return true;
+    const char *h = MHD_lookup_connection_value(k->c, MHD_HEADER_KIND, "Authorization");
+    if (!h) return wf_api_fail(e, 401, "invalid_request_error", NULL, "invalid_api_key",
+                               "You didn't provide an API key. Provide it in the Authorization header (Authorization: Bearer YOUR_KEY).");
+    if (strncasecmp(h, "Bearer ", 7) != 0 || !key_ok(key, h + 7))
+        return wf_api_fail(e, 401, "invalid_request_error", NULL, "invalid_api_key", "Incorrect API key provided.");
+    return true;
+}
+
+/* ---- generation responses ------------------------------------------------ */
+
+static int32_t token_bytes(const void *user, int32_t id, char *buf, size_t cap) {
+    return wf_token_to_bytes((const wf_vocab *)user, id, buf, cap);
+}
+
+static void fill_result(conn *k, wf_api_result *res) {
+    srv_req *r = k->req;
+    memset(res, 0, sizeof *res);
+    res->id = r->id;
+    res->model = r->api.model && *r->api.model ? r->api.model : k->s->model_name;
+    res->created = r->created;
+    res->text = r->text;
+    res->text_len = r->n_text;
+    res->ids = r->ids;
+    res->n_ids = r->n_ids;
+    res->finish = srv_finish_reason(r);
+    res->stop_type = srv_stop_type(r);
+    res->echo_prompt = r->echo;
+    res->echo_len = r->echo_len;
+    res->slot = r->slot;
+    res->n_ctx = k->s->n_ctx;
+    res->n_predict = r->gp.max_tokens;
+    if (r->api.logprobs >= 0) {
+        k->lpv = (wf_api_logprobs){r->lp, r->top_id, r->top_lp, r->api.logprobs, token_bytes, k->s->v};
+        res->logprobs = &k->lpv;
+        res->lp_from = 0;
+        res->lp_to = r->n_ids;
+    }
+    srv_fill_usage(r, &res->usage);
+}
+
+static bool pend_add(conn *k, char *json) {
+    if (!json) return false;
+    size_t n = strlen(json);
+    size_t need = k->n_pend + n + 8;
+    char *np = realloc(k->pend, need);
+    if (!np) {
+        free(json);
+        return false;
+    }
+    k->pend = np;
+    memcpy(k->pend + k->n_pend, "data: ", 6);
+    memcpy(k->pend + k->n_pend + 6, json, n);
+    memcpy(k->pend + k->n_pend + 6 + n, "\n\n", 2);
+    k->n_pend += n + 8;
+    free(json);
+    return true;
+}
+
+static bool pend_done(conn *k) {
+    char *np = realloc(k->pend, k->n_pend + 14);
+    if (!np) return false;
+    k->pend = np;
+    memcpy(k->pend + k->n_pend, "data: [DONE]\n\n", 14);
+    k->n_pend += 14;
+    return true;
+}
+
+/* The final events of a stream (r is done; s->mu held). */
+static bool stream_final(conn *k) {
+    srv_req *r = k->req;
+    wf_api_result res;
+    fill_result(k, &res);
+    bool openai = r->api.kind == WF_API_CHAT || r->api.kind == WF_API_COMPLETIONS;
+    if (r->st != WF_OK) {
+        wf_api_error e;
+        wf_api_fail(&e, 500, "server_error", NULL, NULL, "generation failed: %s", r->errmsg);
+        k->status = 500;
+        return pend_add(k, wf_api_error_json(&e)) && (!openai || pend_done(k));
+    }
+    bool iu = r->api.include_usage;
+    switch (r->api.kind) {
+    case WF_API_CHAT: {
+        bool ok = true;
+        char *calls = NULL;
+        if (r->api.tools) { /* the held text: content before the calls, then the calls */
+            size_t clen = r->n_text;
+            if (wf_api_tool_calls(r->text, r->n_text, r->id, &calls, &clen) <= 0) clen = r->n_text;
+            if (clen > k->sent_text) {
+                res.logprobs = NULL;
+                ok = pend_add(k, wf_api_chat_chunk_text(&res, r->text + k->sent_text, clen - k->sent_text, iu));
+                k->sent_text = clen;
+            }
+            res.tool_calls = calls;
+            if (ok && calls) ok = pend_add(k, wf_api_chat_chunk_tool_calls(&res, iu));
+        }
+        ok = ok && pend_add(k, wf_api_chat_chunk_finish(&res, iu)) && (!iu || pend_add(k, wf_api_chat_chunk_usage(&res))) &&
+             pend_done(k);
+        free(calls);
+        return ok;
+    }
+    case WF_API_COMPLETIONS:
+        return pend_add(k, wf_api_completions_chunk_finish(&res, iu)) &&
+               (!iu || pend_add(k, wf_api_completions_chunk_usage(&res))) && pend_done(k);
+    default:
+        return pend_add(k, wf_api_llama_response(&res, true, true));
+    }
+}
+
+/* Fill k->pend with the next events, waiting for them; false when the
+ * client is gone or memory ran out. */
+static bool stream_next(conn *k) {
+    wf_server *s = k->s;
+    srv_req *r = k->req;
+    bool ok = true;
+    pthread_mutex_lock(&s->mu);
+    if (k->ph == PH_START) {
+        k->ph = PH_BODY;
+        wf_api_result res;
+        fill_result(k, &res);
+        if (r->api.kind == WF_API_CHAT) ok = pend_add(k, wf_api_chat_chunk_role(&res, r->api.include_usage));
+        /* completions with echo: the prompt comes first, as its own chunk */
+        if (r->api.kind == WF_API_COMPLETIONS && r->echo) {
+            res.logprobs = NULL;
+            ok = pend_add(k, wf_api_completions_chunk_text(&res, r->echo, r->echo_len, r->api.include_usage));
+        }
+        if (!ok || k->n_pend) {
+            pthread_mutex_unlock(&s->mu);
+            return ok;
+        }
+    }
+    const bool tools = r->api.kind == WF_API_CHAT && r->api.tools;
+    for (;;) {
+        /* with tools, text from a tool-call marker on is held for the end */
+        size_t avail = r->n_text;
+        if (tools) avail = r->state == SRV_DONE ? k->sent_text : wf_api_tool_safe_len(r->text, r->n_text);
+        if (avail < k->sent_text) avail = k->sent_text;
+        if (avail > k->sent_text) {
+            size_t n = avail - k->sent_text;
+            const char *t = r->text + k->sent_text;
+            wf_api_result res;
+            fill_result(k, &res);
+            res.lp_from = k->sent_ids; /* this chunk's tokens */
+            res.text_len = k->sent_text; /* completions text_offset base */
+            k->sent_ids = r->n_ids;
+            bool iu = r->api.include_usage;
+            char *j = r->api.kind == WF_API_CHAT          ? wf_api_chat_chunk_text(&res, t, n, iu)
+                      : r->api.kind == WF_API_COMPLETIONS ? wf_api_completions_chunk_text(&res, t, n, iu)
+                                                          : wf_api_llama_chunk_text(t, n, r->slot);
+            k->sent_text = avail;
+            ok = pend_add(k, j);
+            break;
+        }
+        if (r->state == SRV_DONE) {
+            ok = stream_final(k);
+            k->ph = PH_END;
+            break;
+        }
+        srv_req_wait(s, r, WAIT_MS);
+        if (r->state != SRV_DONE && (tools || r->n_text == k->sent_text)) {
+            pthread_mutex_unlock(&s->mu);
+            bool gone = peer_gone(k);
+            pthread_mutex_lock(&s->mu);
+            if (gone) {
+                k->gone = true;
+                ok = false;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+    conn *k = cls;
+    (void)pos;
+    for (;;) {
+        if (k->off_pend < k->n_pend) {
+            size_t n = k->n_pend - k->off_pend;
+            if (n > max) n = max;
+            memcpy(buf, k->pend + k->off_pend, n);
+            k->off_pend += n;
+            return (ssize_t)n;
+        }
+        k->n_pend = k->off_pend = 0;
+        if (k->ph == PH_END) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!stream_next(k)) {
+            srv_cancel(k->s, k->req, false);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+}
+
+/* Non-streaming: wait for the end (cancelling if the client leaves). */
+static enum MHD_Result wait_and_respond(conn *k) {
+    wf_server *s = k->s;
+    srv_req *r = k->req;
+    pthread_mutex_lock(&s->mu);
+    while (r->state != SRV_DONE) {
+        srv_req_wait(s, r, WAIT_MS);
+        if (r->state == SRV_DONE || r->cancel) continue;
+        pthread_mutex_unlock(&s->mu);
+        if (peer_gone(k)) {
+            k->gone = true;
+            srv_cancel(s, r, false);
+        }
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (k->gone) return MHD_NO; /* nobody to answer: close */
+    if (r->st != WF_OK) {
+        wf_api_error e;
+        wf_api_fail(&e, 500, "server_error", NULL, NULL, "generation failed: %s", r->errmsg);
+        return send_error(k, &e);
+    }
+    wf_api_result res;
+    fill_result(k, &res);
+    switch (r->api.kind) {
+    case WF_API_CHAT: {
+        char *calls = NULL;
+        size_t clen = r->n_text;
+        if (r->api.tools && wf_api_tool_calls(r->text, r->n_text, r->id, &calls, &clen) > 0) {
+            res.tool_calls = calls;
+            res.text_len = clen;
+        }
+        enum MHD_Result ret = send_json(k, 200, wf_api_chat_response(&res));
+        free(calls);
+        return ret;
+    }
+    case WF_API_COMPLETIONS: return send_json(k, 200, wf_api_completions_response(&res));
+    default: return send_json(k, 200, wf_api_llama_response(&res, true, false));
+    }
+}
+
+static enum MHD_Result generate(conn *k, wf_api_kind kind) {
+    wf_server *s = k->s;
+    static const char *const prefix[] = {"chatcmpl", "cmpl", "cmpl", "infill", "", ""};
+    wf_api_limits lim = {0};
+    lim.n_vocab = s->n_vocab;
+    wf_api_request a;
+    wf_api_error e;
+    if (!wf_api_parse(kind, k->body, k->n_body, &lim, &a, &e)) return send_error(k, &e);
+    srv_req *r = srv_req_new(s, prefix[kind], k->route);
+    if (!r) {
+        wf_api_request_free(&a);
+        return fail(k, 500, "server_error", NULL, "out of memory");
+    }
+    r->api = a;
+    k->req = r;
+    if (!srv_prepare(s, r, &e) || !srv_submit(s, r, &e)) return send_error(k, &e);
+    if (!r->api.stream) return wait_and_respond(k);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, k, NULL);
+    if (!resp) {
+        srv_cancel(s, r, false);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    k->status = 200;
+    enum MHD_Result ret = MHD_queue_response(k->c, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- the other endpoints --------------------------------------------------- */
+
+static enum MHD_Result tokenize(conn *k) {
+    wf_server *s = k->s;
+    wf_api_request a;
+    wf_api_error e;
+    if (!wf_api_parse(WF_API_TOKENIZE, k->body, k->n_body, NULL, &a, &e)) return send_error(k, &e);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    wf_error err = {0};
+    if (wf_tokenize(s->v, a.prompt, a.prompt_len, a.add_special, a.parse_special, &ids, &n, &err)) {
+        wf_api_request_free(&a);
+        return fail(k, 400, "invalid_request_error", NULL, err.msg);
+    }
+    json_t *arr = json_array();
+    char piece[512];
+    for (size_t i = 0; arr && i < n; i++) {
+        if (!a.with_pieces) {
+            json_array_append_new(arr, json_integer(ids[i]));
+            continue;
+        }
+        int32_t len = wf_token_to_bytes(s->v, ids[i], piece, sizeof piece);
+        if (len < 0) len = 0;
+        if (len > (int32_t)sizeof piece) len = (int32_t)sizeof piece;
+        json_t *p = json_stringn(piece, (size_t)len);
+        if (!p) { /* not valid UTF-8 on its own: bytes, as llama.cpp sends */
+            p = json_array();
+            for (int32_t b = 0; p && b < len; b++) json_array_append_new(p, json_integer((unsigned char)piece[b]));
+        }
+        json_array_append_new(arr, json_pack("{s:i, s:o}", "id", ids[i], "piece", p));
+    }
+    free(ids);
+    wf_api_request_free(&a);
+    json_t *o = arr ? json_pack("{s:o}", "tokens", arr) : NULL;
+    char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return send_json(k, 200, t);
+}
+
+static enum MHD_Result detokenize(conn *k) {
+    wf_server *s = k->s;
+    wf_api_limits lim = {0};
+    lim.n_vocab = s->n_vocab;
+    wf_api_request a;
+    wf_api_error e;
+    if (!wf_api_parse(WF_API_DETOKENIZE, k->body, k->n_body, &lim, &a, &e)) return send_error(k, &e);
+    size_t cap = 3 * ((size_t)wf_vocab_max_token_len(s->v) + 4) + 64;
+    char *tmp = malloc(cap);
+    char *outp = malloc(a.n_tokens * cap + 8);
+    size_t o = 0;
+    if (tmp && outp) {
+        wf_detok d;
+        wf_detok_init(&d);
+        for (size_t i = 0; i < a.n_tokens; i++) {
+            int64_t w = wf_detok_push(&d, s->v, a.tokens[i], outp + o, cap);
+            if (w > 0) o += (size_t)w;
+        }
+        int64_t w = wf_detok_flush(&d, outp + o, cap);
+        if (w > 0) o += (size_t)w;
+    }
+    free(tmp);
+    wf_api_request_free(&a);
+    if (!outp) return fail(k, 500, "server_error", NULL, "out of memory");
+    json_t *obj = json_pack("{s:s%}", "content", outp, o);
+    free(outp);
+    char *t = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    return send_json(k, 200, t);
+}
+
+static enum MHD_Result metrics(conn *k) {
+    wf_server *s = k->s;
+    wf_prefix_cache_stats pcs;
+    if (s->pc) wf_prefix_cache_get_stats(s->pc, &pcs);
+    pthread_mutex_lock(&s->mu);
+    int busy = 0;
+    for (int i = 0; i < s->cfg.n_parallel; i++) busy += s->slots[i].req != NULL;
+    char *t = srv_metrics_text(&s->metrics, s->n_queued, busy, s->cfg.n_parallel, s->pc ? &pcs : NULL);
+    pthread_mutex_unlock(&s->mu);
+    return send_body(k, 200, "text/plain; version=0.0.4; charset=utf-8", t, NULL, NULL);
+}
+
+static enum MHD_Result cancel_request(conn *k, const char *id) {
+    if (!*id || strlen(id) >= sizeof ((srv_req *)0)->id)
+        return fail(k, 404, "invalid_request_error", "not_found", "No such request.");
+    if (!srv_cancel_id(k->s, id)) return fail(k, 404, "invalid_request_error", "not_found", "No running or queued request with this id.");
+    json_t *o = json_pack("{s:s, s:s, s:b}", "id", id, "object", "request.cancelled", "cancelled", 1);
+    char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return send_json(k, 200, t);
+}
+
+/* ---- routing --------------------------------------------------------------- */
+
+typedef enum route_kind { R_GEN, R_TOKENIZE, R_DETOKENIZE, R_HEALTH, R_MODELS, R_METRICS, R_PROPS } route_kind;
+
+static const struct route {
+    const char *path;
+    const char *method;
+    route_kind kind;
+    wf_api_kind api;
+} routes[] = {
+    {"/v1/chat/completions", "POST", R_GEN, WF_API_CHAT},
+    {"/chat/completions", "POST", R_GEN, WF_API_CHAT},
+    {"/v1/completions", "POST", R_GEN, WF_API_COMPLETIONS},
+    {"/completions", "POST", R_GEN, WF_API_COMPLETIONS},
+    {"/completion", "POST", R_GEN, WF_API_COMPLETION},
+    {"/infill", "POST", R_GEN, WF_API_INFILL},
+    {"/tokenize", "POST", R_TOKENIZE, 0},
+    {"/detokenize", "POST", R_DETOKENIZE, 0},
+    {"/health", "GET", R_HEALTH, 0},
+    {"/v1/health", "GET", R_HEALTH, 0},
+    {"/v1/models", "GET", R_MODELS, 0},
+    {"/models", "GET", R_MODELS, 0},
+    {"/metrics", "GET", R_METRICS, 0},
+    {"/props", "GET", R_PROPS, 0},
+};
+
+/* llama.cpp's GET /props: what clients probe for (slots, context, model). */
+static enum MHD_Result props(conn *k) {
+    wf_server *s = k->s;
+    json_t *o = json_pack("{s:{s:i, s:i, s:s}, s:i, s:s, s:s, s:s, s:s, s:{s:b, s:b}}", "default_generation_settings",
+                          "n_ctx", s->n_ctx, "n_predict", s->cfg.max_tokens_default, "model", s->model_name,
+                          "total_slots", s->cfg.n_parallel, "model_alias", s->model_name, "model_path", s->model_name,
+                          "build_info", "wafer " WAFER_VERSION, "eos_token", s->eos_text ? s->eos_text : "",
+                          "modalities", "vision", 0, "audio", 0);
+    char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return send_json(k, 200, t);
+}
+
+static enum MHD_Result dispatch(conn *k, const char *url, const char *method) {
+    wf_server *s = k->s;
+    const struct route *rt = NULL;
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (!strcmp(url, routes[i].path)) {
+            path_known = true;
+            if (!strcmp(method, routes[i].method) || (!strcmp(method, "HEAD") && !strcmp(routes[i].method, "GET"))) rt = &routes[i];
+        }
+    static const char cancel_pre[] = "/v1/requests/", cancel_suf[] = "/cancel";
+    size_t ul = strlen(url);
+    bool is_cancel = ul > sizeof cancel_pre + sizeof cancel_suf - 2 && !strncmp(url, cancel_pre, sizeof cancel_pre - 1) &&
+                     !strcmp(url + ul - (sizeof cancel_suf - 1), cancel_suf);
+    k->route = rt ? rt->path : is_cancel ? "/v1/requests/cancel" : "other";
+    if (rt && rt->kind == R_HEALTH) {
+        char *t = malloc(32);
+        if (t) snprintf(t, 32, "%s", s->draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ok\"}");
+        return send_json(k, s->draining ? 503 : 200, t);
+    }
+    wf_api_error e;
+    if (!authorized(k, &e)) return send_error(k, &e);
+    if (is_cancel) {
+        if (strcmp(method, "POST")) return fail(k, 405, "invalid_request_error", "method_not_allowed", "Use POST.");
+        char id[64];
+        size_t n = ul - (sizeof cancel_pre - 1) - (sizeof cancel_suf - 1);
+        if (n >= sizeof id) n = sizeof id - 1;
+        memcpy(id, url + sizeof cancel_pre - 1, n);
+        id[n] = 0;
+        return cancel_request(k, id);
+    }
+    if (!rt) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "Invalid URL (%.8s %.100s)", method, url);
+        if (path_known) return fail(k, 405, "invalid_request_error", "method_not_allowed", msg);
+        return fail(k, 404, "invalid_request_error", "unknown_url", msg);
+    }
+    switch (rt->kind) {
+    case R_GEN: return generate(k, rt->api);
+    case R_TOKENIZE: return tokenize(k);
+    case R_DETOKENIZE: return detokenize(k);
+    case R_MODELS: return send_json(k, 200, wf_api_models_json(s->model_name, s->started, s->n_ctx, s->n_vocab));
+    case R_METRICS: return metrics(k);
+    case R_PROPS: return props(k);
+    default: return fail(k, 404, "invalid_request_error", "unknown_url", "Unknown URL.");
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+    wf_server *s = cls;
+    conn *k = *con_cls;
+    (void)version;
+    if (!k) {
+        if (!(k = calloc(1, sizeof *k))) return MHD_NO;
+        k->s = s;
+        k->c = c;
+        k->t_start = wf_time_now();
+        k->route = "other";
+        *con_cls = k;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl) {
+            char *end;
+            unsigned long long v = strtoull(cl, &end, 10);
+            if (*end || v > s->cfg.max_body) {
+                k->too_large = true;
+                char msg[96];
+                snprintf(msg, sizeof msg, "The request body is larger than %zu bytes.", s->cfg.max_body);
+                return fail(k, 413, "invalid_request_error", "request_too_large", msg);
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (k->too_large) return MHD_YES;
+        if (k->n_body + n > s->cfg.max_body) {
+            k->too_large = true;
+            free(k->body);
+            k->body = NULL;
+            k->n_body = k->cap_body = 0;
+            return MHD_YES;
+        }
+        if (k->n_body + n + 1 > k->cap_body) {
+            size_t cap = k->cap_body ? k->cap_body : 4096;
+            while (cap < k->n_body + n + 1) cap *= 2;
+            char *nb = realloc(k->body, cap);
+            if (!nb) return MHD_NO;
+            k->body = nb;
+            k->cap_body = cap;
+        }
+        memcpy(k->body + k->n_body, upload, n);
+        k->n_body += n;
+        return MHD_YES;
+    }
+    if (k->status) return MHD_YES; /* already answered (413 at the headers) */
+    if (k->too_large) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "The request body is larger than %zu bytes.", s->cfg.max_body);
+        return fail(k, 413, "invalid_request_error", "request_too_large", msg);
+    }
+    return dispatch(k, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode tc) {
+    wf_server *s = cls;
+    conn *k = *con_cls;
+    (void)c;
+    if (!k) return;
+    *con_cls = NULL;
+    if (k->req) {
+        if (tc != MHD_REQUEST_TERMINATED_COMPLETED_OK) k->gone = true;
+        srv_cancel(s, k->req, false); /* a no-op when it finished */
+        /* the engine stops it within a step: wait (bounded) so the log line
+         * and the metrics see the final counts */
+        pthread_mutex_lock(&s->mu);
+        for (int i = 0; i < 500 && k->req->submitted && k->req->state != SRV_DONE; i++) srv_req_wait(s, k->req, WAIT_MS);
+        pthread_mutex_unlock(&s->mu);
+    }
+    int status = k->status ? k->status : 500;
+    if (k->gone) status = 499; /* nginx's "client closed request" */
+    pthread_mutex_lock(&s->mu);
+    srv_metrics_count_status(&s->metrics, k->route, status);
+    pthread_mutex_unlock(&s->mu);
+    if (strcmp(k->route, "/health") && strcmp(k->route, "/metrics")) srv_log_request(s, k->req, k->route, status, k->t_start);
+    srv_req_release(s, k->req);
+    free(k->body);
+    free(k->pend);
+    free(k);
+}
+
+/* ---- daemon ------------------------------------------------------------- */
+
+wf_status srv_http_start(wf_server *s, wf_error *err) {
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->cfg.port);
+    int g = getaddrinfo(s->cfg.host, port, &hints, &ai);
+    if (g || !ai) return wf_fail(err, WF_ERR_INVALID_ARG, "serve: cannot resolve host '%s': %s", s->cfg.host, gai_strerror(g));
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!d) return wf_fail(err, WF_ERR_IO, "serve: cannot listen on %s:%d (in use, or not an address of this machine?)",
+                           s->cfg.host, s->cfg.port);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : s->cfg.port;
+    s->mhd = d;
+    return WF_OK;
+}
+
+void srv_http_quiesce(wf_server *s) {
+    if (!s->mhd) return;
+    MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+}
+
+void srv_http_stop(wf_server *s) {
+    if (!s->mhd) return;
+    MHD_stop_daemon(s->mhd);
+    s->mhd = NULL;
+}

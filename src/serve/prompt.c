@@ -1,0 +1,269 @@
+/* prompt.c — a parsed request -> prompt tokens and generation
+ * parameters, on the HTTP thread (the vocabulary and the compiled template
+ * are read-only, so requests are prepared in parallel with the engine).
+ *
+ * Chat: the conversation is rendered with the chat template and tokenized
+ * with special-token text parsed only where the template put it: a message
+ * whose content contains such text ("<|im_end|>") has its content tokenized
+ * as plain text, so a user cannot forge turns. FIM (/infill, /v1/completions
+ * with `suffix`): wf_fim_build with the model's markers. Raw prompts
+ * (/v1/completions, /completion) parse special-token text, as llama.cpp's
+ * server does: the caller writes the whole prompt. */
+#define _GNU_SOURCE /* memmem */
+#include "serve/serve_int.h"
+
+#include "text/tokenizer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool tok_fail(wf_api_error *e, const wf_error *err) {
+    if (err->code == WF_ERR_NOMEM) return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory while tokenizing");
+    return wf_api_fail(e, 400, "invalid_request_error", NULL, NULL, "tokenize: %s", err->msg);
+}
+
+/* Does text contain special-token text that wf_tokenize would turn into a
+ * control token? */
+static bool has_control_text(const wf_vocab *v, const char *text, size_t len, bool *hostile, wf_api_error *e) {
+    int32_t *ids = NULL;
+    size_t n = 0;
+    wf_error err = {0};
+    if (wf_tokenize(v, text, len, false, true, &ids, &n, &err)) return tok_fail(e, &err);
+    *hostile = false;
+    for (size_t i = 0; i < n && !*hostile; i++) *hostile = wf_vocab_is_control(v, ids[i]);
+    free(ids);
+    return true;
+}
+
+typedef struct tokv {
+    int32_t *p;
+    size_t n, cap;
+} tokv;
+
+static bool tokv_add(tokv *t, const int32_t *ids, size_t n) {
+    if (t->n + n > t->cap) {
+        size_t c = t->cap ? t->cap : 256;
+        while (c < t->n + n) c *= 2;
+        int32_t *np = realloc(t->p, c * sizeof *np);
+        if (!np) return false;
+        t->p = np;
+        t->cap = c;
+    }
+    if (n) memcpy(t->p + t->n, ids, n * sizeof *ids);
+    t->n += n;
+    return true;
+}
+
+/* Tokenize s[0..n) (special text parsed or not) and append. */
+static bool add_piece(const wf_vocab *v, tokv *t, const char *s, size_t n, bool special, wf_api_error *e) {
+    if (n == 0) return true;
+    int32_t *ids = NULL;
+    size_t k = 0;
+    wf_error err = {0};
+    wf_status st = special ? wf_tokenize(v, s, n, false, true, &ids, &k, &err)
+                           : wf_tokenize_text(v, s, n, false, NULL, 0, &ids, &k, &err);
+    if (st) return tok_fail(e, &err);
+    bool ok = tokv_add(t, ids, k);
+    free(ids);
+    return ok ? true : wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+}
+
+bool srv_chat_tokens(wf_server *s, const wf_api_request *a, int32_t **out, size_t *n_out, wf_api_error *e) {
+    wf_template_opts o;
+    wf_template_opts_init(&o);
+    o.bos_token = s->bos_text;
+    o.eos_token = s->eos_text;
+    o.extra_json = a->template_extra;
+    char *r = NULL;
+    size_t rn = 0;
+    wf_error err = {0};
+    wf_status st = wf_template_render_json(s->tmpl, a->messages_json, strlen(a->messages_json), &o, &r, &rn, &err);
+    if (st) {
+        if (st == WF_ERR_NOMEM) return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory rendering the chat template");
+        return wf_api_fail(e, 400, "invalid_request_error", "messages", "chat_template_error", "chat template: %s", err.msg);
+    }
+    bool *hostile = calloc(a->n_contents + 1, sizeof *hostile);
+    bool any = false, ok = hostile != NULL;
+    if (!ok) wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+    for (size_t i = 0; ok && i < a->n_contents; i++) {
+        ok = has_control_text(s->v, a->contents[i].s, a->contents[i].len, &hostile[i], e);
+        any |= hostile[i];
+    }
+    tokv t = {0};
+    if (ok && !any) {
+        ok = add_piece(s->v, &t, r, rn, true, e);
+    } else if (ok) {
+        /* Find each message's content in the rendered text, in order; those
+         * spans are tokenized as plain text, the rest with special tokens. */
+        size_t pos = 0;
+        for (size_t i = 0; ok && i < a->n_contents; i++) {
+            const wf_api_text *c = &a->contents[i];
+            const char *f = c->len <= rn - pos ? memmem(r + pos, rn - pos, c->s, c->len) : NULL;
+            if (!f) {
+                if (hostile[i])
+                    ok = wf_api_fail(e, 400, "invalid_request_error", "messages", "special_tokens_in_content",
+                                     "messages[%zu]: the content contains special-token text and the chat template does not "
+                                     "render it verbatim, so it cannot be kept apart from the template's own tokens.", i);
+                continue;
+            }
+            size_t off = (size_t)(f - r);
+            ok = add_piece(s->v, &t, r + pos, off - pos, true, e) && add_piece(s->v, &t, f, c->len, false, e);
+            pos = off + c->len;
+        }
+        if (ok) ok = add_piece(s->v, &t, r + pos, rn - pos, true, e);
+    }
+    free(hostile);
+    free(r);
+    if (!ok) {
+        free(t.p);
+        return false;
+    }
+    if (!t.p && !(t.p = malloc(sizeof *t.p))) return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+    *out = t.p;
+    *n_out = t.n;
+    return true;
+}
+
+/* Reserve for the answer in FIM budgets: what the request allows, at most
+ * half the context. */
+static int32_t answer_reserve(const wf_server *s, int32_t max_tokens) {
+    int32_t half = s->n_ctx / 2;
+    if (max_tokens < 0) return s->n_ctx / 4 > 0 ? s->n_ctx / 4 : 1;
+    if (max_tokens == 0) return 1;
+    return max_tokens < half ? max_tokens : half;
+}
+
+static bool fim_tokens(wf_server *s, srv_req *r, const char *pre, size_t npre, const char *suf, size_t nsuf,
+                       const char *tail, size_t ntail, wf_api_error *e) {
+    if (!s->has_fim)
+        return wf_api_fail(e, 400, "invalid_request_error", NULL, "fim_not_supported",
+                           "This model has no fill-in-the-middle tokens: infill and 'suffix' are not available.");
+    const wf_api_request *a = &r->api;
+    tokv tail_ids = {0};
+    if (ntail && !add_piece(s->v, &tail_ids, tail, ntail, false, e)) return false;
+    wf_fim_extra *ex = a->n_extra ? calloc(a->n_extra, sizeof *ex) : NULL;
+    if (a->n_extra && !ex) {
+        free(tail_ids.p);
+        return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+    }
+    for (size_t i = 0; i < a->n_extra; i++) ex[i] = (wf_fim_extra){a->extra[i].name, a->extra[i].text, a->extra[i].len};
+    wf_fim_input in = {0};
+    in.prefix = pre;
+    in.prefix_len = npre;
+    in.suffix = suf;
+    in.suffix_len = nsuf;
+    in.extra = ex;
+    in.n_extra = a->n_extra;
+    int64_t budget = (int64_t)s->n_ctx - answer_reserve(s, r->gp.max_tokens) - (int64_t)tail_ids.n;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    wf_error err = {0};
+    wf_status st = budget > 0 ? wf_fim_build(s->v, &s->fim, &in, (int32_t)budget, &ids, &n, NULL, &err) : WF_ERR_RANGE;
+    free(ex);
+    if (st) {
+        free(tail_ids.p);
+        if (st == WF_ERR_RANGE)
+            return wf_api_fail(e, 400, "invalid_request_error", NULL, "context_length_exceeded",
+                               "The infill prompt does not fit the context of %d tokens.", s->n_ctx);
+        return tok_fail(e, &err);
+    }
+    tokv t = {ids, n, n};
+    if (!tokv_add(&t, tail_ids.p, tail_ids.n)) {
+        free(t.p);
+        free(tail_ids.p);
+        return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+    }
+    free(tail_ids.p);
+    r->prompt = t.p;
+    r->n_prompt = t.n;
+    r->fim = true;
+    return true;
+}
+
+static bool raw_tokens(wf_server *s, srv_req *r, wf_api_error *e) {
+    const wf_api_request *a = &r->api;
+    if (a->prompt_ids) {
+        if (!(r->prompt = malloc((a->n_prompt_ids + 1) * sizeof *r->prompt)))
+            return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+        memcpy(r->prompt, a->prompt_ids, a->n_prompt_ids * sizeof *r->prompt);
+        r->n_prompt = a->n_prompt_ids;
+        return true;
+    }
+    wf_error err = {0};
+    if (wf_tokenize(s->v, a->prompt, a->prompt_len, true, a->parse_special, &r->prompt, &r->n_prompt, &err))
+        return tok_fail(e, &err);
+    return true;
+}
+
+bool srv_prepare(wf_server *s, srv_req *r, wf_api_error *e) {
+    wf_api_request *a = &r->api;
+    r->sp = a->sp;
+    if (!a->has_seed) {
+        uint64_t h = (uint64_t)(wf_time_now() * 1e9) ^ ((uint64_t)(uintptr_t)r << 16);
+        h ^= h >> 31;
+        h *= 0x94D049BB133111EBull;
+        r->sp.seed = h ^ (h >> 29);
+    }
+    r->gp = wf_gen_default_params();
+    r->gp.max_tokens = a->max_tokens >= 0 ? a->max_tokens : s->cfg.max_tokens_default;
+    r->gp.sampling = &r->sp;
+    r->gp.stops = (const char *const *)a->stops;
+    r->gp.n_stops = a->n_stops;
+    r->gp.text = true;
+    r->gp.spec = s->cfg.spec;
+    r->gp.draft_max = s->cfg.draft_max;
+
+    bool ok = true;
+    switch (a->kind) {
+    case WF_API_CHAT:
+        ok = srv_chat_tokens(s, a, &r->prompt, &r->n_prompt, e);
+        r->interactive = a->stream;
+        break;
+    case WF_API_COMPLETIONS:
+        if (a->suffix && !a->prompt_ids) {
+            ok = fim_tokens(s, r, a->prompt, a->prompt_len, a->suffix, a->suffix_len, NULL, 0, e);
+            r->interactive = true;
+        } else {
+            if (a->suffix) return wf_api_fail(e, 400, "invalid_request_error", "suffix", "invalid_value", "'suffix' needs a text prompt.");
+            ok = raw_tokens(s, r, e);
+        }
+        if (ok && a->echo && a->prompt) {
+            if (!(r->echo = malloc(a->prompt_len + 1))) return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+            memcpy(r->echo, a->prompt, a->prompt_len);
+            r->echo_len = a->prompt_len;
+        }
+        break;
+    case WF_API_COMPLETION:
+        ok = raw_tokens(s, r, e);
+        break;
+    case WF_API_INFILL:
+        ok = fim_tokens(s, r, a->input_prefix, a->input_prefix_len, a->input_suffix, a->input_suffix_len, a->prompt,
+                        a->prompt_len, e);
+        r->interactive = true;
+        break;
+    default:
+        return wf_api_fail(e, 500, "server_error", NULL, NULL, "not a generating request");
+    }
+    if (!ok) return false;
+    if (r->n_prompt == 0)
+        return wf_api_fail(e, 400, "invalid_request_error", "prompt", "empty_prompt", "The prompt is empty.");
+    if (r->n_prompt >= (size_t)s->n_ctx)
+        return wf_api_fail(e, 400, "invalid_request_error", a->kind == WF_API_CHAT ? "messages" : "prompt",
+                           "context_length_exceeded",
+                           "This model's maximum context length is %d tokens. However, your %s resulted in %zu tokens.",
+                           s->n_ctx, a->kind == WF_API_CHAT ? "messages" : "prompt", r->n_prompt);
+    if (a->logprobs >= 0) {
+        /* log-probabilities are read from the context's last logits, which
+         * needs one token per step: no speculation, no prediction */
+        r->gp.spec = WF_SPEC_NONE;
+        return true;
+    }
+    if (a->prediction && a->prediction_len) {
+        wf_error err = {0};
+        if (wf_tokenize_text(s->v, a->prediction, a->prediction_len, false, NULL, 0, &r->pred, &r->n_pred, &err))
+            return tok_fail(e, &err);
+        r->gp.prediction = r->pred;
+        r->gp.n_prediction = r->n_pred;
+    }
+    return true;
+}

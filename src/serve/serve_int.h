@@ -1,0 +1,170 @@
+/* serve_int.h — the server's private state, shared by server.c (life
+ * cycle, logging), engine.c (queue, slots, the engine thread),
+ * prompt.c (requests -> prompt tokens), http.c (libmicrohttpd
+ * glue, routing, streaming) and metrics.c (Prometheus text).
+ * Not an API: other modules use server.h. */
+#ifndef WF_SERVER_INT_H
+#define WF_SERVER_INT_H
+
+#include "serve/api.h"
+#include "chat/fim.h"
+#include "serve/server.h"
+#include "chat/template.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* ---- one request, shared by its HTTP thread and the engine ---------------- */
+
+typedef enum srv_state { SRV_QUEUED = 0, SRV_RUNNING, SRV_DONE } srv_state;
+
+typedef struct srv_req srv_req;
+struct srv_req {
+    srv_req *q_next;          /* waiting queue (engine)                       */
+    srv_req *all_prev, *all_next; /* every live request (cancel by id)        */
+    int refs;                 /* HTTP side + engine side; freed at 0          */
+    wf_server *srv;
+    char id[48];              /* "chatcmpl-..." / "cmpl-..." / "infill-..."    */
+    char path[40];            /* endpoint, for logs and metrics               */
+    wf_api_request api;       /* the parsed request (owns stops, texts)       */
+    bool interactive;         /* streaming chat / FIM: admitted first         */
+
+    /* what the engine runs */
+    int32_t *prompt;          /* (n_prompt) */
+    size_t n_prompt;
+    int32_t *pred;            /* (n_pred) prediction tokens, or NULL          */
+    size_t n_pred;
+    wf_sampler_params sp;
+    wf_gen_params gp;
+    bool fim;                 /* stop at the FIM end tokens                    */
+    char *echo;               /* completions echo: the prompt text            */
+    size_t echo_len;
+
+    /* progress (under srv->mu) */
+    srv_state state;
+    bool submitted;           /* accepted by srv_submit (the engine holds it) */
+    bool cancel;              /* client gone / cancelled: stop at once         */
+    bool cancel_explicit;     /* by POST /v1/requests/{id}/cancel              */
+    bool time_limited;        /* stopped by t_max_predict_ms                   */
+    int slot;                 /* -1 while queued                               */
+    char *text;               /* (n_text) text emitted so far                  */
+    size_t n_text, cap_text;
+    int32_t *ids;             /* (n_ids) emitted token ids                     */
+    size_t n_ids, cap_ids;
+    float *lp;                /* (n_ids) log-probability of each, when asked   */
+    int32_t *top_id;          /* (n_ids * api.logprobs) alternatives, best first */
+    float *top_lp;
+    size_t cap_lp;
+    bool fim_stopped;
+    bool oom;
+    wf_gen_result res;
+    wf_status st;
+    char errmsg[600];
+    pthread_cond_t cv;        /* signalled on new text and when done          */
+
+    double t_arrive, t_admit, t_first, t_end; /* wf_time_now()                */
+    int64_t created;          /* unix seconds                                 */
+    int http_status;          /* for the log line                             */
+};
+
+/* ---- metrics ----------------------------------------------------------- */
+
+#define SRV_HIST_N 14
+typedef struct srv_hist {
+    uint64_t counts[SRV_HIST_N + 1]; /* per bucket (last: +Inf)             */
+    double sum;
+    uint64_t n;
+} srv_hist;
+
+#define SRV_MAX_STATUS_ROWS 48
+typedef struct srv_metrics {
+    struct { char path[40]; int status; uint64_t n; } rows[SRV_MAX_STATUS_ROWS];
+    int n_rows;
+    uint64_t prompt_tokens, cached_tokens, generated_tokens;
+    uint64_t requests_cancelled, requests_rejected_queue;
+    uint64_t draft_proposed, draft_accepted, pred_accepted, pred_rejected;
+    srv_hist ttft, per_token, queue_wait;
+} srv_metrics;
+
+void srv_metrics_count_status(srv_metrics *m, const char *path, int status);
+void srv_metrics_observe(srv_hist *h, double seconds);
+/* Prometheus text exposition of m plus the live gauges. malloc'd. */
+char *srv_metrics_text(const srv_metrics *m, int queue_depth, int slots_busy, int n_slots,
+                       const wf_prefix_cache_stats *pc);
+
+/* ---- the server ---------------------------------------------------------- */
+
+typedef struct srv_slot {
+    wf_session *sess;
+    srv_req *req;             /* running request, or NULL (free)              */
+} srv_slot;
+
+struct wf_server {
+    wf_model *m;
+    const wf_vocab *v;
+    wf_server_config cfg;     /* strings below are owned copies              */
+    char *host, *api_key, *model_name;
+    int32_t n_ctx;            /* per slot                                    */
+    int32_t n_vocab;
+
+    wf_template *tmpl;
+    char *bos_text, *eos_text;
+    bool has_fim;
+    wf_fim_format fim;
+
+    srv_slot *slots;          /* (cfg.n_parallel) owned by the engine thread */
+    wf_prefix_cache *pc;
+
+    pthread_mutex_t mu;       /* queue, slots' req, requests' progress, metrics */
+    pthread_cond_t engine_cv; /* work for the engine                          */
+    srv_req *q_head, *q_tail;
+    int n_queued;
+    srv_req *all;             /* every live request                          */
+    int n_live;               /* requests accepted and not yet finished      */
+    bool quit;                /* engine thread: exit                         */
+    bool draining;            /* refuse new requests                         */
+    uint64_t next_id;
+    srv_metrics metrics;
+
+    pthread_t engine;
+    bool engine_started;
+    void *mhd;                /* struct MHD_Daemon *                          */
+    int port;
+    int64_t started;          /* unix seconds                                */
+};
+
+/* engine.c */
+void *srv_engine_main(void *arg);
+/* Queue r (taking a reference for the engine). false + *e when the queue is
+ * full (429) or the server is draining (503). */
+bool srv_submit(wf_server *s, srv_req *r, wf_api_error *e);
+/* Ask r to stop (client gone, or explicit); safe at any state. */
+void srv_cancel(wf_server *s, srv_req *r, bool explicit_cancel);
+/* Cancel by id; false when no such live request. */
+bool srv_cancel_id(wf_server *s, const char *id);
+srv_req *srv_req_new(wf_server *s, const char *prefix, const char *path);
+void srv_req_release(wf_server *s, srv_req *r); /* drops one reference */
+/* Wait (under s->mu, which the caller holds) up to ms for news on r. */
+void srv_req_wait(wf_server *s, srv_req *r, int ms);
+/* The OpenAI finish_reason / llama.cpp stop_type of a finished request. */
+const char *srv_finish_reason(const srv_req *r);
+const char *srv_stop_type(const srv_req *r);
+void srv_fill_usage(const srv_req *r, wf_api_usage *u);
+
+/* prompt.c: the prompt tokens (and generation parameters) for a
+ * parsed generating request; false + *e (400 / 500) when it cannot be
+ * built or does not fit the context. */
+bool srv_prepare(wf_server *s, srv_req *r, wf_api_error *e);
+/* Chat prompt: render the template, tokenize with special tokens parsed in
+ * template text only (never inside message contents). */
+bool srv_chat_tokens(wf_server *s, const wf_api_request *a, int32_t **ids, size_t *n, wf_api_error *e);
+
+/* server.c */
+/* One line per request: r may be NULL (requests that did not generate). */
+void srv_log_request(wf_server *s, const srv_req *r, const char *path, int status, double t_start);
+/* http.c */
+wf_status srv_http_start(wf_server *s, wf_error *err);
+void srv_http_quiesce(wf_server *s); /* stop accepting connections */
+void srv_http_stop(wf_server *s);
+
+#endif /* WF_SERVER_INT_H */

@@ -1,0 +1,185 @@
+/* test_server_api.c — unit tests of the server's pure layer: request
+ * parsing (src/serve/api_request.c), response shapes (src/serve/api_response.c) and
+ * tool-call parsing (src/serve/tool_calls.c). Expected values are written here
+ * from the OpenAI / llama.cpp API descriptions, not taken from wafer. The
+ * api files are compiled into this program (they need only jansson and the
+ * sampler defaults). */
+#include "serve/api_request.c"
+#include "serve/api_response.c"
+#include "serve/tool_calls.c"
+
+#include "testutil.h"
+
+static bool parse(wf_api_kind k, const char *body, wf_api_request *r, wf_api_error *e) {
+    wf_api_limits lim = {0};
+    lim.n_vocab = 500;
+    return wf_api_parse(k, body, strlen(body), &lim, r, e);
+}
+
+static json_t *J(char *s) { /* parse a builder's output (and free it) */
+    json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+    free(s);
+    return j;
+}
+
+static void test_requests(void) {
+    wf_api_request r;
+    wf_api_error e;
+    bool ok = parse(WF_API_CHAT,
+                    "{\"messages\":[{\"role\":\"developer\",\"content\":\"d\"},{\"role\":\"user\",\"content\":"
+                    "[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]},{\"role\":\"assistant\","
+                    "\"content\":null,\"tool_calls\":[{\"id\":\"1\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+                    "\"arguments\":\"{\\\"x\\\":2}\"}}]}],\"max_completion_tokens\":7,\"stop\":\"END\","
+                    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"logprobs\":true,\"top_logprobs\":2}",
+                    &r, &e);
+    CHECK(ok, "chat parses: %s", e.message);
+    if (ok) {
+        json_t *m = json_loads(r.messages_json, 0, NULL);
+        CHECK(json_is_array(m) && json_array_size(m) == 3, "3 messages");
+        CHECK(!strcmp(json_string_value(json_object_get(json_array_get(m, 0), "role")), "system"), "developer -> system");
+        CHECK(!strcmp(json_string_value(json_object_get(json_array_get(m, 1), "content")), "ab"), "text parts joined");
+        json_t *args = json_object_get(json_object_get(json_array_get(json_object_get(json_array_get(m, 2), "tool_calls"), 0),
+                                                       "function"), "arguments");
+        CHECK(json_is_object(args) && json_integer_value(json_object_get(args, "x")) == 2, "tool arguments -> object");
+        json_decref(m);
+        CHECK(r.max_tokens == 7 && r.n_stops == 1 && !strcmp(r.stops[0], "END"), "max_completion_tokens, stop string");
+        CHECK(r.n_contents == 2 && r.contents[1].len == 2, "contents kept for the prompt builder");
+        CHECK(r.tools && r.logprobs == 2, "tools flag, top_logprobs");
+        CHECK(r.sp.temperature == 1.0f && r.sp.top_p == 1.0f && r.sp.top_k == 0, "OpenAI sampling defaults");
+    }
+    wf_api_request_free(&r);
+
+    ok = parse(WF_API_COMPLETION, "{\"prompt\":\"x\"}", &r, &e);
+    CHECK(ok && r.max_tokens == -1 && fabsf(r.sp.temperature - 0.8f) < 1e-6f && r.sp.top_k == 40,
+          "llama.cpp defaults: n_predict -1, temperature 0.8, top_k 40");
+    wf_api_request_free(&r);
+
+    struct { wf_api_kind k; const char *body; int status; const char *param; } bad[] = {
+        {WF_API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":3}", 400, "top_logprobs"},
+        {WF_API_CHAT, "{\"messages\":[{\"role\":\"user\"}]}", 400, "messages[0]"},
+        {WF_API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream_options\":{\"include_usage\":true}}", 400, "stream_options"},
+        {WF_API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":0}", 400, "max_tokens"},
+        {WF_API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[1]}", 400, "stop"},
+        {WF_API_COMPLETION, "{\"prompt\":[1,2,500]}", 400, "prompt"},
+        {WF_API_COMPLETIONS, "{\"prompt\":\"a\",\"echo\":true,\"suffix\":\"b\"}", 400, "echo"},
+        {WF_API_INFILL, "{\"input_extra\":[{\"filename\":3}]}", 400, "filename"},
+        {WF_API_DETOKENIZE, "{\"tokens\":[-1]}", 400, "tokens"},
+        {WF_API_TOKENIZE, "{\"content\":5}", 400, "content"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ok = parse(bad[i].k, bad[i].body, &r, &e);
+        CHECK(!ok && e.status == bad[i].status && !strcmp(e.param, bad[i].param) && e.message[0],
+              "case %zu: status %d param '%s' (%s)", i, e.status, e.param, e.message);
+        wf_api_request_free(&r);
+    }
+}
+
+static void test_tools(void) {
+    char *calls = NULL;
+    size_t cl = 0;
+    const char *t1 = "Let me look.\n<tool_call>\n{\"name\": \"read\", \"arguments\": {\"path\": \"a.c\"}}\n</tool_call>\n"
+                     "<tool_call>{\"name\": \"ls\", \"arguments\": {}}</tool_call>";
+    int k = wf_api_tool_calls(t1, strlen(t1), "r1", &calls, &cl);
+    CHECK(k == 2 && cl == strlen("Let me look."), "two Hermes calls after content (%d, %zu)", k, cl);
+    json_t *a = calls ? json_loads(calls, 0, NULL) : NULL;
+    json_t *f0 = json_object_get(json_array_get(a, 0), "function");
+    CHECK(json_is_string(json_object_get(f0, "arguments")) &&
+              !strcmp(json_string_value(json_object_get(f0, "arguments")), "{\"path\":\"a.c\"}") &&
+              !strcmp(json_string_value(json_object_get(f0, "name")), "read") &&
+              !strcmp(json_string_value(json_object_get(json_array_get(a, 0), "id")), "call_r1_0") &&
+              !strcmp(json_string_value(json_object_get(json_array_get(a, 0), "type")), "function"),
+          "call 0: id, type, name, arguments as a JSON string (%s)", calls ? calls : "null");
+    json_decref(a);
+    free(calls);
+
+    const char *t2 = "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": \"{\\\"q\\\": 1}\"}]";
+    k = wf_api_tool_calls(t2, strlen(t2), "r2", &calls, &cl);
+    CHECK(k == 1 && cl == 0, "Mistral [TOOL_CALLS] (%d)", k);
+    free(calls);
+    const char *t3 = "<tool_call>\n{\"name\": \"cut\", \"arguments\": {\"a\": 1}}"; /* closing tag cut off */
+    k = wf_api_tool_calls(t3, strlen(t3), "r3", &calls, &cl);
+    CHECK(k == 1, "unterminated last block still parses (%d)", k);
+    free(calls);
+    const char *t4 = "see <tool_call>not json</tool_call>";
+    k = wf_api_tool_calls(t4, strlen(t4), "r4", &calls, &cl);
+    CHECK(k == 0 && !calls && cl == strlen(t4), "a block that is not a call: plain content");
+    const char *t5 = "plain answer";
+    k = wf_api_tool_calls(t5, strlen(t5), "r5", &calls, &cl);
+    CHECK(k == 0 && cl == strlen(t5), "no calls");
+
+    CHECK(wf_api_tool_safe_len("abc<tool", 8) == 3, "held: a marker prefix at the end");
+    CHECK(wf_api_tool_safe_len("abc<tox", 7) == 7, "not a marker prefix: all");
+    CHECK(wf_api_tool_safe_len("ab<tool_call>{", 14) == 2, "up to the marker");
+    CHECK(wf_api_tool_safe_len("x[TOOL_", 7) == 1, "Mistral marker prefix held");
+}
+
+static void test_responses(void) {
+    wf_api_result r;
+    memset(&r, 0, sizeof r);
+    r.id = "chatcmpl-1";
+    r.model = "m";
+    r.created = 1700000000;
+    r.text = "hi \xc3\xa9";
+    r.text_len = strlen(r.text);
+    r.finish = "length";
+    r.usage = (wf_api_usage){10, 4, 3, 2, 1, 5.0, 7.0};
+    json_t *j = J(wf_api_chat_response(&r));
+    json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
+    json_t *u = json_object_get(j, "usage");
+    CHECK(!strcmp(json_string_value(json_object_get(j, "object")), "chat.completion") &&
+              !strcmp(json_string_value(json_object_get(json_object_get(ch, "message"), "content")), "hi \xc3\xa9") &&
+              !strcmp(json_string_value(json_object_get(ch, "finish_reason")), "length") &&
+              json_integer_value(json_object_get(u, "total_tokens")) == 13 &&
+              json_integer_value(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens")) == 4 &&
+              json_integer_value(json_object_get(json_object_get(u, "completion_tokens_details"), "accepted_prediction_tokens")) == 2 &&
+              json_integer_value(json_object_get(json_object_get(u, "completion_tokens_details"), "rejected_prediction_tokens")) == 1,
+          "chat.completion shape and usage");
+    json_decref(j);
+
+    j = J(wf_api_chat_chunk_role(&r, true));
+    ch = json_array_get(json_object_get(j, "choices"), 0);
+    CHECK(!strcmp(json_string_value(json_object_get(j, "object")), "chat.completion.chunk") &&
+              !strcmp(json_string_value(json_object_get(json_object_get(ch, "delta"), "role")), "assistant") &&
+              json_is_null(json_object_get(ch, "finish_reason")) && json_is_null(json_object_get(j, "usage")),
+          "role chunk");
+    json_decref(j);
+    j = J(wf_api_chat_chunk_usage(&r));
+    CHECK(json_array_size(json_object_get(j, "choices")) == 0 && json_is_object(json_object_get(j, "usage")), "usage chunk");
+    json_decref(j);
+
+    r.tool_calls = "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]";
+    r.text_len = 0;
+    j = J(wf_api_chat_response(&r));
+    ch = json_array_get(json_object_get(j, "choices"), 0);
+    json_t *msg = json_object_get(ch, "message");
+    CHECK(json_is_null(json_object_get(msg, "content")) && json_array_size(json_object_get(msg, "tool_calls")) == 1 &&
+              !strcmp(json_string_value(json_object_get(ch, "finish_reason")), "tool_calls"),
+          "tool calls: content null, finish_reason tool_calls");
+    json_decref(j);
+    j = J(wf_api_chat_chunk_tool_calls(&r, false));
+    ch = json_array_get(json_object_get(j, "choices"), 0);
+    json_t *tc = json_array_get(json_object_get(json_object_get(ch, "delta"), "tool_calls"), 0);
+    CHECK(json_integer_value(json_object_get(tc, "index")) == 0 && json_is_object(json_object_get(tc, "function")),
+          "tool-call chunk: indexed delta.tool_calls");
+    json_decref(j);
+
+    wf_api_error e;
+    wf_api_fail(&e, 400, "invalid_request_error", "", "x", "bad \"quote\"");
+    j = J(wf_api_error_json(&e));
+    json_t *er = json_object_get(j, "error");
+    CHECK(json_object_size(er) == 4 && json_is_null(json_object_get(er, "param")) &&
+              !strcmp(json_string_value(json_object_get(er, "message")), "bad \"quote\""),
+          "error object: four fields, empty param is null");
+    json_decref(j);
+
+    CHECK(wf_api_utf8_complete("ab\xc3", 3) == 2 && wf_api_utf8_complete("ab\xc3\xa9", 4) == 4 &&
+              wf_api_utf8_complete("\xe2\x82", 2) == 0 && wf_api_utf8_complete("abc", 3) == 3,
+          "utf8_complete cuts before a partial character");
+}
+
+int main(void) {
+    test_requests();
+    test_tools();
+    test_responses();
+    return t_done("test_server_api");
+}

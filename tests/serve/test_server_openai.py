@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""test_server_openai.py — `wafer serve` with the official OpenAI SDK for
+JavaScript (npm `openai`, version pinned by tests/server-node/package.json
+and package-lock.json) as the client: tests/serve/test_server_openai.mjs.
+
+Setup: the package is installed with `npm ci` into WAFER_BUILD/server-node
+(the source tree stays clean), under a lock so parallel ctest runs do not
+race. No node/npm, or an install that fails (no registry access) -> exit 77
+(skipped) with the reason. Three servers: the small model (plain), the same
+with --api-key, and the slower model with --parallel 1 --queue 0 (abort and
+429), and a model whose answer is a tool call. The greedy chat answer the SDK received is checked against the numpy
+reference here (tests/ref/forward_np.py)."""
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import forward_np
+import test_server_common as C
+
+SKIP = 77
+SRC = os.environ.get("WAFER_SRC", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+BUILD = os.environ.get("WAFER_BUILD", tempfile.gettempdir())
+
+
+def skip(msg):
+    print("SKIP: " + msg)
+    sys.exit(SKIP)
+
+
+def ensure_node():
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node:
+        skip("node is not installed (apt-get install nodejs npm)")
+    d = os.path.join(BUILD, "server-node")
+    os.makedirs(d, exist_ok=True)
+    for f in ("package.json", "package-lock.json"):
+        src = os.path.join(SRC, "tests", "server-node", f)
+        dst = os.path.join(d, f)
+        if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
+            shutil.copyfile(src, dst)
+            shutil.rmtree(os.path.join(d, "node_modules"), ignore_errors=True)
+    shutil.copyfile(os.path.join(SRC, "tests", "serve", "test_server_openai.mjs"), os.path.join(d, "test_server_openai.mjs"))
+    have = lambda: os.path.isfile(os.path.join(d, "node_modules", "openai", "package.json"))
+    with open(os.path.join(tempfile.gettempdir(), "wafer-tests-server-node.lock"), "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        if not have():
+            if not npm:
+                skip("npm is not installed")
+            cmd = [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"]
+            print("installing the openai SDK: " + " ".join(cmd[1:]), flush=True)
+            try:
+                r = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=240)
+            except subprocess.TimeoutExpired:
+                skip("npm ci timed out (no registry access?)")
+            if r.returncode != 0 or not have():
+                skip("npm ci failed (%d): %s" % (r.returncode, (r.stderr or r.stdout)[-800:]))
+    return node, d
+
+
+def main():
+    if not C.WAFER:
+        print("WAFER not set")
+        return SKIP
+    node, d = ensure_node()
+    tmp = tempfile.mkdtemp(prefix="wf_server_oai_")
+    small, big = os.path.join(tmp, "small.gguf"), os.path.join(tmp, "big.gguf")
+    C.make_server_model(small)
+    C.make_server_model(big, big=True)
+    tool = os.path.join(tmp, "tool.gguf")
+    C.make_tool_model(tool)
+    key = "sk-wafer-test-0123456789"
+    with C.Server(small, "--kv", "f32") as main_s, C.Server(small, "--api-key", key) as auth_s, \
+            C.Server(big, "--parallel", "1", "--queue", "0") as busy_s, C.Server(tool) as tool_s:
+        try:
+            r = subprocess.run([node, os.path.join(d, "test_server_openai.mjs"), main_s.url, auth_s.url, key, busy_s.url,
+                                tool_s.url],
+                               cwd=d, capture_output=True, text=True, timeout=150)
+        except subprocess.TimeoutExpired as e:
+            print((e.stdout or b"")[-3000:] if isinstance(e.stdout, bytes) else e.stdout)
+            print("FAIL the SDK script timed out")
+            return 1
+    print(r.stdout)
+    if r.stderr.strip():
+        print(r.stderr[-3000:])
+    results = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("RESULT "):
+            o = json.loads(line[7:])
+            results[o["name"]] = o["value"]
+    fails = 0 if r.returncode == 0 else 1
+    # the SDK's greedy chat answer against the numpy reference
+    chat = results.get("chat")
+    if not chat:
+        print("FAIL no chat result from the SDK script")
+        return 1
+    msgs = [("system", "You are terse."), ("user", "Write a function.")]
+    ids = []
+    im_s, im_e = C.special_id("<|im_start|>"), C.special_id("<|im_end|>")
+    for role, content in msgs:
+        ids += [im_s] + list((role + "\n" + content).encode()) + [im_e] + [10]
+    ids += [im_s] + list(b"assistant\n")
+    gen = list(chat["content"].encode())
+    logits = forward_np.forward(forward_np.Model(small), ids + gen)
+    gaps = [float(logits[len(ids) - 1 + i].max() - logits[len(ids) - 1 + i][t]) for i, t in enumerate(gen)]
+    ok = chat["usage"]["prompt_tokens"] == len(ids) and max(gaps) <= 2e-3
+    print(("ok   " if ok else "FAIL ") + f"SDK chat answer == numpy greedy on the ChatML prompt (gap {max(gaps):.2g}, prompt {len(ids)})")
+    fails += 0 if ok else 1
+    if C.SANITIZER_REPORTS:
+        print("FAIL sanitizer reports from the servers")
+        fails += 1
+    if "abort" in results:
+        print(f"     abort -> slot free in {results['abort']['slot_free_ms']} ms, {results['abort']['generated']} tokens generated")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
