@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""test_app.py — the web app of `wafer serve` in a real browser: Debian's
+chromium (/usr/bin/chromium, or $CHROMIUM) driven by npm playwright-core
+(pinned in tests/app/package.json, installed with `npm ci` into the build
+directory on the first run) through tests/app/test_app.mjs.
+
+Servers: the embedded model (chat, edit with predicted outputs, complete);
+the slow synthetic model of the server tests (--parallel 1 --queue 0:
+streaming, Stop, steering, 429); a copy of it that the browser test kills
+mid-answer; the embedded model with --api-key. No chromium, node or npm, or
+an install that fails -> exit 77 (skipped) with the reason.
+Screenshots: WAFER_APP_SHOTS=DIR writes app-chat/edit/complete.png there."""
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import test_server_common as C  # noqa: E402
+
+SKIP = 77
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.environ.get("WAFER_SRC", os.path.join(HERE, "..", ".."))
+BUILD = os.environ.get("WAFER_BUILD", tempfile.gettempdir())
+EMBEDDED = os.path.join(SRC, "models", "wafer-embedded.gguf")
+
+
+def skip(msg):
+    print("SKIP: " + msg)
+    sys.exit(SKIP)
+
+
+def ensure_tools():
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not os.access(chromium, os.X_OK):
+        skip("no chromium at %s (apt-get install chromium)" % chromium)
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node:
+        skip("node is not installed (apt-get install nodejs npm)")
+    d = os.path.join(BUILD, "app-node")
+    os.makedirs(d, exist_ok=True)
+    for f in ("package.json", "package-lock.json"):
+        src, dst = os.path.join(HERE, f), os.path.join(d, f)
+        if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
+            shutil.copyfile(src, dst)
+            shutil.rmtree(os.path.join(d, "node_modules"), ignore_errors=True)
+    shutil.copyfile(os.path.join(HERE, "test_app.mjs"), os.path.join(d, "test_app.mjs"))
+    have = lambda: os.path.isfile(os.path.join(d, "node_modules", "playwright-core", "package.json"))
+    with open(os.path.join(tempfile.gettempdir(), "wafer-tests-app-node.lock"), "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        if not have():
+            if not npm:
+                skip("npm is not installed")
+            cmd = [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"]
+            print("installing playwright-core: " + " ".join(cmd[1:]), flush=True)
+            try:
+                r = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=240)
+            except subprocess.TimeoutExpired:
+                skip("npm ci timed out (no registry access?)")
+            if r.returncode != 0 or not have():
+                skip("npm ci failed (%d): %s" % (r.returncode, (r.stderr or r.stdout)[-800:]))
+    return node, d, chromium
+
+
+def main():
+    if not C.WAFER:
+        print("WAFER not set")
+        return SKIP
+    if not os.path.isfile(EMBEDDED):
+        skip("no embedded model at " + EMBEDDED)
+    node, d, chromium = ensure_tools()
+    tmp = tempfile.mkdtemp(prefix="wf_app_")
+    slow = os.path.join(tmp, "slow.gguf")
+    C.make_server_model(slow, big=True)
+    key = "sk-wafer-app-test-0123456789"
+    shots = os.environ.get("WAFER_APP_SHOTS")
+    with C.Server(EMBEDDED, "--parallel", "2") as main_s, \
+            C.Server(slow, "--parallel", "1", "--queue", "0") as slow_s, \
+            C.Server(slow, "--parallel", "1") as doomed_s, \
+            C.Server(EMBEDDED, "--api-key", key) as auth_s:
+        cfg = {"main": main_s.url, "slow": slow_s.url, "auth": auth_s.url, "key": key,
+               "doomed": doomed_s.url, "doomedPid": doomed_s.p.pid, "shots": os.path.abspath(shots) if shots else None}
+        env = dict(os.environ, CHROMIUM=chromium)
+        try:
+            r = subprocess.run([node, os.path.join(d, "test_app.mjs"), json.dumps(cfg)], cwd=d, env=env, timeout=150)
+        except subprocess.TimeoutExpired:
+            print("FAILED: the browser test took over 150 s")
+            return 1
+        for s in (main_s, slow_s, auth_s):
+            if s.p.poll() is not None:
+                print("FAILED: a server exited during the test:\n" + "\n".join(s.log[-20:]))
+                return 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    if C.SANITIZER_REPORTS:
+        print("FAILED: sanitizer reports")
+        return 1
+    return r.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
