@@ -56,7 +56,8 @@ static void usage(FILE *f) {
                "  --timeout S             idle connection timeout in seconds (default 600)\n"
                "  --drain-timeout S       on SIGTERM, wait this long for running requests (default 30)\n"
                "  --log-format text|json  one line per request on stderr (default text)\n"
-               "  -q, --quiet             no request log\n");
+               "  -q, --quiet             no request log\n"
+               "  --no-ui                 do not serve the web app at / (chat, edit, complete)\n");
 }
 
 static void log_line(void *user, const char *line) {
@@ -103,6 +104,10 @@ int cmd_serve(int argc, char **argv) {
         }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             o.quiet = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-ui")) {
+            cfg.no_ui = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -203,6 +208,13 @@ int cmd_serve(int argc, char **argv) {
     fprintf(stderr, "wafer serve: listening on http://%s%s%s:%d (model %s, %d slots of %d tokens%s)\n",
             strchr(cfg.host, ':') ? "[" : "", cfg.host, strchr(cfg.host, ':') ? "]" : "", wf_server_port(srv),
             cfg.model_name, cfg.n_parallel, wf_server_n_ctx(srv), cfg.api_key ? ", API key required" : "");
+    if (!cfg.no_ui) {
+        /* a wildcard address is not something to type in a browser */
+        bool any = !strcmp(cfg.host, "0.0.0.0") || !strcmp(cfg.host, "::");
+        const char *h = any ? (strchr(cfg.host, ':') ? "::1" : "127.0.0.1") : cfg.host;
+        fprintf(stderr, "wafer serve: the app (chat, edit, complete): open http://%s%s%s:%d/ in a browser\n",
+                strchr(h, ':') ? "[" : "", h, strchr(h, ':') ? "]" : "", wf_server_port(srv));
+    }
     fflush(stderr);
     unsigned char sig = 0;
     for (;;) {

@@ -70,6 +70,10 @@ typedef struct wf_api_text {
     size_t len;
 } wf_api_text;
 
+/* A request's `speculative` field (a wafer extension): "none", "lookup" or
+ * "draft" (the server's --draft model); absent: as the server was started. */
+typedef enum wf_api_spec { WF_API_SPEC_DEFAULT = 0, WF_API_SPEC_NONE, WF_API_SPEC_LOOKUP, WF_API_SPEC_DRAFT } wf_api_spec;
+
 typedef struct wf_api_request {
     wf_api_kind kind;
     char *model;             /* as sent, or NULL                               */
@@ -92,8 +96,10 @@ typedef struct wf_api_request {
     char *template_extra;    /* JSON object: tools, chat_template_kwargs; or NULL */
     bool tools;              /* tools given (and tool_choice not "none"): the
                                 answer is parsed for tool calls (tool_calls.c) */
-    char *prediction;        /* prediction.content (predicted outputs), or NULL */
+    char *prediction;        /* prediction.content (predicted outputs), or NULL
+                                (chat and /v1/completions)                     */
     size_t prediction_len;
+    wf_api_spec spec;        /* wafer's `speculative`: per-request speculation  */
 
     /* completions / completion / infill / tokenize */
     char *prompt;            /* text, or NULL when the prompt is token ids     */
@@ -135,6 +141,8 @@ typedef struct wf_api_usage {
     int32_t rejected_prediction_tokens;
     double prompt_ms;                /* evaluating the new prompt tokens         */
     double predicted_ms;             /* first token -> end                       */
+    int32_t draft_n;                 /* speculative draft tokens proposed        */
+    int32_t draft_n_accepted;        /* ... and accepted (llama.cpp's timings)   */
 } wf_api_usage;
 
 /* The bytes of token id (wf_token_to_bytes' contract). */

@@ -326,6 +326,31 @@ static void tool_args_to_objects(json_t *m) {
     }
 }
 
+/* OpenAI's predicted outputs: {"type": "content", "content": text or parts}. */
+static bool get_prediction(json_t *o, wf_api_request *r, wf_api_error *e) {
+    json_t *pred = get(o, "prediction");
+    if (!pred) return true;
+    json_t *t = json_is_object(pred) ? json_object_get(pred, "type") : NULL;
+    if (!json_is_string(t) || strcmp(json_string_value(t), "content") != 0)
+        return wf_api_fail(e, E400, "prediction", "invalid_value", "Invalid 'prediction': expected {\"type\": \"content\", \"content\": ...}.");
+    json_t *c = json_object_get(pred, "content");
+    if (!c) return wf_api_fail(e, E400, "prediction.content", "missing_required_parameter", "Missing required parameter: 'prediction.content'.");
+    return text_parts(c, "prediction.content", &r->prediction, &r->prediction_len, e);
+}
+
+/* wafer's `speculative`: "none", "lookup" or "draft" for this request. */
+static bool get_spec(json_t *o, wf_api_request *r, wf_api_error *e) {
+    json_t *v = get(o, "speculative");
+    if (!v) return true;
+    if (!json_is_string(v)) return bad_type(e, "speculative", "a string", v);
+    const char *s = json_string_value(v);
+    if (!strcmp(s, "none")) r->spec = WF_API_SPEC_NONE;
+    else if (!strcmp(s, "lookup")) r->spec = WF_API_SPEC_LOOKUP;
+    else if (!strcmp(s, "draft")) r->spec = WF_API_SPEC_DRAFT;
+    else return wf_api_fail(e, E400, "speculative", "invalid_value", "Invalid 'speculative': '%.40s' (expected none, lookup or draft).", s);
+    return true;
+}
+
 static bool parse_chat(json_t *o, const wf_api_limits *lim, wf_api_request *r, wf_api_error *e) {
     json_t *msgs = get(o, "messages");
     if (!msgs) return wf_api_fail(e, E400, "messages", "missing_required_parameter", "Missing required parameter: 'messages'.");
@@ -445,16 +470,7 @@ static bool parse_chat(json_t *o, const wf_api_limits *lim, wf_api_request *r, w
             return wf_api_fail(e, E400, "response_format", "unsupported_value",
                                "Invalid 'response_format.type': '%.40s' is not supported (only 'text').", json_string_value(t));
     }
-    json_t *pred = get(o, "prediction");
-    if (pred) {
-        json_t *t = json_is_object(pred) ? json_object_get(pred, "type") : NULL;
-        if (!json_is_string(t) || strcmp(json_string_value(t), "content") != 0)
-            return wf_api_fail(e, E400, "prediction", "invalid_value", "Invalid 'prediction': expected {\"type\": \"content\", \"content\": ...}.");
-        json_t *c = json_object_get(pred, "content");
-        if (!c) return wf_api_fail(e, E400, "prediction.content", "missing_required_parameter", "Missing required parameter: 'prediction.content'.");
-        if (!text_parts(c, "prediction.content", &r->prediction, &r->prediction_len, e)) return false;
-    }
-    return true;
+    return get_prediction(o, r, e);
 }
 
 /* ---- the other endpoints ------------------------------------------------ */
@@ -471,7 +487,7 @@ static bool parse_completions(json_t *o, const wf_api_limits *lim, wf_api_reques
     if (present) r->logprobs = (int32_t)lp;
     if (r->echo && r->suffix)
         return wf_api_fail(e, E400, "echo", "invalid_value", "Invalid 'echo': cannot be combined with 'suffix'.");
-    return true;
+    return get_prediction(o, r, e);
 }
 
 static bool parse_llama(json_t *o, const wf_api_limits *lim, wf_api_request *r, wf_api_error *e) {
@@ -568,7 +584,8 @@ bool wf_api_parse(wf_api_kind kind, const char *body, size_t len, const wf_api_l
     } else {
         ok = get_str(o, "model", &r->model, NULL, e);
         if (ok && kind <= WF_API_INFILL) {
-            ok = get_sampling(o, openai, r, e) && get_stream(o, r, e) && get_stops(o, "stop", &lim, r, e);
+            ok = get_sampling(o, openai, r, e) && get_stream(o, r, e) && get_stops(o, "stop", &lim, r, e) &&
+                 get_spec(o, r, e);
         }
         if (ok) {
             switch (kind) {

@@ -128,13 +128,14 @@ static json_t *usage_json(const wf_api_usage *u) {
  * responses). */
 static json_t *timings_json(const wf_api_usage *u) {
     int32_t np = u->prompt_tokens - u->cached_tokens;
-    return json_pack("{s:i, s:i, s:f, s:f, s:f, s:i, s:f, s:f, s:f}",
+    return json_pack("{s:i, s:i, s:f, s:f, s:f, s:i, s:f, s:f, s:f, s:i, s:i}",
                      "cache_n", u->cached_tokens, "prompt_n", np, "prompt_ms", u->prompt_ms,
                      "prompt_per_token_ms", np > 0 ? u->prompt_ms / np : 0.0,
                      "prompt_per_second", u->prompt_ms > 0 ? np * 1000.0 / u->prompt_ms : 0.0,
                      "predicted_n", u->completion_tokens, "predicted_ms", u->predicted_ms,
                      "predicted_per_token_ms", u->completion_tokens > 0 ? u->predicted_ms / u->completion_tokens : 0.0,
-                     "predicted_per_second", u->predicted_ms > 0 ? u->completion_tokens * 1000.0 / u->predicted_ms : 0.0);
+                     "predicted_per_second", u->predicted_ms > 0 ? u->completion_tokens * 1000.0 / u->predicted_ms : 0.0,
+                     "draft_n", u->draft_n, "draft_n_accepted", u->draft_n_accepted);
 }
 
 static json_t *head(const wf_api_result *r, const char *object) {

@@ -174,6 +174,8 @@ void srv_fill_usage(const srv_req *r, wf_api_usage *u) {
     u->rejected_prediction_tokens = (int32_t)r->res.n_pred_rejected;
     u->prompt_ms = r->res.t_prompt * 1000.0;
     u->predicted_ms = r->res.t_gen * 1000.0;
+    u->draft_n = (int32_t)r->res.n_draft_proposed;
+    u->draft_n_accepted = (int32_t)r->res.n_draft_accepted;
 }
 
 /* ---- token callback (engine thread, inside wf_sessions_step) -------------- */

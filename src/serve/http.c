@@ -13,6 +13,7 @@
  * step even before a write fails. */
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "serve/serve_int.h"
+#include "serve/static.h"
 
 #include "text/tokenizer.h"
 
@@ -501,11 +502,12 @@ static const struct route {
 /* llama.cpp's GET /props: what clients probe for (slots, context, model). */
 static enum MHD_Result props(conn *k) {
     wf_server *s = k->s;
-    json_t *o = json_pack("{s:{s:i, s:i, s:s}, s:i, s:s, s:s, s:s, s:s, s:{s:b, s:b}}", "default_generation_settings",
-                          "n_ctx", s->n_ctx, "n_predict", s->cfg.max_tokens_default, "model", s->model_name,
-                          "total_slots", s->cfg.n_parallel, "model_alias", s->model_name, "model_path", s->model_name,
-                          "build_info", "wafer " WAFER_VERSION, "eos_token", s->eos_text ? s->eos_text : "",
-                          "modalities", "vision", 0, "audio", 0);
+    json_t *o = json_pack("{s:{s:i, s:i, s:s}, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:b, s:b}}",
+                          "default_generation_settings", "n_ctx", s->n_ctx, "n_predict", s->cfg.max_tokens_default,
+                          "model", s->model_name, "total_slots", s->cfg.n_parallel, "model_alias", s->model_name,
+                          "model_path", s->model_name, "build_info", "wafer " WAFER_VERSION,
+                          "bos_token", s->bos_text ? s->bos_text : "", "eos_token", s->eos_text ? s->eos_text : "",
+                          "chat_template_source", s->tmpl_source, "modalities", "vision", 0, "audio", 0);
     char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return send_json(k, 200, t);
@@ -529,6 +531,13 @@ static enum MHD_Result dispatch(conn *k, const char *url, const char *method) {
         char *t = malloc(32);
         if (t) snprintf(t, 32, "%s", s->draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ok\"}");
         return send_json(k, s->draining ? 503 : 200, t);
+    }
+    if (!rt && !is_cancel && !s->cfg.no_ui && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
+        const wf_static_file *f = wf_static_find(url); /* the web app: no key needed, it holds no secret */
+        if (f) {
+            k->route = "/ (app)";
+            return (enum MHD_Result)wf_static_send(k->c, f, &k->status);
+        }
     }
     wf_api_error e;
     if (!authorized(k, &e)) return send_error(k, &e);

@@ -212,6 +212,14 @@ bool srv_prepare(wf_server *s, srv_req *r, wf_api_error *e) {
     r->gp.text = true;
     r->gp.spec = s->cfg.spec;
     r->gp.draft_max = s->cfg.draft_max;
+    if (a->spec == WF_API_SPEC_NONE) r->gp.spec = WF_SPEC_NONE;
+    else if (a->spec == WF_API_SPEC_LOOKUP) r->gp.spec = WF_SPEC_LOOKUP;
+    else if (a->spec == WF_API_SPEC_DRAFT) {
+        if (!s->cfg.draft)
+            return wf_api_fail(e, 400, "invalid_request_error", "speculative", "invalid_value",
+                               "Invalid 'speculative': 'draft' needs a server started with --draft MODEL.");
+        r->gp.spec = WF_SPEC_DRAFT;
+    }
 
     bool ok = true;
     switch (a->kind) {

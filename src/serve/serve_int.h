@@ -108,6 +108,7 @@ struct wf_server {
     int32_t n_vocab;
 
     wf_template *tmpl;
+    const char *tmpl_source;  /* /props: "model", "option" or "none" (ChatML)  */
     char *bos_text, *eos_text;
     bool has_fim;
     wf_fim_format fim;

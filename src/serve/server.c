@@ -94,6 +94,7 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
     } else {
         note(s, "wafer serve: note: the model has no chat template; using ChatML");
     }
+    s->tmpl_source = s->tmpl ? (cfg_in->chat_template ? "option" : "model") : "none";
     if (!s->tmpl) {
         const char *cm = wf_template_builtin("chatml");
         if ((st = wf_template_compile(cm, strlen(cm), &s->tmpl, err)) != WF_OK) goto fail;

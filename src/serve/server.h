@@ -34,6 +34,7 @@ typedef struct wf_server_config {
     wf_model *draft;           /* draft model for WF_SPEC_DRAFT, or NULL        */
     uint64_t cache_bytes;      /* prefix cache size (0: off)                    */
     bool log_json;             /* one JSON object per request line              */
+    bool no_ui;                /* do not serve the web app at / (static.h)      */
     wf_server_log_fn log;      /* NULL: no logging                              */
     void *log_user;
 } wf_server_config;

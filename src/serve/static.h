@@ -32,10 +32,13 @@ struct MHD_Connection;
  * as an int (so this header needs no libmicrohttpd include). */
 int wf_static_send(struct MHD_Connection *c, const wf_static_file *f, int *status);
 
-/* The Content-Security-Policy of the app's pages: scripts, styles and
- * connections to this origin only, nothing inline, no frames, no forms. */
+/* The Content-Security-Policy of the app's pages: scripts and connections
+ * to this origin only, no inline script, no frames, no forms. Styles also
+ * allow 'unsafe-inline': CodeMirror writes its base theme into a <style>
+ * element at run time (style-mod); model output never reaches a style (the
+ * markdown is sanitized with style tags and attributes forbidden). */
 #define WF_STATIC_CSP                                                                                   \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "            \
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "            \
     "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; " \
     "frame-ancestors 'none'"
 

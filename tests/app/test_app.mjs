@@ -38,6 +38,7 @@ const ctx = await chromium.launchPersistentContext(profile, {
     '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
   viewport: { width: 1100, height: 680 },
   acceptDownloads: true,
+  permissions: ['clipboard-read', 'clipboard-write'],
 });
 const consoleErrors = [];
 const requests = [];
@@ -67,10 +68,17 @@ async function send(page, text) {
   await page.press('#prompt', 'Enter');
 }
 
+async function saveDialog(page) {
+  await page.click('dialog[open] button:has-text("Save")');
+  await page.waitForSelector('dialog[open]', { state: 'detached' });
+}
+
+// greedy (the synthetic model ends a turn only when sampling picks an end token) and long answers
 async function setMaxTokens(page, n) {
   await page.click('button:has-text("Settings")');
   await page.fill('.dialog label:has-text("Max tokens") input', String(n));
-  await page.click('.dialog button:has-text("Save")');
+  await page.fill('.dialog label:has-text("Temperature") input', '0');
+  await saveDialog(page);
 }
 
 try {
@@ -78,6 +86,20 @@ try {
   const main = await openPage(cfg.main);
   await waitFor(() => main.locator('.model').textContent(), 5000, 'the model name from /props');
   ok('page loads, /props read', await main.locator('.model').textContent());
+  await main.click('.server-panel summary');
+  const panel = await waitFor(async () => { const t = await main.locator('.server-panel dl').innerText(); return /slots busy\s+0 of 2/.test(t) && t; }, 5000, 'the server panel');
+  check(/context per slot\s+512/.test(panel) && /queue depth\s+0/.test(panel), 'server panel: ' + panel);
+  await main.click('.server-panel summary');
+  ok('server panel: model, context per slot, slots busy, queue depth');
+  await main.click('button:has-text("Settings")');
+  await main.selectOption('.dialog label:has-text("Theme") select', 'dark');
+  await saveDialog(main);
+  const bg = await main.evaluate(() => [document.documentElement.dataset.theme, getComputedStyle(document.body).backgroundColor]);
+  check(bg[0] === 'dark' && bg[1] === 'rgb(15, 18, 22)', 'dark theme: ' + bg);
+  await main.click('button:has-text("Settings")');
+  await main.selectOption('.dialog label:has-text("Theme") select', 'light');
+  await saveDialog(main);
+  ok('themes: dark and light');
 
   // ---- 2. chat on the embedded model: an answer with its figures --------
   await send(main, 'def add(a, b):');
@@ -95,6 +117,15 @@ try {
   check(await main.locator('#panel-chat .msg.user').count() === 1, 'editing the message should replace the turn, not add one');
   check((await main.locator('#panel-chat .msg.user .body').textContent()).startsWith('Show:'), 'edited message not shown');
   ok('edit an earlier message and continue from there');
+  const block = await main.evaluate(() => {
+    const c = document.querySelector('#panel-chat .msg.user .code');
+    return c && { copy: !!c.querySelector('button[data-copy]'), kw: [...c.querySelectorAll('.tok-keyword')].map((x) => x.textContent) };
+  });
+  check(block && block.copy && block.kw.includes('def') && block.kw.includes('return'), 'no highlighted code block with a copy button: ' + JSON.stringify(block));
+  await main.click('#panel-chat .msg.user .code button[data-copy]');
+  const clip = await waitFor(() => main.evaluate(() => navigator.clipboard.readText()), 2000, 'the clipboard');
+  check(clip === 'def f(x):\n    return x + 1', 'copied ' + JSON.stringify(clip));
+  ok('code blocks: highlighted, the copy button copies the code');
   await main.click('button:has-text("Regenerate")');
   await waitFor(async () => { const a = await lastAnswer(main); return a && a.done; }, 10000, 'the regenerated answer');
   check(await answers(main) === 1, 'regenerate should replace the answer');
@@ -153,17 +184,22 @@ try {
   if (cfg.shots) await main.screenshot({ path: join(cfg.shots, 'app-complete.png') });
   await main.keyboard.press('Tab');
   await waitFor(async () => (await main.locator('.cm-ghost').count()) === 0, 2000, 'the ghost text to go');
-  const doc2 = await main.evaluate(() => [...document.querySelectorAll('.complete-editor .cm-line')].map((l) => l.textContent).join('\n'));
-  check(doc2.endsWith('if n < 2:' + ghost) || doc2.includes('if n < 2:' + ghost), 'Tab did not insert the suggestion');
+  const doc2 = await main.evaluate(() => document.querySelector('.complete-editor').editorView.state.doc.toString());
+  check(doc2.endsWith('if n < 2:' + ghost) || doc2.includes('if n < 2:' + ghost), 'Tab did not insert the suggestion: ' + JSON.stringify({ ghost: ghost.slice(0, 30), mid: doc2.slice(120, 200), at: doc2.indexOf('if n < 2:'), after: doc2.slice(doc2.indexOf('if n < 2:'), doc2.indexOf('if n < 2:') + 60), len: doc2.length, glen: ghost.length }));
   ok('complete: ghost text after a pause, Tab inserts it', JSON.stringify(ghost.slice(0, 40)));
   await main.keyboard.type('\n');
   await waitFor(() => main.locator('.cm-ghost').count(), 5000, 'a second ghost text');
   const lenBefore = doc2.length + 1;
   await main.keyboard.press('Escape');
   await waitFor(async () => (await main.locator('.cm-ghost').count()) === 0, 2000, 'Esc to dismiss');
-  const doc3 = await main.evaluate(() => [...document.querySelectorAll('.complete-editor .cm-line')].map((l) => l.textContent).join('\n'));
+  const doc3 = await main.evaluate(() => document.querySelector('.complete-editor').editorView.state.doc.toString());
   check(doc3.length >= lenBefore - 1 && doc3.length <= lenBefore + 8, 'Esc changed the text');
   ok('complete: Esc dismisses');
+
+  // the normal flows above logged nothing; the faults below make Chromium log
+  // their 4xx answers ("Failed to load resource"), which is all they may log
+  check(consoleErrors.length === 0, 'console errors: ' + consoleErrors.join('\n'));
+  ok('chat, edit and complete without console errors');
 
   // ---- 6. too long a prompt: a clear message, nothing lost ---------------
   await main.click('#tab-chat');
@@ -172,7 +208,7 @@ try {
   await send(main, long);
   const e1 = await waitFor(async () => { const a = await lastAnswer(main); return a && a.error; }, 5000, 'the context error');
   check(/Too long/.test(e1), 'unclear error: ' + e1);
-  check((await main.locator('#panel-chat .msg.user .body').last().textContent()) === long, 'the long message was lost');
+  check((await main.locator('#panel-chat .msg.user .body').last().textContent()).trim() === long, 'the long message was lost');
   ok('over-long prompt: message shown, text kept', e1.slice(0, 60));
 
   // ---- 7. streaming, Stop, steering on the slow model --------------------
@@ -210,7 +246,7 @@ try {
   // 429: the slot and queue (--parallel 1 --queue 0) held by another client
   const hold = new AbortController();
   const holding = fetch(cfg.slow + '/v1/chat/completions', { method: 'POST', signal: hold.signal, headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 3000, stream: true }) }).then((r) => r.body.getReader().read()).catch(() => {});
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 3000, stream: true }) }).then(async (r) => { const rd = r.body.getReader(); while (!(await rd.read()).done); }).catch(() => {});
   await waitFor(async () => (await metrics(cfg.slow)).wafer_slots_busy === 1, 3000, 'the other client to hold the slot');
   await send(slow, 'Are you there?');
   const e2 = await waitFor(async () => { const a = await lastAnswer(slow); return a && a.error; }, 5000, 'the 429 message');
@@ -221,7 +257,7 @@ try {
   await slow.click('.error button:has-text("Retry")');
   await waitFor(async () => { const a = await lastAnswer(slow); return a && a.text.length > 5 && !a.error; }, 5000, 'the retried answer');
   await slow.keyboard.press('Escape');
-  check((await slow.locator('#panel-chat .msg.user .body').last().textContent()) === 'Are you there?', 'the message was lost');
+  check((await slow.locator('#panel-chat .msg.user .body').last().textContent()).trim() === 'Are you there?', 'the message was lost');
   ok('429: message shown, Retry works once the slot is free', e2.slice(0, 50));
   await slow.close();
 
@@ -271,8 +307,16 @@ try {
   const origins = new Set([cfg.main, cfg.slow, cfg.auth, cfg.doomed].map((u) => new URL(u).origin));
   const outside = requests.filter((u) => !u.startsWith('blob:') && !u.startsWith('data:') && !origins.has(new URL(u).origin));
   check(outside.length === 0, 'requests left the machine: ' + outside.join(' '));
-  check(consoleErrors.length === 0, 'console errors: ' + consoleErrors.join('\n'));
-  ok('no console errors; every request went to the servers', `${requests.length} requests`);
+  const unexpected = consoleErrors.filter((e) => !/Failed to load resource: the server responded with a status of (400|429) /.test(e));
+  check(unexpected.length === 0, 'console errors: ' + unexpected.join('\n'));
+  ok('every request went to the servers; no console errors but the 400 and 429 provoked', `${requests.length} requests`);
+} catch (e) {
+  // what the pages showed, for the log
+  for (const p of ctx.pages()) {
+    const text = await p.evaluate(() => document.body.innerText.slice(-1500)).catch(() => '');
+    console.log('--- page ' + p.url() + '\n' + text);
+  }
+  throw e;
 } finally {
   await ctx.close();
   rmSync(profile, { recursive: true, force: true });

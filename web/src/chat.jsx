@@ -280,7 +280,7 @@ export function Chat({ settings, onAuth, active }) {
                   <div class="row"><button type="submit" class="primary">Send</button><button type="button" onClick={() => setEditing(-1)}>Cancel</button></div>
                 </form>
               ) : m.role === 'user' ? (
-                <div class="body user-text">{m.content}</div>
+                <div class="body md user-text" dangerouslySetInnerHTML={{ __html: renderMarkdown(m.content) }} />
               ) : (
                 <div class="body md" dangerouslySetInnerHTML={{ __html: renderMarkdown(m.content || '') }} />
               )}
@@ -288,7 +288,7 @@ export function Chat({ settings, onAuth, active }) {
               {m.error && (
                 <div class={'error ' + (m.errorKind || '')} role="alert">
                   {m.error}
-                  {i === last && !busy && <button type="button" onClick={retry}>Retry</button>}
+                  {i === last && !busy && m.errorKind !== 'context' && <button type="button" onClick={retry}>Retry</button>}
                 </div>
               )}
               {m.role === 'assistant' && m.stats && <Stats s={m.stats} />}

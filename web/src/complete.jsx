@@ -113,6 +113,7 @@ export function Complete({ settings, onAuth }) {
     });
     v.dispatch({ selection: { anchor: SAMPLE.length } });
     view.current = v;
+    host.current.editorView = v;   // the tests read the document through it
     return () => { clearTimeout(timer); if (ctrl) ctrl.abort(); v.destroy(); };
   }, []);
 

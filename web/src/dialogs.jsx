@@ -21,7 +21,7 @@ export function SettingsDialog({ open, settings, onSave, onClose }) {
   useEffect(() => { if (open) setS(settings); }, [open]);
   const field = (k) => ({ value: s[k], onInput: (e) => setS({ ...s, [k]: e.target.value }) });
   return (
-    <dialog ref={ref} class="dialog" aria-labelledby="settings-title" onClose={onClose} onCancel={onClose}>
+    <dialog ref={ref} class="dialog" aria-labelledby="settings-title" onCancel={onClose}>
       <form method="dialog" onSubmit={(e) => { e.preventDefault(); onSave({
         ...s,
         temperature: clamp(s.temperature, 0, 2, defaults.temperature),
@@ -68,7 +68,7 @@ export function KeyDialog({ open, wrong, onSave, onClose }) {
   const ref = useModal(open);
   const [k, setK] = useState('');
   return (
-    <dialog ref={ref} class="dialog" aria-labelledby="key-title" onClose={onClose} onCancel={onClose}>
+    <dialog ref={ref} class="dialog" aria-labelledby="key-title" onCancel={onClose}>
       <form method="dialog" onSubmit={(e) => { e.preventDefault(); if (k.trim()) onSave(k.trim()); }}>
         <h2 id="key-title">API key</h2>
         <p>This server was started with an API key. It is kept for this browser session only (sessionStorage).</p>
@@ -86,7 +86,7 @@ export function KeyDialog({ open, wrong, onSave, onClose }) {
 export function HelpDialog({ open, onClose }) {
   const ref = useModal(open);
   return (
-    <dialog ref={ref} class="dialog" aria-labelledby="help-title" onClose={onClose} onCancel={onClose}>
+    <dialog ref={ref} class="dialog" aria-labelledby="help-title" onCancel={onClose}>
       <h2 id="help-title">Keyboard</h2>
       <dl class="keys">
         <dt>Enter</dt><dd>send (while an answer streams: stop it and redirect)</dd>

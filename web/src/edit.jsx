@@ -52,7 +52,7 @@ function unfence(answer) {
 // Which prompt the server's model wants: 'raw' (ids) or 'chat'.
 async function editFormat() {
   const props = await getJSON('/props');
-  if (props.chat_template !== '') return { kind: 'chat' };
+  if (props.chat_template_source !== 'none') return { kind: 'chat' };
   const bos = props.bos_token || '';
   const t = await postJSON('/tokenize', { content: bos + '<|file_sep|>', parse_special: true });
   const ids = t.tokens || [];
