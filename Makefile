@@ -1,11 +1,12 @@
 # Thin wrapper over CMake. `make` builds, `make demo` builds and streams a
 # completion from the embedded model, `make test` runs the whole suite,
 # `make bench` runs the benchmarks. Each installs missing packages first.
+# `make web` rebuilds the web app's committed bundle (web/dist) from web/src.
 SHELL := /bin/bash
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure demo test bench clean
+.PHONY: all deps configure demo test bench clean web
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -24,6 +25,14 @@ configure: deps
 demo: all
 	$(BUILD)/wafer run -f examples/quickstart.py -n 300 --temp 0.3 --repeat-penalty 1.2 --seed 1 \
 	    --stop $$'\ndef ' --stop $$'\nclass ' --stop $$'\n\n\n' --stop $$'\nif __name__'
+	@echo
+	@echo "The app (chat, edit, complete in a browser): run $(BUILD)/wafer serve, then open http://127.0.0.1:8080/"
+
+# The web app's bundle (web/dist/*.gz, committed; embedded by the C build):
+# install the pinned npm packages (web/package-lock.json) and bundle with esbuild.
+web:
+	cd web && npm ci --no-audit --no-fund && node build.mjs
+	@test ! -f $(BUILD)/CMakeCache.txt || cmake --build $(BUILD) -j $(JOBS)
 
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900

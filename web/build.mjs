@@ -7,7 +7,7 @@
 import * as esbuild from 'esbuild';
 import { createHash } from 'node:crypto';
 import { gzipSync, constants } from 'node:zlib';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,3 +44,11 @@ for (const [name, text] of [['index.html', html], [jsName, js], [cssName, cssTex
   writeFileSync(join(out, name + '.gz'), z);
   console.log(`${name}: ${text.length} bytes, ${z.length} gzipped`);
 }
+
+// What the bundle was built from, so a test can tell when dist/ is stale
+// (tests/app/test_app_static.py computes the same): sha256 over
+// "PATH\0CONTENT\0" of build.mjs, package-lock.json and src/*, sorted by path.
+const files = ['build.mjs', 'package-lock.json', ...readdirSync(join(here, 'src')).map((f) => 'src/' + f)].sort();
+const h = createHash('sha256');
+for (const f of files) h.update(f + '\0').update(readFileSync(join(here, f))).update('\0');
+writeFileSync(join(out, 'sources.sha256'), h.digest('hex') + '\n');

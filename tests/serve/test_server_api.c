@@ -54,6 +54,19 @@ static void test_requests(void) {
           "llama.cpp defaults: n_predict -1, temperature 0.8, top_k 40");
     wf_api_request_free(&r);
 
+    /* predicted outputs on /v1/completions too; wafer's per-request `speculative` */
+    ok = parse(WF_API_COMPLETIONS, "{\"prompt\":[1,2],\"prediction\":{\"type\":\"content\",\"content\":\"ab\"},"
+               "\"speculative\":\"lookup\"}", &r, &e);
+    CHECK(ok && r.prediction_len == 2 && !memcmp(r.prediction, "ab", 2) && r.spec == WF_API_SPEC_LOOKUP,
+          "completions: prediction and speculative (%s)", e.message);
+    wf_api_request_free(&r);
+    ok = parse(WF_API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"speculative\":\"none\"}", &r, &e);
+    CHECK(ok && r.spec == WF_API_SPEC_NONE, "chat: speculative none");
+    wf_api_request_free(&r);
+    ok = parse(WF_API_INFILL, "{\"input_prefix\":\"a\"}", &r, &e);
+    CHECK(ok && r.spec == WF_API_SPEC_DEFAULT, "no speculative: the server's setting");
+    wf_api_request_free(&r);
+
     struct { wf_api_kind k; const char *body; int status; const char *param; } bad[] = {
         {WF_API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":3}", 400, "top_logprobs"},
         {WF_API_CHAT, "{\"messages\":[{\"role\":\"user\"}]}", 400, "messages[0]"},
@@ -65,6 +78,9 @@ static void test_requests(void) {
         {WF_API_INFILL, "{\"input_extra\":[{\"filename\":3}]}", 400, "filename"},
         {WF_API_DETOKENIZE, "{\"tokens\":[-1]}", 400, "tokens"},
         {WF_API_TOKENIZE, "{\"content\":5}", 400, "content"},
+        {WF_API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"speculative\":\"fast\"}", 400, "speculative"},
+        {WF_API_COMPLETIONS, "{\"prompt\":\"a\",\"speculative\":1}", 400, "speculative"},
+        {WF_API_COMPLETIONS, "{\"prompt\":\"a\",\"prediction\":{\"type\":\"x\"}}", 400, "prediction"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ok = parse(bad[i].k, bad[i].body, &r, &e);
@@ -122,7 +138,7 @@ static void test_responses(void) {
     r.text = "hi \xc3\xa9";
     r.text_len = strlen(r.text);
     r.finish = "length";
-    r.usage = (wf_api_usage){10, 4, 3, 2, 1, 5.0, 7.0};
+    r.usage = (wf_api_usage){10, 4, 3, 2, 1, 5.0, 7.0, 6, 5};
     json_t *j = J(wf_api_chat_response(&r));
     json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
     json_t *u = json_object_get(j, "usage");
@@ -134,6 +150,9 @@ static void test_responses(void) {
               json_integer_value(json_object_get(json_object_get(u, "completion_tokens_details"), "accepted_prediction_tokens")) == 2 &&
               json_integer_value(json_object_get(json_object_get(u, "completion_tokens_details"), "rejected_prediction_tokens")) == 1,
           "chat.completion shape and usage");
+    json_t *tm = json_object_get(j, "timings");
+    CHECK(json_integer_value(json_object_get(tm, "draft_n")) == 6 && json_integer_value(json_object_get(tm, "draft_n_accepted")) == 5,
+          "timings: draft_n, draft_n_accepted (llama.cpp's names)");
     json_decref(j);
 
     j = J(wf_api_chat_chunk_role(&r, true));
