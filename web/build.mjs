@@ -46,7 +46,7 @@ for (const [name, text] of [['index.html', html], [jsName, js], [cssName, cssTex
 }
 
 // What the bundle was built from, so a test can tell when dist/ is stale
-// (tests/app/test_app_static.py computes the same): sha256 over
+// (tests/serve/test_app_static.py computes the same): sha256 over
 // "PATH\0CONTENT\0" of build.mjs, package-lock.json and src/*, sorted by path.
 const files = ['build.mjs', 'package-lock.json', ...readdirSync(join(here, 'src')).map((f) => 'src/' + f)].sort();
 const h = createHash('sha256');

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """test_app.py — the web app of `wafer serve` in a real browser: Debian's
 chromium (/usr/bin/chromium, or $CHROMIUM) driven by npm playwright-core
-(pinned in tests/app/package.json, installed with `npm ci` into the build
-directory on the first run) through tests/app/test_app.mjs.
+(pinned in tests/app-node/package.json, installed with `npm ci` into the build
+directory on the first run) through tests/serve/test_app.mjs.
 
 Servers: the embedded model (chat, edit with predicted outputs, complete);
 the slow synthetic model of the server tests (--parallel 1 --queue 0:
@@ -19,7 +19,6 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import test_server_common as C  # noqa: E402
 
 SKIP = 77
@@ -44,7 +43,7 @@ def ensure_tools():
     d = os.path.join(BUILD, "app-node")
     os.makedirs(d, exist_ok=True)
     for f in ("package.json", "package-lock.json"):
-        src, dst = os.path.join(HERE, f), os.path.join(d, f)
+        src, dst = os.path.join(SRC, "tests", "app-node", f), os.path.join(d, f)
         if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
             shutil.copyfile(src, dst)
             shutil.rmtree(os.path.join(d, "node_modules"), ignore_errors=True)

@@ -27,7 +27,6 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import test_server_common as C  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
