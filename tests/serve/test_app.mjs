@@ -158,6 +158,7 @@ try {
   ok('rename and delete');
   if (cfg.shots) {
     await main.click('.convs .conv-open');
+    if (await main.locator('.notice button').count()) await main.click('.notice button');
     await main.screenshot({ path: join(cfg.shots, 'app-chat.png') });
   }
 
@@ -244,9 +245,12 @@ try {
   ok('steering: the new answer reuses the cache', s3.stats.cached);
 
   // 429: the slot and queue (--parallel 1 --queue 0) held by another client
+  await waitFor(async () => (await metrics(cfg.slow)).wafer_slots_busy === 0, 3000, 'the stopped answer to free its slot');
   const hold = new AbortController();
-  const holding = fetch(cfg.slow + '/v1/chat/completions', { method: 'POST', signal: hold.signal, headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 3000, stream: true }) }).then(async (r) => { const rd = r.body.getReader(); while (!(await rd.read()).done); }).catch(() => {});
+  const held = await fetch(cfg.slow + '/v1/chat/completions', { method: 'POST', signal: hold.signal, headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 3000, temperature: 0, stream: true }) });
+  check(held.status === 200, 'the other client was refused: ' + held.status);
+  const holding = (async () => { const rd = held.body.getReader(); while (!(await rd.read()).done); })().catch(() => {});
   await waitFor(async () => (await metrics(cfg.slow)).wafer_slots_busy === 1, 3000, 'the other client to hold the slot');
   await send(slow, 'Are you there?');
   const e2 = await waitFor(async () => { const a = await lastAnswer(slow); return a && a.error; }, 5000, 'the 429 message');

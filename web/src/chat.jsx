@@ -151,8 +151,9 @@ export function Chat({ settings, onAuth, active }) {
     while (c.messages.length && c.messages[c.messages.length - 1].role === 'assistant') c.messages.pop();
     if (!c.messages.length) return;
     c.messages.push({ role: 'assistant', content: '' });
+    await save();
     await answer();
-  }, [answer, stop]);
+  }, [answer, stop, save]);
 
   const retry = regenerate;
 
@@ -163,8 +164,9 @@ export function Chat({ settings, onAuth, active }) {
     c.messages.push({ role: 'user', content: editText }, { role: 'assistant', content: '' });
     if (i === 0) c.title = titleOf(editText);
     setEditing(-1);
+    await save();
     await answer();
-  }, [answer, stop, editText]);
+  }, [answer, stop, save, editText]);
 
   const open = useCallback(async (id) => {
     if (run.current) await stop();
