@@ -10,7 +10,7 @@
  *   bench_attn [--ctx N] [--batch B] [--threads T] [--reps R] [--heads H]
  *              [--kv-heads K] [--hd D] [--kv f16,q8_0,f32] [--isa scalar,avx2,avx512]
  */
-#include "model/model.h"
+#include "model/model_int.h"
 #include "cpu/threadpool.h"
 
 #include <math.h>

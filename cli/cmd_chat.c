@@ -813,7 +813,7 @@ int cmd_chat(int argc, char **argv) {
             }
             src = file_src;
         }
-    } else if (wf_template_from_gguf(ch.m->gguf, &src, &src_len, &err)) {
+    } else if (wf_template_from_gguf(wf_model_gguf(ch.m), &src, &src_len, &err)) {
         fprintf(stderr, "wafer chat: %s (give --chat-template FILE or a format:", err.msg);
         for (const char *const *nm = wf_template_builtin_names(); *nm; nm++) fprintf(stderr, " %s", *nm);
         fprintf(stderr, ")\n");

@@ -438,7 +438,7 @@ int cmd_edit(int argc, char **argv) {
     const char *src = NULL;
     size_t src_len = 0;
     int32_t sep = -1;
-    if (!tmpl_arg && wf_template_from_gguf(m->gguf, &src, &src_len, &err)) {
+    if (!tmpl_arg && wf_template_from_gguf(wf_model_gguf(m), &src, &src_len, &err)) {
         sep = wf_vocab_find_token(v, "<|file_sep|>", 12);
         if (sep >= 0 && !wf_vocab_is_control(v, sep)) sep = -1;
         src = NULL;
@@ -500,7 +500,7 @@ int cmd_edit(int argc, char **argv) {
             }
             src = tmpl_file;
         }
-    } else if (wf_template_from_gguf(m->gguf, &src, &src_len, &err)) {
+    } else if (wf_template_from_gguf(wf_model_gguf(m), &src, &src_len, &err)) {
         if (!o.quiet) fprintf(stderr, "wafer edit: the model has no chat template: using chatml\n");
         src = wf_template_builtin("chatml");
         src_len = src ? strlen(src) : 0;

@@ -70,7 +70,7 @@ int cmd_info(int argc, char **argv) {
     wf_model_params mp = wf_model_default_params();
     wf_status st = wf_model_load(path, &mp, &m, &err);
     if (st == WF_OK) {
-        const wf_hparams *hp = &m->hp;
+        const wf_hparams *hp = wf_model_hparams(m);
         printf("architecture:  %s\n", wf_arch_name(hp->arch));
         printf("layers:        %d\n", hp->n_layer);
         printf("width:         %d (feed-forward %d)\n", hp->n_embd, hp->n_ff);
@@ -84,7 +84,7 @@ int cmd_info(int argc, char **argv) {
         if (hp->rope_scaling == WF_ROPE_SCALING_YARN)
             printf(", YaRN x%g from %d", (double)hp->rope_factor, hp->rope_orig_ctx);
         printf("\n");
-        printf("output:        %s\n", m->output.data == m->tok_embd.data ? "tied to token embeddings" : "separate matrix");
+        printf("output:        %s\n", wf_model_output_tied(m) ? "tied to token embeddings" : "separate matrix");
         const wf_vocab *v = wf_model_vocab(m);
         if (v)
             printf("tokenizer:     %s (pre: %s), %d tokens, bos %d, eos %d\n", wf_vocab_model_name(v),
@@ -106,10 +106,10 @@ int cmd_info(int argc, char **argv) {
                (unsigned long long)n_by_type[t], mib(bytes_by_type[t]));
     }
     if (st == WF_OK) {
-        const wf_hparams *hp = &m->hp;
+        const wf_hparams *hp = wf_model_hparams(m);
         int32_t ctxs[] = {4096, 32768, hp->n_ctx_train, 131072};
         printf("memory:        weights %.1f MiB (mapped; %.1f MiB read per token)\n", mib(total),
-               mib(m->weight_bytes));
+               mib(wf_model_weight_bytes(m)));
         for (size_t i = 0; i < sizeof ctxs / sizeof ctxs[0]; i++) {
             if (ctxs[i] <= 0 || (i == 2 && (ctxs[i] == 4096 || ctxs[i] == 32768 || ctxs[i] == 131072))) continue;
             printf("  KV cache at %6d tokens: %8.1f MiB f16, %8.1f MiB q8_0\n", ctxs[i],

@@ -27,7 +27,7 @@
  * other queries share the call, so the result does not depend on batching,
  * blocking or thread count.
  */
-#include "model/model.h"
+#include "model/model_int.h"
 #include "format/quant.h"
 
 #include <math.h>

@@ -3,7 +3,7 @@
  * Checked against the scalar ones by test_model_c. scores/accum need
  * head_dim % 8 == 0. (AVX-512 machines use the fused tiles of
  * attn_avx512.c instead of these for head_dim 32/64/128.) */
-#include "model/model.h"
+#include "model/model_int.h"
 #include "format/quant.h"
 
 #include <immintrin.h>

@@ -19,7 +19,7 @@
  * by ln 2 (Cody-Waite split), scaled with vscalefps; the test bounds its
  * error against double-precision exp.
  */
-#include "model/model.h"
+#include "model/model_int.h"
 #include "format/quant.h"
 
 #include <immintrin.h>

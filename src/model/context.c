@@ -4,7 +4,7 @@
  * capped by available memory, thread count, batch size) and records what it
  * decided in a notice the CLI can print.
  */
-#include "model/model.h"
+#include "model/model_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * the tokens whose logits are kept. No allocation: all buffers live in the
  * context and are sized for n_batch tokens.
  */
-#include "model/model.h"
+#include "model/model_int.h"
 #include "model/ops_int.h"
 
 #include <math.h>

@@ -7,7 +7,7 @@
  * and are never cleared: pages are only touched when a position is written,
  * so a large n_ctx costs address space, not memory, until it is used.
  */
-#include "model/model.h"
+#include "model/model_int.h"
 #include "format/quant.h"
 
 #include <stdlib.h>

@@ -7,7 +7,7 @@
  * element type (f32, f16 or q8_0), copied byte for byte, so a restored
  * cache gives exactly the logits of the one it came from.
  */
-#include "model/model.h"
+#include "model/model_int.h"
 
 static uint64_t snapshot_bytes(const wf_kv_cache *kv, int32_t n) {
     return 2ull * (uint64_t)kv->n_layer * (uint64_t)kv->n_head_kv * (uint64_t)n * (uint64_t)kv->row_bytes;

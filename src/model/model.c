@@ -5,7 +5,7 @@
  * Norm weights and biases may be stored f32, f16 or bf16; they are converted
  * to f32 once here (model->f32_owned). Matmul weights stay in the mapping.
  */
-#include "model/model.h"
+#include "model/model_int.h"
 #include "format/quant.h"
 #include "text/tokenizer.h"
 
@@ -411,3 +411,10 @@ const wf_vocab *wf_model_vocab(const wf_model *m) { return m ? m->vocab : NULL; 
 int32_t wf_model_n_vocab(const wf_model *m) { return m ? m->hp.n_vocab : 0; }
 int32_t wf_model_n_ctx_train(const wf_model *m) { return m ? m->hp.n_ctx_train : 0; }
 int32_t wf_model_exact_batch(const wf_model *m) { return m ? m->exact_batch : 0; }
+
+/* ---- accessors ----------------------------------------------------------- */
+
+const wf_hparams *wf_model_hparams(const wf_model *m) { return &m->hp; }
+const wf_gguf *wf_model_gguf(const wf_model *m) { return m->gguf; }
+bool wf_model_output_tied(const wf_model *m) { return m->output.data == m->tok_embd.data; }
+uint64_t wf_model_weight_bytes(const wf_model *m) { return m->weight_bytes; }

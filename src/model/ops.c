@@ -2,7 +2,7 @@
  * add, softmax, dot. Plain scalar C: they touch each activation once and cost
  * little next to the matmuls. The exception is SwiGLU, whose scalar expf is
  * worth vectorising: wf_ops_silu_mul_for picks ops_avx512.c's form. */
-#include "model/model.h"
+#include "model/model_int.h"
 #include "model/ops_int.h"
 
 #include <math.h>

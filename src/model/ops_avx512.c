@@ -1,7 +1,7 @@
 /* ops_avx512.c — AVX-512 SwiGLU for the forward pass: gate = silu(gate) * up,
  * silu(g) = g / (1 + e^-g), 16 lanes at a time with the shared polynomial exp
  * (exp_avx512_int.h) and a true division; the tail is a masked vector. */
-#include "model/model.h"
+#include "model/model_int.h"
 #include "model/ops_int.h"
 #include "model/exp_avx512_int.h"
 

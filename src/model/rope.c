@@ -13,7 +13,7 @@
  * Angles are formed in double: pos * theta at 100k+ positions loses whole
  * milliradians in float.
  */
-#include "model/model.h"
+#include "model/model_int.h"
 
 #include <math.h>
 #include <stdlib.h>

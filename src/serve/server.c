@@ -78,7 +78,7 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
     wf_status st;
     const char *src = cfg_in->chat_template;
     size_t len = src ? strlen(src) : 0;
-    if (!src && wf_template_from_gguf(m->gguf, &src, &len, NULL) != WF_OK) src = NULL;
+    if (!src && wf_template_from_gguf(wf_model_gguf(m), &src, &len, NULL) != WF_OK) src = NULL;
     if (src) {
         wf_error te = {0};
         if ((st = wf_template_compile(src, len, &s->tmpl, &te)) != WF_OK) {
@@ -101,7 +101,7 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
     }
     s->bos_text = wf_token_to_str(v, wf_vocab_bos(v));
     s->eos_text = wf_token_to_str(v, wf_vocab_eos(v));
-    s->has_fim = wf_fim_detect(v, m->gguf, WF_FIM_AUTO, &s->fim, NULL) == WF_OK;
+    s->has_fim = wf_fim_detect(v, wf_model_gguf(m), WF_FIM_AUTO, &s->fim, NULL) == WF_OK;
 
     /* slots */
     wf_context_params cp = s->cfg.ctx;

@@ -25,7 +25,7 @@
  */
 #include "gen_models.h"
 #include "gen/gen.h"
-#include "model/model.h"
+#include "model/model_int.h"
 #include "convert/quantize.h"
 #include "testutil.h"
 #include "wafer.h"

@@ -15,7 +15,7 @@
  * two-pass reference wf_attention_ref.
  */
 #include "format/gguf.h"
-#include "model/model.h"
+#include "model/model_int.h"
 #include "format/quant.h"
 #include "testutil.h"
 #include "wafer.h"

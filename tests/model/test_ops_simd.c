@@ -6,7 +6,7 @@
  * untouched. Prints the worst relative error. Skips (77) without AVX-512.
  */
 #include "cpu/kernels.h"
-#include "model/model.h"
+#include "model/model_int.h"
 #include "model/ops_int.h"
 #include "testutil.h"
 
