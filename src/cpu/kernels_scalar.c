@@ -1,5 +1,6 @@
 /* kernels_scalar.c — the scalar reference kernels: dot products of a weight
- * row with an activation row for every loadable weight type, the gemm tile
+ * row with an activation row for every loadable weight type (Q2_K, Q3_K,
+ * IQ4_XS with Q8_K activations; IQ4_NL and MXFP4 with Q8_0), the gemm tile
  * built from them, and the reference conversions as quantize_row/to_float.
  *
  * Quantized dots work as a real engine does: integer products within a block
@@ -250,6 +251,108 @@ static void vec_dot_q8_K(int64_t n, float *out, const void *w, const void *a) {
     *out = sum;
 }
 
+/* ---- low-bit K-quants and codebook types ------------------------------------ */
+
+/* value = d*sc*q - dmin*m per 16-element sub-block: the min term uses the
+ * activation's bsums directly (one per sub-block). */
+/* w: (n/256) q2_K blocks; a: (n/256) q8_K blocks */
+static void vec_dot_q2_K(int64_t n, float *out, const void *w, const void *a) {
+    const wf_block_q2_K *x = w;
+    const wf_block_q8_K *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / WF_QK_K; i++) {
+        int32_t isum = 0, msum = 0;
+        for (int s = 0; s < 16; s++) { /* elements 16s.. = 128h + 32j + 16(s%2) */
+            const uint8_t *q = x[i].qs + 32 * (s / 8) + 16 * (s % 2);
+            const int shift = 2 * ((s % 8) / 2);
+            int32_t d = 0;
+            for (int l = 0; l < 16; l++) d += ((q[l] >> shift) & 3) * y[i].qs[16 * s + l];
+            isum += (x[i].scales[s] & 0x0f) * d;
+            msum += (x[i].scales[s] >> 4) * y[i].bsums[s];
+        }
+        sum += y[i].d * wf_fp16_to_fp32(x[i].d) * (float)isum -
+               y[i].d * wf_fp16_to_fp32(x[i].dmin) * (float)msum;
+    }
+    *out = sum;
+}
+
+/* value = d*(sc - 32)*(q - 4): exact integer sum per super-block. */
+/* w: (n/256) q3_K blocks; a: (n/256) q8_K blocks */
+static void vec_dot_q3_K(int64_t n, float *out, const void *w, const void *a) {
+    const wf_block_q3_K *x = w;
+    const wf_block_q8_K *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / WF_QK_K; i++) {
+        const uint8_t *sc = x[i].scales;
+        int32_t isum = 0;
+        for (int s = 0; s < 16; s++) {
+            const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
+            const int scale = ((s < 8 ? sc[s] & 0x0f : sc[s - 8] >> 4) | ((sc[8 + s % 4] >> (2 * (s / 4))) & 3) << 4) - 32;
+            int32_t d = 0;
+            for (int l = l0; l < l0 + 16; l++) {
+                const int q = (((x[i].qs[32 * h + l] >> (2 * j)) & 3) | ((x[i].hmask[l] >> (4 * h + j)) & 1) << 2) - 4;
+                d += q * y[i].qs[16 * s + l - l0];
+            }
+            isum += scale * d;
+        }
+        sum += y[i].d * wf_fp16_to_fp32(x[i].d) * (float)isum;
+    }
+    *out = sum;
+}
+
+/* w: (n/32) iq4_nl blocks; a: (n/32) q8_0 blocks */
+static void vec_dot_iq4_nl(int64_t n, float *out, const void *w, const void *a) {
+    const wf_block_iq4_nl *x = w;
+    const wf_block_q8_0 *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / WF_QK4_NL; i++) {
+        int32_t s = 0;
+        for (int j = 0; j < 16; j++)
+            s += wf_iq4nl_values[x[i].qs[j] & 0x0f] * y[i].qs[j] + wf_iq4nl_values[x[i].qs[j] >> 4] * y[i].qs[j + 16];
+        sum += (float)s * (wf_fp16_to_fp32(x[i].d) * wf_fp16_to_fp32(y[i].d));
+    }
+    *out = sum;
+}
+
+/* value = d*(ls - 32)*level(q) per 32-element sub-block: exact integer sum
+ * per super-block (|sum| < 8 * 32 * 32 * 127 * 127). */
+/* w: (n/256) iq4_xs blocks; a: (n/256) q8_K blocks */
+static void vec_dot_iq4_xs(int64_t n, float *out, const void *w, const void *a) {
+    const wf_block_iq4_xs *x = w;
+    const wf_block_q8_K *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / WF_QK_K; i++) {
+        int32_t isum = 0;
+        for (int j = 0; j < 8; j++) {
+            const int ls = (((x[i].scales_l[j / 2] >> (4 * (j % 2))) & 0x0f) | ((x[i].scales_h >> (2 * j)) & 3) << 4) - 32;
+            const uint8_t *qs = x[i].qs + 16 * j;
+            const int8_t *q8 = y[i].qs + 32 * j;
+            int32_t d = 0;
+            for (int l = 0; l < 16; l++)
+                d += wf_iq4nl_values[qs[l] & 0x0f] * q8[l] + wf_iq4nl_values[qs[l] >> 4] * q8[l + 16];
+            isum += ls * d;
+        }
+        sum += y[i].d * wf_fp16_to_fp32(x[i].d) * (float)isum;
+    }
+    *out = sum;
+}
+
+/* The doubled E2M1 values are integers, so the block sum is exact; its
+ * scale 2^(e-128) times the activation's d is exact too (a power of two). */
+/* w: (n/32) mxfp4 blocks; a: (n/32) q8_0 blocks */
+static void vec_dot_mxfp4(int64_t n, float *out, const void *w, const void *a) {
+    const wf_block_mxfp4 *x = w;
+    const wf_block_q8_0 *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / WF_QK_MXFP4; i++) {
+        int32_t s = 0;
+        for (int j = 0; j < 16; j++)
+            s += wf_mxfp4_values[x[i].qs[j] & 0x0f] * y[i].qs[j] + wf_mxfp4_values[x[i].qs[j] >> 4] * y[i].qs[j + 16];
+        sum += (float)s * (wf_e8m0_half(x[i].e) * wf_fp16_to_fp32(y[i].d));
+    }
+    *out = sum;
+}
+
 /* ---- gemm tiles: a loop of the type's dot ------------------------------------ */
 
 /* w: (nr, n) rows w_stride bytes apart; a: (nc, n) rows a_stride bytes apart;
@@ -267,6 +370,7 @@ WF_SCALAR_GEMM(f32) WF_SCALAR_GEMM(f16) WF_SCALAR_GEMM(bf16)
 WF_SCALAR_GEMM(q4_0) WF_SCALAR_GEMM(q4_1) WF_SCALAR_GEMM(q5_0) WF_SCALAR_GEMM(q5_1)
 WF_SCALAR_GEMM(q8_0) WF_SCALAR_GEMM(q8_1)
 WF_SCALAR_GEMM(q4_K) WF_SCALAR_GEMM(q5_K) WF_SCALAR_GEMM(q6_K) WF_SCALAR_GEMM(q8_K)
+WF_SCALAR_GEMM(q2_K) WF_SCALAR_GEMM(q3_K) WF_SCALAR_GEMM(iq4_nl) WF_SCALAR_GEMM(iq4_xs) WF_SCALAR_GEMM(mxfp4)
 #undef WF_SCALAR_GEMM
 
 void wf_kernels_fill_scalar(wf_kernels *k) {
@@ -286,6 +390,11 @@ void wf_kernels_fill_scalar(wf_kernels *k) {
     SET(WF_TYPE_Q5_K, q5_K);
     SET(WF_TYPE_Q6_K, q6_K);
     SET(WF_TYPE_Q8_K, q8_K);
+    SET(WF_TYPE_Q2_K, q2_K);
+    SET(WF_TYPE_Q3_K, q3_K);
+    SET(WF_TYPE_IQ4_NL, iq4_nl);
+    SET(WF_TYPE_IQ4_XS, iq4_xs);
+    SET(WF_TYPE_MXFP4, mxfp4);
 #undef SET
     for (uint32_t t = 0; t < WF_TYPE_COUNT; t++) k->gemm_exact[t] = WF_GEMM_EXACT_ANY; /* one dot per column */
     /* Conversions come from the traits table, so a type is converted the

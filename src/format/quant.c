@@ -6,13 +6,15 @@
 #include <ctype.h>
 #include <stdio.h>
 
-/* Reference conversions, defined in quant_float.c, quant_legacy.c, quant_k.c. */
+/* Reference conversions, defined in quant_float.c, quant_legacy.c, quant_k.c,
+ * quant_nl.c. */
 #define WF_DECL(t)                                                \
     void wf_to_float_##t(const void *src, float *dst, int64_t n); \
     void wf_from_float_##t(const float *src, void *dst, int64_t n);
 WF_DECL(f32) WF_DECL(f16) WF_DECL(bf16)
 WF_DECL(q4_0) WF_DECL(q4_1) WF_DECL(q5_0) WF_DECL(q5_1) WF_DECL(q8_0) WF_DECL(q8_1)
-WF_DECL(q4_K) WF_DECL(q5_K) WF_DECL(q6_K) WF_DECL(q8_K)
+WF_DECL(q2_K) WF_DECL(q3_K) WF_DECL(q4_K) WF_DECL(q5_K) WF_DECL(q6_K) WF_DECL(q8_K)
+WF_DECL(iq4_nl) WF_DECL(iq4_xs) WF_DECL(mxfp4)
 #undef WF_DECL
 
 #define ROW(id, nm, bs, ts, q, t, vdt) \
@@ -32,10 +34,13 @@ static const wf_type_traits traits[WF_TYPE_COUNT] = {
     ROW(WF_TYPE_Q5_K, "q5_K", WF_QK_K, sizeof(wf_block_q5_K), true, q5_K, WF_TYPE_Q8_K),
     ROW(WF_TYPE_Q6_K, "q6_K", WF_QK_K, sizeof(wf_block_q6_K), true, q6_K, WF_TYPE_Q8_K),
     ROW(WF_TYPE_Q8_K, "q8_K", WF_QK_K, sizeof(wf_block_q8_K), true, q8_K, WF_TYPE_Q8_K),
+    ROW(WF_TYPE_Q2_K, "q2_K", WF_QK_K, sizeof(wf_block_q2_K), true, q2_K, WF_TYPE_Q8_K),
+    ROW(WF_TYPE_Q3_K, "q3_K", WF_QK_K, sizeof(wf_block_q3_K), true, q3_K, WF_TYPE_Q8_K),
+    ROW(WF_TYPE_IQ4_NL, "iq4_nl", WF_QK4_NL, sizeof(wf_block_iq4_nl), true, iq4_nl, WF_TYPE_Q8_0),
+    ROW(WF_TYPE_IQ4_XS, "iq4_xs", WF_QK_K, sizeof(wf_block_iq4_xs), true, iq4_xs, WF_TYPE_Q8_K),
+    ROW(WF_TYPE_MXFP4, "mxfp4", WF_QK_MXFP4, sizeof(wf_block_mxfp4), true, mxfp4, WF_TYPE_Q8_0),
     /* Known to the format but not computed by wafer: sizes let the GGUF reader
      * validate files that hold them; loading a model with them is refused. */
-    [WF_TYPE_Q2_K] = {"q2_K", WF_QK_K, 84, true, false, NULL, NULL, WF_TYPE_Q8_K},
-    [WF_TYPE_Q3_K] = {"q3_K", WF_QK_K, 110, true, false, NULL, NULL, WF_TYPE_Q8_K},
     [24] = {"i8", 1, 1, false, false, NULL, NULL, WF_TYPE_F32},
     [25] = {"i16", 1, 2, false, false, NULL, NULL, WF_TYPE_F32},
     [26] = {"i32", 1, 4, false, false, NULL, NULL, WF_TYPE_F32},

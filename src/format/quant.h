@@ -27,7 +27,10 @@ typedef enum wf_type {
     WF_TYPE_Q5_K = 13,
     WF_TYPE_Q6_K = 14,
     WF_TYPE_Q8_K = 15,
+    WF_TYPE_IQ4_NL = 20,
+    WF_TYPE_IQ4_XS = 23,
     WF_TYPE_BF16 = 30,
+    WF_TYPE_MXFP4 = 39,
     WF_TYPE_COUNT = 40 /* table size: ids up to here are looked up */
 } wf_type;
 
@@ -39,6 +42,8 @@ typedef enum wf_type {
 #define WF_QK8_1 32
 #define WF_QK_K 256
 #define WF_K_SCALE_SIZE 12
+#define WF_QK4_NL 32
+#define WF_QK_MXFP4 32
 
 /* value = (q - 8) * d; qs[j] low nibble holds element j, high nibble j + 16 */
 typedef struct { uint16_t d; uint8_t qs[WF_QK4_0 / 2]; } wf_block_q4_0;
@@ -78,6 +83,60 @@ typedef struct {
     int16_t bsums[WF_QK_K / 16];
 } wf_block_q8_K;
 
+/* 16 sub-blocks of 16, 2-bit q; scales[s] = sc | m << 4 (4 bits each);
+ * value = d*sc*q - dmin*m. Element 128h + 32j + l (l < 32) is bits 2j..2j+1
+ * of qs[32h + l], sub-block 8h + 2j + l/16. */
+typedef struct {
+    uint8_t scales[WF_QK_K / 16];
+    uint8_t qs[WF_QK_K / 4];
+    uint16_t d, dmin;
+} wf_block_q2_K;
+/* 16 sub-blocks of 16, 3-bit q: 2 low bits as in Q2_K, the third bit is bit
+ * 4h + j of hmask[l]; value = d*(sc - 32)*(q - 4), with 6-bit sc packed in
+ * 12 bytes (low 4 bits: scales[s] or scales[s-8] >> 4; high 2 bits: bits
+ * 2*(s/4) of scales[8 + s%4]). */
+typedef struct {
+    uint8_t hmask[WF_QK_K / 8];
+    uint8_t qs[WF_QK_K / 4];
+    uint8_t scales[12];
+    uint16_t d;
+} wf_block_q3_K;
+/* Non-linear 4-bit codes: value = d * wf_iq4nl_values[q]; nibbles as Q4_0. */
+typedef struct { uint16_t d; uint8_t qs[WF_QK4_NL / 2]; } wf_block_iq4_nl;
+/* 8 sub-blocks of 32 with 6-bit scales ls (low 4 bits in scales_l[j/2]
+ * nibble j%2, high 2 bits at bit 2j of scales_h); value = d*(ls - 32) *
+ * wf_iq4nl_values[q]; each sub-block's nibbles as IQ4_NL. */
+typedef struct {
+    uint16_t d;
+    uint16_t scales_h;
+    uint8_t scales_l[WF_QK_K / 64];
+    uint8_t qs[WF_QK_K / 2];
+} wf_block_iq4_xs;
+/* OCP microscaling FP4: E2M1 codes (sign bit 3; magnitudes 0, 0.5, 1, 1.5,
+ * 2, 3, 4, 6) sharing one E8M0 exponent e: value = E2M1(q) * 2^(e - 127).
+ * Nibbles as Q4_0. Every e is a finite scale here, 255 too (as llama.cpp
+ * reads it; the OCP spec reserves 255 for NaN). */
+typedef struct { uint8_t e; uint8_t qs[WF_QK_MXFP4 / 2]; } wf_block_mxfp4;
+
+/* The 16 IQ4_NL/IQ4_XS levels, and the E2M1 values doubled (so they are
+ * integers; the scale 2^(e - 128) absorbs the factor 2). */
+extern const int8_t wf_iq4nl_values[16];
+extern const int8_t wf_mxfp4_values[16];
+
+/* 2^(e - 128) as a float: the scale of wf_mxfp4_values (exact; e = 0 and 1
+ * are subnormal). */
+static inline float wf_e8m0_half(uint8_t e) {
+    const uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static_assert(sizeof(wf_block_q2_K) == 84, "q2_K layout");
+static_assert(sizeof(wf_block_q3_K) == 110, "q3_K layout");
+static_assert(sizeof(wf_block_iq4_nl) == 18, "iq4_nl layout");
+static_assert(sizeof(wf_block_iq4_xs) == 136, "iq4_xs layout");
+static_assert(sizeof(wf_block_mxfp4) == 17, "mxfp4 layout");
 static_assert(sizeof(wf_block_q4_0) == 18, "q4_0 layout");
 static_assert(sizeof(wf_block_q4_1) == 20, "q4_1 layout");
 static_assert(sizeof(wf_block_q5_0) == 22, "q5_0 layout");

@@ -1,6 +1,8 @@
 /* quant_k.c — reference (scalar) conversions for the 256-element "K" super-
- * block types: Q4_K, Q5_K, Q6_K and the activation type Q8_K.
+ * block types: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and the activation type Q8_K.
  *
+ * Q2_K: 16 sub-blocks of 16, value = d*sc*q - dmin*m with 4-bit sc, m.
+ * Q3_K: 16 sub-blocks of 16, value = d*(sc - 32)*(q - 4) with 6-bit sc. *
  * Q4_K/Q5_K: 8 sub-blocks of 32, value = d*sc*q - dmin*m with 6-bit sc, m.
  * Q6_K: 16 sub-blocks of 16, value = d*sc*(q - 32) with int8 sc.
  * Q8_K: float d, value = d*q, plus the sums of each 16 q (bsums).
@@ -225,21 +227,22 @@ void wf_to_float_q6_K(const void *src, float *dst, int64_t n) {
     }
 }
 
-/* Fit x[0..16) ~ s*q, q in [-32, 31], s signed (so the larger-magnitude
- * side gets the 32 levels). */
-static float fit_scale_sym(const float *x, int n) {
+/* Fit x[0..n) ~ s*q, q in [qmin, -qmin - 1], s signed (so the larger-
+ * magnitude side gets the extra level). */
+static float fit_scale_sym(const float *x, int n, int qmin) {
+    const int qmax = -qmin - 1;
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < n; j++) {
         if (fabsf(x[j]) > amax) { amax = fabsf(x[j]); max = x[j]; }
     }
     if (!(amax > 0.0f)) return 0.0f;
-    float best_s = max / -32.0f;
+    float best_s = max / (float)qmin;
     double best_err = INFINITY;
     for (int k = -6; k <= 6; k++) {
-        const float is = (-32.0f + 0.1f * (float)k) / max;
+        const float is = ((float)qmin + 0.1f * (float)k) / max;
         double sqq = 0, sqx = 0;
         for (int j = 0; j < n; j++) {
-            const int q = q_round(x[j] * is, -32, 31, 0);
+            const int q = q_round(x[j] * is, qmin, qmax, 0);
             sqq += (double)q * q; sqx += (double)q * x[j];
         }
         if (!(sqq > 0)) continue;
@@ -247,7 +250,7 @@ static float fit_scale_sym(const float *x, int n) {
         if (s == 0) continue;
         double err = 0;
         for (int j = 0; j < n; j++) {
-            const double e = s * q_round((float)(x[j] / s), -32, 31, 0) - x[j];
+            const double e = s * q_round((float)(x[j] / s), qmin, qmax, 0) - x[j];
             err += e * e;
         }
         if (err < best_err) { best_err = err; best_s = (float)s; }
@@ -260,7 +263,7 @@ void wf_from_float_q6_K(const float *src, void *dst, int64_t n) {
     for (int64_t i = 0; i < n / WF_QK_K; i++, src += WF_QK_K) {
         float s[16], smax = 0.0f;
         for (int j = 0; j < 16; j++) {
-            s[j] = fit_scale_sym(src + 16 * j, 16);
+            s[j] = fit_scale_sym(src + 16 * j, 16, -32);
             if (fabsf(s[j]) > smax) smax = fabsf(s[j]);
         }
         b[i].d = fp16_scale_up(smax / 127.0f);
@@ -298,6 +301,138 @@ void wf_from_float_q6_K(const float *src, void *dst, int64_t n) {
                     b[i].qh[32 * h + l] |= (uint8_t)((v >> 4) << (2 * k));
                 }
             }
+        }
+    }
+}
+
+/* ---- Q2_K ------------------------------------------------------------------
+ * 16 sub-blocks of 16: value = d*sc*q - dmin*m, q in 0..3, sc and m 4 bits
+ * (scales[s] = sc | m << 4). Element 128h + 32j + l is bits 2j of
+ * qs[32h + l]. */
+
+void wf_to_float_q2_K(const void *src, float *dst, int64_t n) {
+    const wf_block_q2_K *b = src;
+    for (int64_t i = 0; i < n / WF_QK_K; i++) {
+        const float d = wf_fp16_to_fp32(b[i].d), dmin = wf_fp16_to_fp32(b[i].dmin);
+        for (int s = 0; s < 16; s++, dst += 16) {
+            const float dl = d * (float)(b[i].scales[s] & 0x0f), ml = dmin * (float)(b[i].scales[s] >> 4);
+            const uint8_t *q = b[i].qs + 32 * (s / 8) + 16 * (s % 2);
+            const int shift = 2 * ((s % 8) / 2);
+            for (int l = 0; l < 16; l++) dst[l] = dl * (float)((q[l] >> shift) & 3) - ml;
+        }
+    }
+}
+
+void wf_from_float_q2_K(const float *src, void *dst, int64_t n) {
+    wf_block_q2_K *b = dst;
+    for (int64_t i = 0; i < n / WF_QK_K; i++, src += WF_QK_K) {
+        float s[16], m[16], smax = 0.0f, mmax = 0.0f;
+        for (int j = 0; j < 16; j++) {
+            fit_scale_min(src + 16 * j, 16, 3, &s[j], &m[j]);
+            if (s[j] > smax) smax = s[j];
+            if (m[j] > mmax) mmax = m[j];
+        }
+        b[i].d = fp16_scale_up(smax / 15.0f);
+        b[i].dmin = fp16_scale_up(mmax / 15.0f);
+        const float d = wf_fp16_to_fp32(b[i].d), dmin = wf_fp16_to_fp32(b[i].dmin);
+        const float id = d > 0.0f ? 1.0f / d : 0.0f, idmin = dmin > 0.0f ? 1.0f / dmin : 0.0f;
+        uint8_t q[WF_QK_K];
+        for (int j = 0; j < 16; j++) {
+            const int sc0 = q_round(s[j] * id, 0, 15, 0), mn0 = q_round(m[j] * idmin, 0, 15, 0);
+            int sc = sc0, mn = mn0;
+            float best = INFINITY;
+            for (int a = sc0 - 1; a <= sc0 + 1; a++)
+                for (int c = mn0 - 1; c <= mn0 + 1; c++) {
+                    if (a < 0 || a > 15 || c < 0 || c > 15) continue;
+                    const float ds = d * (float)a, dm = dmin * (float)c;
+                    const float ids = ds > 0.0f ? 1.0f / ds : 0.0f;
+                    float err = 0.0f;
+                    for (int l = 0; l < 16; l++) {
+                        const float xv = src[16 * j + l];
+                        const float e = ds * (float)q_round((xv + dm) * ids, 0, 3, 0) - dm - xv;
+                        err += e * e;
+                    }
+                    if (err < best) { best = err; sc = a; mn = c; }
+                }
+            b[i].scales[j] = (uint8_t)(sc | mn << 4);
+            const float ds = d * (float)sc, dm = dmin * (float)mn;
+            const float ids = ds > 0.0f ? 1.0f / ds : 0.0f;
+            for (int l = 0; l < 16; l++) q[16 * j + l] = (uint8_t)q_round((src[16 * j + l] + dm) * ids, 0, 3, 0);
+        }
+        memset(b[i].qs, 0, sizeof b[i].qs);
+        for (int e = 0; e < WF_QK_K; e++) /* e = 128h + 32j + l */
+            b[i].qs[32 * (e / 128) + e % 32] |= (uint8_t)(q[e] << (2 * ((e % 128) / 32)));
+    }
+}
+
+/* ---- Q3_K ------------------------------------------------------------------
+ * 16 sub-blocks of 16: value = d*(sc - 32)*(q - 4), q in 0..7 with its low
+ * 2 bits as Q2_K's and its third bit at bit 4h + j of hmask[l]; the 6-bit sc
+ * are packed in 12 bytes (see quant.h). */
+
+static inline int q3_scale(const uint8_t s[12], int j) {
+    const int lo = j < 8 ? s[j] & 0x0f : s[j - 8] >> 4;
+    return lo | ((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4;
+}
+
+void wf_to_float_q3_K(const void *src, float *dst, int64_t n) {
+    const wf_block_q3_K *b = src;
+    for (int64_t i = 0; i < n / WF_QK_K; i++) {
+        const float d = wf_fp16_to_fp32(b[i].d);
+        for (int s = 0; s < 16; s++, dst += 16) {
+            const float dl = d * (float)(q3_scale(b[i].scales, s) - 32);
+            const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
+            const uint8_t *q = b[i].qs + 32 * h;
+            for (int l = l0; l < l0 + 16; l++) {
+                const int v = ((q[l] >> (2 * j)) & 3) | ((b[i].hmask[l] >> (4 * h + j)) & 1) << 2;
+                dst[l - l0] = dl * (float)(v - 4);
+            }
+        }
+    }
+}
+
+void wf_from_float_q3_K(const float *src, void *dst, int64_t n) {
+    wf_block_q3_K *b = dst;
+    for (int64_t i = 0; i < n / WF_QK_K; i++, src += WF_QK_K) {
+        float s[16], smax = 0.0f, sext = 0.0f;
+        for (int j = 0; j < 16; j++) {
+            s[j] = fit_scale_sym(src + 16 * j, 16, -4);
+            if (fabsf(s[j]) > smax) { smax = fabsf(s[j]); sext = s[j]; }
+        }
+        /* the 6-bit scales hold sc - 32 in [-32, 31]: the largest maps to -32 */
+        b[i].d = fp16_scale_up(sext / -32.0f);
+        const float d = wf_fp16_to_fp32(b[i].d);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        uint8_t q[WF_QK_K];
+        memset(b[i].scales, 0, sizeof b[i].scales);
+        for (int j = 0; j < 16; j++) {
+            const int sc0 = q_round(s[j] * id, -32, 31, 0);
+            int sc = sc0;
+            float best = INFINITY;
+            for (int a = sc0 - 1; a <= sc0 + 1; a++) {
+                if (a < -32 || a > 31) continue;
+                const float ds = d * (float)a, ids = ds != 0.0f ? 1.0f / ds : 0.0f;
+                float err = 0.0f;
+                for (int l = 0; l < 16; l++) {
+                    const float xv = src[16 * j + l];
+                    const float e = ds * (float)q_round(xv * ids, -4, 3, 0) - xv;
+                    err += e * e;
+                }
+                if (err < best) { best = err; sc = a; }
+            }
+            const int u = sc + 32;
+            if (j < 8) b[i].scales[j] |= (uint8_t)(u & 0x0f);
+            else b[i].scales[j - 8] |= (uint8_t)((u & 0x0f) << 4);
+            b[i].scales[8 + j % 4] |= (uint8_t)((u >> 4) << (2 * (j / 4)));
+            const float ds = d * (float)sc, ids = ds != 0.0f ? 1.0f / ds : 0.0f;
+            for (int l = 0; l < 16; l++) q[16 * j + l] = (uint8_t)(q_round(src[16 * j + l] * ids, -4, 3, 0) + 4);
+        }
+        memset(b[i].qs, 0, sizeof b[i].qs);
+        memset(b[i].hmask, 0, sizeof b[i].hmask);
+        for (int e = 0; e < WF_QK_K; e++) { /* e = 128h + 32j + l */
+            const int h = e / 128, j = (e % 128) / 32, l = e % 32;
+            b[i].qs[32 * h + l] |= (uint8_t)((q[e] & 3) << (2 * j));
+            b[i].hmask[l] |= (uint8_t)((q[e] >> 2) << (4 * h + j));
         }
     }
 }

@@ -19,7 +19,7 @@
 static const wf_type weight_types[] = {
     WF_TYPE_F32, WF_TYPE_F16, WF_TYPE_BF16, WF_TYPE_Q4_0, WF_TYPE_Q4_1, WF_TYPE_Q5_0,
     WF_TYPE_Q5_1, WF_TYPE_Q8_0, WF_TYPE_Q8_1, WF_TYPE_Q4_K, WF_TYPE_Q5_K, WF_TYPE_Q6_K,
-    WF_TYPE_Q8_K,
+    WF_TYPE_Q8_K, WF_TYPE_Q2_K, WF_TYPE_Q3_K, WF_TYPE_IQ4_NL, WF_TYPE_IQ4_XS, WF_TYPE_MXFP4,
 };
 #define N_WT (sizeof weight_types / sizeof weight_types[0])
 
@@ -52,6 +52,19 @@ static void sanitize_block(wf_type t, uint8_t *blk, t_rng *r) {
         break;
     case WF_TYPE_Q6_K:
         PUT16(208, t_unif(r) * 0.01f);
+        break;
+    case WF_TYPE_Q2_K:
+        PUT16(80, fabsf(t_unif(r)) * 0.01f);
+        PUT16(82, fabsf(t_unif(r)) * 0.01f);
+        break;
+    case WF_TYPE_Q3_K:
+        PUT16(108, t_unif(r) * 0.01f);
+        break;
+    case WF_TYPE_IQ4_NL: case WF_TYPE_IQ4_XS:
+        PUT16(0, t_unif(r) * 0.001f);
+        break;
+    case WF_TYPE_MXFP4: /* scales 2^-27 .. 2^2 */
+        blk[0] = (uint8_t)(100 + t_next(r) % 30);
         break;
     case WF_TYPE_Q8_K: {
         f = t_unif(r) * 0.01f;

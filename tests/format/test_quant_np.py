@@ -113,6 +113,17 @@ def random_raw(tid, nblocks):
         b[:2, 1] |= 0x80
     elif tid == Q.Q6_K:
         put_f16(b, 208, 1e-5, 1e-1)
+    elif tid == Q.Q2_K:
+        put_f16(b, 80, 1e-5, 1e-1, signed=False)
+        put_f16(b, 82, 1e-5, 1e-1, signed=False)
+    elif tid == Q.Q3_K:
+        put_f16(b, 108, 1e-5, 1e-1)
+    elif tid in (Q.IQ4_NL, Q.IQ4_XS):
+        put_f16(b, 0, 1e-5, 1e-1)
+    elif tid == Q.MXFP4:
+        # every exponent byte is legal: the extremes decode to subnormal and
+        # overflowing (Inf) values, which must match too
+        b[:4, 0] = [0, 1, 254, 255]
     elif tid == Q.Q8_K:
         d = np.exp(rng.uniform(np.log(1e-5), 0, size=nblocks)) * rng.choice([-1.0, 1.0], size=nblocks)
         b[:, 0:4] = d.astype("<f4").view(np.uint8).reshape(nblocks, 4)
@@ -172,6 +183,7 @@ BOUND = {
     Q.Q8_0: 0.0068, Q.Q8_1: 0.0068, Q.Q8_K: 0.0088,
     Q.Q4_0: 0.11, Q.Q4_1: 0.10, Q.Q5_0: 0.055, Q.Q5_1: 0.05,
     Q.Q4_K: 0.085, Q.Q5_K: 0.043, Q.Q6_K: 0.022,
+    Q.Q2_K: 0.33, Q.Q3_K: 0.18, Q.IQ4_NL: 0.093, Q.IQ4_XS: 0.094, Q.MXFP4: 0.14,
     Q.F16: 0.0004, Q.BF16: 0.003, Q.F32: 0.0,
 }
 

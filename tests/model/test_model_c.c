@@ -29,7 +29,7 @@ typedef struct variant {
     const char *arch;
     const char *skip_tensor;   /* leave this tensor out                      */
     const char *bad_shape;     /* give this tensor one row too many          */
-    const char *q2k_tensor;    /* store this tensor as q2_K                  */
+    const char *i8_tensor;     /* store this tensor as i8 (not a weight type) */
     int n_head_kv;
     bool skip_head_count;
     int vocab_n;               /* > 0: add a gpt2 vocabulary of this many tokens */
@@ -104,10 +104,10 @@ static int write_model(const char *path, const variant *vr) {
         if (vr->bad_shape && !strcmp(vr->bad_shape, ts[i].name)) ne[1]++;
         const uint32_t nd = ne[1] == 1 ? 1 : 2;
         size_t n = (size_t)(ne[0] * ne[1]);
-        if (vr->q2k_tensor && !strcmp(vr->q2k_tensor, ts[i].name)) {
-            size_t bytes = n / 256 * 84;
+        if (vr->i8_tensor && !strcmp(vr->i8_tensor, ts[i].name)) {
+            size_t bytes = n;
             bufs[nb] = calloc(1, bytes);
-            if (wf_gguf_writer_add_tensor(w, ts[i].name, WF_TYPE_Q2_K, nd, ne, bufs[nb], bytes, &err) != WF_OK) rc = 1;
+            if (wf_gguf_writer_add_tensor(w, ts[i].name, (wf_type)24 /* i8 */, nd, ne, bufs[nb], bytes, &err) != WF_OK) rc = 1;
         } else {
             float *p = rand_buf(&r, n, ts[i].scale);
             if (ts[i].scale == 0)
@@ -490,8 +490,8 @@ int main(void) {
     expect_load_error(dir, "shape", &v, WF_ERR_FORMAT, "blk.0.attn_k.weight");
     v = (variant){.bad_shape = "output_norm.weight"};
     expect_load_error(dir, "shape_norm", &v, WF_ERR_FORMAT, "output_norm.weight");
-    v = (variant){.q2k_tensor = "blk.0.ffn_gate.weight"};
-    expect_load_error(dir, "q2_K", &v, WF_ERR_UNSUPPORTED, "q2_K");
+    v = (variant){.i8_tensor = "blk.0.ffn_gate.weight"};
+    expect_load_error(dir, "i8", &v, WF_ERR_UNSUPPORTED, "i8");
     v = (variant){.n_head_kv = 3};
     expect_load_error(dir, "heads", &v, WF_ERR_FORMAT, "head counts");
     v = (variant){.skip_head_count = true};

@@ -16,17 +16,27 @@ import numpy as np
 
 F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1 = 0, 1, 2, 3, 6, 7, 8, 9
 Q4_K, Q5_K, Q6_K, Q8_K, BF16 = 12, 13, 14, 15, 30
+Q2_K, Q3_K, IQ4_NL, IQ4_XS, MXFP4 = 10, 11, 20, 23, 39
 QK_K = 256
+
+# IQ4_NL / IQ4_XS levels, and the E2M1 magnitudes of MXFP4 (sign: bit 3)
+IQ4NL_LEVELS = np.array([-127, -104, -83, -65, -49, -35, -22, -10,
+                         1, 13, 25, 38, 53, 69, 89, 113], np.float32)
+E2M1 = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0], np.float32)
 
 BLOCK = {
     F32: (1, 4), F16: (1, 2), BF16: (1, 2),
     Q4_0: (32, 18), Q4_1: (32, 20), Q5_0: (32, 22), Q5_1: (32, 24),
     Q8_0: (32, 34), Q8_1: (32, 36),
     Q4_K: (256, 144), Q5_K: (256, 176), Q6_K: (256, 210), Q8_K: (256, 292),
+    Q2_K: (256, 84), Q3_K: (256, 110), IQ4_NL: (32, 18), IQ4_XS: (256, 136),
+    MXFP4: (32, 17),
 }
 NAMES = {F32: "f32", F16: "f16", BF16: "bf16", Q4_0: "q4_0", Q4_1: "q4_1",
          Q5_0: "q5_0", Q5_1: "q5_1", Q8_0: "q8_0", Q8_1: "q8_1",
-         Q4_K: "q4_K", Q5_K: "q5_K", Q6_K: "q6_K", Q8_K: "q8_K"}
+         Q4_K: "q4_K", Q5_K: "q5_K", Q6_K: "q6_K", Q8_K: "q8_K",
+         Q2_K: "q2_K", Q3_K: "q3_K", IQ4_NL: "iq4_nl", IQ4_XS: "iq4_xs",
+         MXFP4: "mxfp4"}
 TYPE_IDS = {v: k for k, v in NAMES.items()}
 
 
@@ -156,6 +166,53 @@ def _dequantize(type_id, raw, n):
         q = (lo | (hi << 4)).astype(np.int32).reshape(-1, 16, 16) - 32
         ds = d * scales.astype(f32)                                           # (nb,16)
         return (ds[:, :, None] * q.astype(f32)).astype(f32).reshape(-1)
+
+    if type_id in (Q2_K, Q3_K):
+        # 2-bit fields: element 128h + 32j + l is bits 2j..2j+1 of byte
+        # 32h + l of qs (h half, j quarter, l < 32); sub-block of 16 = 8h+2j+l//16
+        qs = b[:, 16:80] if type_id == Q2_K else b[:, 32:96]
+        q = qs.reshape(-1, 2, 1, 32) >> (2 * np.arange(4, dtype=np.uint8))[None, None, :, None]
+        q = (q & 3).reshape(-1, 256).astype(np.int32)                         # element order
+        if type_id == Q2_K:
+            sc = b[:, 0:16]
+            d, dmin = _f16(b[:, 80:82]), _f16(b[:, 82:84])
+            dl = d * (sc & 0x0F).astype(f32)                                  # (nb,16)
+            ml = dmin * (sc >> 4).astype(f32)
+            y = dl[:, :, None] * q.reshape(-1, 16, 16).astype(f32) - ml[:, :, None]
+            return y.astype(f32).reshape(-1)
+        hm = b[:, 0:32]                                                       # bit 4h+j of hm[l]
+        hb = (hm[:, None, :] >> np.arange(8, dtype=np.uint8)[None, :, None]) & 1   # (nb, 8=4h+j, 32)
+        q = q + (hb.reshape(-1, 256).astype(np.int32) << 2) - 4
+        s12 = b[:, 96:108].astype(np.int32)
+        lo = np.concatenate([s12[:, 0:8] & 0x0F, s12[:, 0:8] >> 4], axis=1)   # scale s: s<8 low, else high nibble of s-8
+        hi = np.stack([(s12[:, 8 + s % 4] >> (2 * (s // 4))) & 3 for s in range(16)], axis=1)
+        sc = (lo | (hi << 4)) - 32
+        d = _f16(b[:, 108:110])
+        dl = d * sc.astype(f32)
+        return (dl[:, :, None] * q.reshape(-1, 16, 16).astype(f32)).astype(f32).reshape(-1)
+
+    if type_id == IQ4_NL:
+        d = _f16(b[:, 0:2])
+        return (d * IQ4NL_LEVELS[_nibbles32(b[:, 2:18])]).astype(f32).reshape(-1)
+    if type_id == IQ4_XS:
+        d = _f16(b[:, 0:2])
+        sh = np.ascontiguousarray(b[:, 2:4]).view("<u2").astype(np.int32)     # (nb,1)
+        sl = b[:, 4:8].astype(np.int32)
+        j = np.arange(8)
+        ls = ((sl[:, j // 2] >> (4 * (j % 2))) & 0x0F) | (((sh >> (2 * j)) & 3) << 4)
+        dl = d * (ls - 32).astype(f32)                                        # (nb, 8)
+        lev = IQ4NL_LEVELS[_nibbles32(b[:, 8:136].reshape(-1, 16))].reshape(-1, 8, 32)
+        return (dl[:, :, None] * lev).astype(f32).reshape(-1)
+    if type_id == MXFP4:
+        # value = E2M1(code) * 2^(e - 127); every e is a finite power of two
+        e = b[:, 0:1].astype(np.int32)
+        codes = _nibbles32(b[:, 1:17])
+        # code 8 (E2M1's negative zero) decodes to +0, as the integer table
+        # llama.cpp reads it with does
+        v = E2M1[codes & 7] * np.where(codes & 8, np.float32(-1), np.float32(1)) + np.float32(0)
+        # v * 2^(e-127) exactly: scale in float64 (no rounding: the values
+        # have 2 significant bits) and round once to float32
+        return (v.astype(np.float64) * np.ldexp(1.0, e - 127)).astype(f32).reshape(-1)
 
     if type_id == Q8_K:
         d = np.ascontiguousarray(b[:, 0:4]).view("<f4")                       # (nb,1)
