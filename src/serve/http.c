@@ -18,6 +18,7 @@
 #include "text/tokenizer.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -51,6 +52,11 @@ typedef struct conn {
     size_t sent_ids;         /* tokens whose log-probabilities were sent       */
     wf_api_logprobs lpv;     /* views of req's log-probability arrays          */
     bool gone;               /* client hung up                                 */
+    bool seen;               /* on_request has run once for this request       */
+    char rid[48];            /* request id: the generation's id, else req-N   */
+    char method[16];         /* as sent (truncated), for the log              */
+    char uri[256];           /* the request target as sent (truncated)        */
+    char errmsg[448];        /* the error message of a 4xx/5xx, for the log   */
 } conn;
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -79,7 +85,7 @@ static enum MHD_Result send_body(conn *k, int status, const char *ctype, char *b
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", ctype);
-    if (k->req) MHD_add_response_header(resp, "X-Request-Id", k->req->id);
+    MHD_add_response_header(resp, "X-Request-Id", k->req ? k->req->id : k->rid);
     if (extra_hdr) MHD_add_response_header(resp, extra_hdr, extra_val);
     k->status = status;
     enum MHD_Result ret = MHD_queue_response(k->c, (unsigned)status, resp);
@@ -92,6 +98,7 @@ static enum MHD_Result send_json(conn *k, int status, char *json) {
 }
 
 static enum MHD_Result send_error(conn *k, const wf_api_error *e) {
+    snprintf(k->errmsg, sizeof k->errmsg, "%s", e->message);
     char *j = wf_api_error_json(e);
     if (e->status == 429) return send_body(k, 429, "application/json", j, "Retry-After", "1");
     if (e->status == 401) return send_body(k, 401, "application/json", j, "WWW-Authenticate", "Bearer");
@@ -193,6 +200,7 @@ static bool stream_final(conn *k) {
         wf_api_error e;
         wf_api_fail(&e, 500, "server_error", NULL, NULL, "generation failed: %s", r->errmsg);
         k->status = 500;
+        snprintf(k->errmsg, sizeof k->errmsg, "%s", e.message);
         return pend_add(k, wf_api_error_json(&e)) && (!openai || pend_done(k));
     }
     bool iu = r->api.include_usage;
@@ -365,6 +373,7 @@ static enum MHD_Result generate(conn *k, wf_api_kind kind) {
     }
     r->api = a;
     k->req = r;
+    snprintf(k->rid, sizeof k->rid, "%s", r->id);
     if (!srv_prepare(s, r, &e) || !srv_submit(s, r, &e)) return send_error(k, &e);
     if (!r->api.stream) return wait_and_respond(k);
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, k, NULL);
@@ -513,6 +522,19 @@ static enum MHD_Result props(conn *k) {
     return send_json(k, 200, t);
 }
 
+/* The metrics label of a request target (the query left out): a known
+ * endpoint's path, or "other" (unknown paths would make the label set
+ * unbounded). */
+static const char *route_label(const char *uri) {
+    size_t n = strcspn(uri, "?");
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (strlen(routes[i].path) == n && !strncmp(uri, routes[i].path, n)) return routes[i].path;
+    static const char pre[] = "/v1/requests/", suf[] = "/cancel";
+    if (n > sizeof pre + sizeof suf - 2 && !strncmp(uri, pre, sizeof pre - 1) && !strncmp(uri + n - (sizeof suf - 1), suf, sizeof suf - 1))
+        return "/v1/requests/cancel";
+    return "other";
+}
+
 static enum MHD_Result dispatch(conn *k, const char *url, const char *method) {
     wf_server *s = k->s;
     const struct route *rt = NULL;
@@ -526,7 +548,7 @@ static enum MHD_Result dispatch(conn *k, const char *url, const char *method) {
     size_t ul = strlen(url);
     bool is_cancel = ul > sizeof cancel_pre + sizeof cancel_suf - 2 && !strncmp(url, cancel_pre, sizeof cancel_pre - 1) &&
                      !strcmp(url + ul - (sizeof cancel_suf - 1), cancel_suf);
-    k->route = rt ? rt->path : is_cancel ? "/v1/requests/cancel" : "other";
+    if (rt) k->route = rt->path;
     if (rt && rt->kind == R_HEALTH) {
         char *t = malloc(32);
         if (t) snprintf(t, 32, "%s", s->draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ok\"}");
@@ -567,18 +589,35 @@ static enum MHD_Result dispatch(conn *k, const char *url, const char *method) {
     }
 }
 
+/* Called by libmicrohttpd once the request line has arrived, before the
+ * headers: the per-request state starts here, so that every request that
+ * got this far is logged and counted, including those libmicrohttpd
+ * answers itself (bad chunked bodies, oversized headers). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+    wf_server *s = cls;
+    conn *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    k->s = s;
+    k->c = c;
+    k->t_start = wf_time_now();
+    snprintf(k->uri, sizeof k->uri, "%s", uri ? uri : "");
+    k->route = route_label(k->uri);
+    snprintf(k->rid, sizeof k->rid, "req-%llu", (unsigned long long)atomic_fetch_add(&s->next_http_id, 1) + 1);
+    return k;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     wf_server *s = cls;
     conn *k = *con_cls;
     (void)version;
-    if (!k) {
-        if (!(k = calloc(1, sizeof *k))) return MHD_NO;
-        k->s = s;
-        k->c = c;
-        k->t_start = wf_time_now();
-        k->route = "other";
+    if (!k) { /* on_uri ran out of memory */
+        if (!(k = on_uri(s, url, c))) return MHD_NO;
         *con_cls = k;
+    }
+    if (!k->seen) {
+        k->seen = true;
+        snprintf(k->method, sizeof k->method, "%s", method);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             char *end;
@@ -624,6 +663,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return dispatch(k, url, method);
 }
 
+/* What libmicrohttpd's own error answers mean (it queues them without
+ * calling the handler: wafer has no message of its own for them). */
+static const char *protocol_error(int status) {
+    switch (status) {
+    case 400: return "malformed HTTP request (answered by libmicrohttpd: bad request line, header or chunked body)";
+    case 413: return "request too large (answered by libmicrohttpd)";
+    case 414: return "request target too long (answered by libmicrohttpd)";
+    case 431: return "request header fields too large (answered by libmicrohttpd)";
+    case 501: return "not implemented (answered by libmicrohttpd)";
+    case 505: return "HTTP version not supported (answered by libmicrohttpd)";
+    default: return "answered by libmicrohttpd";
+    }
+}
+
+/* The status the client received: the one queued on the connection (ours
+ * or libmicrohttpd's); none queued means the connection closed first:
+ * 499 (nginx's "client closed request") when the client left, else 0. */
+static int wire_status(conn *k, enum MHD_RequestTerminationCode tc) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(k->c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    int st = ci ? (int)ci->http_status : k->status;
+    if (st && !k->status && !k->errmsg[0] && st >= 400) snprintf(k->errmsg, sizeof k->errmsg, "%s", protocol_error(st));
+    if (!st) st = tc == MHD_REQUEST_TERMINATED_CLIENT_ABORT || tc == MHD_REQUEST_TERMINATED_READ_ERROR || k->gone ? 499 : 0;
+    if (!k->errmsg[0] && !st) snprintf(k->errmsg, sizeof k->errmsg, "%s", tc == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "connection timed out before a response" : "connection closed before a response");
+    /* a non-streaming request whose client left: nothing was sent */
+    if (k->gone && k->req && !k->req->api.stream) st = 499;
+    return st;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode tc) {
     wf_server *s = cls;
     conn *k = *con_cls;
@@ -639,12 +706,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         for (int i = 0; i < 500 && k->req->submitted && k->req->state != SRV_DONE; i++) srv_req_wait(s, k->req, WAIT_MS);
         pthread_mutex_unlock(&s->mu);
     }
-    int status = k->status ? k->status : 500;
-    if (k->gone) status = 499; /* nginx's "client closed request" */
+    int status = wire_status(k, tc);
     pthread_mutex_lock(&s->mu);
     srv_metrics_count_status(&s->metrics, k->route, status);
     pthread_mutex_unlock(&s->mu);
-    if (strcmp(k->route, "/health") && strcmp(k->route, "/metrics")) srv_log_request(s, k->req, k->route, status, k->t_start);
+    if (status != 200 || (strcmp(k->route, "/health") && strcmp(k->route, "/metrics"))) {
+        srv_log_info li = {k->rid, k->method[0] ? k->method : "-", k->uri, k->route, status >= 400 || !status ? k->errmsg : NULL,
+                           status, k->t_start};
+        srv_log_request(s, k->req, &li);
+    }
     srv_req_release(s, k->req);
     free(k->body);
     free(k->pend);
@@ -653,7 +723,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 
 /* ---- daemon ------------------------------------------------------------- */
 
-wf_status srv_http_start(wf_server *s, wf_error *err) {
+/* Bind and listen ourselves (without SO_REUSEPORT, so that a second server
+ * on the same port fails instead of sharing it) to name the cause. */
+static wf_status listen_on(const wf_server *s, int *out_fd, bool *v6, wf_error *err) {
+    *out_fd = -1;
     struct addrinfo hints = {0}, *ai = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -662,16 +735,45 @@ wf_status srv_http_start(wf_server *s, wf_error *err) {
     snprintf(port, sizeof port, "%d", s->cfg.port);
     int g = getaddrinfo(s->cfg.host, port, &hints, &ai);
     if (g || !ai) return wf_fail(err, WF_ERR_INVALID_ARG, "serve: cannot resolve host '%s': %s", s->cfg.host, gai_strerror(g));
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
-    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        return wf_fail(err, WF_ERR_IO, "serve: socket: %s", strerror(errno));
+    }
+    int one = 1; /* SO_REUSEADDR: rebind over TIME_WAIT, never over a listener */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    *v6 = ai->ai_family == AF_INET6;
+    wf_status st = WF_OK;
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 511)) {
+        int e = errno;
+        if (e == EADDRINUSE)
+            st = wf_fail(err, WF_ERR_IO, "serve: port %d on %s is already in use (another server is listening there; pick another --port)",
+                    s->cfg.port, s->cfg.host);
+        else
+            st = wf_fail(err, WF_ERR_IO, "serve: cannot listen on %s port %d: %s", s->cfg.host, s->cfg.port, strerror(e));
+        close(fd);
+        fd = -1;
+    }
     freeaddrinfo(ai);
-    if (!d) return wf_fail(err, WF_ERR_IO, "serve: cannot listen on %s:%d (in use, or not an address of this machine?)",
-                           s->cfg.host, s->cfg.port);
+    *out_fd = fd;
+    return st;
+}
+
+wf_status srv_http_start(wf_server *s, wf_error *err) {
+    bool v6 = false;
+    int fd;
+    wf_status st = listen_on(s, &fd, &v6, err);
+    if (st != WF_OK) return st;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
+    if (v6) flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_END);
+    if (!d) {
+        close(fd);
+        return wf_fail(err, WF_ERR_IO, "serve: cannot start the HTTP daemon on %s port %d", s->cfg.host, s->cfg.port);
+    }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
     s->mhd = d;

@@ -125,6 +125,7 @@ struct wf_server {
     bool quit;                /* engine thread: exit                         */
     bool draining;            /* refuse new requests                         */
     uint64_t next_id;
+    atomic_ullong next_http_id; /* ids of requests that do not generate       */
     srv_metrics metrics;
 
     pthread_t engine;
@@ -161,8 +162,18 @@ bool srv_prepare(wf_server *s, srv_req *r, wf_api_error *e);
 bool srv_chat_tokens(wf_server *s, const wf_api_request *a, int32_t **ids, size_t *n, wf_api_error *e);
 
 /* server.c */
+/* What the log line says of any request. */
+typedef struct srv_log_info {
+    const char *id;           /* the response's id / X-Request-Id              */
+    const char *method;
+    const char *path;         /* the request target as sent                   */
+    const char *route;        /* the metrics endpoint label                    */
+    const char *error;        /* the error message of a 4xx/5xx, or NULL       */
+    int status;               /* as received by the client (0: none)           */
+    double t_start;
+} srv_log_info;
 /* One line per request: r may be NULL (requests that did not generate). */
-void srv_log_request(wf_server *s, const srv_req *r, const char *path, int status, double t_start);
+void srv_log_request(wf_server *s, const srv_req *r, const srv_log_info *li);
 /* http.c */
 wf_status srv_http_start(wf_server *s, wf_error *err);
 void srv_http_quiesce(wf_server *s); /* stop accepting connections */

@@ -205,15 +205,36 @@ void wf_server_free(wf_server *s) {
 
 /* ---- logging ------------------------------------------------------------- */
 
-void srv_log_request(wf_server *s, const srv_req *r, const char *path, int status, double t_start) {
+/* The request target for a log line: bytes outside printable ASCII (and
+ * the quote and backslash) as %XX, so that a hostile path cannot forge a
+ * line or send terminal escapes. */
+static void log_path(char *out, size_t cap, const char *p) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *p && o + 4 < cap; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c > 32 && c < 127 && c != '"' && c != '\\' && c != '%') out[o++] = (char)c;
+        else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = 0;
+}
+
+void srv_log_request(wf_server *s, const srv_req *r, const srv_log_info *li) {
     if (!s->cfg.log) return;
     double now = wf_time_now();
-    double total_ms = (now - t_start) * 1000.0;
-    char line[768];
+    double total_ms = (now - li->t_start) * 1000.0;
+    char path[300];
+    log_path(path, sizeof path, li->path ? li->path : "");
+    const char *err = li->error && *li->error ? li->error : NULL;
     if (s->cfg.log_json) {
-        json_t *o = json_pack("{s:s, s:I, s:s, s:i, s:f}", "event", "request", "time", (json_int_t)time(NULL), "endpoint",
-                              path, "status", status, "total_ms", total_ms);
-        if (o && r) json_object_set_new(o, "id", json_string(r->id));
+        json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:i, s:f}", "event", "request", "time", (json_int_t)time(NULL),
+                              "id", li->id, "method", li->method, "path", path, "endpoint", li->route, "status", li->status,
+                              "total_ms", total_ms);
+        if (o && err) json_object_set_new(o, "error", json_string(err));
         if (o && r && r->t_admit > 0) {
             json_object_set_new(o, "prompt_tokens", json_integer(r->res.n_prompt ? r->res.n_prompt : (json_int_t)r->n_prompt));
             json_object_set_new(o, "cached_tokens", json_integer(r->res.n_prompt_cached));
@@ -232,15 +253,19 @@ void srv_log_request(wf_server *s, const srv_req *r, const char *path, int statu
         }
         return;
     }
+    char line[1200];
+    int n = snprintf(line, sizeof line, "request %s %s %s %d:", li->id, li->method, path, li->status);
+    if (n < 0 || (size_t)n >= sizeof line) n = (int)sizeof line - 1;
+    size_t o = (size_t)n;
     if (r && r->t_admit > 0)
-        snprintf(line, sizeof line,
-                 "request %s %s %d: prompt %d tokens (%d cached), %d generated, queue %.1f ms, ttft %.1f ms, "
-                 "%.1f tok/s, total %.1f ms, stop: %s, slot %d",
-                 r->id, path, status, r->res.n_prompt ? r->res.n_prompt : (int)r->n_prompt, r->res.n_prompt_cached,
-                 r->res.n_generated, r->t_admit > 0 ? (r->t_admit - r->t_arrive) * 1000.0 : 0.0,
-                 r->t_first > 0 ? (r->t_first - r->t_arrive) * 1000.0 : 0.0, r->res.decode_tok_s, total_ms,
-                 r->cancel && !r->time_limited ? "cancelled" : wf_gen_stop_name(r->res.stop), r->slot);
+        snprintf(line + o, sizeof line - o,
+                 " prompt %d tokens (%d cached), %d generated, queue %.1f ms, ttft %.1f ms, "
+                 "%.1f tok/s, total %.1f ms, stop: %s, slot %d%s%s",
+                 r->res.n_prompt ? r->res.n_prompt : (int)r->n_prompt, r->res.n_prompt_cached, r->res.n_generated,
+                 r->t_admit > 0 ? (r->t_admit - r->t_arrive) * 1000.0 : 0.0, r->t_first > 0 ? (r->t_first - r->t_arrive) * 1000.0 : 0.0,
+                 r->res.decode_tok_s, total_ms, r->cancel && !r->time_limited ? "cancelled" : wf_gen_stop_name(r->res.stop), r->slot,
+                 err ? ", error: " : "", err ? err : "");
     else
-        snprintf(line, sizeof line, "request %s%s%s %d: total %.1f ms", r ? r->id : "", r ? " " : "", path, status, total_ms);
+        snprintf(line + o, sizeof line - o, " total %.1f ms%s%s", total_ms, err ? ", error: " : "", err ? err : "");
     s->cfg.log(s->cfg.log_user, line);
 }
