@@ -223,4 +223,13 @@ size_t wf_api_tool_safe_len(const char *text, size_t n);
  * (a character cut at the end is left out; invalid bytes count as whole). */
 size_t wf_api_utf8_complete(const char *s, size_t n);
 
+/* api_fields.c: every top-level field of obj is known to the endpoint and
+ * usable as given; else false + a 400 naming it (docs/server.md's table). */
+struct json_t;
+bool wf_api_check_fields(wf_api_kind kind, const struct json_t *obj, wf_api_error *e);
+/* Row i of that table (false past the end): the field, a mask of
+ * (1 << wf_api_kind) endpoints, "honoured" / "ignored" / "no-op value only" /
+ * "refused", and why (NULL for honoured fields). */
+bool wf_api_field_row(size_t i, const char **name, unsigned *endpoints, const char **use, const char **why);
+
 #endif /* WF_API_H */

@@ -542,6 +542,63 @@ static bool parse_detokenize(json_t *o, const wf_api_limits *lim, wf_api_request
     return get_ids(t, "tokens", lim, &r->tokens, &r->n_tokens, e);
 }
 
+/* ---- lone surrogates ------------------------------------------------------ */
+
+static int hex4(const char *p) {
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* JavaScript strings cut in the middle of a pair leave a lone UTF-16
+ * surrogate escape (\ud800) that strict parsers (jansson) refuse; OpenAI's
+ * API accepts it and reads U+FFFD. Returns a copy of body with every lone
+ * surrogate escape inside a string rewritten to \ufffd (same length), or
+ * NULL when there is none (or no memory: the parser then reports it). */
+static char *fix_lone_surrogates(const char *body, size_t len) {
+    char *out = NULL;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (!in_str) {
+            in_str = c == '"';
+            continue;
+        }
+        if (c == '"') {
+            in_str = false;
+            continue;
+        }
+        if (c != '\\' || i + 1 >= len) continue;
+        if (body[i + 1] != 'u' || i + 6 > len) {
+            i++; /* a two-character escape */
+            continue;
+        }
+        int u = hex4(body + i + 2);
+        if (u < 0xD800 || u > 0xDFFF) {
+            i += 5;
+            continue;
+        }
+        bool paired = u < 0xDC00 && i + 12 <= len && body[i + 6] == '\\' && body[i + 7] == 'u' &&
+                      hex4(body + i + 8) >= 0xDC00 && hex4(body + i + 8) <= 0xDFFF;
+        if (paired) {
+            i += 11;
+            continue;
+        }
+        if (!out) {
+            if (!(out = malloc(len ? len : 1))) return NULL;
+            memcpy(out, body, len);
+        }
+        memcpy(out + i + 2, "fffd", 4);
+        i += 5;
+    }
+    return out;
+}
+
 bool wf_api_parse(wf_api_kind kind, const char *body, size_t len, const wf_api_limits *lim_in,
                   wf_api_request *r, wf_api_error *e) {
     memset(r, 0, sizeof *r);
@@ -572,7 +629,9 @@ bool wf_api_parse(wf_api_kind kind, const char *body, size_t len, const wf_api_l
         return false;
     }
     json_error_t je;
-    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    char *fixed = fix_lone_surrogates(body, len);
+    json_t *o = json_loadb(fixed ? fixed : body, len, JSON_REJECT_DUPLICATES, &je);
+    free(fixed);
     if (!o) {
         wf_api_fail(e, E400, NULL, "invalid_json",
                     "We could not parse the JSON body of your request: %s (line %d, column %d).", je.text, je.line, je.column);
@@ -582,7 +641,7 @@ bool wf_api_parse(wf_api_kind kind, const char *body, size_t len, const wf_api_l
     if (!json_is_object(o)) {
         ok = wf_api_fail(e, E400, NULL, "invalid_json", "The request body must be a JSON object.");
     } else {
-        ok = get_str(o, "model", &r->model, NULL, e);
+        ok = wf_api_check_fields(kind, o, e) && get_str(o, "model", &r->model, NULL, e);
         if (ok && kind <= WF_API_INFILL) {
             ok = get_sampling(o, openai, r, e) && get_stream(o, r, e) && get_stops(o, "stop", &lim, r, e) &&
                  get_spec(o, r, e);

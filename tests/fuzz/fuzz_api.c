@@ -15,6 +15,7 @@
  *     -Isrc tests/fuzz/fuzz_api.c src/base/common.c $(pkg-config --cflags --libs jansson) -lm
  * The two api files are compiled into this program (they depend on jansson
  * only), so the harness needs neither the model nor libmicrohttpd. */
+#include "serve/api_fields.c"
 #include "serve/api_request.c"
 #include "serve/api_response.c"
 #include "serve/tool_calls.c"

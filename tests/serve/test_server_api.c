@@ -4,6 +4,7 @@
  * from the OpenAI / llama.cpp API descriptions, not taken from wafer. The
  * api files are compiled into this program (they need only jansson and the
  * sampler defaults). */
+#include "serve/api_fields.c"
 #include "serve/api_request.c"
 #include "serve/api_response.c"
 #include "serve/tool_calls.c"

@@ -24,6 +24,7 @@ import gguf_py as G
 import make_model
 
 WAFER = os.environ.get("WAFER")
+SRC = os.environ.get("WAFER_SRC", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 # lines of a sanitizer report seen in any server's stderr (an ASan build of
 # wafer run under these tests); the tests fail when there are any
 SANITIZER_REPORTS = []

@@ -1,0 +1,329 @@
+#!/usr/bin/python3
+"""test_server_hostile.py — `wafer serve` against hostile clients (issue 18).
+
+Each case is sent over a raw socket (so that malformed HTTP reaches the
+server as written) and checked three ways: the status the client received
+is the one expected; /metrics counted exactly that status, once, under the
+endpoint's label (the wire and the counters agree, libmicrohttpd's own
+answers included); the server still serves a normal request afterwards.
+
+Also: one server per port (a second `wafer serve` on a held port fails and
+names the port); the request log line (method, path as sent, status, the
+error message of a 4xx/5xx, the id that the response body and the
+X-Request-Id header carry), in text and in --log-format json; lone UTF-16
+surrogates are read as U+FFFD; connection limits (see test_connections).
+"""
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import test_server_common as C
+
+failures = 0
+
+
+def check(cond, msg):
+    global failures
+    print(("ok   " if cond else "FAIL ") + msg, flush=True)
+    if not cond:
+        failures += 1
+
+
+def raw(port, data, timeout=10, read_all=True, src=None):
+    """Send bytes; return (first status or None, every status seen, raw reply)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if src:
+        s.bind((src, 0))
+    s.settimeout(timeout)
+    out = b""
+    try:
+        s.connect(("127.0.0.1", port))
+        if callable(data):
+            data(s)
+        else:
+            s.sendall(data)
+        # no half-close: the server takes a read-side EOF for a client that left
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+            if not read_all and b"\r\n\r\n" in out:
+                break
+    except (socket.timeout, ConnectionResetError, BrokenPipeError):
+        pass
+    finally:
+        s.close()
+    sts = [int(m) for m in re.findall(rb"HTTP/1\.[01] (\d{3}) ", out)]
+    return (sts[0] if sts else None), sts, out
+
+
+def post(path, body, extra=b"", version=b"HTTP/1.1"):
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+    return (b"POST " + path.encode() + b" " + version + b"\r\nHost: x\r\nContent-Type: application/json\r\n" + extra +
+            b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+
+
+def status_rows(srv):
+    """{(endpoint, status): count} of wafer_http_requests_total, /metrics left out."""
+    st, _, out, _ = srv.request("GET", "/metrics")
+    rows = {}
+    for m in re.finditer(r'wafer_http_requests_total\{endpoint="([^"]*)",status="(\d+)"\} (\d+)', out.decode()):
+        if m.group(1) != "/metrics":
+            rows[(m.group(1), int(m.group(2)))] = int(m.group(3))
+    return rows
+
+
+def counted(srv, before, want=1, timeout=3):
+    """The rows that grew since `before`: polled until they add up to `want`
+    (the count lands when the server has finished the request, a moment
+    after the client read the answer), then once more after 50 ms."""
+    end = time.time() + timeout
+    while True:
+        now = status_rows(srv)
+        d = {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k, 0)}
+        if sum(d.values()) >= want or time.time() > end:
+            time.sleep(0.05)
+            now = status_rows(srv)
+            return {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k, 0)}
+        time.sleep(0.02)
+
+
+CHAT = "/v1/chat/completions"
+
+
+def msg(text="hi", **kw):
+    b = {"messages": [{"role": "user", "content": text}], "max_tokens": 2, "temperature": 0}
+    b.update(kw)
+    return b
+
+
+def chunked(body_chunks):
+    return (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body_chunks)
+
+
+def cases():
+    """(name, bytes to send, expected status, endpoint label)."""
+    good = json.dumps(msg()).encode()
+    many_headers = b"".join(b"X-H%d: v\r\n" % i for i in range(10000))
+    return [
+        ("malformed JSON", post(CHAT, b'{"messages": [}'), 400, CHAT),
+        ("100k nested [", post(CHAT, b"[" * 100000), 400, CHAT),
+        ("100k nested { in a field", post(CHAT, b'{"messages":' + b'{"a":' * 50000 + b"1" + b"}" * 50000 + b"}"), 400, CHAT),
+        ("Content-Length 100 MB", b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n", 413, CHAT),
+        ("64 KB header line", b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n", 431, "/v1/models"),
+        ("10,000 headers", b"GET /v1/models HTTP/1.1\r\nHost: x\r\n" + many_headers + b"\r\n", 431, "/v1/models"),
+        ("invalid UTF-8", post(CHAT, b'{"messages":[{"role":"user","content":"a\xff\xfeb"}]}'), 400, CHAT),
+        ("overlong UTF-8", post(CHAT, b'{"messages":[{"role":"user","content":"\xc0\xaf"}]}'), 400, CHAT),
+        ("max_tokens 1e30", post(CHAT, msg(max_tokens=1e30)), 400, CHAT),
+        ("max_tokens -1", post(CHAT, msg(max_tokens=-1)), 400, CHAT),
+        ('max_tokens "abc"', post(CHAT, msg(max_tokens="abc")), 400, CHAT),
+        ("temperature NaN-ish 1e400", post(CHAT, b'{"messages":[{"role":"user","content":"x"}],"temperature":1e400}'), 400, CHAT),
+        ("100k messages", post(CHAT, {"messages": [{"role": "user", "content": "x"}] * 100000}), 400, CHAT),
+        ("1 MB stop string", post(CHAT, msg(stop="s" * (1 << 20))), 400, CHAT),
+        ("top_logprobs 1000", post(CHAT, msg(logprobs=True, top_logprobs=1000)), 400, CHAT),
+        ("n 2", post(CHAT, msg(n=2)), 400, CHAT),
+        ("unknown field", post(CHAT, msg(frobnicate=1)), 400, CHAT),
+        ("bad chunk size", chunked(b"ZZZ\r\nabc\r\n0\r\n\r\n"), 400, CHAT),
+        ("chunk size overflow", chunked(b"FFFFFFFFFFFFFFFFFF\r\nabc\r\n0\r\n\r\n"), 413, CHAT),
+        ("chunk longer than its size", chunked(b"2\r\nabcdef\r\n0\r\n\r\n"), 400, CHAT),
+        ("chunked, well-formed", chunked(b"%x\r\n" % len(good) + good + b"\r\n0\r\n\r\n"), 200, CHAT),
+        ("HTTP/1.0", post(CHAT, msg(), version=b"HTTP/1.0"), 200, CHAT),
+        # libmicrohttpd closes at once, before a request exists: nothing to count
+        ("bad request line", b"GARBAGE\r\n\r\n", None, None),
+        ("unknown method", b"BREW /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405, "/v1/models"),
+        ("unknown path with query", b"GET /nope?a=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404, "other"),
+        # libmicrohttpd's default (tolerant) reading: served
+        ("HTTP/1.1 without Host", b"GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "/v1/models"),
+        ("NUL in a header value", b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\nConnection: close\r\n\r\n", 200, "/v1/models"),
+        # answered 505 before the request starts (no request to count)
+        ("HTTP/3.0", b"GET /v1/models HTTP/3.0\r\nHost: x\r\n\r\n", 505, None),
+        ("body on GET", b"GET /v1/models HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello", 200, "/v1/models"),
+        ("Content-Length not a number", b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n", 400, CHAT),
+    ]
+
+
+def test_cases(srv):
+    for name, data, want, label in cases():
+        before = status_rows(srv)
+        st, sts, out = raw(srv.port, data, timeout=20)
+        d = counted(srv, before, want=1 if label else 0, timeout=3 if label else 0.3)
+        check(st == want and d == ({(label, st): 1} if label else {}),
+              f"{name}: {st} (want {want}); metrics counted {d}")
+        b2 = status_rows(srv)
+        ok, _, _, _ = srv.request("POST", CHAT, msg())
+        counted(srv, b2)
+        if ok != 200:
+            check(False, f"{name}: the server still serves ({ok})")
+    # a body larger than --max-body sent chunked (no length to refuse early):
+    # read and dropped, then 413; 100 MB of it
+    before = status_rows(srv)
+
+    def big_chunked(s):
+        s.sendall(chunked(b""))
+        piece = b"%x\r\n" % (1 << 20) + b"x" * (1 << 20) + b"\r\n"
+        try:
+            for _ in range(100):
+                s.sendall(piece)
+            s.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    st, _, _ = raw(srv.port, big_chunked, timeout=60)
+    d = counted(srv, before)
+    check(st == 413 and d == {(CHAT, 413): 1}, f"100 MB chunked body: {st}, counted {d}")
+    # pipelining: three requests in one write, three answers in order
+    one = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+    before = status_rows(srv)
+    st, sts, out = raw(srv.port, one + post(CHAT, msg()).replace(b"Connection: close\r\n", b"") + post("/nope", b""))
+    d = counted(srv, before, want=3)
+    check(sts == [200, 200, 404] and d == {("/v1/models", 200): 1, (CHAT, 200): 1, ("other", 404): 1},
+          f"pipelining: {sts}, counted {d}")
+
+
+def test_surrogates(srv):
+    body = b'{"messages":[{"role":"user","content":"a\\ud800b"}],"max_tokens":2,"temperature":0}'
+    st, j, _, _ = srv.request("POST", CHAT, raw=body)
+    check(st == 200, f"lone high surrogate in a message: accepted ({st})")
+    st, j, _, _ = srv.request("POST", "/tokenize", raw=b'{"content":"\\udc00x\\ud83d\\ude00"}')
+    # the byte vocabulary: U+FFFD is EF BF BD, then 'x', then the pair's U+1F600
+    ids = [t for t in (j or {}).get("tokens", [])]
+    check(st == 200 and ids == list("\ufffdx\U0001F600".encode()), f"/tokenize: lone low surrogate -> U+FFFD, a pair kept ({ids})")
+    st, j, _, _ = srv.request("POST", "/tokenize", raw=b'{"content":"\\\\ud800"}')
+    check(st == 200 and j["tokens"] == list(b"\\ud800"), "an escaped backslash before 'ud800' is left alone")
+
+
+EP_PATH = {"chat": CHAT, "completions": "/v1/completions", "/completion": "/completion", "/infill": "/infill",
+           "/tokenize": "/tokenize", "/detokenize": "/detokenize"}
+EP_BASE = {"chat": msg(), "completions": {"prompt": "a", "max_tokens": 1}, "/completion": {"prompt": "a", "n_predict": 1},
+           "/infill": {"input_prefix": "a", "input_suffix": "b", "n_predict": 1}, "/tokenize": {"content": "a"},
+           "/detokenize": {"tokens": [97]}}
+
+
+def field_rows_from_c():
+    src = open(os.path.join(C.SRC, "src", "serve", "api_fields.c")).read()
+    masks = {"CH": ["chat"], "CO": ["completions"], "LC": ["/completion"], "IN": ["/infill"], "TK": ["/tokenize"], "DT": ["/detokenize"]}
+    masks["GEN"] = masks["CH"] + masks["CO"] + masks["LC"] + masks["IN"]
+    masks["ALL"] = masks["GEN"] + masks["TK"] + masks["DT"]
+    uses = {"F_HONOURED": "honoured", "F_IGNORED": "ignored", "F_NOOP_ONLY": "no-op value only", "F_REFUSED": "refused"}
+    rows = []
+    for m in re.finditer(r'\{"(\w+)", ([A-Z |]+), (F_\w+), (NULL|"[^"]*")\}', src):
+        eps = [e for t in m.group(2).split("|") for e in masks[t.strip()]]
+        rows.append((m.group(1), tuple(eps), uses[m.group(3)]))
+    return rows
+
+
+def field_rows_from_docs():
+    doc = open(os.path.join(C.SRC, "docs", "server.md")).read()
+    rows = []
+    for m in re.finditer(r"^\| `(\w+)` \| ([^|]+) \| ([^|]+) \|", doc, re.M):
+        rows.append((m.group(1), tuple(e.strip() for e in m.group(2).split(",")), m.group(3).strip()))
+    return rows
+
+
+def test_fields(srv):
+    c_rows, d_rows = field_rows_from_c(), field_rows_from_docs()
+    check(len(c_rows) > 50 and c_rows == d_rows, f"docs/server.md's field table is api_fields.c's ({len(c_rows)} rows, {len(d_rows)} in the docs)")
+    bad = []
+    n = 0
+    for name, eps, use in c_rows:
+        for ep in eps:
+            for val, want in ((12345, {"ignored": "ok", "no-op value only": "unsupported_parameter", "refused": "unsupported_parameter"}),
+                              (None, {"ignored": "ok", "no-op value only": "ok", "refused": "unsupported_parameter"})):
+                if use == "honoured":
+                    want = None  # read by the parser: never unknown / unsupported_parameter for null
+                    if val is not None:
+                        continue
+                else:
+                    want = want[use]
+                body = dict(EP_BASE[ep])
+                body[name] = val
+                st, j, _, _ = srv.request("POST", EP_PATH[ep], body)
+                code = (j or {}).get("error", {}).get("code") if st != 200 else "ok"
+                n += 1
+                if want is None:
+                    if code in ("unknown_parameter", "unsupported_parameter"):
+                        bad.append((name, ep, val, st, code))
+                elif code != want or (want != "ok" and name not in j["error"]["message"]):
+                    bad.append((name, ep, val, st, code))
+    check(not bad, f"every field row behaves as documented ({n} requests; wrong: {bad[:6]})")
+    for ep in EP_PATH:
+        body = dict(EP_BASE[ep])
+        body["frobnicate"] = 1
+        st, j, _, _ = srv.request("POST", EP_PATH[ep], body)
+        check(st == 400 and j["error"]["code"] == "unknown_parameter" and j["error"]["param"] == "frobnicate" and
+              "frobnicate" in j["error"]["message"], f"{ep}: an unknown field is a 400 naming it")
+
+
+def test_port_in_use(srv):
+    p = subprocess.run([C.WAFER, "serve", "-m", srv.model, "--port", str(srv.port), "-t", "1"],
+                       capture_output=True, timeout=60)
+    err = p.stderr.decode()
+    check(p.returncode != 0 and ("port %d" % srv.port) in err and "in use" in err,
+          f"a second server on port {srv.port} fails and names it (rc {p.returncode}: {err.strip().splitlines()[-1:]})")
+    # and the first still answers every request (nothing shared the port)
+    sts = [srv.request("GET", "/v1/models")[0] for _ in range(10)]
+    check(sts == [200] * 10, "the first server answers all 10 requests after that")
+
+
+def test_logs(model):
+    for fmt in ("text", "json"):
+        with C.Server(model, "--log-format", fmt) as s:
+            st, j, _, h = s.request("POST", CHAT, msg())
+            rid = h.get("X-Request-Id")
+            check(st == 200 and rid == j["id"], f"{fmt}: X-Request-Id == the response id ({rid})")
+            st, j, _, h = s.request("POST", CHAT, raw=b'{"messages": 3}')
+            rid400 = h.get("X-Request-Id")
+            st404, _, _, h404 = s.request("GET", "/no/such/path?q=1")
+            raw(s.port, chunked(b"ZZZ\r\n"))
+            time.sleep(0.5)
+            lines = [l for l in s.log if l.startswith("request") or l.startswith("{")]
+            if fmt == "json":
+                objs = [json.loads(l) for l in lines]
+                ok = any(o["id"] == rid and o["method"] == "POST" and o["path"] == CHAT and o["status"] == 200 for o in objs)
+                ok &= any(o["id"] == rid400 and o["status"] == 400 and "messages" in o.get("error", "") for o in objs)
+                ok &= any(o["path"] == "/no/such/path?q=1" and o["status"] == 404 and o.get("error") and
+                          o["id"] == h404.get("X-Request-Id") for o in objs)
+                ok &= any(o["status"] == 400 and "libmicrohttpd" in o.get("error", "") for o in objs)
+            else:
+                ok = any(l.startswith(f"request {rid} POST {CHAT} 200:") for l in lines)
+                ok &= any(l.startswith(f"request {rid400} POST {CHAT} 400:") and "error: " in l for l in lines)
+                ok &= any(f"GET /no/such/path?q=1 404:" in l and "error: Invalid URL" in l for l in lines)
+                ok &= any(" 400:" in l and "libmicrohttpd" in l for l in lines)
+            check(ok, f"{fmt} log: method, path as sent, status, error message, id ({len(lines)} lines)")
+            if not ok:
+                print("\n".join(lines))
+
+
+def main():
+    if not C.WAFER:
+        print("WAFER not set")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="wf_hostile_")
+    model = os.path.join(tmp, "small.gguf")
+    C.make_server_model(model)
+    t0 = time.time()
+    with C.Server(model, "--max-body", str(8 << 20)) as srv:
+        srv.model = model
+        test_port_in_use(srv)
+        test_surrogates(srv)
+        test_fields(srv)
+        test_cases(srv)
+        st, j, _, _ = srv.request("GET", "/health")
+        check(st == 200, "still healthy after all that")
+    test_logs(model)
+    check(not C.SANITIZER_REPORTS, f"no sanitizer reports ({len(C.SANITIZER_REPORTS)})")
+    print(f"failures: {failures} ({time.time() - t0:.1f} s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
