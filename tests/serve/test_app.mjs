@@ -58,7 +58,8 @@ const lastAnswer = (page) => page.evaluate(() => {
   if (!a) return null;
   const stats = {};
   a.querySelectorAll('[data-stat]').forEach((s) => { stats[s.dataset.stat] = s.textContent; });
-  return { text: a.querySelector('.body').textContent, done: !!a.querySelector('.stats'), stats,
+  // done: the figures are shown and nothing streams any more
+  return { text: a.querySelector('.body').textContent, done: !!a.querySelector('.stats') && !document.querySelector('#panel-chat button.stop'), stats,
     error: a.querySelector('.error') ? a.querySelector('.error').textContent : null };
 });
 const answers = (page) => page.locator('#panel-chat .msg.assistant').count();
@@ -130,6 +131,7 @@ try {
   await waitFor(async () => { const a = await lastAnswer(main); return a && a.done; }, 10000, 'the regenerated answer');
   check(await answers(main) === 1, 'regenerate should replace the answer');
   ok('regenerate');
+  if (cfg.shots) await main.screenshot({ path: join(cfg.shots, 'app-chat.png') });
 
   // ---- 3. conversations kept in the browser ------------------------------
   await main.reload();
@@ -156,11 +158,6 @@ try {
   await main.locator('.convs li').first().locator('button[title=Delete]').click();
   await waitFor(async () => (await main.locator('.convs li').count()) === 1, 3000, 'the deleted conversation gone');
   ok('rename and delete');
-  if (cfg.shots) {
-    await main.click('.convs .conv-open');
-    if (await main.locator('.notice button').count()) await main.click('.notice button');
-    await main.screenshot({ path: join(cfg.shots, 'app-chat.png') });
-  }
 
   // ---- 4. edit mode: raw edit format, prediction, diff ---------------------
   await main.click('#tab-edit');

@@ -10,7 +10,7 @@ import * as store from './store.js';
 import { Stats, statsFrom } from './stats.jsx';
 
 function titleOf(text) {
-  const t = text.replace(/\s+/g, ' ').trim();
+  const t = text.replace(/```[^\n]*/g, ' ').replace(/[`*#>]+/g, '').replace(/\s+/g, ' ').trim();
   return t.length > 48 ? t.slice(0, 47) + '…' : t || 'New chat';
 }
 
@@ -284,7 +284,7 @@ export function Chat({ settings, onAuth, active }) {
               ) : m.role === 'user' ? (
                 <div class="body md user-text" dangerouslySetInnerHTML={{ __html: renderMarkdown(m.content) }} />
               ) : (
-                <div class="body md" dangerouslySetInnerHTML={{ __html: renderMarkdown(m.content || '') }} />
+                <div class="body md" dangerouslySetInnerHTML={{ __html: renderMarkdown(m.content || '', !(busy && i === last)) }} />
               )}
               {m.role === 'assistant' && busy && i === last && !m.content && <div class="typing" aria-label="Waiting for the first token">…</div>}
               {m.error && (

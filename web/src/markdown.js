@@ -53,9 +53,21 @@ const marked = new Marked({
   },
 });
 
-export function renderMarkdown(src) {
-  const html = marked.parse(src, { async: false });
-  return DOMPurify.sanitize(html, { ADD_ATTR: ['data-copy'], FORBID_TAGS: ['style', 'form', 'input'], FORBID_ATTR: ['style'] });
+// Rendered messages by text: while an answer streams only its own text
+// changes, so the other messages are not parsed again every frame.
+const cache = new Map();
+const CACHE_MAX = 500;
+
+// keep: false for the text still streaming (it changes every frame)
+export function renderMarkdown(src, keep = true) {
+  let html = cache.get(src);
+  if (html !== undefined) return html;
+  html = DOMPurify.sanitize(marked.parse(src, { async: false }),
+    { ADD_ATTR: ['data-copy'], FORBID_TAGS: ['style', 'form', 'input'], FORBID_ATTR: ['style'] });
+  if (!keep) return html;
+  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value);
+  cache.set(src, html);
+  return html;
 }
 
 // Copy buttons: one listener on a container (the HTML is replaced while it streams).
