@@ -475,275 +475,402 @@ static bool parse_float_str(const char *s, double *out) {
     return true;
 }
 
-jv jinja_apply_filter(jrender *r, int id, jv v, const jv *args, size_t n, const char **kwn, const jv *kwv,
-                      size_t nkw, int line) {
+/* ---- filters: one function each ---------------------------------------------- */
+static jv f_abs(jrender *r, int id, jv v, const fargs *A) {
     jctx *c = jinja_ctx(r);
-    fargs A = {args, n, kwn, kwv, nkw, id >= 0 && id < F_N ? filter_names[id] : "?", line};
-    switch (id) {
-    case F_ABS:
-        check_args(r, &A, 0, NULL);
-        if (v.t == JV_INT) {
-            if (v.i == INT64_MIN) jfail(c, WF_ERR_UNSUPPORTED, line, "integer overflow");
-            return jv_int(v.i < 0 ? -v.i : v.i);
-        }
-        if (v.t == JV_BOOL) return jv_int(v.b);
-        if (v.t == JV_FLOAT) return jv_float(fabs(v.f));
-        jfail(c, WF_ERR_INVALID_ARG, line, "bad operand type for abs(): '%s'", jv_type_name(v));
-    case F_ATTR: {
-        check_args(r, &A, 1, NULL);
-        if (n != 1) jfail(c, WF_ERR_INVALID_ARG, line, "attr() takes one name");
-        jstr *nm = need_str(r, args[0], "attr", line);
-        if (v.t == JV_DICT) { /* attr() does not look at items */
-            jv m = jinja_method_lookup(r, v, nm->s);
-            return m;
-        }
-        return jinja_getattr(r, v, nm->s, line);
+    int line = A->line;
+    check_args(r, A, 0, NULL);
+    if (v.t == JV_INT) {
+        if (v.i == INT64_MIN) jfail(c, WF_ERR_UNSUPPORTED, line, "integer overflow");
+        return jv_int(v.i < 0 ? -v.i : v.i);
     }
-    case F_CAPITALIZE: check_args(r, &A, 0, NULL); return case_map(r, jv_as_str(c, v), 'C', line);
-    case F_LOWER: check_args(r, &A, 0, NULL); return case_map(r, jv_as_str(c, v), 'L', line);
-    case F_UPPER: check_args(r, &A, 0, NULL); return case_map(r, jv_as_str(c, v), 'U', line);
-    case F_TITLE: check_args(r, &A, 0, NULL); return case_map(r, jv_as_str(c, v), 'J', line);
-    case F_COUNT: case F_LENGTH: check_args(r, &A, 0, NULL); return jv_int(length_of(r, v, line));
-    case F_D: case F_DEFAULT: {
-        static const char *const kw[] = {"default_value", "boolean", NULL};
-        check_args(r, &A, 2, kw);
-        jv dv = jv_str(c, "", 0), bo = jv_bool(false);
-        arg(r, &A, 0, "default_value", &dv);
-        arg(r, &A, 1, "boolean", &bo);
-        if (v.t == JV_UNDEF || (jv_truthy(bo) && !jv_truthy(v))) return dv;
-        return v;
+    if (v.t == JV_BOOL) return jv_int(v.b);
+    if (v.t == JV_FLOAT) return jv_float(fabs(v.f));
+    jfail(c, WF_ERR_INVALID_ARG, line, "bad operand type for abs(): '%s'", jv_type_name(v));
+}
+
+static jv f_attr(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    check_args(r, A, 1, NULL);
+    if (A->n != 1) jfail(c, WF_ERR_INVALID_ARG, line, "attr() takes one name");
+    jstr *nm = need_str(r, A->a[0], "attr", line);
+    if (v.t == JV_DICT) { /* attr() does not look at items */
+        jv m = jinja_method_lookup(r, v, nm->s);
+        return m;
     }
-    case F_E: case F_ESCAPE: {
-        check_args(r, &A, 0, NULL);
-        jbuf b = {0};
-        html_escape(c, &b, jv_as_str(c, v));
-        return jv_str(c, b.p ? b.p : "", b.n);
+    return jinja_getattr(r, v, nm->s, line);
+}
+
+static jv f_capitalize(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    check_args(r, A, 0, NULL); return case_map(r, jv_as_str(c, v), 'C', line);
+}
+
+static jv f_lower(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    check_args(r, A, 0, NULL); return case_map(r, jv_as_str(c, v), 'L', line);
+}
+
+static jv f_upper(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    check_args(r, A, 0, NULL); return case_map(r, jv_as_str(c, v), 'U', line);
+}
+
+static jv f_title(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    check_args(r, A, 0, NULL); return case_map(r, jv_as_str(c, v), 'J', line);
+}
+
+static jv f_count(jrender *r, int id, jv v, const fargs *A) {
+    int line = A->line;
+    check_args(r, A, 0, NULL); return jv_int(length_of(r, v, line));
+}
+
+static jv f_d(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    static const char *const kw[] = {"default_value", "boolean", NULL};
+    check_args(r, A, 2, kw);
+    jv dv = jv_str(c, "", 0), bo = jv_bool(false);
+    arg(r, A, 0, "default_value", &dv);
+    arg(r, A, 1, "boolean", &bo);
+    if (v.t == JV_UNDEF || (jv_truthy(bo) && !jv_truthy(v))) return dv;
+    return v;
+}
+
+static jv f_e(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    check_args(r, A, 0, NULL);
+    jbuf b = {0};
+    html_escape(c, &b, jv_as_str(c, v));
+    return jv_str(c, b.p ? b.p : "", b.n);
+}
+
+static jv f_first(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    check_args(r, A, 0, NULL);
+    if (id == F_LAST && v.t == JV_LIST && v.l->lazy == JL_GENERATOR)
+        jfail(c, WF_ERR_INVALID_ARG, line, "last: a generator is not reversible (add |list)");
+    jlist *l = jinja_iter(r, v, line);
+    if (l->n == 0) return jv_undef(NULL);
+    return l->items[id == F_FIRST ? 0 : l->n - 1];
+}
+
+static jv f_float(jrender *r, int id, jv v, const fargs *A) {
+    int line = A->line;
+    static const char *const kw[] = {"default", NULL};
+    check_args(r, A, 1, kw);
+    jv dv = jv_float(0.0);
+    arg(r, A, 0, "default", &dv);
+    double d;
+    if (v.t == JV_UNDEF) jinja_undefined_error(r, v, line);
+    if (v.t == JV_FLOAT) return v;
+    if (v.t == JV_INT || v.t == JV_BOOL) return jv_float(v.t == JV_INT ? (double)v.i : v.b);
+    if (v.t == JV_STR && parse_float_str(v.s->s, &d)) return jv_float(d);
+    return dv;
+}
+
+static jv f_int(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    static const char *const kw[] = {"default", "base", NULL};
+    check_args(r, A, 2, kw);
+    jv dv = jv_int(0), base = jv_int(10);
+    arg(r, A, 0, "default", &dv);
+    if (arg(r, A, 1, "base", &base) && !(base.t == JV_INT && base.i == 10))
+        jfail(c, WF_ERR_UNSUPPORTED, line, "int(): only base 10 is supported");
+    int64_t i;
+    double d;
+    if (v.t == JV_UNDEF) jinja_undefined_error(r, v, line);
+    if (v.t == JV_INT) return v;
+    if (v.t == JV_BOOL) return jv_int(v.b);
+    if (v.t == JV_FLOAT) {
+        if (!(fabs(v.f) < 9.2e18)) jfail(c, WF_ERR_UNSUPPORTED, line, "int(): value out of range");
+        return jv_int((int64_t)v.f);
     }
-    case F_FIRST: case F_LAST: {
-        check_args(r, &A, 0, NULL);
-        if (id == F_LAST && v.t == JV_LIST && v.l->lazy == JL_GENERATOR)
-            jfail(c, WF_ERR_INVALID_ARG, line, "last: a generator is not reversible (add |list)");
-        jlist *l = jinja_iter(r, v, line);
-        if (l->n == 0) return jv_undef(NULL);
-        return l->items[id == F_FIRST ? 0 : l->n - 1];
+    if (v.t == JV_STR) {
+        if (parse_int_str(v.s->s, &i)) return jv_int(i);
+        if (parse_float_str(v.s->s, &d) && fabs(d) < 9.2e18) return jv_int((int64_t)d);
     }
-    case F_FLOAT: {
-        static const char *const kw[] = {"default", NULL};
-        check_args(r, &A, 1, kw);
-        jv dv = jv_float(0.0);
-        arg(r, &A, 0, "default", &dv);
-        double d;
-        if (v.t == JV_UNDEF) jinja_undefined_error(r, v, line);
-        if (v.t == JV_FLOAT) return v;
-        if (v.t == JV_INT || v.t == JV_BOOL) return jv_float(v.t == JV_INT ? (double)v.i : v.b);
-        if (v.t == JV_STR && parse_float_str(v.s->s, &d)) return jv_float(d);
-        return dv;
+    return dv;
+}
+
+static jv f_indent(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    static const char *const kw[] = {"width", "first", "blank", NULL};
+    check_args(r, A, 3, kw);
+    jv w = jv_int(4), first = jv_bool(false), blank = jv_bool(false);
+    arg(r, A, 0, "width", &w);
+    arg(r, A, 1, "first", &first);
+    arg(r, A, 2, "blank", &blank);
+    jbuf pad = {0};
+    if (w.t == JV_INT) {
+        if (w.i < 0 || w.i > 1000) jfail(c, WF_ERR_RANGE, line, "indent(): width out of range");
+        for (int64_t i = 0; i < w.i; i++) jb_puts(c, &pad, " ");
+    } else {
+        jstr *ws = need_str(r, w, "indent", line);
+        jb_put(c, &pad, ws->s, ws->len);
     }
-    case F_INT: {
-        static const char *const kw[] = {"default", "base", NULL};
-        check_args(r, &A, 2, kw);
-        jv dv = jv_int(0), base = jv_int(10);
-        arg(r, &A, 0, "default", &dv);
-        if (arg(r, &A, 1, "base", &base) && !(base.t == JV_INT && base.i == 10))
-            jfail(c, WF_ERR_UNSUPPORTED, line, "int(): only base 10 is supported");
-        int64_t i;
-        double d;
-        if (v.t == JV_UNDEF) jinja_undefined_error(r, v, line);
-        if (v.t == JV_INT) return v;
-        if (v.t == JV_BOOL) return jv_int(v.b);
-        if (v.t == JV_FLOAT) {
-            if (!(fabs(v.f) < 9.2e18)) jfail(c, WF_ERR_UNSUPPORTED, line, "int(): value out of range");
-            return jv_int((int64_t)v.f);
+    /* Jinja: s += "\n"; lines = s.splitlines(); the first line is not
+     * indented (unless first=True), empty lines only when blank=True. */
+    jstr *s0 = jv_as_str(c, v);
+    jbuf t = {0};
+    jb_put(c, &t, s0->s, s0->len);
+    jb_puts(c, &t, "\n");
+    jbuf b = {0};
+    if (jv_truthy(first)) jb_put(c, &b, pad.p ? pad.p : "", pad.n);
+    size_t i = 0;
+    for (size_t li = 0; i < t.n; li++) {
+        size_t e = i, brk = 0; /* the line ends at a Python line boundary */
+        while (!brk) {
+            unsigned char ch = (unsigned char)t.p[e];
+            if (ch == '\r') brk = e + 1 < t.n && t.p[e + 1] == '\n' ? 2 : 1;
+            else if (ch == '\n' || ch == '\v' || ch == '\f' || (ch >= 0x1c && ch <= 0x1e)) brk = 1;
+            else if (ch == 0xC2 && e + 1 < t.n && (unsigned char)t.p[e + 1] == 0x85) brk = 2;
+            else if (ch == 0xE2 && e + 2 < t.n && (unsigned char)t.p[e + 1] == 0x80 &&
+                     ((unsigned char)t.p[e + 2] == 0xA8 || (unsigned char)t.p[e + 2] == 0xA9)) brk = 3;
+            else e++;
         }
-        if (v.t == JV_STR) {
-            if (parse_int_str(v.s->s, &i)) return jv_int(i);
-            if (parse_float_str(v.s->s, &d) && fabs(d) < 9.2e18) return jv_int((int64_t)d);
+        if (li > 0) {
+            jb_puts(c, &b, "\n");
+            if ((e > i || jv_truthy(blank)) && pad.n) jb_put(c, &b, pad.p, pad.n);
         }
-        return dv;
+        jb_put(c, &b, t.p + i, e - i);
+        i = e + brk;
     }
-    case F_INDENT: {
-        static const char *const kw[] = {"width", "first", "blank", NULL};
-        check_args(r, &A, 3, kw);
-        jv w = jv_int(4), first = jv_bool(false), blank = jv_bool(false);
-        arg(r, &A, 0, "width", &w);
-        arg(r, &A, 1, "first", &first);
-        arg(r, &A, 2, "blank", &blank);
-        jbuf pad = {0};
-        if (w.t == JV_INT) {
-            if (w.i < 0 || w.i > 1000) jfail(c, WF_ERR_RANGE, line, "indent(): width out of range");
-            for (int64_t i = 0; i < w.i; i++) jb_puts(c, &pad, " ");
-        } else {
-            jstr *ws = need_str(r, w, "indent", line);
-            jb_put(c, &pad, ws->s, ws->len);
-        }
-        /* Jinja: s += "\n"; lines = s.splitlines(); the first line is not
-         * indented (unless first=True), empty lines only when blank=True. */
-        jstr *s0 = jv_as_str(c, v);
-        jbuf t = {0};
-        jb_put(c, &t, s0->s, s0->len);
-        jb_puts(c, &t, "\n");
-        jbuf b = {0};
-        if (jv_truthy(first)) jb_put(c, &b, pad.p ? pad.p : "", pad.n);
-        size_t i = 0;
-        for (size_t li = 0; i < t.n; li++) {
-            size_t e = i, brk = 0; /* the line ends at a Python line boundary */
-            while (!brk) {
-                unsigned char ch = (unsigned char)t.p[e];
-                if (ch == '\r') brk = e + 1 < t.n && t.p[e + 1] == '\n' ? 2 : 1;
-                else if (ch == '\n' || ch == '\v' || ch == '\f' || (ch >= 0x1c && ch <= 0x1e)) brk = 1;
-                else if (ch == 0xC2 && e + 1 < t.n && (unsigned char)t.p[e + 1] == 0x85) brk = 2;
-                else if (ch == 0xE2 && e + 2 < t.n && (unsigned char)t.p[e + 1] == 0x80 &&
-                         ((unsigned char)t.p[e + 2] == 0xA8 || (unsigned char)t.p[e + 2] == 0xA9)) brk = 3;
-                else e++;
-            }
-            if (li > 0) {
-                jb_puts(c, &b, "\n");
-                if ((e > i || jv_truthy(blank)) && pad.n) jb_put(c, &b, pad.p, pad.n);
-            }
-            jb_put(c, &b, t.p + i, e - i);
-            i = e + brk;
-        }
-        return jv_str(c, b.p ? b.p : "", b.n);
+    return jv_str(c, b.p ? b.p : "", b.n);
+}
+
+static jv f_items(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    check_args(r, A, 0, NULL);
+    if (v.t == JV_UNDEF) {
+        jv e = jv_list(c, 0);
+        e.l->lazy = JL_GENERATOR;
+        return e;
     }
-    case F_ITEMS: {
-        check_args(r, &A, 0, NULL);
-        if (v.t == JV_UNDEF) {
-            jv e = jv_list(c, 0);
-            e.l->lazy = JL_GENERATOR;
-            return e;
-        }
-        if (v.t != JV_DICT) jfail(c, WF_ERR_INVALID_ARG, line, "items: can only get item pairs from a mapping");
-        jv o = jv_list(c, v.d->n);
-        o.l->lazy = JL_GENERATOR;
-        for (size_t i = 0; i < v.d->n; i++) {
-            jv t = jv_list(c, 2);
-            t.l->tuple = true;
-            jl_push(c, t.l, v.d->keys[i]);
-            jl_push(c, t.l, v.d->vals[i]);
-            jl_push(c, o.l, t);
-        }
-        return o;
+    if (v.t != JV_DICT) jfail(c, WF_ERR_INVALID_ARG, line, "items: can only get item pairs from a mapping");
+    jv o = jv_list(c, v.d->n);
+    o.l->lazy = JL_GENERATOR;
+    for (size_t i = 0; i < v.d->n; i++) {
+        jv t = jv_list(c, 2);
+        t.l->tuple = true;
+        jl_push(c, t.l, v.d->keys[i]);
+        jl_push(c, t.l, v.d->vals[i]);
+        jl_push(c, o.l, t);
     }
-    case F_JOIN: {
-        static const char *const kw[] = {"d", "attribute", NULL};
-        check_args(r, &A, 2, kw);
-        jv sep = jv_str(c, "", 0), at = jv_none();
-        arg(r, &A, 0, "d", &sep);
-        arg(r, &A, 1, "attribute", &at);
-        jstr *ss = jv_as_str(c, sep);
-        jlist *l = jinja_iter(r, v, line);
-        jbuf b = {0};
+    return o;
+}
+
+static jv f_join(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    static const char *const kw[] = {"d", "attribute", NULL};
+    check_args(r, A, 2, kw);
+    jv sep = jv_str(c, "", 0), at = jv_none();
+    arg(r, A, 0, "d", &sep);
+    arg(r, A, 1, "attribute", &at);
+    jstr *ss = jv_as_str(c, sep);
+    jlist *l = jinja_iter(r, v, line);
+    jbuf b = {0};
+    for (size_t i = 0; i < l->n; i++) {
+        jinja_tick(r, line);
+        if (i) jb_put(c, &b, ss->s, ss->len);
+        jv item = at.t == JV_NONE ? l->items[i] : attr_path(r, l->items[i], jv_as_str(c, at), line);
+        jv_to_str(c, &b, item);
+    }
+    return jv_str(c, b.p ? b.p : "", b.n);
+}
+
+static jv f_list(jrender *r, int id, jv v, const fargs *A) {
+    int line = A->line;
+    check_args(r, A, 0, NULL); return to_list(r, v, line);
+}
+
+static jv f_map(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    jlist *l = jv_truthy(v) ? jinja_iter(r, v, line) : jv_list(c, 0).l; /* as select */
+    jv out = jv_list(c, l->n);
+    out.l->lazy = JL_GENERATOR;
+    jv at;
+    if (arg(r, A, -1, "attribute", &at)) {
+        static const char *const kw[] = {"attribute", "default", NULL};
+        check_args(r, A, 0, kw);
+        jv dv = jv_undef(NULL);
+        bool has_def = arg(r, A, -1, "default", &dv);
+        jstr *path = need_str(r, at, "map", line);
         for (size_t i = 0; i < l->n; i++) {
             jinja_tick(r, line);
-            if (i) jb_put(c, &b, ss->s, ss->len);
-            jv item = at.t == JV_NONE ? l->items[i] : attr_path(r, l->items[i], jv_as_str(c, at), line);
-            jv_to_str(c, &b, item);
-        }
-        return jv_str(c, b.p ? b.p : "", b.n);
-    }
-    case F_LIST: check_args(r, &A, 0, NULL); return to_list(r, v, line);
-    case F_MAP: {
-        jlist *l = jv_truthy(v) ? jinja_iter(r, v, line) : jv_list(c, 0).l; /* as select */
-        jv out = jv_list(c, l->n);
-        out.l->lazy = JL_GENERATOR;
-        jv at;
-        if (arg(r, &A, -1, "attribute", &at)) {
-            static const char *const kw[] = {"attribute", "default", NULL};
-            check_args(r, &A, 0, kw);
-            jv dv = jv_undef(NULL);
-            bool has_def = arg(r, &A, -1, "default", &dv);
-            jstr *path = need_str(r, at, "map", line);
-            for (size_t i = 0; i < l->n; i++) {
-                jinja_tick(r, line);
-                jv x = attr_path(r, l->items[i], path, line);
-                jl_push(c, out.l, x.t == JV_UNDEF && has_def ? dv : x);
-            }
-            return out;
-        }
-        if (n < 1) jfail(c, WF_ERR_INVALID_ARG, line, "map() needs a filter name or attribute=");
-        jstr *fname = need_str(r, args[0], "map", line);
-        int fid = jinja_filter_id(fname->s);
-        if (fid < 0) jfail(c, WF_ERR_UNSUPPORTED, line, "unknown filter '%s'", fname->s);
-        for (size_t i = 0; i < l->n; i++) {
-            jinja_tick(r, line);
-            jl_push(c, out.l, jinja_apply_filter(r, fid, l->items[i], args + 1, n - 1, kwn, kwv, nkw, line));
+            jv x = attr_path(r, l->items[i], path, line);
+            jl_push(c, out.l, x.t == JV_UNDEF && has_def ? dv : x);
         }
         return out;
     }
-    case F_SELECT: return select_items(r, v, &A, false, true);
-    case F_REJECT: return select_items(r, v, &A, false, false);
-    case F_SELECTATTR: return select_items(r, v, &A, true, true);
-    case F_REJECTATTR: return select_items(r, v, &A, true, false);
-    case F_REPLACE: {
-        static const char *const kw[] = {"old", "new", "count", NULL};
-        check_args(r, &A, 3, kw);
-        jv o, nw, cnt = jv_none();
-        if (!arg(r, &A, 0, "old", &o) || !arg(r, &A, 1, "new", &nw))
-            jfail(c, WF_ERR_INVALID_ARG, line, "replace() needs old and new");
-        arg(r, &A, 2, "count", &cnt);
-        return replace(r, jv_as_str(c, v), jv_as_str(c, o), jv_as_str(c, nw), cnt.t == JV_INT ? cnt.i : -1, line);
+    if (A->n < 1) jfail(c, WF_ERR_INVALID_ARG, line, "map() needs a filter name or attribute=");
+    jstr *fname = need_str(r, A->a[0], "map", line);
+    int fid = jinja_filter_id(fname->s);
+    if (fid < 0) jfail(c, WF_ERR_UNSUPPORTED, line, "unknown filter '%s'", fname->s);
+    for (size_t i = 0; i < l->n; i++) {
+        jinja_tick(r, line);
+        jl_push(c, out.l, jinja_apply_filter(r, fid, l->items[i], A->a + 1, A->n - 1, A->kwn, A->kwv, A->nkw, line));
     }
-    case F_REVERSE: {
-        check_args(r, &A, 0, NULL);
-        if (v.t == JV_STR) {
-            jbuf b = {0};
-            for (size_t e = v.s->len; e > 0;) {
-                size_t st = e - 1;
-                while (st > 0 && ((unsigned char)v.s->s[st] & 0xC0) == 0x80) st--;
-                jb_put(c, &b, v.s->s + st, e - st);
-                e = st;
-            }
-            return jv_str(c, b.p ? b.p : "", b.n);
-        }
-        jlist *l = jinja_iter(r, v, line);
-        jv o = jv_list(c, l->n);
-        o.l->lazy = JL_GENERATOR; /* reversed(...) */
-        for (size_t i = l->n; i-- > 0;) jl_push(c, o.l, l->items[i]);
-        return o;
-    }
-    case F_SAFE: check_args(r, &A, 0, NULL); return v.t == JV_STR ? v : (jv){.t = JV_STR, .s = jv_as_str(c, v)};
-    case F_STRING: check_args(r, &A, 0, NULL); return (jv){.t = JV_STR, .s = jv_as_str(c, v)};
-    case F_TOJSON: {
-        static const char *const kw[] = {"ensure_ascii", "indent", "separators", "sort_keys", NULL};
-        check_args(r, &A, 4, kw);
-        jv ea = jv_bool(false), ind = jv_none(), seps = jv_none(), sk = jv_bool(false);
-        arg(r, &A, 0, "ensure_ascii", &ea);
-        arg(r, &A, 1, "indent", &ind);
-        arg(r, &A, 2, "separators", &seps);
-        arg(r, &A, 3, "sort_keys", &sk);
-        if (jv_truthy(ea)) jfail(c, WF_ERR_UNSUPPORTED, line, "tojson(ensure_ascii=True) is not supported");
-        const char *indent = NULL, *isep = ", ", *ksep = ": ";
-        if (ind.t == JV_INT) {
-            if (ind.i < 0 || ind.i > 64) jfail(c, WF_ERR_RANGE, line, "tojson(): indent out of range");
-            char *p = ja_alloc(c, (size_t)ind.i + 1);
-            memset(p, ' ', (size_t)ind.i);
-            indent = p;
-            isep = ",";
-        } else if (ind.t == JV_STR) {
-            indent = ind.s->s;
-            isep = ",";
-        } else if (ind.t != JV_NONE) {
-            jfail(c, WF_ERR_UNSUPPORTED, line, "tojson(): indent must be an integer or a string");
-        }
-        if (seps.t == JV_LIST && seps.l->n == 2 && seps.l->items[0].t == JV_STR && seps.l->items[1].t == JV_STR) {
-            isep = seps.l->items[0].s->s;
-            ksep = seps.l->items[1].s->s;
-        } else if (seps.t != JV_NONE) {
-            jfail(c, WF_ERR_INVALID_ARG, line, "tojson(): separators must be a pair of strings");
-        }
+    return out;
+}
+
+static jv f_select(jrender *r, int id, jv v, const fargs *A) {
+    return select_items(r, v, A, false, true);
+}
+
+static jv f_reject(jrender *r, int id, jv v, const fargs *A) {
+    return select_items(r, v, A, false, false);
+}
+
+static jv f_selectattr(jrender *r, int id, jv v, const fargs *A) {
+    return select_items(r, v, A, true, true);
+}
+
+static jv f_rejectattr(jrender *r, int id, jv v, const fargs *A) {
+    return select_items(r, v, A, true, false);
+}
+
+static jv f_replace(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    static const char *const kw[] = {"old", "new", "count", NULL};
+    check_args(r, A, 3, kw);
+    jv o, nw, cnt = jv_none();
+    if (!arg(r, A, 0, "old", &o) || !arg(r, A, 1, "new", &nw))
+        jfail(c, WF_ERR_INVALID_ARG, line, "replace() needs old and new");
+    arg(r, A, 2, "count", &cnt);
+    return replace(r, jv_as_str(c, v), jv_as_str(c, o), jv_as_str(c, nw), cnt.t == JV_INT ? cnt.i : -1, line);
+}
+
+static jv f_reverse(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    check_args(r, A, 0, NULL);
+    if (v.t == JV_STR) {
         jbuf b = {0};
-        jv_to_json(c, &b, v, indent, isep, ksep, jv_truthy(sk), 0);
+        for (size_t e = v.s->len; e > 0;) {
+            size_t st = e - 1;
+            while (st > 0 && ((unsigned char)v.s->s[st] & 0xC0) == 0x80) st--;
+            jb_put(c, &b, v.s->s + st, e - st);
+            e = st;
+        }
         return jv_str(c, b.p ? b.p : "", b.n);
     }
-    case F_TRIM: {
-        static const char *const kw[] = {"chars", NULL};
-        check_args(r, &A, 1, kw);
-        jv ch = jv_none();
-        arg(r, &A, 0, "chars", &ch);
-        return strip(r, jv_as_str(c, v), ch.t == JV_NONE ? NULL : need_str(r, ch, "trim", line), true, true);
+    jlist *l = jinja_iter(r, v, line);
+    jv o = jv_list(c, l->n);
+    o.l->lazy = JL_GENERATOR; /* reversed(...) */
+    for (size_t i = l->n; i-- > 0;) jl_push(c, o.l, l->items[i]);
+    return o;
+}
+
+static jv f_safe(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    check_args(r, A, 0, NULL); return v.t == JV_STR ? v : (jv){.t = JV_STR, .s = jv_as_str(c, v)};
+}
+
+static jv f_string(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    check_args(r, A, 0, NULL); return (jv){.t = JV_STR, .s = jv_as_str(c, v)};
+}
+
+static jv f_tojson(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    static const char *const kw[] = {"ensure_ascii", "indent", "separators", "sort_keys", NULL};
+    check_args(r, A, 4, kw);
+    jv ea = jv_bool(false), ind = jv_none(), seps = jv_none(), sk = jv_bool(false);
+    arg(r, A, 0, "ensure_ascii", &ea);
+    arg(r, A, 1, "indent", &ind);
+    arg(r, A, 2, "separators", &seps);
+    arg(r, A, 3, "sort_keys", &sk);
+    if (jv_truthy(ea)) jfail(c, WF_ERR_UNSUPPORTED, line, "tojson(ensure_ascii=True) is not supported");
+    const char *indent = NULL, *isep = ", ", *ksep = ": ";
+    if (ind.t == JV_INT) {
+        if (ind.i < 0 || ind.i > 64) jfail(c, WF_ERR_RANGE, line, "tojson(): indent out of range");
+        char *p = ja_alloc(c, (size_t)ind.i + 1);
+        memset(p, ' ', (size_t)ind.i);
+        indent = p;
+        isep = ",";
+    } else if (ind.t == JV_STR) {
+        indent = ind.s->s;
+        isep = ",";
+    } else if (ind.t != JV_NONE) {
+        jfail(c, WF_ERR_UNSUPPORTED, line, "tojson(): indent must be an integer or a string");
     }
+    if (seps.t == JV_LIST && seps.l->n == 2 && seps.l->items[0].t == JV_STR && seps.l->items[1].t == JV_STR) {
+        isep = seps.l->items[0].s->s;
+        ksep = seps.l->items[1].s->s;
+    } else if (seps.t != JV_NONE) {
+        jfail(c, WF_ERR_INVALID_ARG, line, "tojson(): separators must be a pair of strings");
     }
-    jfail(c, WF_ERR_INTERNAL, line, "bad filter id %d", id);
+    jbuf b = {0};
+    jv_to_json(c, &b, v, indent, isep, ksep, jv_truthy(sk), 0);
+    return jv_str(c, b.p ? b.p : "", b.n);
+}
+
+static jv f_trim(jrender *r, int id, jv v, const fargs *A) {
+    jctx *c = jinja_ctx(r);
+    int line = A->line;
+    static const char *const kw[] = {"chars", NULL};
+    check_args(r, A, 1, kw);
+    jv ch = jv_none();
+    arg(r, A, 0, "chars", &ch);
+    return strip(r, jv_as_str(c, v), ch.t == JV_NONE ? NULL : need_str(r, ch, "trim", line), true, true);
+}
+
+typedef jv (*filter_fn)(jrender *r, int id, jv v, const fargs *A);
+
+/* One function per filter, indexed by filter id (filter_names). */
+static const filter_fn filters[F_N] = {
+    [F_ABS] = f_abs,
+    [F_ATTR] = f_attr,
+    [F_CAPITALIZE] = f_capitalize,
+    [F_COUNT] = f_count,
+    [F_D] = f_d,
+    [F_DEFAULT] = f_d,
+    [F_E] = f_e,
+    [F_ESCAPE] = f_e,
+    [F_FIRST] = f_first,
+    [F_FLOAT] = f_float,
+    [F_INDENT] = f_indent,
+    [F_INT] = f_int,
+    [F_ITEMS] = f_items,
+    [F_JOIN] = f_join,
+    [F_LAST] = f_first,
+    [F_LENGTH] = f_count,
+    [F_LIST] = f_list,
+    [F_LOWER] = f_lower,
+    [F_MAP] = f_map,
+    [F_REJECT] = f_reject,
+    [F_REJECTATTR] = f_rejectattr,
+    [F_REPLACE] = f_replace,
+    [F_REVERSE] = f_reverse,
+    [F_SAFE] = f_safe,
+    [F_SELECT] = f_select,
+    [F_SELECTATTR] = f_selectattr,
+    [F_STRING] = f_string,
+    [F_TITLE] = f_title,
+    [F_TOJSON] = f_tojson,
+    [F_TRIM] = f_trim,
+    [F_UPPER] = f_upper,
+};
+
+jv jinja_apply_filter(jrender *r, int id, jv v, const jv *args, size_t n, const char **kwn, const jv *kwv,
+                      size_t nkw, int line) {
+    if (id < 0 || id >= F_N) jfail(jinja_ctx(r), WF_ERR_INTERNAL, line, "bad filter id %d", id);
+    fargs A = {args, n, kwn, kwv, nkw, filter_names[id], line};
+    return filters[id](r, id, v, &A);
 }
 
 /* ---- methods ----------------------------------------------------------------- */
