@@ -313,12 +313,30 @@ static const char *nl_if_needed(const char *t, size_t n, size_t *len) {
     return "\n";
 }
 
-wf_status wf_fim_build(const wf_vocab *v, const wf_fim_format *fmt, const wf_fim_input *in,
-                       int32_t budget, int32_t **ids, size_t *n_ids, wf_fim_stats *stats,
-                       wf_error *err) {
-    if (!v || !fmt || !in || !ids || !n_ids) return wf_fail(err, WF_ERR_INVALID_ARG, "fim: NULL argument");
-    *ids = NULL;
-    *n_ids = 0;
+/* The tokenized pieces of a FIM prompt, before the budget is applied. */
+typedef struct fim_parts {
+    ibuf pre, suf;      /* prefix and suffix text                            */
+    ibuf repo_hdr;      /* REP repo-name (repository-level formats), or empty */
+    ibuf cur_hdr;       /* the current file's header, or empty               */
+    ibuf *chunk;        /* (n_extra) each extra file with its header          */
+    bool *keep;         /* (n_extra) whether the budget keeps it              */
+    size_t n_extra;
+    bool repo;          /* repository-level layout (SEP-separated files)      */
+} fim_parts;
+
+static void parts_free(fim_parts *pt) {
+    if (pt->chunk)
+        for (size_t i = 0; i < pt->n_extra; i++) free(pt->chunk[i].p);
+    free(pt->chunk);
+    free(pt->keep);
+    free(pt->pre.p);
+    free(pt->suf.p);
+    free(pt->repo_hdr.p);
+    free(pt->cur_hdr.p);
+}
+
+static wf_status check_build_args(const wf_vocab *v, const wf_fim_format *fmt, const wf_fim_input *in,
+                                  int32_t budget, wf_error *err) {
     if ((!in->prefix && in->prefix_len) || (!in->suffix && in->suffix_len) || (!in->extra && in->n_extra))
         return wf_fail(err, WF_ERR_INVALID_ARG, "fim: NULL text with a non-zero length");
     for (size_t i = 0; i < in->n_extra; i++)
@@ -329,7 +347,40 @@ wf_status wf_fim_build(const wf_vocab *v, const wf_fim_format *fmt, const wf_fim
     if (fmt->pre < 0 || fmt->suf < 0 || fmt->pre >= nv || fmt->suf >= nv || fmt->mid >= nv ||
         fmt->rep >= nv || fmt->sep >= nv || fmt->bos >= nv || (fmt->mid < 0 && !fmt->suffix_first))
         return wf_fail(err, WF_ERR_INVALID_ARG, "fim: the format has no usable markers (call wf_fim_detect)");
+    return WF_OK;
+}
 
+/* One extra file with its header, in one piece so that merges across "\n"
+ * match training: SEP name\n text (repository formats) or #name\n text. */
+static wf_status tok_extra(tokctx *c, const wf_fim_format *fmt, const wf_fim_extra *e, bool repo, ibuf *out,
+                           wf_error *err) {
+    const char *name = e->name && *e->name ? e->name : "untitled";
+    size_t nl;
+    const char *nls = nl_if_needed(e->text, e->len, &nl);
+    size_t hl = slen(name) + 2;
+    char *hdr = malloc(hl + 1);
+    if (!hdr) return wf_fail(err, WF_ERR_NOMEM, "fim: out of memory");
+    if (repo) {
+        memcpy(hdr, name, hl - 2);
+        hdr[hl - 2] = '\n';
+        hl--;
+        if (!ib_push(out, fmt->sep)) {
+            free(hdr);
+            return wf_fail(err, WF_ERR_NOMEM, "fim: out of memory");
+        }
+    } else {
+        hdr[0] = '#';
+        memcpy(hdr + 1, name, hl - 2);
+        hdr[hl - 1] = '\n';
+    }
+    wf_status st = tok3(c, hdr, hl, e->text, e->len, nls, nl, false, out, err);
+    free(hdr);
+    return st;
+}
+
+/* Tokenize every piece of the prompt (markers are never produced from text). */
+static wf_status tok_parts(const wf_vocab *v, const wf_fim_format *fmt, const wf_fim_input *in, fim_parts *pt,
+                           wf_error *err) {
     tokctx c = {.v = v};
     const int32_t marks[] = {fmt->pre, fmt->suf, fmt->mid, fmt->pad, fmt->rep, fmt->sep, fmt->bos};
     for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
@@ -337,155 +388,141 @@ wf_status wf_fim_build(const wf_vocab *v, const wf_fim_format *fmt, const wf_fim
     for (int32_t i = 0; i < fmt->n_stop && i < WF_FIM_MAX_STOP; i++) c.deny[c.n_deny++] = fmt->stop[i];
 
     const bool has_extra = in->n_extra > 0;
-    const bool repo = has_extra && fmt->sep >= 0 && !fmt->suffix_first;
+    const bool repo = pt->repo = has_extra && fmt->sep >= 0 && !fmt->suffix_first;
     const bool text_extra = has_extra && !repo;
     const char *fname = in->filename && *in->filename ? in->filename : "untitled";
     const char *rname = in->repo && *in->repo ? in->repo : "project";
     /* SentencePiece adds its leading space to the first text after the prefix
      * marker: the prefix itself unless a header or extra files come first. */
     const bool pre_space = !text_extra && !(repo && fmt->name_in_prefix);
-
-    wf_status st = WF_OK;
-    ibuf pre = {0}, suf = {0}, repo_hdr = {0}, cur_hdr = {0}, out = {0};
-    ibuf *chunk = NULL;
-    bool *keep = NULL;
-
-    if ((st = tok3(&c, in->prefix, in->prefix_len, NULL, 0, NULL, 0, pre_space, &pre, err))) goto done;
-    if ((st = tok3(&c, in->suffix, in->suffix_len, NULL, 0, NULL, 0, !fmt->suffix_no_space, &suf, err)))
-        goto done;
+    wf_status st;
+    if ((st = tok3(&c, in->prefix, in->prefix_len, NULL, 0, NULL, 0, pre_space, &pt->pre, err))) return st;
+    if ((st = tok3(&c, in->suffix, in->suffix_len, NULL, 0, NULL, 0, !fmt->suffix_no_space, &pt->suf, err)))
+        return st;
     if (repo) {
         if (fmt->rep >= 0) {
-            if (!ib_push(&repo_hdr, fmt->rep)) goto nomem;
-            if ((st = tok3(&c, rname, slen(rname), fmt->name_in_prefix ? NULL : "\n",
-                           fmt->name_in_prefix ? 0 : 1, NULL, 0, true, &repo_hdr, err)))
-                goto done;
+            if (!ib_push(&pt->repo_hdr, fmt->rep)) return wf_fail(err, WF_ERR_NOMEM, "fim: out of memory");
+            if ((st = tok3(&c, rname, slen(rname), fmt->name_in_prefix ? NULL : "\n", fmt->name_in_prefix ? 0 : 1,
+                           NULL, 0, true, &pt->repo_hdr, err)))
+                return st;
         }
         /* the current file: SEP name\n PRE (qwen) or SEP PRE name\n (starcoder2) */
-        if (!ib_push(&cur_hdr, fmt->sep)) goto nomem;
-        if ((st = tok3(&c, fname, slen(fname), "\n", 1, NULL, 0, fmt->name_in_prefix, &cur_hdr, err)))
-            goto done;
+        if (!ib_push(&pt->cur_hdr, fmt->sep)) return wf_fail(err, WF_ERR_NOMEM, "fim: out of memory");
+        if ((st = tok3(&c, fname, slen(fname), "\n", 1, NULL, 0, fmt->name_in_prefix, &pt->cur_hdr, err)))
+            return st;
     } else if (text_extra) {
-        if ((st = tok3(&c, "#", 1, fname, slen(fname), "\n", 1, false, &cur_hdr, err))) goto done;
+        if ((st = tok3(&c, "#", 1, fname, slen(fname), "\n", 1, false, &pt->cur_hdr, err))) return st;
     }
-    if (in->n_extra) {
-        if (!(chunk = calloc(in->n_extra, sizeof *chunk)) || !(keep = calloc(in->n_extra, sizeof *keep)))
-            goto nomem;
-        for (size_t i = 0; i < in->n_extra; i++) {
-            const wf_fim_extra *e = &in->extra[i];
-            const char *name = e->name && *e->name ? e->name : "untitled";
-            size_t nl;
-            const char *nls = nl_if_needed(e->text, e->len, &nl);
-            /* header and text in one piece, so merges across "\n" match training */
-            size_t hl = slen(name) + 2;
-            char *hdr = malloc(hl + 1);
-            if (!hdr) goto nomem;
-            if (repo) {
-                memcpy(hdr, name, hl - 2);
-                hdr[hl - 2] = '\n';
-                hl--;
-                if (!ib_push(&chunk[i], fmt->sep)) { free(hdr); goto nomem; }
-            } else {
-                hdr[0] = '#';
-                memcpy(hdr + 1, name, hl - 2);
-                hdr[hl - 1] = '\n';
-            }
-            st = tok3(&c, hdr, hl, e->text, e->len, nls, nl, false, &chunk[i], err);
-            free(hdr);
-            if (st) goto done;
-        }
-    }
+    if (!in->n_extra) return WF_OK;
+    pt->n_extra = in->n_extra;
+    if (!(pt->chunk = calloc(in->n_extra, sizeof *pt->chunk)) || !(pt->keep = calloc(in->n_extra, sizeof *pt->keep)))
+        return wf_fail(err, WF_ERR_NOMEM, "fim: out of memory");
+    for (size_t i = 0; i < in->n_extra; i++)
+        if ((st = tok_extra(&c, fmt, &in->extra[i], repo, &pt->chunk[i], err))) return st;
+    return WF_OK;
+}
 
-    /* ---- budget ---- */
-    int64_t fixed = (fmt->bos >= 0) + 2 + (fmt->mid >= 0) + (int64_t)repo_hdr.n + (int64_t)cur_hdr.n;
-    if (fixed > budget) {
-        st = wf_fail(err, WF_ERR_RANGE, "fim: the prompt needs %lld tokens for its markers and headers "
-                     "but only %d fit (context too small for the generation budget)", (long long)fixed, budget);
-        goto done;
-    }
+/* The budget: markers and headers first; the rest 3/4 prefix (its end) and
+ * 1/4 suffix (its start), either side taking what the other leaves; extra
+ * files in what remains, the last (closest) first. Fills the stats. */
+static wf_status plan_budget(const wf_fim_format *fmt, fim_parts *pt, int32_t budget, int64_t *pre_take,
+                             int64_t *suf_take, wf_fim_stats *stats, wf_error *err) {
+    int64_t fixed = (fmt->bos >= 0) + 2 + (fmt->mid >= 0) + (int64_t)pt->repo_hdr.n + (int64_t)pt->cur_hdr.n;
+    if (fixed > budget)
+        return wf_fail(err, WF_ERR_RANGE, "fim: the prompt needs %lld tokens for its markers and headers "
+                       "but only %d fit (context too small for the generation budget)", (long long)fixed, budget);
     int64_t R = budget - fixed;
     int64_t pre_share = R * 3 / 4, suf_share = R - pre_share;
-    int64_t npre = (int64_t)pre.n, nsuf = (int64_t)suf.n, pre_take, suf_take;
+    int64_t npre = (int64_t)pt->pre.n, nsuf = (int64_t)pt->suf.n;
     if (npre <= pre_share) {
-        pre_take = npre;
-        suf_take = nsuf < R - pre_take ? nsuf : R - pre_take;
+        *pre_take = npre;
+        *suf_take = nsuf < R - *pre_take ? nsuf : R - *pre_take;
     } else if (nsuf <= suf_share) {
-        suf_take = nsuf;
-        pre_take = npre < R - suf_take ? npre : R - suf_take;
+        *suf_take = nsuf;
+        *pre_take = npre < R - *suf_take ? npre : R - *suf_take;
     } else {
-        pre_take = pre_share;
-        suf_take = suf_share;
+        *pre_take = pre_share;
+        *suf_take = suf_share;
     }
-    int64_t left = R - pre_take - suf_take, extra_total = 0, extra_kept = 0, files_kept = 0;
-    for (size_t i = in->n_extra; i-- > 0;) {
-        int64_t cl = (int64_t)chunk[i].n;
+    int64_t left = R - *pre_take - *suf_take, extra_total = 0, extra_kept = 0, files_kept = 0;
+    for (size_t i = pt->n_extra; i-- > 0;) {
+        int64_t cl = (int64_t)pt->chunk[i].n;
         extra_total += cl;
         if (cl <= left) {
-            keep[i] = true;
+            pt->keep[i] = true;
             left -= cl;
             extra_kept += cl;
             files_kept++;
         }
     }
-
-    /* ---- assemble ---- */
-    const int32_t *pre_ids = pre.p ? pre.p + (pre.n - (size_t)pre_take) : NULL;
-    if (!ib_push(&out, fmt->bos)) goto nomem;
-    if (fmt->suffix_first) {
-        if (!ib_push(&out, fmt->suf) || !ib_append(&out, suf.p, (size_t)suf_take)) goto nomem;
-        if (!ib_push(&out, fmt->pre)) goto nomem;
-        for (size_t i = 0; i < in->n_extra; i++)
-            if (keep[i] && !ib_append(&out, chunk[i].p, chunk[i].n)) goto nomem;
-        if (!ib_append(&out, cur_hdr.p, cur_hdr.n) || !ib_append(&out, pre_ids, (size_t)pre_take)) goto nomem;
-        if (!ib_push(&out, fmt->mid)) goto nomem; /* codestral has none */
-    } else {
-        if (!ib_append(&out, repo_hdr.p, repo_hdr.n)) goto nomem;
-        if (repo) {
-            for (size_t i = 0; i < in->n_extra; i++)
-                if (keep[i] && !ib_append(&out, chunk[i].p, chunk[i].n)) goto nomem;
-            if (fmt->name_in_prefix) {
-                /* SEP PRE name\n: cur_hdr is SEP + H(name\n) */
-                if (!ib_push(&out, fmt->sep) || !ib_push(&out, fmt->pre) ||
-                    !ib_append(&out, cur_hdr.p + 1, cur_hdr.n - 1))
-                    goto nomem;
-            } else {
-                if (!ib_append(&out, cur_hdr.p, cur_hdr.n) || !ib_push(&out, fmt->pre)) goto nomem;
-            }
-        } else {
-            if (!ib_push(&out, fmt->pre)) goto nomem;
-            for (size_t i = 0; i < in->n_extra; i++)
-                if (keep[i] && !ib_append(&out, chunk[i].p, chunk[i].n)) goto nomem;
-            if (!ib_append(&out, cur_hdr.p, cur_hdr.n)) goto nomem;
-        }
-        if (!ib_append(&out, pre_ids, (size_t)pre_take)) goto nomem;
-        if (!ib_push(&out, fmt->suf) || !ib_append(&out, suf.p, (size_t)suf_take)) goto nomem;
-        if (!ib_push(&out, fmt->mid)) goto nomem;
-    }
-    if (!out.p && !(out.p = malloc(sizeof(int32_t)))) goto nomem;
     if (stats) {
         stats->n_fixed = (int32_t)fixed;
         stats->n_prefix = npre > INT32_MAX ? INT32_MAX : (int32_t)npre;
-        stats->n_prefix_kept = (int32_t)pre_take;
+        stats->n_prefix_kept = (int32_t)*pre_take;
         stats->n_suffix = nsuf > INT32_MAX ? INT32_MAX : (int32_t)nsuf;
-        stats->n_suffix_kept = (int32_t)suf_take;
+        stats->n_suffix_kept = (int32_t)*suf_take;
         stats->n_extra = extra_total > INT32_MAX ? INT32_MAX : (int32_t)extra_total;
         stats->n_extra_kept = (int32_t)extra_kept;
         stats->n_extra_files_kept = (int32_t)files_kept;
     }
-    *ids = out.p;
-    *n_ids = out.n;
-    out.p = NULL;
-    goto done;
-nomem:
-    st = wf_fail(err, WF_ERR_NOMEM, "fim: out of memory");
-done:
-    if (chunk)
-        for (size_t i = 0; i < in->n_extra; i++) free(chunk[i].p);
-    free(chunk);
-    free(keep);
-    free(pre.p);
-    free(suf.p);
-    free(repo_hdr.p);
-    free(cur_hdr.p);
+    return WF_OK;
+}
+
+static bool put_kept_extras(ibuf *out, const fim_parts *pt) {
+    for (size_t i = 0; i < pt->n_extra; i++)
+        if (pt->keep[i] && !ib_append(out, pt->chunk[i].p, pt->chunk[i].n)) return false;
+    return true;
+}
+
+/* The prompt in the family's order; false when out of memory. */
+static bool assemble(const wf_fim_format *fmt, const fim_parts *pt, int64_t pre_take, int64_t suf_take, ibuf *out) {
+    const int32_t *pre_ids = pt->pre.p ? pt->pre.p + (pt->pre.n - (size_t)pre_take) : NULL;
+    if (!ib_push(out, fmt->bos)) return false;
+    if (fmt->suffix_first) {
+        return ib_push(out, fmt->suf) && ib_append(out, pt->suf.p, (size_t)suf_take) && ib_push(out, fmt->pre) &&
+               put_kept_extras(out, pt) && ib_append(out, pt->cur_hdr.p, pt->cur_hdr.n) &&
+               ib_append(out, pre_ids, (size_t)pre_take) && ib_push(out, fmt->mid); /* codestral has none */
+    }
+    if (!ib_append(out, pt->repo_hdr.p, pt->repo_hdr.n)) return false;
+    if (pt->repo) {
+        if (!put_kept_extras(out, pt)) return false;
+        if (fmt->name_in_prefix) {
+            /* SEP PRE name\n: cur_hdr is SEP + H(name\n) */
+            if (!ib_push(out, fmt->sep) || !ib_push(out, fmt->pre) ||
+                !ib_append(out, pt->cur_hdr.p + 1, pt->cur_hdr.n - 1))
+                return false;
+        } else if (!ib_append(out, pt->cur_hdr.p, pt->cur_hdr.n) || !ib_push(out, fmt->pre)) {
+            return false;
+        }
+    } else if (!ib_push(out, fmt->pre) || !put_kept_extras(out, pt) ||
+               !ib_append(out, pt->cur_hdr.p, pt->cur_hdr.n)) {
+        return false;
+    }
+    return ib_append(out, pre_ids, (size_t)pre_take) && ib_push(out, fmt->suf) &&
+           ib_append(out, pt->suf.p, (size_t)suf_take) && ib_push(out, fmt->mid);
+}
+
+wf_status wf_fim_build(const wf_vocab *v, const wf_fim_format *fmt, const wf_fim_input *in,
+                       int32_t budget, int32_t **ids, size_t *n_ids, wf_fim_stats *stats,
+                       wf_error *err) {
+    if (!v || !fmt || !in || !ids || !n_ids) return wf_fail(err, WF_ERR_INVALID_ARG, "fim: NULL argument");
+    *ids = NULL;
+    *n_ids = 0;
+    wf_status st = check_build_args(v, fmt, in, budget, err);
+    if (st) return st;
+    fim_parts pt = {0};
+    ibuf out = {0};
+    int64_t pre_take = 0, suf_take = 0;
+    if (!(st = tok_parts(v, fmt, in, &pt, err)) && !(st = plan_budget(fmt, &pt, budget, &pre_take, &suf_take, stats, err))) {
+        if (!assemble(fmt, &pt, pre_take, suf_take, &out) || (!out.p && !(out.p = malloc(sizeof(int32_t))))) {
+            st = wf_fail(err, WF_ERR_NOMEM, "fim: out of memory");
+        } else {
+            *ids = out.p;
+            *n_ids = out.n;
+            out.p = NULL;
+        }
+    }
+    parts_free(&pt);
     free(out.p);
     return st;
 }
