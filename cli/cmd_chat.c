@@ -11,6 +11,7 @@
 
 #include "gen/gen.h"
 #include "model/model.h"
+#include "chat/messages.h"
 #include "chat/template.h"
 #include "text/tokenizer.h"
 
@@ -145,7 +146,7 @@ static bool conv_push(conv *c, const char *role, const char *text, size_t len) {
     if (!s) return false;
     memcpy(s, text, len);
     s[len] = 0;
-    c->m[c->n++] = (wf_chat_message){role, s, len};
+    c->m[c->n++] = (wf_chat_message){role, s, len, NULL};
     return true;
 }
 
@@ -214,12 +215,13 @@ typedef struct chat {
     size_t n_base_prompt;    /* ... and tokens                              */
 } chat;
 
-/* Tokenize template output: its special-token text (<|im_start|>) becomes the
- * control tokens, no BOS/EOS added (the template writes them itself), as
- * transformers' apply_chat_template does. */
-static bool tokenize_rendered(chat *ch, const char *s, size_t n, int32_t **toks, size_t *nt) {
+/* Tokenize template output from byte `from` on, by the library's one rule
+ * (chat/messages.h): the template's special-token text (<|im_start|>)
+ * becomes control tokens, message contents never do; no BOS/EOS added (the
+ * template writes them itself), as transformers' apply_chat_template does. */
+static bool tokenize_rendered(chat *ch, const char *s, size_t n, size_t from, int32_t **toks, size_t *nt) {
     wf_error err = {0};
-    if (wf_tokenize(ch->v, s, n, false, true, toks, nt, &err)) {
+    if (wf_chat_tokenize(ch->v, s, n, from, ch->c.m, ch->c.n, toks, nt, NULL, &err)) {
         fprintf(stderr, "wafer chat: tokenize: %s\n", err.msg);
         return false;
     }
@@ -262,7 +264,7 @@ static bool build_prompt(chat *ch, char **text, size_t *len, int32_t **toks, siz
     }
     int32_t *rest = NULL;
     size_t n_rest = 0;
-    if (!tokenize_rendered(ch, r + keep_txt, rn - keep_txt, &rest, &n_rest)) {
+    if (!tokenize_rendered(ch, r, rn, keep_txt, &rest, &n_rest)) {
         free(r);
         return false;
     }

@@ -11,6 +11,7 @@
 
 #include "gen/gen.h"
 #include "model/model.h"
+#include "chat/messages.h"
 #include "chat/template.h"
 #include "text/tokenizer.h"
 
@@ -276,44 +277,6 @@ static bool write_atomic(const char *path, const char *data, size_t n, mode_t mo
     return ok;
 }
 
-/* Tokenize the rendered prompt: the template's own text with its special
- * tokens parsed, the user message (instruction and file, which may contain
- * special-token text) as plain text. */
-static int32_t *tokenize_prompt(const wf_vocab *v, const char *r, size_t rn, const char *user, size_t un,
-                                size_t *n, wf_error *err) {
-    const char *at = NULL;
-    for (size_t i = 0; un && i + un <= rn; i++) {
-        if (r[i] == user[0] && !memcmp(r + i, user, un)) {
-            if (at) { at = NULL; break; } /* twice: give up splitting */
-            at = r + i;
-        }
-    }
-    int32_t *a = NULL, *b = NULL, *c = NULL, *o = NULL;
-    size_t na = 0, nb = 0, nc = 0;
-    if (!at) {
-        if (wf_tokenize(v, r, rn, false, true, &o, n, err)) return NULL;
-        return o;
-    }
-    size_t pre = (size_t)(at - r), post = pre + un;
-    if (wf_tokenize(v, r, pre, false, true, &a, &na, err) ||
-        wf_tokenize(v, user, un, false, false, &b, &nb, err) ||
-        wf_tokenize(v, r + post, rn - post, false, true, &c, &nc, err))
-        goto out;
-    if (!(o = malloc((na + nb + nc + 1) * sizeof *o))) {
-        wf_fail(err, WF_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if (na) memcpy(o, a, na * sizeof *o);
-    if (nb) memcpy(o + na, b, nb * sizeof *o);
-    if (nc) memcpy(o + na + nb, c, nc * sizeof *o);
-    *n = na + nb + nc;
-out:
-    free(a);
-    free(b);
-    free(c);
-    return o;
-}
-
 int cmd_edit(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
@@ -517,7 +480,7 @@ int cmd_edit(int argc, char **argv) {
         topts.bos_token = bos ? bos : "";
         topts.eos_token = eos ? eos : "";
         topts.add_generation_prompt = true;
-        wf_chat_message msgs[2] = {{"system", EDIT_SYSTEM, strlen(EDIT_SYSTEM)}, {"user", user.p, user.n}};
+        wf_chat_message msgs[2] = {{"system", EDIT_SYSTEM, strlen(EDIT_SYSTEM), NULL}, {"user", user.p, user.n, NULL}};
         if (wf_template_render(tmpl, msgs, 2, &topts, &rendered, &rn, &err)) {
             fprintf(stderr, "wafer edit: %s\n", err.msg);
             goto done;
@@ -527,7 +490,9 @@ int cmd_edit(int argc, char **argv) {
             rc = 0;
             goto done;
         }
-        if (!(prompt = tokenize_prompt(v, rendered, rn, user.p, user.n, &n_prompt, &err)) ||
+        /* the library's one rule (chat/messages.h): the instruction and the
+         * file are never read as special tokens */
+        if (wf_chat_tokenize(v, rendered, rn, 0, msgs, 2, &prompt, &n_prompt, NULL, &err) ||
             wf_tokenize(v, predt.p ? predt.p : "", predt.n, false, false, &pred, &n_pred, &err)) {
             fprintf(stderr, "wafer edit: tokenize: %s\n", err.msg);
             goto done;

@@ -5,6 +5,7 @@
 #include "chat/template.h"
 
 #include "chat/jinja.h"
+#include "chat/messages.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -87,10 +88,8 @@ void wf_template_free(wf_template *t) {
     free(t);
 }
 
-/* Render with messages given either as parsed pairs or as JSON text. */
-static wf_status render(const wf_template *t, const wf_chat_message *msgs, size_t n, const char *json,
-                        size_t json_len, const wf_template_opts *opts_in, char **out, size_t *out_len,
-                        wf_error *err) {
+static wf_status render(const wf_template *t, const wf_chat_message *msgs, size_t n,
+                        const wf_template_opts *opts_in, char **out, size_t *out_len, wf_error *err) {
     *out = NULL;
     if (out_len) *out_len = 0;
     wf_template_opts opts;
@@ -106,20 +105,15 @@ static wf_status render(const wf_template *t, const wf_chat_message *msgs, size_
         return c.code;
     }
     jdict *g = jv_dict(&c).d;
-    jv messages;
-    if (json) {
-        messages = jv_from_json_text(&c, json, json_len);
-        if (messages.t != JV_LIST) jfail(&c, WF_ERR_FORMAT, 0, "messages: expected a JSON array");
-    } else {
-        messages = jv_list(&c, n);
-        for (size_t i = 0; i < n; i++) {
-            jv m = jv_dict(&c);
-            const char *role = msgs[i].role ? msgs[i].role : "";
-            const char *content = msgs[i].content ? msgs[i].content : "";
-            jd_set(&c, m.d, jv_strs(&c, "role"), jv_strs(&c, role));
-            jd_set(&c, m.d, jv_strs(&c, "content"), jv_str(&c, content, msgs[i].content_len));
-            jl_push(&c, messages.l, m);
-        }
+    jv messages = jv_list(&c, n);
+    for (size_t i = 0; i < n; i++) {
+        const wf_chat_message *mi = &msgs[i];
+        jv m = mi->fields_json ? jv_from_json_text(&c, mi->fields_json, strlen(mi->fields_json)) : jv_dict(&c);
+        if (m.t != JV_DICT) jfail(&c, WF_ERR_FORMAT, 0, "messages[%zu]: expected an object", i);
+        if (mi->role || !mi->fields_json) jd_set(&c, m.d, jv_strs(&c, "role"), jv_strs(&c, mi->role ? mi->role : ""));
+        if (mi->content || !mi->fields_json)
+            jd_set(&c, m.d, jv_strs(&c, "content"), jv_str(&c, mi->content ? mi->content : "", mi->content_len));
+        jl_push(&c, messages.l, m);
     }
     jd_set(&c, g, jv_strs(&c, "messages"), messages);
     jd_set(&c, g, jv_strs(&c, "tools"), jv_none());
@@ -160,67 +154,12 @@ static wf_status render(const wf_template *t, const wf_chat_message *msgs, size_
 
 wf_status wf_template_render(const wf_template *t, const wf_chat_message *msgs, size_t n,
                              const wf_template_opts *opts, char **out, size_t *out_len, wf_error *err) {
-    return render(t, msgs, n, NULL, 0, opts, out, out_len, err);
+    return render(t, msgs, n, opts, out, out_len, err);
 }
 
-wf_status wf_template_render_json(const wf_template *t, const char *messages_json, size_t len,
-                                  const wf_template_opts *opts, char **out, size_t *out_len, wf_error *err) {
-    if (!messages_json) return wf_fail(err, WF_ERR_INVALID_ARG, "messages: no JSON given");
-    /* normalise content-part arrays the way wf_chat_messages_parse does, but
-     * keep every other field (tool_calls, name, ...) */
-    json_error_t je;
-    json_t *root = json_loadb(messages_json, len, 0, &je);
-    if (!root) return wf_fail(err, WF_ERR_FORMAT, "messages: bad JSON at line %d column %d: %s", je.line, je.column, je.text);
-    if (!json_is_array(root)) {
-        json_decref(root);
-        return wf_fail(err, WF_ERR_FORMAT, "messages: expected a JSON array of {\"role\", \"content\"}");
-    }
-    size_t i;
-    json_t *m;
-    json_array_foreach(root, i, m) {
-        if (!json_is_object(m)) {
-            json_decref(root);
-            return wf_fail(err, WF_ERR_FORMAT, "messages[%zu]: expected an object", i);
-        }
-        json_t *content = json_object_get(m, "content");
-        if (content && json_is_array(content)) {
-            size_t total = 0, k;
-            json_t *part;
-            json_array_foreach(content, k, part) {
-                json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
-                if (!json_is_object(part) || !json_is_string(type) || strcmp(json_string_value(type), "text") != 0 ||
-                    !json_is_string(text)) {
-                    json_decref(root);
-                    return wf_fail(err, WF_ERR_UNSUPPORTED, "messages[%zu].content[%zu]: only {\"type\":\"text\",\"text\":...} parts are supported", i, k);
-                }
-                total += json_string_length(text);
-            }
-            char *joined = malloc(total + 1);
-            if (!joined) {
-                json_decref(root);
-                return wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
-            }
-            size_t o = 0;
-            json_array_foreach(content, k, part) {
-                json_t *text = json_object_get(part, "text");
-                memcpy(joined + o, json_string_value(text), json_string_length(text));
-                o += json_string_length(text);
-            }
-            json_object_set_new(m, "content", json_stringn(joined, o));
-            free(joined);
-        }
-    }
-    char *norm = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    if (!norm) return wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
-    wf_status s = render(t, NULL, 0, norm, strlen(norm), opts, out, out_len, err);
-    free(norm);
-    return s;
-}
-
-wf_status wf_chat_messages_parse(const char *json, size_t len, wf_chat_message **out, size_t *n, wf_error *err) {
-    *out = NULL;
-    *n = 0;
+/* Messages JSON text -> messages; strict: every message needs a string
+ * role, and a null content becomes "" (wf_chat_messages_parse). */
+static wf_status messages_from_text(const char *json, size_t len, bool strict, wf_chat_list *l, wf_error *err) {
     json_error_t je;
     json_t *root = json_loadb(json, len, 0, &je);
     if (!root) return wf_fail(err, WF_ERR_FORMAT, "messages: bad JSON at line %d column %d: %s", je.line, je.column, je.text);
@@ -228,81 +167,71 @@ wf_status wf_chat_messages_parse(const char *json, size_t len, wf_chat_message *
         json_decref(root);
         return wf_fail(err, WF_ERR_FORMAT, "messages: expected a JSON array of {\"role\", \"content\"}");
     }
-    size_t cnt = json_array_size(root);
-    wf_chat_message *m = calloc(cnt ? cnt : 1, sizeof *m);
-    if (!m) {
-        json_decref(root);
-        return wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
-    }
     wf_status st = WF_OK;
-    for (size_t i = 0; i < cnt && st == WF_OK; i++) {
-        json_t *o = json_array_get(root, i);
-        json_t *role = json_object_get(o, "role"), *content = json_object_get(o, "content");
-        if (!json_is_object(o) || !json_is_string(role)) {
-            st = wf_fail(err, WF_ERR_FORMAT, "messages[%zu]: expected an object with a string \"role\"", i);
+    size_t i;
+    json_t *o;
+    json_array_foreach(root, i, o) {
+        json_t *content = json_object_get(o, "content");
+        if (!json_is_object(o) || (strict && !json_is_string(json_object_get(o, "role")))) {
+            st = wf_fail(err, WF_ERR_FORMAT, strict ? "messages[%zu]: expected an object with a string \"role\""
+                                                    : "messages[%zu]: expected an object", i);
             break;
         }
-        m[i].role = strdup(json_string_value(role));
-        size_t total = 0;
-        if (!content || json_is_null(content)) {
-            total = 0;
-        } else if (json_is_string(content)) {
-            total = json_string_length(content);
-        } else if (json_is_array(content)) {
-            size_t k;
-            json_t *part;
-            json_array_foreach(content, k, part) {
-                json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
-                if (!json_is_string(type) || strcmp(json_string_value(type), "text") != 0 || !json_is_string(text)) {
-                    st = wf_fail(err, WF_ERR_UNSUPPORTED, "messages[%zu].content[%zu]: only text parts are supported", i, k);
-                    break;
-                }
-                total += json_string_length(text);
-            }
-        } else {
+        if (strict && content && !json_is_null(content) && !json_is_string(content) && !json_is_array(content)) {
             st = wf_fail(err, WF_ERR_FORMAT, "messages[%zu].content: expected a string or an array of text parts", i);
-        }
-        if (st != WF_OK) break;
-        char *c = malloc(total + 1);
-        if (!c || !m[i].role) {
-            free(c);
-            st = wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
             break;
         }
-        size_t o2 = 0;
-        if (json_is_string(content)) {
-            memcpy(c, json_string_value(content), total);
-            o2 = total;
-        } else if (json_is_array(content)) {
-            size_t k;
-            json_t *part;
-            json_array_foreach(content, k, part) {
-                json_t *text = json_object_get(part, "text");
-                memcpy(c + o2, json_string_value(text), json_string_length(text));
-                o2 += json_string_length(text);
-            }
+        wf_chat_message m;
+        wf_error e2 = {0};
+        st = wf_chat_message_from_json(o, &m, &e2);
+        if (st) {
+            wf_fail(err, st, "messages[%zu].%s", i, e2.msg);
+            break;
         }
-        c[o2] = 0;
-        m[i].content = c;
-        m[i].content_len = o2;
+        if (strict && !m.content && !(m.content = calloc(1, 1))) st = wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
+        if (!st && l->n == l->cap) {
+            size_t cap = l->cap ? 2 * l->cap : 16;
+            wf_chat_message *nm = realloc(l->m, cap * sizeof *nm);
+            if (nm) l->m = nm, l->cap = cap;
+            else st = wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
+        }
+        if (st) {
+            wf_chat_message_clear(&m);
+            break;
+        }
+        l->m[l->n++] = m;
     }
     json_decref(root);
-    if (st != WF_OK) {
-        wf_chat_messages_free(m, cnt);
-        return st;
-    }
-    *out = m;
-    *n = cnt;
+    if (st) wf_chat_list_free(l);
+    return st;
+}
+
+wf_status wf_template_render_json(const wf_template *t, const char *messages_json, size_t len,
+                                  const wf_template_opts *opts, char **out, size_t *out_len, wf_error *err) {
+    *out = NULL;
+    if (!messages_json) return wf_fail(err, WF_ERR_INVALID_ARG, "messages: no JSON given");
+    wf_chat_list l = {0};
+    wf_status s = messages_from_text(messages_json, len, false, &l, err);
+    if (!s) s = render(t, l.m, l.n, opts, out, out_len, err);
+    wf_chat_list_free(&l);
+    return s;
+}
+
+wf_status wf_chat_messages_parse(const char *json, size_t len, wf_chat_message **out, size_t *n, wf_error *err) {
+    *out = NULL;
+    *n = 0;
+    wf_chat_list l = {0};
+    wf_status st = messages_from_text(json, len, true, &l, err);
+    if (st) return st;
+    if (!l.m && !(l.m = calloc(1, sizeof *l.m))) return wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
+    *out = l.m;
+    *n = l.n;
     return WF_OK;
 }
 
 void wf_chat_messages_free(wf_chat_message *m, size_t n) {
-    if (!m) return;
-    for (size_t i = 0; i < n; i++) {
-        free((char *)m[i].role);
-        free((char *)m[i].content);
-    }
-    free(m);
+    wf_chat_list l = {m, n, n};
+    wf_chat_list_free(&l);
 }
 
 /* ---- built-in formats ------------------------------------------------------ */

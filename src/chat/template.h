@@ -19,11 +19,15 @@
 typedef struct wf_template wf_template;
 
 /* One chat message; content is UTF-8 text (already normalised: an OpenAI
- * array of text parts is joined into one string). */
+ * array of text parts is joined into one string, chat/messages.h). */
 typedef struct wf_chat_message {
-    const char *role;
-    const char *content;
+    const char *role;        /* NULL: "" (or as fields_json has it)            */
+    const char *content;     /* NULL: "" (or as fields_json has it)            */
     size_t content_len;
+    const char *fields_json; /* NULL, or the message as a JSON object: its other
+                                members (tool_calls with arguments as objects,
+                                tool_call_id, name ...) reach the template as
+                                they are; role and content above win         */
 } wf_chat_message;
 
 typedef struct wf_template_opts {
@@ -54,13 +58,14 @@ wf_status wf_template_render(const wf_template *t, const wf_chat_message *msgs, 
                              wf_error *err);
 /* The same with the messages as a JSON array text (OpenAI style: role,
  * content as a string or [{"type":"text","text":..}], other fields such as
- * tool_calls kept as they are). */
+ * tool_calls kept as they are), read with wf_chat_message_from_json. */
 wf_status wf_template_render_json(const wf_template *t, const char *messages_json, size_t len,
                                   const wf_template_opts *opts, char **out, size_t *out_len,
                                   wf_error *err);
 
-/* Parse an OpenAI-style messages array into role/content pairs (content
- * parts joined). Free with wf_chat_messages_free. */
+/* Parse an OpenAI-style messages array into messages (content parts joined,
+ * a null content as "", other members in fields_json). Free with
+ * wf_chat_messages_free. */
 wf_status wf_chat_messages_parse(const char *json, size_t len, wf_chat_message **out, size_t *n,
                                  wf_error *err);
 void wf_chat_messages_free(wf_chat_message *m, size_t n);

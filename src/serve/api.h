@@ -13,6 +13,7 @@
 #define WF_API_H
 
 #include "wafer.h"
+#include "chat/messages.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -62,14 +63,6 @@ typedef struct wf_api_extra {
     size_t len;
 } wf_api_extra;
 
-/* One chat message's content as it will appear in the rendered prompt
- * (text parts joined): the prompt builder keeps it from being read as
- * special tokens. */
-typedef struct wf_api_text {
-    char *s;
-    size_t len;
-} wf_api_text;
-
 /* A request's `speculative` field (a wafer extension): "none", "lookup" or
  * "draft" (the server's --draft model); absent: as the server was started. */
 typedef enum wf_api_spec { WF_API_SPEC_DEFAULT = 0, WF_API_SPEC_NONE, WF_API_SPEC_LOOKUP, WF_API_SPEC_DRAFT } wf_api_spec;
@@ -89,10 +82,8 @@ typedef struct wf_api_request {
     bool echo;               /* /v1/completions: prompt text before the answer */
 
     /* chat */
-    char *messages_json;     /* normalized messages array (content joined,
-                                tool_calls arguments as objects)               */
-    wf_api_text *contents;   /* (n_contents) every non-empty message content    */
-    size_t n_contents;
+    wf_chat_list msgs;       /* the messages (content joined, "developer" as
+                                "system", tool_calls arguments as objects)     */
     char *template_extra;    /* JSON object: tools, chat_template_kwargs; or NULL */
     bool tools;              /* tools given (and tool_choice not "none"): the
                                 answer is parsed for tool calls (tool_calls.c) */

@@ -132,39 +132,22 @@ static bool get_str(json_t *o, const char *key, char **out, size_t *len, wf_api_
 }
 
 /* Text that may be a string or an array of {"type": "text", "text"} parts
- * (joined). */
+ * (joined by chat/messages.c, the one place that does it). */
 static bool text_parts(json_t *v, const char *param, char **out, size_t *len, wf_api_error *e) {
-    if (json_is_string(v)) {
-        *len = json_string_length(v);
-        if (!(*out = dup_n(json_string_value(v), *len))) return oom(e);
-        return true;
-    }
-    if (!json_is_array(v)) return bad_type(e, param, "a string or an array of text parts", v);
-    size_t i, total = 0;
-    json_t *p;
-    json_array_foreach(v, i, p) {
-        json_t *type = json_object_get(p, "type"), *text = json_object_get(p, "text");
-        if (!json_is_object(p) || !json_is_string(type))
-            return wf_api_fail(e, E400, param, "invalid_type", "Invalid '%s[%zu]': expected a content part object with a 'type'.", param, i);
-        if (strcmp(json_string_value(type), "text") != 0)
-            return wf_api_fail(e, E400, param, "unsupported_content",
-                               "Invalid '%s[%zu]': content parts of type '%s' are not supported (text only).",
-                               param, i, json_string_value(type));
-        if (!json_is_string(text)) return bad_type(e, "text", "a string", text ? text : json_null());
-        total += json_string_length(text);
-    }
-    char *s = malloc(total + 1);
-    if (!s) return oom(e);
-    size_t o = 0;
-    json_array_foreach(v, i, p) {
-        json_t *text = json_object_get(p, "text");
-        memcpy(s + o, json_string_value(text), json_string_length(text));
-        o += json_string_length(text);
-    }
-    s[o] = 0;
-    *out = s;
-    *len = o;
-    return true;
+    size_t bad = SIZE_MAX;
+    wf_error err = {0};
+    wf_status st = wf_chat_content_join(v, NULL, out, len, &bad, &err);
+    if (st == WF_OK) return true;
+    if (st == WF_ERR_NOMEM) return oom(e);
+    if (bad == SIZE_MAX) return bad_type(e, param, "a string or an array of text parts", v);
+    json_t *p = json_array_get(v, bad), *type = json_object_get(p, "type"), *text = json_object_get(p, "text");
+    if (!json_is_object(p) || !json_is_string(type))
+        return wf_api_fail(e, E400, param, "invalid_type", "Invalid '%s[%zu]': expected a content part object with a 'type'.", param, bad);
+    if (st == WF_ERR_UNSUPPORTED)
+        return wf_api_fail(e, E400, param, "unsupported_content",
+                           "Invalid '%s[%zu]': content parts of type '%s' are not supported (text only).",
+                           param, bad, json_string_value(type));
+    return bad_type(e, "text", "a string", text ? text : json_null());
 }
 
 static bool get_stops(json_t *o, const char *key, const wf_api_limits *lim, wf_api_request *r, wf_api_error *e) {
@@ -351,6 +334,60 @@ static bool get_spec(json_t *o, wf_api_request *r, wf_api_error *e) {
     return true;
 }
 
+/* messages[i] -> r->msgs: role checked ("developer" is the newer name of
+ * "system", which templates know), content joined ("" for an assistant
+ * message that only calls tools), the other members (tool_calls with their
+ * arguments as objects, tool_call_id, name) kept for the template. */
+static bool chat_message(json_t *m, size_t i, wf_api_request *r, wf_api_error *e) {
+    char param[40];
+    snprintf(param, sizeof param, "messages[%zu]", i);
+    if (!json_is_object(m)) return bad_type(e, param, "an object", m);
+    json_t *role = json_object_get(m, "role");
+    if (!json_is_string(role) || !role_ok(json_string_value(role))) {
+        if (!json_is_string(role)) return wf_api_fail(e, E400, param, "invalid_value", "Invalid '%s.role': expected one of system, developer, user, assistant, tool.", param);
+        return wf_api_fail(e, E400, param, "invalid_value", "Invalid '%s.role': '%.40s' is not one of system, developer, user, assistant, tool.",
+                           param, json_string_value(role));
+    }
+    const char *rs = !strcmp(json_string_value(role), "developer") ? "system" : json_string_value(role);
+    json_t *content = json_object_get(m, "content");
+    char *text = NULL;
+    size_t len = 0;
+    if (content && !json_is_null(content)) {
+        char cparam[56];
+        snprintf(cparam, sizeof cparam, "%s.content", param);
+        if (!text_parts(content, cparam, &text, &len, e)) return false;
+    } else {
+        json_t *tc = json_object_get(m, "tool_calls");
+        if (!(json_is_array(tc) && !strcmp(rs, "assistant")))
+            return wf_api_fail(e, E400, param, "missing_required_parameter", "Missing required parameter: '%s.content'.", param);
+        if (!(text = calloc(1, 1))) return oom(e);
+    }
+    bool others = false;
+    const char *key;
+    json_t *v;
+    json_object_foreach(m, key, v) others |= strcmp(key, "role") != 0 && strcmp(key, "content") != 0;
+    char *fields = NULL;
+    if (others) {
+        json_t *nm = json_deep_copy(m);
+        if (nm) {
+            json_object_set_new(nm, "role", json_string(rs));
+            json_object_set_new(nm, "content", json_stringn(text, len));
+            tool_args_to_objects(nm);
+            fields = json_dumps(nm, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        }
+        json_decref(nm);
+        if (!fields) {
+            free(text);
+            return oom(e);
+        }
+    }
+    wf_error err = {0};
+    wf_status st = wf_chat_list_push(&r->msgs, rs, text, len, fields, &err);
+    free(text);
+    free(fields);
+    return st == WF_OK ? true : oom(e);
+}
+
 static bool parse_chat(json_t *o, const wf_api_limits *lim, wf_api_request *r, wf_api_error *e) {
     json_t *msgs = get(o, "messages");
     if (!msgs) return wf_api_fail(e, E400, "messages", "missing_required_parameter", "Missing required parameter: 'messages'.");
@@ -359,64 +396,8 @@ static bool parse_chat(json_t *o, const wf_api_limits *lim, wf_api_request *r, w
     if (n == 0) return wf_api_fail(e, E400, "messages", "empty_array", "Invalid 'messages': empty array. Expected an array with minimum length 1.");
     if (n > (size_t)lim->max_messages)
         return wf_api_fail(e, E400, "messages", "invalid_value", "Invalid 'messages': more than %d messages.", lim->max_messages);
-    json_t *norm = json_array();
-    if (!norm || !(r->contents = calloc(n, sizeof *r->contents))) {
-        json_decref(norm);
-        return oom(e);
-    }
-    for (size_t i = 0; i < n; i++) {
-        json_t *m = json_array_get(msgs, i);
-        char param[40];
-        snprintf(param, sizeof param, "messages[%zu]", i);
-        if (!json_is_object(m)) {
-            json_decref(norm);
-            return bad_type(e, param, "an object", m);
-        }
-        json_t *role = json_object_get(m, "role");
-        if (!json_is_string(role) || !role_ok(json_string_value(role))) {
-            json_decref(norm);
-            if (!json_is_string(role)) return wf_api_fail(e, E400, param, "invalid_value", "Invalid '%s.role': expected one of system, developer, user, assistant, tool.", param);
-            return wf_api_fail(e, E400, param, "invalid_value", "Invalid '%s.role': '%.40s' is not one of system, developer, user, assistant, tool.",
-                               param, json_string_value(role));
-        }
-        json_t *nm = json_deep_copy(m);
-        if (!nm || json_array_append_new(norm, nm)) {
-            json_decref(norm);
-            return oom(e);
-        }
-        /* "developer" is the newer name of "system"; templates know "system" */
-        if (!strcmp(json_string_value(role), "developer")) json_object_set_new(nm, "role", json_string("system"));
-        json_t *content = json_object_get(m, "content");
-        if (content && !json_is_null(content)) {
-            char *text = NULL;
-            size_t len = 0;
-            char cparam[56];
-            snprintf(cparam, sizeof cparam, "%s.content", param);
-            if (!text_parts(content, cparam, &text, &len, e)) {
-                json_decref(norm);
-                return false;
-            }
-            json_t *js = json_stringn(text, len);
-            if (!js || json_object_set_new(nm, "content", js)) {
-                free(text);
-                json_decref(norm);
-                return oom(e);
-            }
-            if (len) r->contents[r->n_contents++] = (wf_api_text){text, len};
-            else free(text);
-        } else {
-            json_t *tc = json_object_get(m, "tool_calls");
-            if (!(json_is_array(tc) && !strcmp(json_string_value(role), "assistant"))) {
-                json_decref(norm);
-                return wf_api_fail(e, E400, param, "missing_required_parameter", "Missing required parameter: '%s.content'.", param);
-            }
-            json_object_set_new(nm, "content", json_string(""));
-        }
-        tool_args_to_objects(nm);
-    }
-    r->messages_json = json_dumps(norm, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(norm);
-    if (!r->messages_json) return oom(e);
+    for (size_t i = 0; i < n; i++)
+        if (!chat_message(json_array_get(msgs, i), i, r, e)) return false;
 
     /* extra template variables: tools, chat_template_kwargs */
     json_t *extra = json_object();
@@ -668,9 +649,7 @@ void wf_api_request_free(wf_api_request *r) {
     free(r->model);
     for (size_t i = 0; i < r->n_stops; i++) free(r->stops[i]);
     free(r->stops);
-    free(r->messages_json);
-    for (size_t i = 0; i < r->n_contents; i++) free(r->contents[i].s);
-    free(r->contents);
+    wf_chat_list_free(&r->msgs);
     free(r->template_extra);
     free(r->prediction);
     free(r->prompt);

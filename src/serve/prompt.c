@@ -12,7 +12,10 @@
 #define _GNU_SOURCE /* memmem */
 #include "serve/serve_int.h"
 
+#include "chat/messages.h"
 #include "text/tokenizer.h"
+
+#include <stdint.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,19 +23,6 @@
 static bool tok_fail(wf_api_error *e, const wf_error *err) {
     if (err->code == WF_ERR_NOMEM) return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory while tokenizing");
     return wf_api_fail(e, 400, "invalid_request_error", NULL, NULL, "tokenize: %s", err->msg);
-}
-
-/* Does text contain special-token text that wf_tokenize would turn into a
- * control token? */
-static bool has_control_text(const wf_vocab *v, const char *text, size_t len, bool *hostile, wf_api_error *e) {
-    int32_t *ids = NULL;
-    size_t n = 0;
-    wf_error err = {0};
-    if (wf_tokenize(v, text, len, false, true, &ids, &n, &err)) return tok_fail(e, &err);
-    *hostile = false;
-    for (size_t i = 0; i < n && !*hostile; i++) *hostile = wf_vocab_is_control(v, ids[i]);
-    free(ids);
-    return true;
 }
 
 typedef struct tokv {
@@ -75,53 +65,19 @@ bool srv_chat_tokens(wf_server *s, const wf_api_request *a, int32_t **out, size_
     o.eos_token = s->eos_text;
     o.extra_json = a->template_extra;
     char *r = NULL;
-    size_t rn = 0;
+    size_t rn = 0, bad = SIZE_MAX;
     wf_error err = {0};
-    wf_status st = wf_template_render_json(s->tmpl, a->messages_json, strlen(a->messages_json), &o, &r, &rn, &err);
+    wf_status st = wf_template_render(s->tmpl, a->msgs.m, a->msgs.n, &o, &r, &rn, &err);
     if (st) {
         if (st == WF_ERR_NOMEM) return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory rendering the chat template");
         return wf_api_fail(e, 400, "invalid_request_error", "messages", "chat_template_error", "chat template: %s", err.msg);
     }
-    bool *hostile = calloc(a->n_contents + 1, sizeof *hostile);
-    bool any = false, ok = hostile != NULL;
-    if (!ok) wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
-    for (size_t i = 0; ok && i < a->n_contents; i++) {
-        ok = has_control_text(s->v, a->contents[i].s, a->contents[i].len, &hostile[i], e);
-        any |= hostile[i];
-    }
-    tokv t = {0};
-    if (ok && !any) {
-        ok = add_piece(s->v, &t, r, rn, true, e);
-    } else if (ok) {
-        /* Find each message's content in the rendered text, in order; those
-         * spans are tokenized as plain text, the rest with special tokens. */
-        size_t pos = 0;
-        for (size_t i = 0; ok && i < a->n_contents; i++) {
-            const wf_api_text *c = &a->contents[i];
-            const char *f = c->len <= rn - pos ? memmem(r + pos, rn - pos, c->s, c->len) : NULL;
-            if (!f) {
-                if (hostile[i])
-                    ok = wf_api_fail(e, 400, "invalid_request_error", "messages", "special_tokens_in_content",
-                                     "messages[%zu]: the content contains special-token text and the chat template does not "
-                                     "render it verbatim, so it cannot be kept apart from the template's own tokens.", i);
-                continue;
-            }
-            size_t off = (size_t)(f - r);
-            ok = add_piece(s->v, &t, r + pos, off - pos, true, e) && add_piece(s->v, &t, f, c->len, false, e);
-            pos = off + c->len;
-        }
-        if (ok) ok = add_piece(s->v, &t, r + pos, rn - pos, true, e);
-    }
-    free(hostile);
+    st = wf_chat_tokenize(s->v, r, rn, 0, a->msgs.m, a->msgs.n, out, n_out, &bad, &err);
     free(r);
-    if (!ok) {
-        free(t.p);
-        return false;
-    }
-    if (!t.p && !(t.p = malloc(sizeof *t.p))) return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
-    *out = t.p;
-    *n_out = t.n;
-    return true;
+    if (st == WF_OK) return true;
+    if (bad != SIZE_MAX)
+        return wf_api_fail(e, 400, "invalid_request_error", "messages", "special_tokens_in_content", "%s", err.msg);
+    return tok_fail(e, &err);
 }
 
 /* Reserve for the answer in FIM budgets: what the request allows, at most

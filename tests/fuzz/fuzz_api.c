@@ -80,7 +80,9 @@ static void invariants(const wf_api_request *r) {
     if (r->n_stops > 16) abort();
     for (size_t i = 0; i < r->n_stops; i++)
         if (!r->stops[i] || !r->stops[i][0] || strlen(r->stops[i]) > 256) abort();
-    if (r->kind == WF_API_CHAT && (!r->messages_json || r->n_contents > 4096)) abort();
+    if (r->kind == WF_API_CHAT && (r->msgs.n == 0 || r->msgs.n > 4096)) abort();
+    for (size_t i = 0; i < r->msgs.n; i++)
+        if (!r->msgs.m[i].role || !r->msgs.m[i].content) abort();
     for (size_t i = 0; i < r->n_prompt_ids; i++)
         if (r->prompt_ids[i] < 0 || r->prompt_ids[i] >= 1000) abort();
     for (size_t i = 0; i < r->n_tokens; i++)

@@ -35,16 +35,17 @@ static void test_requests(void) {
                     &r, &e);
     CHECK(ok, "chat parses: %s", e.message);
     if (ok) {
-        json_t *m = json_loads(r.messages_json, 0, NULL);
-        CHECK(json_is_array(m) && json_array_size(m) == 3, "3 messages");
-        CHECK(!strcmp(json_string_value(json_object_get(json_array_get(m, 0), "role")), "system"), "developer -> system");
-        CHECK(!strcmp(json_string_value(json_object_get(json_array_get(m, 1), "content")), "ab"), "text parts joined");
-        json_t *args = json_object_get(json_object_get(json_array_get(json_object_get(json_array_get(m, 2), "tool_calls"), 0),
-                                                       "function"), "arguments");
+        const wf_chat_message *m = r.msgs.m;
+        CHECK(r.msgs.n == 3, "3 messages");
+        CHECK(r.msgs.n == 3 && !strcmp(m[0].role, "system"), "developer -> system");
+        CHECK(r.msgs.n == 3 && m[1].content_len == 2 && !strcmp(m[1].content, "ab"), "text parts joined");
+        json_t *f = r.msgs.n == 3 && m[2].fields_json ? json_loads(m[2].fields_json, 0, NULL) : NULL;
+        json_t *args = json_object_get(json_object_get(json_array_get(json_object_get(f, "tool_calls"), 0), "function"),
+                                       "arguments");
         CHECK(json_is_object(args) && json_integer_value(json_object_get(args, "x")) == 2, "tool arguments -> object");
-        json_decref(m);
+        json_decref(f);
         CHECK(r.max_tokens == 7 && r.n_stops == 1 && !strcmp(r.stops[0], "END"), "max_completion_tokens, stop string");
-        CHECK(r.n_contents == 2 && r.contents[1].len == 2, "contents kept for the prompt builder");
+        CHECK(r.msgs.n == 3 && m[0].fields_json == NULL && m[2].content_len == 0, "contents kept for the prompt builder");
         CHECK(r.tools && r.logprobs == 2, "tools flag, top_logprobs");
         CHECK(r.sp.temperature == 1.0f && r.sp.top_p == 1.0f && r.sp.top_k == 0, "OpenAI sampling defaults");
     }
