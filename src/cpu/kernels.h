@@ -72,5 +72,9 @@ void wf_kernels_init(wf_kernels *k, wf_isa isa);
 void wf_kernels_fill_scalar(wf_kernels *k);
 void wf_kernels_fill_avx2(wf_kernels *k);
 void wf_kernels_fill_avx512(wf_kernels *k, const wf_cpu_features *f);
+/* The low-bit and codebook types (Q2_K, Q3_K, IQ4_NL, IQ4_XS, MXFP4), in
+ * their own files; called by the fillers above. */
+void wf_kernels_fill_lowbit_avx2(wf_kernels *k);
+void wf_kernels_fill_lowbit_avx512(wf_kernels *k);
 
 #endif /* WF_KERNELS_H */

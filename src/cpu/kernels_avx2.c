@@ -725,4 +725,5 @@ void wf_kernels_fill_avx2(wf_kernels *k) {
     k->gemm[WF_TYPE_Q6_K] = gemm_q6_K;
     /* the K-quants switch to dealt tiles above 32 columns; the rest are dots */
     k->gemm_exact[WF_TYPE_Q4_K] = k->gemm_exact[WF_TYPE_Q5_K] = k->gemm_exact[WF_TYPE_Q6_K] = WF_GEMM_EXACT_TOKENS;
+    wf_kernels_fill_lowbit_avx2(k);
 }

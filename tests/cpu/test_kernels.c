@@ -19,7 +19,8 @@
 
 static const wf_type weight_types[] = {WF_TYPE_F32, WF_TYPE_F16, WF_TYPE_BF16, WF_TYPE_Q8_0,
                                        WF_TYPE_Q4_0, WF_TYPE_Q5_0, WF_TYPE_Q4_1, WF_TYPE_Q5_1,
-                                       WF_TYPE_Q4_K, WF_TYPE_Q5_K, WF_TYPE_Q6_K};
+                                       WF_TYPE_Q4_K, WF_TYPE_Q5_K, WF_TYPE_Q6_K, WF_TYPE_Q2_K,
+                                       WF_TYPE_Q3_K, WF_TYPE_IQ4_NL, WF_TYPE_IQ4_XS, WF_TYPE_MXFP4};
 #define N_WT (int)(sizeof weight_types / sizeof weight_types[0])
 
 /* The scalar reference against the double dot of the dequantized rows: Q4_1
@@ -50,6 +51,9 @@ static void random_weight_row(t_rng *r, wf_type t, int64_t n, uint8_t *dst) {
         const uint16_t m = wf_fp32_to_fp16(0.05f * t_unif(r));
         switch (t) {
         case WF_TYPE_Q6_K: memcpy(blk + 208, &d, 2); break;
+        case WF_TYPE_Q3_K: memcpy(blk + 108, &d, 2); break;
+        case WF_TYPE_Q2_K: memcpy(blk + 80, &d, 2); memcpy(blk + 82, &m, 2); break;
+        case WF_TYPE_MXFP4: blk[0] = (uint8_t)(110 + t_next(r) % 20); break; /* 2^-17 .. 2^1 */
         case WF_TYPE_Q4_1: case WF_TYPE_Q5_1: memcpy(blk, &d, 2); memcpy(blk + 2, &m, 2); break;
         case WF_TYPE_Q4_K: case WF_TYPE_Q5_K: {
             const uint16_t dm = wf_fp32_to_fp16(0.01f * (t_unif(r) + 1.0f));
