@@ -8,13 +8,14 @@ gaussian weights of the requested spread, and that the seed makes the output
 reproducible. Exit 77 (skip) when the tool is not built.
 """
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
 import bench_gguf
+import testlib as T
+from testlib import check
 
 # From Qwen/Qwen2.5-Coder-{0.5B,1.5B} config.json (typed in here, not taken
 # from mkmodel's table).
@@ -25,15 +26,6 @@ CONFIGS = {
                                vocab=151936, ctx=32768, theta=1e6, eps=1e-6),
 }
 
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what)
-
 
 def mkmodel_path():
     build = os.environ.get("WAFER_BUILD", "")
@@ -42,7 +34,7 @@ def mkmodel_path():
 
 
 def run(tool, args):
-    r = subprocess.run([tool] + args, capture_output=True, text=True, timeout=300)
+    r = T.run([tool] + args, text=True)
     if r.returncode != 0:
         print(r.stdout, r.stderr)
     return r.returncode
@@ -102,8 +94,7 @@ def check_model(path, cfg, layers, vocab, wtype):
 def main():
     tool = mkmodel_path()
     if not tool:
-        print("bench_mkmodel not built: skipped")
-        return 77
+        T.skip("bench_mkmodel not built")
     with tempfile.TemporaryDirectory() as d:
         for preset, layers, vocab in [("qwen2.5-coder-0.5b", 2, 2048), ("qwen2.5-coder-1.5b", 1, 1024)]:
             cfg = CONFIGS[preset]
@@ -130,8 +121,7 @@ def main():
         check(run(tool, ["--preset", "nope", os.path.join(d, "x.gguf")]) == 2, "unknown preset refused")
         check(run(tool, ["--type", "q9_9", os.path.join(d, "x.gguf")]) == 2, "unknown type refused")
         check(run(tool, ["--layers", "0", os.path.join(d, "x.gguf")]) == 2, "zero layers refused")
-    print("failures:", failures)
-    return 1 if failures else 0
+    return T.summary("bench_mkmodel")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ and -m against a vocabulary GGUF that embeds a chat template.
 import datetime
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,8 @@ import time
 import jinja2
 import jinja2.ext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+import testlib as T
 
 os.environ["TZ"] = "UTC"  # strftime_now: the same local time on both sides
 time.tzset()
@@ -142,8 +143,7 @@ def run_wafer(args, env_extra=None):
     env["WAFER_TEMPLATE_NOW"] = str(NOW)
     if env_extra:
         env.update(env_extra)
-    p = subprocess.run([WAFER, "template"] + args, capture_output=True, env=env, timeout=60)
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+    return T.wafer("template", *args, env=env, timeout=60)
 
 
 def first_diff(a, b):
@@ -153,23 +153,23 @@ def first_diff(a, b):
     return min(len(a), len(b))
 
 
-def compare(name, case, expected, exc, rc, out, err, failures):
+def compare(name, case, expected, exc, rc, out, err):
     if exc is not None:
         if rc == 0:
-            failures.append("%s/%s: jinja2 raised %r but wafer succeeded" % (name, case, exc))
+            T.fail("%s/%s: jinja2 raised %r but wafer succeeded" % (name, case, exc))
             return "FAIL"
         if isinstance(exc, TemplateRaised) and str(exc) not in err:
-            failures.append("%s/%s: wafer error %r lacks the template's message %r" % (name, case, err.strip(), str(exc)))
+            T.fail("%s/%s: wafer error %r lacks the template's message %r" % (name, case, err.strip(), str(exc)))
             return "FAIL"
         return "raise"
     if rc != 0:
-        failures.append("%s/%s: wafer failed (rc %d): %s" % (name, case, rc, err.strip()))
+        T.fail("%s/%s: wafer failed (rc %d): %s" % (name, case, rc, err.strip()))
         return "FAIL"
     exp = expected.encode("utf-8")
     if out != exp:
         i = first_diff(out, exp)
-        failures.append("%s/%s: differs at byte %d\n  wafer:  %r\n  jinja2: %r" %
-                        (name, case, i, out[max(0, i - 40):i + 60], exp[max(0, i - 40):i + 60]))
+        T.fail("%s/%s: differs at byte %d\n  wafer:  %r\n  jinja2: %r" %
+               (name, case, i, out[max(0, i - 40):i + 60], exp[max(0, i - 40):i + 60]))
         return "FAIL"
     return "ok"
 
@@ -276,7 +276,7 @@ def gen_expr(r, d=0):
     return "(%s if %s else %s)" % (gen_expr(r, d + 1), gen_expr(r, d + 1), gen_expr(r, d + 1))
 
 
-def fuzz(tmp, kind, n, seed, failures):
+def fuzz(tmp, kind, n, seed):
     import random
     import warnings
     warnings.simplefilter("ignore")  # jinja2's constant folding warns on odd literals
@@ -314,7 +314,7 @@ def fuzz(tmp, kind, n, seed, failures):
             stats["refused" if ok else "bad"] += 1
             why = "wafer failed (%s), jinja2 gave %r" % (err.strip(), exp)
         if not ok:
-            failures.append("fuzz-%s: %r: %s" % (kind, t, why))
+            T.fail("fuzz-%s: %r: %s" % (kind, t, why))
     print("fuzz %-11s seed %d: %s" % (kind, seed, ", ".join("%s %d" % kv for kv in stats.items())))
 
 
@@ -339,10 +339,8 @@ def main():
         return 1
     tdir = os.path.join(SHARED, "templates") if SHARED else ""
     if not tdir or not os.path.isdir(tdir):
-        print("no shared templates at %r: skipped" % tdir)
-        return 77
+        T.skip("no shared templates at %r" % tdir)
     names = sorted(f for f in os.listdir(tdir) if f.endswith(".jinja"))
-    failures = []
     table = []
     with tempfile.TemporaryDirectory() as tmp:
         mfiles = {}
@@ -375,7 +373,7 @@ def main():
                 if not gen:
                     args.append("--no-generation-prompt")
                 rc, out, err = run_wafer(args)
-                row.append(compare(name, "%s%s" % (case, "" if gen else "/nogen"), expected, exc, rc, out, err, failures))
+                row.append(compare(name, "%s%s" % (case, "" if gen else "/nogen"), expected, exc, rc, out, err))
             for case, (msgs, extra) in VAR_CASES.items():
                 exc, expected = None, None
                 try:
@@ -385,7 +383,7 @@ def main():
                 args = ["--chat-template", path, "--messages", mfiles[case], "--bos", BOS, "--eos", EOS,
                         "--vars", json.dumps(extra, ensure_ascii=False)]
                 rc, out, err = run_wafer(args)
-                row.append(compare(name, case, expected, exc, rc, out, err, failures))
+                row.append(compare(name, case, expected, exc, rc, out, err))
             table.append((name, row))
 
         # built-in formats vs independent formatters
@@ -398,7 +396,7 @@ def main():
                 if not gen:
                     args.append("--no-generation-prompt")
                 rc, out, err = run_wafer(args)
-                row.append(compare("builtin:" + bname, case, expected, None, rc, out, err, failures))
+                row.append(compare("builtin:" + bname, case, expected, None, rc, out, err))
             table.append(("builtin:" + bname, row))
 
         # -m: a vocabulary GGUF with an embedded template; bos/eos from its vocabulary
@@ -421,30 +419,30 @@ def main():
                 if not gen:
                     args.append("--no-generation-prompt")
                 rc, out, err = run_wafer(args)
-                row.append(compare("-m phi-3", case, expected, exc, rc, out, err, failures))
+                row.append(compare("-m phi-3", case, expected, exc, rc, out, err))
             table.append(("-m ggml-vocab-phi-3", row))
 
-        fuzz(tmp, "blocks", 300, 1, failures)
-        fuzz(tmp, "expressions", 600, 2, failures)
+        fuzz(tmp, "blocks", 300, 1)
+        fuzz(tmp, "expressions", 600, 2)
 
         # usage errors and bad input
         # without -m and --chat-template the default (embedded) model is used;
         # it has no chat template, which must be said, not guessed
         rc, _, err = run_wafer(["--messages", mfiles["user-only"]])
         if rc == 0 or "chat_template" not in str(err):
-            failures.append("no template: expected an error naming the missing chat template, got %d" % rc)
+            T.fail("no template: expected an error naming the missing chat template, got %d" % rc)
         bad = os.path.join(tmp, "bad.json")
         with open(bad, "w") as f:
             f.write('[{"role": "user", "content": ')
         rc, _, err = run_wafer(["--chat-template", "chatml", "--messages", bad])
         if rc != 1 or "JSON" not in err:
-            failures.append("bad JSON: expected exit 1 naming JSON, got %d %r" % (rc, err))
+            T.fail("bad JSON: expected exit 1 naming JSON, got %d %r" % (rc, err))
         badt = os.path.join(tmp, "bad.jinja")
         with open(badt, "w") as f:
             f.write("{{ messages | frobnicate }}")
         rc, _, err = run_wafer(["--chat-template", badt, "--messages", mfiles["user-only"]])
         if rc != 1 or "frobnicate" not in err:
-            failures.append("unknown filter: expected exit 1 naming it, got %d %r" % (rc, err))
+            T.fail("unknown filter: expected exit 1 naming it, got %d %r" % (rc, err))
 
     w = max(len(n) for n, _ in table)
     heads = ["%s%s" % (c[:10], "" if g else "/-g") for c, g in cols] + list(VAR_CASES)
@@ -454,9 +452,7 @@ def main():
     n_ok = sum(r in ("ok", "raise") for _, row in table for r in row)
     n_all = sum(len(row) for _, row in table)
     print("%d/%d renders agree (ok = same bytes, raise = both raised)" % (n_ok, n_all))
-    for f in failures:
-        print("FAIL", f)
-    return 1 if failures else 0
+    return T.summary("test_template_py")
 
 
 if __name__ == "__main__":

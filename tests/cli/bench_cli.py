@@ -10,26 +10,18 @@ built.
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 import bench_gguf
-
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what)
+import testlib as T
+from testlib import check
 
 
 def run(args, timeout=300):
     t0 = time.monotonic()
-    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    r = T.run(args, text=True, timeout=timeout)
     return r, time.monotonic() - t0
 
 
@@ -88,8 +80,7 @@ def main():
     build = os.environ.get("WAFER_BUILD", "")
     mk = os.path.join(build, "bench", "bench_mkmodel")
     if not (os.path.exists(wafer) and os.path.exists(mk)):
-        print("wafer or bench_mkmodel not built: skipped")
-        return 77
+        T.skip("wafer or bench_mkmodel not built")
     r, _ = run([wafer, "bench", "--help"])
     check(r.returncode == 0 and "--prompt" in r.stdout and "--json" in r.stdout, "--help")
     r, _ = run([wafer, "bench", "--no-such-option"])
@@ -131,8 +122,7 @@ def main():
                   and "peak RSS" in r.stdout, "text output (batch 8, kv q8_0)")
             r, _ = run([wafer, "bench", "-m", path, "--prompt", "100", "--gen", "100", "-c", "64"])
             check(r.returncode == 2, "context smaller than prompt + gen refused")
-    print("failures:", failures)
-    return 1 if failures else 0
+    return T.summary("bench_cli")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ import pty
 import re
 import select
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,9 +48,12 @@ import numpy as np
 
 import gguf_py as G
 import make_model
+import testlib
+from testlib import check, wafer_ok
+
+testlib.print_ok = True
 
 WAFER = os.environ.get("WAFER")
-failures = 0
 
 CHATML = ("{% for message in messages %}"
           "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
@@ -59,13 +61,6 @@ CHATML = ("{% for message in messages %}"
           "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 
 SPECIALS = ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]
-
-
-def check(cond, msg):
-    global failures
-    print(("ok   " if cond else "FAIL ") + msg, flush=True)
-    if not cond:
-        failures += 1
 
 
 def chat_vocab_kv(w, n_vocab):
@@ -103,14 +98,6 @@ def make_chat_model(path, cfg):
         make_model.vocab_kv, G.GGUFWriter.add_tensor = orig_vocab, orig_add
 
 
-def wafer(*args, inp=None, timeout=60):
-    r = subprocess.run([WAFER, *map(str, args)], input=inp, capture_output=True, timeout=timeout)
-    if r.returncode != 0:
-        raise RuntimeError(f"wafer {' '.join(map(str, args))} failed ({r.returncode}): "
-                           + r.stderr.decode("utf-8", "replace"))
-    return r.stdout, r.stderr.decode("utf-8", "replace")
-
-
 TIMING_RE = re.compile(r"prompt (\d+) tokens, (\d+) cached, (\d+) new .*?(\d+) generated.*?stopped: ([a-z ]+)")
 
 
@@ -123,7 +110,7 @@ def ids_of(model, text):
     with tempfile.NamedTemporaryFile(suffix=".txt") as f:
         f.write(text.encode())
         f.flush()
-        out, _ = wafer("tokenize", "-m", model, "--parse-special", "-f", f.name)
+        out, _ = wafer_ok("tokenize", "-m", model, "--parse-special", "-f", f.name)
     return [int(x) for x in out.split()]
 
 
@@ -133,8 +120,8 @@ def test_pipe(model, tmp):
     N = 24
     q1, q2 = "write a function that adds two numbers", "now make it multiply"
     save = os.path.join(tmp, "conv.json")
-    r = subprocess.run([WAFER, "chat", "-m", model, "--temp", "0", "-n", str(N), "--save", save],
-                       input=(q1 + "\n" + q2 + "\n").encode(), capture_output=True, timeout=60)
+    r = testlib.run([WAFER, "chat", "-m", model, "--temp", "0", "-n", str(N), "--save", save],
+                    input=(q1 + "\n" + q2 + "\n").encode(), timeout=60)
     err = r.stderr.decode("utf-8", "replace")
     check(r.returncode == 0, f"pipe chat exits 0 (got {r.returncode})")
     if r.returncode != 0:
@@ -150,14 +137,14 @@ def test_pipe(model, tmp):
     # turn 1 against wafer template + wafer run
     msgs1 = os.path.join(tmp, "m1.json")
     json.dump([{"role": "user", "content": q1}], open(msgs1, "w"))
-    p1, _ = wafer("template", "-m", model, "--messages", msgs1)
+    p1, _ = wafer_ok("template", "-m", model, "--messages", msgs1)
     expect = ("<|im_start|>user\n" + q1 + "<|im_end|>\n<|im_start|>assistant\n").encode()
     check(p1 == expect, "wafer template renders the ChatML written here")
     pf = os.path.join(tmp, "p1.txt")
     open(pf, "wb").write(p1)
-    ref1, _ = wafer("run", "-m", model, "-f", pf, "--no-special", "--temp", "0", "-n", N, "-q")
+    ref1, _ = wafer_ok("run", "-m", model, "-f", pf, "--no-special", "--temp", "0", "-n", N, "-q")
     check(ref1.decode() == a1, f"turn 1 answer == wafer run on the rendered prompt ({len(a1)} bytes)")
-    ids1, _ = wafer("run", "-m", model, "-f", pf, "--no-special", "--temp", "0", "-n", N, "-q", "--print-ids")
+    ids1, _ = wafer_ok("run", "-m", model, "-f", pf, "--no-special", "--temp", "0", "-n", N, "-q", "--print-ids")
     ans_ids = [int(x) for x in ids1.split()]
     pids1 = ids_of(model, p1.decode())
     check(t and t[0]["prompt"] == len(pids1), f"turn 1 prompt tokens {t[0]['prompt'] if t else None} == {len(pids1)}")
@@ -166,11 +153,11 @@ def test_pipe(model, tmp):
     msgs2 = os.path.join(tmp, "m2.json")
     json.dump([{"role": "user", "content": q1}, {"role": "assistant", "content": a1},
                {"role": "user", "content": q2}], open(msgs2, "w"))
-    p2, _ = wafer("template", "-m", model, "--messages", msgs2)
+    p2, _ = wafer_ok("template", "-m", model, "--messages", msgs2)
     base = p1 + a1.encode()
     check(p2.startswith(base), "the re-rendered conversation starts with prompt 1 + answer 1")
     ids2 = pids1 + ans_ids + ids_of(model, p2[len(base):].decode())
-    ref2, _ = wafer("run", "-m", model, "--ids", " ".join(map(str, ids2)), "--temp", "0", "-n", N, "-q")
+    ref2, _ = wafer_ok("run", "-m", model, "--ids", " ".join(map(str, ids2)), "--temp", "0", "-n", N, "-q")
     check(ref2.decode() == a2, "turn 2 answer == wafer run --ids on prompt 1 + answer 1 ids + the new turn")
     if len(t) == 2:
         check(t[1]["prompt"] == len(ids2), f"turn 2 prompt tokens {t[1]['prompt']} == {len(ids2)}")
@@ -185,15 +172,15 @@ def test_pipe(model, tmp):
     open(tf, "w").write("{% for m in messages %}<|im_start|>{{ m.role }}\n"
                         "{% if loop.last and m.role == 'user' %}LAST {% endif %}{{ m.content }}<|im_end|>\n"
                         "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-    r3 = subprocess.run([WAFER, "chat", "-m", model, "--chat-template", tf, "--temp", "0", "-n", str(N),
-                         "--save", save], input=(q1 + "\n" + q2 + "\n").encode(), capture_output=True, timeout=60)
+    r3 = testlib.run([WAFER, "chat", "-m", model, "--chat-template", tf, "--temp", "0", "-n", str(N),
+                      "--save", save], input=(q1 + "\n" + q2 + "\n").encode(), timeout=60)
     err3 = r3.stderr.decode("utf-8", "replace")
     check(r3.returncode == 0 and "renders earlier turns differently" in err3, "re-rendering template: a note")
     conv = json.load(open(save))
     json.dump(conv[:3], open(msgs2, "w"))
-    p3, _ = wafer("template", "--chat-template", tf, "--messages", msgs2)
+    p3, _ = wafer_ok("template", "--chat-template", tf, "--messages", msgs2)
     open(pf, "wb").write(p3)
-    ref3, _ = wafer("run", "-m", model, "-f", pf, "--no-special", "--temp", "0", "-n", N, "-q")
+    ref3, _ = wafer_ok("run", "-m", model, "-f", pf, "--no-special", "--temp", "0", "-n", N, "-q")
     check(len(conv) == 4 and conv[3]["content"] == ref3.decode(),
           "re-rendering template: turn 2 == wafer run on the whole re-rendered conversation")
     t3 = timings(err3)
@@ -203,13 +190,13 @@ def test_pipe(model, tmp):
 
     # speculative decoding changes nothing at temperature 0
     for spec in ("lookup", "draft:" + model):
-        r2 = subprocess.run([WAFER, "chat", "-m", model, "--temp", "0", "-n", str(N), "--spec", spec],
-                            input=(q1 + "\n" + q2 + "\n").encode(), capture_output=True, timeout=60)
+        r2 = testlib.run([WAFER, "chat", "-m", model, "--temp", "0", "-n", str(N), "--spec", spec],
+                         input=(q1 + "\n" + q2 + "\n").encode(), timeout=60)
         check(r2.returncode == 0 and r2.stdout == r.stdout, f"--spec {spec.split(':')[0]}: the same answers")
 
     # --once: the whole stdin is one message (two lines)
-    out, err = wafer("chat", "-m", model, "--temp", "0", "-n", 8, "--once", "--save", save,
-                     inp=b"line one\nline two\n")
+    out, err = wafer_ok("chat", "-m", model, "--temp", "0", "-n", 8, "--once", "--save", save,
+                        input=b"line one\nline two\n")
     conv = json.load(open(save))
     check(len(conv) == 2 and conv[0]["content"] == "line one\nline two\n", "--once: one user message")
 
@@ -385,9 +372,7 @@ def test_tty(model, tmp):
 
 
 def main():
-    if not WAFER:
-        print("WAFER not set")
-        return 77
+    testlib.need_wafer()
     tmp = tempfile.mkdtemp(prefix="wf_chat_")
     model = os.path.join(tmp, "chat.gguf")
     # big enough that an unlimited answer takes seconds to fill the context
@@ -396,8 +381,7 @@ def main():
     make_chat_model(model, cfg)
     test_pipe(model, tmp)
     test_tty(model, tmp)
-    print("failures:", failures)
-    return 1 if failures else 0
+    return testlib.summary("test_chat")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ and the independent GGUF reader (tests/ref/gguf_py.py).
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -22,27 +21,9 @@ import numpy as np
 import forward_np
 import gguf_py
 import make_model
+import testlib as T
+from testlib import check
 
-WAFER = os.environ.get("WAFER")
-failures = 0
-checks = 0
-
-
-def check(cond, msg):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAIL:", msg)
-
-
-def wafer(*args, ok=True, text=True):
-    r = subprocess.run([WAFER, *map(str, args)], capture_output=True, timeout=300)
-    out = r.stdout.decode("utf-8", "replace") if text else r.stdout
-    err = r.stderr.decode("utf-8", "replace")
-    if ok and r.returncode != 0:
-        raise RuntimeError(f"wafer {' '.join(map(str, args))} failed ({r.returncode}): {err}")
-    return r.returncode, out, err
 
 
 def reference_logits(path, ids, emulate_act):
@@ -61,8 +42,8 @@ def test_score(path, ids, tol, label, kv="f32", sim=False, p90_tol=None):
     percentile must also stay below it (quantized models: an activation
     on a rounding boundary may round one step apart at a few positions,
     but a wrong kernel moves every position)."""
-    _, out, _ = wafer("score", "-m", path, "--ids", " ".join(map(str, ids)), "--top", 5, "--json", "-q",
-                      "--kv", kv)
+    _, out, _ = T.wafer("score", "-m", path, "--ids", " ".join(map(str, ids)), "--top", 5, "--json", "-q",
+                        "--kv", kv, text=True, must=True)
     j = json.loads(out)
     check(j["tokens"] == ids, f"{label}: score tokens {j['tokens'][:8]} != {ids[:8]}")
     ref = log_softmax(reference_logits(path, ids, sim))
@@ -101,11 +82,11 @@ def test_score_windows(path, ids, label):
     longer inputs in windows of N tokens overlapping by one; each position is
     compared with numpy run on its own window."""
     base = ["score", "-m", path, "--ids", " ".join(map(str, ids)), "--json", "-q", "--kv", "f32", "--top", 3]
-    a = json.loads(wafer(*base)[1])
-    b = json.loads(wafer(*base, "-b", 7)[1])
+    a = json.loads(T.wafer(*base, text=True, must=True)[1])
+    b = json.loads(T.wafer(*base, "-b", 7, text=True, must=True)[1])
     check(a == b, f"{label}: score with -b 7 differs from one batch")
     W = 16
-    c = json.loads(wafer(*base, "-c", W, "-b", 5)[1])
+    c = json.loads(T.wafer(*base, "-c", W, "-b", 5, text=True, must=True)[1])
     check(len(c["positions"]) == len(ids), f"{label}: windowed score has {len(c['positions'])} positions")
     worst, s = 0.0, 0
     while True:
@@ -123,8 +104,8 @@ def test_score_windows(path, ids, label):
 
 
 def test_run_greedy(path, prompt, n, tol, label):
-    _, out, _ = wafer("run", "-m", path, "--ids", " ".join(map(str, prompt)), "-n", n,
-                      "--temp", 0, "--print-ids", "-q", "--no-special", "--kv", "f32")
+    _, out, _ = T.wafer("run", "-m", path, "--ids", " ".join(map(str, prompt)), "-n", n,
+                        "--temp", 0, "--print-ids", "-q", "--no-special", "--kv", "f32", text=True, must=True)
     gen = [int(t) for t in out.split()]
     check(len(gen) >= 1, f"{label}: nothing generated")
     # every step: the chosen token is numpy's argmax (up to float noise)
@@ -148,7 +129,7 @@ def test_quantize_mix(src, tmp, tag=""):
                                          ("q5_K_M", 13, 14, 14, 17), ("q6_K", 14, 14, 14, 18),
                                          ("q4_0", 2, 2, 14, 2), ("f16", 1, 1, 1, 1)]:
         dst = os.path.join(tmp, f"q{tag}-{ftype}.gguf")
-        wafer("quantize", src, dst, ftype)
+        T.wafer("quantize", src, dst, ftype, text=True, must=True)
         q = gguf_py.read_gguf(dst)
         check(q.kv["general.file_type"] == ftid, f"{ftype}: general.file_type {q.kv['general.file_type']}")
         for k, v in g.kv.items():
@@ -180,34 +161,32 @@ def test_quantize_mix(src, tmp, tag=""):
 
 
 def test_errors(model, tmp):
-    rc, _, err = wafer("run", "-m", os.path.join(tmp, "missing.gguf"), "-p", "x", ok=False)
+    rc, _, err = T.wafer("run", "-m", os.path.join(tmp, "missing.gguf"), "-p", "x", text=True)
     check(rc != 0 and "missing.gguf" in err, f"missing file: rc {rc}, {err!r}")
     data = open(model, "rb").read()
     bad = os.path.join(tmp, "truncated.gguf")
     open(bad, "wb").write(data[: len(data) // 2])
     for cmd in (["run", "-m", bad, "-p", "x"], ["info", bad], ["score", "-m", bad, "-p", "x"],
                 ["quantize", bad, os.path.join(tmp, "o.gguf"), "q8_0"]):
-        rc, _, err = wafer(*cmd, ok=False)
+        rc, _, err = T.wafer(*cmd, text=True)
         check(rc == 1 and "truncated.gguf" in err, f"{cmd[0]} on a truncated file: rc {rc}, {err!r}")
-    rc, _, err = wafer("quantize", model, os.path.join(tmp, "o.gguf"), "q3_X", ok=False)
+    rc, _, err = T.wafer("quantize", model, os.path.join(tmp, "o.gguf"), "q3_X", text=True)
     check(rc == 1 and "q3_X" in err, f"unknown quant type: rc {rc}, {err!r}")
-    rc, _, err = wafer("run", "-m", model, "--ids", "1 2 999999", ok=False)
+    rc, _, err = T.wafer("run", "-m", model, "--ids", "1 2 999999", text=True)
     check(rc != 0 and "999999" in err, f"out-of-range id: rc {rc}, {err!r}")
-    rc, _, err = wafer("run", "-m", model, "-p", "x", "--temp", "abc", ok=False)
+    rc, _, err = T.wafer("run", "-m", model, "-p", "x", "--temp", "abc", text=True)
     check(rc == 2 and "--temp" in err, f"bad number: rc {rc}, {err!r}")
-    rc, _, err = wafer("run", "-m", model, "-p", "x", "--bogus", ok=False)
+    rc, _, err = T.wafer("run", "-m", model, "-p", "x", "--bogus", text=True)
     check(rc == 2 and "--bogus" in err, f"unknown option: rc {rc}, {err!r}")
-    rc, _, err = wafer("run", "-m", model, "--ids", "1 2 3 4 5 6 7 8 9 10", "-c", "4", "-n", "1", ok=False)
+    rc, _, err = T.wafer("run", "-m", model, "--ids", "1 2 3 4 5 6 7 8 9 10", "-c", "4", "-n", "1", text=True)
     check(rc != 0 and "context" in err, f"prompt longer than context: rc {rc}, {err!r}")
     for cmd in ("run", "info", "quantize", "score", "bench", "tokenize", "detokenize"):
-        rc, out, _ = wafer(cmd, "--help", ok=False)
+        rc, out, _ = T.wafer(cmd, "--help", text=True)
         check(rc == 0 and "usage" in out, f"{cmd} --help")
 
 
 def main():
-    if not WAFER or not os.path.exists(WAFER):
-        print("WAFER not set; skipping")
-        return 77
+    T.need_wafer()
     with tempfile.TemporaryDirectory() as tmp:
         llama = os.path.join(tmp, "llama_kq.gguf")
         make_model.make(llama, make_model.CONFIGS["llama_kq"], wtype="f32")
@@ -241,14 +220,14 @@ def main():
         # seeded sampling repeats; another seed gives another text
         args = ["run", "-m", llama, "--ids", " ".join(map(str, ids[:8])), "-n", 32, "--temp", 1.5,
                 "--top-k", 0, "--top-p", 1, "--min-p", 0, "--print-ids", "-q"]
-        a = wafer(*args, "--seed", 7)[1]
-        b = wafer(*args, "--seed", 7)[1]
-        c = wafer(*args, "--seed", 8)[1]
+        a = T.wafer(*args, "--seed", 7, text=True, must=True)[1]
+        b = T.wafer(*args, "--seed", 7, text=True, must=True)[1]
+        c = T.wafer(*args, "--seed", 8, text=True, must=True)[1]
         check(a == b, "same seed gave different output")
         check(a != c, "different seeds gave the same 32 tokens")
 
         # stop strings: the text before the first occurrence, nothing after
-        _, full, _ = wafer("run", "-m", llama, "-p", "def f(x):", "-n", 60, "--temp", 0, "-q", text=False)
+        _, full, _ = T.wafer("run", "-m", llama, "-p", "def f(x):", "-n", 60, "--temp", 0, "-q", must=True)
         stop = None
         for k in range(4, len(full) - 3):
             piece = full[k:k + 2]
@@ -256,18 +235,17 @@ def main():
                 stop = piece
                 break
         if stop is not None:
-            _, cut, _ = wafer("run", "-m", llama, "-p", "def f(x):", "-n", 60, "--temp", 0, "-q",
-                              "--stop", stop.decode(), text=False)
+            _, cut, _ = T.wafer("run", "-m", llama, "-p", "def f(x):", "-n", 60, "--temp", 0, "-q",
+                                "--stop", stop.decode(), must=True)
             want = full[: full.index(stop)]
             check(cut == want, f"stop {stop!r}: got {cut[:60]!r}, want {want[:60]!r}")
         else:
             print("note: no ASCII stop candidate in the greedy text; stop test not run")
 
-        _, out, _ = wafer("info", llama)
+        _, out, _ = T.wafer("info", llama, text=True, must=True)
         check("architecture:  llama" in out and "KV cache" in out, f"info output: {out[:400]}")
         test_errors(llama, tmp)
-    print(f"test_cli: {checks} checks, {failures} failed")
-    return 1 if failures else 0
+    return T.summary("test_cli")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ deepseek-coder, starcoder (StarCoder2) and refact prompt ids, written from
 each vocabulary's token list.
 """
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -30,28 +29,11 @@ import numpy as np
 import forward_np
 import gguf_py as G
 import make_model
+import testlib as T
+from testlib import check
 
 WAFER = os.environ.get("WAFER")
 SHARED = os.environ.get("WAFER_SHARED", "")
-failures = 0
-checks = 0
-
-
-def check(cond, msg):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAIL:", msg)
-
-
-def wafer(*args, ok=True, stdin=None):
-    r = subprocess.run([WAFER, *map(str, args)], capture_output=True, timeout=300, input=stdin)
-    out = r.stdout
-    err = r.stderr.decode("utf-8", "replace")
-    if ok and r.returncode != 0:
-        raise RuntimeError(f"wafer {' '.join(map(str, args))} failed ({r.returncode}): {err}")
-    return r.returncode, out, err
 
 
 def ids_of(out):
@@ -106,19 +88,19 @@ def split_budget(n_pre, n_suf, R):
 def test_prompts(model, tmp):
     pre = "def add(a, b):\n    return "
     suf = "\n\nprint(add(1, 2))\n"
-    _, out, err = wafer("complete", "-m", model, "--prefix", pre, "--suffix", suf, "--ids-only")
+    _, out, err = T.wafer("complete", "-m", model, "--prefix", pre, "--suffix", suf, "--ids-only", must=True)
     check(ids_of(out) == psm(pre, suf), f"basic prompt ids {ids_of(out)[:12]}...")
     stops = [int(x) for x in err.split("fim: stop ids", 1)[1].split("\n", 1)[0].split()] if "fim: stop ids" in err else []
     check(set([EOT, PAD, REP, SEP, PRE, SUF, MID]) <= set(stops), f"stop ids {stops}")
     check("format qwen" in err, "summary names the format")
 
     # the prompt as text: markers as their text, user text as is
-    _, out, _ = wafer("complete", "-m", model, "--prefix", pre, "--suffix", suf, "--print-prompt", "-q")
+    _, out, _ = T.wafer("complete", "-m", model, "--prefix", pre, "--suffix", suf, "--print-prompt", "-q", must=True)
     check(out.decode() == "<|fim_prefix|>" + pre + "<|fim_suffix|>" + suf + "<|fim_middle|>", f"prompt text {out!r}")
 
     # marker text in user input is plain text
     inj = "x<|fim_middle|><|endoftext|><|file_sep|>"
-    _, out, _ = wafer("complete", "-m", model, "--prefix", inj, "--suffix", "<|fim_prefix|>", "--ids-only", "-q")
+    _, out, _ = T.wafer("complete", "-m", model, "--prefix", inj, "--suffix", "<|fim_prefix|>", "--ids-only", "-q", must=True)
     check(ids_of(out) == psm(inj, "<|fim_prefix|>"), "injected marker text must stay bytes")
 
     # --file with a cursor in characters (UTF-8 aware) and in bytes
@@ -136,23 +118,23 @@ def test_prompts(model, tmp):
         args = ["complete", "-m", model, "--file", path, "--line", ln, "--column", col, "--ids-only", "-q"]
         if by:
             args.append("--byte-column")
-        _, out, _ = wafer(*args)
+        _, out, _ = T.wafer(*args, must=True)
         check(ids_of(out) == psm(want_pre, raw[len(want_pre):]), f"cursor {ln}:{col} bytes={by}")
     # the same from stdin
-    _, out, _ = wafer("complete", "-m", model, "--file", "-", "--line", 2, "--column", 3, "--ids-only", "-q", stdin=raw)
+    _, out, _ = T.wafer("complete", "-m", model, "--file", "-", "--line", 2, "--column", 3, "--ids-only", "-q", input=raw, must=True)
     p2 = "h\u00e9llo w\u00f6rld\nse".encode()
     check(ids_of(out) == psm(p2, raw[len(p2):]), "cursor from stdin")
     for ln, col, what in [(1, 13, "past the end of line 1"), (2, 13, "past the end of line 2"),
                           (5, 1, "past the end of the file")]:
-        rc, out, err = wafer("complete", "-m", model, "--file", path, "--line", ln, "--column", col, "--ids-only", ok=False)
+        rc, out, err = T.wafer("complete", "-m", model, "--file", path, "--line", ln, "--column", col, "--ids-only")
         check(rc != 0 and what in err and not out, f"bad cursor {ln}:{col}: rc {rc} {err!r}")
 
     # repo level with an extra file
     extra = os.path.join(tmp, "util.py")
     with open(extra, "wb") as f:
         f.write(b"def two():\n    return 2")
-    _, out, _ = wafer("complete", "-m", model, "--prefix", "ab", "--suffix", "cd", "--extra", extra,
-                      "--repo", "demo", "--filename", "main.py", "--ids-only", "-q")
+    _, out, _ = T.wafer("complete", "-m", model, "--prefix", "ab", "--suffix", "cd", "--extra", extra,
+                        "--repo", "demo", "--filename", "main.py", "--ids-only", "-q", must=True)
     want = ([REP] + B("demo\n") + [SEP] + B(extra + "\ndef two():\n    return 2\n") +
             [SEP] + B("main.py\n") + psm("ab", "cd"))
     check(ids_of(out) == want, "repo-level prompt with --extra")
@@ -162,20 +144,20 @@ def test_prompts(model, tmp):
     S = "".join(chr(ord("A") + i % 26) for i in range(100))
     for n_suf in (100, 5):
         s = S[:n_suf]
-        _, out, err = wafer("complete", "-m", model, "--prefix", P, "--suffix", s, "-c", 64, "-n", 16, "--ids-only")
+        _, out, err = T.wafer("complete", "-m", model, "--prefix", P, "--suffix", s, "-c", 64, "-n", 16, "--ids-only", must=True)
         tp, ts = split_budget(100, n_suf, 45)
         check(ids_of(out) == psm(P[100 - tp:], s[:ts]), f"budget: suffix {n_suf}: want prefix {tp} suffix {ts}")
         check(f"prefix {tp}/100, suffix {ts}/{n_suf}" in err, f"budget summary: {err}")
-    rc, _, err = wafer("complete", "-m", model, "--prefix", P, "-c", 16, "-n", 16, "--ids-only", ok=False)
+    rc, _, err = T.wafer("complete", "-m", model, "--prefix", P, "-c", 16, "-n", 16, "--ids-only")
     check(rc != 0 and "no room" in err, f"-n >= -c must fail clearly: {err}")
 
     # usage errors
     for args, what in [(["--prefix", "a", "--file", path, "--line", 1, "--column", 1], "either"),
                        (["--file", path], "--line"), (["--fim-format", "bogus", "--prefix", "a"], "--fim-format"),
                        (["--fim-format", "deepseek", "--prefix", "a"], "fim\u2581begin")]:
-        rc, _, err = wafer("complete", "-m", model, *args, ok=False)
+        rc, _, err = T.wafer("complete", "-m", model, *args)
         check(rc != 0 and what in err, f"error for {args}: rc {rc} {err!r}")
-    rc, out, _ = wafer("complete", "--help")
+    rc, out, _ = T.wafer("complete", "--help", must=True)
     check(rc == 0 and b"--fim-format" in out, "--help")
 
 
@@ -193,7 +175,7 @@ def test_generation(model, model_stop_factory, tmp):
     pre, suf = "def f(x):\n    return x", "\n"
     prompt = psm(pre, suf)
     base = ["complete", "-m", model, "--prefix", pre, "--suffix", suf, "--temp", 0, "--kv", "f32", "-q"]
-    _, out, _ = wafer(*base, "-n", 8, "--print-ids")
+    _, out, _ = T.wafer(*base, "-n", 8, "--print-ids", must=True)
     gen = ids_of(out)
     check(1 <= len(gen) <= 8, f"generated {len(gen)} tokens")
     gaps = numpy_greedy_gaps(model, prompt, gen)
@@ -205,11 +187,11 @@ def test_generation(model, model_stop_factory, tmp):
         check(nxt in (EOT, PRE, MID, SUF, PAD, REP, SEP), f"stopped early but numpy's next token {nxt} is no stop")
         print(f"the middle ended by itself: numpy's next token is {nxt} ({SPECIALS[nxt - 256] if nxt in range(256, 263) else '?'})")
     # text output = the bytes of those ids
-    _, out, err = wafer(*base, "-n", 8)
+    _, out, err = T.wafer(*base, "-n", 8, must=True)
     want = b"".join(token_bytes(t) for t in gen).decode("utf-8", "replace").encode()
     check(out == want, f"middle text {out!r} != {want!r}")
     # -n limits the middle
-    _, out, _ = wafer(*base, "-n", 3, "--print-ids")
+    _, out, _ = T.wafer(*base, "-n", 3, "--print-ids", must=True)
     check(ids_of(out) == gen[:3], f"-n 3 gave {ids_of(out)}")
 
     # a stop token the model reaches at step k (first new id at k >= 1)
@@ -218,11 +200,11 @@ def test_generation(model, model_stop_factory, tmp):
         print("note: greedy middle has no fresh token after step 0; stop test not run")
         return
     stop_model = model_stop_factory(gen[k])
-    _, out, _ = wafer("complete", "-m", stop_model, "--prefix", pre, "--suffix", suf, "--temp", 0, "--kv", "f32",
-                      "-q", "-n", 8, "--print-ids")
+    _, out, _ = T.wafer("complete", "-m", stop_model, "--prefix", pre, "--suffix", suf, "--temp", 0, "--kv", "f32",
+                        "-q", "-n", 8, "--print-ids", must=True)
     check(ids_of(out) == gen[:k], f"with fim_pad = {gen[k]}: {ids_of(out)} != {gen[:k]}")
-    _, out, err = wafer("complete", "-m", stop_model, "--prefix", pre, "--suffix", suf, "--temp", 0, "--kv", "f32",
-                        "-n", 8)
+    _, out, err = T.wafer("complete", "-m", stop_model, "--prefix", pre, "--suffix", suf, "--temp", 0, "--kv", "f32",
+                          "-n", 8, must=True)
     check("stopped: end of middle" in err, f"stop reason: {err[-200:]!r}")
     check(out == b"".join(token_bytes(t) for t in gen[:k]).decode("utf-8", "replace").encode(), "text before the stop")
     print(f"with tokenizer.ggml.fim_pad_token_id = {gen[k]} the middle stops after {k} tokens")
@@ -259,7 +241,7 @@ def test_shared_vocabs(tmp):
             else:  # refact: no separator tokens, "#name\n" headers as text
                 want_extra = [p, tid["#"], tid["a"], nl, tid["b"], nl, tid["#"], tid["m"], nl, tid["x"],
                               s, tid["y"], m]
-        _, out, err = wafer("complete", "-m", path, "--prefix", "x", "--suffix", "y", "--ids-only")
+        _, out, err = T.wafer("complete", "-m", path, "--prefix", "x", "--suffix", "y", "--ids-only", must=True)
         check(ids_of(out) == want, f"{name}: prompt {ids_of(out)} != {want}")
         fam = "deepseek" if name == "deepseek-coder" else "starcoder"
         check(f"format {fam}" in err, f"{name}: detected format: {err}")
@@ -269,24 +251,24 @@ def test_shared_vocabs(tmp):
         cwd = os.getcwd()
         os.chdir(tmp)  # so the extra file's name is just "a"
         try:
-            _, out, _ = wafer("complete", "-m", path, "--prefix", "x", "--suffix", "y", "--extra", "a",
-                              "--repo", "r", "--filename", "m", "--ids-only", "-q")
+            _, out, _ = T.wafer("complete", "-m", path, "--prefix", "x", "--suffix", "y", "--extra", "a",
+                                "--repo", "r", "--filename", "m", "--ids-only", "-q", must=True)
         finally:
             os.chdir(cwd)
         check(ids_of(out) == want_extra, f"{name}: prompt with --extra {ids_of(out)} != {want_extra}")
         # marker text typed by the user never becomes a marker
         marker = toks[want[1] if name == "deepseek-coder" else want[0]]
-        _, out, _ = wafer("complete", "-m", path, "--prefix", marker + "x", "--suffix", marker, "--ids-only", "-q")
+        _, out, _ = T.wafer("complete", "-m", path, "--prefix", marker + "x", "--suffix", marker, "--ids-only", "-q", must=True)
         got = ids_of(out)
         check(all(got.count(t) == 1 for t in want if t not in (tid["x"], tid["y"])),
               f"{name}: injected marker text became a marker: {got}")
         # the wrong format named explicitly is a clear error
-        rc, _, err = wafer("complete", "-m", path, "--prefix", "x", "--fim-format", "codellama", "--ids-only", ok=False)
+        rc, _, err = T.wafer("complete", "-m", path, "--prefix", "x", "--fim-format", "codellama", "--ids-only")
         check(rc != 0 and "<PRE>" in err, f"{name}: forced codellama: {err}")
         print(f"{name}: prompt ids checked (plain, with --extra, marker text, wrong format)")
     spm = os.path.join(d, "ggml-vocab-llama-spm.gguf")
     if os.path.exists(spm):
-        rc, out, err = wafer("complete", "-m", spm, "--prefix", "x", "--ids-only", ok=False)
+        rc, out, err = T.wafer("complete", "-m", spm, "--prefix", "x", "--ids-only")
         check(rc != 0 and "no fill-in-the-middle tokens" in err and not out, f"llama-spm: {err}")
     return ran
 
@@ -307,8 +289,7 @@ def main():
         test_prompts(model, tmp)
         test_generation(model, stop_model, tmp)
         test_shared_vocabs(tmp)
-    print(f"test_complete: {checks} checks, {failures} failed")
-    return 1 if failures else 0
+    return T.summary("test_complete")
 
 
 if __name__ == "__main__":

@@ -29,29 +29,14 @@ Checks:
 import os
 import re
 import stat
-import subprocess
 import sys
 import tempfile
 
 import gguf_py as G
 import make_model
+import testlib as T
+from testlib import check
 
-WAFER = os.environ.get("WAFER")
-failures = 0
-n_checks = 0
-
-
-def check(cond, msg):
-    global failures, n_checks
-    n_checks += 1
-    if not cond:
-        failures += 1
-        print("FAIL:", msg, flush=True)
-
-
-def run(*args, stdin=None):
-    r = subprocess.run([WAFER, *map(str, args)], capture_output=True, timeout=120, input=stdin)
-    return r.returncode, r.stdout, r.stderr.decode("utf-8", "replace")
 
 
 SYSTEM = ("You rewrite a file as the user instructs. Reply with the complete new file in one "
@@ -97,7 +82,7 @@ def test_identity(model, path, tmp, n, name):
                          ("predict+lookup", ["--spec", "lookup"]),
                          ("draft", ["--spec", "draft:" + model, "--draft-max", 5])]:
         out = os.path.join(tmp, "%s-%s.out" % (name, label))
-        rc, _, err = run(*base, *extra, "-o", out)
+        rc, _, err = T.wafer(*base, *extra, "-o", out)
         check(rc in (0, 3), f"{name} {label}: rc {rc}: {err[-300:]}")
         with open(out, "rb") as f:
             outs[label] = (f.read(), rc, stats(err))
@@ -110,9 +95,7 @@ def test_identity(model, path, tmp, n, name):
 
 
 def main():
-    if not WAFER:
-        print("WAFER not set")
-        return 77
+    T.need_wafer()
     tmp = tempfile.mkdtemp(prefix="wafer-edit-")
     r, g, nv = make_models(tmp)
     src = os.path.join(tmp, "a.py")
@@ -120,7 +103,7 @@ def main():
         f.write("def add(a, b):\n    return a + b\n\nprint(add(1, 2))\n")
 
     # prompt text: ChatML of the documented messages
-    rc, out, err = run("edit", "-m", r, src, "-i", "Rename add to plus.", "--print-prompt")
+    rc, out, err = T.wafer("edit", "-m", r, src, "-i", "Rename add to plus.", "--print-prompt")
     user = ("Rename add to plus.\n\nFile: a.py\n```python\n"
             "def add(a, b):\n    return a + b\n\nprint(add(1, 2))\n```\n")
     want = ("<|im_start|>system\n" + SYSTEM + "<|im_end|>\n<|im_start|>user\n" + user +
@@ -130,7 +113,7 @@ def main():
     md = os.path.join(tmp, "n.md")
     with open(md, "w") as f:
         f.write("x\n```\ny")
-    rc, out, _ = run("edit", "-m", r, md, "-i", "Fix.", "--print-prompt")
+    rc, out, _ = T.wafer("edit", "-m", r, md, "-i", "Fix.", "--print-prompt")
     check(b"````markdown\nx\n```\ny\n````\n" in out, f"fence for a markdown file: {out!r}")
 
     # identity on R and on G (G with a file made of G's own output)
@@ -146,14 +129,14 @@ def main():
     check(calls < gen, f"predicted run: {calls} decode calls for {gen} tokens")
 
     # -o: stdout bytes, rename over an existing file, no temp left, mode
-    rc, so, _ = run("edit", "-m", r, src, "-i", "Rename add to plus.", "--temp", 0, "-n", 40, "-q")
+    rc, so, _ = T.wafer("edit", "-m", r, src, "-i", "Rename add to plus.", "--temp", 0, "-n", 40, "-q")
     check(rc == 3 and len(so) > 0, f"stdout output rc {rc}")
     out = os.path.join(tmp, "o", "res.py")
     os.makedirs(os.path.dirname(out))
     with open(out, "w") as f:
         f.write("old")
     ino = os.stat(out).st_ino
-    rc, _, _ = run("edit", "-m", r, src, "-i", "Rename add to plus.", "--temp", 0, "-n", 40, "-o", out, "-q")
+    rc, _, _ = T.wafer("edit", "-m", r, src, "-i", "Rename add to plus.", "--temp", 0, "-n", 40, "-o", out, "-q")
     with open(out, "rb") as f:
         data = f.read()
     check(rc == 3 and data == so, "-o gets the same bytes as stdout")
@@ -163,7 +146,7 @@ def main():
     os.umask(um)
     check(stat.S_IMODE(os.stat(out).st_mode) == 0o666 & ~um, "-o mode")
     # a failing run leaves an existing -o file alone
-    rc, _, _ = run("edit", "-m", os.path.join(tmp, "missing.gguf"), src, "-i", "x", "-o", out)
+    rc, _, _ = T.wafer("edit", "-m", os.path.join(tmp, "missing.gguf"), src, "-i", "x", "-o", out)
     with open(out, "rb") as f:
         check(rc != 0 and f.read() == data, "failed run must not touch -o")
 
@@ -174,17 +157,17 @@ def main():
         f.write(orig)
     os.chmod(ip, 0o640)
     ino = os.stat(ip).st_ino
-    rc, _, err = run("edit", "-m", r, ip, "-i", "Rename add to plus.", "--temp", 0, "-n", 10, "--in-place")
+    rc, _, err = T.wafer("edit", "-m", r, ip, "-i", "Rename add to plus.", "--temp", 0, "-n", 10, "--in-place")
     with open(ip, "rb") as f:
         check(rc == 3 and f.read() == orig and os.stat(ip).st_ino == ino, f"cut-off --in-place: rc {rc}, file touched")
     check("not changed" in err, f"cut-off message: {err[-200:]}")
-    rc, full, _ = run("edit", "-m", r, ip, "-i", "Rename add to plus.", "--temp", 0, "-n", 60, "-q")
+    rc, full, _ = T.wafer("edit", "-m", r, ip, "-i", "Rename add to plus.", "--temp", 0, "-n", 60, "-q")
     t = full.decode("utf-8", "replace")
     stop = next((t[i:i + 2] for i in range(8, len(t) - 2) if "\ufffd" not in t[i:i + 2] and t[i:i + 2].strip()), None)
     if stop:
         want = t[:t.find(stop)].encode()
-        rc, _, err = run("edit", "-m", r, ip, "-i", "Rename add to plus.", "--temp", 0, "-n", 60, "--stop", stop,
-                         "--in-place")
+        rc, _, err = T.wafer("edit", "-m", r, ip, "-i", "Rename add to plus.", "--temp", 0, "-n", 60, "--stop", stop,
+                             "--in-place")
         with open(ip, "rb") as f:
             got = f.read()
         check(rc == 0 and got == want, f"--in-place with --stop {stop!r}: rc {rc}, {got!r} != {want!r}: {err[-200:]}")
@@ -197,8 +180,8 @@ def main():
         with open(ip, "wb") as f:
             f.write(orig)
         args = ["edit", "-m", r, link, "-i", "Rename add to plus.", "--temp", 0, "-n", 60, "--stop", stop]
-        _, want_l, _ = run(*args, "-q")
-        rc, _, err = run(*args, "--in-place", "-q")
+        _, want_l, _ = T.wafer(*args, "-q")
+        rc, _, err = T.wafer(*args, "--in-place", "-q")
         with open(ip, "rb") as f:
             got = f.read()
         check(os.path.islink(link) and rc in (0, 3) and (got == want_l if rc == 0 else got == orig),
@@ -212,7 +195,7 @@ def main():
         if content is not None:
             with open(p, "wb") as f:
                 f.write(content)
-        rc, _, err = run("edit", "-m", model, p, "-i", "Fix it.", "--temp", 0, "-n", 5, "--in-place", *extra)
+        rc, _, err = T.wafer("edit", "-m", model, p, "-i", "Fix it.", "--temp", 0, "-n", 5, "--in-place", *extra)
         check(rc != 0 and expect in err, f"{label}: rc {rc}, {err[-300:]!r}")
         if content is not None:
             with open(p, "rb") as f:
@@ -222,11 +205,11 @@ def main():
     err_case("utf8", b"abc\xff\xfe\n", expect="not a text file")
     err_case("long", b"x = 1\n" * 60, "-c", 256, expect="too long")
     err_case("novocab", b"x = 1\n", model=nv, expect="no tokenizer")
-    rc, _, err = run("edit", "-m", r, src, "--in-place")
+    rc, _, err = T.wafer("edit", "-m", r, src, "--in-place")
     check(rc == 2 and "-i" in err, "no instruction")
-    rc, _, err = run("edit", "-m", r, src, "-i", "x", "--in-place", "-o", out)
+    rc, _, err = T.wafer("edit", "-m", r, src, "-i", "x", "--in-place", "-o", out)
     check(rc == 2, "--in-place with -o")
-    rc, _, err = run("edit", "-m", r, src, "-i", "x", "--spec", "bogus")
+    rc, _, err = T.wafer("edit", "-m", r, src, "-i", "x", "--spec", "bogus")
     check(rc == 2, "--spec bogus")
 
     # complete --spec
@@ -243,13 +226,12 @@ def main():
             if extra and extra[0] == "--predict":
                 with open(pf, "wb") as f:
                     f.write(outs[0][:30] + b"zz" + outs[0][30:])
-            rc, o, err = run(*base, *extra)
+            rc, o, err = T.wafer(*base, *extra)
             check(rc == 0, f"complete {extra}: rc {rc} {err[-300:]}")
             outs.append(o)
         check(all(o == outs[0] for o in outs), f"complete --spec/--predict outputs differ: {outs}")
         print(f"complete: {len(outs[0])} bytes, identical over {len(outs)} variants")
-    print(f"test_edit: {n_checks} checks, {failures} failed")
-    return 1 if failures else 0
+    return T.summary("test_edit")
 
 
 if __name__ == "__main__":

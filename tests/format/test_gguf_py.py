@@ -15,26 +15,16 @@ Python implementation (tests/ref/gguf_py.py).
 
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
 import gguf_py as G
+import testlib as T
+from testlib import check
 
 DUMP = os.environ.get("GGUF_DUMP") or os.path.join(os.environ.get("WAFER_BUILD", "."), "tests", "gguf_dump")
-
-failures = 0
-checks = 0
-
-
-def check(cond, msg):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAIL:", msg)
 
 
 def fnv1a(b):
@@ -78,7 +68,7 @@ def vtype_word(t):
 
 
 def run_dump(path):
-    p = subprocess.run([DUMP, path], capture_output=True, text=True, timeout=60)
+    p = T.run([DUMP, path], text=True, timeout=60)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -242,7 +232,7 @@ SAMPLE_TENSORS = [
 
 def test_c_to_python(tmp):
     path = os.path.join(tmp, "c_sample.gguf")
-    p = subprocess.run([DUMP, "--write-sample", path], capture_output=True, text=True, timeout=60)
+    p = T.run([DUMP, "--write-sample", path], text=True, timeout=60)
     check(p.returncode == 0, "write-sample failed: %s" % p.stderr)
     if p.returncode:
         return
@@ -336,15 +326,13 @@ def test_real_files():
 
 def main():
     if not os.path.exists(DUMP):
-        print("gguf_dump not built at", DUMP)
-        return 77
+        T.skip("gguf_dump not built at " + DUMP)
     with tempfile.TemporaryDirectory() as tmp:
         test_python_to_c(tmp)
         test_c_to_python(tmp)
         test_broken(tmp)
     test_real_files()
-    print("test_gguf_py: %d checks, %d failed" % (checks, failures))
-    return 1 if failures else 0
+    return T.summary("test_gguf_py")
 
 
 if __name__ == "__main__":

@@ -11,26 +11,18 @@ Usage: test_quant_np.py QUANT_TOOL
     are printed; see docs/quant.md).
 """
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 import quants_np as Q
+import testlib as T
+from testlib import fail
 
 TOOL = sys.argv[1] if len(sys.argv) > 1 else None
 if not TOOL or not os.path.exists(TOOL):
     print("quant_tool not given or missing")
     sys.exit(2)
-
-failures = 0
-
-
-def fail(msg):
-    global failures
-    failures += 1
-    print("FAIL:", msg)
-
 
 TMP = tempfile.mkdtemp(prefix="wf_quant_")
 
@@ -40,7 +32,7 @@ def run_tool(cmd, name, data):
     dst = os.path.join(TMP, "out.bin")
     with open(src, "wb") as f:
         f.write(data)
-    r = subprocess.run([TOOL, cmd, name, src, dst], capture_output=True, text=True)
+    r = T.run([TOOL, cmd, name, src, dst], text=True, timeout=None)
     if r.returncode != 0:
         raise RuntimeError("quant_tool %s %s failed: %s" % (cmd, name, r.stderr))
     with open(dst, "rb") as f:
@@ -265,5 +257,4 @@ nan = np.frombuffer(c_quant(Q.F16, np.array([np.nan], np.float32)), "<u2")[0]
 if (nan & 0x7C00) != 0x7C00 or (nan & 0x3FF) == 0:
     fail("f16 from_float(NaN) = %#x is not a NaN" % nan)
 
-print("test_quant_np: %d failures" % failures)
-sys.exit(1 if failures else 0)
+sys.exit(T.summary("test_quant_np"))

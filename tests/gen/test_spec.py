@@ -15,29 +15,13 @@ entirely and need far fewer decode calls than tokens.
 """
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
 import make_model
+import testlib as T
+from testlib import check, wafer_ok
 
-WAFER = os.environ.get("WAFER")
-failures = 0
-
-
-def check(cond, msg):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", msg)
-
-
-def wafer(*args):
-    r = subprocess.run([WAFER, *map(str, args)], capture_output=True, timeout=120)
-    if r.returncode != 0:
-        raise RuntimeError(f"wafer {' '.join(map(str, args))} failed ({r.returncode}): "
-                           + r.stderr.decode("utf-8", "replace"))
-    return r.stdout, r.stderr.decode("utf-8", "replace")
 
 
 SPEC_RE = re.compile(r"spec (\S+): (\d+) accepted, (\d+) rejected")
@@ -68,9 +52,7 @@ def edit(text):
 
 
 def main():
-    if not WAFER:
-        print("WAFER not set")
-        return 77
+    T.need_wafer()
     tmp = tempfile.mkdtemp(prefix="wf_spec_")
     models = []
     for cfg, wt in (("llama", "f32"), ("qwen2", "f16")):
@@ -84,7 +66,7 @@ def main():
     make_model.make(kq, make_model.CONFIGS["llama_kq"], wtype="f32")
     for qt in ("q4_K_M", "q8_0"):
         q = os.path.join(tmp, f"llama_kq_{qt}.gguf")
-        wafer("quantize", kq, q, qt)
+        wafer_ok("quantize", kq, q, qt)
         models.append((f"kq/{qt}", q))
     body = "def add(a, b):\n    return a + b\n\n"
     prompts = [body * 3 + "def add(a, b):\n", "x = [1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2"]
@@ -92,8 +74,8 @@ def main():
     for label, path in models:
         for pi, prompt in enumerate(prompts):
             common = ["run", "-m", path, "-p", prompt, "-n", N, "--temp", 0, "-t", 1, "--kv", "f32"]
-            base, err0 = wafer(*common, "--spec", "none")
-            ids0, _ = wafer(*common, "--spec", "none", "--print-ids", "-q")
+            base, err0 = wafer_ok(*common, "--spec", "none")
+            ids0, _ = wafer_ok(*common, "--spec", "none", "--print-ids", "-q")
             s0 = stats(err0)
             check(s0["gen"] == N, f"{label}: plain run generated {s0['gen']}")
             preds = {"correct": base, "partial": edit(base), "wrong": b"zzzz qqqq\n" * 30, "empty": b""}
@@ -106,7 +88,7 @@ def main():
                 if name == "partial":
                     variants.append(("lookup+partial", ["--spec", "lookup", "--predict", f]))
             for name, extra in variants:
-                out, err = wafer(*common, *extra)
+                out, err = wafer_ok(*common, *extra)
                 st = stats(err)
                 check(out == base, f"{label} prompt {pi} {name}: output differs from --spec none "
                       f"({len(out)} vs {len(base)} bytes)")
@@ -124,21 +106,21 @@ def main():
                     check(st["calls"] is not None and st["calls"] < N,
                           f"{label}: correct prediction needed {st['calls']} decode calls")
                 if name in ("predict-correct", "predict-partial"):
-                    idsx, _ = wafer(*common, *extra, "--print-ids", "-q")
+                    idsx, _ = wafer_ok(*common, *extra, "--print-ids", "-q")
                     check(idsx == ids0, f"{label} {name}: --print-ids differs")
             # a stop string taken from the middle of the plain output
             txt = base.decode("utf-8", "replace")
             if len(txt) > 40:
                 stop = txt[30:34]
-                a, _ = wafer(*common, "--stop", stop, "--spec", "none")
-                b, _ = wafer(*common, "--stop", stop, "--spec", "lookup", "--predict",
-                             os.path.join(tmp, "pred_correct.txt"))
+                a, _ = wafer_ok(*common, "--stop", stop, "--spec", "none")
+                b, _ = wafer_ok(*common, "--stop", stop, "--spec", "lookup", "--predict",
+                                os.path.join(tmp, "pred_correct.txt"))
                 check(a == b, f"{label}: with a stop string the outputs differ")
             # sampling: the same seed gives the same text (one draw per emitted token)
             samp = ["run", "-m", path, "-p", prompt, "-n", 48, "--temp", 0.9, "--seed", 7, "-t", 1,
                     "--kv", "f32", "-q"]
-            a, _ = wafer(*samp, "--spec", "none")
-            b, _ = wafer(*samp, "--spec", "lookup", "--predict", os.path.join(tmp, "pred_correct.txt"))
+            a, _ = wafer_ok(*samp, "--spec", "none")
+            b, _ = wafer_ok(*samp, "--spec", "lookup", "--predict", os.path.join(tmp, "pred_correct.txt"))
             check(a == b, f"{label}: sampling with speculation differs from plain sampling (same seed)")
     # a draft model: the same config in f16 (related: most drafts accepted)
     # and another seed (unrelated); output identical to --spec none at temp 0
@@ -149,10 +131,10 @@ def main():
     make_model.make(d_unrel, make_model.CONFIGS["llama"], wtype="f32", seed=99)
     for pi, prompt in enumerate(prompts):
         common = ["run", "-m", llama, "-p", prompt, "-n", N, "--temp", 0, "-t", 1, "--kv", "f32"]
-        base, _ = wafer(*common, "--spec", "none")
+        base, _ = wafer_ok(*common, "--spec", "none")
         for dname, dpath in (("related", d_rel), ("unrelated", d_unrel)):
             for extra in ([], ["--draft-max", 3]):
-                out, err = wafer(*common, "--spec", f"draft:{dpath}", *extra)
+                out, err = wafer_ok(*common, "--spec", f"draft:{dpath}", *extra)
                 st = stats(err)
                 check(out == base, f"draft {dname} {extra} prompt {pi}: output differs from --spec none")
                 check(st["acc"] is not None and "draft model:" in err, f"draft {dname}: no counts on stderr")
@@ -162,14 +144,12 @@ def main():
                     check(st["acc"] is not None and st["acc"] > st["rej"],
                           f"related draft: {st['acc']} accepted, {st['rej']} rejected")
     # sampling with a draft model runs (its distribution is tested in test_draft.c)
-    out, err = wafer("run", "-m", llama, "-p", prompts[0], "-n", 32, "--temp", 0.8, "--seed", 3, "-t", 1,
-                     "--spec", f"draft:{d_rel}")
+    out, err = wafer_ok("run", "-m", llama, "-p", prompts[0], "-n", 32, "--temp", 0.8, "--seed", 3, "-t", 1,
+                        "--spec", f"draft:{d_rel}")
     check(stats(err)["gen"] == 32, "sampling with a draft model")
     # a draft with another vocabulary is refused with a clear message
-    r = subprocess.run([WAFER, "run", "-m", llama, "-p", "x", "-n", "4", "--spec", f"draft:{models[1][1]}"],
-                       capture_output=True)
-    msg = r.stderr.decode("utf-8", "replace")
-    check(r.returncode != 0 and "vocabulary" in msg, f"a draft with another vocabulary was not refused: {msg!r}")
+    rc, _, msg = T.wafer("run", "-m", llama, "-p", "x", "-n", "4", "--spec", f"draft:{models[1][1]}")
+    check(rc != 0 and "vocabulary" in msg, f"a draft with another vocabulary was not refused: {msg!r}")
     print("mismatched draft:", msg.strip().splitlines()[-1] if msg.strip() else "(nothing)")
     # Long drafts: passes of up to 101 tokens. The AVX-512 (and scalar)
     # kernels are exact at every width, so --draft-max 100 stays; the AVX2
@@ -185,22 +165,20 @@ def main():
         for isa, kq_capped in isas:
             common = ["run", "-m", path, "-p", prompts[0], "-n", N, "--temp", 0, "-t", 1, "--kv", "f32",
                       "--isa", isa]
-            base, _ = wafer(*common, "--spec", "none")
-            out, err = wafer(*common, "--spec", "lookup", "--predict", os.path.join(tmp, "pred_correct.txt"),
-                             "--draft-max", 100)
+            base, _ = wafer_ok(*common, "--spec", "none")
+            out, err = wafer_ok(*common, "--spec", "lookup", "--predict", os.path.join(tmp, "pred_correct.txt"),
+                                "--draft-max", 100)
             check(out == base, f"{label} --isa {isa} --draft-max 100: output differs from --spec none")
             lowered = "--draft-max 100 lowered to 31" in err
             want = kq_capped and label == "kq/q4_K_M"
             check(lowered == want, f"{label} --isa {isa} --draft-max 100: lowered={lowered}, want {want}: {err[-300:]!r}")
             print(f"{label:10s} --isa {isa:6s} --draft-max 100: identical={out == base} lowered to 31: {lowered}")
     # bad values
-    r = subprocess.run([WAFER, "run", "-m", models[0][1], "-p", "x", "--spec", "draft"], capture_output=True)
-    check(r.returncode == 2, "--spec draft without a model file should be refused")
-    r = subprocess.run([WAFER, "run", "-m", models[0][1], "-p", "x", "--predict", os.path.join(tmp, "missing")],
-                       capture_output=True)
-    check(r.returncode != 0, "a missing --predict file should fail")
-    print("test_spec:", "FAILED" if failures else "ok", f"({failures} failures)")
-    return 1 if failures else 0
+    rc, _, _ = T.wafer("run", "-m", models[0][1], "-p", "x", "--spec", "draft")
+    check(rc == 2, "--spec draft without a model file should be refused")
+    rc, _, _ = T.wafer("run", "-m", models[0][1], "-p", "x", "--predict", os.path.join(tmp, "missing"))
+    check(rc != 0, "a missing --predict file should fail")
+    return T.summary("test_spec")
 
 
 if __name__ == "__main__":

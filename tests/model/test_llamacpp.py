@@ -46,7 +46,6 @@ or a binary that does not load -> exit 77 (skipped) with the reason.
 Environment: WAFER, WAFER_SRC (set by ctest); LLAMACPP_KEEP=1 keeps the
 temporary directory; LLAMACPP_CASES=a,b runs only the named cases.
 """
-import fcntl
 import json
 import os
 import shutil
@@ -57,8 +56,9 @@ import tempfile
 import numpy as np
 
 import make_model
+import testlib as T
+from testlib import skip
 
-SKIP = 77
 TOP = 10
 N_GEN = 16
 
@@ -112,46 +112,23 @@ KNOWN = {
 NEG_CONTROL = ("llama_kq", "q4_K_S", "q4_K_M")
 
 
-def skip(msg):
-    print("SKIP: " + msg)
-    sys.exit(SKIP)
-
-
 def ensure_node(node_dir):
     """node_modules present or installed; returns the node binary."""
-    node, npm = shutil.which("node"), shutil.which("npm")
+    node = shutil.which("node")
     if not node:
         skip("node is not installed (apt-get install nodejs npm)")
     have = lambda: os.path.isdir(os.path.join(node_dir, "node_modules", "node-llama-cpp"))
-    if have():
-        return node
-    if not npm:
-        skip("npm is not installed and tests/node/node_modules is missing")
-    env = dict(os.environ, NODE_LLAMA_CPP_SKIP_DOWNLOAD="true")
     # Versions pinned by package.json and package-lock.json. --omit=optional:
     # only the CPU binary package (a direct dependency), not the CUDA / Vulkan /
     # other-OS ones; --ignore-scripts: node-llama-cpp's postinstall could
     # otherwise try to download or build llama.cpp. `npm ci` is not used: npm
     # 11 leaves other platforms' optional packages out of the lock file and
     # then refuses it; --no-save keeps the lock file untouched.
-    cmd = [npm, "install", "--no-save", "--no-audit", "--no-fund", "--omit=optional",
-           "--ignore-scripts"]
-    # test_vocab_js.py installs into the same folder: the same lock file keeps
-    # the two from running npm there at once (ctest -j2); whoever comes second
-    # finds the packages installed
-    with open(os.path.join(tempfile.gettempdir(), "wafer-tests-node-install.lock"), "w") as lk:
-        fcntl.flock(lk, fcntl.LOCK_EX)
-        if have():
-            return node
-        print("installing node-llama-cpp: " + " ".join(cmd[1:]), flush=True)
-        try:
-            r = subprocess.run(cmd, cwd=node_dir, env=env, capture_output=True, text=True,
-                               timeout=240)
-        except subprocess.TimeoutExpired:
-            skip("npm install timed out (no registry access?)")
-    if r.returncode != 0:
-        err = [l for l in (r.stderr or r.stdout).splitlines() if "nodedir" not in l]
-        skip("npm install failed (%d): %s" % (r.returncode, "\n".join(err[:8])))
+    # test_vocab_js.py installs into the same folder under the same lock file.
+    T.npm_install(node_dir, have, ["install", "--no-save", "--no-audit", "--no-fund", "--omit=optional",
+                                   "--ignore-scripts"],
+                  "node-llama-cpp", "wafer-tests-node-install.lock",
+                  env=dict(os.environ, NODE_LLAMA_CPP_SKIP_DOWNLOAD="true"))
     return node
 
 
@@ -162,8 +139,8 @@ def llama_cpp(node, node_dir, jobs, tmp):
         json.dump(jobs, f)
     env = dict(os.environ, NODE_LLAMA_CPP_SKIP_DOWNLOAD="true")
     try:
-        r = subprocess.run([node, os.path.join(node_dir, "logits.mjs"), "--jobs", path],
-                           cwd=node_dir, env=env, capture_output=True, text=True, timeout=180)
+        r = T.run([node, os.path.join(node_dir, "logits.mjs"), "--jobs", path],
+                  cwd=node_dir, env=env, text=True, timeout=180)
     except subprocess.TimeoutExpired:
         return "logits.mjs timed out"
     if r.returncode == 3:
@@ -176,10 +153,7 @@ def llama_cpp(node, node_dir, jobs, tmp):
 
 
 def wafer(args):
-    r = subprocess.run([os.environ["WAFER"]] + args, capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        raise RuntimeError("wafer %s exited %d: %s" % (args[0], r.returncode, r.stderr.strip()[-500:]))
-    return r.stdout
+    return T.wafer_ok(*args, text=True, timeout=120)[0]
 
 
 def wafer_score(path, ids, extra=()):

@@ -34,7 +34,6 @@ vs whole.
 """
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,12 +42,14 @@ import numpy as np
 
 import forward_np
 import make_model
+import testlib as T
+
+T.print_ok = True
 
 BUILD = os.environ.get("WAFER_BUILD", ".")
 TOOL = os.environ.get("WAFER_MODEL_LOGITS") or os.path.join(BUILD, "tests", "model_logits")
 WAFER = os.environ.get("WAFER", "")
 
-failures = []
 
 
 def run_tool(model, ids, *opts):
@@ -57,14 +58,14 @@ def run_tool(model, ids, *opts):
     with open(idfile, "w") as f:
         f.write(" ".join(str(i) for i in ids))
     cmd = [TOOL, model, "@" + idfile, out] + [str(o) for o in opts]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = T.run(cmd, text=True, timeout=None)
     if r.returncode != 0:
         raise RuntimeError("%s failed: %s" % (" ".join(cmd), r.stderr.strip()))
     lg = np.fromfile(out, dtype=np.float32)
     return lg, r.stdout.strip()
 
 
-def check(name, got, ref, tol, argmax_min=None):
+def check_close(name, got, ref, tol, argmax_min=None):
     got = got.reshape(ref.shape).astype(np.float64)
     scale = max(1.0, float(np.max(np.abs(ref))))
     diff = np.abs(got - ref)
@@ -76,10 +77,7 @@ def check(name, got, ref, tol, argmax_min=None):
         agree = float(np.mean(np.argmax(got, axis=-1) == np.argmax(ref, axis=-1)))
         extra = " argmax agree %.3f" % agree
         ok = ok and agree >= argmax_min
-    print("%-4s %-44s worst abs %.3e rel %.3e (tol %.1e)%s"
-          % ("ok" if ok else "FAIL", name, worst_abs, worst_rel, tol, extra))
-    if not ok:
-        failures.append(name)
+    T.check(ok, "%-44s worst abs %.3e rel %.3e (tol %.1e)%s" % (name, worst_abs, worst_rel, tol, extra))
 
 
 def check_emulated(name, path, V, n_seq=12, n_tok=4):
@@ -100,10 +98,8 @@ def check_emulated(name, path, V, n_seq=12, n_tok=4):
         clean += err <= 1e-4
         worst, best = max(worst, err), min(best, err)
     ok = clean * 3 >= n_seq and worst <= 5e-2
-    print("%-4s %-44s %d/%d sequences within 1e-4 (best %.2e), worst %.2e (cap 5e-2)"
-          % ("ok" if ok else "FAIL", name + " vs numpy, wafer's act. rounding", clean, n_seq, best, worst))
-    if not ok:
-        failures.append(name + " emulated")
+    T.check(ok, "%-44s %d/%d sequences within 1e-4 (best %.2e), worst %.2e (cap 5e-2)"
+            % (name + " vs numpy, wafer's act. rounding", clean, n_seq, best, worst))
 
 
 def make(cfg, wtype="f32"):
@@ -117,7 +113,7 @@ def quantize_works():
     if not WAFER or not os.path.exists(WAFER):
         return False
     try:
-        r = subprocess.run([WAFER, "quantize", "--help"], capture_output=True, timeout=30)
+        r = T.run([WAFER, "quantize", "--help"], timeout=30)
     except OSError:
         return False
     return r.returncode == 0
@@ -129,8 +125,7 @@ def ids_for(n, n_vocab, seed=7):
 
 def main():
     if not os.path.exists(TOOL):
-        print("model_logits not built at %s" % TOOL)
-        return 77
+        T.skip("model_logits not built at %s" % TOOL)
     t0 = time.time()
 
     # ---- against numpy ----------------------------------------------------
@@ -146,24 +141,22 @@ def main():
         ids = ids_for(n, V)
         ref = forward_np.forward(path, ids)
         got, _ = run_tool(path, ids, "--kv", "f32", "--threads", 2)
-        check("%s %s vs numpy (%d tokens)" % (cfg, wt, n), got, ref, 2e-4)
+        check_close("%s %s vs numpy (%d tokens)" % (cfg, wt, n), got, ref, 2e-4)
 
     if quantize_works():
         for cfg, qt in [("llama_kq", "q8_0"), ("llama_kq", "q4_K_S"), ("llama_kq", "q6_K"),
                         ("llama_kq", "q4_0"), ("qwen3_kq", "q4_K_M"), ("qwen2", "q5_K_M")]:
             src = make(cfg, "f32")
             dst = os.path.join(TMP, "%s_%s.gguf" % (cfg, qt))
-            r = subprocess.run([WAFER, "quantize", src, dst, qt], capture_output=True, text=True)
-            if r.returncode != 0:
-                print("FAIL quantize %s %s: %s" % (cfg, qt, r.stderr.strip()))
-                failures.append("quantize " + qt)
+            rc, _, err = T.wafer("quantize", src, dst, qt)
+            if not T.check(rc == 0, "quantize %s %s: %s" % (cfg, qt, err.strip())):
                 continue
             V = make_model.CONFIGS[cfg]["n_vocab"]
             ids = ids_for(40, V)
             check_emulated("%s %s" % (cfg, qt), dst, V)
             got, _ = run_tool(dst, ids, "--kv", "f32", "--threads", 2)
             ref = forward_np.forward(dst, ids)
-            check("%s %s vs numpy, exact activations" % (cfg, qt), got, ref, 8e-2, argmax_min=0.9)
+            check_close("%s %s vs numpy, exact activations" % (cfg, qt), got, ref, 8e-2, argmax_min=0.9)
     else:
         print("skip quantized cases: `$WAFER quantize --help` does not succeed yet")
 
@@ -180,16 +173,16 @@ def main():
                             ("1 thread", ["--threads", 1]), ("3 threads", ["--threads", 3])]:
             o = ["--kv", "f32", "--threads", 2] + opts
             got, _ = run_tool(path, ids, *o)
-            check("%s: %s vs one batch" % (cfg, label), got, base, 1e-5)
+            check_close("%s: %s vs one batch" % (cfg, label), got, base, 1e-5)
             if np.array_equal(got.reshape(n, V), base.astype(np.float32)):
                 print("     (bit-exact)")
         last, _ = run_tool(path, ids, "--kv", "f32", "--last-only", "--batch", 32)
-        check("%s: last-only chunked vs one batch" % cfg, last.reshape(1, V), base[-1:], 1e-5)
+        check_close("%s: last-only chunked vs one batch" % cfg, last.reshape(1, V), base[-1:], 1e-5)
         tail, _ = run_tool(path, ids, "--kv", "f32", "--tail", 9, "--threads", 3)
-        check("%s: last 9 one by one (split-K attention) vs one batch" % cfg, tail, base, 1e-5)
+        check_close("%s: last 9 one by one (split-K attention) vs one batch" % cfg, tail, base, 1e-5)
         for kv, tol in [("f16", 5e-3), ("q8_0", 8e-2)]:
             got, _ = run_tool(path, ids, "--kv", kv, "--threads", 2)
-            check("%s: KV %s vs KV f32" % (cfg, kv), got, base, tol, argmax_min=0.9)
+            check_close("%s: KV %s vs KV f32" % (cfg, kv), got, base, tol, argmax_min=0.9)
 
     # ---- long context: 12288 positions, past the YaRN model's original 8192 --
     path = make("tiny_long", "f32")
@@ -201,19 +194,16 @@ def main():
     print("     numpy reference for %d tokens: %.1f s" % (n, time.time() - t))
     for kv, tol in [("f32", 2e-4), ("f16", 5e-3), ("q8_0", 8e-2)]:
         got, info = run_tool(path, ids, "--kv", kv, "--last-only", "--threads", 2)
-        check("tiny_long %d tokens, KV %s vs numpy (last)" % (n, kv), got.reshape(1, V), ref, tol)
+        check_close("tiny_long %d tokens, KV %s vs numpy (last)" % (n, kv), got.reshape(1, V), ref, tol)
         print("     " + info)
         if kv == "f16":
             got2, _ = run_tool(path, ids, "--kv", kv, "--last-only", "--split", 5000, "--batch", 256,
                                "--tail", 3)
-            check("tiny_long %d tokens, KV f16: split 5000 / n_batch 256 / last 3 one by one vs whole" % n,
-                  got2.reshape(1, V), got.reshape(1, V).astype(np.float64), 1e-5)
+            check_close("tiny_long %d tokens, KV f16: split 5000 / n_batch 256 / last 3 one by one vs whole" % n,
+                        got2.reshape(1, V), got.reshape(1, V).astype(np.float64), 1e-5)
 
     print("total %.1f s" % (time.time() - t0))
-    if failures:
-        print("FAILED: " + ", ".join(failures))
-        return 1
-    return 0
+    return T.summary("test_model")
 
 
 if __name__ == "__main__":

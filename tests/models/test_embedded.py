@@ -41,9 +41,13 @@ import json
 import math
 import os
 import re
-import subprocess
 import sys
 import tempfile
+
+import testlib as T
+from testlib import check
+
+T.print_ok = True
 
 WAFER = os.environ.get("WAFER")
 SRC = os.environ.get("WAFER_SRC") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -51,14 +55,6 @@ MODEL = os.path.join(SRC, "models", "wafer-embedded.gguf")
 CARD = os.path.join(SRC, "models", "README.md")
 HELDOUT = os.path.join(SRC, "models", "heldout.tsv")
 SEEDS = 24
-failures = 0
-
-
-def check(cond, msg):
-    global failures
-    if not cond:
-        failures += 1
-    print(("ok:   " if cond else "FAIL: ") + msg, flush=True)
 
 
 def run(args, env=None, timeout=300):
@@ -66,7 +62,7 @@ def run(args, env=None, timeout=300):
     e.pop("WAFER_MODEL", None)
     if env:
         e.update(env)
-    return subprocess.run([WAFER] + [str(a) for a in args], capture_output=True, timeout=timeout, env=e)
+    return T.run([WAFER] + args, timeout=timeout, env=e)
 
 
 FIB_PROMPT = "def fibonacci(n):"
@@ -163,9 +159,7 @@ def copy_ppl():
 
 
 def main():
-    if not WAFER or not os.path.exists(WAFER):
-        print("no wafer binary: skipped")
-        return 77
+    T.need_wafer()
     # 1. present, and the default
     check(os.path.isfile(MODEL), "models/wafer-embedded.gguf is committed")
     if not os.path.isfile(MODEL):
@@ -258,8 +252,7 @@ def main():
         want = b"<|endoftext|>change 1 to 2 in `x = 1`\n<|file_sep|>x = 1\n<|file_sep|>"
         check(r.returncode == 0 and r.stdout == want, "raw edit prompt: %r" % r.stdout[:200])
 
-    print("%s" % ("all passed" if failures == 0 else "%d FAILED" % failures))
-    return 1 if failures else 0
+    return T.summary("test_embedded")
 
 
 if __name__ == "__main__":

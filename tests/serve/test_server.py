@@ -52,15 +52,10 @@ import time
 
 import forward_np
 import test_server_common as C
+import testlib as T
+from testlib import check
 
-failures = 0
-
-
-def check(cond, msg):
-    global failures
-    print(("ok   " if cond else "FAIL ") + msg, flush=True)
-    if not cond:
-        failures += 1
+T.print_ok = True
 
 
 def B(s):
@@ -578,9 +573,7 @@ def test_lifecycle(model_big):
 
 
 def main():
-    if not C.WAFER:
-        print("WAFER not set")
-        return 77
+    T.need_wafer()
     tmp = tempfile.mkdtemp(prefix="wf_server_")
     small, big = os.path.join(tmp, "small.gguf"), os.path.join(tmp, "big.gguf")
     C.make_server_model(small)
@@ -616,8 +609,8 @@ def main():
     test_priority(big)
     test_lifecycle(big)
     check(not C.SANITIZER_REPORTS, f"no sanitizer reports from the servers ({len(C.SANITIZER_REPORTS)})")
-    print(f"failures: {failures} ({time.time() - t0:.1f} s)")
-    return 1 if failures else 0
+    print(f"{time.time() - t0:.1f} s")
+    return T.summary("test_server")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@ import threading
 import time
 
 import test_server_common as C
+import testlib as T
+from testlib import check
+
+T.print_ok = True
 
 
 def rss_kib(pid):
@@ -97,20 +101,11 @@ def main():
     ap.add_argument("--parallel", type=int, default=4)
     ap.add_argument("--model", help="serve this GGUF instead of the synthetic model (e.g. models/wafer-embedded.gguf)")
     a = ap.parse_args()
-    if not C.WAFER:
-        print("WAFER not set")
-        return 77
+    T.need_wafer()
     tmp = tempfile.mkdtemp(prefix="wf_server_load_")
     model = a.model or os.path.join(tmp, "big.gguf")
     if not a.model:
         C.make_server_model(model, big=True)
-    fails = 0
-
-    def check(cond, msg):
-        nonlocal fails
-        print(("ok   " if cond else "FAIL ") + msg, flush=True)
-        fails += 0 if cond else 1
-
     # a small prefix cache so that it fills during the run (it is bounded by
     # design; what must not grow is everything else)
     with C.Server(model, "--parallel", a.parallel, "--queue", 4 * a.clients, "--cache-mb", 16, "-q", "-t", "2") as srv:
@@ -170,8 +165,7 @@ def main():
               f"time to first token p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
               f"({a.clients} clients, {a.parallel} slots, model {C.make_server_model.__name__}(big))")
     check(not C.SANITIZER_REPORTS, f"no sanitizer reports from the server ({len(C.SANITIZER_REPORTS)})")
-    print(f"failures: {fails}")
-    return 1 if fails else 0
+    return T.summary("test_server_load")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ race. No node/npm, or an install that fails (no registry access) -> exit 77
 with --api-key, and the slower model with --parallel 1 --queue 0 (abort and
 429), and a model whose answer is a tool call. The greedy chat answer the SDK received is checked against the numpy
 reference here (tests/ref/forward_np.py)."""
-import fcntl
 import json
 import os
 import shutil
@@ -20,19 +19,17 @@ import tempfile
 
 import forward_np
 import test_server_common as C
+import testlib as T
+from testlib import check, skip
 
-SKIP = 77
+T.print_ok = True
+
 SRC = os.environ.get("WAFER_SRC", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BUILD = os.environ.get("WAFER_BUILD", tempfile.gettempdir())
 
 
-def skip(msg):
-    print("SKIP: " + msg)
-    sys.exit(SKIP)
-
-
 def ensure_node():
-    node, npm = shutil.which("node"), shutil.which("npm")
+    node = shutil.which("node")
     if not node:
         skip("node is not installed (apt-get install nodejs npm)")
     d = os.path.join(BUILD, "server-node")
@@ -45,26 +42,13 @@ def ensure_node():
             shutil.rmtree(os.path.join(d, "node_modules"), ignore_errors=True)
     shutil.copyfile(os.path.join(SRC, "tests", "serve", "test_server_openai.mjs"), os.path.join(d, "test_server_openai.mjs"))
     have = lambda: os.path.isfile(os.path.join(d, "node_modules", "openai", "package.json"))
-    with open(os.path.join(tempfile.gettempdir(), "wafer-tests-server-node.lock"), "w") as lk:
-        fcntl.flock(lk, fcntl.LOCK_EX)
-        if not have():
-            if not npm:
-                skip("npm is not installed")
-            cmd = [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"]
-            print("installing the openai SDK: " + " ".join(cmd[1:]), flush=True)
-            try:
-                r = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=240)
-            except subprocess.TimeoutExpired:
-                skip("npm ci timed out (no registry access?)")
-            if r.returncode != 0 or not have():
-                skip("npm ci failed (%d): %s" % (r.returncode, (r.stderr or r.stdout)[-800:]))
+    T.npm_install(d, have, ["ci", "--no-audit", "--no-fund", "--ignore-scripts"], "the openai SDK",
+                  "wafer-tests-server-node.lock")
     return node, d
 
 
 def main():
-    if not C.WAFER:
-        print("WAFER not set")
-        return SKIP
+    T.need_wafer()
     node, d = ensure_node()
     tmp = tempfile.mkdtemp(prefix="wf_server_oai_")
     small, big = os.path.join(tmp, "small.gguf"), os.path.join(tmp, "big.gguf")
@@ -76,13 +60,12 @@ def main():
     with C.Server(small, "--kv", "f32") as main_s, C.Server(small, "--api-key", key) as auth_s, \
             C.Server(big, "--parallel", "1", "--queue", "0") as busy_s, C.Server(tool) as tool_s:
         try:
-            r = subprocess.run([node, os.path.join(d, "test_server_openai.mjs"), main_s.url, auth_s.url, key, busy_s.url,
-                                tool_s.url],
-                               cwd=d, capture_output=True, text=True, timeout=150)
+            r = T.run([node, os.path.join(d, "test_server_openai.mjs"), main_s.url, auth_s.url, key, busy_s.url,
+                       tool_s.url], cwd=d, text=True, timeout=150)
         except subprocess.TimeoutExpired as e:
             print((e.stdout or b"")[-3000:] if isinstance(e.stdout, bytes) else e.stdout)
-            print("FAIL the SDK script timed out")
-            return 1
+            T.fail("the SDK script timed out")
+            return T.summary("test_server_openai")
     print(r.stdout)
     if r.stderr.strip():
         print(r.stderr[-3000:])
@@ -91,12 +74,11 @@ def main():
         if line.startswith("RESULT "):
             o = json.loads(line[7:])
             results[o["name"]] = o["value"]
-    fails = 0 if r.returncode == 0 else 1
+    check(r.returncode == 0, "the SDK script's checks pass (exit %d)" % r.returncode)
     # the SDK's greedy chat answer against the numpy reference
     chat = results.get("chat")
-    if not chat:
-        print("FAIL no chat result from the SDK script")
-        return 1
+    if not check(chat, "a chat result from the SDK script"):
+        return T.summary("test_server_openai")
     msgs = [("system", "You are terse."), ("user", "Write a function.")]
     ids = []
     im_s, im_e = C.special_id("<|im_start|>"), C.special_id("<|im_end|>")
@@ -107,14 +89,11 @@ def main():
     logits = forward_np.forward(forward_np.Model(small), ids + gen)
     gaps = [float(logits[len(ids) - 1 + i].max() - logits[len(ids) - 1 + i][t]) for i, t in enumerate(gen)]
     ok = chat["usage"]["prompt_tokens"] == len(ids) and max(gaps) <= 2e-3
-    print(("ok   " if ok else "FAIL ") + f"SDK chat answer == numpy greedy on the ChatML prompt (gap {max(gaps):.2g}, prompt {len(ids)})")
-    fails += 0 if ok else 1
-    if C.SANITIZER_REPORTS:
-        print("FAIL sanitizer reports from the servers")
-        fails += 1
+    check(ok, f"SDK chat answer == numpy greedy on the ChatML prompt (gap {max(gaps):.2g}, prompt {len(ids)})")
+    check(not C.SANITIZER_REPORTS, "no sanitizer reports from the servers")
     if "abort" in results:
         print(f"     abort -> slot free in {results['abort']['slot_free_ms']} ms, {results['abort']['generated']} tokens generated")
-    return 1 if fails else 0
+    return T.summary("test_server_openai")
 
 
 if __name__ == "__main__":

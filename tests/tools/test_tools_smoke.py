@@ -15,11 +15,15 @@ import subprocess
 import sys
 import tempfile
 
+import testlib as T
+from testlib import check
+
 try:
     import torch  # noqa: F401
 except ImportError:
-    print("torch not importable: skipped")
-    sys.exit(77)
+    T.skip("torch not importable")
+
+T.print_ok = True
 
 SRC = os.environ.get("WAFER_SRC", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 WAFER = os.environ["WAFER"]
@@ -54,33 +58,27 @@ def main():
         "--vocab-size", "512", "--out", vocab)
     run(PY, os.path.join(TOOLS, "build_data.py"), "--wafer", WAFER, "--vocab", vocab, "--corpus", c,
         "--out", d, "--fim", "1", "--edit", "1")
-    fails = 0
 
     # tokenizer: round trip on the held-out file, specials parse
     with open(os.path.join(c, "heldout.txt")) as f:
         held = f.read().split("\n")[0]
     text = open(held, encoding="utf-8").read()
     ids = json.loads(run(WAFER, "tokenize", "-m", vocab, "-f", held, "--json"))
-    back = subprocess.run([WAFER, "detokenize", "-m", vocab] + [str(i) for i in ids],
-                          stdout=subprocess.PIPE).stdout.decode("utf-8")
+    back = T.wafer("detokenize", "-m", vocab, *ids)[1].decode("utf-8")
     ok = back == text and len(ids) < len(text.encode()) * 0.7
-    print("round trip of %s: %d bytes -> %d tokens: %s" % (os.path.basename(held), len(text), len(ids),
-                                                          "ok" if ok else "FAIL"))
-    fails += not ok
+    check(ok, "round trip of %s: %d bytes -> %d tokens" % (os.path.basename(held), len(text), len(ids)))
     # the trainer's own encoder (its pre-tokenizer + merges by rank) must give
     # wafer's ids: the pre-tokenizers agree
     import train_tokenizer
     mine = train_tokenizer.BPE.from_gguf(vocab).encode(text)
     diff = next((i for i, (a, b) in enumerate(zip(mine, ids)) if a != b), None)
     ok = mine == ids
-    print("trainer's encoder vs wafer on %d tokens: %s" % (len(ids), "equal" if ok else
-          "FAIL (lengths %d/%d, first difference at %s)" % (len(mine), len(ids), diff)))
-    fails += not ok
+    check(ok, "trainer's encoder vs wafer on %d tokens: %s" % (len(ids), "equal" if ok else
+          "lengths %d/%d, first difference at %s" % (len(mine), len(ids), diff)))
     sp = json.loads(run(WAFER, "tokenize", "-m", vocab, "--parse-special", "--json", "-p",
                         "<|fim_prefix|><|fim_suffix|><|fim_middle|><|fim_pad|><|file_sep|><|endoftext|>"))
     ok = len(sp) == 6 and all(i >= 506 for i in sp) and len(set(sp)) == 6
-    print("special tokens %s: %s" % (sp, "ok" if ok else "FAIL"))
-    fails += not ok
+    check(ok, "special tokens %s" % sp)
     info = json.load(open(os.path.join(d, "data.json")))
     ex = info["train"]["examples"]
     import numpy as np
@@ -97,12 +95,11 @@ def main():
     seps = np.flatnonzero(stream == sep)
     firsts = seps[0::2]
     starts = [int(eots[eots < f].max()) + 1 if (eots < f).any() else 0 for f in firsts]
-    instr = [subprocess.run([WAFER, "detokenize", "-m", vocab] + [str(int(t)) for t in stream[a:f]],
-                            stdout=subprocess.PIPE).stdout.decode("utf-8", "replace") for a, f in zip(starts, firsts)]
+    instr = [T.wafer("detokenize", "-m", vocab, *(int(t) for t in stream[a:f]))[1].decode("utf-8", "replace")
+             for a, f in zip(starts, firsts)]
     ok = ok and info.get("edit_format") == "instruction-first" and len(instr) == ex["edit"] and all(
         t.endswith("\n") and t.count("\n") == 1 and t.split(" ")[0] in ("rename", "change", "add") for t in instr)
-    print("data: %s: %s" % (info["train"], "ok" if ok else "FAIL"))
-    fails += not ok
+    check(ok, "data: %s" % info["train"])
 
     # training, resume, export
     targs = [PY, os.path.join(TOOLS, "train.py"), "--data", d, "--out", m, "--layers", "2", "--dim", "64",
@@ -112,8 +109,7 @@ def main():
     out = run(*(targs + ["--steps", "60", "--resume"]))
     print(out.strip().split("\n")[-1])
     ok = "resumed at step 10" in out
-    print("resume: %s" % ("ok" if ok else "FAIL"))
-    fails += not ok
+    check(ok, "resume")
     # the copy curriculum: a fine-tune from that checkpoint with synthetic copy
     # rows (some in the edit format), stopped early inside its schedule
     m2 = os.path.join(tmp, "model-copy")
@@ -129,9 +125,7 @@ def main():
           and tuple(cx.shape) == (8, 48) and bool((cy == -100).any()) and marks > 0
           and bool(torch.equal(cy[:, :-1][cy[:, :-1] != -100], cx[:, 1:][cy[:, :-1] != -100])))
     print(out.strip().split("\n")[-1])
-    print("copy curriculum (--init, --copy-rows, --stop-after; rows are shifted targets): %s"
-          % ("ok" if ok else "FAIL"))
-    fails += not ok
+    check(ok, "copy curriculum (--init, --copy-rows, --stop-after; rows are shifted targets)")
     run(PY, os.path.join(TOOLS, "export.py"), "--ckpt", os.path.join(m, "ckpt.pt"), "--vocab", vocab,
         "--out", gg, "--type", "f32")
 
@@ -144,9 +138,7 @@ def main():
     got = [p["next_logprob"] for p in js["positions"][:len(seq) - 1]]
     worst = max(abs(a - b) for a, b in zip(ref, got))
     ok = len(got) == len(ref) and worst < TOL
-    print("log-probs, %d positions, step %d: worst |wafer - torch| = %.2e (tol %.0e): %s"
-          % (len(ref), step, worst, TOL, "ok" if ok else "FAIL"))
-    fails += not ok
+    check(ok, "log-probs, %d positions, step %d: worst |wafer - torch| = %.2e (tol %.0e)" % (len(ref), step, worst, TOL))
     # f16 export (what pipeline.sh ships) against torch with matrices rounded to f16
     gg16 = os.path.join(tmp, "model16.gguf")
     run(PY, os.path.join(TOOLS, "export.py"), "--ckpt", os.path.join(m, "ckpt.pt"), "--vocab", vocab,
@@ -162,9 +154,7 @@ def main():
     got16 = [p["next_logprob"] for p in js16["positions"][:len(seq) - 1]]
     worst16 = max(abs(a - b) for a, b in zip(ref16, got16))
     ok = worst16 < TOL16
-    print("f16 export: worst |wafer - torch(f16-rounded)| = %.2e (tol %.0e): %s"
-          % (worst16, TOL16, "ok" if ok else "FAIL"))
-    fails += not ok
+    check(ok, "f16 export: worst |wafer - torch(f16-rounded)| = %.2e (tol %.0e)" % (worst16, TOL16))
 
     # negative control: torch with rotate-half RoPE (the Hugging Face order) must
     # NOT match, so the check above does see the Q/K row order
@@ -179,24 +169,21 @@ def main():
     tr_mod.apply_rope = keep
     spread = max(abs(a - b) for a, b in zip(bad, got))
     ok = spread > 5 * TOL
-    print("negative control (rotate-half RoPE) differs by %.2e: %s" % (spread, "ok" if ok else "FAIL"))
-    fails += not ok
+    check(ok, "negative control (rotate-half RoPE) differs by %.2e" % spread)
     # llama.cpp (npm's node-llama-cpp prebuilt, as test_llamacpp uses) loads the
     # f16 export and agrees; optional: skipped when node or the package is absent
     node_dir = os.path.join(SRC, "tests", "node")
     node = shutil.which("node")
     if node and os.path.isdir(os.path.join(node_dir, "node_modules", "node-llama-cpp")):
-        r = subprocess.run([node, os.path.join(node_dir, "logits.mjs"), gg16, "--ids", " ".join(map(str, seq))],
-                           cwd=node_dir, env=dict(os.environ, NODE_LLAMA_CPP_SKIP_DOWNLOAD="true"),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+        r = T.run([node, os.path.join(node_dir, "logits.mjs"), gg16, "--ids", " ".join(map(str, seq))],
+                  cwd=node_dir, env=dict(os.environ, NODE_LLAMA_CPP_SKIP_DOWNLOAD="true"), text=True, timeout=120)
         res = json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
         if isinstance(res, list):
             res = res[0]
         if r.returncode == 3:
             print("llama.cpp: prebuilt binary does not load here: not checked")
         elif res is None or res.get("error"):
-            print("llama.cpp: FAIL: %s" % ((res or {}).get("error") or r.stderr[-400:]))
-            fails += 1
+            T.fail("llama.cpp: %s" % ((res or {}).get("error") or r.stderr[-400:]))
         else:
             lc = []
             for i in range(len(seq) - 1):
@@ -206,14 +193,11 @@ def main():
                 lc.append(row[seq[i + 1]] - lse)
             worst_lc = max(abs(a - b) for a, b in zip(lc, got16))
             ok = worst_lc < TOL_LC
-            print("llama.cpp loads the f16 export: worst |llama.cpp - wafer| = %.2e (tol %.0e): %s"
-                  % (worst_lc, TOL_LC, "ok" if ok else "FAIL"))
-            fails += not ok
+            check(ok, "llama.cpp loads the f16 export: worst |llama.cpp - wafer| = %.2e (tol %.0e)" % (worst_lc, TOL_LC))
     else:
         print("llama.cpp: node or tests/node/node_modules/node-llama-cpp absent: not checked")
-    subprocess.run(["rm", "-rf", tmp])
-    print("FAILED %d" % fails if fails else "all ok")
-    sys.exit(1 if fails else 0)
+    shutil.rmtree(tmp, ignore_errors=True)
+    sys.exit(T.summary("test_tools_smoke"))
 
 
 if __name__ == "__main__":
