@@ -194,6 +194,26 @@ try {
   check(doc3.length >= lenBefore - 1 && doc3.length <= lenBefore + 8, 'Esc changed the text');
   ok('complete: Esc dismisses');
 
+  // ---- settings reach the request ---------------------------------------
+  await main.click('#tab-chat');
+  await main.click('button:has-text("New chat")');
+  await main.click('button:has-text("Settings")');
+  await main.fill('.dialog label:has-text("System prompt") textarea', 'Answer in Python.');
+  await main.fill('.dialog label:has-text("Temperature") input', '0.3');
+  await main.fill('.dialog label:has-text("Top-p") input', '0.9');
+  await main.fill('.dialog label:has-text("Max tokens") input', '64');
+  await main.selectOption('.dialog label:has-text("Speculative") select', 'lookup');
+  await saveDialog(main);
+  const sent = main.waitForRequest((r) => r.url().endsWith('/v1/chat/completions'));
+  await send(main, 'for i in range(10): print(i)\nfor i in range(10): print(i)');
+  const body = JSON.parse((await sent).postData());
+  check(body.messages[0].role === 'system' && body.messages[0].content === 'Answer in Python.' && body.temperature === 0.3 &&
+    body.top_p === 0.9 && body.max_tokens === 64 && body.speculative === 'lookup' && body.stream === true,
+    'settings not in the request: ' + JSON.stringify(body).slice(0, 300));
+  const a8 = await waitFor(async () => { const a = await lastAnswer(main); return a && a.done && a; }, 10000, 'the answer with settings');
+  check(Number((/(\d+) tokens/.exec(a8.stats.tokens) || [])[1]) <= 64, 'max tokens not honoured: ' + a8.stats.tokens);
+  ok('settings: system prompt, sampling, max tokens, speculative mode sent', a8.stats.drafts || 'no drafts this time');
+
   // the normal flows above logged nothing; the faults below make Chromium log
   // their 4xx answers ("Failed to load resource"), which is all they may log
   check(consoleErrors.length === 0, 'console errors: ' + consoleErrors.join('\n'));
