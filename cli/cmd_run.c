@@ -27,6 +27,9 @@ static void usage(FILE *f) {
                "  --draft-max N           longest draft checked in one step (default 16, at most\n"
                "                          255; 31 where the kernels are exact only\n"
                "                          up to 32 tokens a pass: K-quants on AVX2)\n"
+               "  --grammar FILE          constrain the output to a GBNF grammar (llama.cpp's syntax)\n"
+               "  --json-schema FILE      constrain the output to JSON valid against a JSON Schema\n"
+               "  --json                  constrain the output to a JSON object\n"
                "  --print-ids             print token ids instead of text\n"
                "  -q, --quiet             no progress bar or timings\n");
 }
@@ -63,6 +66,8 @@ int cmd_run(int argc, char **argv) {
     wf_spec_mode spec = WF_SPEC_NONE;
     const char *draft_path = NULL;
     int32_t draft_max = 0;
+    const char *grammar_path = NULL, *schema_path = NULL;
+    bool json_mode = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         int r = cli_take_opt(&o, CLI_G_MODEL | CLI_G_INPUT | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE, argc, argv, &i);
@@ -70,6 +75,16 @@ int cmd_run(int argc, char **argv) {
         if (r > 0) continue;
         if (!strcmp(argv[i], "--print-ids")) { print_ids = true; continue; }
         if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) { o.quiet = true; continue; }
+        if (!strcmp(argv[i], "--json")) { json_mode = true; continue; }
+        if (!strcmp(argv[i], "--grammar") || !strcmp(argv[i], "--json-schema")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "wafer run: %s needs a file\n", argv[i]);
+                return 2;
+            }
+            if (!strcmp(argv[i], "--grammar")) grammar_path = argv[++i];
+            else schema_path = argv[++i];
+            continue;
+        }
         if (!strcmp(argv[i], "--spec") || !strcmp(argv[i], "--predict") || !strcmp(argv[i], "--draft-max")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "wafer run: %s needs a value\n", argv[i]);
@@ -98,13 +113,33 @@ int cmd_run(int argc, char **argv) {
         return 2;
     }
 
+    if (!!grammar_path + !!schema_path + json_mode > 1) {
+        fprintf(stderr, "wafer run: give one of --grammar, --json-schema and --json\n");
+        return 2;
+    }
     int rc = 1;
+    wf_grammar *gram = NULL;
+    wf_grammar_vocab *gvocab = NULL;
     wf_model *m = NULL, *dm = NULL;
     wf_session *sess = NULL;
     int32_t *prompt = NULL, *pred = NULL;
     size_t n_pred = 0;
     char *pred_text = NULL;
     wf_error err = {0};
+
+    if (grammar_path || schema_path || json_mode) { /* compile first: a bad grammar fails before the model loads */
+        size_t len = 0;
+        char *text = json_mode ? NULL : cli_read_file(grammar_path ? grammar_path : schema_path, &len);
+        if (!json_mode && !text) goto done;
+        wf_status gst = json_mode ? wf_grammar_json_object(&gram, &err)
+                        : grammar_path ? wf_grammar_from_gbnf(text, len, &gram, &err)
+                                       : wf_grammar_from_json_schema(text, len, &gram, &err);
+        free(text);
+        if (gst != WF_OK) {
+            fprintf(stderr, "wafer run: %s: %s\n", json_mode ? "--json" : grammar_path ? grammar_path : schema_path, err.msg);
+            goto done;
+        }
+    }
 
     double t_start = wf_time_now_cli();
     if (!(m = cli_load_model(&o))) goto done;
@@ -152,7 +187,20 @@ int cmd_run(int argc, char **argv) {
         }
     }
 
+    if (gram) {
+        if (!v) {
+            fprintf(stderr, "wafer run: a grammar needs a model with a tokenizer\n");
+            goto done;
+        }
+        if (wf_grammar_vocab_create(v, &gvocab, &err)) {
+            fprintf(stderr, "wafer run: %s\n", err.msg);
+            goto done;
+        }
+    }
+
     wf_gen_params gp = wf_gen_default_params();
+    gp.grammar = gram;
+    gp.grammar_vocab = gvocab;
     gp.max_tokens = o.n_predict;
     gp.sampling = &o.sp;
     gp.text = !print_ids;
@@ -199,6 +247,8 @@ int cmd_run(int argc, char **argv) {
     }
     rc = 0;
 done:
+    wf_grammar_free(gram);
+    wf_grammar_vocab_free(gvocab);
     free(pred);
     free(pred_text);
     free(prompt);

@@ -12,6 +12,7 @@
 #define WF_GENERATE_H
 
 #include "base/common.h"
+#include "grammar/grammar.h"
 
 /* ---- candidate sources (spec.c) ----------------------------------------- */
 
@@ -148,6 +149,14 @@ typedef struct wf_gen_params {
                                        model's exact width - 1 (capped)      */
     const int32_t *prediction;      /* (n_prediction) tokens; may be NULL    */
     size_t n_prediction;
+    /* Constrained decoding: only tokens the grammar allows are sampled
+     * (the logits of the others are set to -inf before the sampling chain),
+     * drafts are cut at their first token the grammar rejects, and an
+     * end-of-generation token is allowed only where the grammar can end.
+     * Both must outlive the request (until wf_session_end); grammar_vocab
+     * must be built from the model's vocabulary. NULL: unconstrained. */
+    const wf_grammar *grammar;
+    const wf_grammar_vocab *grammar_vocab;
 } wf_gen_params;
 /* WF_SPEC_DRAFT needs a draft model attached with wf_session_set_draft; a
  * prediction, when given, is still tried first. */

@@ -34,6 +34,7 @@
 #include "gen/stop.h"
 #include "text/tokenizer.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 /* longest draft the draft model proposes in one step (bounds the q rows kept) */
@@ -183,10 +184,17 @@ typedef struct gen_run {
     float *q;             /* (WF_DRAFT_MODEL_K_MAX, n_vocab) draft dists  */
     float *pd;            /* (n_vocab) the target's dist at one position  */
     void *work;           /* wf_spec_dist scratch                         */
+    /* constrained decoding */
+    wf_grammar_matcher *gm; /* the output's position in the grammar, or NULL */
+    float *masked;        /* (n_vocab) logits with disallowed tokens at -inf */
 } gen_run;
+
+static const float *gram_logits(gen_run *g, const float *l, wf_status *st);
 
 static void run_free(gen_run *g) {
     if (!g) return;
+    wf_grammar_matcher_free(g->gm);
+    free(g->masked);
     free(g->q);
     free(g->pd);
     free(g->work);
@@ -249,6 +257,11 @@ static bool emit_token(gen_run *g, int32_t tok, wf_status *st, wf_error *err) {
     wf_gen_result *res = &g->res;
     if (res->n_generated == 0) res->t_first = wf_time_now() - g->t_start;
     res->n_generated++;
+    if (g->gm && !wf_grammar_matcher_accept_token(g->gm, tok)) {
+        *st = wf_fail(err, WF_ERR_INTERNAL, "generate: token %d is outside the grammar%s%s", tok,
+                      wf_grammar_matcher_error(g->gm) ? ": " : "", wf_grammar_matcher_error(g->gm) ? wf_grammar_matcher_error(g->gm) : "");
+        return false;
+    }
     if (g->vocab && wf_vocab_is_eog(g->vocab, tok)) {
         res->stop = WF_GEN_STOP_EOG;
         return false;
@@ -336,6 +349,7 @@ static int32_t draft_propose(gen_run *g, int32_t *out, int32_t max_n, wf_status 
     wf_session *s = g->s;
     wf_context *d = s->dctx;
     const double t0 = wf_time_now();
+    const int32_t gpos = g->gm ? wf_grammar_matcher_pos(g->gm) : -1;
     int32_t n = 0;
     if (max_n > WF_DRAFT_MODEL_K_MAX) max_n = WF_DRAFT_MODEL_K_MAX;
     /* room in the draft's own context: all tokens + max_n - 1 proposals */
@@ -347,6 +361,13 @@ static int32_t draft_propose(gen_run *g, int32_t *out, int32_t max_n, wf_status 
     for (; n < max_n;) {
         const float *l = wf_get_logits(d, -1);
         if (!l) { *st = wf_fail(err, WF_ERR_INTERNAL, "draft: no logits"); goto done; }
+        if (g->gm) { /* the draft follows the grammar too: q is masked like p */
+            wf_status gst;
+            if (!(l = gram_logits(g, l, &gst))) {
+                *st = gst;
+                break;
+            }
+        }
         int32_t x;
         if (g->sampled) {
             float *q = g->q + (size_t)n * (size_t)g->n_vocab;
@@ -356,10 +377,15 @@ static int32_t draft_propose(gen_run *g, int32_t *out, int32_t max_n, wf_status 
             x = wf_spec_argmax(&g->sp, l, g->n_vocab, s->tok, s->n_tok, out, (size_t)n, g->work);
         }
         out[n++] = x;
+        if (g->gm && !wf_grammar_matcher_accept_token(g->gm, x)) {
+            n--; /* cannot happen: x was drawn from the masked logits */
+            break;
+        }
         if (n == max_n || cancelled(s)) break;
         if ((*st = draft_decode(g, &x, 1, err)) != WF_OK) goto done;
     }
 done:
+    if (g->gm) wf_grammar_matcher_rewind(g->gm, gpos);
     g->res.t_draft += wf_time_now() - t0;
     return *st == WF_OK ? n : 0;
 }
@@ -392,12 +418,57 @@ static void finish_stop(gen_run *g, wf_gen_stop why) {
     finish(g, WF_OK);
 }
 
+/* The logits the sampling chain sees: l itself, or with a grammar a copy
+ * with every token it does not allow at -inf. NULL when nothing is allowed
+ * (*why says whether that is the grammar's end or an error). */
+static const float *gram_logits(gen_run *g, const float *l, wf_status *st) {
+    *st = WF_OK;
+    if (!g->gm || !l) return l;
+    memcpy(g->masked, l, (size_t)g->n_vocab * sizeof *l);
+    const uint32_t *mask = wf_grammar_matcher_mask(g->gm);
+    if (!mask) {
+        *st = wf_fail(&g->err, WF_ERR_NOMEM, "generate: %s", wf_grammar_matcher_error(g->gm) ? wf_grammar_matcher_error(g->gm) : "grammar mask failed");
+        return NULL;
+    }
+    bool any = false;
+    for (int32_t w = 0; w * 32 < g->n_vocab; w++) {
+        uint32_t bits = mask[w];
+        any |= bits != 0;
+        if (bits == 0xffffffffu) continue;
+        int32_t end = w * 32 + 32 < g->n_vocab ? w * 32 + 32 : g->n_vocab;
+        for (int32_t i = w * 32; i < end; i++)
+            if (!((bits >> (i & 31)) & 1u)) g->masked[i] = -INFINITY;
+    }
+    if (!any) {
+        if (!wf_grammar_matcher_can_end(g->gm))
+            *st = wf_fail(&g->err, WF_ERR_UNSUPPORTED, "generate: no token of the vocabulary can continue the grammar here");
+        return NULL; /* complete, and the vocabulary has no end token: stop as at one */
+    }
+    return g->masked;
+}
+
+/* Sample at logits l (grammar applied). Returns the token, or -1 after
+ * finishing the request (the grammar is complete with no end token, or an
+ * error). */
+static int32_t sample_at(gen_run *g, const float *l) {
+    wf_status st;
+    const float *x = gram_logits(g, l, &st);
+    if (!x && l) {
+        if (st != WF_OK) finish(g, st);
+        else finish_stop(g, WF_GEN_STOP_EOG);
+        return -1;
+    }
+    int32_t z = wf_sampler_sample(g->smp, x);
+    if (z < 0) finish(g, wf_fail(&g->err, WF_ERR_INTERNAL, "generate: sampling failed (no logits)"));
+    return z;
+}
+
 /* The first token, from the last prompt token's logits. */
 static void first_token(gen_run *g) {
     wf_status st = WF_OK;
     if (g->p.max_tokens == 0) { finish_stop(g, WF_GEN_STOP_LENGTH); return; }
-    int32_t y = wf_sampler_sample(g->smp, wf_get_logits(g->s->ctx, -1));
-    if (y < 0) { finish(g, wf_fail(&g->err, WF_ERR_INTERNAL, "generate: sampling failed (no logits)")); return; }
+    int32_t y = sample_at(g, wf_get_logits(g->s->ctx, -1));
+    if (y < 0) return;
     if (!emit_token(g, y, &st, &g->err)) { finish(g, st); return; }
     g->phase = GEN_DECODE;
 }
@@ -445,6 +516,7 @@ static void step_plan(gen_run *g) {
     if (room > g->spec.draft_max) room = g->spec.draft_max;
     g->buf[0] = s->tok[s->n_tok - 1];
     int32_t k = room > 0 ? wf_spec_propose(&g->spec, s->tok, s->n_tok, g->buf + 1, room) : 0;
+    if (k > 0 && g->gm) k = wf_grammar_matcher_check(g->gm, g->buf + 1, k); /* the draft ends at its first token the grammar rejects */
     bool model_draft = false;
     if (k == 0 && room > 0 && g->use_draft && wf_spec_draft_wanted(&g->spec)) {
         wf_status st = WF_OK;
@@ -483,7 +555,7 @@ static void step_accept(gen_run *g) {
         return;
     }
     int32_t i = 0; /* position in the batch */
-    bool match = false, go_on = true;
+    bool match = false, go_on = true, ended = false; /* ended: finished while sampling */
     for (;; i++) {
         if (i > 0 && cancelled(s)) { /* the rest of the batch is not emitted */
             match = false;
@@ -497,7 +569,15 @@ static void step_accept(gen_run *g) {
              * accepted drafts, as q_i's did) */
             const float *l = wf_get_logits(c, i);
             if (!l) { finish(g, wf_fail(&g->err, WF_ERR_INTERNAL, "generate: no logits at %d", i)); return; }
-            wf_spec_dist(&g->sp, l, g->n_vocab, s->tok, s->n_tok, NULL, 0, g->pd, g->work);
+            wf_status gst;
+            const float *gl = gram_logits(g, l, &gst);
+            if (!gl) {
+                if (gst != WF_OK) finish(g, gst);
+                else finish_stop(g, WF_GEN_STOP_EOG);
+                match = go_on = false, ended = true;
+                break;
+            }
+            wf_spec_dist(&g->sp, gl, g->n_vocab, s->tok, s->n_tok, NULL, 0, g->pd, g->work);
             if (i < k) {
                 z = wf_spec_accept(g->pd, g->q + (size_t)i * (size_t)g->n_vocab, g->n_vocab, g->buf[1 + i], &g->rng, &match);
             } else {
@@ -505,8 +585,11 @@ static void step_accept(gen_run *g) {
                 match = false;
             }
         } else {
-            z = wf_sampler_sample(g->smp, wf_get_logits(c, i));
-            if (z < 0) { finish(g, wf_fail(&g->err, WF_ERR_INTERNAL, "generate: sampling failed (no logits)")); return; }
+            z = sample_at(g, wf_get_logits(c, i));
+            if (z < 0) { /* finished (grammar complete, or an error) */
+                match = go_on = false, ended = true;
+                break;
+            }
             match = i < k && z == g->buf[1 + i];
         }
         go_on = emit_token(g, z, &st, &g->err);
@@ -523,6 +606,7 @@ static void step_accept(gen_run *g) {
         st = wf_kv_truncate(s->dctx, base + 1 + acc, &g->err);
         if (st != WF_OK) { finish(g, st); return; }
     }
+    if (ended) return;
     if (!go_on) { finish(g, WF_OK); return; }
     /* keep y and the accepted drafts; the new pending token is not cached */
     st = wf_kv_truncate(c, base + 1 + acc, &g->err);
@@ -605,6 +689,15 @@ static wf_status run_setup(gen_run *g, const wf_gen_params *p, wf_error *err) {
     }
     g->use_draft = p->spec == WF_SPEC_DRAFT && s->dctx;
     g->n_vocab = n_vocab;
+    if (p->grammar) {
+        if (!p->grammar_vocab || wf_grammar_vocab_n_tokens(p->grammar_vocab) != n_vocab)
+            return wf_fail(err, WF_ERR_INVALID_ARG, "generate: a grammar needs the model's grammar vocabulary (wf_grammar_vocab_create)");
+        if ((st = wf_grammar_matcher_create(p->grammar, p->grammar_vocab, &g->gm, err)) != WF_OK) return st;
+        if (!(g->masked = malloc((size_t)n_vocab * sizeof *g->masked)))
+            return wf_fail(err, WF_ERR_NOMEM, "generate: out of memory");
+    }
+    g->p.grammar = NULL; /* the matcher holds what it needs */
+    g->p.grammar_vocab = NULL;
     if (g->use_draft) {
         g->sampled = g->sp.temperature > 0.0f;
         wf_rng_seed(&g->rng, g->sp.seed ^ 0x5bec5bec5bec5becull);

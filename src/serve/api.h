@@ -66,6 +66,20 @@ typedef struct wf_api_extra {
 /* A request's `speculative` field (a wafer extension): "none", "lookup" or
  * "draft" (the server's --draft model); absent: as the server was started. */
 typedef enum wf_api_spec { WF_API_SPEC_DEFAULT = 0, WF_API_SPEC_NONE, WF_API_SPEC_LOOKUP, WF_API_SPEC_DRAFT } wf_api_spec;
+/* What the answer must look like (constraint.c): response_format /
+ * text.format, a forced tool call, llama.cpp's grammar / json_schema. */
+enum {
+    WF_API_CONSTRAINT_NONE = 0,
+    WF_API_CONSTRAINT_GBNF,        /* text: GBNF                               */
+    WF_API_CONSTRAINT_JSON_SCHEMA, /* text: the schema (JSON)                  */
+    WF_API_CONSTRAINT_JSON_OBJECT, /* any JSON object                          */
+    WF_API_CONSTRAINT_TOOL_CALL    /* tools: [{"name", "parameters"}] allowed  */
+};
+typedef struct wf_api_constraint {
+    int kind;
+    char *text;
+    char *tools;
+} wf_api_constraint;
 
 typedef struct wf_api_request {
     wf_api_kind kind;
@@ -91,6 +105,7 @@ typedef struct wf_api_request {
                                 (chat and /v1/completions)                     */
     size_t prediction_len;
     wf_api_spec spec;        /* wafer's `speculative`: per-request speculation  */
+    wf_api_constraint constraint; /* response_format / tool_choice / grammar */
 
     /* completions / completion / infill / tokenize */
     char *prompt;            /* text, or NULL when the prompt is token ids     */
@@ -120,6 +135,34 @@ typedef struct wf_api_request {
 bool wf_api_parse(wf_api_kind kind, const char *body, size_t len, const wf_api_limits *lim,
                   wf_api_request *r, wf_api_error *e);
 void wf_api_request_free(wf_api_request *r);
+
+/* ---- constraints (constraint.c) -------------------------------------- */
+
+/* Tool-call text formats (api_tools.c parses both). */
+typedef enum wf_api_tool_format {
+    WF_API_TOOLS_HERMES = 0,  /* <tool_call>\n{json}\n</tool_call> (Qwen, Hermes) */
+    WF_API_TOOLS_MISTRAL = 1  /* [TOOL_CALLS][{json}]                             */
+} wf_api_tool_format;
+/* The format a chat template uses (Mistral when it mentions [TOOL_CALLS]). */
+wf_api_tool_format wf_api_tool_format_of(const char *template_src, size_t len);
+
+/* The helpers take jansson values (json_t *, declared void * here so this
+ * header needs no jansson). Each returns false with a 400 in *e.
+ * Output format: chat's response_format {type, json_schema: {name, schema,
+ * strict}} (flat false) or the Responses API's text.format {type, name,
+ * schema, strict} (flat true); param names the field in errors. */
+bool wf_api_constraint_format(void *fmt, const char *param, bool flat, wf_api_constraint *c, wf_api_error *e);
+/* tool_choice "required" or a named function over tools (chat's
+ * {type, function: {name, parameters}} or the flat Responses shape):
+ * constraint TOOL_CALL; "auto"/"none"/absent change nothing. */
+bool wf_api_constraint_tools(void *tools, void *tool_choice, const char *param, wf_api_constraint *c, wf_api_error *e);
+/* llama.cpp's `grammar` (GBNF) and `json_schema` fields of object o. */
+bool wf_api_constraint_llama(void *o, wf_api_constraint *c, wf_api_error *e);
+/* THE conversion: constraint -> GBNF text (*gbnf malloc'd; NULL when there
+ * is no constraint). A schema or grammar the engine cannot take is a 400
+ * naming the keyword / line and column. fmt: the model's tool-call format. */
+bool wf_api_constraint_gbnf(const wf_api_constraint *c, wf_api_tool_format fmt, char **gbnf, wf_api_error *e);
+void wf_api_constraint_free(wf_api_constraint *c);
 
 /* ---- responses (api_response.c) ----------------------------------------- */
 

@@ -388,6 +388,20 @@ static bool chat_message(json_t *m, size_t i, wf_api_request *r, wf_api_error *e
     return st == WF_OK ? true : oom(e);
 }
 
+/* A constraint must compile (a bad schema or grammar is a 400 now, not at
+ * generation), and stop strings could cut its answer inside the JSON: refused
+ * for OpenAI's JSON formats and forced tool calls. */
+static bool check_constraint(wf_api_request *r, wf_api_error *e) {
+    if (r->constraint.kind == WF_API_CONSTRAINT_NONE) return true;
+    char *gbnf = NULL;
+    if (!wf_api_constraint_gbnf(&r->constraint, WF_API_TOOLS_HERMES, &gbnf, e)) return false;
+    free(gbnf);
+    if (r->n_stops && r->kind == WF_API_CHAT && r->constraint.kind != WF_API_CONSTRAINT_GBNF)
+        return wf_api_fail(e, E400, "stop", "invalid_value",
+                           "'stop' cannot be combined with a JSON response format or a forced tool call (a stop string could cut the answer inside the JSON).");
+    return true;
+}
+
 static bool parse_chat(json_t *o, const wf_api_limits *lim, wf_api_request *r, wf_api_error *e) {
     json_t *msgs = get(o, "messages");
     if (!msgs) return wf_api_fail(e, E400, "messages", "missing_required_parameter", "Missing required parameter: 'messages'.");
@@ -443,14 +457,14 @@ static bool parse_chat(json_t *o, const wf_api_limits *lim, wf_api_request *r, w
         return wf_api_fail(e, E400, "top_logprobs", "invalid_value", "Invalid 'top_logprobs': 'logprobs' must be true when 'top_logprobs' is set.");
     if (lp) r->logprobs = (int32_t)top;
 
+    /* the answer's shape: llama.cpp's grammar / json_schema, response_format, tool_choice */
+    if (!wf_api_constraint_llama(o, &r->constraint, e)) return false;
     json_t *rf = get(o, "response_format");
-    if (rf) {
-        json_t *t = json_is_object(rf) ? json_object_get(rf, "type") : NULL;
-        if (!json_is_string(t)) return bad_type(e, "response_format", "an object with a 'type'", rf);
-        if (strcmp(json_string_value(t), "text") != 0)
-            return wf_api_fail(e, E400, "response_format", "unsupported_value",
-                               "Invalid 'response_format.type': '%.40s' is not supported (only 'text').", json_string_value(t));
-    }
+    if (rf && r->constraint.kind != WF_API_CONSTRAINT_NONE && !json_is_null(rf))
+        return wf_api_fail(e, E400, "response_format", "invalid_value", "Give either 'response_format' or 'grammar' / 'json_schema', not both.");
+    if (!wf_api_constraint_format(rf, "response_format", false, &r->constraint, e)) return false;
+    if (!wf_api_constraint_tools(tools, tc, "tools", &r->constraint, e)) return false;
+    if (!check_constraint(r, e)) return false;
     return get_prediction(o, r, e);
 }
 
@@ -484,6 +498,7 @@ static bool parse_llama(json_t *o, const wf_api_limits *lim, wf_api_request *r, 
     int64_t np = 0;
     if (!get_int(o, "n_probs", 0, 100, &np, NULL, e)) return false;
     if (np > 0) return wf_api_fail(e, E400, "n_probs", "unsupported_parameter", "Unsupported parameter: 'n_probs' is not supported by this server yet.");
+    if (!wf_api_constraint_llama(o, &r->constraint, e) || !check_constraint(r, e)) return false;
     if (r->kind != WF_API_INFILL) return true;
     if (!get_str(o, "input_prefix", &r->input_prefix, &r->input_prefix_len, e)) return false;
     if (!get_str(o, "input_suffix", &r->input_suffix, &r->input_suffix_len, e)) return false;
@@ -652,6 +667,7 @@ void wf_api_request_free(wf_api_request *r) {
     wf_chat_list_free(&r->msgs);
     free(r->template_extra);
     free(r->prediction);
+    wf_api_constraint_free(&r->constraint);
     free(r->prompt);
     free(r->prompt_ids);
     free(r->suffix);

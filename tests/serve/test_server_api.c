@@ -8,6 +8,7 @@
 #include "serve/api_request.c"
 #include "serve/api_response.c"
 #include "serve/tool_calls.c"
+#include "serve/constraint.c"
 
 #include "testutil.h"
 

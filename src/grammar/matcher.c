@@ -1,0 +1,562 @@
+/* matcher.c — one sequence's position in a grammar, and the masks of the
+ * tokens allowed next.
+ *
+ * The parser is a nondeterministic pushdown automaton over bytes (llama.cpp's
+ * "stacks"), made cheap by sharing: a stack is a node (pos, parent) in a
+ * hash-consed arena, pos the element to match next and parent the stack to
+ * return to, so equal stacks are equal ids. A parser state is the sorted
+ * set of its leaf stacks (each waiting on a byte set, or node 0: "the
+ * grammar may end here"), interned too, so states are ids and
+ *   - a byte transition is computed once per (state, byte) and memoized;
+ *   - a mask is computed once per state and cached (JSON generation returns
+ *     to the same few states over and over);
+ *   - computing a mask walks the token trie from the state, one memoized
+ *     transition per trie edge, skipping dead subtrees and allowing a whole
+ *     subtree at once when the state loops on every byte below it (a string
+ *     body: every token without a quote or a backslash).
+ * Calls into a rule whose next element is the end of the alternative do not
+ * push a return frame (tail calls), so `x*` runs in constant stack depth. */
+#include "grammar/grammar_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+enum {
+    MAX_NODES = 1 << 22,
+    MAX_SETS = 1 << 18,
+    MAX_POOL = 1 << 25,
+    STATE_ENDED = -3, /* after an end-of-generation token      */
+    TRANS_UNKNOWN = -2,
+    SUBTREE_MIN = 8   /* try the whole-subtree shortcut above this many tokens */
+};
+#define MASK_CACHE_BYTES ((size_t)64 << 20)
+
+typedef struct gnode {
+    int32_t pos, parent;
+    uint32_t epoch;
+} gnode;
+
+typedef struct gset {
+    int64_t off;      /* leaves: pool[off .. off + n), sorted node ids */
+    int32_t n;
+    uint32_t hash;
+    bool accept;      /* holds node 0: the grammar may end here */
+    int32_t *trans;   /* (256) next state per byte, lazily; -1 dead */
+    uint32_t *mask;   /* cached allowed-token mask, or NULL         */
+} gset;
+
+struct wf_grammar_matcher {
+    const wf_grammar *g;
+    const wf_grammar_vocab *gv;
+    gnode *nodes;
+    int32_t n_nodes, cap_nodes;
+    int32_t *nh;          /* node hash: ids, -1 empty */
+    uint32_t nh_cap;
+    gset *sets;
+    int32_t n_sets, cap_sets;
+    int32_t *sh;          /* set hash */
+    uint32_t sh_cap;
+    int32_t *pool;
+    int64_t n_pool, cap_pool;
+    int32_t start, cur;
+    uint32_t epoch;
+    int32_t *work;        /* expansion worklist: (pos, parent) pairs */
+    int64_t n_work, cap_work;
+    int32_t *out;         /* leaves found by an expansion */
+    int32_t n_out, cap_out;
+    int64_t *walk;        /* trie walk stack: (trie node, state) pairs */
+    int64_t cap_walk;
+    uint32_t *zero;       /* the mask after the end */
+    size_t mask_bytes;
+    wf_grammar_stats stats;
+    bool failed;
+    char errmsg[160];
+};
+
+static bool mfail(wf_grammar_matcher *m, const char *msg) {
+    if (!m->failed) {
+        m->failed = true;
+        snprintf(m->errmsg, sizeof m->errmsg, "grammar: %s", msg);
+    }
+    return false;
+}
+
+static inline uint32_t mix(uint32_t h, uint32_t x) {
+    h ^= x * 0x9e3779b1u;
+    h = (h << 13) | (h >> 19);
+    return h * 5u + 0xe6546b64u;
+}
+
+/* ---- the node arena -------------------------------------------------------------- */
+
+static bool nh_rehash(wf_grammar_matcher *m, uint32_t cap) {
+    int32_t *nh = malloc((size_t)cap * sizeof *nh);
+    if (!nh) return mfail(m, "out of memory");
+    memset(nh, 0xff, (size_t)cap * sizeof *nh);
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        uint32_t h = mix(mix(0, (uint32_t)m->nodes[i].pos), (uint32_t)m->nodes[i].parent) & (cap - 1);
+        while (nh[h] >= 0) h = (h + 1) & (cap - 1);
+        nh[h] = i;
+    }
+    free(m->nh);
+    m->nh = nh;
+    m->nh_cap = cap;
+    return true;
+}
+
+/* The id of stack (pos, parent), created if new; -1 on failure. */
+static int32_t node_get(wf_grammar_matcher *m, int32_t pos, int32_t parent) {
+    uint32_t h = mix(mix(0, (uint32_t)pos), (uint32_t)parent) & (m->nh_cap - 1);
+    for (int32_t id; (id = m->nh[h]) >= 0; h = (h + 1) & (m->nh_cap - 1))
+        if (m->nodes[id].pos == pos && m->nodes[id].parent == parent) return id;
+    if (m->n_nodes >= MAX_NODES) return mfail(m, "the parse state grew too large"), -1;
+    if (m->n_nodes == m->cap_nodes) {
+        int32_t cap = m->cap_nodes * 2;
+        gnode *nn = realloc(m->nodes, (size_t)cap * sizeof *nn);
+        if (!nn) return mfail(m, "out of memory"), -1;
+        m->nodes = nn;
+        m->cap_nodes = cap;
+    }
+    int32_t id = m->n_nodes++;
+    m->nodes[id] = (gnode){pos, parent, 0};
+    if ((uint32_t)m->n_nodes * 2 > m->nh_cap) return nh_rehash(m, m->nh_cap * 2) ? id : -1;
+    m->nh[h] = id;
+    return id;
+}
+
+/* ---- states ------------------------------------------------------------------------- */
+
+static bool sh_rehash(wf_grammar_matcher *m, uint32_t cap) {
+    int32_t *sh = malloc((size_t)cap * sizeof *sh);
+    if (!sh) return mfail(m, "out of memory");
+    memset(sh, 0xff, (size_t)cap * sizeof *sh);
+    for (int32_t i = 0; i < m->n_sets; i++) {
+        uint32_t h = m->sets[i].hash & (cap - 1);
+        while (sh[h] >= 0) h = (h + 1) & (cap - 1);
+        sh[h] = i;
+    }
+    free(m->sh);
+    m->sh = sh;
+    m->sh_cap = cap;
+    return true;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The state of sorted leaves l[0..n) (n >= 1), created if new; -1 on failure. */
+static int32_t set_get(wf_grammar_matcher *m, const int32_t *l, int32_t n) {
+    uint32_t hash = 0x12345u;
+    for (int32_t i = 0; i < n; i++) hash = mix(hash, (uint32_t)l[i]);
+    uint32_t h = hash & (m->sh_cap - 1);
+    for (int32_t id; (id = m->sh[h]) >= 0; h = (h + 1) & (m->sh_cap - 1)) {
+        gset *s = &m->sets[id];
+        if (s->hash == hash && s->n == n && !memcmp(m->pool + s->off, l, (size_t)n * sizeof *l)) return id;
+    }
+    if (m->n_sets >= MAX_SETS || m->n_pool + n > MAX_POOL) return mfail(m, "too many parse states"), -1;
+    if (m->n_sets == m->cap_sets) {
+        int32_t cap = m->cap_sets * 2;
+        gset *ns = realloc(m->sets, (size_t)cap * sizeof *ns);
+        if (!ns) return mfail(m, "out of memory"), -1;
+        m->sets = ns;
+        m->cap_sets = cap;
+    }
+    if (m->n_pool + n > m->cap_pool) {
+        int64_t cap = m->cap_pool * 2;
+        while (cap < m->n_pool + n) cap *= 2;
+        int32_t *np = realloc(m->pool, (size_t)cap * sizeof *np);
+        if (!np) return mfail(m, "out of memory"), -1;
+        m->pool = np;
+        m->cap_pool = cap;
+    }
+    memcpy(m->pool + m->n_pool, l, (size_t)n * sizeof *l);
+    int32_t id = m->n_sets++;
+    m->sets[id] = (gset){m->n_pool, n, hash, l[0] == 0, NULL, NULL};
+    m->n_pool += n;
+    m->stats.n_states = m->n_sets;
+    if ((uint32_t)m->n_sets * 2 > m->sh_cap) return sh_rehash(m, m->sh_cap * 2) ? id : -1;
+    m->sh[h] = id;
+    return id;
+}
+
+static bool work_push(wf_grammar_matcher *m, int32_t pos, int32_t parent) {
+    if (m->n_work + 2 > m->cap_work) {
+        int64_t cap = m->cap_work * 2;
+        int32_t *nw = realloc(m->work, (size_t)cap * sizeof *nw);
+        if (!nw) return mfail(m, "out of memory");
+        m->work = nw;
+        m->cap_work = cap;
+    }
+    m->work[m->n_work++] = pos;
+    m->work[m->n_work++] = parent;
+    return true;
+}
+
+static bool out_push(wf_grammar_matcher *m, int32_t id) {
+    if (m->n_out == m->cap_out) {
+        int32_t cap = m->cap_out * 2;
+        int32_t *no = realloc(m->out, (size_t)cap * sizeof *no);
+        if (!no) return mfail(m, "out of memory");
+        m->out = no;
+        m->cap_out = cap;
+    }
+    m->out[m->n_out++] = id;
+    return true;
+}
+
+/* Add to m->out every leaf reachable from stack (pos, parent) without
+ * consuming a byte: through rule calls and returns. Nodes visited in this
+ * epoch are skipped (the same stack expands the same way). */
+static bool expand(wf_grammar_matcher *m, int32_t pos, int32_t parent) {
+    const wf_grammar *g = m->g;
+    if (!work_push(m, pos, parent)) return false;
+    while (m->n_work) {
+        parent = m->work[--m->n_work];
+        pos = m->work[--m->n_work];
+        if (pos < 0) { /* every frame returned: the end */
+            if (m->nodes[0].epoch != m->epoch) {
+                m->nodes[0].epoch = m->epoch;
+                if (!out_push(m, 0)) return false;
+            }
+            continue;
+        }
+        int32_t id = node_get(m, pos, parent);
+        if (id < 0) return false;
+        if (m->nodes[id].epoch == m->epoch) continue;
+        m->nodes[id].epoch = m->epoch;
+        const wf_gelem e = g->el[pos];
+        if (e.type == GE_BYTES) {
+            if (!out_push(m, id)) return false;
+        } else if (e.type == GE_END) {
+            if (parent < 0) {
+                if (!work_push(m, -1, -1)) return false;
+            } else if (!work_push(m, m->nodes[parent].pos, m->nodes[parent].parent)) {
+                return false;
+            }
+        } else { /* GE_REF: call the rule; return to pos + 1 unless that ends the alternative */
+            int32_t cont = parent;
+            if (g->el[pos + 1].type != GE_END && (cont = node_get(m, pos + 1, parent)) < 0) return false;
+            for (int32_t a = g->rule_alt[e.v]; a < g->rule_alt[e.v + 1]; a++)
+                if (!work_push(m, g->alt[a], cont)) return false;
+        }
+    }
+    return true;
+}
+
+/* The state m->out describes (sorted, interned), or -1 when empty / failed. */
+static int32_t finish_out(wf_grammar_matcher *m) {
+    if (m->n_out == 0 || m->failed) return -1;
+    qsort(m->out, (size_t)m->n_out, sizeof *m->out, cmp_i32);
+    return set_get(m, m->out, m->n_out);
+}
+
+/* The state after byte b from state s; -1 when b is not allowed. */
+static int32_t advance(wf_grammar_matcher *m, int32_t s, unsigned b) {
+    if (s < 0 || m->failed) return -1;
+    if (!m->sets[s].trans) {
+        int32_t *t = malloc(256 * sizeof *t);
+        if (!t) return mfail(m, "out of memory"), -1;
+        for (int i = 0; i < 256; i++) t[i] = TRANS_UNKNOWN;
+        m->sets[s].trans = t;
+    }
+    int32_t r = m->sets[s].trans[b];
+    if (r != TRANS_UNKNOWN) return r;
+    m->n_out = 0;
+    m->epoch++;
+    const int64_t off = m->sets[s].off;
+    const int32_t n = m->sets[s].n;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t leaf = m->pool[off + i];
+        if (leaf == 0) continue;
+        const gnode nd = m->nodes[leaf];
+        if (wf_byteset_has(&m->g->sets[m->g->el[nd.pos].v], b) && !expand(m, nd.pos + 1, nd.parent)) return -1;
+    }
+    r = finish_out(m);
+    if (m->failed) return -1;
+    m->sets[s].trans[b] = r;
+    return r;
+}
+
+/* ---- lifetime --------------------------------------------------------------------------- */
+
+static wf_status alloc_matcher(const wf_grammar *g, const wf_grammar_vocab *gv, wf_grammar_matcher **out, wf_error *err) {
+    wf_grammar_matcher *m = calloc(1, sizeof *m);
+    if (!m) return wf_fail(err, WF_ERR_NOMEM, "grammar: out of memory");
+    m->g = g;
+    m->gv = gv;
+    m->cap_nodes = 1024;
+    m->cap_sets = 256;
+    m->cap_pool = 4096;
+    m->cap_work = 1024;
+    m->cap_out = 256;
+    m->cap_walk = 1024;
+    m->nodes = malloc((size_t)m->cap_nodes * sizeof *m->nodes);
+    m->sets = malloc((size_t)m->cap_sets * sizeof *m->sets);
+    m->pool = malloc((size_t)m->cap_pool * sizeof *m->pool);
+    m->work = malloc((size_t)m->cap_work * sizeof *m->work);
+    m->out = malloc((size_t)m->cap_out * sizeof *m->out);
+    m->walk = malloc((size_t)m->cap_walk * sizeof *m->walk);
+    m->zero = calloc(((size_t)gv->n_tokens + 31) / 32 + 1, sizeof *m->zero);
+    if (!m->nodes || !m->sets || !m->pool || !m->work || !m->out || !m->walk || !m->zero || !nh_rehash(m, 2048) ||
+        !sh_rehash(m, 512)) {
+        wf_grammar_matcher_free(m);
+        return wf_fail(err, WF_ERR_NOMEM, "grammar: out of memory");
+    }
+    m->nodes[0] = (gnode){-1, -1, 0}; /* node 0: the end; never looked up by (pos, parent) */
+    m->n_nodes = 1;
+    *out = m;
+    return WF_OK;
+}
+
+wf_status wf_grammar_matcher_create(const wf_grammar *g, const wf_grammar_vocab *gv, wf_grammar_matcher **out,
+                                    wf_error *err) {
+    if (!out) return wf_fail(err, WF_ERR_INVALID_ARG, "grammar: NULL output pointer");
+    *out = NULL;
+    if (!g || !gv) return wf_fail(err, WF_ERR_INVALID_ARG, "grammar: NULL grammar or vocabulary");
+    wf_grammar_matcher *m;
+    wf_status st = alloc_matcher(g, gv, &m, err);
+    if (st != WF_OK) return st;
+    m->n_out = 0;
+    m->epoch++;
+    for (int32_t a = g->rule_alt[g->root]; a < g->rule_alt[g->root + 1]; a++)
+        if (!expand(m, g->alt[a], -1)) break;
+    m->start = m->cur = finish_out(m);
+    if (m->start < 0) {
+        st = wf_fail(err, m->failed ? WF_ERR_NOMEM : WF_ERR_FORMAT, "%s",
+                     m->failed ? m->errmsg : "grammar: the root rule matches nothing");
+        wf_grammar_matcher_free(m);
+        return st;
+    }
+    *out = m;
+    return WF_OK;
+}
+
+wf_status wf_grammar_matcher_clone(const wf_grammar_matcher *src, wf_grammar_matcher **out, wf_error *err) {
+    if (!out) return wf_fail(err, WF_ERR_INVALID_ARG, "grammar: NULL output pointer");
+    *out = NULL;
+    if (!src) return wf_fail(err, WF_ERR_INVALID_ARG, "grammar: NULL matcher");
+    wf_grammar_matcher *m;
+    wf_status st = alloc_matcher(src->g, src->gv, &m, err);
+    if (st != WF_OK) return st;
+    /* the stacks are shared structure: copy the arena, re-intern the states */
+    gnode *nn = realloc(m->nodes, (size_t)src->cap_nodes * sizeof *nn);
+    if (!nn) goto nomem;
+    m->nodes = nn;
+    m->cap_nodes = src->cap_nodes;
+    memcpy(m->nodes, src->nodes, (size_t)src->n_nodes * sizeof *nn);
+    m->n_nodes = src->n_nodes;
+    for (int32_t i = 0; i < m->n_nodes; i++) m->nodes[i].epoch = 0;
+    if (!nh_rehash(m, src->nh_cap)) goto nomem;
+    const gset *s0 = &src->sets[src->start];
+    m->start = set_get(m, src->pool + s0->off, s0->n);
+    if (src->cur >= 0) {
+        const gset *s1 = &src->sets[src->cur];
+        m->cur = set_get(m, src->pool + s1->off, s1->n);
+    } else {
+        m->cur = src->cur;
+    }
+    if (m->failed || m->start < 0 || (src->cur >= 0 && m->cur < 0)) goto nomem;
+    m->failed = src->failed;
+    memcpy(m->errmsg, src->errmsg, sizeof m->errmsg);
+    *out = m;
+    return WF_OK;
+nomem:
+    wf_grammar_matcher_free(m);
+    return wf_fail(err, WF_ERR_NOMEM, "grammar: out of memory cloning a matcher");
+}
+
+void wf_grammar_matcher_free(wf_grammar_matcher *m) {
+    if (!m) return;
+    for (int32_t i = 0; i < m->n_sets; i++) {
+        free(m->sets[i].trans);
+        free(m->sets[i].mask);
+    }
+    free(m->nodes);
+    free(m->nh);
+    free(m->sets);
+    free(m->sh);
+    free(m->pool);
+    free(m->work);
+    free(m->out);
+    free(m->walk);
+    free(m->zero);
+    free(m);
+}
+
+void wf_grammar_matcher_reset(wf_grammar_matcher *m) {
+    if (m) m->cur = m->start;
+}
+
+/* ---- moving ---------------------------------------------------------------------------------- */
+
+static int32_t run_bytes(wf_grammar_matcher *m, int32_t s, const unsigned char *b, size_t n) {
+    for (size_t i = 0; i < n && s >= 0; i++) s = advance(m, s, b[i]);
+    return s;
+}
+
+/* The state after token tok from s (STATE_ENDED after an end token), -1 if refused. */
+static int32_t after_token(wf_grammar_matcher *m, int32_t s, int32_t tok) {
+    const wf_grammar_vocab *gv = m->gv;
+    if (s < 0 || tok < 0 || tok >= gv->n_tokens || m->failed) return -1;
+    if (gv->kind[tok] == GV_EOG) return m->sets[s].accept ? STATE_ENDED : -1;
+    if (gv->kind[tok] != GV_TEXT) return -1;
+    return run_bytes(m, s, (const unsigned char *)gv->bytes + gv->off[tok], gv->off[tok + 1] - gv->off[tok]);
+}
+
+bool wf_grammar_matcher_accept_token(wf_grammar_matcher *m, int32_t tok) {
+    if (!m) return false;
+    int32_t s = after_token(m, m->cur, tok);
+    if (s == -1) return false;
+    m->cur = s;
+    return true;
+}
+
+bool wf_grammar_matcher_accept_bytes(wf_grammar_matcher *m, const char *s, size_t n) {
+    if (!m || m->cur < 0 || (n && !s)) return false;
+    int32_t r = run_bytes(m, m->cur, (const unsigned char *)s, n);
+    if (r < 0) return false;
+    m->cur = r;
+    return true;
+}
+
+int32_t wf_grammar_matcher_check(wf_grammar_matcher *m, const int32_t *toks, int32_t n) {
+    if (!m || !toks) return 0;
+    int32_t s = m->cur, i = 0;
+    for (; i < n; i++)
+        if ((s = after_token(m, s, toks[i])) == -1) break;
+    return i;
+}
+
+int32_t wf_grammar_matcher_pos(const wf_grammar_matcher *m) { return m ? m->cur : -1; }
+
+void wf_grammar_matcher_rewind(wf_grammar_matcher *m, int32_t pos) {
+    if (m && (pos == STATE_ENDED || (pos >= 0 && pos < m->n_sets))) m->cur = pos;
+}
+
+bool wf_grammar_matcher_can_end(const wf_grammar_matcher *m) {
+    return m && !m->failed && (m->cur == STATE_ENDED || (m->cur >= 0 && m->sets[m->cur].accept));
+}
+
+bool wf_grammar_matcher_done(const wf_grammar_matcher *m) {
+    return m && !m->failed && (m->cur == STATE_ENDED || (m->cur >= 0 && m->sets[m->cur].n == 1 && m->sets[m->cur].accept));
+}
+
+const char *wf_grammar_matcher_error(const wf_grammar_matcher *m) { return m && m->failed ? m->errmsg : NULL; }
+
+/* ---- masks ------------------------------------------------------------------------------------- */
+
+static inline void set_bit(uint32_t *mask, int32_t id) { mask[id >> 5] |= 1u << (id & 31); }
+
+/* Whether every byte in below keeps state s where it is. */
+static bool loops_on(wf_grammar_matcher *m, int32_t s, const wf_byteset *below) {
+    for (int w = 0; w < 4; w++)
+        for (uint64_t bits = below->w[w]; bits; bits &= bits - 1) {
+            unsigned b = (unsigned)(w * 64 + __builtin_ctzll(bits));
+            if (advance(m, s, b) != s) return false;
+        }
+    return true;
+}
+
+static bool walk_push(wf_grammar_matcher *m, int64_t *n, int32_t node, int32_t s) {
+    if (*n + 2 > m->cap_walk) {
+        int64_t cap = m->cap_walk * 2;
+        int64_t *nw = realloc(m->walk, (size_t)cap * sizeof *nw);
+        if (!nw) return mfail(m, "out of memory");
+        m->walk = nw;
+        m->cap_walk = cap;
+    }
+    m->walk[(*n)++] = node;
+    m->walk[(*n)++] = s;
+    return true;
+}
+
+/* Walk the token trie from state s, setting the bit of every token whose
+ * bytes the grammar accepts from s. */
+static bool walk_trie(wf_grammar_matcher *m, int32_t s, uint32_t *mask) {
+    const wf_grammar_vocab *gv = m->gv;
+    const wf_gtrie_node *tn = gv->node;
+    int64_t n = 0;
+    if (!walk_push(m, &n, 0, s)) return false;
+    while (n) {
+        int32_t st = (int32_t)m->walk[--n];
+        int32_t t = (int32_t)m->walk[--n];
+        for (int32_t c = t + 1; c < tn[t].end; c = tn[c].end) {
+            m->stats.n_trie_nodes++;
+            int32_t s2 = advance(m, st, tn[c].byte);
+            if (s2 < 0) {
+                if (m->failed) return false;
+                continue;
+            }
+            for (int32_t j = tn[c].lo; j < tn[c].lo + tn[c].n_end; j++) set_bit(mask, gv->tok[j]);
+            if (tn[c].end == c + 1) continue; /* a leaf */
+            int32_t inner = tn[c].hi - tn[c].lo - tn[c].n_end;
+            if (inner > SUBTREE_MIN && loops_on(m, s2, &tn[c].below)) {
+                for (int32_t j = tn[c].lo + tn[c].n_end; j < tn[c].hi; j++) set_bit(mask, gv->tok[j]);
+                continue;
+            }
+            if (m->failed || !walk_push(m, &n, c, s2)) return false;
+        }
+    }
+    return !m->failed;
+}
+
+static void drop_masks(wf_grammar_matcher *m) {
+    for (int32_t i = 0; i < m->n_sets; i++) {
+        free(m->sets[i].mask);
+        m->sets[i].mask = NULL;
+    }
+    m->mask_bytes = 0;
+}
+
+const uint32_t *wf_grammar_matcher_mask(wf_grammar_matcher *m) {
+    if (!m || m->failed) return NULL;
+    const double t0 = wf_time_now();
+    m->stats.n_masks++;
+    if (m->cur == STATE_ENDED) {
+        m->stats.t_mask += wf_time_now() - t0;
+        return m->zero;
+    }
+    if (m->sets[m->cur].mask) {
+        m->stats.n_mask_hits++;
+        m->stats.t_mask += wf_time_now() - t0;
+        return m->sets[m->cur].mask;
+    }
+    const size_t words = ((size_t)m->gv->n_tokens + 31) / 32;
+    if (m->mask_bytes + words * 4 > MASK_CACHE_BYTES) drop_masks(m);
+    uint32_t *mask = calloc(words + 1, sizeof *mask);
+    if (!mask) return mfail(m, "out of memory"), NULL;
+    const int32_t s = m->cur;
+    if (m->sets[s].accept)
+        for (int32_t i = 0; i < m->gv->n_eog; i++) set_bit(mask, m->gv->eog[i]);
+    if (!walk_trie(m, s, mask)) {
+        free(mask);
+        return NULL;
+    }
+    m->sets[s].mask = mask;
+    m->mask_bytes += words * 4;
+    m->stats.t_mask += wf_time_now() - t0;
+    return mask;
+}
+
+bool wf_grammar_matcher_apply(wf_grammar_matcher *m, float *logits) {
+    const uint32_t *mask = wf_grammar_matcher_mask(m);
+    if (!mask) return false;
+    const int32_t n = m->gv->n_tokens;
+    for (int32_t w = 0; w * 32 < n; w++) {
+        uint32_t bits = mask[w];
+        if (bits == 0xffffffffu) continue;
+        int32_t end = w * 32 + 32 < n ? w * 32 + 32 : n;
+        for (int32_t i = w * 32; i < end; i++)
+            if (!((bits >> (i & 31)) & 1u)) logits[i] = -INFINITY;
+    }
+    return true;
+}
+
+void wf_grammar_matcher_stats(const wf_grammar_matcher *m, wf_grammar_stats *st) {
+    if (!st) return;
+    memset(st, 0, sizeof *st);
+    if (m) *st = m->stats;
+}
