@@ -79,6 +79,7 @@ typedef struct wf_api_constraint {
     int kind;
     char *text;
     char *tools;
+    char param[48];          /* the request field it came from (for errors)  */
 } wf_api_constraint;
 
 typedef struct wf_api_request {

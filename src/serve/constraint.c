@@ -51,6 +51,7 @@ bool wf_api_constraint_format(void *fmt_, const char *param, bool flat, wf_api_c
         return wf_api_fail(e, 400, "invalid_request_error", param, "invalid_type", "Invalid '%s': expected an object with a 'type'.", param);
     const char *type = json_string_value(t);
     if (!strcmp(type, "text")) return true;
+    snprintf(c->param, sizeof c->param, "%s", param);
     if (!strcmp(type, "json_object")) return set_text(c, WF_API_CONSTRAINT_JSON_OBJECT, NULL, e);
     if (strcmp(type, "json_schema") != 0)
         return wf_api_fail(e, 400, "invalid_request_error", param, "unsupported_value",
@@ -145,6 +146,7 @@ bool wf_api_constraint_tools(void *tools_, void *tool_choice_, const char *param
                            "A forced tool call ('tool_choice') cannot be combined with a JSON response format.");
     }
     free(c->tools);
+    snprintf(c->param, sizeof c->param, "%s", param);
     c->tools = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(list);
     if (!c->tools) return constraint_oom(e);
@@ -162,6 +164,7 @@ bool wf_api_constraint_llama(void *o_, wf_api_constraint *c, wf_api_error *e) {
     if (g && json_string_length(g) == 0) g = NULL; /* llama.cpp: an empty grammar is none */
     if (g && js)
         return wf_api_fail(e, 400, "invalid_request_error", "json_schema", "invalid_value", "Give either 'grammar' or 'json_schema', not both.");
+    snprintf(c->param, sizeof c->param, "%s", g ? "grammar" : "json_schema");
     if (g) return set_text(c, WF_API_CONSTRAINT_GBNF, json_string_value(g), e);
     if (js) return set_schema(c, js, "json_schema", e);
     return true;
@@ -272,6 +275,7 @@ bool wf_api_constraint_gbnf(const wf_api_constraint *c, wf_api_tool_format fmt, 
     default: return wf_api_fail(e, 500, "server_error", "", "", "Unknown constraint kind %d.", c->kind);
     }
     if (st == WF_ERR_NOMEM) return constraint_oom(e);
+    if (c->param[0]) param = c->param;
     if (st != WF_OK) return wf_api_fail(e, 400, "invalid_request_error", param, "invalid_value", "%s", err.msg);
     return true;
 }

@@ -52,6 +52,7 @@ srv_req *srv_req_new(wf_server *s, const char *prefix, const char *path) {
 
 static void req_free(srv_req *r) {
     wf_api_request_free(&r->api);
+    wf_grammar_free(r->grammar);
     free(r->prompt);
     free(r->pred);
     free(r->echo);
@@ -151,6 +152,12 @@ const char *srv_finish_reason(const srv_req *r) {
     case WF_GEN_STOP_CANCELLED: return r->time_limited ? "length" : "stop";
     default: return "stop";
     }
+}
+
+bool srv_parse_tool_calls(const srv_req *r) {
+    /* a forced call cut by max_tokens is reported as text with finish_reason
+     * "length", never as a call */
+    return r->api.tools && !(r->api.constraint.kind == WF_API_CONSTRAINT_TOOL_CALL && !strcmp(srv_finish_reason(r), "length"));
 }
 
 const char *srv_stop_type(const srv_req *r) {

@@ -208,7 +208,7 @@ static bool stream_final(conn *k) {
     case WF_API_CHAT: {
         bool ok = true;
         char *calls = NULL;
-        if (r->api.tools) { /* the held text: content before the calls, then the calls */
+        if (srv_parse_tool_calls(r)) { /* the held text: content before the calls, then the calls */
             size_t clen = r->n_text;
             if (wf_api_tool_calls(r->text, r->n_text, r->id, &calls, &clen) <= 0) clen = r->n_text;
             if (clen > k->sent_text) {
@@ -345,7 +345,7 @@ static enum MHD_Result wait_and_respond(conn *k) {
     case WF_API_CHAT: {
         char *calls = NULL;
         size_t clen = r->n_text;
-        if (r->api.tools && wf_api_tool_calls(r->text, r->n_text, r->id, &calls, &clen) > 0) {
+        if (srv_parse_tool_calls(r) && wf_api_tool_calls(r->text, r->n_text, r->id, &calls, &clen) > 0) {
             res.tool_calls = calls;
             res.text_len = clen;
         }

@@ -216,6 +216,19 @@ bool srv_prepare(wf_server *s, srv_req *r, wf_api_error *e) {
                            "context_length_exceeded",
                            "This model's maximum context length is %d tokens. However, your %s resulted in %zu tokens.",
                            s->n_ctx, a->kind == WF_API_CHAT ? "messages" : "prompt", r->n_prompt);
+    if (a->constraint.kind != WF_API_CONSTRAINT_NONE) {
+        /* the grammar, in the model family's tool-call format (checked at parse) */
+        char *gbnf = NULL;
+        if (!wf_api_constraint_gbnf(&a->constraint, s->tool_format, &gbnf, e)) return false;
+        wf_error err = {0};
+        wf_status st = wf_grammar_from_gbnf(gbnf, strlen(gbnf), &r->grammar, &err);
+        free(gbnf);
+        if (st != WF_OK)
+            return wf_api_fail(e, st == WF_ERR_NOMEM ? 500 : 400, st == WF_ERR_NOMEM ? "server_error" : "invalid_request_error",
+                               a->kind == WF_API_CHAT ? "response_format" : "grammar", NULL, "%s", err.msg);
+        r->gp.grammar = r->grammar;
+        r->gp.grammar_vocab = s->gvocab;
+    }
     if (a->logprobs >= 0) {
         /* log-probabilities are read from the context's last logits, which
          * needs one token per step: no speculation, no prediction */

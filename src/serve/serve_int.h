@@ -10,6 +10,7 @@
 #include "chat/fim.h"
 #include "serve/server.h"
 #include "chat/template.h"
+#include "grammar/grammar.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,6 +38,7 @@ struct srv_req {
     wf_sampler_params sp;
     wf_gen_params gp;
     bool fim;                 /* stop at the FIM end tokens                    */
+    wf_grammar *grammar;      /* the answer's constraint, or NULL             */
     char *echo;               /* completions echo: the prompt text            */
     size_t echo_len;
 
@@ -109,6 +111,8 @@ struct wf_server {
 
     wf_template *tmpl;
     const char *tmpl_source;  /* /props: "model", "option" or "none" (ChatML)  */
+    wf_api_tool_format tool_format; /* how the template's model writes tool calls */
+    wf_grammar_vocab *gvocab; /* token trie for constrained requests         */
     char *bos_text, *eos_text;
     bool has_fim;
     wf_fim_format fim;
@@ -148,6 +152,9 @@ srv_req *srv_req_new(wf_server *s, const char *prefix, const char *path);
 void srv_req_release(wf_server *s, srv_req *r); /* drops one reference */
 /* Wait (under s->mu, which the caller holds) up to ms for news on r. */
 void srv_req_wait(wf_server *s, srv_req *r, int ms);
+/* Whether a chat answer is parsed for tool calls: tools given, and not a
+ * forced call cut by max_tokens. */
+bool srv_parse_tool_calls(const srv_req *r);
 /* The OpenAI finish_reason / llama.cpp stop_type of a finished request. */
 const char *srv_finish_reason(const srv_req *r);
 const char *srv_stop_type(const srv_req *r);

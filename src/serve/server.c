@@ -99,6 +99,8 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
         const char *cm = wf_template_builtin("chatml");
         if ((st = wf_template_compile(cm, strlen(cm), &s->tmpl, err)) != WF_OK) goto fail;
     }
+    s->tool_format = wf_api_tool_format_of(src, src ? len : 0);
+    if ((st = wf_grammar_vocab_create(v, &s->gvocab, err)) != WF_OK) goto fail;
     s->bos_text = wf_token_to_str(v, wf_vocab_bos(v));
     s->eos_text = wf_token_to_str(v, wf_vocab_eos(v));
     s->has_fim = wf_fim_detect(v, wf_model_gguf(m), WF_FIM_AUTO, &s->fim, NULL) == WF_OK;
@@ -193,6 +195,7 @@ void wf_server_free(wf_server *s) {
     free(s->slots);
     wf_prefix_cache_free(s->pc);
     wf_template_free(s->tmpl);
+    wf_grammar_vocab_free(s->gvocab);
     free(s->bos_text);
     free(s->eos_text);
     free(s->host);
