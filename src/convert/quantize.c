@@ -4,12 +4,12 @@
  *
  * Which tensors change: 2-D (or higher) weight tensors. 1-D tensors (norms,
  * biases) stay as they are: they are tiny and their precision matters. The
- * K-quant mixes (Q4_K_M, Q5_K_M) keep more bits where it pays, as llama.cpp's
- * mixes do: the output matrix in Q6_K (the token embedding when the output is
- * tied to it), and attn_v / ffn_down in Q6_K for the first and last eighth of
- * the layers and every third layer in between.
+ * mixes keep more bits where it pays, as llama.cpp's mixes do: the output
+ * matrix in Q6_K (the token embedding when the output is tied to it), and
+ * attn_v / ffn_down (and for Q2_K/Q3_K attn_output) in a larger type in some
+ * or all layers (mix_type; docs/quant.md states each rule).
  * A row length the target's block does not divide falls back to a type whose
- * block does (K-quant -> 32-element type -> F16).
+ * block does (256-element type -> 32-element type -> F16).
  */
 #include "convert/quantize.h"
 
@@ -24,30 +24,51 @@
 #include <strings.h>
 
 const char *const wf_quantize_ftype_names =
-    "q8_0 q4_0 q4_1 q5_0 q5_1 q4_K_M q4_K_S q5_K_M q5_K_S q6_K f16 bf16 f32";
+    "q8_0 q4_0 q4_1 q5_0 q5_1 q4_K_M q4_K_S q5_K_M q5_K_S q6_K q3_K_S q3_K_M q3_K_L q2_K iq4_xs iq4_nl "
+    "mxfp4_moe f16 bf16 f32";
+
+/* How a file type spreads its types over the tensors (docs/quant.md):
+ *   MIX_PLAIN  every weight matrix in base, the output matrix in output;
+ *   MIX_K_M    as plain, plus attn_v / ffn_down in "more bits" layers in more;
+ *   MIX_Q2_K   attn_v, attn_output and ffn_down one step up (more);
+ *   MIX_Q3_K_M attn_v in Q5_K for layers 0-1 and Q4_K after; ffn_down in
+ *              Q5_K for the first 1/16 of the layers, Q4_K in "more bits"
+ *              layers, base elsewhere; attn_output in Q4_K;
+ *   MIX_Q3_K_L attn_v, attn_output and ffn_down in more (Q5_K);
+ *   MIX_EXPERTS expert tensors (*_exps.weight) in base, everything else in
+ *              more. */
+typedef enum { MIX_PLAIN, MIX_K_M, MIX_Q2_K, MIX_Q3_K_M, MIX_Q3_K_L, MIX_EXPERTS } mix_kind;
 
 typedef struct ftype_info {
     const char *name;
-    wf_type base;      /* most weights                            */
-    wf_type more;      /* attn_v / ffn_down in the "more bits" layers */
-    wf_type output;    /* output.weight                           */
-    uint32_t file_type;/* llama.cpp's LLAMA_FTYPE_* value          */
+    wf_type base;      /* most weights                              */
+    wf_type more;      /* the tensors the mix gives more bits to    */
+    wf_type output;    /* output.weight                             */
+    uint32_t file_type;/* llama.cpp's LLAMA_FTYPE_* value            */
+    mix_kind mix;
 } ftype_info;
 
 static const ftype_info ftypes[] = {
-    {"f32", WF_TYPE_F32, WF_TYPE_F32, WF_TYPE_F32, 0},
-    {"f16", WF_TYPE_F16, WF_TYPE_F16, WF_TYPE_F16, 1},
-    {"q4_0", WF_TYPE_Q4_0, WF_TYPE_Q4_0, WF_TYPE_Q6_K, 2},
-    {"q4_1", WF_TYPE_Q4_1, WF_TYPE_Q4_1, WF_TYPE_Q6_K, 3},
-    {"q8_0", WF_TYPE_Q8_0, WF_TYPE_Q8_0, WF_TYPE_Q8_0, 7},
-    {"q5_0", WF_TYPE_Q5_0, WF_TYPE_Q5_0, WF_TYPE_Q6_K, 8},
-    {"q5_1", WF_TYPE_Q5_1, WF_TYPE_Q5_1, WF_TYPE_Q6_K, 9},
-    {"q4_K_S", WF_TYPE_Q4_K, WF_TYPE_Q4_K, WF_TYPE_Q6_K, 14},
-    {"q4_K_M", WF_TYPE_Q4_K, WF_TYPE_Q6_K, WF_TYPE_Q6_K, 15},
-    {"q5_K_S", WF_TYPE_Q5_K, WF_TYPE_Q5_K, WF_TYPE_Q6_K, 16},
-    {"q5_K_M", WF_TYPE_Q5_K, WF_TYPE_Q6_K, WF_TYPE_Q6_K, 17},
-    {"q6_K", WF_TYPE_Q6_K, WF_TYPE_Q6_K, WF_TYPE_Q6_K, 18},
-    {"bf16", WF_TYPE_BF16, WF_TYPE_BF16, WF_TYPE_BF16, 32},
+    {"f32", WF_TYPE_F32, WF_TYPE_F32, WF_TYPE_F32, 0, MIX_PLAIN},
+    {"f16", WF_TYPE_F16, WF_TYPE_F16, WF_TYPE_F16, 1, MIX_PLAIN},
+    {"q4_0", WF_TYPE_Q4_0, WF_TYPE_Q4_0, WF_TYPE_Q6_K, 2, MIX_PLAIN},
+    {"q4_1", WF_TYPE_Q4_1, WF_TYPE_Q4_1, WF_TYPE_Q6_K, 3, MIX_PLAIN},
+    {"q8_0", WF_TYPE_Q8_0, WF_TYPE_Q8_0, WF_TYPE_Q8_0, 7, MIX_PLAIN},
+    {"q5_0", WF_TYPE_Q5_0, WF_TYPE_Q5_0, WF_TYPE_Q6_K, 8, MIX_PLAIN},
+    {"q5_1", WF_TYPE_Q5_1, WF_TYPE_Q5_1, WF_TYPE_Q6_K, 9, MIX_PLAIN},
+    {"q2_K", WF_TYPE_Q2_K, WF_TYPE_Q3_K, WF_TYPE_Q6_K, 10, MIX_Q2_K},
+    {"q3_K_S", WF_TYPE_Q3_K, WF_TYPE_Q3_K, WF_TYPE_Q6_K, 11, MIX_PLAIN},
+    {"q3_K_M", WF_TYPE_Q3_K, WF_TYPE_Q4_K, WF_TYPE_Q6_K, 12, MIX_Q3_K_M},
+    {"q3_K_L", WF_TYPE_Q3_K, WF_TYPE_Q5_K, WF_TYPE_Q6_K, 13, MIX_Q3_K_L},
+    {"q4_K_S", WF_TYPE_Q4_K, WF_TYPE_Q4_K, WF_TYPE_Q6_K, 14, MIX_PLAIN},
+    {"q4_K_M", WF_TYPE_Q4_K, WF_TYPE_Q6_K, WF_TYPE_Q6_K, 15, MIX_K_M},
+    {"q5_K_S", WF_TYPE_Q5_K, WF_TYPE_Q5_K, WF_TYPE_Q6_K, 16, MIX_PLAIN},
+    {"q5_K_M", WF_TYPE_Q5_K, WF_TYPE_Q6_K, WF_TYPE_Q6_K, 17, MIX_K_M},
+    {"q6_K", WF_TYPE_Q6_K, WF_TYPE_Q6_K, WF_TYPE_Q6_K, 18, MIX_PLAIN},
+    {"iq4_nl", WF_TYPE_IQ4_NL, WF_TYPE_IQ4_NL, WF_TYPE_Q6_K, 25, MIX_PLAIN},
+    {"iq4_xs", WF_TYPE_IQ4_XS, WF_TYPE_IQ4_XS, WF_TYPE_Q6_K, 30, MIX_PLAIN},
+    {"bf16", WF_TYPE_BF16, WF_TYPE_BF16, WF_TYPE_BF16, 32, MIX_PLAIN},
+    {"mxfp4_moe", WF_TYPE_MXFP4, WF_TYPE_Q8_0, WF_TYPE_Q8_0, 38, MIX_EXPERTS},
 };
 
 static const ftype_info *ftype_find(const char *name) {
@@ -74,22 +95,46 @@ static bool ends_with(const char *s, const char *suffix) {
     return a >= b && !memcmp(s + a - b, suffix, b);
 }
 
+/* The type a mix gives one weight matrix that is not the output matrix. */
+static wf_type mix_type(const ftype_info *ft, const char *name, int n_layer) {
+    const bool attn_v = strstr(name, "attn_v.weight") != NULL;
+    const bool ffn_down = strstr(name, "ffn_down.weight") != NULL;
+    const bool attn_out = strstr(name, "attn_output.weight") != NULL;
+    const int il = layer_of(name);
+    const bool more_layer = il >= 0 && n_layer > 0 && more_bits_layer(il, n_layer);
+    switch (ft->mix) {
+    case MIX_PLAIN: return ft->base;
+    case MIX_K_M: return (attn_v || ffn_down) && more_layer ? ft->more : ft->base;
+    case MIX_Q2_K:
+    case MIX_Q3_K_L: return attn_v || ffn_down || attn_out ? ft->more : ft->base;
+    case MIX_Q3_K_M:
+        if (attn_v) return il >= 0 && il < 2 ? WF_TYPE_Q5_K : WF_TYPE_Q4_K;
+        if (ffn_down) {
+            if (il >= 0 && n_layer > 0 && il < n_layer / 16) return WF_TYPE_Q5_K;
+            return more_layer ? WF_TYPE_Q4_K : ft->base;
+        }
+        return attn_out ? WF_TYPE_Q4_K : ft->base;
+    case MIX_EXPERTS: return ends_with(name, "_exps.weight") ? ft->base : ft->more;
+    }
+    return ft->base;
+}
+
 /* Pick the type for one tensor. With no output.weight the token embedding
  * doubles as the output matrix (tied), so it gets the output's type. */
 static wf_type choose_type(const ftype_info *ft, const wf_gguf_tensor *t, int n_layer, bool tied) {
     if (t->n_dims < 2 || !ends_with(t->name, ".weight")) return (wf_type)t->type;
-    wf_type want = ft->base;
-    if (!strcmp(t->name, "output.weight") || (tied && !strcmp(t->name, "token_embd.weight"))) {
+    wf_type want;
+    if (!strcmp(t->name, "output.weight") || (tied && !strcmp(t->name, "token_embd.weight")))
         want = ft->output;
-    } else if (strstr(t->name, "attn_v.weight") || strstr(t->name, "ffn_down.weight")) {
-        int il = layer_of(t->name);
-        if (il >= 0 && n_layer > 0 && more_bits_layer(il, n_layer)) want = ft->more;
-    }
-    /* Fall back when the row length is not a multiple of the block size. */
+    else
+        want = mix_type(ft, t->name, n_layer);
+    /* Fall back when the row length is not a multiple of the block size
+     * (the 256-element types to a 32-element one of about as many bits). */
     for (int guard = 0; guard < 4; guard++) {
         const wf_type_traits *tr = wf_type_get(want);
         if (tr && t->ne[0] % tr->blck_size == 0) return want;
         switch (want) {
+        case WF_TYPE_Q2_K: case WF_TYPE_Q3_K: case WF_TYPE_IQ4_XS: want = WF_TYPE_IQ4_NL; break;
         case WF_TYPE_Q4_K: want = WF_TYPE_Q5_0; break;
         case WF_TYPE_Q5_K: want = WF_TYPE_Q5_1; break;
         case WF_TYPE_Q6_K: want = WF_TYPE_Q8_0; break;

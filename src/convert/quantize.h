@@ -7,8 +7,10 @@
 
 typedef struct wf_quantize_params {
     const char *ftype;      /* "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_K_M",
-                               "q4_K_S", "q5_K_M", "q5_K_S", "q6_K", "f16",
-                               "bf16", "f32" (case-insensitive)                */
+                               "q4_K_S", "q5_K_M", "q5_K_S", "q6_K", "q3_K_S",
+                               "q3_K_M", "q3_K_L", "q2_K", "iq4_xs", "iq4_nl",
+                               "mxfp4_moe", "f16", "bf16", "f32"
+                               (case-insensitive)                             */
     int n_threads;          /* <= 0: cores                                     */
     /* Called before each tensor: (index, count, name). May be NULL. */
     void (*on_tensor)(int64_t i, int64_t n, const char *name, void *user);

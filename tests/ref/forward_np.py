@@ -153,8 +153,8 @@ class Model:
         return y
 
 
-Q8_0_ACT = {2, 6, 8, 3, 7, 9}      # q4_0 q5_0 q8_0 q4_1 q5_1 q8_1 -> q8_0/q8_1 activations
-Q8_K_ACT = {10, 11, 12, 13, 14}     # K-quants -> q8_K activations
+Q8_0_ACT = {2, 6, 8, 3, 7, 9, 20, 39}  # q4_0 q5_0 q8_0 q4_1 q5_1 q8_1 iq4_nl mxfp4 -> q8_0/q8_1
+Q8_K_ACT = {10, 11, 12, 13, 14, 23}     # K-quants, iq4_xs -> q8_K activations
 Q_MIN_TYPES = {3, 7}                # q4_1, q5_1: w = d*q + m, dotted with q8_1
 
 

@@ -63,6 +63,7 @@ GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q4_1 = 0, 1, 2, 3
 GGML_Q5_0, GGML_Q5_1, GGML_Q8_0, GGML_Q8_1 = 6, 7, 8, 9
 GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, GGML_Q8_K = range(10, 16)
 GGML_BF16 = 30
+GGML_IQ4_NL, GGML_IQ4_XS, GGML_MXFP4 = 20, 23, 39
 
 GGML_TYPES = {
     GGML_F32: ("f32", 1, 4),
@@ -80,6 +81,9 @@ GGML_TYPES = {
     GGML_Q6_K: ("q6_K", 256, 210),
     GGML_Q8_K: ("q8_K", 256, 292),
     GGML_BF16: ("bf16", 1, 2),
+    GGML_IQ4_NL: ("iq4_nl", 32, 18),
+    GGML_IQ4_XS: ("iq4_xs", 256, 136),
+    GGML_MXFP4: ("mxfp4", 32, 17),
 }
 GGML_TYPE_BY_NAME = {v[0].lower(): k for k, v in GGML_TYPES.items()}
 
