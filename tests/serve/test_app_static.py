@@ -98,6 +98,13 @@ def static_checks(s):
     for ae in ("*", "br;q=1, gzip;q=0.5", "GZIP"):
         st, _, _ = get(s, "/", {"Accept-Encoding": ae})
         check(st == 200, "Accept-Encoding %r -> 200" % ae)
+    # hostile header values: answered, never a hang or a crash
+    for ae in (";;;,,,q=", "gzip;q=", "gzip;q=abc", ",", "x" * 60000, "gzip;" * 5000):
+        st, _, _ = get(s, "/", {"Accept-Encoding": ae})
+        check(st in (200, 406, 431), "Accept-Encoding %r...: %d" % (ae[:16], st))
+    for inm in ("W/", "*", ",,,", 'W/"', etag[:-1], (etag + ",") * 3000):
+        st, _, _ = get(s, "/", {"If-None-Match": inm})
+        check(st in (200, 304, 431), "If-None-Match %r...: %d" % (inm[:16], st))
     assets = re.findall(r'(?:src|href)="/(app-[0-9a-f]{10}\.(?:js|css))"', html)
     check(len(assets) == 2, "the page names the content-hashed script and style: %s" % assets)
     for a in assets:

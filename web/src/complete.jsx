@@ -66,6 +66,7 @@ export function Complete({ settings, onAuth }) {
   const view = useRef(null);
   const [lang, setLang] = useState('python');
   const [status, setStatus] = useState('Type, then pause: a suggestion appears as grey text. Tab accepts it, Esc dismisses it.');
+  const [spoken, setSpoken] = useState('');   // the suggestion for screen readers (the ghost text is aria-hidden)
 
   useEffect(() => {
     let timer = 0, ctrl = null;
@@ -87,6 +88,7 @@ export function Complete({ settings, onAuth }) {
         const ms = Math.round(performance.now() - t0);
         if (!text.trim()) { setStatus(`No suggestion (${ms} ms).`); return; }
         v.dispatch({ effects: setGhost.of({ pos, text }) });
+        setSpoken('Suggestion: ' + text.slice(0, 200));
         const t = r.timings || {};
         setStatus(`Suggestion in ${ms} ms: ${r.tokens_predicted} tokens, ${r.tokens_cached || 0} prompt tokens cached` +
           (t.predicted_per_second ? `, ${Math.round(t.predicted_per_second)} tok/s` : '') + '. Tab accepts, Esc dismisses.');
@@ -99,6 +101,7 @@ export function Complete({ settings, onAuth }) {
     const schedule = (v) => {
       clearTimeout(timer);
       if (ctrl) { ctrl.abort(); ctrl = null; }   // the server cancels a request whose client went away
+      setSpoken('');
       timer = setTimeout(() => request(v), PAUSE_MS);
     };
     const ghostKeys = Prec.highest(keymap.of([
@@ -126,7 +129,7 @@ export function Complete({ settings, onAuth }) {
         <button type="button" onClick={() => { const v = view.current; v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: '' } }); v.focus(); }}>Clear</button>
       </div>
       <div class="editor complete-editor" ref={host} />
-      <p class="status" role="status" aria-live="polite">{status}</p>
+      <p class="status" role="status" aria-live="polite">{status}<span class="visually-hidden"> {spoken}</span></p>
     </section>
   );
 }
