@@ -10,7 +10,6 @@ streaming, Stop, steering, 429); a copy of it that the browser test kills
 mid-answer; the embedded model with --api-key. No chromium, node or npm, or
 an install that fails -> exit 77 (skipped) with the reason.
 Screenshots: WAFER_APP_SHOTS=DIR writes app-chat/edit/complete.png there."""
-import fcntl
 import json
 import os
 import shutil
@@ -20,24 +19,20 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
 import test_server_common as C  # noqa: E402
+import testlib as T  # noqa: E402
+from testlib import skip  # noqa: E402
 
-SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("WAFER_SRC", os.path.join(HERE, "..", ".."))
 BUILD = os.environ.get("WAFER_BUILD", tempfile.gettempdir())
 EMBEDDED = os.path.join(SRC, "models", "wafer-embedded.gguf")
 
 
-def skip(msg):
-    print("SKIP: " + msg)
-    sys.exit(SKIP)
-
-
 def ensure_tools():
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     if not os.access(chromium, os.X_OK):
         skip("no chromium at %s (apt-get install chromium)" % chromium)
-    node, npm = shutil.which("node"), shutil.which("npm")
+    node = shutil.which("node")
     if not node:
         skip("node is not installed (apt-get install nodejs npm)")
     d = os.path.join(BUILD, "app-node")
@@ -49,26 +44,13 @@ def ensure_tools():
             shutil.rmtree(os.path.join(d, "node_modules"), ignore_errors=True)
     shutil.copyfile(os.path.join(HERE, "test_app.mjs"), os.path.join(d, "test_app.mjs"))
     have = lambda: os.path.isfile(os.path.join(d, "node_modules", "playwright-core", "package.json"))
-    with open(os.path.join(tempfile.gettempdir(), "wafer-tests-app-node.lock"), "w") as lk:
-        fcntl.flock(lk, fcntl.LOCK_EX)
-        if not have():
-            if not npm:
-                skip("npm is not installed")
-            cmd = [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"]
-            print("installing playwright-core: " + " ".join(cmd[1:]), flush=True)
-            try:
-                r = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=240)
-            except subprocess.TimeoutExpired:
-                skip("npm ci timed out (no registry access?)")
-            if r.returncode != 0 or not have():
-                skip("npm ci failed (%d): %s" % (r.returncode, (r.stderr or r.stdout)[-800:]))
+    T.npm_install(d, have, ["ci", "--no-audit", "--no-fund", "--ignore-scripts"], "playwright-core",
+                  "wafer-tests-app-node.lock")
     return node, d, chromium
 
 
 def main():
-    if not C.WAFER:
-        print("WAFER not set")
-        return SKIP
+    T.need_wafer()
     if not os.path.isfile(EMBEDDED):
         skip("no embedded model at " + EMBEDDED)
     node, d, chromium = ensure_tools()
@@ -87,17 +69,16 @@ def main():
         try:
             r = subprocess.run([node, os.path.join(d, "test_app.mjs"), json.dumps(cfg)], cwd=d, env=env, timeout=150)
         except subprocess.TimeoutExpired:
-            print("FAILED: the browser test took over 150 s")
-            return 1
+            T.fail("the browser test took over 150 s")
+            return T.summary("test_app")
         for s in (main_s, slow_s, auth_s):
-            if s.p.poll() is not None:
-                print("FAILED: a server exited during the test:\n" + "\n".join(s.log[-20:]))
-                return 1
+            if not T.check(s.p.poll() is None, "the servers live through the test (one exited:\n%s)"
+                           % "\n".join(s.log[-20:])):
+                return T.summary("test_app")
     shutil.rmtree(tmp, ignore_errors=True)
-    if C.SANITIZER_REPORTS:
-        print("FAILED: sanitizer reports")
-        return 1
-    return r.returncode
+    T.check(not C.SANITIZER_REPORTS, "no sanitizer reports")
+    T.check(r.returncode == 0, "the browser test's checks pass (test_app.mjs exited %d)" % r.returncode)
+    return T.summary("test_app")
 
 
 if __name__ == "__main__":

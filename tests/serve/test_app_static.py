@@ -28,18 +28,15 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
 import test_server_common as C  # noqa: E402
+import testlib as T  # noqa: E402
+from testlib import check  # noqa: E402
+
+T.print_ok = True
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("WAFER_SRC", os.path.join(HERE, "..", ".."))
 WEB = os.path.join(SRC, "web")
 EMBEDDED = os.path.join(SRC, "models", "wafer-embedded.gguf")
-FAILS = []
-
-
-def check(cond, msg):
-    print(("ok - " if cond else "FAILED: ") + msg)
-    if not cond:
-        FAILS.append(msg)
 
 
 def get(s, path, headers=None, method="GET"):
@@ -152,9 +149,7 @@ def api_checks(s):
 
 
 def main():
-    if not C.WAFER:
-        print("WAFER not set")
-        return 77
+    T.need_wafer()
     check(open(os.path.join(WEB, "dist", "sources.sha256")).read().strip() == sources_hash(),
           "web/dist was built from the web/ sources as they are (else run `make web`)")
     with C.Server(EMBEDDED, "--parallel", "1") as s:
@@ -176,7 +171,8 @@ def main():
         check(s.request("GET", "/props")[1]["chat_template_source"] == "model" and
               s2.request("GET", "/props")[1]["chat_template_source"] == "option",
               "chat_template_source: model, option")
-    return 1 if FAILS or C.SANITIZER_REPORTS else 0
+    check(not C.SANITIZER_REPORTS, "no sanitizer reports")
+    return T.summary("test_app_static")
 
 
 if __name__ == "__main__":

@@ -18,22 +18,16 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
 import test_server_common as C
+import testlib as T
+from testlib import check
 
-failures = 0
-
-
-def check(cond, msg):
-    global failures
-    print(("ok   " if cond else "FAIL ") + msg, flush=True)
-    if not cond:
-        failures += 1
+T.print_ok = True
 
 
 def raw(port, data, timeout=10, read_all=True, src=None):
@@ -264,11 +258,9 @@ def test_fields(srv):
 
 
 def test_port_in_use(srv):
-    p = subprocess.run([C.WAFER, "serve", "-m", srv.model, "--port", str(srv.port), "-t", "1"],
-                       capture_output=True, timeout=60)
-    err = p.stderr.decode()
-    check(p.returncode != 0 and ("port %d" % srv.port) in err and "in use" in err,
-          f"a second server on port {srv.port} fails and names it (rc {p.returncode}: {err.strip().splitlines()[-1:]})")
+    rc, _, err = T.wafer("serve", "-m", srv.model, "--port", srv.port, "-t", "1", timeout=60)
+    check(rc != 0 and ("port %d" % srv.port) in err and "in use" in err,
+          f"a second server on port {srv.port} fails and names it (rc {rc}: {err.strip().splitlines()[-1:]})")
     # and the first still answers every request (nothing shared the port)
     sts = [srv.request("GET", "/v1/models")[0] for _ in range(10)]
     check(sts == [200] * 10, "the first server answers all 10 requests after that")
@@ -304,9 +296,7 @@ def test_logs(model):
 
 
 def main():
-    if not C.WAFER:
-        print("WAFER not set")
-        return 77
+    T.need_wafer()
     tmp = tempfile.mkdtemp(prefix="wf_hostile_")
     model = os.path.join(tmp, "small.gguf")
     C.make_server_model(model)
@@ -321,8 +311,8 @@ def main():
         check(st == 200, "still healthy after all that")
     test_logs(model)
     check(not C.SANITIZER_REPORTS, f"no sanitizer reports ({len(C.SANITIZER_REPORTS)})")
-    print(f"failures: {failures} ({time.time() - t0:.1f} s)")
-    return 1 if failures else 0
+    print(f"{time.time() - t0:.1f} s")
+    return T.summary("test_server_hostile")
 
 
 if __name__ == "__main__":
