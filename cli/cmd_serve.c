@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,7 +54,15 @@ static void usage(FILE *f) {
                "  --prefill-chunk N       prompt tokens per engine step (default 256)\n"
                "  --cache-mb N            cross-request prefix cache in MiB (default 256; 0 = off)\n"
                "  --max-body N            largest request body in bytes (default 8388608)\n"
-               "  --timeout S             idle connection timeout in seconds (default 600)\n"
+               "  --timeout S             keep-alive idle: a connection that sends no request line\n"
+               "                          for S seconds is closed (default 30)\n"
+               "  --header-timeout S      request line to the end of the headers (default 10)\n"
+               "  --body-timeout S        end of the headers to the end of the body (default 60)\n"
+               "  --send-timeout S        a client that stops reading a stream: cancelled and\n"
+               "                          closed after S seconds (default 30)\n"
+               "  --max-connections N     open connections; at the limit the oldest idle one is\n"
+               "                          closed, or the new one gets 503 (default 1024)\n"
+               "  --max-connections-per-ip N  the same per client address (default 256)\n"
                "  --drain-timeout S       on SIGTERM, wait this long for running requests (default 30)\n"
                "  --log-format text|json  one line per request on stderr (default text)\n"
                "  -q, --quiet             no request log\n"
@@ -92,7 +101,7 @@ int cmd_serve(int argc, char **argv) {
     wf_server_config_init(&cfg);
     const char *key_file = NULL, *tmpl_arg = NULL, *draft_path = NULL, *alias = NULL;
     float drain_s = 30.0f;
-    int32_t port = 8080, cache_mb = 256, timeout_s = 600, max_body = 8 << 20, n_predict = -1;
+    int32_t port = 8080, cache_mb = 256, timeout_s = 30, hdr_s = 10, body_s = 60, send_s = 30, max_conns = 1024, max_ip = 256, max_body = 8 << 20, n_predict = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = cli_take_opt(&o, CLI_G_MODEL | CLI_G_CTX, argc, argv, &i);
@@ -130,6 +139,11 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--cache-mb")) { if (!cli_parse_i32(a, v, 0, 1 << 20, &cache_mb)) return 2; }
         else if (!strcmp(a, "--max-body")) { if (!cli_parse_i32(a, v, 1024, 1 << 30, &max_body)) return 2; }
         else if (!strcmp(a, "--timeout")) { if (!cli_parse_i32(a, v, 1, 86400, &timeout_s)) return 2; }
+        else if (!strcmp(a, "--header-timeout")) { if (!cli_parse_i32(a, v, 1, 86400, &hdr_s)) return 2; }
+        else if (!strcmp(a, "--body-timeout")) { if (!cli_parse_i32(a, v, 1, 86400, &body_s)) return 2; }
+        else if (!strcmp(a, "--send-timeout")) { if (!cli_parse_i32(a, v, 1, 86400, &send_s)) return 2; }
+        else if (!strcmp(a, "--max-connections")) { if (!cli_parse_i32(a, v, 1, 1 << 16, &max_conns)) return 2; }
+        else if (!strcmp(a, "--max-connections-per-ip")) { if (!cli_parse_i32(a, v, 1, 1 << 16, &max_ip)) return 2; }
         else if (!strcmp(a, "--drain-timeout")) { if (!cli_parse_f32(a, v, 0, 86400, &drain_s)) return 2; }
         else if (!strcmp(a, "--spec")) {
             if (!strcmp(v, "lookup")) cfg.spec = WF_SPEC_LOOKUP;
@@ -180,10 +194,34 @@ int cmd_serve(int argc, char **argv) {
     cfg.cache_bytes = (uint64_t)cache_mb << 20;
     cfg.max_body = (size_t)max_body;
     cfg.timeout_s = (unsigned)timeout_s;
+    cfg.header_timeout_s = (unsigned)hdr_s;
+    cfg.body_timeout_s = (unsigned)body_s;
+    cfg.send_timeout_s = (unsigned)send_s;
+    cfg.max_conns = max_conns;
+    cfg.max_conns_per_ip = max_ip;
     cfg.max_tokens_default = n_predict;
     cfg.model_name = alias ? alias : base_name(o.model);
     cfg.log = log_line;
     if (o.quiet) cfg.log = NULL;
+
+    /* descriptors for every connection libmicrohttpd may hold (the soft
+     * limit is often 1024): raise the soft limit, or lower the cap */
+    struct rlimit nf;
+    if (!getrlimit(RLIMIT_NOFILE, &nf)) {
+        rlim_t want = (rlim_t)max_conns + (rlim_t)max_conns / 8 + 64 + 64;
+        if (nf.rlim_cur < want) {
+            nf.rlim_cur = nf.rlim_max < want ? nf.rlim_max : want;
+            setrlimit(RLIMIT_NOFILE, &nf);
+            getrlimit(RLIMIT_NOFILE, &nf);
+        }
+        if (nf.rlim_cur < want) {
+            int32_t cap = (int32_t)((nf.rlim_cur > 256 ? nf.rlim_cur - 128 : 128) * 8 / 9);
+            fprintf(stderr, "wafer serve: warning: only %llu file descriptors allowed (ulimit -n): --max-connections %d -> %d\n",
+                    (unsigned long long)nf.rlim_cur, cfg.max_conns, cap);
+            cfg.max_conns = cap;
+            if (cfg.max_conns_per_ip > cap) cfg.max_conns_per_ip = cap;
+        }
+    }
 
     wf_error err = {0};
     if (wf_server_create(m, &cfg, &srv, &err)) {

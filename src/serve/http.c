@@ -56,6 +56,7 @@ typedef struct conn {
     char rid[48];            /* request id: the generation's id, else req-N   */
     char method[16];         /* as sent (truncated), for the log              */
     char uri[256];           /* the request target as sent (truncated)        */
+    srv_conn *sc;            /* the connection's record (conns.c), or NULL     */
     char errmsg[448];        /* the error message of a 4xx/5xx, for the log   */
 } conn;
 
@@ -297,9 +298,7 @@ static bool stream_next(conn *k) {
     return ok;
 }
 
-static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
-    conn *k = cls;
-    (void)pos;
+static ssize_t stream_read(conn *k, char *buf, size_t max) {
     for (;;) {
         if (k->off_pend < k->n_pend) {
             size_t n = k->n_pend - k->off_pend;
@@ -315,6 +314,18 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
     }
+}
+
+/* libmicrohttpd calls this when it can send more: the time between a
+ * return and the next call is what the client's reading costs, bounded by
+ * the send timeout (conns.c). */
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+    conn *k = cls;
+    (void)pos;
+    srv_conns_reader(&k->s->conns, k->sc, true);
+    ssize_t n = stream_read(k, buf, max);
+    srv_conns_reader(&k->s->conns, k->sc, false);
+    return n;
 }
 
 /* Non-streaming: wait for the end (cancelling if the client leaves). */
@@ -381,6 +392,12 @@ static enum MHD_Result generate(conn *k, wf_api_kind kind) {
         srv_cancel(s, r, false);
         return MHD_NO;
     }
+    /* a stream is paced by tokens: a small send buffer is enough, and it
+     * makes a client that stops reading visible within a few events (the
+     * send timeout, conns.c) instead of after megabytes */
+    const union MHD_ConnectionInfo *fi = MHD_get_connection_info(k->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int sndbuf = 64 * 1024;
+    if (fi) setsockopt(fi->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Request-Id", r->id);
@@ -469,6 +486,13 @@ static enum MHD_Result metrics(conn *k) {
     for (int i = 0; i < s->cfg.n_parallel; i++) busy += s->slots[i].req != NULL;
     char *t = srv_metrics_text(&s->metrics, s->n_queued, busy, s->cfg.n_parallel, s->pc ? &pcs : NULL);
     pthread_mutex_unlock(&s->mu);
+    char ct[1024];
+    srv_conns_metrics(&s->conns, ct, sizeof ct);
+    size_t nt = t ? strlen(t) : 0, nc = strlen(ct);
+    char *all = t ? realloc(t, nt + nc + 1) : NULL;
+    if (all) memcpy(all + nt, ct, nc + 1);
+    else free(t);
+    t = all;
     return send_body(k, 200, "text/plain; version=0.0.4; charset=utf-8", t, NULL, NULL);
 }
 
@@ -602,6 +626,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
     k->t_start = wf_time_now();
     snprintf(k->uri, sizeof k->uri, "%s", uri ? uri : "");
     k->route = route_label(k->uri);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    k->sc = ci ? ci->socket_context : NULL;
+    srv_conns_phase(&s->conns, k->sc, SRV_CONN_HEADERS);
     snprintf(k->rid, sizeof k->rid, "req-%llu", (unsigned long long)atomic_fetch_add(&s->next_http_id, 1) + 1);
     return k;
 }
@@ -617,6 +644,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (!k->seen) {
         k->seen = true;
+        srv_conns_phase(&s->conns, k->sc, SRV_CONN_BODY);
         snprintf(k->method, sizeof k->method, "%s", method);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
@@ -660,6 +688,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(msg, sizeof msg, "The request body is larger than %zu bytes.", s->cfg.max_body);
         return fail(k, 413, "invalid_request_error", "request_too_large", msg);
     }
+    srv_conns_phase(&s->conns, k->sc, SRV_CONN_BUSY);
     return dispatch(k, url, method);
 }
 
@@ -716,9 +745,28 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         srv_log_request(s, k->req, &li);
     }
     srv_req_release(s, k->req);
+    srv_conns_phase(&s->conns, k->sc, SRV_CONN_IDLE);
     free(k->body);
     free(k->pend);
     free(k);
+}
+
+/* libmicrohttpd's connection notifications: the record of every open
+ * connection (conns.c), made before its first byte is read and removed
+ * before its socket is closed. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code) {
+    wf_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        srv_conns_close(&s->conns, *socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!fi) return;
+    const struct sockaddr *sa = ai ? ai->client_addr : NULL;
+    unsigned alen = !sa ? 0 : sa->sa_family == AF_INET6 ? (unsigned)sizeof(struct sockaddr_in6) : (unsigned)sizeof(struct sockaddr_in);
+    *socket_context = srv_conns_open(&s->conns, fi->connect_fd, sa, alen);
 }
 
 /* ---- daemon ------------------------------------------------------------- */
@@ -766,11 +814,25 @@ wf_status srv_http_start(wf_server *s, wf_error *err) {
     if (st != WF_OK) return st;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
     if (v6) flags |= MHD_USE_IPv6;
+    if ((st = srv_conns_start(&s->conns, &s->cfg, err)) != WF_OK) {
+        close(fd);
+        return st;
+    }
+    /* libmicrohttpd's own limits sit above wafer's (conns.c), which act
+     * first: its connection limit stops accepting, its timeout is for
+     * inactivity only, a backstop here */
+    unsigned backstop = s->cfg.timeout_s;
+    if (s->cfg.header_timeout_s > backstop) backstop = s->cfg.header_timeout_s;
+    if (s->cfg.body_timeout_s > backstop) backstop = s->cfg.body_timeout_s;
+    if (s->cfg.send_timeout_s > backstop) backstop = s->cfg.send_timeout_s;
+    unsigned hard = (unsigned)s->cfg.max_conns + 64 + (unsigned)s->cfg.max_conns / 8;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, backstop + 5, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_CONNECTION_LIMIT, hard, MHD_OPTION_END);
     if (!d) {
+        srv_conns_stop(&s->conns);
         close(fd);
         return wf_fail(err, WF_ERR_IO, "serve: cannot start the HTTP daemon on %s port %d", s->cfg.host, s->cfg.port);
     }
@@ -790,4 +852,5 @@ void srv_http_stop(wf_server *s) {
     if (!s->mhd) return;
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
+    srv_conns_stop(&s->conns);
 }

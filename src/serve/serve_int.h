@@ -94,6 +94,42 @@ void srv_metrics_observe(srv_hist *h, double seconds);
 char *srv_metrics_text(const srv_metrics *m, int queue_depth, int slots_busy, int n_slots,
                        const wf_prefix_cache_stats *pc);
 
+/* ---- connections (conns.c) --------------------------------------------- */
+
+typedef enum srv_conn_phase { SRV_CONN_IDLE = 0, SRV_CONN_HEADERS, SRV_CONN_BODY, SRV_CONN_BUSY } srv_conn_phase;
+/* why the server closed a connection (metrics) */
+enum { SRV_CLOSE_IDLE = 0, SRV_CLOSE_HEADERS, SRV_CLOSE_BODY, SRV_CLOSE_SEND, SRV_CLOSE_EVICT_IP, SRV_CLOSE_EVICT_ALL, SRV_CLOSE_N };
+
+typedef struct srv_conn srv_conn;
+typedef struct srv_conns {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t reaper;
+    bool started, quit;
+    srv_conn *head, *tail;    /* every open connection, oldest first          */
+    int n_open;               /* in the list                                  */
+    int n_live;               /* in the list and not refused                  */
+    int max_conns, max_per_ip;
+    double idle_s, header_s, body_s, send_s;
+    uint64_t n_refused;
+    uint64_t n_closed[SRV_CLOSE_N];
+} srv_conns;
+
+wf_status srv_conns_start(srv_conns *cs, const wf_server_config *cfg, wf_error *err);
+void srv_conns_stop(srv_conns *cs);
+struct sockaddr;
+/* A new connection (libmicrohttpd's "started" notification): applies the
+ * limits (may close an older idle connection, or answer this one 503).
+ * NULL when out of memory (the connection is then shut down). */
+srv_conn *srv_conns_open(srv_conns *cs, int fd, const struct sockaddr *addr, unsigned alen);
+void srv_conns_close(srv_conns *cs, srv_conn *c); /* "closed": before the fd is */
+void srv_conns_phase(srv_conns *cs, srv_conn *c, srv_conn_phase p);
+/* A streamed answer's reader starts (true: it may wait for tokens) or
+ * returns (false); the send timeout counts from the last return. */
+void srv_conns_reader(srv_conns *cs, srv_conn *c, bool entering);
+/* The connection gauges and counters, Prometheus text, into buf. */
+void srv_conns_metrics(srv_conns *cs, char *buf, size_t cap);
+
 /* ---- the server ---------------------------------------------------------- */
 
 typedef struct srv_slot {
@@ -135,6 +171,7 @@ struct wf_server {
     pthread_t engine;
     bool engine_started;
     void *mhd;                /* struct MHD_Daemon *                          */
+    srv_conns conns;          /* every open connection, limits, timeouts      */
     int port;
     int64_t started;          /* unix seconds                                */
 };

@@ -23,7 +23,12 @@ void wf_server_config_init(wf_server_config *c) {
     c->prefill_chunk = 256;
     c->model_name = "wafer";
     c->max_body = 8u << 20;
-    c->timeout_s = 600;
+    c->timeout_s = 30;
+    c->header_timeout_s = 10;
+    c->body_timeout_s = 60;
+    c->send_timeout_s = 30;
+    c->max_conns = 1024;
+    c->max_conns_per_ip = 256;
     c->max_tokens_default = -1;
     c->spec = WF_SPEC_NONE;
     c->cache_bytes = 256ull << 20;
@@ -71,7 +76,12 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
     s->cfg.chat_template = NULL;
     if (!s->host || !s->model_name || (cfg_in->api_key && !s->api_key)) goto nomem;
     if (s->cfg.max_body == 0) s->cfg.max_body = 8u << 20;
-    if (s->cfg.timeout_s == 0) s->cfg.timeout_s = 600;
+    if (s->cfg.timeout_s == 0) s->cfg.timeout_s = 30;
+    if (s->cfg.header_timeout_s == 0) s->cfg.header_timeout_s = 10;
+    if (s->cfg.body_timeout_s == 0) s->cfg.body_timeout_s = 60;
+    if (s->cfg.send_timeout_s == 0) s->cfg.send_timeout_s = 30;
+    if (s->cfg.max_conns <= 0) s->cfg.max_conns = 1024;
+    if (s->cfg.max_conns_per_ip <= 0) s->cfg.max_conns_per_ip = s->cfg.max_conns;
     if (s->cfg.prefill_chunk <= 0) s->cfg.prefill_chunk = 256;
 
     /* the template: given, the model's, or ChatML */

@@ -27,7 +27,12 @@ typedef struct wf_server_config {
     const char *model_name;    /* id reported by /v1/models ("wafer")           */
     const char *chat_template; /* template source; NULL: the model's, else ChatML */
     size_t max_body;           /* larger request bodies get 413 (8 MiB)         */
-    unsigned timeout_s;        /* idle connection timeout (600 s)               */
+    unsigned timeout_s;        /* keep-alive idle: no request line for this long closes (30 s) */
+    unsigned header_timeout_s; /* request line to the end of the headers (10 s) */
+    unsigned body_timeout_s;   /* end of the headers to the end of the body (60 s) */
+    unsigned send_timeout_s;   /* a client that stops reading a stream (30 s)   */
+    int32_t max_conns;         /* open connections; the oldest idle one goes (1024) */
+    int32_t max_conns_per_ip;  /* open connections per client address (256)     */
     int32_t max_tokens_default;/* when a request sets no limit (-1: context)    */
     wf_spec_mode spec;         /* speculative decoding for every request        */
     int32_t draft_max;         /* <= 0: default                                 */

@@ -257,6 +257,155 @@ def test_fields(srv):
               "frobnicate" in j["error"]["message"], f"{ep}: an unknown field is a 400 naming it")
 
 
+def conn_metrics(srv):
+    """The connection gauges and counters, closes by reason as 'closed:REASON'."""
+    st, _, out, _ = srv.request("GET", "/metrics")
+    m = {}
+    for line in out.decode().splitlines():
+        if line.startswith("wafer_connections") or line.startswith("wafer_slots_busy"):
+            k, v = line.rsplit(" ", 1)
+            r = re.match(r'wafer_connections_closed_total\{reason="(\w+)"\}', k)
+            m["closed:" + r.group(1) if r else k] = float(v)
+    return m
+
+
+def timed_request(port, src="127.0.0.1", timeout=10):
+    t0 = time.time()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(src, 0))
+    c.request("POST", CHAT, json.dumps(msg()), {"Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status, time.time() - t0
+
+
+def open_idle(port, n, srcs):
+    socks = []
+    for i in range(n):
+        s = socket.socket()
+        s.bind((srcs[i % len(srcs)], 0))
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        socks.append(s)
+    return socks
+
+
+def test_connections(model):
+    """Idle and slow connections never lock anyone out (short timeouts here
+    so that the test is quick; the defaults are 30/10/60/30 s)."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 4096:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    except (ImportError, ValueError, OSError):
+        pass
+    args = ["--timeout", "2", "--header-timeout", "2", "--body-timeout", "2", "--send-timeout", "2",
+            "--max-connections", "1024", "--max-connections-per-ip", "300", "--parallel", "2"]
+    with C.Server(model, *args) as srv:
+        # 2,000 idle connections from 8 addresses (250 each: under the
+        # per-address limit; 2,000 > the 1,024 global one)
+        idle = open_idle(srv.port, 2000, ["127.0.0.%d" % i for i in range(2, 10)])
+        time.sleep(0.5)
+        sts = [timed_request(srv.port) for _ in range(5)]
+        m = conn_metrics(srv)
+        check(all(st == 200 and dt < 1.0 for st, dt in sts) and m["wafer_connections_open"] <= 1024,
+              f"2,000 idle connections held: normal requests served in {max(dt for _, dt in sts):.3f} s max "
+              f"({m['wafer_connections_open']:.0f} open, {m['closed:evicted_global_limit']:.0f} oldest idle closed)")
+        # they are closed by the idle timeout (2 s here)
+        time.sleep(3.0)
+        m = conn_metrics(srv)
+        check(m["wafer_connections_open"] <= 2 and m['closed:idle_timeout'] > 0,
+              f"idle connections closed by --timeout ({m['wafer_connections_open']:.0f} open after)")
+        for s in idle:
+            s.close()
+        # per address: 400 from one address, at most 300 held; the same
+        # address still gets served (its oldest idle connection makes room)
+        idle = open_idle(srv.port, 400, ["127.0.0.20"])
+        time.sleep(0.5)
+        st, dt = timed_request(srv.port, src="127.0.0.20")
+        m = conn_metrics(srv)
+        check(st == 200 and dt < 1.0 and m["wafer_connections_open"] <= 310 and
+              m['closed:evicted_per_ip_limit'] >= 90,
+              f"400 idle connections from one address: {m['wafer_connections_open']:.0f} held, "
+              f"a request from it served in {dt:.3f} s")
+        for s in idle:
+            s.close()
+        time.sleep(0.3)
+        # slowloris: 300 connections dribbling a header byte every 0.5 s
+        # (150 before the request line ends, 150 after); normal requests
+        # keep being served, and the header / idle timeouts close them
+        slow = open_idle(srv.port, 300, ["127.0.0.30"])
+        for s in slow:
+            s.setblocking(True)
+        for i, s in enumerate(slow):
+            try:
+                s.sendall(b"GET /v1/models HTTP/1.1\r\n" if i % 2 else b"GE")
+            except OSError:
+                pass
+        worst, served = 0.0, 0
+        t_end = time.time() + 3.5
+        while time.time() < t_end:
+            for s in slow:
+                try:
+                    s.send(b"X")
+                except OSError:
+                    pass
+            st, dt = timed_request(srv.port)
+            served += st == 200
+            worst = max(worst, dt)
+            time.sleep(0.4)
+        m = conn_metrics(srv)
+        closed = m['closed:header_timeout'] + m['closed:idle_timeout']
+        check(served >= 5 and worst < 1.0 and m['closed:header_timeout'] >= 100,
+              f"300 slow-header clients: {served} normal requests served (worst {worst:.3f} s); "
+              f"{m['closed:header_timeout']:.0f} closed by --header-timeout")
+        for s in slow:
+            s.close()
+        # a body that stops half-way: closed by --body-timeout, counted 0
+        before = status_rows(srv)
+        t0 = time.time()
+        st, _, _ = raw(srv.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"messages\"", timeout=10)
+        dt = time.time() - t0
+        d = counted(srv, before)
+        check(st is None and 1.5 < dt < 4 and d == {(CHAT, 0): 1}, f"a stalled body is closed after {dt:.1f} s (counted {d})")
+        st, dt = timed_request(srv.port)
+        check(st == 200, "served after all that")
+
+
+def test_backpressure(big):
+    """A streaming client that stops reading (a small receive buffer, never
+    read): its generation is cancelled and its slot freed after
+    --send-timeout, long before the answer would end (4,096-token context)."""
+    with C.Server(big, "--send-timeout", "1", "--parallel", "1") as srv:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", srv.port))
+        body = json.dumps({"prompt": "x", "max_tokens": 100000, "stream": True, "logprobs": 5, "temperature": 0}).encode()
+        s.sendall(post("/v1/completions", body))
+        t0 = time.time()
+        busy_seen, freed = False, None
+        while time.time() - t0 < 20:
+            b = conn_metrics(srv)["wafer_slots_busy"]
+            busy_seen |= b > 0
+            if busy_seen and b == 0:
+                freed = time.time() - t0
+                break
+            time.sleep(0.1)
+        m = conn_metrics(srv)
+        s.close()
+        check(freed is not None and m['closed:send_timeout'] == 1,
+              f"a client that stops reading: slot freed after {freed} s (send_timeout closes: "
+              f"{m['closed:send_timeout']:.0f})")
+        gen = srv.metrics()["wafer_generated_tokens_total"]
+        check(gen < 3000, f"cancelled early: {gen:.0f} tokens generated of up to ~4,000")
+        st, dt = timed_request(srv.port)
+        check(st == 200, "the slot serves the next request")
+
+
 def test_port_in_use(srv):
     rc, _, err = T.wafer("serve", "-m", srv.model, "--port", srv.port, "-t", "1", timeout=60)
     check(rc != 0 and ("port %d" % srv.port) in err and "in use" in err,
@@ -310,6 +459,10 @@ def main():
         st, j, _, _ = srv.request("GET", "/health")
         check(st == 200, "still healthy after all that")
     test_logs(model)
+    test_connections(model)
+    big = os.path.join(tmp, "big.gguf")
+    C.make_server_model(big, big=True)
+    test_backpressure(big)
     check(not C.SANITIZER_REPORTS, f"no sanitizer reports ({len(C.SANITIZER_REPORTS)})")
     print(f"{time.time() - t0:.1f} s")
     return T.summary("test_server_hostile")
