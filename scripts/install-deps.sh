@@ -17,13 +17,15 @@ set -euo pipefail
 #   libedit-dev        line editing and history for `wafer chat` (linked only to the CLI)
 #   python3-numpy      independent numpy references in the tests
 #   python3-jinja2     the reference renderer the chat-template tests compare with
+#   python3-jsonschema the independent validator of constrained JSON answers
+#                      (tests/serve/test_grammar_server.py)
 #   python3-torch      offline training of the embedded model (tools/train.py); the engine never uses it
 #   libopenblas0-pthread  optimized BLAS for torch (~110 -> ~2k tokens/s training on 2 cores)
 #   nodejs npm         only if no node is on PATH: the llama.cpp cross-check
 #                      test runs npm's node-llama-cpp (skipped without them)
 #   chromium           the web app's browser test (tests/app/test_app.py drives
 #                      Debian's chromium headless with npm playwright-core)
-PKGS=(build-essential cmake pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libmicrohttpd-dev libedit-dev python3-numpy python3-jinja2 python3-torch libopenblas0-pthread chromium)
+PKGS=(build-essential cmake pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libmicrohttpd-dev libedit-dev python3-numpy python3-jinja2 python3-jsonschema python3-torch libopenblas0-pthread chromium)
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 

@@ -334,10 +334,7 @@ static bool gen_integer(conv *c, json_t *s, const char *path, wf_sbuf *o) {
         wf_sbuf_str(o, ")");
         alts++;
     }
-    if (hi >= 0) {
-        if (alts) wf_sbuf_str(o, " | ");
-        pos_range(o, lo > 0 ? lo : 0, hi, &alts);
-    }
+    if (hi >= 0) pos_range(o, lo > 0 ? lo : 0, hi, &alts); /* adds its own " | " after the negative part */
     wf_sbuf_str(o, ") space");
     return true;
 }

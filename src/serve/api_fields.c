@@ -82,10 +82,9 @@ static const field fields[] = {
     {"parse_special", TK, F_HONOURED, NULL},
     {"with_pieces", TK, F_HONOURED, NULL},
     {"tokens", DT, F_HONOURED, NULL},
-    /* llama.cpp's constrained decoding: refused until the grammar engine
-     * reads them (then: F_HONOURED) */
-    {"grammar", GEN, F_NOOP_ONLY, "constrained decoding is not in this build yet"},
-    {"json_schema", GEN, F_NOOP_ONLY, "constrained decoding is not in this build yet"},
+    /* llama.cpp's constrained decoding (serve/constraint.c) */
+    {"grammar", GEN, F_HONOURED, NULL},
+    {"json_schema", GEN, F_HONOURED, NULL},
 
     /* accepted and ignored: no effect on a local single-model server */
     {"user", GEN, F_IGNORED, "an end-user id for the provider's abuse monitoring"},

@@ -482,6 +482,7 @@ static bool parse_completions(json_t *o, const wf_api_limits *lim, wf_api_reques
     if (present) r->logprobs = (int32_t)lp;
     if (r->echo && r->suffix)
         return wf_api_fail(e, E400, "echo", "invalid_value", "Invalid 'echo': cannot be combined with 'suffix'.");
+    if (!wf_api_constraint_llama(o, &r->constraint, e) || !check_constraint(r, e)) return false;
     return get_prediction(o, r, e);
 }
 
