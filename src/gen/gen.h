@@ -88,36 +88,42 @@ void wf_spec_feedback(wf_spec *s, int32_t n_accepted);
 bool wf_spec_draft_wanted(wf_spec *s);
 void wf_spec_note_draft(wf_spec *s, int32_t n);
 
-/* ---- the sampling chain as a distribution (spec_sample.c) ---------------- */
+/* ---- the sampling chain for a given history (sampler.c) ---------------- */
 
-/* A small PRNG (xoshiro256**) for speculative sampling's own draws. */
+/* The PRNG of the sampler and of speculative sampling's own draws
+ * (xoshiro256**, seeded through splitmix64). */
 typedef struct wf_rng { uint64_t s[4]; } wf_rng;
 void wf_rng_seed(wf_rng *r, uint64_t seed);
 double wf_rng_unif(wf_rng *r); /* [0, 1) */
 
 /* The probabilities with which wf_sampler_sample (same params, same
- * accepted history) picks each token: penalties over the last
- * repeat_last_n tokens of the history hist1 ++ hist2 (repetition, presence,
- * frequency), then top-k, top-p (on the softmax at temperature 1, smallest
- * best-first set reaching the mass), min-p, then softmax at the
- * temperature. Ties order by lower id. At temperature <= 0 (or when nothing
- * finite is left) all mass is on the penalised argmax.
- *   logits (n_vocab), out (n_vocab) probabilities summing to 1.
- *   work: scratch of 2 * n_vocab int32/float pairs (wf_spec_dist_work_size). */
-size_t wf_spec_dist_work_size(int32_t n_vocab);
-void wf_spec_dist(const wf_sampler_params *sp, const float *logits, int32_t n_vocab,
-                  const int32_t *hist1, size_t n1, const int32_t *hist2, size_t n2,
-                  float *out, void *work);
+ * accepted history) picks each token — the same chain, written out:
+ * penalties over the last repeat_last_n tokens of the history
+ * hist1 ++ hist2 (repetition, presence, frequency), then top-k, top-p (on
+ * the softmax at temperature 1, smallest best-first set reaching the mass),
+ * min-p, then softmax at the temperature. Ties order by lower id. At
+ * temperature <= 0 (or when nothing finite is left) all mass is on the
+ * penalised argmax.
+ *   logits (n_vocab): the model's, or masked by the caller (-INFINITY bans
+ *   a token: it gets probability 0); out (n_vocab) probabilities summing
+ *   to 1. work: scratch of wf_sampler_dist_work_size(n_vocab) bytes. */
+size_t wf_sampler_dist_work_size(int32_t n_vocab);
+void wf_sampler_dist(const wf_sampler_params *sp, const float *logits, int32_t n_vocab,
+                     const int32_t *hist1, size_t n1, const int32_t *hist2, size_t n2,
+                     float *out, void *work);
 /* The penalised argmax (what wf_sampler_sample returns at temperature 0). */
-int32_t wf_spec_argmax(const wf_sampler_params *sp, const float *logits, int32_t n_vocab,
-                       const int32_t *hist1, size_t n1, const int32_t *hist2, size_t n2, void *work);
+int32_t wf_sampler_argmax(const wf_sampler_params *sp, const float *logits, int32_t n_vocab,
+                          const int32_t *hist1, size_t n1, const int32_t *hist2, size_t n2, void *work);
+
+/* ---- speculative sampling's acceptance rule (spec_accept.c) ------------ */
+
 /* Draw from a distribution p (n). */
 int32_t wf_spec_draw(const float *p, int32_t n, wf_rng *r);
 /* The speculative-sampling rule for a draft token x drawn from q: accept x
  * with probability min(1, p(x)/q(x)); otherwise draw from the residual
  * max(0, p - q) renormalised (from p when the residual is empty: p == q up
  * to rounding). Returns the emitted token; *accepted says which branch.
- *   p, q: (n) probabilities. */
+ *   p, q: (n) probabilities (wf_sampler_dist). */
 int32_t wf_spec_accept(const float *p, const float *q, int32_t n, int32_t x, wf_rng *r, bool *accepted);
 
 /* ---- sessions (session.c) ---------------------------------------------- */

@@ -1,16 +1,24 @@
-/* sampler.c — picking the next token from logits (public API in wafer.h).
+/* sampler.c — the sampling chain: from logits to the distribution the next
+ * token is drawn from (public API in wafer.h, the rest in gen/gen.h).
  *
  * Chain, in llama.cpp's order: penalties (repetition, presence, frequency
- * over the last repeat_last_n accepted tokens) → top-k → top-p → min-p →
- * temperature → softmax → draw with the sampler's own PRNG. With
- * temperature <= 0 the penalised argmax is taken (ties → lowest id).
+ * over the last repeat_last_n tokens of the history) → top-k → top-p →
+ * min-p → temperature → softmax. With temperature <= 0 the penalised argmax
+ * is taken (ties → lowest id). The logits come in as the caller has them:
+ * a caller that constrains the output (a grammar) masks them first, by
+ * setting banned tokens to -INFINITY; the chain gives those weight 0.
+ *
+ * One chain (chain_run) serves every caller: wf_sampler_sample draws from it
+ * with the sampler's own history and PRNG; wf_sampler_dist writes the same
+ * distribution out for a given history (speculative sampling's p and q,
+ * spec_accept.c); wf_sampler_argmax is its temperature-0 limit.
  *
  * Built for 150k-entry vocabularies: the penalties touch only the distinct
  * tokens of the window (kept in a list), top-k is a bounded heap selection
  * (no full sort), and top-p sorts a growing prefix of the best candidates
  * only until the probability mass is reached.
  */
-#include "base/common.h"
+#include "gen/gen.h"
 
 #include <float.h>
 #include <math.h>
@@ -21,10 +29,21 @@ typedef struct wf_cand {
     int32_t id;
 } wf_cand;
 
+/* What one run of the chain reads, and where it works. */
+typedef struct chain {
+    const wf_sampler_params *p;
+    int32_t n_vocab;
+    const int32_t *count;  /* (n_vocab) occurrences in the penalty window     */
+    const int32_t *active; /* (n_active) the tokens with count > 0            */
+    int32_t n_active;
+    wf_cand *cand;         /* (n_vocab) working candidates                    */
+    float *wt;             /* (n_vocab) weights of the kept candidates        */
+} chain;
+
 struct wf_sampler {
     wf_sampler_params p;
     int32_t n_vocab;
-    uint64_t rng[4];     /* xoshiro256** state                               */
+    wf_rng rng;
 
     /* penalty window */
     int32_t *ring;       /* (ring_cap) last accepted tokens; NULL when window is unbounded */
@@ -49,25 +68,23 @@ static uint64_t splitmix64(uint64_t *x) {
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-static uint64_t rng_next(uint64_t s[4]) {
-    uint64_t r = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
+void wf_rng_seed(wf_rng *r, uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+/* uniform in [0, 1) with 53 random bits */
+double wf_rng_unif(wf_rng *r) {
+    uint64_t *s = r->s;
+    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
     s[2] ^= s[0];
     s[3] ^= s[1];
     s[1] ^= s[2];
     s[0] ^= s[3];
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
-    return r;
+    return (double)(out >> 11) * 0x1.0p-53;
 }
-
-static void rng_seed(uint64_t s[4], uint64_t seed) {
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++) s[i] = splitmix64(&x);
-}
-
-/* uniform in [0, 1) with 53 random bits */
-static double rng_unif(uint64_t s[4]) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
 
 /* ---- parameters ---------------------------------------------------------- */
 
@@ -172,7 +189,7 @@ void wf_sampler_reset(wf_sampler *s) {
     memset(s->active_pos, 0xff, (size_t)s->n_vocab * sizeof *s->active_pos); /* all -1 */
     s->n_active = 0;
     s->ring_len = s->ring_head = 0;
-    rng_seed(s->rng, s->p.seed);
+    wf_rng_seed(&s->rng, s->p.seed);
 }
 
 static void count_add(wf_sampler *s, int32_t t, int32_t d) {
@@ -255,36 +272,36 @@ static void select_best(wf_cand *c, size_t n, size_t m) {
     }
 }
 
-/* Fill s->cand with the penalised logits; returns the count (n_vocab). */
-static size_t load_candidates(wf_sampler *s, const float *logits) {
-    wf_cand *c = s->cand;
-    for (int32_t i = 0; i < s->n_vocab; i++) {
+/* Fill ch->cand with the penalised logits; returns the count (n_vocab). */
+static size_t load_candidates(const chain *ch, const float *logits) {
+    wf_cand *c = ch->cand;
+    for (int32_t i = 0; i < ch->n_vocab; i++) {
         c[i].logit = clean(logits[i]);
         c[i].id = i;
     }
-    if (penalties_on(&s->p))
-        for (int32_t i = 0; i < s->n_active; i++) {
-            int32_t t = s->active[i];
-            c[t].logit = penalize(&s->p, c[t].logit, s->count[t]);
+    if (penalties_on(ch->p))
+        for (int32_t i = 0; i < ch->n_active; i++) {
+            int32_t t = ch->active[i];
+            c[t].logit = penalize(ch->p, c[t].logit, ch->count[t]);
         }
-    return (size_t)s->n_vocab;
+    return (size_t)ch->n_vocab;
 }
 
-/* The k best penalised candidates, sorted best first, into s->cand; returns
+/* The k best penalised candidates, sorted best first, into ch->cand; returns
  * how many (min(k, n_vocab)). One pass over the logits with a heap of
  * k + n_active: the best k tokens that have no penalty are among the best
  * k + n_active raw logits, and the penalised tokens are added by hand. */
-static size_t top_k_direct(wf_sampler *s, const float *logits, size_t k) {
-    size_t nv = (size_t)s->n_vocab;
-    bool pen = penalties_on(&s->p) && s->n_active > 0;
-    size_t m = k + (pen ? (size_t)s->n_active : 0);
+static size_t top_k_direct(const chain *ch, const float *logits, size_t k) {
+    size_t nv = (size_t)ch->n_vocab;
+    bool pen = penalties_on(ch->p) && ch->n_active > 0;
+    size_t m = k + (pen ? (size_t)ch->n_active : 0);
     if (k >= nv || m >= nv) { /* small vocabulary: plain path */
-        size_t n = load_candidates(s, logits);
+        size_t n = load_candidates(ch, logits);
         if (k > n) k = n;
-        select_best(s->cand, n, k);
+        select_best(ch->cand, n, k);
         return k;
     }
-    wf_cand *h = s->cand;
+    wf_cand *h = ch->cand;
     for (size_t i = 0; i < m; i++) h[i] = (wf_cand){clean(logits[i]), (int32_t)i};
     for (size_t i = m / 2; i-- > 0;) heap_sift_down(h, m, i);
     for (size_t i = m; i < nv; i++) {
@@ -298,19 +315,19 @@ static size_t top_k_direct(wf_sampler *s, const float *logits, size_t k) {
     if (pen) {
         n = 0;
         for (size_t i = 0; i < m; i++)
-            if (s->active_pos[h[i].id] < 0) h[n++] = h[i];
-        for (int32_t i = 0; i < s->n_active; i++) {
-            int32_t t = s->active[i];
-            h[n++] = (wf_cand){penalize(&s->p, clean(logits[t]), s->count[t]), t};
+            if (ch->count[h[i].id] == 0) h[n++] = h[i]; /* not penalised */
+        for (int32_t i = 0; i < ch->n_active; i++) {
+            int32_t t = ch->active[i];
+            h[n++] = (wf_cand){penalize(ch->p, clean(logits[t]), ch->count[t]), t};
         }
     }
     select_best(h, n, k);
     return k;
 }
 
-static int32_t argmax(wf_sampler *s, const float *logits) {
-    top_k_direct(s, logits, 1);
-    return s->cand[0].id;
+static int32_t argmax(const chain *ch, const float *logits) {
+    top_k_direct(ch, logits, 1);
+    return ch->cand[0].id;
 }
 
 static float max_logit(const wf_cand *c, size_t n) {
@@ -384,26 +401,30 @@ static size_t apply_top_p(wf_cand *c, size_t n, bool sorted, float p, float *wt)
     }
 }
 
-int32_t wf_sampler_sample(wf_sampler *s, const float *logits) {
-    if (!s || !logits) return -1;
-    const wf_sampler_params *p = &s->p;
-    if (p->temperature <= 0.0f) return argmax(s, logits);
+/* Runs the chain on logits (n_vocab; masked or not, see the top). Returns
+ * the number n of candidates kept, ch->cand[0..n) with their weights
+ * ch->wt[0..n) (probability = weight / *total), in the order a draw walks
+ * them; or 0 when the result is the penalised argmax alone (temperature
+ * <= 0, or nothing finite left), which is then ch->cand[0].id. */
+static size_t chain_run(const chain *ch, const float *logits, double *total) {
+    const wf_sampler_params *p = ch->p;
+    if (p->temperature <= 0.0f) return argmax(ch, logits), 0;
 
     size_t n;
-    wf_cand *c = s->cand;
+    wf_cand *c = ch->cand;
     bool sorted = false;
-    if (p->top_k > 0 && p->top_k < s->n_vocab) {
-        n = top_k_direct(s, logits, (size_t)p->top_k);
+    if (p->top_k > 0 && p->top_k < ch->n_vocab) {
+        n = top_k_direct(ch, logits, (size_t)p->top_k);
         sorted = true;
     } else {
-        n = load_candidates(s, logits);
+        n = load_candidates(ch, logits);
     }
     if (p->top_p < 1.0f) {
-        n = apply_top_p(c, n, sorted, p->top_p, s->work);
+        n = apply_top_p(c, n, sorted, p->top_p, ch->wt);
         sorted = true;
     }
     float mx = max_logit(c, n);
-    if (!(mx > -INFINITY)) return argmax(s, logits); /* nothing finite left */
+    if (!(mx > -INFINITY)) return argmax(ch, logits), 0; /* nothing finite left */
     if (p->min_p > 0.0f) {
         /* p_i >= min_p * p_max  <=>  logit_i >= max + log(min_p) */
         float thr = mx + logf(p->min_p);
@@ -413,20 +434,84 @@ int32_t wf_sampler_sample(wf_sampler *s, const float *logits) {
         n = k; /* the max itself always passes */
     }
 
-    /* weights exp((l - max) / T) once, then one draw over their sum */
+    /* weights exp((l - max) / T) */
     float inv_t = (float)(1.0 / (double)p->temperature);
-    if (!isfinite(inv_t)) return argmax(s, logits); /* T ~ 0: the limit is greedy */
-    float *wt = s->work;
-    double total = 0.0;
+    if (!isfinite(inv_t)) return argmax(ch, logits), 0; /* T ~ 0: the limit is greedy */
+    float *wt = ch->wt;
+    double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
         wt[i] = expf((c[i].logit - mx) * inv_t);
-        total += wt[i];
+        sum += wt[i];
     }
-    if (!(total > 0.0) || !isfinite(total)) return argmax(s, logits);
-    double r = rng_unif(s->rng) * total, cum = 0.0;
+    if (!(sum > 0.0) || !isfinite(sum)) return argmax(ch, logits), 0;
+    *total = sum;
+    return n;
+}
+
+/* ---- the sampler: its own history and PRNG -------------------------------- */
+
+int32_t wf_sampler_sample(wf_sampler *s, const float *logits) {
+    if (!s || !logits) return -1;
+    const chain ch = {&s->p, s->n_vocab, s->count, s->active, s->n_active, s->cand, s->work};
+    double total = 0.0;
+    const size_t n = chain_run(&ch, logits, &total);
+    if (n == 0) return s->cand[0].id;
+    /* one draw over the weights' sum */
+    const wf_cand *c = s->cand;
+    const float *wt = s->work;
+    double r = wf_rng_unif(&s->rng) * total, cum = 0.0;
+    size_t last = 0; /* the last candidate with weight > 0 */
     for (size_t i = 0; i < n; i++) {
+        if (wt[i] > 0.0f) last = i;
         cum += wt[i];
         if (r < cum) return c[i].id;
     }
-    return c[n - 1].id; /* r landed in the rounding gap at the top */
+    return c[last].id; /* r landed in the rounding gap at the top */
+}
+
+/* ---- the chain for a given history (speculative sampling) ----------------- */
+
+size_t wf_sampler_dist_work_size(int32_t n_vocab) {
+    size_t nv = (size_t)(n_vocab > 0 ? n_vocab : 0);
+    return nv * (sizeof(wf_cand) + sizeof(float) + 2 * sizeof(int32_t));
+}
+
+/* A chain working in work (wf_sampler_dist_work_size bytes) whose penalty
+ * window is the last repeat_last_n tokens of h1 ++ h2 (the sampler's window
+ * is the tokens it was told about with wf_sampler_accept). */
+static chain history_chain(const wf_sampler_params *sp, int32_t nv, const int32_t *h1, size_t n1,
+                           const int32_t *h2, size_t n2, void *work) {
+    wf_cand *cand = work;
+    float *wt = (float *)(cand + nv);
+    int32_t *count = (int32_t *)(wt + nv), *active = count + nv;
+    memset(count, 0, (size_t)nv * sizeof *count);
+    int32_t n_active = 0;
+    if (penalties_on(sp)) {
+        size_t n = n1 + n2, w = sp->repeat_last_n < 0 ? n : (size_t)sp->repeat_last_n;
+        for (size_t i = n > w ? n - w : 0; i < n; i++) {
+            int32_t t = i < n1 ? h1[i] : h2[i - n1];
+            if (t < 0 || t >= nv || count[t] == INT32_MAX) continue;
+            if (count[t]++ == 0) active[n_active++] = t;
+        }
+    }
+    return (chain){sp, nv, count, active, n_active, cand, wt};
+}
+
+void wf_sampler_dist(const wf_sampler_params *sp, const float *logits, int32_t n_vocab, const int32_t *h1,
+                     size_t n1, const int32_t *h2, size_t n2, float *out, void *work) {
+    const chain ch = history_chain(sp, n_vocab, h1, n1, h2, n2, work);
+    memset(out, 0, (size_t)n_vocab * sizeof *out);
+    double total = 0.0;
+    const size_t n = chain_run(&ch, logits, &total);
+    if (n == 0) {
+        out[ch.cand[0].id] = 1.0f;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) out[ch.cand[i].id] = (float)(ch.wt[i] / total);
+}
+
+int32_t wf_sampler_argmax(const wf_sampler_params *sp, const float *logits, int32_t n_vocab, const int32_t *h1,
+                          size_t n1, const int32_t *h2, size_t n2, void *work) {
+    const chain ch = history_chain(sp, n_vocab, h1, n1, h2, n2, work);
+    return argmax(&ch, logits);
 }

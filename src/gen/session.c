@@ -23,11 +23,12 @@
  * the cache by truncation.
  *
  * With a draft model at temperature > 0 the check is instead the
- * speculative-sampling rule on the draft's q and the target's p
- * (spec_sample.c); the draft's cache always holds a prefix of the session's
- * tokens and is truncated with the target's. With a prefix cache, state
- * about to be dropped is stored there first and a longer cached prefix of
- * the new prompt is restored instead of computed (prefix_cache.c).
+ * speculative-sampling rule (spec_accept.c) on the draft's q and the
+ * target's p, both from the sampling chain (wf_sampler_dist); the draft's
+ * cache always holds a prefix of the session's tokens and is truncated
+ * with the target's. With a prefix cache, state about to be dropped is
+ * stored there first and a longer cached prefix of the new prompt is
+ * restored instead of computed (prefix_cache.c).
  */
 #include "gen/gen_int.h"
 
@@ -183,7 +184,7 @@ typedef struct gen_run {
     int32_t n_vocab;
     float *q;             /* (WF_DRAFT_MODEL_K_MAX, n_vocab) draft dists  */
     float *pd;            /* (n_vocab) the target's dist at one position  */
-    void *work;           /* wf_spec_dist scratch                         */
+    void *work;           /* wf_sampler_dist scratch                      */
     /* constrained decoding */
     wf_grammar_matcher *gm; /* the output's position in the grammar, or NULL */
     float *masked;        /* (n_vocab) logits with disallowed tokens at -inf */
@@ -371,10 +372,10 @@ static int32_t draft_propose(gen_run *g, int32_t *out, int32_t max_n, wf_status 
         int32_t x;
         if (g->sampled) {
             float *q = g->q + (size_t)n * (size_t)g->n_vocab;
-            wf_spec_dist(&g->sp, l, g->n_vocab, s->tok, s->n_tok, out, (size_t)n, q, g->work);
+            wf_sampler_dist(&g->sp, l, g->n_vocab, s->tok, s->n_tok, out, (size_t)n, q, g->work);
             x = wf_spec_draw(q, g->n_vocab, &g->rng);
         } else {
-            x = wf_spec_argmax(&g->sp, l, g->n_vocab, s->tok, s->n_tok, out, (size_t)n, g->work);
+            x = wf_sampler_argmax(&g->sp, l, g->n_vocab, s->tok, s->n_tok, out, (size_t)n, g->work);
         }
         out[n++] = x;
         if (g->gm && !wf_grammar_matcher_accept_token(g->gm, x)) {
@@ -577,7 +578,7 @@ static void step_accept(gen_run *g) {
                 match = go_on = false, ended = true;
                 break;
             }
-            wf_spec_dist(&g->sp, gl, g->n_vocab, s->tok, s->n_tok, NULL, 0, g->pd, g->work);
+            wf_sampler_dist(&g->sp, gl, g->n_vocab, s->tok, s->n_tok, NULL, 0, g->pd, g->work);
             if (i < k) {
                 z = wf_spec_accept(g->pd, g->q + (size_t)i * (size_t)g->n_vocab, g->n_vocab, g->buf[1 + i], &g->rng, &match);
             } else {
@@ -702,7 +703,7 @@ static wf_status run_setup(gen_run *g, const wf_gen_params *p, wf_error *err) {
         g->sampled = g->sp.temperature > 0.0f;
         wf_rng_seed(&g->rng, g->sp.seed ^ 0x5bec5bec5bec5becull);
         size_t kq = (size_t)(g->spec.draft_max < WF_DRAFT_MODEL_K_MAX ? g->spec.draft_max : WF_DRAFT_MODEL_K_MAX);
-        g->work = malloc(wf_spec_dist_work_size(n_vocab));
+        g->work = malloc(wf_sampler_dist_work_size(n_vocab));
         if (g->sampled) {
             g->q = malloc(kq * (size_t)n_vocab * sizeof *g->q);
             g->pd = malloc((size_t)n_vocab * sizeof *g->pd);

@@ -15,7 +15,7 @@
  *  3. the acceptance rule on synthetic p/q (200k draws per pair): the
  *     emitted token's distribution is p (chi-square, p = 0.001), and the
  *     acceptance rate is sum_x min(p(x), q(x)) (within 5 sigma);
- *  4. wf_spec_dist against the chain written from its definition here, and
+ *  4. wf_sampler_dist against the chain written from its definition here, and
  *     against wf_sampler_sample's empirical distribution (chi-square), for
  *     three settings (penalty; top-k + top-p + min-p; top-p alone over
  *     hundreds of candidates) on a 700-token vocabulary;
@@ -393,16 +393,16 @@ static void test_dist(void) {
     for (int i = 0; i < V; i++) logits[i] = 0.7f * t_gauss(&r);
     logits[5] = logits[6]; /* a tie */
     for (int i = 0; i < 20; i++) hist[i] = (int32_t)(t_next(&r) % 10);
-    void *work = malloc(wf_spec_dist_work_size(V));
+    void *work = malloc(wf_sampler_dist_work_size(V));
     float d[V];
     for (int which = 0; which < 3; which++) {
         wf_sampler_params sp = setting(which);
         double ref[V], md = 0;
         int support = 0;
         chain_ref(&sp, logits, V, hist, 20, ref);
-        wf_spec_dist(&sp, logits, V, hist, 12, hist + 12, 8, d, work); /* history in two pieces */
+        wf_sampler_dist(&sp, logits, V, hist, 12, hist + 12, 8, d, work); /* history in two pieces */
         for (int i = 0; i < V; i++) md = fmax(md, fabs(ref[i] - d[i])), support += ref[i] > 0;
-        CHECK(md < 1e-5, "setting %d: wf_spec_dist differs from the definition by %g", which, md);
+        CHECK(md < 1e-5, "setting %d: wf_sampler_dist differs from the definition by %g", which, md);
         /* and from what the sampler actually draws */
         wf_sampler *smp = NULL;
         sp.seed = 77;
@@ -416,8 +416,8 @@ static void test_dist(void) {
         printf("  chain setting %d (%d of %d tokens kept): max |dist - definition| %.2g; sampler draws vs dist chi-square %.1f "
                "(df %d, threshold %.1f)\n",
                which, support, V, md, chi, df, crit);
-        CHECK(chi < crit, "setting %d: the sampler does not draw from wf_spec_dist (%.1f >= %.1f)", which, chi, crit);
-        int32_t am = wf_spec_argmax(&sp, logits, V, hist, 20, NULL, 0, work);
+        CHECK(chi < crit, "setting %d: the sampler does not draw from wf_sampler_dist (%.1f >= %.1f)", which, chi, crit);
+        int32_t am = wf_sampler_argmax(&sp, logits, V, hist, 20, NULL, 0, work);
         int32_t best = 0;
         for (int i = 1; i < V; i++)
             if (ref[i] > ref[best]) best = i;
