@@ -3,6 +3,7 @@
 #define WF_CLI_H
 
 #include "wafer.h"
+#include "gen/gen.h"
 
 #include <stdio.h>
 
@@ -57,6 +58,26 @@ bool cli_parse_i32(const char *flag, const char *s, int64_t lo, int64_t hi, int3
  * say on stderr that the engine lowers it. */
 void cli_note_draft_max(const wf_model *m, int32_t draft_max);
 bool cli_parse_f32(const char *flag, const char *s, double lo, double hi, float *out);
+
+/* Speculative decoding flags shared by run, complete and edit:
+ *   --spec lookup|draft:FILE|none   --predict FILE   --draft-max N */
+typedef struct cli_spec {
+    wf_spec_mode mode;
+    const char *draft_path;   /* --spec draft:FILE                         */
+    const char *predict_path; /* --predict FILE (each command reads it)    */
+    int32_t draft_max;        /* 0: the engine's default                    */
+} cli_spec;
+/* Try to consume argv[*i] (and its value) as one of those flags; cmd names
+ * the command in messages. Returns 1 if consumed, 0 if not ours, -1 on a
+ * bad or missing value (message printed). */
+int cli_take_spec(cli_spec *s, const char *cmd, int argc, char **argv, int *i);
+/* With --spec draft:FILE, load the draft model (the other options as o) and
+ * attach it to sess; *dm receives it (caller frees, after the session).
+ * True when there is nothing to do or it worked; false after printing. */
+bool cli_spec_attach_draft(const cli_spec *s, const char *cmd, const cli_opts *o, wf_session *sess, wf_model **dm);
+/* The speculation settings into generation parameters (the prediction
+ * tokens are the command's own). */
+void cli_spec_params(const cli_spec *s, wf_gen_params *gp);
 
 /* The model to use when -m is not given: $WAFER_MODEL if set, else the
  * embedded model (models/wafer-embedded.gguf) found next to the executable

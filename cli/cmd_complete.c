@@ -217,9 +217,7 @@ int cmd_complete(int argc, char **argv) {
     int n_extra = 0;
     int32_t line = 0, column = 0;
     bool byte_col = false, print_prompt = false, ids_only = false, print_ids = false;
-    const char *predict_path = NULL, *draft_path = NULL;
-    wf_spec_mode spec = WF_SPEC_NONE;
-    int32_t draft_max = 0;
+    cli_spec sp = {0};
     wf_fim_family want = WF_FIM_AUTO;
     const int groups = CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE;
     for (int i = 1; i < argc; i++) {
@@ -228,10 +226,11 @@ int cmd_complete(int argc, char **argv) {
         int r = cli_take_opt(&o, groups, argc, argv, &i);
         if (r < 0) return 2;
         if (r > 0) continue;
+        if ((r = cli_take_spec(&sp, "complete", argc, argv, &i)) < 0) return 2;
+        if (r > 0) continue;
         bool takes_value = !strcmp(a, "--file") || !strcmp(a, "--line") || !strcmp(a, "--column") ||
                            !strcmp(a, "--prefix") || !strcmp(a, "--suffix") || !strcmp(a, "--extra") ||
-                           !strcmp(a, "--filename") || !strcmp(a, "--repo") || !strcmp(a, "--fim-format") ||
-                           !strcmp(a, "--spec") || !strcmp(a, "--predict") || !strcmp(a, "--draft-max");
+                           !strcmp(a, "--filename") || !strcmp(a, "--repo") || !strcmp(a, "--fim-format");
         if (takes_value && i + 1 >= argc) {
             fprintf(stderr, "wafer complete: option %s needs a value\n", a);
             return 2;
@@ -250,18 +249,6 @@ int cmd_complete(int argc, char **argv) {
             if (!wf_fim_family_parse(argv[++i], &want)) {
                 fprintf(stderr, "wafer complete: --fim-format expects auto, qwen, deepseek, starcoder, "
                                 "codellama or codestral, got '%s'\n", argv[i]);
-                return 2;
-            }
-        }
-        else if (!strcmp(a, "--predict")) predict_path = argv[++i];
-        else if (!strcmp(a, "--draft-max")) { if (!cli_parse_i32(a, argv[++i], 1, WF_SPEC_DRAFT_MAX_LIMIT, &draft_max)) return 2; }
-        else if (!strcmp(a, "--spec")) {
-            const char *val = argv[++i];
-            if (!strcmp(val, "lookup")) spec = WF_SPEC_LOOKUP;
-            else if (!strcmp(val, "none")) spec = WF_SPEC_NONE;
-            else if (!strncmp(val, "draft:", 6) && val[6]) spec = WF_SPEC_DRAFT, draft_path = val + 6;
-            else {
-                fprintf(stderr, "wafer complete: --spec takes lookup, draft:MODEL.gguf or none, not '%s'\n", val);
                 return 2;
             }
         }
@@ -375,7 +362,7 @@ int cmd_complete(int argc, char **argv) {
 
     /* generation */
     if (!(m = cli_load_model(&o))) goto done;
-    cli_note_draft_max(m, draft_max);
+    cli_note_draft_max(m, sp.draft_max);
     double t_loaded = wf_time_now_cli();
     o.ctx_size = n_ctx;
     if (!(c = cli_make_context(m, &o, n_ctx))) goto done;
@@ -402,20 +389,12 @@ int cmd_complete(int argc, char **argv) {
     stop_ok = true;
     if (wf_session_adopt(m, c, &sess, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
     c = NULL; /* the session owns it now */
-    if (spec == WF_SPEC_DRAFT) {
-        cli_opts od = o;
-        od.model = draft_path;
-        if (!(dm = cli_load_model(&od))) goto done;
-        if (wf_session_set_draft(sess, dm, NULL, &err)) {
-            fprintf(stderr, "wafer complete: --spec draft:%s: %s\n", draft_path, err.msg);
-            goto done;
-        }
-    }
-    if (predict_path) {
+    if (!cli_spec_attach_draft(&sp, "complete", &o, sess, &dm)) goto done;
+    if (sp.predict_path) {
         size_t len = 0;
-        if (!(pred_text = read_input(predict_path, &len))) goto done;
+        if (!(pred_text = read_input(sp.predict_path, &len))) goto done;
         if (wf_tokenize_text(v, pred_text, len, false, NULL, 0, &pred, &n_pred, &err)) {
-            fprintf(stderr, "wafer complete: %s: %s\n", predict_path, err.msg);
+            fprintf(stderr, "wafer complete: %s: %s\n", sp.predict_path, err.msg);
             goto done;
         }
     }
@@ -429,8 +408,7 @@ int cmd_complete(int argc, char **argv) {
     wf_gen_params gp = wf_gen_default_params();
     gp.max_tokens = o.n_predict;
     gp.sampling = &o.sp;
-    gp.spec = spec;
-    gp.draft_max = draft_max;
+    cli_spec_params(&sp, &gp);
     gp.prediction = pred;
     gp.n_prediction = n_pred;
     wf_gen_callbacks cb = {complete_token, &co};
@@ -458,11 +436,11 @@ int cmd_complete(int argc, char **argv) {
     fflush(stdout);
     if (!o.quiet) {
         char specs[256] = "";
-        if (spec != WF_SPEC_NONE || predict_path) {
+        if (sp.mode != WF_SPEC_NONE || sp.predict_path) {
             int64_t drafted = res.n_draft_accepted + res.n_draft_rejected;
             snprintf(specs, sizeof specs, " | spec %s%s: %lld accepted, %lld rejected (%.0f%%) | %lld decode calls",
-                     spec == WF_SPEC_LOOKUP ? "lookup" : spec == WF_SPEC_DRAFT ? "draft" : "none",
-                     predict_path ? "+prediction" : "", (long long)res.n_draft_accepted,
+                     sp.mode == WF_SPEC_LOOKUP ? "lookup" : sp.mode == WF_SPEC_DRAFT ? "draft" : "none",
+                     sp.predict_path ? "+prediction" : "", (long long)res.n_draft_accepted,
                      (long long)res.n_draft_rejected,
                      drafted ? 100.0 * (double)res.n_draft_accepted / (double)drafted : 0.0,
                      (long long)res.n_decode_calls);

@@ -281,24 +281,23 @@ int cmd_edit(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
     o.n_predict = -1;
-    const char *path = NULL, *instr = NULL, *out_path = NULL, *tmpl_arg = NULL, *draft_path = NULL,
-               *predict_path = NULL;
+    const char *path = NULL, *instr = NULL, *out_path = NULL, *tmpl_arg = NULL;
+    cli_spec sp = {0};
     bool in_place = false, no_predict = false, print_prompt = false;
-    wf_spec_mode spec = WF_SPEC_NONE;
-    int32_t draft_max = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         int r = cli_take_opt(&o, CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE, argc, argv, &i);
         if (r < 0) return 2;
         if (r > 0) continue;
+        if ((r = cli_take_spec(&sp, "edit", argc, argv, &i)) < 0) return 2;
+        if (r > 0) continue;
         if (!strcmp(a, "--in-place")) { in_place = true; continue; }
         if (!strcmp(a, "--no-predict")) { no_predict = true; continue; }
         if (!strcmp(a, "--print-prompt")) { print_prompt = true; continue; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { o.quiet = true; continue; }
         if (!strcmp(a, "-i") || !strcmp(a, "--instruction") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
-            !strcmp(a, "--spec") || !strcmp(a, "--draft-max") || !strcmp(a, "--chat-template") ||
-            !strcmp(a, "--predict")) {
+            !strcmp(a, "--chat-template")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "wafer edit: %s needs a value\n", a);
                 return 2;
@@ -306,17 +305,7 @@ int cmd_edit(int argc, char **argv) {
             const char *val = argv[++i];
             if (!strcmp(a, "-i") || !strcmp(a, "--instruction")) instr = val;
             else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out_path = val;
-            else if (!strcmp(a, "--chat-template")) tmpl_arg = val;
-            else if (!strcmp(a, "--predict")) predict_path = val;
-            else if (!strcmp(a, "--draft-max")) {
-                if (!cli_parse_i32(a, val, 1, WF_SPEC_DRAFT_MAX_LIMIT, &draft_max)) return 2;
-            } else if (!strcmp(val, "lookup")) spec = WF_SPEC_LOOKUP;
-            else if (!strcmp(val, "none")) spec = WF_SPEC_NONE;
-            else if (!strncmp(val, "draft:", 6) && val[6]) spec = WF_SPEC_DRAFT, draft_path = val + 6;
-            else {
-                fprintf(stderr, "wafer edit: --spec takes lookup, draft:MODEL.gguf or none, not '%s'\n", val);
-                return 2;
-            }
+            else tmpl_arg = val; /* --chat-template */
             continue;
         }
         if (a[0] == '-' && a[1]) {
@@ -334,7 +323,7 @@ int cmd_edit(int argc, char **argv) {
     if (!(o.model = cli_model_or_default(o.model, mbuf, sizeof mbuf))) return 2;
     if (!path) { fprintf(stderr, "wafer edit: no file given\n"); return 2; }
     if (!instr || !*instr) { fprintf(stderr, "wafer edit: no instruction given (use -i TEXT)\n"); return 2; }
-    if (no_predict && predict_path) { fprintf(stderr, "wafer edit: give --predict or --no-predict, not both\n"); return 2; }
+    if (no_predict && sp.predict_path) { fprintf(stderr, "wafer edit: give --predict or --no-predict, not both\n"); return 2; }
     if (in_place && out_path) { fprintf(stderr, "wafer edit: give --in-place or -o, not both\n"); return 2; }
     if (utf8_bad_at(instr, strlen(instr)) != strlen(instr)) {
         fprintf(stderr, "wafer edit: the instruction is not valid UTF-8\n");
@@ -378,9 +367,9 @@ int cmd_edit(int argc, char **argv) {
     sb_str(&user, slash ? slash + 1 : path);
     sb_str(&user, "\n");
     fenced(&user, fence, lang_of(path), text, n_text);
-    if (predict_path) {
+    if (sp.predict_path) {
         size_t pl = 0;
-        char *pt = cli_read_file(predict_path, &pl);
+        char *pt = cli_read_file(sp.predict_path, &pl);
         if (!pt) goto done;
         sb_add(&predt, pt, pl);
         free(pt);
@@ -390,7 +379,7 @@ int cmd_edit(int argc, char **argv) {
     if (user.oom || predt.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
 
     if (!(m = cli_load_model(&o))) goto done;
-    cli_note_draft_max(m, draft_max);
+    cli_note_draft_max(m, sp.draft_max);
     const wf_vocab *v = wf_model_vocab(m);
     if (!v) { fprintf(stderr, "wafer edit: the model has no tokenizer\n"); goto done; }
 
@@ -408,7 +397,7 @@ int cmd_edit(int argc, char **argv) {
         src_len = 0;
     }
     if (sep >= 0) {
-        if (!predict_path) { /* the prediction is the file itself, without the fence */
+        if (!sp.predict_path) { /* the prediction is the file itself, without the fence */
             predt.n = 0;
             sb_add(&predt, text, n_text);
         }
@@ -514,15 +503,7 @@ int cmd_edit(int argc, char **argv) {
                 path, n_prompt, n_pred, n_ctx);
         goto done;
     }
-    if (spec == WF_SPEC_DRAFT) {
-        cli_opts od = o;
-        od.model = draft_path;
-        if (!(dm = cli_load_model(&od))) goto done;
-        if (wf_session_set_draft(sess, dm, NULL, &err)) {
-            fprintf(stderr, "wafer edit: --spec draft:%s: %s\n", draft_path, err.msg);
-            goto done;
-        }
-    }
+    if (!cli_spec_attach_draft(&sp, "edit", &o, sess, &dm)) goto done;
 
     wf_gen_params gp = wf_gen_default_params();
     gp.max_tokens = o.n_predict;
@@ -530,8 +511,7 @@ int cmd_edit(int argc, char **argv) {
     gp.text = true;
     gp.stops = o.stops;
     gp.n_stops = (size_t)o.n_stops;
-    gp.spec = spec;
-    gp.draft_max = draft_max;
+    cli_spec_params(&sp, &gp);
     if (!no_predict) {
         gp.prediction = pred;
         gp.n_prediction = n_pred;

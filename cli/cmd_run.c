@@ -62,10 +62,7 @@ int cmd_run(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
     bool print_ids = false;
-    const char *predict_path = NULL;
-    wf_spec_mode spec = WF_SPEC_NONE;
-    const char *draft_path = NULL;
-    int32_t draft_max = 0;
+    cli_spec sp = {0};
     const char *grammar_path = NULL, *schema_path = NULL;
     bool json_mode = false;
     for (int i = 1; i < argc; i++) {
@@ -85,29 +82,8 @@ int cmd_run(int argc, char **argv) {
             else schema_path = argv[++i];
             continue;
         }
-        if (!strcmp(argv[i], "--spec") || !strcmp(argv[i], "--predict") || !strcmp(argv[i], "--draft-max")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "wafer run: %s needs a value\n", argv[i]);
-                return 2;
-            }
-            const char *flag = argv[i], *val = argv[++i];
-            if (!strcmp(flag, "--predict")) {
-                predict_path = val;
-            } else if (!strcmp(flag, "--draft-max")) {
-                if (!cli_parse_i32(flag, val, 1, WF_SPEC_DRAFT_MAX_LIMIT, &draft_max)) return 2;
-            } else if (!strcmp(val, "lookup")) {
-                spec = WF_SPEC_LOOKUP;
-            } else if (!strcmp(val, "none")) {
-                spec = WF_SPEC_NONE;
-            } else if (!strncmp(val, "draft:", 6) && val[6]) {
-                spec = WF_SPEC_DRAFT;
-                draft_path = val + 6;
-            } else {
-                fprintf(stderr, "wafer run: --spec takes lookup, draft:MODEL.gguf or none, not '%s'\n", val);
-                return 2;
-            }
-            continue;
-        }
+        if ((r = cli_take_spec(&sp, "run", argc, argv, &i)) < 0) return 2;
+        if (r > 0) continue;
         fprintf(stderr, "wafer run: unknown option '%s'\n\n", argv[i]);
         usage(stderr);
         return 2;
@@ -143,7 +119,7 @@ int cmd_run(int argc, char **argv) {
 
     double t_start = wf_time_now_cli();
     if (!(m = cli_load_model(&o))) goto done;
-    cli_note_draft_max(m, draft_max);
+    cli_note_draft_max(m, sp.draft_max);
     double t_loaded = wf_time_now_cli();
     size_t n_prompt = 0;
     if (!(prompt = cli_input_tokens(&o, m, &n_prompt))) goto done;
@@ -155,15 +131,7 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "wafer run: %s\n", err.msg);
         goto done;
     }
-    if (spec == WF_SPEC_DRAFT) {
-        cli_opts od = o;
-        od.model = draft_path;
-        if (!(dm = cli_load_model(&od))) goto done;
-        if (wf_session_set_draft(sess, dm, NULL, &err)) {
-            fprintf(stderr, "wafer run: --spec draft:%s: %s\n", draft_path, err.msg);
-            goto done;
-        }
-    }
+    if (!cli_spec_attach_draft(&sp, "run", &o, sess, &dm)) goto done;
     int32_t n_ctx = wf_context_n_ctx(c);
     if ((int64_t)n_prompt >= n_ctx) {
         fprintf(stderr, "wafer run: the prompt has %zu tokens but the context holds %d (use -c)\n", n_prompt, n_ctx);
@@ -174,15 +142,15 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "wafer run: the model has no tokenizer: printing token ids\n");
         print_ids = true;
     }
-    if (predict_path) {
+    if (sp.predict_path) {
         size_t len = 0;
         if (!v) {
             fprintf(stderr, "wafer run: --predict needs a model with a tokenizer\n");
             goto done;
         }
-        if (!(pred_text = cli_read_file(predict_path, &len))) goto done;
+        if (!(pred_text = cli_read_file(sp.predict_path, &len))) goto done;
         if (wf_tokenize_text(v, pred_text, len, false, NULL, 0, &pred, &n_pred, &err)) {
-            fprintf(stderr, "wafer run: %s: %s\n", predict_path, err.msg);
+            fprintf(stderr, "wafer run: %s: %s\n", sp.predict_path, err.msg);
             goto done;
         }
     }
@@ -206,8 +174,7 @@ int cmd_run(int argc, char **argv) {
     gp.text = !print_ids;
     gp.stops = print_ids ? NULL : o.stops;
     gp.n_stops = print_ids ? 0 : (size_t)o.n_stops;
-    gp.spec = spec;
-    gp.draft_max = draft_max;
+    cli_spec_params(&sp, &gp);
     gp.prediction = pred;
     gp.n_prediction = n_pred;
     run_out ro = {print_ids};
@@ -220,21 +187,21 @@ int cmd_run(int argc, char **argv) {
     if (print_ids) printf("\n");
     if (!o.quiet) {
         char specs[384] = "";
-        if (spec != WF_SPEC_NONE || predict_path) {
+        if (sp.mode != WF_SPEC_NONE || sp.predict_path) {
             int64_t drafted = res.n_draft_accepted + res.n_draft_rejected;
             snprintf(specs, sizeof specs, " | spec %s%s: %lld accepted, %lld rejected (%.0f%%)",
-                     spec == WF_SPEC_LOOKUP ? "lookup" : spec == WF_SPEC_DRAFT ? "draft" : "none",
-                     predict_path ? "+prediction" : "",
+                     sp.mode == WF_SPEC_LOOKUP ? "lookup" : sp.mode == WF_SPEC_DRAFT ? "draft" : "none",
+                     sp.predict_path ? "+prediction" : "",
                      (long long)res.n_draft_accepted, (long long)res.n_draft_rejected,
                      drafted ? 100.0 * (double)res.n_draft_accepted / (double)drafted : 0.0);
-            if (predict_path) {
+            if (sp.predict_path) {
                 size_t l = strlen(specs);
                 snprintf(specs + l, sizeof specs - l, " | prediction: %lld accepted, %lld rejected",
                          (long long)res.n_pred_accepted, (long long)res.n_pred_rejected);
             }
             size_t l = strlen(specs);
             snprintf(specs + l, sizeof specs - l, " | %lld decode calls", (long long)res.n_decode_calls);
-            if (spec == WF_SPEC_DRAFT) {
+            if (sp.mode == WF_SPEC_DRAFT) {
                 l = strlen(specs);
                 snprintf(specs + l, sizeof specs - l, " | draft model: %lld tokens in %lld calls, %.3f s",
                          (long long)res.n_draft_decoded, (long long)res.n_draft_calls, res.t_draft);

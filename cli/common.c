@@ -389,3 +389,49 @@ void cli_note_draft_max(const wf_model *m, int32_t draft_max) {
                 "bit-identical to one-token decoding only up to %d tokens\n",
                 (int)draft_max, (int)(exact - 1), (int)exact);
 }
+
+/* ---- speculative decoding flags ------------------------------------------ */
+
+int cli_take_spec(cli_spec *s, const char *cmd, int argc, char **argv, int *i) {
+    const char *flag = argv[*i];
+    if (strcmp(flag, "--spec") && strcmp(flag, "--predict") && strcmp(flag, "--draft-max")) return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "wafer %s: %s needs a value\n", cmd, flag);
+        return -1;
+    }
+    const char *val = argv[++*i];
+    if (!strcmp(flag, "--predict")) {
+        s->predict_path = val;
+    } else if (!strcmp(flag, "--draft-max")) {
+        if (!cli_parse_i32(flag, val, 1, WF_SPEC_DRAFT_MAX_LIMIT, &s->draft_max)) return -1;
+    } else if (!strcmp(val, "lookup")) {
+        s->mode = WF_SPEC_LOOKUP;
+    } else if (!strcmp(val, "none")) {
+        s->mode = WF_SPEC_NONE;
+    } else if (!strncmp(val, "draft:", 6) && val[6]) {
+        s->mode = WF_SPEC_DRAFT;
+        s->draft_path = val + 6;
+    } else {
+        fprintf(stderr, "wafer %s: --spec takes lookup, draft:MODEL.gguf or none, not '%s'\n", cmd, val);
+        return -1;
+    }
+    return 1;
+}
+
+bool cli_spec_attach_draft(const cli_spec *s, const char *cmd, const cli_opts *o, wf_session *sess, wf_model **dm) {
+    if (s->mode != WF_SPEC_DRAFT) return true;
+    cli_opts od = *o;
+    od.model = s->draft_path;
+    if (!(*dm = cli_load_model(&od))) return false;
+    wf_error err = {0};
+    if (wf_session_set_draft(sess, *dm, NULL, &err)) {
+        fprintf(stderr, "wafer %s: --spec draft:%s: %s\n", cmd, s->draft_path, err.msg);
+        return false;
+    }
+    return true;
+}
+
+void cli_spec_params(const cli_spec *s, wf_gen_params *gp) {
+    gp->spec = s->mode;
+    gp->draft_max = s->draft_max;
+}
