@@ -64,6 +64,9 @@ static void fill_weights(wf_type t, uint8_t *dst, int64_t rows, int64_t cols) {
     for (size_t b = 0; b < total / tr->type_size; b++) {
         uint8_t *blk = dst + b * tr->type_size;
         if (t == WF_TYPE_Q6_K) memcpy(blk + 208, &d, 2);
+        else if (t == WF_TYPE_Q3_K) memcpy(blk + 108, &d, 2);
+        else if (t == WF_TYPE_Q2_K) { memcpy(blk + 80, &d, 2); memcpy(blk + 82, &d, 2); }
+        else if (t == WF_TYPE_MXFP4) blk[0] = 120; /* 2^-7 */
         else if (t == WF_TYPE_Q4_K || t == WF_TYPE_Q5_K || t == WF_TYPE_Q4_1 || t == WF_TYPE_Q5_1) {
             memcpy(blk, &d, 2);
             memcpy(blk + 2, &d, 2);
@@ -203,7 +206,9 @@ int main(int argc, char **argv) {
            (long long)cols, wf_isa_name(best), f.avx512vnni);
 
     static const wf_type types[] = {WF_TYPE_Q8_0, WF_TYPE_Q4_K, WF_TYPE_Q6_K, WF_TYPE_Q5_K,
-                                    WF_TYPE_Q5_0, WF_TYPE_Q4_0, WF_TYPE_F16, WF_TYPE_F32};
+                                    WF_TYPE_Q5_0, WF_TYPE_Q4_0, WF_TYPE_F16, WF_TYPE_F32,
+                                    WF_TYPE_Q2_K, WF_TYPE_Q3_K, WF_TYPE_IQ4_NL, WF_TYPE_IQ4_XS,
+                                    WF_TYPE_MXFP4};
     static const int ncs[] = {1, 2, 4, 8, 16, 32, 64, 128};
     const int max_nc = 128;
     if (ws_mib <= 0) ws_mib = quick ? 64 : 256;

@@ -35,29 +35,19 @@ static inline __m256i unpack_nibbles(const uint8_t *qs) {
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0f));
 }
 
-/* The magnitudes of a 16-level codebook (for VPSHUFB in every lane) and the
- * mask of its negative codes. */
-typedef struct lut_abs {
-    __m512i mag;
-    uint16_t neg; /* bit c set: level c is negative */
-} lut_abs;
+/* The magnitudes of the 16 levels (for VPSHUFB in every lane) and, per
+ * level, 0xff where it is negative. Constants: building them per call cost
+ * more than the dot itself on short rows. test_kernels checks them against
+ * wf_iq4nl_values / wf_mxfp4_values through the scalar reference. */
+static const int8_t iq4nl_mag[16] = {127, 104, 83, 65, 49, 35, 22, 10, 1, 13, 25, 38, 53, 69, 89, 113};
+static const int8_t iq4nl_neg[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+static const int8_t mxfp4_mag[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, 1, 2, 3, 4, 6, 8, 12};
+static const int8_t mxfp4_neg[16] = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1};
 
-static inline lut_abs lut_make(const int8_t values[16]) {
-    int8_t mag[16];
-    uint16_t neg = 0;
-    for (int c = 0; c < 16; c++) {
-        mag[c] = (int8_t)(values[c] < 0 ? -values[c] : values[c]);
-        if (values[c] < 0) neg |= (uint16_t)(1u << c);
-    }
-    lut_abs l = {_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)mag)), neg};
-    return l;
-}
+typedef struct lut_abs { __m512i mag; } lut_abs;
 
-/* Byte lanes whose code is a negative level: VPSHUFB of a 0x80/0x00 table. */
-static inline __m512i lut_signs(uint16_t neg) {
-    int8_t s[16];
-    for (int c = 0; c < 16; c++) s[c] = (int8_t)((neg >> c) & 1 ? -1 : 0);
-    return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)s));
+static inline __m512i lut_load(const int8_t t[16]) {
+    return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
 }
 
 /* sum over byte lanes of level(code) * y, as 16 dword partial sums: |level|
@@ -77,10 +67,10 @@ static inline __m256i dot_lut256(__m256i acc, __m256i codes, __m256i y, __m512i 
 /* 32-element codebook blocks × Q8_0, two blocks per ZMM; a lone last block
  * in a YMM. Block scales: wf_e8m0_half(e) (MXFP4) or fp16 d (IQ4_NL). */
 static inline __attribute__((always_inline)) void dot_nl32(int64_t nb, float *out, const uint8_t *w, size_t wsz,
-                                                          const wf_block_q8_0 *y, const int8_t values[16],
-                                                          bool mx) {
-    const lut_abs l = lut_make(values);
-    const __m512i signs = lut_signs(l.neg);
+                                                          const wf_block_q8_0 *y, const int8_t mag_t[16],
+                                                          const int8_t neg_t[16], bool mx) {
+    const lut_abs l = {lut_load(mag_t)};
+    const __m512i signs = lut_load(neg_t);
     __m512 acc = _mm512_setzero_ps();
     int64_t i = 0;
 #define WSCALE(p) (mx ? wf_e8m0_half((p)[0]) : fp16((uint16_t)((p)[0] | (p)[1] << 8)))
@@ -112,12 +102,12 @@ static inline __attribute__((always_inline)) void dot_nl32(int64_t nb, float *ou
 
 /* w: (n/32) iq4_nl blocks; a: (n/32) q8_0 blocks */
 static void vec_dot_iq4_nl(int64_t n, float *out, const void *w, const void *a) {
-    dot_nl32(n / WF_QK4_NL, out, w, sizeof(wf_block_iq4_nl), a, wf_iq4nl_values, false);
+    dot_nl32(n / WF_QK4_NL, out, w, sizeof(wf_block_iq4_nl), a, iq4nl_mag, iq4nl_neg, false);
 }
 
 /* w: (n/32) mxfp4 blocks; a: (n/32) q8_0 blocks */
 static void vec_dot_mxfp4(int64_t n, float *out, const void *w, const void *a) {
-    dot_nl32(n / WF_QK_MXFP4, out, w, sizeof(wf_block_mxfp4), a, wf_mxfp4_values, true);
+    dot_nl32(n / WF_QK_MXFP4, out, w, sizeof(wf_block_mxfp4), a, mxfp4_mag, mxfp4_neg, true);
 }
 
 /* ---- 256-element super-blocks × Q8_K ------------------------------------ */
@@ -125,7 +115,7 @@ static void vec_dot_mxfp4(int64_t n, float *out, const void *w, const void *a) {
 /* 16 dwords, 4 per sub-block s0..s0+3 (int32 scales), times those scales. */
 static inline __m512i scale4(__m512i p, const int32_t sc[4]) {
     const __m512i s = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-                                               _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)sc)));
+                                               _mm512_castsi128_si512(_mm_setr_epi32(sc[0], sc[1], sc[2], sc[3])));
     return _mm512_mullo_epi32(p, s);
 }
 
@@ -133,8 +123,8 @@ static inline __m512i scale4(__m512i p, const int32_t sc[4]) {
 static void vec_dot_iq4_xs(int64_t n, float *out, const void *w, const void *a) {
     const wf_block_iq4_xs *x = w;
     const wf_block_q8_K *y = a;
-    const lut_abs l = lut_make(wf_iq4nl_values);
-    const __m512i signs = lut_signs(l.neg);
+    const lut_abs l = {lut_load(iq4nl_mag)};
+    const __m512i signs = lut_load(iq4nl_neg);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / WF_QK_K; i++) {
         __m512i sumi = _mm512_setzero_si512();
@@ -249,9 +239,10 @@ static void vec_dot_q3_K(int64_t n, float *out, const void *w, const void *a) {
 WF_LOWBIT_GEMM(q2_K) WF_LOWBIT_GEMM(q3_K) WF_LOWBIT_GEMM(iq4_nl) WF_LOWBIT_GEMM(iq4_xs) WF_LOWBIT_GEMM(mxfp4)
 #undef WF_LOWBIT_GEMM
 
-void wf_kernels_fill_lowbit_avx512(wf_kernels *k) {
+void wf_kernels_fill_lowbit_avx512(wf_kernels *k, bool slower_too) {
 #define SET(T, t) (k->vec_dot[T] = vec_dot_##t, k->gemm[T] = gemm_##t)
     SET(WF_TYPE_Q2_K, q2_K);
+    if (!slower_too) return; /* the AVX2 entries stay: measured faster (docs/kernels.md) */
     SET(WF_TYPE_Q3_K, q3_K);
     SET(WF_TYPE_IQ4_NL, iq4_nl);
     SET(WF_TYPE_IQ4_XS, iq4_xs);
