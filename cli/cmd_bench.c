@@ -37,7 +37,9 @@ typedef struct bench_opts {
     double membw_gbps; /* optional: prints the bound and % of it */
 } bench_opts;
 
-/* Weight matrices a token passes through, summed from the tensor table. */
+/* Weight matrices a token passes through, summed from the tensor table (of
+ * a MoE model's stacked expert tensors, the share of the experts a token
+ * uses: <arch>.expert_used_count / expert_count). */
 typedef struct weight_stats {
     uint64_t bytes;          /* per token                                      */
     uint64_t elems;          /* per token = int8 MACs per token in prefill     */
@@ -57,6 +59,15 @@ static wf_status weight_stats_read(const char *path, weight_stats *ws, wf_error 
     wf_status st = wf_gguf_open(path, &g, err);
     if (st) return st;
     ws->file_bytes = wf_gguf_file_size(g);
+    uint32_t n_exp = 0, n_used = 0;
+    wf_str arch;
+    if (wf_gguf_get_str(g, "general.architecture", &arch, NULL) == WF_OK && arch.len < 64) {
+        char key[128];
+        snprintf(key, sizeof key, "%.*s.expert_count", (int)arch.len, arch.ptr);
+        if (wf_gguf_get_u32(g, key, &n_exp, NULL) != WF_OK) n_exp = 0;
+        snprintf(key, sizeof key, "%.*s.expert_used_count", (int)arch.len, arch.ptr);
+        if (wf_gguf_get_u32(g, key, &n_used, NULL) != WF_OK || n_used > n_exp) n_exp = 0;
+    }
     const wf_gguf_tensor *out = wf_gguf_find_tensor(g, "output.weight");
     if (!out) out = wf_gguf_find_tensor(g, "token_embd.weight"), ws->tied = true;
     int64_t n = wf_gguf_n_tensors(g);
@@ -66,9 +77,14 @@ static wf_status weight_stats_read(const char *path, weight_stats *ws, wf_error 
         for (uint32_t d = 0; d < t->n_dims; d++) el *= (uint64_t)t->ne[d];
         ws->n_params += el;
         if (is_layer_matrix(t) || t == out) {
-            ws->bytes += t->nbytes;
+            uint64_t b = t->nbytes;
+            if (n_exp > 0 && strstr(t->name, "_exps.") && t->ne[2] == (int64_t)n_exp) {
+                b = b / n_exp * n_used;
+                el = el / n_exp * n_used;
+            }
+            ws->bytes += b;
             ws->elems += el;
-            if (t->type < WF_TYPE_COUNT) ws->type_bytes[t->type] += t->nbytes;
+            if (t->type < WF_TYPE_COUNT) ws->type_bytes[t->type] += b;
         }
     }
     wf_gguf_close(g);

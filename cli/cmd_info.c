@@ -73,7 +73,13 @@ int cmd_info(int argc, char **argv) {
         const wf_hparams *hp = wf_model_hparams(m);
         printf("architecture:  %s\n", wf_arch_name(hp->arch));
         printf("layers:        %d\n", hp->n_layer);
-        printf("width:         %d (feed-forward %d)\n", hp->n_embd, hp->n_ff);
+        if (hp->n_expert > 0) {
+            printf("width:         %d\n", hp->n_embd);
+            printf("experts:       %d per layer, %d used per token (router: ffn_gate_inp), expert feed-forward %d\n",
+                   hp->n_expert, hp->n_expert_used, hp->n_ff);
+        } else {
+            printf("width:         %d (feed-forward %d)\n", hp->n_embd, hp->n_ff);
+        }
         printf("heads:         %d query, %d key/value (head dim %d)\n", hp->n_head, hp->n_head_kv, hp->head_dim);
         printf("vocabulary:    %d tokens\n", hp->n_vocab);
         printf("context:       %d tokens (training)\n", hp->n_ctx_train);
@@ -97,7 +103,11 @@ int cmd_info(int argc, char **argv) {
             printf("architecture:  %.*s\n", (int)a.len, a.ptr);
         printf("wafer can run: no — %s\n", err.msg);
     }
-    printf("parameters:    %.1f M\n", (double)params / 1e6);
+    if (st == WF_OK && wf_model_hparams(m)->n_expert > 0)
+        printf("parameters:    %.1f M total, %.1f M active per token (%d of %d experts)\n", (double)params / 1e6,
+               (double)wf_model_n_params_active(m) / 1e6, wf_model_hparams(m)->n_expert_used, wf_model_hparams(m)->n_expert);
+    else
+        printf("parameters:    %.1f M\n", (double)params / 1e6);
     printf("tensors:       %lld, %.1f MiB\n", (long long)wf_gguf_n_tensors(g), mib(total));
     for (int t = 0; t < WF_TYPE_COUNT; t++) {
         if (!n_by_type[t]) continue;
@@ -107,11 +117,12 @@ int cmd_info(int argc, char **argv) {
     }
     if (st == WF_OK) {
         const wf_hparams *hp = wf_model_hparams(m);
-        int32_t ctxs[] = {4096, 32768, hp->n_ctx_train, 131072};
+        int32_t ctxs[] = {4096, 16384, 32768, hp->n_ctx_train, 131072};
         printf("memory:        weights %.1f MiB (mapped; %.1f MiB read per token)\n", mib(total),
                mib(wf_model_weight_bytes(m)));
         for (size_t i = 0; i < sizeof ctxs / sizeof ctxs[0]; i++) {
-            if (ctxs[i] <= 0 || (i == 2 && (ctxs[i] == 4096 || ctxs[i] == 32768 || ctxs[i] == 131072))) continue;
+            if (ctxs[i] <= 0 || (i == 3 && (ctxs[i] == 4096 || ctxs[i] == 16384 || ctxs[i] == 32768 || ctxs[i] == 131072)))
+                continue;
             printf("  KV cache at %6d tokens: %8.1f MiB f16, %8.1f MiB q8_0\n", ctxs[i],
                    mib(wf_kv_bytes(hp, ctxs[i], WF_KV_F16)), mib(wf_kv_bytes(hp, ctxs[i], WF_KV_Q8_0)));
         }

@@ -7,7 +7,10 @@
  * mixes keep more bits where it pays, as llama.cpp's mixes do: the output
  * matrix in Q6_K (the token embedding when the output is tied to it), and
  * attn_v / ffn_down (and for Q2_K/Q3_K attn_output) in a larger type in some
- * or all layers (mix_type; docs/quant.md states each rule).
+ * or all layers (mix_type; docs/quant.md states each rule); ffn_down_exps,
+ * the stacked experts of a MoE model, counts as ffn_down. A MoE router
+ * (ffn_gate_inp) keeps its type, as llama.cpp's quantizer keeps it: it is
+ * small, and a rounding error there changes which experts run.
  * A row length the target's block does not divide falls back to a type whose
  * block does (256-element type -> 32-element type -> F16).
  */
@@ -98,7 +101,7 @@ static bool ends_with(const char *s, const char *suffix) {
 /* The type a mix gives one weight matrix that is not the output matrix. */
 static wf_type mix_type(const ftype_info *ft, const char *name, int n_layer) {
     const bool attn_v = strstr(name, "attn_v.weight") != NULL;
-    const bool ffn_down = strstr(name, "ffn_down.weight") != NULL;
+    const bool ffn_down = strstr(name, "ffn_down.weight") != NULL || strstr(name, "ffn_down_exps.weight") != NULL;
     const bool attn_out = strstr(name, "attn_output.weight") != NULL;
     const int il = layer_of(name);
     const bool more_layer = il >= 0 && n_layer > 0 && more_bits_layer(il, n_layer);
@@ -122,7 +125,7 @@ static wf_type mix_type(const ftype_info *ft, const char *name, int n_layer) {
 /* Pick the type for one tensor. With no output.weight the token embedding
  * doubles as the output matrix (tied), so it gets the output's type. */
 static wf_type choose_type(const ftype_info *ft, const wf_gguf_tensor *t, int n_layer, bool tied) {
-    if (t->n_dims < 2 || !ends_with(t->name, ".weight")) return (wf_type)t->type;
+    if (t->n_dims < 2 || !ends_with(t->name, ".weight") || strstr(t->name, "ffn_gate_inp.")) return (wf_type)t->type;
     wf_type want;
     if (!strcmp(t->name, "output.weight") || (tied && !strcmp(t->name, "token_embd.weight")))
         want = ft->output;

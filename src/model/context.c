@@ -42,6 +42,8 @@ uint64_t wf_context_scratch_bytes(const wf_hparams *hp, int32_t n_batch, int32_t
                       (uint64_t)n_threads * wf_attn_scratch_floats(hp->head_dim, hp->n_head / hp->n_head_kv);
     floats += (uint64_t)hp->n_vocab; /* one row of logits */
     floats += wf_attn_partial_floats(hp->n_head, hp->head_dim, n_ctx);
+    if (hp->n_expert > 0) /* router logits, weights and choices, gathered inputs, outputs, sums */
+        floats += (uint64_t)n_batch * ((uint64_t)hp->n_expert + 3 * (uint64_t)hp->n_expert_used + 3 * E);
     /* matmul activation scratch: at most the widest input as f32-sized rows */
     const uint64_t widest = FF > QD ? (FF > E ? FF : E) : (QD > E ? QD : E);
     return floats * 4 + widest * (uint64_t)n_batch * 4;
@@ -49,11 +51,15 @@ uint64_t wf_context_scratch_bytes(const wf_hparams *hp, int32_t n_batch, int32_t
 
 static void free_scratch(wf_context *c) {
     float **bufs[] = {&c->x, &c->xn, &c->q, &c->k, &c->v, &c->att, &c->gate, &c->up, &c->rope_cs,
-                      &c->attn_scratch, &c->attn_partial, &c->logits};
+                      &c->attn_scratch, &c->attn_partial, &c->logits, &c->moe_logits, &c->moe_w,
+                      &c->moe_x, &c->moe_y, &c->moe_acc};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         wf_free_aligned(*bufs[i]);
         *bufs[i] = NULL;
     }
+    wf_free_aligned(c->moe_sel);
+    wf_free_aligned(c->moe_rows);
+    c->moe_sel = c->moe_rows = NULL;
 }
 
 static wf_status alloc_scratch(wf_context *c, wf_error *err) {
@@ -70,6 +76,19 @@ static wf_status alloc_scratch(wf_context *c, wf_error *err) {
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         *want[i].p = wf_alloc_aligned(want[i].n * sizeof(float));
         if (!*want[i].p) return wf_fail(err, WF_ERR_NOMEM, "cannot allocate context scratch (%zu floats)", want[i].n);
+    }
+    if (hp->n_expert > 0) {
+        const size_t NE = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;
+        struct { void **p; size_t n; } moe[] = {
+            {(void **)&c->moe_logits, B * NE * sizeof(float)}, {(void **)&c->moe_w, B * K * sizeof(float)},
+            {(void **)&c->moe_sel, B * K * sizeof(int32_t)}, {(void **)&c->moe_rows, B * K * sizeof(int32_t)},
+            {(void **)&c->moe_x, B * E * sizeof(float)}, {(void **)&c->moe_y, B * E * sizeof(float)},
+            {(void **)&c->moe_acc, B * E * sizeof(float)},
+        };
+        for (size_t i = 0; i < sizeof moe / sizeof moe[0]; i++) {
+            *moe[i].p = wf_alloc_aligned(moe[i].n);
+            if (!*moe[i].p) return wf_fail(err, WF_ERR_NOMEM, "cannot allocate MoE scratch (%zu bytes)", moe[i].n);
+        }
     }
     c->logits_cap = 1;
     c->scratch_bytes = wf_context_scratch_bytes(hp, c->params.n_batch, c->n_threads, c->params.n_ctx);

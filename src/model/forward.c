@@ -114,6 +114,11 @@ static wf_status forward_segs(wf_context *c, const fwd_seg *segs, int32_t n_segs
 
         /* feed-forward block: down(silu(gate(x)) * up(x)) */
         for (int32_t t = 0; t < n; t++) wf_rmsnorm(c->xn + t * E, c->x + t * E, ly->ffn_norm, E, hp->rms_eps);
+        if (hp->n_expert > 0) { /* mixture of experts (moe.c) */
+            if ((st = wf_moe_ffn(c, ly, c->xn, n, c->moe_acc, err)) != WF_OK) return st;
+            wf_add(c->x, c->moe_acc, (int64_t)n * E);
+            continue;
+        }
         {
             const wf_mat *ws[2] = {&ly->w_gate, &ly->w_up};
             float *ys[2] = {c->gate, c->up};

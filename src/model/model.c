@@ -19,6 +19,7 @@ const char *wf_arch_name(wf_arch a) {
     case WF_ARCH_LLAMA: return "llama";
     case WF_ARCH_QWEN2: return "qwen2";
     case WF_ARCH_QWEN3: return "qwen3";
+    case WF_ARCH_QWEN3MOE: return "qwen3moe";
     }
     return "?";
 }
@@ -107,6 +108,8 @@ static wf_status shape_error(loader *L, const wf_gguf_tensor *t, int64_t ne0, in
                    (long long)t->ne[3], (long long)ne0, (long long)ne1);
 }
 
+static wf_status check_mat(loader *L, const wf_gguf_tensor *t, const char *name, bool needs_dot, wf_mat *out);
+
 /* A matrix of ne0 x ne1 (ne0 fastest) that the matmul kernels can use.
  * Absent and not required: out->data stays NULL. */
 static wf_status load_mat(loader *L, const char *name, int64_t ne0, int64_t ne1, bool required,
@@ -116,6 +119,14 @@ static wf_status load_mat(loader *L, const char *name, int64_t ne0, int64_t ne1,
     const wf_gguf_tensor *t = find(L, name, required, &st);
     if (!t) return st;
     if (!shape_is(t, ne0, ne1)) return shape_error(L, t, ne0, ne1);
+    if ((st = check_mat(L, t, name, needs_dot, out)) != WF_OK) return st;
+    return progress(L, t);
+}
+
+/* t (ne[0] x ne[1]) as a matmul weight: a type the kernels can multiply
+ * with, whole blocks per row; its bytes count as read per token. */
+static wf_status check_mat(loader *L, const wf_gguf_tensor *t, const char *name, bool needs_dot, wf_mat *out) {
+    const int64_t ne0 = t->ne[0], ne1 = t->ne[1];
     char buf[32];
     const wf_type_traits *tr = wf_type_get(t->type);
     const wf_kernels *k = &L->m->kernels;
@@ -133,6 +144,31 @@ static wf_status load_mat(loader *L, const char *name, int64_t ne0, int64_t ne1,
     out->row_bytes = rb;
     out->data = t->data;
     L->m->weight_bytes += t->nbytes;
+    return WF_OK;
+}
+
+/* A stacked expert tensor: ne = [ne0, ne1, n_expert], viewed as one matrix
+ * of ne1 * n_expert rows (expert e's rows are [e*ne1, (e+1)*ne1)). Only the
+ * active experts' share of its bytes counts as read per token. */
+static wf_status load_exps(loader *L, const char *name, int64_t ne0, int64_t ne1, wf_mat *out) {
+    const wf_hparams *hp = &L->m->hp;
+    wf_status st = WF_OK;
+    const wf_gguf_tensor *t = find(L, name, true, &st);
+    if (!t) return st;
+    if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != hp->n_expert || t->ne[3] != 1)
+        return wf_fail(L->err, WF_ERR_FORMAT,
+                       "%s: expert tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %d] "
+                       "(expert_count %d)",
+                       L->path, name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                       (long long)ne0, (long long)ne1, hp->n_expert, hp->n_expert);
+    const uint64_t before = L->m->weight_bytes;
+    /* as one 2-D matrix: load_mat checks the type and the row size */
+    wf_gguf_tensor flat = *t;
+    flat.ne[1] = ne1 * hp->n_expert;
+    flat.ne[2] = 1;
+    flat.n_dims = 2;
+    if ((st = check_mat(L, &flat, name, true, out)) != WF_OK) return st;
+    L->m->weight_bytes = before + t->nbytes / (uint64_t)hp->n_expert * (uint64_t)hp->n_expert_used;
     return progress(L, t);
 }
 
@@ -164,6 +200,7 @@ static wf_status load_vec(loader *L, const char *name, int64_t n, bool required,
 /* ---- hyper-parameters ---------------------------------------------------- */
 
 #define LIMIT_DIM 65536
+#define LIMIT_EXPERTS 4096
 
 static wf_status load_hparams(loader *L) {
     wf_hparams *hp = &L->m->hp;
@@ -179,7 +216,20 @@ static wf_status load_hparams(loader *L) {
     U32(n_ctx_train, "context_length", true, 0);
     U32(n_embd, "embedding_length", true, 0);
     U32(n_layer, "block_count", true, 0);
-    U32(n_ff, "feed_forward_length", true, 0);
+    const bool moe = hp->arch == WF_ARCH_QWEN3MOE;
+    if (moe) { /* the feed-forward width is one expert's; a dense width key, if any, is unused */
+        U32(n_expert, "expert_count", true, 0);
+        U32(n_expert_used, "expert_used_count", true, 0);
+        U32(n_ff, "expert_feed_forward_length", true, 0);
+        if (hp->n_expert <= 0 || hp->n_expert > LIMIT_EXPERTS)
+            return wf_fail(L->err, WF_ERR_FORMAT, "%s: %s.expert_count = %d out of range (1..%d)", L->path, L->arch,
+                           hp->n_expert, LIMIT_EXPERTS);
+        if (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert)
+            return wf_fail(L->err, WF_ERR_FORMAT, "%s: %s.expert_used_count = %d must be in 1..expert_count (%d)",
+                           L->path, L->arch, hp->n_expert_used, hp->n_expert);
+    } else {
+        U32(n_ff, "feed_forward_length", true, 0);
+    }
     U32(n_head, "attention.head_count", true, 0);
     U32(n_head_kv, "attention.head_count_kv", false, (uint32_t)hp->n_head);
     if (hp->n_embd <= 0 || hp->n_embd > LIMIT_DIM)
@@ -262,7 +312,8 @@ static wf_status load_arch(loader *L) {
     if (st == WF_ERR_NOT_FOUND) return wf_fail(L->err, WF_ERR_FORMAT, "%s: no general.architecture key", L->path);
     if (st != WF_OK) return st;
     static const struct { const char *name; wf_arch arch; } known[] = {
-        {"llama", WF_ARCH_LLAMA}, {"qwen2", WF_ARCH_QWEN2}, {"qwen3", WF_ARCH_QWEN3}};
+        {"llama", WF_ARCH_LLAMA}, {"qwen2", WF_ARCH_QWEN2}, {"qwen3", WF_ARCH_QWEN3},
+        {"qwen3moe", WF_ARCH_QWEN3MOE}};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         if (a.len == strlen(known[i].name) && !memcmp(a.ptr, known[i].name, a.len)) {
             L->m->hp.arch = known[i].arch;
@@ -270,7 +321,7 @@ static wf_status load_arch(loader *L) {
             return WF_OK;
         }
     }
-    return wf_fail(L->err, WF_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported (wafer runs llama, qwen2, qwen3)",
+    return wf_fail(L->err, WF_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported (wafer runs llama, qwen2, qwen3, qwen3moe)",
                    L->path, (int)(a.len > 64 ? 64 : a.len), a.ptr);
 }
 
@@ -316,7 +367,7 @@ static wf_status load_tensors(loader *L) {
 
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return wf_fail(L->err, WF_ERR_NOMEM, "%s: out of memory", L->path);
-    const bool need_bias = hp->arch == WF_ARCH_QWEN2, need_qk_norm = hp->arch == WF_ARCH_QWEN3;
+    const bool need_bias = hp->arch == WF_ARCH_QWEN2, need_qk_norm = hp->arch == WF_ARCH_QWEN3 || hp->arch == WF_ARCH_QWEN3MOE;
     for (int32_t l = 0; l < hp->n_layer; l++) {
         wf_layer *ly = &m->layers[l];
         char nm[96];
@@ -332,9 +383,16 @@ static wf_status load_tensors(loader *L) {
         if ((st = load_vec(L, NAME("attn_q_norm.weight"), HD, need_qk_norm, &ly->q_norm)) != WF_OK) return st;
         if ((st = load_vec(L, NAME("attn_k_norm.weight"), HD, need_qk_norm, &ly->k_norm)) != WF_OK) return st;
         if ((st = load_vec(L, NAME("ffn_norm.weight"), E, true, &ly->ffn_norm)) != WF_OK) return st;
-        if ((st = load_mat(L, NAME("ffn_gate.weight"), E, hp->n_ff, true, true, &ly->w_gate)) != WF_OK) return st;
-        if ((st = load_mat(L, NAME("ffn_up.weight"), E, hp->n_ff, true, true, &ly->w_up)) != WF_OK) return st;
-        if ((st = load_mat(L, NAME("ffn_down.weight"), hp->n_ff, E, true, true, &ly->w_down)) != WF_OK) return st;
+        if (hp->n_expert > 0) {
+            if ((st = load_mat(L, NAME("ffn_gate_inp.weight"), E, hp->n_expert, true, true, &ly->router)) != WF_OK) return st;
+            if ((st = load_exps(L, NAME("ffn_gate_exps.weight"), E, hp->n_ff, &ly->gate_exps)) != WF_OK) return st;
+            if ((st = load_exps(L, NAME("ffn_up_exps.weight"), E, hp->n_ff, &ly->up_exps)) != WF_OK) return st;
+            if ((st = load_exps(L, NAME("ffn_down_exps.weight"), hp->n_ff, E, &ly->down_exps)) != WF_OK) return st;
+        } else {
+            if ((st = load_mat(L, NAME("ffn_gate.weight"), E, hp->n_ff, true, true, &ly->w_gate)) != WF_OK) return st;
+            if ((st = load_mat(L, NAME("ffn_up.weight"), E, hp->n_ff, true, true, &ly->w_up)) != WF_OK) return st;
+            if ((st = load_mat(L, NAME("ffn_down.weight"), hp->n_ff, E, true, true, &ly->w_down)) != WF_OK) return st;
+        }
         if ((ly->q_norm == NULL) != (ly->k_norm == NULL))
             return wf_fail(L->err, WF_ERR_FORMAT, "%s: layer %d has only one of attn_q_norm / attn_k_norm", L->path, l);
 #undef NAME
@@ -349,11 +407,28 @@ static int32_t exact_batch(const wf_model *m) {
     int32_t e = m->kernels.gemm_exact[m->output.type];
     for (int32_t l = 0; l < m->hp.n_layer; l++) {
         const wf_layer *y = &m->layers[l];
-        const wf_mat *ws[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+        const bool moe = m->hp.n_expert > 0;
+        const wf_mat *ws[] = {&y->wq, &y->wk, &y->wv, &y->wo, moe ? &y->router : &y->w_gate,
+                              moe ? &y->gate_exps : &y->w_up, moe ? &y->up_exps : &y->w_down,
+                              moe ? &y->down_exps : &y->wq};
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
             if (m->kernels.gemm_exact[ws[i]->type] < e) e = m->kernels.gemm_exact[ws[i]->type];
     }
     return e;
+}
+
+/* Parameters in the file, and those one token uses: all but the inactive
+ * experts' share of the stacked expert tensors. */
+static void count_params(wf_model *m) {
+    m->n_params = m->n_params_active = 0;
+    for (int64_t i = 0; i < wf_gguf_n_tensors(m->gguf); i++) {
+        const wf_gguf_tensor *t = wf_gguf_tensor_at(m->gguf, i);
+        uint64_t ne = 1;
+        for (uint32_t d = 0; d < t->n_dims; d++) ne *= (uint64_t)t->ne[d];
+        m->n_params += ne;
+        const bool exps = m->hp.n_expert > 0 && strstr(t->name, "_exps.") != NULL;
+        m->n_params_active += exps ? ne / (uint64_t)m->hp.n_expert * (uint64_t)m->hp.n_expert_used : ne;
+    }
 }
 
 wf_status wf_model_load(const char *path, const wf_model_params *params, wf_model **out, wf_error *err) {
@@ -385,6 +460,7 @@ wf_status wf_model_load(const char *path, const wf_model_params *params, wf_mode
     if ((st = load_hparams(&L)) != WF_OK) goto fail;
     if ((st = load_tensors(&L)) != WF_OK) goto fail;
     m->exact_batch = exact_batch(m);
+    count_params(m);
     if (m->vocab && wf_vocab_n_tokens(m->vocab) > m->hp.n_vocab) {
         st = wf_fail(err, WF_ERR_FORMAT, "%s: the tokenizer has %d tokens but the model only %d embeddings", path,
                      wf_vocab_n_tokens(m->vocab), m->hp.n_vocab);
@@ -418,3 +494,5 @@ const wf_hparams *wf_model_hparams(const wf_model *m) { return &m->hp; }
 const wf_gguf *wf_model_gguf(const wf_model *m) { return m->gguf; }
 bool wf_model_output_tied(const wf_model *m) { return m->output.data == m->tok_embd.data; }
 uint64_t wf_model_weight_bytes(const wf_model *m) { return m->weight_bytes; }
+uint64_t wf_model_n_params(const wf_model *m) { return m ? m->n_params : 0; }
+uint64_t wf_model_n_params_active(const wf_model *m) { return m ? m->n_params_active : 0; }

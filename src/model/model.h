@@ -5,7 +5,8 @@
  * contexts and decoding are public API (include/wafer.h).
  *
  * Architectures: llama (Llama 2/3, DeepSeek-Coder, CodeLlama, Mistral),
- * qwen2 (QKV bias), qwen3 (per-head RMSNorm on Q and K).
+ * qwen2 (QKV bias), qwen3 (per-head RMSNorm on Q and K), qwen3moe (qwen3's
+ * attention with a mixture-of-experts feed-forward block, model/moe.c).
  *
  * Files: model.c (load + validate), forward.c (batched forward pass),
  * kv_cache.c, attn.c, rope.c, ops.c (scalar elementwise helpers),
@@ -22,7 +23,8 @@
 typedef enum wf_arch {
     WF_ARCH_LLAMA = 0,
     WF_ARCH_QWEN2 = 1,
-    WF_ARCH_QWEN3 = 2
+    WF_ARCH_QWEN3 = 2,
+    WF_ARCH_QWEN3MOE = 3
 } wf_arch;
 
 typedef enum wf_rope_order {
@@ -44,7 +46,9 @@ typedef struct wf_hparams {
     int32_t n_head;
     int32_t n_head_kv;    /* GQA: n_head is a multiple of n_head_kv          */
     int32_t head_dim;     /* key/value length per head                       */
-    int32_t n_ff;         /* feed-forward width                              */
+    int32_t n_ff;         /* feed-forward width (one expert's for MoE)       */
+    int32_t n_expert;     /* experts per MoE layer; 0 for a dense model       */
+    int32_t n_expert_used;/* experts each token is routed to (top-k)          */
     int32_t n_ctx_train;
     float rms_eps;
     /* RoPE */
@@ -73,6 +77,10 @@ const wf_gguf *wf_model_gguf(const wf_model *m);
 bool wf_model_output_tied(const wf_model *m);
 /* bytes of weights read per decoded token */
 uint64_t wf_model_weight_bytes(const wf_model *m);
+/* elements of every tensor, and of those one token uses (all but the
+ * unused experts' share of a MoE model's stacked expert tensors) */
+uint64_t wf_model_n_params(const wf_model *m);
+uint64_t wf_model_n_params_active(const wf_model *m);
 
 /* ---- several contexts in one forward pass (forward.c / context.c) -------- */
 

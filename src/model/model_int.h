@@ -1,6 +1,7 @@
 /* model_int.h — private to model/: the layout of wf_model and wf_context,
  * and the forward pass's parts (ops, RoPE, KV cache, attention). Files:
- * model.c (load + validate), forward.c (batched forward pass), kv_cache.c,
+ * model.c (load + validate), forward.c (batched forward pass), moe.c
+ * (mixture-of-experts routing and grouped expert FFN), kv_cache.c,
  * attn*.c, rope.c, ops*.c, context.c (public wf_context_* / wf_decode API).
  * Tests and benchmarks of those parts include it too. */
 #ifndef WF_MODEL_INT_H
@@ -15,6 +16,10 @@ typedef struct wf_layer {
     const float *q_norm, *k_norm;        /* qwen3 (head_dim), or NULL         */
     const float *ffn_norm;               /* (n_embd)                          */
     wf_mat w_gate, w_up, w_down;         /* (n_ff, n_embd) x2, (n_embd, n_ff)  */
+    /* MoE (n_expert > 0; then w_gate / w_up / w_down are unused) */
+    wf_mat router;                       /* ffn_gate_inp: (n_expert, n_embd)   */
+    wf_mat gate_exps, up_exps;           /* (n_expert * n_ff, n_embd): expert e's rows [e*n_ff, (e+1)*n_ff) */
+    wf_mat down_exps;                    /* (n_expert * n_embd, n_ff)          */
 } wf_layer;
 
 struct wf_model {
@@ -27,7 +32,11 @@ struct wf_model {
     wf_layer *layers;        /* n_layer                                       */
     const float *rope_freqs; /* (rope_dim/2) frequency divisors (Llama 3.1 "rope_freqs.weight"), or NULL */
     float *f32_owned;        /* norms/biases converted to f32 when stored f16 */
-    uint64_t weight_bytes;   /* bytes of weights read per token               */
+    uint64_t weight_bytes;   /* bytes of weights read per token (MoE: the
+                                active experts' share, n_expert_used/n_expert) */
+    uint64_t n_params;       /* elements of every tensor                      */
+    uint64_t n_params_active;/* elements one token uses (all but the unused
+                                experts' share)                               */
     int32_t exact_batch;     /* min gemm_exact over the matmul weights' types */
     wf_kernels kernels;
     wf_cpu_features cpu;
@@ -154,6 +163,26 @@ void wf_attention(wf_threadpool *tp, const wf_attn_kernels *ak, const wf_kv_cach
 void wf_attention_ref(const wf_kv_cache *kv, int32_t layer, int32_t kv_head,
                       const float *q, float *out, int32_t pos, float scale);
 
+/* ---- moe.c -------------------------------------------------------------- */
+
+/* The expert view e of a stacked expert tensor (rows_per rows per expert). */
+wf_mat wf_mat_expert(const wf_mat *all, int32_t e, int64_t rows_per);
+
+/* Route each token (softmax over the experts, top n_expert_used, weights
+ * renormalised to sum 1):  logits (n, n_expert) in, sel / w (n, k) out.
+ * A token's choice depends on its logits alone; ties go to the lower index. */
+void wf_moe_route(const float *logits, int32_t n, int32_t n_expert, int32_t k, int32_t *sel, float *w);
+
+struct wf_context;
+/* The MoE feed-forward block for n tokens: in (n, n_embd) the normed
+ * inputs, out (n, n_embd) the weighted sum of each token's experts. Each
+ * expert's matrices are multiplied once with all the tokens routed to it
+ * (gathered into one batch), and a token's sum runs over its experts in
+ * index order: its result does not depend on the other tokens in the batch
+ * as long as the matmuls are exact at the group widths (wf_model_exact_batch). */
+wf_status wf_moe_ffn(struct wf_context *c, const wf_layer *ly, const float *in, int32_t n, float *out,
+                     wf_error *err);
+
 /* ---- context (context.c / forward.c) ------------------------------------ */
 
 struct wf_context {
@@ -176,6 +205,14 @@ struct wf_context {
     float *gate;    /* (n_batch, n_ff)                                      */
     float *up;      /* (n_batch, n_ff)                                      */
     float *rope_cs; /* (n_batch, rope_dim) cos/sin per token                */
+    /* MoE scratch (NULL for dense models) */
+    float *moe_logits;   /* (n_batch, n_expert) router output                */
+    float *moe_w;        /* (n_batch, n_expert_used) routing weights         */
+    int32_t *moe_sel;    /* (n_batch, n_expert_used) chosen experts          */
+    int32_t *moe_rows;   /* (n_batch) tokens routed to the current expert    */
+    float *moe_x;        /* (n_batch, n_embd) gathered inputs of one expert  */
+    float *moe_y;        /* (n_batch, n_embd) one expert's outputs           */
+    float *moe_acc;      /* (n_batch, n_embd) weighted sum over experts      */
     float *attn_scratch; /* (n_threads, wf_attn_scratch_floats)             */
     float *attn_partial; /* (wf_attn_partial_floats) split-K partials        */
     /* logits of the last wf_decode call */

@@ -6,7 +6,8 @@ rope_freqs + linear scaling, qwen2 with biases, qwen3 with q/k norms and
 head_dim != n_embd/n_head, partial rotation (rope dims < head_dim), YaRN
 on llama and qwen2 evaluated past the original context), with f32, f16 and bf16 weights (and q8_0, q4_0, q4_K_S,
 q4_K_M, q6_K, q5_K_M files from `$WAFER quantize` when that command works;
-skipped otherwise), the logits at every position are compared with
+skipped otherwise), a mixture of experts (qwen3moe: router, top-k,
+stacked experts; f32, f16, q8_0, q4_K_M), the logits at every position are compared with
 tests/ref/forward_np.py (float64, reading the GGUF itself).
 
 Then, on wafer alone: one batch vs one token at a time vs chunked (n_batch)
@@ -20,7 +21,9 @@ Tolerances (relative to the largest |logit| of the reference, per case):
                                       within 5e-2 (see check_emulated)
   quantized weights vs exact numpy:   8e-2 and argmax agreement >= 0.9 (the
                                       activation rounding itself, amplified by
-                                      these random models: seen 3e-2 .. 5e-2)
+                                      these random models: seen 3e-2 .. 5e-2);
+                                      not for MoE, where the rounding flips
+                                      near-tied expert choices
   batch / one-by-one / chunked / threads: 1e-5 (the same per-token math; the
                                       result is expected bit-exact, and is
                                       reported)
@@ -80,14 +83,16 @@ def check_close(name, got, ref, tol, argmax_min=None):
     T.check(ok, "%-44s worst abs %.3e rel %.3e (tol %.1e)%s" % (name, worst_abs, worst_rel, tol, extra))
 
 
-def check_emulated(name, path, V, n_seq=12, n_tok=4):
+def check_emulated(name, path, V, n_seq=12, n_tok=4, cap=5e-2):
     """Quantized model vs numpy with the activations rounded as wafer's
     matmul rounds them. Tight (1e-4), but an activation that lies on a
     rounding boundary may quantize one step apart in wafer and in numpy
     (their float sums differ by ~1e-7) and that difference then flows to
     every later position through the cache. So: n_seq short sequences;
     at least a third must match everywhere within 1e-4 and all within 5e-2.
-    A systematic error (wrong scale, wrong block order) spoils them all."""
+    A systematic error (wrong scale, wrong block order) spoils them all.
+    cap: 0.2 for a mixture of experts, where such a one-step difference
+    can also tip a near-tied router into another expert."""
     model = forward_np.Model(path)
     clean, worst, best = 0, 0.0, 1.0
     for sq in range(n_seq):
@@ -97,9 +102,9 @@ def check_emulated(name, path, V, n_seq=12, n_tok=4):
         err = float(np.max(np.abs(got.reshape(ref.shape) - ref))) / max(1.0, float(np.max(np.abs(ref))))
         clean += err <= 1e-4
         worst, best = max(worst, err), min(best, err)
-    ok = clean * 3 >= n_seq and worst <= 5e-2
-    T.check(ok, "%-44s %d/%d sequences within 1e-4 (best %.2e), worst %.2e (cap 5e-2)"
-            % (name + " vs numpy, wafer's act. rounding", clean, n_seq, best, worst))
+    ok = clean * 3 >= n_seq and worst <= cap
+    T.check(ok, "%-44s %d/%d sequences within 1e-4 (best %.2e), worst %.2e (cap %.0e)"
+            % (name + " vs numpy, wafer's act. rounding", clean, n_seq, best, worst, cap))
 
 
 def make(cfg, wtype="f32"):
@@ -134,7 +139,8 @@ def main():
              ("qwen3", "f16", 40), ("qwen3", "bf16", 40),
              ("qwen2_partial", "f32", 40), ("llama_partial", "f32", 40),
              ("llama_yarn", "f32", 400),   # original context 128, factor 4
-             ("qwen2_yarn", "f32", 300)]   # original context 128, factor 8
+             ("qwen2_yarn", "f32", 300),   # original context 128, factor 8
+             ("qwen3moe", "f32", 40), ("qwen3moe", "f16", 40)]
     for cfg, wt, n in cases:
         path = make(cfg, wt)
         V = make_model.CONFIGS[cfg]["n_vocab"]
@@ -145,7 +151,8 @@ def main():
 
     if quantize_works():
         for cfg, qt in [("llama_kq", "q8_0"), ("llama_kq", "q4_K_S"), ("llama_kq", "q6_K"),
-                        ("llama_kq", "q4_0"), ("qwen3_kq", "q4_K_M"), ("qwen2", "q5_K_M")]:
+                        ("llama_kq", "q4_0"), ("qwen3_kq", "q4_K_M"), ("qwen2", "q5_K_M"),
+                        ("qwen3moe_kq", "q8_0"), ("qwen3moe_kq", "q4_K_M")]:
             src = make(cfg, "f32")
             dst = os.path.join(TMP, "%s_%s.gguf" % (cfg, qt))
             rc, _, err = T.wafer("quantize", src, dst, qt)
@@ -153,7 +160,14 @@ def main():
                 continue
             V = make_model.CONFIGS[cfg]["n_vocab"]
             ids = ids_for(40, V)
-            check_emulated("%s %s" % (cfg, qt), dst, V)
+            moe = make_model.CONFIGS[cfg]["n_expert"] > 0
+            check_emulated("%s %s" % (cfg, qt), dst, V, cap=0.2 if moe else 5e-2)
+            if moe:
+                # not against exact activations: the activation rounding moves
+                # the router logits, and near ties then pick other experts
+                # (seen: argmax agreement 0.875); the emulated check above is
+                # the tight one
+                continue
             got, _ = run_tool(dst, ids, "--kv", "f32", "--threads", 2)
             ref = forward_np.forward(dst, ids)
             check_close("%s %s vs numpy, exact activations" % (cfg, qt), got, ref, 8e-2, argmax_min=0.9)
@@ -161,7 +175,8 @@ def main():
         print("skip quantized cases: `$WAFER quantize --help` does not succeed yet")
 
     # ---- wafer against itself ----------------------------------------------
-    for cfg in ["qwen2", "llama_yarn"]:
+    # qwen3moe: expert groups of every size (one-by-one: 1 token per expert)
+    for cfg in ["qwen2", "llama_yarn", "qwen3moe"]:
         path = make(cfg, "f32")
         V = make_model.CONFIGS[cfg]["n_vocab"]
         n = 600 if cfg == "llama_yarn" else 70  # 600: crosses an attention chunk (512)

@@ -7,6 +7,9 @@
  * message naming the problem (ASan/LSan check that failed loads free
  * everything), then exercises wf_decode's range checks and checks that
  * truncating the cache and decoding again reproduces the first logits.
+ * qwen3moe: hostile expert counts and expert tensor shapes, and contexts
+ * in shared passes (tokens of several contexts grouped per expert) giving
+ * the logits of each context alone, bit for bit.
  * Unit checks: the SIMD attention loops against the scalar reference at odd
  * sizes; the AVX-512 exp against double exp; the fused tile kernels against
  * wf_attn_tile_ref (and batched vs one query per call, bit for bit); and
@@ -37,7 +40,12 @@ typedef struct variant {
     uint32_t u32_val;
     const char *str_key;       /* "{arch}." + this key set to str_val           */
     const char *str_val;
+    /* qwen3moe (arch "qwen3moe"): NEXP experts in the tensors, 2 used */
+    const char *exp_bad_experts; /* this expert tensor gets NEXP - 1 experts  */
+    const char *exp_bad_rows;    /* this expert tensor gets one row too many  */
 } variant;
+
+enum { NEXP = 4, FFE = 64 };
 
 static float *rand_buf(t_rng *r, size_t n, float scale) {
     float *p = malloc(n * sizeof *p);
@@ -63,7 +71,13 @@ static int write_model(const char *path, const variant *vr) {
     KEYU("attention.head_count_kv", vr->n_head_kv ? vr->n_head_kv : KV);
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", a);
     wf_gguf_writer_set_f32(w, key, 1e-5f);
-    if (vr->u32_key) KEYU(vr->u32_key, vr->u32_val);
+    const bool moe = !strcmp(a, "qwen3moe");
+    if (moe) {
+        KEYU("expert_count", NEXP);
+        KEYU("expert_used_count", 2);
+        KEYU("expert_feed_forward_length", FFE);
+    }
+    if (vr->u32_key) KEYU(vr->u32_key, vr->u32_val); /* replaces a key written above */
     if (vr->str_key) {
         snprintf(key, sizeof key, "%s.%s", a, vr->str_key);
         wf_gguf_writer_set_str(w, key, vr->str_val, strlen(vr->str_val));
@@ -96,24 +110,40 @@ static int write_model(const char *path, const variant *vr) {
         {"blk.0.ffn_up.weight", E, FF, 0.06f},
         {"blk.0.ffn_down.weight", FF, E, 0.06f},
     };
-    void *bufs[16] = {0};
+    /* qwen3moe: q/k norms, router and stacked experts instead of the dense FFN */
+    struct { const char *name; int64_t ne0, ne1, ne2; float scale; } mts[] = {
+        {"blk.0.attn_q_norm.weight", HD, 1, 1, 0},
+        {"blk.0.attn_k_norm.weight", HD, 1, 1, 0},
+        {"blk.0.ffn_gate_inp.weight", E, NEXP, 1, 0.1f},
+        {"blk.0.ffn_gate_exps.weight", E, FFE, NEXP, 0.06f},
+        {"blk.0.ffn_up_exps.weight", E, FFE, NEXP, 0.06f},
+        {"blk.0.ffn_down_exps.weight", FFE, E, NEXP, 0.06f},
+    };
+    const size_t n_dense = sizeof ts / sizeof ts[0], n_moe = sizeof mts / sizeof mts[0];
+    void *bufs[32] = {0};
     int nb = 0, rc = 0;
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
-        if (vr->skip_tensor && !strcmp(vr->skip_tensor, ts[i].name)) continue;
-        int64_t ne[2] = {ts[i].ne0, ts[i].ne1};
-        if (vr->bad_shape && !strcmp(vr->bad_shape, ts[i].name)) ne[1]++;
-        const uint32_t nd = ne[1] == 1 ? 1 : 2;
-        size_t n = (size_t)(ne[0] * ne[1]);
-        if (vr->i8_tensor && !strcmp(vr->i8_tensor, ts[i].name)) {
+    for (size_t i = 0; i < n_dense + (moe ? n_moe : 0); i++) {
+        const char *name = i < n_dense ? ts[i].name : mts[i - n_dense].name;
+        if (moe && i < n_dense && strstr(name, "ffn_") && !strstr(name, "ffn_norm")) continue;
+        if (vr->skip_tensor && !strcmp(vr->skip_tensor, name)) continue;
+        int64_t ne[3] = {i < n_dense ? ts[i].ne0 : mts[i - n_dense].ne0, i < n_dense ? ts[i].ne1 : mts[i - n_dense].ne1,
+                         i < n_dense ? 1 : mts[i - n_dense].ne2};
+        const float scale = i < n_dense ? ts[i].scale : mts[i - n_dense].scale;
+        if (vr->bad_shape && !strcmp(vr->bad_shape, name)) ne[1]++;
+        if (vr->exp_bad_experts && !strcmp(vr->exp_bad_experts, name)) ne[2]--;
+        if (vr->exp_bad_rows && !strcmp(vr->exp_bad_rows, name)) ne[1]++;
+        const uint32_t nd = ne[2] > 1 ? 3 : ne[1] == 1 ? 1 : 2;
+        size_t n = (size_t)(ne[0] * ne[1] * ne[2]);
+        if (vr->i8_tensor && !strcmp(vr->i8_tensor, name)) {
             size_t bytes = n;
             bufs[nb] = calloc(1, bytes);
-            if (wf_gguf_writer_add_tensor(w, ts[i].name, (wf_type)24 /* i8 */, nd, ne, bufs[nb], bytes, &err) != WF_OK) rc = 1;
+            if (wf_gguf_writer_add_tensor(w, name, (wf_type)24 /* i8 */, nd, ne, bufs[nb], bytes, &err) != WF_OK) rc = 1;
         } else {
-            float *p = rand_buf(&r, n, ts[i].scale);
-            if (ts[i].scale == 0)
+            float *p = rand_buf(&r, n, scale);
+            if (scale == 0)
                 for (size_t j = 0; j < n; j++) p[j] = 1.0f + 0.1f * t_unif(&r);
             bufs[nb] = p;
-            if (wf_gguf_writer_add_tensor(w, ts[i].name, WF_TYPE_F32, nd, ne, p, n * 4, &err) != WF_OK) rc = 1;
+            if (wf_gguf_writer_add_tensor(w, name, WF_TYPE_F32, nd, ne, p, n * 4, &err) != WF_OK) rc = 1;
         }
         nb++;
     }
@@ -519,6 +549,80 @@ int main(void) {
     expect_load_error(dir, "longrope", &v, WF_ERR_UNSUPPORTED, "longrope");
     v = (variant){.u32_key = "vocab_size", .u32_val = V + 5};
     expect_load_error(dir, "vocab_key", &v, WF_ERR_FORMAT, "token_embd.weight");
+    /* hostile mixtures of experts (the tensors hold NEXP = 4 experts, 2 used) */
+    v = (variant){.arch = "qwen3moe", .u32_key = "expert_count", .u32_val = 0};
+    expect_load_error(dir, "experts_0", &v, WF_ERR_FORMAT, "expert_count = 0");
+    v = (variant){.arch = "qwen3moe", .u32_key = "expert_count", .u32_val = 0xFFFFFFFFu};
+    expect_load_error(dir, "experts_huge", &v, WF_ERR_FORMAT, "expert_count");
+    v = (variant){.arch = "qwen3moe", .u32_key = "expert_count", .u32_val = NEXP + 4};
+    expect_load_error(dir, "experts_8", &v, WF_ERR_FORMAT, "ffn_gate_inp.weight");
+    v = (variant){.arch = "qwen3moe", .u32_key = "expert_used_count", .u32_val = NEXP + 1};
+    expect_load_error(dir, "used_5", &v, WF_ERR_FORMAT, "expert_used_count = 5");
+    v = (variant){.arch = "qwen3moe", .u32_key = "expert_used_count", .u32_val = 0};
+    expect_load_error(dir, "used_0", &v, WF_ERR_FORMAT, "expert_used_count = 0");
+    v = (variant){.arch = "qwen3moe", .u32_key = "expert_feed_forward_length", .u32_val = 0};
+    expect_load_error(dir, "exp_ff_0", &v, WF_ERR_FORMAT, "feed_forward_length");
+    v = (variant){.arch = "qwen3moe", .exp_bad_experts = "blk.0.ffn_down_exps.weight"};
+    expect_load_error(dir, "exps_3", &v, WF_ERR_FORMAT, "ffn_down_exps.weight");
+    v = (variant){.arch = "qwen3moe", .exp_bad_rows = "blk.0.ffn_gate_exps.weight"};
+    expect_load_error(dir, "exps_rows", &v, WF_ERR_FORMAT, "ffn_gate_exps.weight");
+    v = (variant){.arch = "qwen3moe", .skip_tensor = "blk.0.ffn_up_exps.weight"};
+    expect_load_error(dir, "exps_missing", &v, WF_ERR_FORMAT, "ffn_up_exps.weight");
+    v = (variant){.arch = "qwen3moe", .skip_tensor = "blk.0.attn_k_norm.weight"};
+    expect_load_error(dir, "moe_qk_norm", &v, WF_ERR_FORMAT, "attn_k_norm.weight");
+    {   /* the same file whole: it loads, and counts the active experts' share */
+        char mp_[512];
+        snprintf(mp_, sizeof mp_, "%s/moe.gguf", dir);
+        v = (variant){.arch = "qwen3moe"};
+        CHECK(write_model(mp_, &v) == 0, "write moe model");
+        wf_model *mm = NULL;
+        wf_error e = {0};
+        CHECK(wf_model_load(mp_, NULL, &mm, &e) == WF_OK, "moe model: %s", e.msg);
+        if (mm) {
+            const uint64_t exp_elems = (uint64_t)3 * E * FFE * NEXP;
+            CHECK(mm->hp.n_expert == NEXP && mm->hp.n_expert_used == 2 && mm->hp.n_ff == FFE, "moe hparams");
+            CHECK(mm->n_params - mm->n_params_active == exp_elems / 2, "active params: %llu of %llu",
+                  (unsigned long long)mm->n_params_active, (unsigned long long)mm->n_params);
+            wf_context *cm = NULL;
+            CHECK(wf_context_create(mm, NULL, &cm, &e) == WF_OK, "moe context: %s", e.msg);
+            int32_t toks[5] = {1, 2, 3, 4, 5};
+            CHECK(cm && wf_decode(cm, toks, 5, true, &e) == WF_OK, "moe decode: %s", e.msg);
+            wf_context_free(cm);
+            /* three contexts in shared passes (their tokens grouped per expert
+             * together) vs each alone: bit-identical logits */
+            enum { NS = 3, NT = 7 };
+            wf_context *cs[NS] = {0}, *solo = NULL;
+            int32_t seq_t[NS][NT];
+            for (int i = 0; i < NS; i++)
+                for (int j = 0; j < NT; j++) seq_t[i][j] = (int32_t)((i * 13 + j * 7 + 3) % V);
+            bool ok = wf_context_create(mm, NULL, &solo, &e) == WF_OK;
+            for (int i = 0; i < NS; i++) ok = ok && wf_context_create(mm, NULL, &cs[i], &e) == WF_OK;
+            CHECK(ok, "moe contexts: %s", e.msg);
+            for (int step = 0; ok && step < 2; step++) { /* a prompt of NT, then one token each */
+                wf_seq sq[NS];
+                for (int i = 0; i < NS; i++)
+                    sq[i] = (wf_seq){.ctx = cs[i], .tokens = step ? &seq_t[i][i] : seq_t[i], .n = step ? 1 : NT, .all_logits = true};
+                CHECK(wf_decode_seqs(sq, NS, &e) == WF_OK, "moe decode_seqs: %s", e.msg);
+                for (int i = 0; i < NS; i++) {
+                    if (step == 0) CHECK(wf_kv_truncate(solo, 0, &e) == WF_OK, "truncate");
+                    if (step == 0) CHECK(wf_decode(solo, seq_t[i], NT, true, &e) == WF_OK, "solo: %s", e.msg);
+                    else {
+                        CHECK(wf_kv_truncate(solo, 0, &e) == WF_OK, "truncate");
+                        CHECK(wf_decode(solo, seq_t[i], NT, false, &e) == WF_OK, "solo prompt: %s", e.msg);
+                        CHECK(wf_decode(solo, &seq_t[i][i], 1, true, &e) == WF_OK, "solo step: %s", e.msg);
+                    }
+                    for (int j = 0; j < sq[i].n; j++) {
+                        const float *a = wf_get_logits(cs[i], j), *b = wf_get_logits(solo, j);
+                        CHECK(a && b && !memcmp(a, b, sizeof(float) * V), "moe seq %d step %d row %d: shared pass differs", i, step, j);
+                    }
+                }
+            }
+            for (int i = 0; i < NS; i++) wf_context_free(cs[i]);
+            wf_context_free(solo);
+        }
+        wf_model_free(mm);
+        unlink(mp_);
+    }
 
     /* with a vocabulary: loaded and sized */
     {

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """forward_np.py — an independent numpy (float64) forward pass for the
-llama / qwen2 / qwen3 GGUF models, written from the math, used as the
+llama / qwen2 / qwen3 / qwen3moe GGUF models, written from the math, used as the
 reference for wafer's logits.
 
     logits = forward(path_or_GGUFFile, token_ids)   # (n, n_vocab) float64
@@ -30,6 +30,14 @@ Math (per layer, x the residual stream, one row per token):
     x = x + (silu(rmsnorm(x) * ffn_norm Wg^T) * (rmsnorm(x) * ffn_norm Wu^T)) Wd^T
     logits = rmsnorm(x) * output_norm Wout^T   (Wout = token_embd when output.weight is absent)
 
+qwen3moe replaces the feed-forward line by a mixture of experts (Qwen3-MoE,
+norm_topk_prob = true), with h = rmsnorm(x) * ffn_norm:
+    p = softmax(h Wr^T)                       (Wr = ffn_gate_inp, one row per expert)
+    S = the expert_used_count largest p;  w_e = p_e / sum_{s in S} p_s
+    x = x + sum_{e in S} w_e * (silu(h Wg_e^T) * (h Wu_e^T)) Wd_e^T
+where Wg_e, Wu_e, Wd_e are expert e's slices of ffn_{gate,up,down}_exps
+(GGUF ne [n_embd, n_ff_exp, n_expert]: numpy [expert, row, column]).
+
 RoPE inverse frequencies follow HF transformers' description:
     inv_freq_i = 1 / base^(2i/d)  (divided by rope_freqs[i] when present)
     linear: inv_freq / factor
@@ -56,7 +64,7 @@ class Model:
         self.f = f
         kv = f.kv
         a = kv["general.architecture"]
-        if a not in ("llama", "qwen2", "qwen3"):
+        if a not in ("llama", "qwen2", "qwen3", "qwen3moe"):
             raise ValueError("unsupported arch " + a)
         self.arch = a
         g = lambda k, d=None: kv.get(a + "." + k, d)
@@ -66,6 +74,8 @@ class Model:
         self.KV = g("attention.head_count_kv", self.H)
         self.HD = g("attention.key_length", self.E // self.H)
         self.FF = g("feed_forward_length")
+        self.NE = g("expert_count", 0)
+        self.K = g("expert_used_count", 0)
         self.eps = float(g("attention.layer_norm_rms_epsilon", 1e-5))
         self.base = float(g("rope.freq_base", 10000.0))
         self.rd = g("rope.dimension_count", self.HD)
@@ -94,9 +104,15 @@ class Model:
                 wv=self.mat(p + "attn_v.weight"), wo=self.mat(p + "attn_output.weight"),
                 bq=opt("attn_q.bias"), bk=opt("attn_k.bias"), bv=opt("attn_v.bias"),
                 qn=opt("attn_q_norm.weight"), kn=opt("attn_k_norm.weight"),
-                ffn_norm=self.vec(p + "ffn_norm.weight"),
-                wg=self.mat(p + "ffn_gate.weight"), wu=self.mat(p + "ffn_up.weight"),
-                wd=self.mat(p + "ffn_down.weight")))
+                ffn_norm=self.vec(p + "ffn_norm.weight")))
+            if self.NE:
+                self.layers[-1].update(
+                    router=self.mat(p + "ffn_gate_inp.weight"), wg=self.exps(p + "ffn_gate_exps.weight"),
+                    wu=self.exps(p + "ffn_up_exps.weight"), wd=self.exps(p + "ffn_down_exps.weight"))
+            else:
+                self.layers[-1].update(
+                    wg=self.mat(p + "ffn_gate.weight"), wu=self.mat(p + "ffn_up.weight"),
+                    wd=self.mat(p + "ffn_down.weight"))
         self.inv_freq, self.mscale = self.rope_freqs_table()
 
     def mat(self, name):
@@ -109,6 +125,15 @@ class Model:
             raw = np.ascontiguousarray(np.asarray(t.data).reshape(-1, bs)[:, 2:4])
             mat.mins = raw.view("<f2").astype(np.float64).reshape(ne1, ne0 // 32)
         return mat
+
+    def exps(self, name):
+        """A stacked expert tensor [ne0, ne1, n_expert] as one Mat per expert."""
+        t = self.f.tensors[name]
+        ne0, ne1, ne2 = t.shape
+        if ne2 != self.NE:
+            raise ValueError("%s: %d experts, expert_count %d" % (name, ne2, self.NE))
+        x = Q.dequantize(t.type, t.data, ne0 * ne1 * ne2).astype(np.float64).reshape(ne2, ne1, ne0)
+        return [Mat(x[e], t.type) for e in range(ne2)]
 
     def vec(self, name):
         t = self.f.tensors[name]
@@ -217,6 +242,23 @@ def rmsnorm(x, w, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
 
+def moe(m, ly, h):
+    """The qwen3moe expert block for h (n, E): softmax router, top-k, the
+    chosen probabilities renormalised, weighted sum of SwiGLU experts."""
+    lg = mm(h, ly["router"])                                  # (n, NE)
+    p = np.exp(lg - lg.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    out = np.zeros_like(h)
+    for t in range(h.shape[0]):
+        sel = np.argsort(-p[t], kind="stable")[:m.K]           # ties: lower index first
+        w = p[t, sel] / p[t, sel].sum()
+        for e, we in zip(sel, w):
+            ht = h[t:t + 1]
+            g, u = mm(ht, ly["wg"][e]), mm(ht, ly["wu"][e])
+            out[t] += we * mm((g / (1.0 + np.exp(-g))) * u, ly["wd"][e])[0]
+    return out
+
+
 def forward(src, tokens, emulate_act=False):
     EMULATE[0] = emulate_act
     m = src if isinstance(src, Model) else Model(src)
@@ -252,6 +294,9 @@ def forward(src, tokens, emulate_act=False):
                 att[c0:c1, hh, :] = p @ v[:c1, kh, :]
         x = x + mm(att.reshape(n, m.H * m.HD), ly["wo"])
         h = rmsnorm(x, ly["ffn_norm"], m.eps)
+        if m.NE:
+            x = x + moe(m, ly, h)
+            continue
         g = mm(h, ly["wg"])
         u = mm(h, ly["wu"])
         x = x + mm((g / (1.0 + np.exp(-g))) * u, ly["wd"])

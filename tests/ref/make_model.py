@@ -23,7 +23,8 @@ BASE = dict(arch="llama", n_embd=128, n_head=4, n_kv=2, hd=32, n_ff=192,
             tied=False, bias=False, qk_norm=False, scaling=None, factor=1.0,
             orig_ctx=None, beta_fast=None, beta_slow=None, attn_factor=None,
             rope_freqs=False, norm_f16=False, write_key_length=False,
-            write_vocab_size=False, rope_dim=None)
+            write_vocab_size=False, rope_dim=None,
+            n_expert=0, n_expert_used=0, n_ff_exp=0, router_scale=1.0)
 
 CONFIGS = {
     "llama": dict(BASE),
@@ -50,6 +51,17 @@ CONFIGS = {
     "qwen3_kq": dict(BASE, arch="qwen3", qk_norm=True, n_embd=256, n_head=4, n_kv=2,
                      hd=128, n_ff=512, n_vocab=320, write_key_length=True),
     # tiny, for the long-context run (q8_0 KV needs hd % 32 == 0)
+    # mixture of experts (Qwen3-MoE / Qwen3-Coder-30B-A3B layout): 8 experts,
+    # 2 per token; the router's logits are spread (scale 4) so the top-2 are
+    # seldom near a tie, and the experts' outputs are large enough (scale 2)
+    # that one wrong choice moves the log-probs by far more than the limits
+    "qwen3moe": dict(BASE, arch="qwen3moe", qk_norm=True, hd=64, write_key_length=True,
+                     eps=1e-6, base=1000000.0, n_expert=8, n_expert_used=2, n_ff_exp=64,
+                     router_scale=4.0),
+    # rows of 256 for K-quants: 16 experts, 4 per token
+    "qwen3moe_kq": dict(BASE, arch="qwen3moe", qk_norm=True, n_embd=256, n_head=4, n_kv=2,
+                        hd=64, n_ff=512, n_vocab=320, write_key_length=True, eps=1e-6,
+                        n_expert=16, n_expert_used=4, n_ff_exp=256, router_scale=4.0),
     "tiny_long": dict(BASE, arch="qwen2", bias=True, n_embd=64, n_head=2, n_kv=1, hd=32,
                       n_ff=128, n_layer=1, n_vocab=260, n_ctx=8192, scaling="yarn",
                       factor=8.0, orig_ctx=8192),
@@ -144,6 +156,10 @@ def make(path, c, wtype="f32", vocab=True, seed=1234):
         w.add_kv(a + ".rope.scaling.yarn_beta_slow", float(c["beta_slow"]), G.FLOAT32)
     if c["attn_factor"] is not None:
         w.add_kv(a + ".rope.scaling.attn_factor", float(c["attn_factor"]), G.FLOAT32)
+    if c["n_expert"]:
+        w.add_kv(a + ".expert_count", c["n_expert"], G.UINT32)
+        w.add_kv(a + ".expert_used_count", c["n_expert_used"], G.UINT32)
+        w.add_kv(a + ".expert_feed_forward_length", c["n_ff_exp"], G.UINT32)
     if vocab:
         vocab_kv(w, V)
 
@@ -154,7 +170,7 @@ def make(path, c, wtype="f32", vocab=True, seed=1234):
         if wtype == "bf16":  # round to nearest even, keep the top 16 bits
             u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
             h = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2")
-            w.add_tensor(name, h.tobytes(), ggml_type=G.GGML_BF16, shape=[a.shape[1], a.shape[0]])
+            w.add_tensor(name, h.tobytes(), ggml_type=G.GGML_BF16, shape=list(reversed(a.shape)))
         else:
             w.add_tensor(name, a)
 
@@ -185,6 +201,14 @@ def make(path, c, wtype="f32", vocab=True, seed=1234):
             w.add_tensor(p + "attn_q_norm.weight", norm(HD) * 2)
             w.add_tensor(p + "attn_k_norm.weight", norm(HD))
         w.add_tensor(p + "ffn_norm.weight", norm(E))
+        if c["n_expert"]:  # router (n_expert, E); experts stacked as [E, n_ff_exp, n_expert]
+            NE, FE = c["n_expert"], c["n_ff_exp"]
+            # the router stays f32, as llama.cpp's converter and quantizer keep it
+            w.add_tensor(p + "ffn_gate_inp.weight", mat(NE, E, c["router_scale"]).astype(np.float32))
+            add_w(p + "ffn_gate_exps.weight", np.stack([mat(FE, E) for _ in range(NE)]))
+            add_w(p + "ffn_up_exps.weight", np.stack([mat(FE, E) for _ in range(NE)]))
+            add_w(p + "ffn_down_exps.weight", np.stack([mat(E, FE, 2.0) for _ in range(NE)]))
+            continue
         add_w(p + "ffn_gate.weight", mat(FF, E))
         add_w(p + "ffn_up.weight", mat(FF, E))
         add_w(p + "ffn_down.weight", mat(E, FF))
