@@ -75,7 +75,7 @@ def main():
     mq = os.path.join(tmp, "qwen3moe_kq_f32.gguf")
     make_model.make(mq, make_model.CONFIGS["qwen3moe_kq"], wtype="f32", seed=5)
     q = os.path.join(tmp, "qwen3moe_kq_q4_K_M.gguf")
-    wafer("quantize", mq, q, "q4_K_M")
+    wafer_ok("quantize", mq, q, "q4_K_M")
     models.append(("moe/q4_K_M", q))
     body = "def add(a, b):\n    return a + b\n\n"
     prompts = [body * 3 + "def add(a, b):\n", "x = [1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2"]
