@@ -25,7 +25,8 @@ static void on_signal(int sig) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: wafer serve [-m MODEL] [--host 127.0.0.1] [--port 8080] [--parallel N] [options]\n\n"
-               "An OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models)\n"
+               "An OpenAI-compatible HTTP server (/v1/chat/completions, /v1/responses, /v1/completions,\n"
+               "/v1/models)\n"
                "that also speaks llama.cpp's server API (/completion, /infill, /tokenize,\n"
                "/detokenize, /health), with /metrics (Prometheus) and\n"
                "POST /v1/requests/{id}/cancel. SIGTERM or Ctrl-C drains: new requests get 503,\n"
@@ -36,7 +37,7 @@ static void usage(FILE *f) {
                "  --port N                TCP port (default 8080; 0 = any free port, printed)\n"
                "  -np, --parallel N       slots decoded together, continuous batching (default 4)\n"
                "  --queue N               requests waiting for a slot before 429 (default 64)\n"
-               "                          (-c is per slot; default min(training context, 8192))\n"
+               "                          (-c is per slot; default min(training context, 16384))\n"
                "  --api-key KEY           require Authorization: Bearer KEY (not for /health)\n"
                "  --api-key-file FILE     the same, the key read from the first line of FILE\n"
                "  --alias NAME            model id reported by /v1/models (default: file name)\n"
@@ -54,6 +55,9 @@ static void usage(FILE *f) {
                "  --prefill-chunk N       prompt tokens per engine step (default 256)\n"
                "  --cache-mb N            cross-request prefix cache in MiB (default 256; 0 = off)\n"
                "  --max-body N            largest request body in bytes (default 8388608)\n"
+               "  --responses-max N       /v1/responses kept for previous_response_id and GET\n"
+               "                          (default 256; 0 = none kept; least recently used go first)\n"
+               "  --responses-mb N        ... and at most N MiB of them (default 64)\n"
                "  --timeout S             keep-alive idle: a connection that sends no request line\n"
                "                          for S seconds is closed (default 30)\n"
                "  --header-timeout S      request line to the end of the headers (default 10)\n"
@@ -101,7 +105,7 @@ int cmd_serve(int argc, char **argv) {
     wf_server_config_init(&cfg);
     const char *key_file = NULL, *tmpl_arg = NULL, *draft_path = NULL, *alias = NULL;
     float drain_s = 30.0f;
-    int32_t port = 8080, cache_mb = 256, timeout_s = 30, hdr_s = 10, body_s = 60, send_s = 30, max_conns = 1024, max_ip = 256, max_body = 8 << 20, n_predict = -1;
+    int32_t port = 8080, cache_mb = 256, timeout_s = 30, hdr_s = 10, body_s = 60, send_s = 30, max_conns = 1024, max_ip = 256, max_body = 8 << 20, n_predict = -1, responses_mb = 64;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = cli_take_opt(&o, CLI_G_MODEL | CLI_G_CTX, argc, argv, &i);
@@ -137,6 +141,8 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if (!cli_parse_i32(a, v, -1, 1 << 24, &n_predict)) return 2; }
         else if (!strcmp(a, "--prefill-chunk")) { if (!cli_parse_i32(a, v, 1, 1 << 16, &cfg.prefill_chunk)) return 2; }
         else if (!strcmp(a, "--cache-mb")) { if (!cli_parse_i32(a, v, 0, 1 << 20, &cache_mb)) return 2; }
+        else if (!strcmp(a, "--responses-max")) { if (!cli_parse_i32(a, v, 0, 1 << 20, &cfg.responses_max)) return 2; }
+        else if (!strcmp(a, "--responses-mb")) { if (!cli_parse_i32(a, v, 0, 1 << 20, &responses_mb)) return 2; }
         else if (!strcmp(a, "--max-body")) { if (!cli_parse_i32(a, v, 1024, 1 << 30, &max_body)) return 2; }
         else if (!strcmp(a, "--timeout")) { if (!cli_parse_i32(a, v, 1, 86400, &timeout_s)) return 2; }
         else if (!strcmp(a, "--header-timeout")) { if (!cli_parse_i32(a, v, 1, 86400, &hdr_s)) return 2; }
@@ -192,6 +198,7 @@ int cmd_serve(int argc, char **argv) {
     cfg.ctx.n_batch = o.batch;
     cfg.ctx.kv_type = o.kv;
     cfg.cache_bytes = (uint64_t)cache_mb << 20;
+    cfg.responses_bytes = (uint64_t)responses_mb << 20;
     cfg.max_body = (size_t)max_body;
     cfg.timeout_s = (unsigned)timeout_s;
     cfg.header_timeout_s = (unsigned)hdr_s;

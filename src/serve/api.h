@@ -25,7 +25,8 @@ typedef enum wf_api_kind {
     WF_API_COMPLETION,      /* POST /completion (llama.cpp)                   */
     WF_API_INFILL,          /* POST /infill (llama.cpp)                       */
     WF_API_TOKENIZE,        /* POST /tokenize                                 */
-    WF_API_DETOKENIZE       /* POST /detokenize                               */
+    WF_API_DETOKENIZE,      /* POST /detokenize                               */
+    WF_API_RESPONSES        /* POST /v1/responses (OpenAI Responses API)      */
 } wf_api_kind;
 
 /* A rejection: HTTP status and the fields of OpenAI's error object
@@ -107,6 +108,16 @@ typedef struct wf_api_request {
     size_t prediction_len;
     wf_api_spec spec;        /* wafer's `speculative`: per-request speculation  */
     wf_api_constraint constraint; /* response_format / tool_choice / grammar */
+
+    /* responses (api_responses.c): input items become msgs above, tools and
+     * tool_choice become template_extra / tools as for chat */
+    char *instructions;      /* NULL when absent                               */
+    size_t instructions_len;
+    char *previous_response_id; /* NULL when absent                            */
+    bool store;              /* keep the response for previous_response_id (true) */
+    bool parallel_tool_calls;/* false: only the first call is returned (true)   */
+    char *echo_json;         /* JSON object: the request fields a response object
+                                repeats (tools, tool_choice, metadata, ...)    */
 
     /* completions / completion / infill / tokenize */
     char *prompt;            /* text, or NULL when the prompt is token ids     */
@@ -257,6 +268,39 @@ size_t wf_api_tool_safe_len(const char *text, size_t n);
 /* Length of the longest prefix of s[0..n) made of whole UTF-8 characters
  * (a character cut at the end is left out; invalid bytes count as whole). */
 size_t wf_api_utf8_complete(const char *s, size_t n);
+
+/* ---- the Responses API (api_responses.c) --------------------------------- */
+
+/* Parse the fields of a POST /v1/responses body (obj is its JSON object). */
+bool wf_api_parse_responses(const struct json_t *obj, const wf_api_limits *lim, wf_api_request *r,
+                            wf_api_error *e);
+
+/* What a response object is made of. */
+typedef struct wf_api_resp_view {
+    const char *id;          /* "resp_..."                                      */
+    const char *model;
+    int64_t created;
+    const char *status;      /* "completed", "incomplete", "in_progress",
+                                "cancelled", "failed"                           */
+    const char *incomplete;  /* incomplete_details.reason, or NULL              */
+    const char *error;       /* error message (status "failed"), or NULL        */
+    const char *text;        /* assistant text before any tool call             */
+    size_t text_len;
+    const char *calls_json;  /* JSON array of chat tool_calls (tool_calls.c), or NULL */
+    const char *echo_json;   /* wf_api_request.echo_json                        */
+    const char *previous_response_id;
+    bool with_output;        /* false: "output": [] (response.created)          */
+    bool prediction;         /* add the prediction counts to usage              */
+    wf_api_usage usage;
+} wf_api_resp_view;
+
+/* The response object ({"id", "object": "response", "status", "output", ...,
+ * "usage"}), as a jansson object (caller decrefs) or NULL when out of memory. */
+struct json_t *wf_api_resp_object(const wf_api_resp_view *v);
+/* One Server-Sent Event "event: TYPE\ndata: {...,"type","sequence_number"}\n\n"
+ * built from payload (stolen) with *seq as its number (then incremented).
+ * malloc'd, or NULL when out of memory. */
+char *wf_api_resp_event(const char *type, struct json_t *payload, uint64_t *seq);
 
 /* api_fields.c: every top-level field of obj is known to the endpoint and
  * usable as given; else false + a 400 naming it (docs/server.md's table). */

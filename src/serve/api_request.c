@@ -614,7 +614,7 @@ bool wf_api_parse(wf_api_kind kind, const char *body, size_t len, const wf_api_l
     r->parse_special = true;
     r->cache_prompt = true;
     r->sp = wf_sampler_default_params();
-    bool openai = kind == WF_API_CHAT || kind == WF_API_COMPLETIONS;
+    bool openai = kind == WF_API_CHAT || kind == WF_API_COMPLETIONS || kind == WF_API_RESPONSES;
     if (openai) { /* OpenAI's defaults: plain softmax sampling at temperature 1 */
         r->sp.temperature = 1.0f;
         r->sp.top_p = 1.0f;
@@ -651,6 +651,10 @@ bool wf_api_parse(wf_api_kind kind, const char *body, size_t len, const wf_api_l
             case WF_API_INFILL: ok = parse_llama(o, &lim, r, e); break;
             case WF_API_TOKENIZE: ok = parse_tokenize(o, r, e); break;
             case WF_API_DETOKENIZE: ok = parse_detokenize(o, &lim, r, e); break;
+            case WF_API_RESPONSES:
+                ok = get_sampling(o, true, r, e) && get_stream(o, r, e) && get_stops(o, "stop", &lim, r, e) &&
+                     get_spec(o, r, e) && get_prediction(o, r, e) && wf_api_parse_responses(o, &lim, r, e);
+                break;
             default: ok = wf_api_fail(e, 404, "invalid_request_error", NULL, "unknown_url", "Unknown endpoint.");
             }
         }
@@ -680,7 +684,38 @@ void wf_api_request_free(wf_api_request *r) {
     }
     free(r->extra);
     free(r->tokens);
+    free(r->instructions);
+    free(r->previous_response_id);
+    free(r->echo_json);
     wf_api_kind k = r->kind;
     memset(r, 0, sizeof *r);
     r->kind = k;
+}
+
+/* For api_responses.c (serve/api_int.h): the same checks, same messages. */
+bool wf_api_text_parts(json_t *v, const char *const *types, const char *param, char **out, size_t *len, wf_api_error *e) {
+    if (!types) return text_parts(v, param, out, len, e);
+    size_t bad = SIZE_MAX;
+    wf_error err = {0};
+    wf_status st = wf_chat_content_join(v, types, out, len, &bad, &err);
+    if (st == WF_OK) return true;
+    if (st == WF_ERR_NOMEM) return oom(e);
+    if (bad == SIZE_MAX) return bad_type(e, param, "a string or an array of content parts", v);
+    json_t *p = json_array_get(v, bad), *type = json_object_get(p, "type");
+    if (!json_is_object(p) || !json_is_string(type))
+        return wf_api_fail(e, E400, param, "invalid_type", "Invalid '%s[%zu]': expected a content part object with a 'type'.", param, bad);
+    if (st == WF_ERR_UNSUPPORTED)
+        return wf_api_fail(e, E400, param, "unsupported_content",
+                           "Invalid '%s[%zu]': content parts of type '%.40s' are not supported (%s%s%s only).", param, bad,
+                           json_string_value(type), types[0], types[1] ? " and " : "", types[1] ? types[1] : "");
+    return wf_api_fail(e, E400, param, "invalid_type", "Invalid '%s[%zu].text': expected a string.", param, bad);
+}
+
+bool wf_api_chat_message(json_t *m, size_t i, wf_api_request *r, wf_api_error *e) { return chat_message(m, i, r, e); }
+bool wf_api_bad_type(wf_api_error *e, const char *param, const char *want, const json_t *v) {
+    return bad_type(e, param, want, v);
+}
+bool wf_api_oom(wf_api_error *e) { return oom(e); }
+bool wf_api_get_int(json_t *o, const char *key, int64_t lo, int64_t hi, int64_t *out, bool *present, wf_api_error *e) {
+    return get_int(o, key, lo, hi, out, present, e);
 }

@@ -12,6 +12,7 @@
  * wf_session_cancel on the slot: the session stops inside the current step
  * (the abort hook checks it per layer) and the slot is free at the next. */
 #include "serve/serve_int.h"
+#include "serve/responses.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -61,6 +62,7 @@ static void req_free(srv_req *r) {
     free(r->lp);
     free(r->top_id);
     free(r->top_lp);
+    srv_resp_free(r->resp);
     pthread_cond_destroy(&r->cv);
     free(r);
 }

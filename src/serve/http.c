@@ -14,6 +14,7 @@
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "serve/serve_int.h"
 #include "serve/static.h"
+#include "serve/responses.h"
 
 #include "text/tokenizer.h"
 
@@ -182,6 +183,22 @@ static bool pend_add(conn *k, char *json) {
     return true;
 }
 
+/* Ready-made SSE text (the Responses API's "event:" lines), taken. */
+static bool pend_raw(conn *k, char *sse) {
+    if (!sse) return false;
+    size_t n = strlen(sse);
+    char *np = realloc(k->pend, k->n_pend + n + 1);
+    if (!np) {
+        free(sse);
+        return false;
+    }
+    k->pend = np;
+    memcpy(k->pend + k->n_pend, sse, n);
+    k->n_pend += n;
+    free(sse);
+    return true;
+}
+
 static bool pend_done(conn *k) {
     char *np = realloc(k->pend, k->n_pend + 14);
     if (!np) return false;
@@ -197,6 +214,13 @@ static bool stream_final(conn *k) {
     wf_api_result res;
     fill_result(k, &res);
     bool openai = r->api.kind == WF_API_CHAT || r->api.kind == WF_API_COMPLETIONS;
+    if (r->api.kind == WF_API_RESPONSES) { /* its own closing events, errors included */
+        if (r->st != WF_OK) {
+            k->status = 500;
+            snprintf(k->errmsg, sizeof k->errmsg, "generation failed: %.400s", r->errmsg);
+        }
+        return pend_raw(k, srv_responses_stream_end(k->s, r));
+    }
     if (r->st != WF_OK) {
         wf_api_error e;
         wf_api_fail(&e, 500, "server_error", NULL, NULL, "generation failed: %s", r->errmsg);
@@ -245,6 +269,7 @@ static bool stream_next(conn *k) {
         wf_api_result res;
         fill_result(k, &res);
         if (r->api.kind == WF_API_CHAT) ok = pend_add(k, wf_api_chat_chunk_role(&res, r->api.include_usage));
+        if (r->api.kind == WF_API_RESPONSES) ok = pend_raw(k, srv_responses_stream_begin(s, r));
         /* completions with echo: the prompt comes first, as its own chunk */
         if (r->api.kind == WF_API_COMPLETIONS && r->echo) {
             res.logprobs = NULL;
@@ -255,7 +280,7 @@ static bool stream_next(conn *k) {
             return ok;
         }
     }
-    const bool tools = r->api.kind == WF_API_CHAT && r->api.tools;
+    const bool tools = (r->api.kind == WF_API_CHAT || r->api.kind == WF_API_RESPONSES) && r->api.tools;
     for (;;) {
         /* with tools, text from a tool-call marker on is held for the end */
         size_t avail = r->n_text;
@@ -270,11 +295,12 @@ static bool stream_next(conn *k) {
             res.text_len = k->sent_text; /* completions text_offset base */
             k->sent_ids = r->n_ids;
             bool iu = r->api.include_usage;
-            char *j = r->api.kind == WF_API_CHAT          ? wf_api_chat_chunk_text(&res, t, n, iu)
+            char *j = r->api.kind == WF_API_RESPONSES     ? NULL
+                      : r->api.kind == WF_API_CHAT        ? wf_api_chat_chunk_text(&res, t, n, iu)
                       : r->api.kind == WF_API_COMPLETIONS ? wf_api_completions_chunk_text(&res, t, n, iu)
                                                           : wf_api_llama_chunk_text(t, n, r->slot);
             k->sent_text = avail;
-            ok = pend_add(k, j);
+            ok = r->api.kind == WF_API_RESPONSES ? pend_raw(k, srv_responses_stream_text(s, r, t, n)) : pend_add(k, j);
             break;
         }
         if (r->state == SRV_DONE) {
@@ -365,13 +391,14 @@ static enum MHD_Result wait_and_respond(conn *k) {
         return ret;
     }
     case WF_API_COMPLETIONS: return send_json(k, 200, wf_api_completions_response(&res));
+    case WF_API_RESPONSES: return send_json(k, 200, srv_responses_final(s, r));
     default: return send_json(k, 200, wf_api_llama_response(&res, true, false));
     }
 }
 
 static enum MHD_Result generate(conn *k, wf_api_kind kind) {
     wf_server *s = k->s;
-    static const char *const prefix[] = {"chatcmpl", "cmpl", "cmpl", "infill", "", ""};
+    static const char *const prefix[] = {"chatcmpl", "cmpl", "cmpl", "infill", "", "", "resp"};
     wf_api_limits lim = {0};
     lim.n_vocab = s->n_vocab;
     wf_api_request a;
@@ -384,6 +411,8 @@ static enum MHD_Result generate(conn *k, wf_api_kind kind) {
     }
     r->api = a;
     k->req = r;
+    if (kind == WF_API_RESPONSES) /* OpenAI's form: resp_<hex> */
+        for (char *p = r->id; *p; p++) *p = *p == '-' ? '_' : *p;
     snprintf(k->rid, sizeof k->rid, "%s", r->id);
     if (!srv_prepare(s, r, &e) || !srv_submit(s, r, &e)) return send_error(k, &e);
     if (!r->api.stream) return wait_and_respond(k);
@@ -530,6 +559,8 @@ static const struct route {
     {"/models", "GET", R_MODELS, 0},
     {"/metrics", "GET", R_METRICS, 0},
     {"/props", "GET", R_PROPS, 0},
+    {"/v1/responses", "POST", R_GEN, WF_API_RESPONSES},
+    {"/responses", "POST", R_GEN, WF_API_RESPONSES},
 };
 
 /* llama.cpp's GET /props: what clients probe for (slots, context, model). */
@@ -556,6 +587,8 @@ static const char *route_label(const char *uri) {
     static const char pre[] = "/v1/requests/", suf[] = "/cancel";
     if (n > sizeof pre + sizeof suf - 2 && !strncmp(uri, pre, sizeof pre - 1) && !strncmp(uri + n - (sizeof suf - 1), suf, sizeof suf - 1))
         return "/v1/requests/cancel";
+    if (!strncmp(uri, "/v1/responses/", 14) || !strncmp(uri, "/responses/", 11))
+        return n > 7 && !strncmp(uri + n - 7, "/cancel", 7) ? "/v1/responses/{id}/cancel" : "/v1/responses/{id}";
     return "other";
 }
 
@@ -587,6 +620,12 @@ static enum MHD_Result dispatch(conn *k, const char *url, const char *method) {
     }
     wf_api_error e;
     if (!authorized(k, &e)) return send_error(k, &e);
+    const char *rest = !strncmp(url, "/v1/responses/", 14) ? url + 14 : !strncmp(url, "/responses/", 11) ? url + 11 : NULL;
+    if (rest) { /* GET / DELETE /v1/responses/{id}, POST .../cancel */
+        char *body = NULL;
+        int st = srv_responses_route(s, method, rest, &body, &e);
+        return st == 200 ? send_json(k, 200, body) : send_error(k, &e);
+    }
     if (is_cancel) {
         if (strcmp(method, "POST")) return fail(k, 405, "invalid_request_error", "method_not_allowed", "Use POST.");
         char id[64];

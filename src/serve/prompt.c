@@ -13,6 +13,7 @@
 #include "serve/serve_int.h"
 
 #include "chat/messages.h"
+#include "serve/responses.h"
 #include "text/tokenizer.h"
 
 #include <stdint.h>
@@ -64,16 +65,47 @@ bool srv_chat_tokens(wf_server *s, const wf_api_request *a, int32_t **out, size_
     o.bos_token = s->bos_text;
     o.eos_token = s->eos_text;
     o.extra_json = a->template_extra;
+    /* Responses' instructions: a system message first (joined with a
+     * leading system message, as templates want one system turn at most) */
+    const wf_chat_message *msgs = a->msgs.m;
+    size_t n = a->msgs.n;
+    wf_chat_message *with = NULL;
+    char *joined = NULL;
+    if (a->instructions) {
+        bool lead = n && msgs[0].role && !strcmp(msgs[0].role, "system");
+        size_t jl = a->instructions_len + (lead ? 2 + msgs[0].content_len : 0);
+        with = malloc((n + 1) * sizeof *with);
+        joined = malloc(jl + 1);
+        if (!with || !joined) {
+            free(with);
+            free(joined);
+            return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+        }
+        memcpy(joined, a->instructions, a->instructions_len);
+        if (lead) {
+            memcpy(joined + a->instructions_len, "\n\n", 2);
+            memcpy(joined + a->instructions_len + 2, msgs[0].content, msgs[0].content_len);
+        }
+        joined[jl] = 0;
+        with[0] = (wf_chat_message){"system", joined, jl, lead ? msgs[0].fields_json : NULL};
+        if (n > (size_t)lead) memcpy(with + 1, msgs + lead, (n - lead) * sizeof *with);
+        n = n - lead + 1;
+        msgs = with;
+    }
     char *r = NULL;
     size_t rn = 0, bad = SIZE_MAX;
     wf_error err = {0};
-    wf_status st = wf_template_render(s->tmpl, a->msgs.m, a->msgs.n, &o, &r, &rn, &err);
+    wf_status st = wf_template_render(s->tmpl, msgs, n, &o, &r, &rn, &err);
     if (st) {
+        free(with);
+        free(joined);
         if (st == WF_ERR_NOMEM) return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory rendering the chat template");
         return wf_api_fail(e, 400, "invalid_request_error", "messages", "chat_template_error", "chat template: %s", err.msg);
     }
-    st = wf_chat_tokenize(s->v, r, rn, 0, a->msgs.m, a->msgs.n, out, n_out, &bad, &err);
+    st = wf_chat_tokenize(s->v, r, rn, 0, msgs, n, out, n_out, &bad, &err);
     free(r);
+    free(with);
+    free(joined);
     if (st == WF_OK) return true;
     if (bad != SIZE_MAX)
         return wf_api_fail(e, 400, "invalid_request_error", "messages", "special_tokens_in_content", "%s", err.msg);
@@ -120,7 +152,7 @@ static bool fim_tokens(wf_server *s, srv_req *r, const char *pre, size_t npre, c
         free(tail_ids.p);
         if (st == WF_ERR_RANGE)
             return wf_api_fail(e, 400, "invalid_request_error", NULL, "context_length_exceeded",
-                               "The infill prompt does not fit the context of %d tokens.", s->n_ctx);
+                               "The infill prompt does not fit the context of %d tokens per slot (wafer serve -c).", s->n_ctx);
         return tok_fail(e, &err);
     }
     tokv t = {ids, n, n};
@@ -179,7 +211,9 @@ bool srv_prepare(wf_server *s, srv_req *r, wf_api_error *e) {
 
     bool ok = true;
     switch (a->kind) {
+    case WF_API_RESPONSES: /* its conversation is a chat */
     case WF_API_CHAT:
+        if (a->kind == WF_API_RESPONSES && !srv_responses_prepare(s, r, e)) return false;
         ok = srv_chat_tokens(s, a, &r->prompt, &r->n_prompt, e);
         r->interactive = a->stream;
         break;
@@ -211,11 +245,14 @@ bool srv_prepare(wf_server *s, srv_req *r, wf_api_error *e) {
     if (!ok) return false;
     if (r->n_prompt == 0)
         return wf_api_fail(e, 400, "invalid_request_error", "prompt", "empty_prompt", "The prompt is empty.");
-    if (r->n_prompt >= (size_t)s->n_ctx)
-        return wf_api_fail(e, 400, "invalid_request_error", a->kind == WF_API_CHAT ? "messages" : "prompt",
-                           "context_length_exceeded",
-                           "This model's maximum context length is %d tokens. However, your %s resulted in %zu tokens.",
-                           s->n_ctx, a->kind == WF_API_CHAT ? "messages" : "prompt", r->n_prompt);
+    if (r->n_prompt >= (size_t)s->n_ctx) {
+        const char *what = a->kind == WF_API_CHAT ? "messages" : a->kind == WF_API_RESPONSES ? "input" : "prompt";
+        return wf_api_fail(e, 400, "invalid_request_error", what, "context_length_exceeded",
+                           "This model's maximum context length is %d tokens. However, your %s resulted in %zu tokens. "
+                           "The context is %d tokens per slot: start wafer serve with a larger -c (per slot), or fewer "
+                           "--parallel slots for the same memory.",
+                           s->n_ctx, what, r->n_prompt, s->n_ctx);
+    }
     if (a->constraint.kind != WF_API_CONSTRAINT_NONE) {
         /* the grammar, in the model family's tool-call format (checked at parse) */
         char *gbnf = NULL;

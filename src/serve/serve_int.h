@@ -20,6 +20,8 @@
 typedef enum srv_state { SRV_QUEUED = 0, SRV_RUNNING, SRV_DONE } srv_state;
 
 typedef struct srv_req srv_req;
+typedef struct srv_resp srv_resp;     /* responses.c: a stream's progress     */
+typedef struct srv_rstore srv_rstore; /* responses.c: kept responses          */
 struct srv_req {
     srv_req *q_next;          /* waiting queue (engine)                       */
     srv_req *all_prev, *all_next; /* every live request (cancel by id)        */
@@ -67,6 +69,7 @@ struct srv_req {
     double t_arrive, t_admit, t_first, t_end; /* wf_time_now()                */
     int64_t created;          /* unix seconds                                 */
     int http_status;          /* for the log line                             */
+    srv_resp *resp;           /* /v1/responses only (responses.c)             */
 };
 
 /* ---- metrics ----------------------------------------------------------- */
@@ -155,6 +158,7 @@ struct wf_server {
 
     srv_slot *slots;          /* (cfg.n_parallel) owned by the engine thread */
     wf_prefix_cache *pc;
+    srv_rstore *rstore;       /* kept responses (responses.c), or NULL        */
 
     pthread_mutex_t mu;       /* queue, slots' req, requests' progress, metrics */
     pthread_cond_t engine_cv; /* work for the engine                          */

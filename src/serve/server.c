@@ -1,6 +1,7 @@
 /* server.c — the server's life cycle (create the slots, template and prefix
  * cache; start; drain; free) and the per-request log line. */
 #include "serve/serve_int.h"
+#include "serve/responses.h"
 
 #include "model/model.h"
 #include "text/tokenizer.h"
@@ -32,6 +33,8 @@ void wf_server_config_init(wf_server_config *c) {
     c->max_tokens_default = -1;
     c->spec = WF_SPEC_NONE;
     c->cache_bytes = 256ull << 20;
+    c->responses_max = 256;
+    c->responses_bytes = 64ull << 20;
 }
 
 static char *dup_s(const char *s) {
@@ -119,9 +122,12 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
     wf_context_params cp = s->cfg.ctx;
     if (cp.n_ctx <= 0) {
         int32_t t = wf_model_n_ctx_train(m);
-        cp.n_ctx = t > 0 && t < 8192 ? t : 8192;
+        cp.n_ctx = t > 0 && t < 16384 ? t : 16384; /* an agent's 12k-token prompt fits */
     }
     if (s->cfg.cache_bytes && (st = wf_prefix_cache_create(s->cfg.cache_bytes, 0, &s->pc, err)) != WF_OK) goto fail;
+    if (s->cfg.responses_max > 0 &&
+        !(s->rstore = srv_rstore_new((size_t)s->cfg.responses_max, (size_t)s->cfg.responses_bytes)))
+        goto nomem;
     if (!(s->slots = calloc((size_t)s->cfg.n_parallel, sizeof *s->slots))) goto nomem;
     for (int i = 0; i < s->cfg.n_parallel; i++) {
         if ((st = wf_session_create(m, &cp, &s->slots[i].sess, err)) != WF_OK) goto fail;
@@ -204,6 +210,7 @@ void wf_server_free(wf_server *s) {
     for (int i = 0; s->slots && i < s->cfg.n_parallel; i++) wf_session_free(s->slots[i].sess);
     free(s->slots);
     wf_prefix_cache_free(s->pc);
+    srv_rstore_free(s->rstore);
     wf_template_free(s->tmpl);
     wf_grammar_vocab_free(s->gvocab);
     free(s->bos_text);

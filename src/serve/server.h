@@ -38,6 +38,9 @@ typedef struct wf_server_config {
     int32_t draft_max;         /* <= 0: default                                 */
     wf_model *draft;           /* draft model for WF_SPEC_DRAFT, or NULL        */
     uint64_t cache_bytes;      /* prefix cache size (0: off)                    */
+    int32_t responses_max;     /* /v1/responses kept for previous_response_id
+                                  (256; 0: none kept)                           */
+    uint64_t responses_bytes;  /* and at most this many bytes (64 MiB)          */
     bool log_json;             /* one JSON object per request line              */
     bool no_ui;                /* do not serve the web app at / (static.h)      */
     wf_server_log_fn log;      /* NULL: no logging                              */

@@ -20,6 +20,7 @@
 #include "serve/api_response.c"
 #include "serve/tool_calls.c"
 #include "serve/constraint.c"
+#include "serve/api_responses.c"
 
 #include "testutil.h"
 

@@ -1,0 +1,523 @@
+/* responses.c — the server side of POST /v1/responses: the response store
+ * (kept responses for previous_response_id and GET / DELETE, bounded by a
+ * count and by bytes, least recently used first out), a request's
+ * conversation completed from the response it follows, the response object
+ * and the stream's events as the generation goes, and the
+ * /v1/responses/{id} routes.
+ *
+ * A stored response keeps its conversation as chat messages (input items
+ * without the instructions, which OpenAI does not carry over, then the
+ * answer), so a follow-up renders the same text again and the prefix cache
+ * finds its tokens: only the new items are computed. */
+#include "serve/responses.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the store ------------------------------------------------------------ */
+
+typedef struct rs_entry rs_entry;
+struct rs_entry {
+    rs_entry *prev, *next;   /* most recently used first */
+    char id[48];
+    char *json;              /* the response object      */
+    wf_chat_list conv;       /* its conversation         */
+    size_t bytes;
+};
+
+struct srv_rstore {
+    pthread_mutex_t mu;
+    rs_entry *head, *tail;
+    size_t n, bytes, max_n, max_bytes;
+};
+
+srv_rstore *srv_rstore_new(size_t max_n, size_t max_bytes) {
+    srv_rstore *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    if (pthread_mutex_init(&st->mu, NULL)) {
+        free(st);
+        return NULL;
+    }
+    st->max_n = max_n;
+    st->max_bytes = max_bytes;
+    return st;
+}
+
+static void entry_free(rs_entry *e) {
+    free(e->json);
+    wf_chat_list_free(&e->conv);
+    free(e);
+}
+
+static void unlink_entry(srv_rstore *st, rs_entry *e) {
+    if (e->prev) e->prev->next = e->next;
+    else st->head = e->next;
+    if (e->next) e->next->prev = e->prev;
+    else st->tail = e->prev;
+    e->prev = e->next = NULL;
+    st->n--;
+    st->bytes -= e->bytes;
+}
+
+static void push_front(srv_rstore *st, rs_entry *e) {
+    e->prev = NULL;
+    e->next = st->head;
+    if (st->head) st->head->prev = e;
+    st->head = e;
+    if (!st->tail) st->tail = e;
+    st->n++;
+    st->bytes += e->bytes;
+}
+
+static rs_entry *find(srv_rstore *st, const char *id) {
+    for (rs_entry *e = st->head; e; e = e->next)
+        if (!strcmp(e->id, id)) return e;
+    return NULL;
+}
+
+void srv_rstore_free(srv_rstore *st) {
+    if (!st) return;
+    while (st->head) {
+        rs_entry *e = st->head;
+        unlink_entry(st, e);
+        entry_free(e);
+    }
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+}
+
+void srv_rstore_stats(srv_rstore *st, size_t *n, size_t *bytes) {
+    pthread_mutex_lock(&st->mu);
+    *n = st->n;
+    *bytes = st->bytes;
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* Keep json and conv (taken in every case) under id. false when the store
+ * is off or the response alone is larger than the store. */
+static bool rstore_put(srv_rstore *st, const char *id, char *json, wf_chat_list *conv) {
+    size_t bytes = sizeof(rs_entry) + strlen(json) + 1;
+    for (size_t i = 0; i < conv->n; i++)
+        bytes += sizeof(wf_chat_message) + conv->m[i].content_len + 1 + (conv->m[i].role ? strlen(conv->m[i].role) + 1 : 0) +
+                 (conv->m[i].fields_json ? strlen(conv->m[i].fields_json) + 1 : 0);
+    rs_entry *e = st && st->max_n && bytes <= st->max_bytes ? calloc(1, sizeof *e) : NULL;
+    if (!e) {
+        free(json);
+        wf_chat_list_free(conv);
+        return false;
+    }
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->json = json;
+    e->conv = *conv;
+    memset(conv, 0, sizeof *conv);
+    e->bytes = bytes;
+    pthread_mutex_lock(&st->mu);
+    rs_entry *old = find(st, id);
+    if (old) {
+        unlink_entry(st, old);
+        entry_free(old);
+    }
+    while (st->tail && (st->n + 1 > st->max_n || st->bytes + bytes > st->max_bytes)) {
+        rs_entry *lru = st->tail;
+        unlink_entry(st, lru);
+        entry_free(lru);
+    }
+    push_front(st, e);
+    pthread_mutex_unlock(&st->mu);
+    return true;
+}
+
+/* A copy of the stored object's JSON (NULL: unknown id or out of memory). */
+static char *rstore_get_json(srv_rstore *st, const char *id) {
+    if (!st) return NULL;
+    pthread_mutex_lock(&st->mu);
+    rs_entry *e = find(st, id);
+    char *j = e ? strdup(e->json) : NULL;
+    if (e) {
+        unlink_entry(st, e);
+        push_front(st, e);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return j;
+}
+
+/* Append a copy of the stored conversation to out: 1 found, 0 unknown,
+ * -1 out of memory. */
+static int rstore_get_conv(srv_rstore *st, const char *id, wf_chat_list *out) {
+    if (!st) return 0;
+    int rc = 0;
+    pthread_mutex_lock(&st->mu);
+    rs_entry *e = find(st, id);
+    if (e) {
+        rc = 1;
+        wf_error err;
+        for (size_t i = 0; rc == 1 && i < e->conv.n; i++) {
+            const wf_chat_message *m = &e->conv.m[i];
+            if (wf_chat_list_push(out, m->role, m->content, m->content_len, m->fields_json, &err)) rc = -1;
+        }
+        unlink_entry(st, e);
+        push_front(st, e);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static bool rstore_delete(srv_rstore *st, const char *id) {
+    if (!st) return false;
+    pthread_mutex_lock(&st->mu);
+    rs_entry *e = find(st, id);
+    if (e) {
+        unlink_entry(st, e);
+        entry_free(e);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return e != NULL;
+}
+
+/* ---- a request ------------------------------------------------------------ */
+
+struct srv_resp {
+    uint64_t seq;            /* next sequence_number           */
+    bool msg_open;           /* the message item was announced */
+    size_t sent;             /* text bytes sent as deltas      */
+    char msg_id[64];
+};
+
+void srv_resp_free(srv_resp *x) { free(x); }
+
+bool srv_responses_prepare(wf_server *s, srv_req *r, wf_api_error *e) {
+    wf_api_request *a = &r->api;
+    if (!(r->resp = calloc(1, sizeof *r->resp))) return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+    const char *suffix = strchr(r->id, '_') ? strchr(r->id, '_') + 1 : r->id;
+    snprintf(r->resp->msg_id, sizeof r->resp->msg_id, "msg_%s", suffix);
+    if (a->previous_response_id) {
+        wf_chat_list conv = {0};
+        int rc = rstore_get_conv(s->rstore, a->previous_response_id, &conv);
+        if (rc <= 0) {
+            wf_chat_list_free(&conv);
+            if (rc < 0) return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+            return wf_api_fail(e, 400, "invalid_request_error", "previous_response_id", "previous_response_not_found",
+                               "Previous response with id '%.64s' not found (it was never stored, was deleted, or the store "
+                               "(--responses-max / --responses-mb) dropped it).",
+                               a->previous_response_id);
+        }
+        wf_error err;
+        for (size_t i = 0; i < a->msgs.n; i++) {
+            const wf_chat_message *m = &a->msgs.m[i];
+            if (wf_chat_list_push(&conv, m->role, m->content, m->content_len, m->fields_json, &err)) {
+                wf_chat_list_free(&conv);
+                return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+            }
+        }
+        wf_chat_list_free(&a->msgs);
+        a->msgs = conv;
+    }
+    if (a->msgs.n == 0 && !a->instructions)
+        return wf_api_fail(e, 400, "invalid_request_error", "input", "empty_input", "Invalid 'input': there is nothing to answer.");
+    return true;
+}
+
+/* The answer's text and calls (calls_json malloc'd or NULL). */
+static void answer_parts(const srv_req *r, size_t *text_len, char **calls_json) {
+    *calls_json = NULL;
+    *text_len = r->n_text;
+    if (!r->api.tools || wf_api_tool_calls(r->text, r->n_text, r->id, calls_json, text_len) <= 0) {
+        free(*calls_json);
+        *calls_json = NULL;
+        *text_len = r->n_text;
+        return;
+    }
+    if (!r->api.parallel_tool_calls) { /* one call only: the first */
+        json_t *c = json_loads(*calls_json, 0, NULL);
+        while (json_array_size(c) > 1) json_array_remove(c, json_array_size(c) - 1);
+        char *one = c ? json_dumps(c, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(c);
+        if (one) {
+            free(*calls_json);
+            *calls_json = one;
+        }
+    }
+}
+
+static const char *status_of(const srv_req *r, const char **incomplete) {
+    *incomplete = NULL;
+    if (r->st != WF_OK) return "failed";
+    if (r->cancel_explicit) return "cancelled";
+    const char *f = srv_finish_reason(r);
+    if (f && !strcmp(f, "length")) {
+        *incomplete = "max_output_tokens";
+        return "incomplete";
+    }
+    return r->cancel ? "cancelled" : "completed";
+}
+
+static void view_of(wf_server *s, const srv_req *r, wf_api_resp_view *v, size_t text_len, const char *calls) {
+    memset(v, 0, sizeof *v);
+    v->id = r->id;
+    v->model = r->api.model && *r->api.model ? r->api.model : s->model_name;
+    v->created = r->created;
+    v->status = r->state == SRV_DONE ? status_of(r, &v->incomplete) : "in_progress";
+    v->error = r->st != WF_OK ? r->errmsg : NULL;
+    v->text = r->text;
+    v->text_len = text_len;
+    v->calls_json = calls;
+    v->echo_json = r->api.echo_json;
+    v->previous_response_id = r->api.previous_response_id;
+    v->with_output = r->state == SRV_DONE;
+    v->prediction = r->api.prediction != NULL;
+    srv_fill_usage(r, &v->usage);
+}
+
+/* Keep a finished response (object + conversation) when it asked to be. */
+static void store_response(wf_server *s, const srv_req *r, json_t *obj, size_t text_len, const char *calls) {
+    if (!r->api.store || !s->rstore || r->st != WF_OK) return;
+    char *json = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    wf_chat_list conv = {0};
+    wf_error err;
+    bool ok = json != NULL;
+    for (size_t i = 0; ok && i < r->api.msgs.n; i++) {
+        const wf_chat_message *m = &r->api.msgs.m[i];
+        ok = !wf_chat_list_push(&conv, m->role, m->content, m->content_len, m->fields_json, &err);
+    }
+    char *fields = NULL;
+    if (ok && calls) { /* the assistant turn as chat templates take it */
+        json_t *tc = json_loads(calls, 0, NULL), *c;
+        size_t i;
+        json_array_foreach(tc, i, c) {
+            json_t *f = json_object_get(c, "function"), *a = json_object_get(f, "arguments");
+            json_t *parsed = json_is_string(a) ? json_loads(json_string_value(a), JSON_DECODE_ANY, NULL) : NULL;
+            if (json_is_object(parsed)) json_object_set_new(f, "arguments", parsed);
+            else json_decref(parsed);
+        }
+        json_t *m = tc ? json_pack("{s:s, s:s%, s:O}", "role", "assistant", "content", r->text ? r->text : "", text_len, "tool_calls", tc) : NULL;
+        fields = m ? json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(m);
+        json_decref(tc);
+        ok = fields != NULL;
+    }
+    if (ok) ok = !wf_chat_list_push(&conv, "assistant", r->text ? r->text : "", text_len, fields, &err);
+    free(fields);
+    if (!ok) {
+        free(json);
+        wf_chat_list_free(&conv);
+        return;
+    }
+    rstore_put(s->rstore, r->id, json, &conv);
+}
+
+char *srv_responses_final(wf_server *s, srv_req *r) {
+    size_t text_len;
+    char *calls;
+    answer_parts(r, &text_len, &calls);
+    wf_api_resp_view v;
+    view_of(s, r, &v, text_len, calls);
+    json_t *o = wf_api_resp_object(&v);
+    char *t = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (o) store_response(s, r, o, text_len, calls);
+    json_decref(o);
+    free(calls);
+    return t;
+}
+
+/* ---- the stream ----------------------------------------------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t n;
+    bool oom;
+} sbuf;
+
+static void sb_event(sbuf *b, srv_req *r, const char *type, json_t *payload) {
+    char *ev = b->oom ? (json_decref(payload), NULL) : wf_api_resp_event(type, payload, &r->resp->seq);
+    size_t n = ev ? strlen(ev) : 0;
+    char *np = ev ? realloc(b->p, b->n + n + 1) : NULL;
+    if (!np) {
+        free(ev);
+        b->oom = true;
+        return;
+    }
+    memcpy(np + b->n, ev, n + 1);
+    b->p = np;
+    b->n += n;
+    free(ev);
+}
+
+static char *sb_done(sbuf *b) {
+    if (!b->oom) return b->p;
+    free(b->p);
+    return NULL;
+}
+
+static json_t *resp_snapshot(wf_server *s, srv_req *r) {
+    wf_api_resp_view v;
+    view_of(s, r, &v, 0, NULL);
+    v.status = "in_progress";
+    v.incomplete = v.error = NULL;
+    v.with_output = false;
+    return wf_api_resp_object(&v);
+}
+
+char *srv_responses_stream_begin(wf_server *s, srv_req *r) {
+    sbuf b = {0};
+    sb_event(&b, r, "response.created", json_pack("{s:o}", "response", resp_snapshot(s, r)));
+    sb_event(&b, r, "response.in_progress", json_pack("{s:o}", "response", resp_snapshot(s, r)));
+    return sb_done(&b);
+}
+
+static json_t *msg_item(srv_req *r, const char *status, const char *text, size_t n, bool with_part) {
+    json_t *content = json_array();
+    if (with_part)
+        json_array_append_new(content, json_pack("{s:s, s:s%, s:[], s:[]}", "type", "output_text", "text", text, n,
+                                                 "annotations", "logprobs"));
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", r->resp->msg_id, "type", "message", "status", status, "role",
+                     "assistant", "content", content);
+}
+
+static void open_message(sbuf *b, srv_req *r) {
+    if (r->resp->msg_open) return;
+    r->resp->msg_open = true;
+    sb_event(b, r, "response.output_item.added", json_pack("{s:i, s:o}", "output_index", 0, "item", msg_item(r, "in_progress", "", 0, false)));
+    sb_event(b, r, "response.content_part.added",
+             json_pack("{s:s, s:i, s:i, s:{s:s, s:s, s:[], s:[]}}", "item_id", r->resp->msg_id, "output_index", 0, "content_index", 0,
+                       "part", "type", "output_text", "text", "", "annotations", "logprobs"));
+}
+
+static void text_delta(sbuf *b, srv_req *r, const char *t, size_t n) {
+    if (!n) return;
+    open_message(b, r);
+    sb_event(b, r, "response.output_text.delta",
+             json_pack("{s:s, s:i, s:i, s:s%, s:[]}", "item_id", r->resp->msg_id, "output_index", 0, "content_index", 0, "delta", t,
+                       n, "logprobs"));
+    r->resp->sent += n;
+}
+
+char *srv_responses_stream_text(wf_server *s, srv_req *r, const char *t, size_t n) {
+    (void)s;
+    sbuf b = {0};
+    text_delta(&b, r, t, n);
+    return sb_done(&b);
+}
+
+char *srv_responses_stream_end(wf_server *s, srv_req *r) {
+    sbuf b = {0};
+    if (r->st != WF_OK) {
+        sb_event(&b, r, "error", json_pack("{s:s, s:s, s:n}", "code", "server_error", "message", r->errmsg, "param"));
+        wf_api_resp_view v;
+        view_of(s, r, &v, 0, NULL);
+        sb_event(&b, r, "response.failed", json_pack("{s:o}", "response", wf_api_resp_object(&v)));
+        return sb_done(&b);
+    }
+    size_t text_len;
+    char *calls;
+    answer_parts(r, &text_len, &calls);
+    if (text_len > r->resp->sent) text_delta(&b, r, r->text + r->resp->sent, text_len - r->resp->sent);
+    json_t *tc = calls ? json_loads(calls, 0, NULL) : NULL;
+    if (!r->resp->msg_open && json_array_size(tc) == 0) open_message(&b, r);
+    int idx = 0;
+    if (r->resp->msg_open) {
+        sb_event(&b, r, "response.output_text.done",
+                 json_pack("{s:s, s:i, s:i, s:s%, s:[]}", "item_id", r->resp->msg_id, "output_index", 0, "content_index", 0, "text",
+                           r->text ? r->text : "", text_len, "logprobs"));
+        sb_event(&b, r, "response.content_part.done",
+                 json_pack("{s:s, s:i, s:i, s:{s:s, s:s%, s:[], s:[]}}", "item_id", r->resp->msg_id, "output_index", 0,
+                           "content_index", 0, "part", "type", "output_text", "text", r->text ? r->text : "", text_len,
+                           "annotations", "logprobs"));
+        sb_event(&b, r, "response.output_item.done",
+                 json_pack("{s:i, s:o}", "output_index", 0, "item", msg_item(r, "completed", r->text ? r->text : "", text_len, true)));
+        idx = 1;
+    }
+    const char *suffix = strchr(r->id, '_') ? strchr(r->id, '_') + 1 : r->id;
+    size_t i;
+    json_t *c;
+    json_array_foreach(tc, i, c) {
+        json_t *f = json_object_get(c, "function");
+        char id[96];
+        snprintf(id, sizeof id, "fc_%s_%zu", suffix, i);
+        json_t *name = json_object_get(f, "name"), *args = json_object_get(f, "arguments"), *cid = json_object_get(c, "id");
+        int oi = idx + (int)i;
+        sb_event(&b, r, "response.output_item.added",
+                 json_pack("{s:i, s:{s:s, s:s, s:s, s:O, s:O, s:s}}", "output_index", oi, "item", "id", id, "type", "function_call",
+                           "status", "in_progress", "call_id", cid, "name", name, "arguments", ""));
+        sb_event(&b, r, "response.function_call_arguments.delta",
+                 json_pack("{s:s, s:i, s:O}", "item_id", id, "output_index", oi, "delta", args));
+        sb_event(&b, r, "response.function_call_arguments.done",
+                 json_pack("{s:s, s:i, s:O, s:O}", "item_id", id, "output_index", oi, "name", name, "arguments", args));
+        sb_event(&b, r, "response.output_item.done",
+                 json_pack("{s:i, s:{s:s, s:s, s:s, s:O, s:O, s:O}}", "output_index", oi, "item", "id", id, "type", "function_call",
+                           "status", "completed", "call_id", cid, "name", name, "arguments", args));
+    }
+    json_decref(tc);
+    wf_api_resp_view v;
+    view_of(s, r, &v, text_len, calls);
+    json_t *o = wf_api_resp_object(&v);
+    if (o) store_response(s, r, o, text_len, calls);
+    const char *ev = !strcmp(v.status, "completed") ? "response.completed" : "response.incomplete";
+    sb_event(&b, r, ev, o ? json_pack("{s:o}", "response", o) : NULL);
+    free(calls);
+    return sb_done(&b);
+}
+
+/* ---- /v1/responses/{id}[/cancel] ------------------------------------------ */
+
+static srv_req *live_request(wf_server *s, const char *id) {
+    for (srv_req *q = s->all; q; q = q->all_next)
+        if (q->api.kind == WF_API_RESPONSES && !strcmp(q->id, id)) return q;
+    return NULL;
+}
+
+int srv_responses_route(wf_server *s, const char *method, const char *rest, char **body, wf_api_error *e) {
+    *body = NULL;
+    char id[64];
+    size_t n = strcspn(rest, "/");
+    const char *action = rest[n] ? rest + n + 1 : "";
+    if (n == 0 || n >= sizeof id || strchr(action, '/'))
+        return wf_api_fail(e, 404, "invalid_request_error", NULL, "not_found", "No such response."), 404;
+    memcpy(id, rest, n);
+    id[n] = 0;
+    if (!strcmp(action, "cancel")) {
+        if (strcmp(method, "POST")) return wf_api_fail(e, 405, "invalid_request_error", NULL, "method_not_allowed", "Use POST."), 405;
+        pthread_mutex_lock(&s->mu);
+        srv_req *q = live_request(s, id);
+        if (q) {
+            q->refs++;
+            pthread_mutex_unlock(&s->mu);
+            srv_cancel(s, q, true);
+            pthread_mutex_lock(&s->mu);
+            for (int i = 0; i < 500 && q->submitted && q->state != SRV_DONE; i++) srv_req_wait(s, q, 10);
+            size_t text_len;
+            char *calls;
+            answer_parts(q, &text_len, &calls);
+            wf_api_resp_view v;
+            view_of(s, q, &v, text_len, calls);
+            if (q->state != SRV_DONE) v.status = "cancelled";
+            json_t *o = wf_api_resp_object(&v);
+            *body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+            json_decref(o);
+            free(calls);
+            pthread_mutex_unlock(&s->mu);
+            srv_req_release(s, q);
+            return 200;
+        }
+        pthread_mutex_unlock(&s->mu);
+        /* a finished response: cancelling it changes nothing */
+        if ((*body = rstore_get_json(s->rstore, id))) return 200;
+        return wf_api_fail(e, 404, "invalid_request_error", NULL, "not_found", "No response with id '%.64s'.", id), 404;
+    }
+    if (*action) return wf_api_fail(e, 404, "invalid_request_error", NULL, "not_found", "Unknown URL."), 404;
+    if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {
+        if ((*body = rstore_get_json(s->rstore, id))) return 200;
+        return wf_api_fail(e, 404, "invalid_request_error", NULL, "not_found",
+                           "No stored response with id '%.64s' (store false, deleted, or dropped from the store).", id), 404;
+    }
+    if (!strcmp(method, "DELETE")) {
+        if (!rstore_delete(s->rstore, id))
+            return wf_api_fail(e, 404, "invalid_request_error", NULL, "not_found", "No stored response with id '%.64s'.", id), 404;
+        json_t *o = json_pack("{s:s, s:s, s:b}", "id", id, "object", "response.deleted", "deleted", 1);
+        *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        return 200;
+    }
+    return wf_api_fail(e, 405, "invalid_request_error", NULL, "method_not_allowed", "Use GET, DELETE or POST .../cancel."), 405;
+}
