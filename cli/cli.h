@@ -98,6 +98,10 @@ wf_context *cli_make_context(wf_model *m, const cli_opts *o, int32_t min_ctx);
 int32_t *cli_input_tokens(const cli_opts *o, const wf_model *m, size_t *n);
 /* Read a whole file (NUL-terminated; *len without it). */
 char *cli_read_file(const char *path, size_t *len);
+/* Read all of stdin, at most max bytes (NUL-terminated; *len without it).
+ * NULL after printing "wafer WHO: ..." (too large, out of memory, a read
+ * error). */
+char *cli_read_stdin(const char *who, size_t max, size_t *len);
 
 /* A progress bar on stderr when it is a terminal. */
 typedef struct cli_progress {

@@ -69,30 +69,7 @@ static void usage(FILE *f) {
 
 /* Whole file or stdin ("-"), NUL-terminated. Prints errors. */
 static char *read_input(const char *path, size_t *len) {
-    if (strcmp(path, "-")) return cli_read_file(path, len);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf) return NULL;
-    for (;;) {
-        if (n == cap) {
-            if (cap > ((size_t)1 << 40)) { free(buf); fprintf(stderr, "wafer complete: stdin too large\n"); return NULL; }
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) { free(buf); fprintf(stderr, "wafer complete: out of memory\n"); return NULL; }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, stdin);
-        n += got;
-        if (got == 0) break;
-    }
-    if (ferror(stdin)) {
-        fprintf(stderr, "wafer complete: cannot read stdin: %s\n", strerror(errno));
-        free(buf);
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
+    return strcmp(path, "-") ? cli_read_file(path, len) : cli_read_stdin("complete", (size_t)1 << 40, len);
 }
 
 /* Byte offset of the cursor at 1-based (line, col). Prints errors. */

@@ -34,28 +34,6 @@ static void template_help(FILE *f) {
             "strftime_now() uses the current time, or WAFER_TEMPLATE_NOW (unix seconds).\n");
 }
 
-static char *read_stdin(size_t *len) {
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, stdin);
-        n += got;
-        if (got == 0) break;
-        if (n == cap) {
-            char *nb = cap < (256u << 20) ? realloc(buf, cap * 2) : NULL;
-            if (!nb) { free(buf); buf = NULL; break; }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (!buf) {
-        fprintf(stderr, "wafer template: cannot read the messages from stdin\n");
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 int cmd_template(int argc, char **argv) {
     const char *model = NULL, *tmpl_arg = NULL, *messages = NULL, *bos = NULL, *eos = NULL, *vars = NULL;
     bool gen = true;
@@ -145,7 +123,8 @@ int cmd_template(int argc, char **argv) {
         fprintf(stderr, "wafer template: %s\n", err.msg);
         goto done;
     }
-    msg_text = !strcmp(messages, "-") ? read_stdin(&msg_len) : cli_read_file(messages, &msg_len);
+    msg_text = !strcmp(messages, "-") ? cli_read_stdin("template", (size_t)256 << 20, &msg_len)
+                                      : cli_read_file(messages, &msg_len);
     if (!msg_text) goto done;
 
     wf_template_opts o;

@@ -2,6 +2,8 @@
  * shared by the `wafer` subcommands. */
 #include "cli.h"
 
+#include "base/buf.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -305,6 +307,27 @@ char *cli_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+char *cli_read_stdin(const char *who, size_t max, size_t *len) {
+    wf_buf b = {0};
+    char tmp[65536];
+    size_t k;
+    wf_buf_add(&b, "", 0); /* an empty input is an empty string, not NULL */
+    while ((k = fread(tmp, 1, sizeof tmp, stdin)) > 0) {
+        if (k > max - b.n) {
+            fprintf(stderr, "wafer %s: stdin is larger than %zu bytes\n", who, max);
+            wf_buf_free(&b);
+            return NULL;
+        }
+        wf_buf_add(&b, tmp, k);
+    }
+    if (b.failed || ferror(stdin)) {
+        fprintf(stderr, "wafer %s: cannot read stdin: %s\n", who, b.failed ? "out of memory" : strerror(errno));
+        wf_buf_free(&b);
+        return NULL;
+    }
+    return wf_buf_take(&b, len);
+}
+
 static int32_t *parse_ids(const char *s, int32_t n_vocab, size_t *n) {
     size_t cap = 16, k = 0;
     int32_t *ids = malloc(cap * sizeof *ids);
@@ -321,10 +344,9 @@ static int32_t *parse_ids(const char *s, int32_t n_vocab, size_t *n) {
             free(ids);
             return NULL;
         }
-        if (k == cap) {
-            int32_t *t = realloc(ids, (cap *= 2) * sizeof *ids);
-            if (!t) { free(ids); return NULL; }
-            ids = t;
+        if (k == cap && !WF_ARRAY_RESERVE(ids, cap, k + 1)) {
+            free(ids);
+            return NULL;
         }
         ids[k++] = (int32_t)v;
         p = end;

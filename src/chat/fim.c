@@ -15,6 +15,8 @@
  */
 #include "chat/fim.h"
 
+#include "base/buf.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,18 +253,7 @@ typedef struct ibuf {
 } ibuf;
 
 static bool ib_append(ibuf *b, const int32_t *ids, size_t n) {
-    if (n > SIZE_MAX / sizeof(int32_t) - b->n) return false;
-    if (b->n + n > b->cap) {
-        size_t nc = b->cap * 2 > 64 ? b->cap * 2 : 64;
-        if (nc < b->n + n || nc > SIZE_MAX / sizeof(int32_t)) nc = b->n + n;
-        int32_t *np = realloc(b->p, nc * sizeof *np);
-        if (!np) return false;
-        b->p = np;
-        b->cap = nc;
-    }
-    if (n) memcpy(b->p + b->n, ids, n * sizeof *ids);
-    b->n += n;
-    return true;
+    return WF_ARRAY_APPEND(b->p, b->n, b->cap, ids, n);
 }
 
 static bool ib_push(ibuf *b, int32_t id) {

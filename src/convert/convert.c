@@ -21,6 +21,7 @@
  * checkpoint type) and run wf_quantize_file on it.
  */
 #include "convert/convert.h"
+#include "base/buf.h"
 
 #include "format/quant.h"
 #include "convert/quantize.h"
@@ -149,13 +150,7 @@ static void *scratch_map(const conv *c, size_t bytes) {
 }
 
 static void *keep(conv *c, size_t bytes) {
-    if (c->n_bufs == c->cap_bufs) {
-        size_t nc = c->cap_bufs ? 2 * c->cap_bufs : 64;
-        struct conv_buf *nb = realloc(c->bufs, nc * sizeof *nb);
-        if (!nb) return NULL;
-        c->bufs = nb;
-        c->cap_bufs = nc;
-    }
+    if (c->n_bufs == c->cap_bufs && !WF_ARRAY_RESERVE(c->bufs, c->cap_bufs, c->n_bufs + 1)) return NULL;
     bool mapped = bytes >= SCRATCH_MIN && c->scratch_dir;
     void *p = mapped ? scratch_map(c, bytes) : NULL;
     if (!p) { /* small, or no room for a scratch file: plain memory */

@@ -7,6 +7,7 @@
  * it over PATH only when everything succeeded.
  */
 #include "format/gguf.h"
+#include "base/buf.h"
 
 #include "format/quant.h"
 
@@ -89,15 +90,9 @@ static wf_status set_raw(wf_gguf_writer *w, const char *key, uint32_t type, uint
             return WF_OK;
         }
     }
-    if (w->n_kv == w->cap_kv) {
-        size_t cap = w->cap_kv ? w->cap_kv * 2 : 16;
-        wkv *kv = realloc(w->kv, cap * sizeof *kv);
-        if (!kv) {
-            free(val);
-            return WF_ERR_NOMEM;
-        }
-        w->kv = kv;
-        w->cap_kv = cap;
+    if (w->n_kv == w->cap_kv && !WF_ARRAY_RESERVE(w->kv, w->cap_kv, w->n_kv + 1)) {
+        free(val);
+        return WF_ERR_NOMEM;
     }
     char *k = dup_str(key);
     if (!k) {
@@ -261,13 +256,8 @@ wf_status wf_gguf_writer_add_tensor(wf_gguf_writer *w, const char *name, uint32_
     if (!data && nbytes) return wf_fail(err, WF_ERR_INVALID_ARG, "gguf writer: tensor '%s': NULL data", name);
     t.data = data;
     t.nbytes = nbytes;
-    if (w->n_t == w->cap_t) {
-        size_t cap = w->cap_t ? w->cap_t * 2 : 64;
-        wtensor *nt = realloc(w->t, cap * sizeof *nt);
-        if (!nt) return wf_fail(err, WF_ERR_NOMEM, "gguf writer: out of memory");
-        w->t = nt;
-        w->cap_t = cap;
-    }
+    if (w->n_t == w->cap_t && !WF_ARRAY_RESERVE(w->t, w->cap_t, w->n_t + 1))
+        return wf_fail(err, WF_ERR_NOMEM, "gguf writer: out of memory");
     t.name = dup_str(name);
     if (!t.name) return wf_fail(err, WF_ERR_NOMEM, "gguf writer: out of memory");
     w->t[w->n_t++] = t;

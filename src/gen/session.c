@@ -31,6 +31,7 @@
  * restored instead of computed (prefix_cache.c).
  */
 #include "gen/gen_int.h"
+#include "base/buf.h"
 
 #include "gen/stop.h"
 #include "text/tokenizer.h"
@@ -125,16 +126,8 @@ static bool cancelled(wf_session *s) { return atomic_load_explicit(&s->cancel, m
 static bool abort_check(void *s) { return cancelled(s); }
 
 static wf_status tok_reserve(wf_session *s, size_t need, wf_error *err) {
-    if (need <= s->cap) return WF_OK;
-    size_t cap = s->cap ? s->cap : 256;
-    while (cap < need) {
-        if (cap > SIZE_MAX / 2 / sizeof *s->tok) return wf_fail(err, WF_ERR_NOMEM, "session: too many tokens");
-        cap *= 2;
-    }
-    int32_t *nt = realloc(s->tok, cap * sizeof *nt);
-    if (!nt) return wf_fail(err, WF_ERR_NOMEM, "session: out of memory for %zu tokens", cap);
-    s->tok = nt;
-    s->cap = cap;
+    if (!WF_ARRAY_RESERVE(s->tok, s->cap, need))
+        return wf_fail(err, WF_ERR_NOMEM, "session: out of memory for %zu tokens", need);
     return WF_OK;
 }
 
@@ -232,13 +225,10 @@ static bool push_text(gen_run *g, int32_t tok, bool *stop_hit, wf_error *err, wf
         if (k < 0) { /* a huge token: grow and retry */
             int32_t need = wf_token_to_bytes(g->vocab, tok, NULL, 0);
             size_t cap = 3 * ((size_t)(need > 0 ? need : 0) + 4) + 64; /* stray bytes become 3-byte U+FFFD */
-            char *np = realloc(g->piece, cap);
-            if (!np) {
+            if (!WF_ARRAY_RESERVE(g->piece, g->piece_cap, cap)) {
                 *st = wf_fail(err, WF_ERR_NOMEM, "generate: out of memory for a token's text");
                 return false;
             }
-            g->piece = np;
-            g->piece_cap = cap;
             k = wf_detok_push(&g->dt, g->vocab, tok, g->piece, g->piece_cap);
         }
         if (g->stop_on)

@@ -12,6 +12,7 @@
  * the text is split into pieces.
  */
 #include "gen/stop.h"
+#include "base/buf.h"
 
 #include <stdlib.h>
 
@@ -51,19 +52,7 @@ void wf_stop_free(wf_stop *s) {
 }
 
 /* Make room for `need` bytes starting at held[0]. */
-static bool reserve(wf_stop *s, size_t need) {
-    if (need <= s->cap) return true;
-    size_t cap = s->cap ? s->cap : 64;
-    while (cap < need) {
-        if (cap > SIZE_MAX / 2) return false;
-        cap *= 2;
-    }
-    char *p = realloc(s->held, cap);
-    if (!p) return false;
-    s->held = p;
-    s->cap = cap;
-    return true;
-}
+static bool reserve(wf_stop *s, size_t need) { return WF_ARRAY_RESERVE(s->held, s->cap, need); }
 
 /* Length of the longest suffix of buf[0..len) that is a proper prefix of
  * some stop string. */

@@ -8,6 +8,7 @@
  * O(n log n), not O(n^2).
  */
 #include "text/tok_int.h"
+#include "base/buf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +39,7 @@ static bool pair_less(const bpe_pair *a, const bpe_pair *b) {
 }
 
 static bool heap_push(bpe_scratch *s, bpe_pair p) {
-    if (s->heap_n == s->heap_cap) {
-        size_t nc = s->heap_cap ? s->heap_cap * 2 : 256;
-        bpe_pair *nh = realloc(s->heap, nc * sizeof *nh);
-        if (!nh) return false;
-        s->heap = nh;
-        s->heap_cap = nc;
-    }
+    if (s->heap_n == s->heap_cap && !WF_ARRAY_RESERVE(s->heap, s->heap_cap, s->heap_n + 1)) return false;
     size_t i = s->heap_n++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
@@ -119,13 +114,7 @@ static wf_status encode_word(const wf_vocab *v, bpe_scratch *s, const unsigned c
         int32_t id = wf_vocab_lookup(v, enc, el);
         if (id >= 0) return wf_tok_buf_push(out, id) ? WF_OK : wf_fail(err, WF_ERR_NOMEM, "tokenize: out of memory");
     }
-    if (n > s->sym_cap) {
-        size_t nc = n < 256 ? 256 : n;
-        bpe_sym *ns = realloc(s->sym, nc * sizeof *ns);
-        if (!ns) return wf_fail(err, WF_ERR_NOMEM, "tokenize: out of memory");
-        s->sym = ns;
-        s->sym_cap = nc;
-    }
+    if (!WF_ARRAY_RESERVE(s->sym, s->sym_cap, n)) return wf_fail(err, WF_ERR_NOMEM, "tokenize: out of memory");
     for (size_t i = 0; i < n; i++) {
         bpe_sym *y = &s->sym[i];
         y->id = v->byte_tok[w[i]];

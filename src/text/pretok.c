@@ -14,6 +14,7 @@
 #include <pcre2.h>
 
 #include "text/tok_int.h"
+#include "base/buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,13 +224,7 @@ wf_status wf_pretok_create(const char *name, wf_pretok **out, bool *ignore_merge
 }
 
 static bool span_push(wf_span_buf *b, size_t off, size_t len) {
-    if (b->n == b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 64;
-        wf_span *ns = realloc(b->s, nc * sizeof *ns);
-        if (!ns) return false;
-        b->s = ns;
-        b->cap = nc;
-    }
+    if (b->n == b->cap && !WF_ARRAY_RESERVE(b->s, b->cap, b->n + 1)) return false;
     b->s[b->n].off = off;
     b->s[b->n].len = len;
     b->n++;

@@ -7,6 +7,7 @@
  * that are not tokens at the end fall back to <0xXX> byte tokens.
  */
 #include "text/tok_int.h"
+#include "base/buf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +34,7 @@ static bool pair_before(const spm_pair *x, const spm_pair *y) {
 }
 
 static bool heap_push(spm_heap *h, spm_pair p) {
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 256;
-        spm_pair *na = realloc(h->a, nc * sizeof *na);
-        if (!na) return false;
-        h->a = na;
-        h->cap = nc;
-    }
+    if (h->n == h->cap && !WF_ARRAY_RESERVE(h->a, h->cap, h->n + 1)) return false;
     size_t i = h->n++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE /* memmem, qsort_r */
 #include "text/tok_int.h"
+#include "base/buf.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -115,13 +116,7 @@ static void merge_insert(wf_vocab *v, int32_t left, int32_t right, int32_t rank,
 }
 
 bool wf_tok_buf_push(wf_tok_buf *b, int32_t id) {
-    if (b->n == b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 64;
-        int32_t *ni = realloc(b->ids, nc * sizeof *ni);
-        if (!ni) return false;
-        b->ids = ni;
-        b->cap = nc;
-    }
+    if (b->n == b->cap && !WF_ARRAY_RESERVE(b->ids, b->cap, b->n + 1)) return false;
     b->ids[b->n++] = id;
     return true;
 }
@@ -501,13 +496,7 @@ typedef struct frag_buf {
 } frag_buf;
 
 static bool frag_push(frag_buf *b, int32_t id, size_t off, size_t len) {
-    if (b->n == b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 16;
-        frag *nf = realloc(b->f, nc * sizeof *nf);
-        if (!nf) return false;
-        b->f = nf;
-        b->cap = nc;
-    }
+    if (b->n == b->cap && !WF_ARRAY_RESERVE(b->f, b->cap, b->n + 1)) return false;
     b->f[b->n++] = (frag){id, off, len};
     return true;
 }
