@@ -277,25 +277,32 @@ static bool write_atomic(const char *path, const char *data, size_t n, mode_t mo
     return ok;
 }
 
-int cmd_edit(int argc, char **argv) {
+/* ---- the command ---------------------------------------------------------- */
+
+typedef struct edit_args {
     cli_opts o;
-    cli_opts_init(&o);
-    o.n_predict = -1;
-    const char *path = NULL, *instr = NULL, *out_path = NULL, *tmpl_arg = NULL;
-    cli_spec sp = {0};
-    bool in_place = false, no_predict = false, print_prompt = false;
+    cli_spec sp;
+    const char *path, *instr, *out_path, *tmpl_arg;
+    bool in_place, no_predict, print_prompt;
+    char mbuf[CLI_PATH_MAX];
+} edit_args;
+
+/* Returns -1 to go on, else the exit code (0 after --help, 2 on bad usage). */
+static int parse_args(int argc, char **argv, edit_args *A) {
+    cli_opts_init(&A->o);
+    A->o.n_predict = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-        int r = cli_take_opt(&o, CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE, argc, argv, &i);
+        int r = cli_take_opt(&A->o, CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE, argc, argv, &i);
         if (r < 0) return 2;
         if (r > 0) continue;
-        if ((r = cli_take_spec(&sp, "edit", argc, argv, &i)) < 0) return 2;
+        if ((r = cli_take_spec(&A->sp, "edit", argc, argv, &i)) < 0) return 2;
         if (r > 0) continue;
-        if (!strcmp(a, "--in-place")) { in_place = true; continue; }
-        if (!strcmp(a, "--no-predict")) { no_predict = true; continue; }
-        if (!strcmp(a, "--print-prompt")) { print_prompt = true; continue; }
-        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { o.quiet = true; continue; }
+        if (!strcmp(a, "--in-place")) { A->in_place = true; continue; }
+        if (!strcmp(a, "--no-predict")) { A->no_predict = true; continue; }
+        if (!strcmp(a, "--print-prompt")) { A->print_prompt = true; continue; }
+        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { A->o.quiet = true; continue; }
         if (!strcmp(a, "-i") || !strcmp(a, "--instruction") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
             !strcmp(a, "--chat-template")) {
             if (i + 1 >= argc) {
@@ -303,9 +310,9 @@ int cmd_edit(int argc, char **argv) {
                 return 2;
             }
             const char *val = argv[++i];
-            if (!strcmp(a, "-i") || !strcmp(a, "--instruction")) instr = val;
-            else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out_path = val;
-            else tmpl_arg = val; /* --chat-template */
+            if (!strcmp(a, "-i") || !strcmp(a, "--instruction")) A->instr = val;
+            else if (!strcmp(a, "-o") || !strcmp(a, "--output")) A->out_path = val;
+            else A->tmpl_arg = val; /* --chat-template */
             continue;
         }
         if (a[0] == '-' && a[1]) {
@@ -313,183 +320,211 @@ int cmd_edit(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
-        if (path) {
-            fprintf(stderr, "wafer edit: one file at a time ('%s' and '%s')\n", path, a);
+        if (A->path) {
+            fprintf(stderr, "wafer edit: one file at a time ('%s' and '%s')\n", A->path, a);
             return 2;
         }
-        path = a;
+        A->path = a;
     }
-    char mbuf[CLI_PATH_MAX];
-    if (!(o.model = cli_model_or_default(o.model, mbuf, sizeof mbuf))) return 2;
-    if (!path) { fprintf(stderr, "wafer edit: no file given\n"); return 2; }
-    if (!instr || !*instr) { fprintf(stderr, "wafer edit: no instruction given (use -i TEXT)\n"); return 2; }
-    if (no_predict && sp.predict_path) { fprintf(stderr, "wafer edit: give --predict or --no-predict, not both\n"); return 2; }
-    if (in_place && out_path) { fprintf(stderr, "wafer edit: give --in-place or -o, not both\n"); return 2; }
-    if (utf8_bad_at(instr, strlen(instr)) != strlen(instr)) {
+    if (!(A->o.model = cli_model_or_default(A->o.model, A->mbuf, sizeof A->mbuf))) return 2;
+    if (!A->path) { fprintf(stderr, "wafer edit: no file given\n"); return 2; }
+    if (!A->instr || !*A->instr) { fprintf(stderr, "wafer edit: no instruction given (use -i TEXT)\n"); return 2; }
+    if (A->no_predict && A->sp.predict_path) {
+        fprintf(stderr, "wafer edit: give --predict or --no-predict, not both\n");
+        return 2;
+    }
+    if (A->in_place && A->out_path) { fprintf(stderr, "wafer edit: give --in-place or -o, not both\n"); return 2; }
+    if (utf8_bad_at(A->instr, strlen(A->instr)) != strlen(A->instr)) {
         fprintf(stderr, "wafer edit: the instruction is not valid UTF-8\n");
         return 2;
     }
+    return -1;
+}
 
-    int rc = 1;
-    wf_model *m = NULL, *dm = NULL;
-    wf_session *sess = NULL;
-    wf_template *tmpl = NULL;
-    char *text = NULL, *tmpl_file = NULL, *rendered = NULL, *bos = NULL, *eos = NULL;
-    int32_t *prompt = NULL, *pred = NULL;
-    size_t n_text = 0, n_prompt = 0, n_pred = 0, rn = 0;
-    sbuf user = {0}, predt = {0};
-    edit_out eo = {0};
-    wf_error err = {0};
-    struct stat st_in;
+/* What the model gets: prompt tokens and the prediction's tokens. */
+typedef struct edit_prompt {
+    int32_t *prompt, *pred; /* (n_prompt), (n_pred); caller frees */
+    size_t n_prompt, n_pred;
+    bool raw;               /* the raw edit format: no code fence */
+} edit_prompt;
 
-    /* the file: a regular file of UTF-8 text */
-    if (!(text = cli_read_file(path, &n_text))) goto done;
-    if (stat(path, &st_in)) {
-        fprintf(stderr, "wafer edit: %s: %s\n", path, strerror(errno));
-        goto done;
-    }
-    size_t bad = utf8_bad_at(text, n_text);
-    if (bad != n_text) {
-        fprintf(stderr, "wafer edit: %s is not a text file (%s at byte %zu); it was not changed\n", path,
-                text[bad] ? "invalid UTF-8" : "a NUL byte", bad);
-        goto done;
-    }
-
-    /* the messages */
-    char fence[64];
-    size_t fl = fence_len(text, n_text);
-    if (fl >= sizeof fence) fl = sizeof fence - 1;
-    memset(fence, '`', fl);
-    fence[fl] = 0;
-    const char *slash = strrchr(path, '/');
-    sb_str(&user, instr);
-    sb_str(&user, "\n\nFile: ");
-    sb_str(&user, slash ? slash + 1 : path);
-    sb_str(&user, "\n");
-    fenced(&user, fence, lang_of(path), text, n_text);
-    if (sp.predict_path) {
-        size_t pl = 0;
-        char *pt = cli_read_file(sp.predict_path, &pl);
-        if (!pt) goto done;
-        sb_add(&predt, pt, pl);
-        free(pt);
-    } else {
-        fenced(&predt, fence, lang_of(path), text, n_text);
-    }
-    if (user.oom || predt.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
-
-    if (!(m = cli_load_model(&o))) goto done;
-    cli_note_draft_max(m, sp.draft_max);
-    const wf_vocab *v = wf_model_vocab(m);
-    if (!v) { fprintf(stderr, "wafer edit: the model has no tokenizer\n"); goto done; }
-
-    /* the template: --chat-template, the model's, or ChatML; a base model
-     * without a chat template whose vocabulary has a <|file_sep|> control
-     * token (the embedded model) gets the raw edit format it was trained on:
-     * BOS INSTRUCTION \n <|file_sep|> FILE <|file_sep|> -> NEW FILE <|endoftext|> */
+/* The <|file_sep|> control token when the model has no chat template (and
+ * none is given) and its vocabulary has one (the embedded model), else -1. */
+static int32_t raw_format_sep(const edit_args *A, const wf_model *m, const wf_vocab *v) {
     const char *src = NULL;
-    size_t src_len = 0;
-    int32_t sep = -1;
-    if (!tmpl_arg && wf_template_from_gguf(wf_model_gguf(m), &src, &src_len, &err)) {
-        sep = wf_vocab_find_token(v, "<|file_sep|>", 12);
-        if (sep >= 0 && !wf_vocab_is_control(v, sep)) sep = -1;
-        src = NULL;
-        src_len = 0;
+    size_t len = 0;
+    if (A->tmpl_arg || !wf_template_from_gguf(wf_model_gguf(m), &src, &len, NULL)) return -1;
+    int32_t sep = wf_vocab_find_token(v, "<|file_sep|>", 12);
+    return sep >= 0 && wf_vocab_is_control(v, sep) ? sep : -1;
+}
+
+/* The raw edit format the embedded model was trained on:
+ *   BOS INSTRUCTION \n <|file_sep|> FILE <|file_sep|> -> NEW FILE <|endoftext|>
+ * as tools/build_data.py writes edits: in training every document follows an
+ * end-of-text token, and the file right after a separator lets the copy
+ * start by matching (what followed the last separator). The prediction is
+ * predt, or the file itself (without a fence). Returns an exit code, -1 to
+ * go on. */
+static int raw_prompt(const edit_args *A, const wf_vocab *v, int32_t sep, const char *text, size_t n_text,
+                      const sbuf *predt, edit_prompt *ep) {
+    const int32_t bos = wf_vocab_bos(v);
+    const size_t nbos = bos >= 0 ? 1 : 0;
+    if (A->print_prompt) {
+        char *bs = nbos ? wf_token_to_str(v, bos) : NULL;
+        printf("%s%s\n<|file_sep|>%s<|file_sep|>", bs ? bs : "", A->instr, text);
+        free(bs);
+        return 0;
     }
-    if (sep >= 0) {
-        if (!sp.predict_path) { /* the prediction is the file itself, without the fence */
-            predt.n = 0;
-            sb_add(&predt, text, n_text);
-        }
-        if (predt.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
-        /* BOS INSTRUCTION \n SEP FILE SEP, as tools/build_data.py writes
-         * edits: in training every document follows an end-of-text token,
-         * and the file right after a separator lets the copy start by
-         * matching (what followed the last separator) */
-        const int32_t bos = wf_vocab_bos(v);
-        const size_t nbos = bos >= 0 ? 1 : 0;
-        if (print_prompt) {
-            char *bs = nbos ? wf_token_to_str(v, bos) : NULL;
-            printf("%s%s\n<|file_sep|>%s<|file_sep|>", bs ? bs : "", instr, text);
-            free(bs);
-            rc = 0;
-            goto done;
-        }
-        int32_t *a = NULL, *b = NULL;
-        size_t na = 0, nb = 0;
-        size_t il = strlen(instr);
-        char *il_nl = malloc(il + 2);
-        if (!il_nl) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
-        memcpy(il_nl, instr, il);
-        memcpy(il_nl + il, "\n", 2);
-        bool ok = !wf_tokenize(v, text, n_text, false, false, &a, &na, &err) &&
-                  !wf_tokenize(v, il_nl, il + 1, false, false, &b, &nb, &err) &&
-                  (prompt = malloc((nbos + na + nb + 2) * sizeof *prompt));
-        free(il_nl);
-        if (ok) {
-            if (nbos) prompt[0] = bos;
-            if (nb) memcpy(prompt + nbos, b, nb * sizeof *prompt);
-            prompt[nbos + nb] = sep;
-            if (na) memcpy(prompt + nbos + nb + 1, a, na * sizeof *prompt);
-            prompt[nbos + nb + 1 + na] = sep;
-            n_prompt = nbos + na + nb + 2;
-        }
-        free(a);
-        free(b);
-        if (!ok || wf_tokenize(v, predt.p ? predt.p : "", predt.n, false, false, &pred, &n_pred, &err)) {
-            fprintf(stderr, "wafer edit: tokenize: %s\n", prompt ? err.msg : "out of memory");
-            goto done;
-        }
-        eo.decided = true; /* no code fence in this format */
-        if (!o.quiet) fprintf(stderr, "wafer edit: the model has no chat template: using its raw edit format\n");
-    } else if (tmpl_arg) {
-        if ((src = wf_template_builtin(tmpl_arg))) {
+    wf_error err = {0};
+    int32_t *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0, il = strlen(A->instr);
+    char *il_nl = malloc(il + 2);
+    if (!il_nl) { fprintf(stderr, "wafer edit: out of memory\n"); return 1; }
+    memcpy(il_nl, A->instr, il);
+    memcpy(il_nl + il, "\n", 2);
+    bool ok = !wf_tokenize(v, text, n_text, false, false, &a, &na, &err) &&
+              !wf_tokenize(v, il_nl, il + 1, false, false, &b, &nb, &err) &&
+              (ep->prompt = malloc((nbos + na + nb + 2) * sizeof *ep->prompt));
+    free(il_nl);
+    if (ok) {
+        int32_t *p = ep->prompt;
+        if (nbos) p[0] = bos;
+        if (nb) memcpy(p + nbos, b, nb * sizeof *p);
+        p[nbos + nb] = sep;
+        if (na) memcpy(p + nbos + nb + 1, a, na * sizeof *p);
+        p[nbos + nb + 1 + na] = sep;
+        ep->n_prompt = nbos + na + nb + 2;
+    }
+    free(a);
+    free(b);
+    const char *pt = A->sp.predict_path ? (predt->p ? predt->p : "") : text;
+    size_t pn = A->sp.predict_path ? predt->n : n_text;
+    if (!ok || wf_tokenize(v, pt, pn, false, false, &ep->pred, &ep->n_pred, &err)) {
+        fprintf(stderr, "wafer edit: tokenize: %s\n", ep->prompt ? err.msg : "out of memory");
+        return 1;
+    }
+    ep->raw = true;
+    if (!A->o.quiet) fprintf(stderr, "wafer edit: the model has no chat template: using its raw edit format\n");
+    return -1;
+}
+
+/* The chat format: --chat-template (a built-in name or a file), the model's
+ * template, or ChatML; a system message and the user's instruction with the
+ * fenced file. Returns an exit code, -1 to go on. */
+static int chat_prompt(const edit_args *A, const wf_model *m, const wf_vocab *v, const sbuf *user,
+                       const sbuf *predt, edit_prompt *ep) {
+    wf_error err = {0};
+    const char *src = NULL;
+    size_t src_len = 0, rn = 0;
+    char *tmpl_file = NULL, *rendered = NULL, *bos = NULL, *eos = NULL;
+    wf_template *tmpl = NULL;
+    int rc = 1;
+    if (A->tmpl_arg) {
+        if ((src = wf_template_builtin(A->tmpl_arg))) {
             src_len = strlen(src);
-        } else {
-            if (!(tmpl_file = cli_read_file(tmpl_arg, &src_len))) {
-                fprintf(stderr, "wafer edit: --chat-template is neither a file nor a built-in format\n");
-                goto done;
-            }
+        } else if ((tmpl_file = cli_read_file(A->tmpl_arg, &src_len))) {
             src = tmpl_file;
+        } else {
+            fprintf(stderr, "wafer edit: --chat-template is neither a file nor a built-in format\n");
+            goto done;
         }
     } else if (wf_template_from_gguf(wf_model_gguf(m), &src, &src_len, &err)) {
-        if (!o.quiet) fprintf(stderr, "wafer edit: the model has no chat template: using chatml\n");
+        if (!A->o.quiet) fprintf(stderr, "wafer edit: the model has no chat template: using chatml\n");
         src = wf_template_builtin("chatml");
         src_len = src ? strlen(src) : 0;
     }
-    if (sep < 0) {
-        if (!src || wf_template_compile(src, src_len, &tmpl, &err)) {
-            fprintf(stderr, "wafer edit: chat template: %s\n", src ? err.msg : "chatml is missing");
-            goto done;
-        }
-        wf_template_opts topts;
-        wf_template_opts_init(&topts);
-        bos = wf_token_to_str(v, wf_vocab_bos(v));
-        eos = wf_token_to_str(v, wf_vocab_eos(v));
-        topts.bos_token = bos ? bos : "";
-        topts.eos_token = eos ? eos : "";
-        topts.add_generation_prompt = true;
-        wf_chat_message msgs[2] = {{"system", EDIT_SYSTEM, strlen(EDIT_SYSTEM), NULL}, {"user", user.p, user.n, NULL}};
-        if (wf_template_render(tmpl, msgs, 2, &topts, &rendered, &rn, &err)) {
-            fprintf(stderr, "wafer edit: %s\n", err.msg);
-            goto done;
-        }
-        if (print_prompt) {
-            fwrite(rendered, 1, rn, stdout);
-            rc = 0;
-            goto done;
-        }
-        /* the library's one rule (chat/messages.h): the instruction and the
-         * file are never read as special tokens */
-        if (wf_chat_tokenize(v, rendered, rn, 0, msgs, 2, &prompt, &n_prompt, NULL, &err) ||
-            wf_tokenize(v, predt.p ? predt.p : "", predt.n, false, false, &pred, &n_pred, &err)) {
-            fprintf(stderr, "wafer edit: tokenize: %s\n", err.msg);
-            goto done;
-        }
+    if (!src || wf_template_compile(src, src_len, &tmpl, &err)) {
+        fprintf(stderr, "wafer edit: chat template: %s\n", src ? err.msg : "chatml is missing");
+        goto done;
     }
+    wf_template_opts topts;
+    wf_template_opts_init(&topts);
+    bos = wf_token_to_str(v, wf_vocab_bos(v));
+    eos = wf_token_to_str(v, wf_vocab_eos(v));
+    topts.bos_token = bos ? bos : "";
+    topts.eos_token = eos ? eos : "";
+    topts.add_generation_prompt = true;
+    wf_chat_message msgs[2] = {{"system", EDIT_SYSTEM, strlen(EDIT_SYSTEM), NULL}, {"user", user->p, user->n, NULL}};
+    if (wf_template_render(tmpl, msgs, 2, &topts, &rendered, &rn, &err)) {
+        fprintf(stderr, "wafer edit: %s\n", err.msg);
+        goto done;
+    }
+    if (A->print_prompt) {
+        fwrite(rendered, 1, rn, stdout);
+        rc = 0;
+        goto done;
+    }
+    /* the library's one rule (chat/messages.h): the instruction and the
+     * file are never read as special tokens */
+    if (wf_chat_tokenize(v, rendered, rn, 0, msgs, 2, &ep->prompt, &ep->n_prompt, NULL, &err) ||
+        wf_tokenize(v, predt->p ? predt->p : "", predt->n, false, false, &ep->pred, &ep->n_pred, &err)) {
+        fprintf(stderr, "wafer edit: tokenize: %s\n", err.msg);
+        goto done;
+    }
+    rc = -1;
+done:
+    free(rendered);
+    free(bos);
+    free(eos);
+    free(tmpl_file);
+    wf_template_free(tmpl);
+    return rc;
+}
 
+static void print_stats(const edit_args *A, const wf_gen_result *res, const edit_out *eo) {
+    int64_t pd = res->n_pred_accepted + res->n_pred_rejected;
+    int64_t dd = res->n_draft_accepted + res->n_draft_rejected;
+    fprintf(stderr, "[wafer edit] prompt %d tokens, first token after %.3f s | generated %d tokens in %.3f s, %.1f tok/s "
+                    "effective | prediction%s: %lld accepted, %lld rejected (%.0f%%) | all drafts: %lld "
+                    "accepted, %lld rejected (%.0f%%) | %lld decode calls | stopped: %s\n",
+            res->n_prompt, res->t_first, res->n_generated, res->t_gen, res->decode_tok_s,
+            A->no_predict ? " (off)" : "", (long long)res->n_pred_accepted, (long long)res->n_pred_rejected,
+            pd ? 100.0 * (double)res->n_pred_accepted / (double)pd : 0.0,
+            (long long)res->n_draft_accepted, (long long)res->n_draft_rejected,
+            dd ? 100.0 * (double)res->n_draft_accepted / (double)dd : 0.0,
+            (long long)res->n_decode_calls, eo->closed ? "closing fence" : wf_gen_stop_name(res->stop));
+}
+
+/* The new file to stdout, -o or (only when complete) over the old one.
+ * Returns the exit code: 0, 1 on a write error, 3 when cut off. */
+static int write_result(const edit_args *A, const struct stat *st_in, const char *body, size_t len, bool complete,
+                        wf_gen_stop stop) {
+    if (A->in_place) {
+        if (!complete) {
+            fprintf(stderr, "wafer edit: the answer was cut off (%s); %s was not changed\n", wf_gen_stop_name(stop),
+                    A->path);
+            return 3;
+        }
+        /* through a symlink: replace the file it points to, not the link */
+        char *real = realpath(A->path, NULL);
+        bool ok = write_atomic(real ? real : A->path, body, len, st_in->st_mode & 07777);
+        free(real);
+        if (!ok) return 1;
+    } else if (A->out_path) {
+        mode_t um = umask(0);
+        umask(um);
+        if (!write_atomic(A->out_path, body, len, 0666 & ~um)) return 1;
+    } else {
+        fwrite(body, 1, len, stdout);
+        fflush(stdout);
+    }
+    if (!complete) {
+        fprintf(stderr, "wafer edit: warning: the answer was cut off (%s)\n", wf_gen_stop_name(stop));
+        return 3;
+    }
+    return 0;
+}
+
+/* Generate with the prompt and prediction; write the result. */
+static int generate(const edit_args *A, wf_model *m, const edit_prompt *ep, const char *text, size_t n_text,
+                    const struct stat *st_in) {
+    wf_error err = {0};
+    wf_model *dm = NULL;
+    wf_session *sess = NULL;
+    edit_out eo = {.decided = ep->raw}; /* no code fence in the raw format */
+    int rc = 1;
     /* the context must hold the prompt and a rewritten file about as long */
-    wf_context *c = cli_make_context(m, &o, (int32_t)(n_prompt + n_pred + 64));
+    wf_context *c = cli_make_context(m, &A->o, (int32_t)(ep->n_prompt + ep->n_pred + 64));
     if (!c) goto done;
     if (wf_session_adopt(m, c, &sess, &err)) {
         wf_context_free(c);
@@ -497,95 +532,110 @@ int cmd_edit(int argc, char **argv) {
         goto done;
     }
     int32_t n_ctx = wf_context_n_ctx(c);
-    if ((int64_t)n_prompt + (int64_t)n_pred >= n_ctx) {
+    if ((int64_t)ep->n_prompt + (int64_t)ep->n_pred >= n_ctx) {
         fprintf(stderr, "wafer edit: %s is too long: the prompt has %zu tokens and the new file needs about "
                         "%zu more, but the context holds %d (use -c); the file was not changed\n",
-                path, n_prompt, n_pred, n_ctx);
+                A->path, ep->n_prompt, ep->n_pred, n_ctx);
         goto done;
     }
-    if (!cli_spec_attach_draft(&sp, "edit", &o, sess, &dm)) goto done;
+    if (!cli_spec_attach_draft(&A->sp, "edit", &A->o, sess, &dm)) goto done;
 
     wf_gen_params gp = wf_gen_default_params();
-    gp.max_tokens = o.n_predict;
-    gp.sampling = &o.sp;
+    gp.max_tokens = A->o.n_predict;
+    gp.sampling = &A->o.sp;
     gp.text = true;
-    gp.stops = o.stops;
-    gp.n_stops = (size_t)o.n_stops;
-    cli_spec_params(&sp, &gp);
-    if (!no_predict) {
-        gp.prediction = pred;
-        gp.n_prediction = n_pred;
+    gp.stops = A->o.stops;
+    gp.n_stops = (size_t)A->o.n_stops;
+    cli_spec_params(&A->sp, &gp);
+    if (!A->no_predict) {
+        gp.prediction = ep->pred;
+        gp.n_prediction = ep->n_pred;
     }
     wf_gen_callbacks cb = {on_token, &eo};
     wf_gen_result res;
-    if (wf_session_generate(sess, prompt, n_prompt, &gp, &cb, &res, &err)) {
+    if (wf_session_generate(sess, ep->prompt, ep->n_prompt, &gp, &cb, &res, &err)) {
         fprintf(stderr, "wafer edit: %s; the file was not changed\n", err.msg);
         goto done;
     }
     if (eo.text.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
     bool complete = res.stop == WF_GEN_STOP_EOG || res.stop == WF_GEN_STOP_STRING || eo.closed;
     size_t off = 0, len = 0;
-    if (sep >= 0) len = eo.text.n; /* the raw format has no fence to strip */
+    if (ep->raw) len = eo.text.n; /* the raw format has no fence to strip */
     else strip_fence(eo.text.p ? eo.text.p : "", eo.text.n, n_text == 0 || text[n_text - 1] == '\n', &off, &len);
-    const char *body = eo.text.p ? eo.text.p + off : "";
-
-    if (!o.quiet) {
-        int64_t pd = res.n_pred_accepted + res.n_pred_rejected;
-        int64_t dd = res.n_draft_accepted + res.n_draft_rejected;
-        fprintf(stderr, "[wafer edit] prompt %d tokens, first token after %.3f s | generated %d tokens in %.3f s, %.1f tok/s "
-                        "effective | prediction%s: %lld accepted, %lld rejected (%.0f%%) | all drafts: %lld "
-                        "accepted, %lld rejected (%.0f%%) | %lld decode calls | stopped: %s\n",
-                res.n_prompt, res.t_first, res.n_generated, res.t_gen, res.decode_tok_s,
-                no_predict ? " (off)" : "", (long long)res.n_pred_accepted, (long long)res.n_pred_rejected,
-                pd ? 100.0 * (double)res.n_pred_accepted / (double)pd : 0.0,
-                (long long)res.n_draft_accepted, (long long)res.n_draft_rejected,
-                dd ? 100.0 * (double)res.n_draft_accepted / (double)dd : 0.0,
-                (long long)res.n_decode_calls, eo.closed ? "closing fence" : wf_gen_stop_name(res.stop));
-    }
+    if (!A->o.quiet) print_stats(A, &res, &eo);
     if (res.stop == WF_GEN_STOP_CANCELLED) {
         fprintf(stderr, "wafer edit: interrupted; nothing written\n");
         goto done;
     }
-    if (in_place) {
-        if (!complete) {
-            fprintf(stderr, "wafer edit: the answer was cut off (%s); %s was not changed\n",
-                    wf_gen_stop_name(res.stop), path);
-            rc = 3;
-            goto done;
-        }
-        /* through a symlink: replace the file it points to, not the link */
-        char *real = realpath(path, NULL);
-        bool ok = write_atomic(real ? real : path, body, len, st_in.st_mode & 07777);
-        free(real);
-        if (!ok) goto done;
-    } else if (out_path) {
-        mode_t um = umask(0);
-        umask(um);
-        if (!write_atomic(out_path, body, len, 0666 & ~um)) goto done;
-    } else {
-        fwrite(body, 1, len, stdout);
-        fflush(stdout);
-    }
-    if (!complete) {
-        fprintf(stderr, "wafer edit: warning: the answer was cut off (%s)\n", wf_gen_stop_name(res.stop));
-        rc = 3;
-        goto done;
-    }
-    rc = 0;
+    rc = write_result(A, st_in, eo.text.p ? eo.text.p + off : "", len, complete, res.stop);
 done:
     free(eo.text.p);
-    free(user.p);
-    free(predt.p);
-    free(prompt);
-    free(pred);
-    free(rendered);
-    free(bos);
-    free(eos);
-    free(tmpl_file);
-    free(text);
-    wf_template_free(tmpl);
     wf_session_free(sess);
     wf_model_free(dm);
+    return rc;
+}
+
+int cmd_edit(int argc, char **argv) {
+    edit_args A = {0};
+    int rc = parse_args(argc, argv, &A);
+    if (rc >= 0) return rc;
+    rc = 1;
+    wf_model *m = NULL;
+    char *text = NULL;
+    size_t n_text = 0;
+    sbuf user = {0}, predt = {0};
+    edit_prompt ep = {0};
+    struct stat st_in;
+
+    /* the file: a regular file of UTF-8 text */
+    if (!(text = cli_read_file(A.path, &n_text))) goto done;
+    if (stat(A.path, &st_in)) {
+        fprintf(stderr, "wafer edit: %s: %s\n", A.path, strerror(errno));
+        goto done;
+    }
+    size_t bad = utf8_bad_at(text, n_text);
+    if (bad != n_text) {
+        fprintf(stderr, "wafer edit: %s is not a text file (%s at byte %zu); it was not changed\n", A.path,
+                text[bad] ? "invalid UTF-8" : "a NUL byte", bad);
+        goto done;
+    }
+
+    /* the user message (instruction, name, fenced file) and the prediction */
+    char fence[64];
+    size_t fl = fence_len(text, n_text);
+    if (fl >= sizeof fence) fl = sizeof fence - 1;
+    memset(fence, '`', fl);
+    fence[fl] = 0;
+    const char *slash = strrchr(A.path, '/');
+    sb_str(&user, A.instr);
+    sb_str(&user, "\n\nFile: ");
+    sb_str(&user, slash ? slash + 1 : A.path);
+    sb_str(&user, "\n");
+    fenced(&user, fence, lang_of(A.path), text, n_text);
+    if (A.sp.predict_path) {
+        size_t pl = 0;
+        char *pt = cli_read_file(A.sp.predict_path, &pl);
+        if (!pt) goto done;
+        sb_add(&predt, pt, pl);
+        free(pt);
+    } else {
+        fenced(&predt, fence, lang_of(A.path), text, n_text);
+    }
+    if (user.oom || predt.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
+
+    if (!(m = cli_load_model(&A.o))) goto done;
+    cli_note_draft_max(m, A.sp.draft_max);
+    const wf_vocab *v = wf_model_vocab(m);
+    if (!v) { fprintf(stderr, "wafer edit: the model has no tokenizer\n"); goto done; }
+    int32_t sep = raw_format_sep(&A, m, v);
+    rc = sep >= 0 ? raw_prompt(&A, v, sep, text, n_text, &predt, &ep) : chat_prompt(&A, m, v, &user, &predt, &ep);
+    if (rc < 0) rc = generate(&A, m, &ep, text, n_text, &st_in);
+done:
+    free(user.p);
+    free(predt.p);
+    free(ep.prompt);
+    free(ep.pred);
+    free(text);
     wf_model_free(m);
     return rc;
 }
