@@ -67,9 +67,9 @@ N_GEN = 16
 
 # weight type -> (max |d| per position, mean |d| over positions or None)
 TOL = {"f32": (1e-3, None), "f16": (2e-2, None)}
-for _q in ("q6_K", "q5_K_M", "q5_K_S", "q4_K_M", "q4_K_S"):
+for _q in ("q6_K", "q5_K_M", "q5_K_S", "q4_K_M", "q4_K_S", "q3_K_S", "q3_K_M", "q3_K_L", "q2_K", "iq4_xs"):
     TOL[_q] = (0.3, 0.04)
-for _q in ("q8_0", "q5_0", "q5_1", "q4_0", "q4_1"):
+for _q in ("q8_0", "q5_0", "q5_1", "q4_0", "q4_1", "iq4_nl"):
     TOL[_q] = (0.3, 0.06)
 
 # (case, make_model config, config overrides, source weight type,
@@ -94,6 +94,17 @@ CASES = [
     ("llama_kq.q4_K_S", "llama_kq", {}, "f32", "q4_K_S", 48),
     ("llama_kq.q4_0", "llama_kq", {}, "f32", "q4_0", 48),
     ("llama_kq.q5_1", "llama_kq", {}, "f32", "q5_1", 48),
+    # the low-bit and codebook types: Q2_K (+Q3_K) / Q3_K (+Q4_K, Q5_K) /
+    # IQ4_XS / IQ4_NL weights as wafer quantizes them (MXFP4: llama.cpp only
+    # takes it in MoE expert tensors; the architecture tests check it there)
+    ("llama_kq.q2_K", "llama_kq", {}, "f32", "q2_K", 48),
+    ("llama_kq.q3_K_S", "llama_kq", {}, "f32", "q3_K_S", 48),
+    ("llama_kq.q3_K_M", "llama_kq", {}, "f32", "q3_K_M", 48),
+    ("llama_kq.q3_K_L", "llama_kq", {}, "f32", "q3_K_L", 48),
+    ("llama_kq.iq4_xs", "llama_kq", {}, "f32", "iq4_xs", 48),
+    ("llama_kq.iq4_nl", "llama_kq", {}, "f32", "iq4_nl", 48),
+    ("qwen3_kq.q3_K_M", "qwen3_kq", {}, "f32", "q3_K_M", 48),
+    ("qwen3_kq.iq4_xs", "qwen3_kq", {}, "f32", "iq4_xs", 48),
     ("qwen3_kq.q8_0", "qwen3_kq", {}, "f32", "q8_0", 48),
     ("qwen3_kq.q6_K", "qwen3_kq", {}, "f32", "q6_K", 48),
     ("qwen3_kq.q4_K_M", "qwen3_kq", {}, "f32", "q4_K_M", 48),
