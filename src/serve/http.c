@@ -58,6 +58,8 @@ typedef struct conn {
     char method[16];         /* as sent (truncated), for the log              */
     char uri[256];           /* the request target as sent (truncated)        */
     srv_conn *sc;            /* the connection's record (conns.c), or NULL     */
+    bool large;              /* counted in s->large_bytes (large_enter)        */
+    size_t large_bytes;
     char errmsg[448];        /* the error message of a 4xx/5xx, for the log   */
 } conn;
 
@@ -396,6 +398,50 @@ static enum MHD_Result wait_and_respond(conn *k) {
     }
 }
 
+/* Large bodies (parsing and tokenizing cost several times their size, up
+ * to ~70x for one long word) are prepared while the large bodies in
+ * preparation add up to at most SRV_LARGE_BUDGET bytes (one at a time
+ * always passes); the others wait their turn, up to SRV_LARGE_WAIT_S, then
+ * get a 503. Bodies under SRV_LARGE_BODY never wait. */
+#define SRV_LARGE_BODY (1u << 20)
+#define SRV_LARGE_BUDGET (8u << 20)
+#define SRV_LARGE_WAIT_S 30.0
+
+static bool large_enter(conn *k, wf_api_error *e) {
+    wf_server *s = k->s;
+    if (k->n_body < SRV_LARGE_BODY) return true;
+    double t_end = wf_time_now() + SRV_LARGE_WAIT_S;
+    pthread_mutex_lock(&s->mu);
+#define LARGE_FULL (s->large_bytes && s->large_bytes + k->n_body > SRV_LARGE_BUDGET)
+    while (LARGE_FULL && wf_time_now() < t_end && !s->draining) {
+        pthread_mutex_unlock(&s->mu);
+        if (peer_gone(k)) {
+            k->gone = true;
+            return wf_api_fail(e, 499, "invalid_request_error", NULL, NULL, "client closed the connection");
+        }
+        usleep(5000);
+        pthread_mutex_lock(&s->mu);
+    }
+    bool ok = !LARGE_FULL && !s->draining;
+#undef LARGE_FULL
+    if (ok) s->large_bytes += k->n_body;
+    k->large_bytes = k->n_body;
+    pthread_mutex_unlock(&s->mu);
+    k->large = ok;
+    if (!ok)
+        return wf_api_fail(e, 503, "server_error", NULL, "server_busy",
+                           "Too many large requests are being prepared; retry shortly.");
+    return true;
+}
+
+static void large_leave(conn *k) {
+    if (!k->large) return;
+    k->large = false;
+    pthread_mutex_lock(&k->s->mu);
+    k->s->large_bytes -= k->large_bytes;
+    pthread_mutex_unlock(&k->s->mu);
+}
+
 static enum MHD_Result generate(conn *k, wf_api_kind kind) {
     wf_server *s = k->s;
     static const char *const prefix[] = {"chatcmpl", "cmpl", "cmpl", "infill", "", "", "resp"};
@@ -403,9 +449,18 @@ static enum MHD_Result generate(conn *k, wf_api_kind kind) {
     lim.n_vocab = s->n_vocab;
     wf_api_request a;
     wf_api_error e;
-    if (!wf_api_parse(kind, k->body, k->n_body, &lim, &a, &e)) return send_error(k, &e);
+    if (!large_enter(k, &e)) return k->gone ? MHD_NO : send_error(k, &e);
+    bool parsed = wf_api_parse(kind, k->body, k->n_body, &lim, &a, &e);
+    free(k->body); /* the request holds what it needs */
+    k->body = NULL;
+    k->n_body = k->cap_body = 0;
+    if (!parsed) {
+        large_leave(k);
+        return send_error(k, &e);
+    }
     srv_req *r = srv_req_new(s, prefix[kind], k->route);
     if (!r) {
+        large_leave(k);
         wf_api_request_free(&a);
         return fail(k, 500, "server_error", NULL, "out of memory");
     }
@@ -414,7 +469,9 @@ static enum MHD_Result generate(conn *k, wf_api_kind kind) {
     if (kind == WF_API_RESPONSES) /* OpenAI's form: resp_<hex> */
         for (char *p = r->id; *p; p++) *p = *p == '-' ? '_' : *p;
     snprintf(k->rid, sizeof k->rid, "%s", r->id);
-    if (!srv_prepare(s, r, &e) || !srv_submit(s, r, &e)) return send_error(k, &e);
+    bool prepared = srv_prepare(s, r, &e);
+    large_leave(k);
+    if (!prepared || !srv_submit(s, r, &e)) return send_error(k, &e);
     if (!r->api.stream) return wait_and_respond(k);
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, k, NULL);
     if (!resp) {
@@ -438,7 +495,17 @@ static enum MHD_Result generate(conn *k, wf_api_kind kind) {
 
 /* ---- the other endpoints --------------------------------------------------- */
 
+static enum MHD_Result tokenize_locked(conn *k);
+
 static enum MHD_Result tokenize(conn *k) {
+    wf_api_error e;
+    if (!large_enter(k, &e)) return k->gone ? MHD_NO : send_error(k, &e);
+    enum MHD_Result ret = tokenize_locked(k);
+    large_leave(k);
+    return ret;
+}
+
+static enum MHD_Result tokenize_locked(conn *k) {
     wf_server *s = k->s;
     wf_api_request a;
     wf_api_error e;
@@ -783,6 +850,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
                            status, k->t_start};
         srv_log_request(s, k->req, &li);
     }
+    large_leave(k);
     srv_req_release(s, k->req);
     srv_conns_phase(&s->conns, k->sc, SRV_CONN_IDLE);
     free(k->body);

@@ -183,6 +183,27 @@ static bool raw_tokens(wf_server *s, srv_req *r, wf_api_error *e) {
     return true;
 }
 
+/* A prompt that cannot fit, refused by its length in bytes before it is
+ * tokenized (tokenizing megabytes costs tens of times their size): a token
+ * stands for at most wf_vocab_max_token_len bytes of text, 3 times that
+ * before normalization (NFC composes at most 3 bytes into 1), so a text of
+ * B bytes is at least B / (3 L) tokens. FIM prompts are trimmed to fit,
+ * not refused; the rest is the same check as after tokenizing. */
+static bool bytes_can_fit(const wf_server *s, const wf_api_request *a, wf_api_error *e) {
+    size_t bytes = 0;
+    if (a->kind == WF_API_CHAT)
+        for (size_t i = 0; i < a->msgs.n; i++) bytes += a->msgs.m[i].content_len;
+    else if (a->kind == WF_API_COMPLETION || (a->kind == WF_API_COMPLETIONS && !a->suffix))
+        bytes = a->prompt ? a->prompt_len : 0;
+    size_t per_token = 3 * (size_t)(wf_vocab_max_token_len(s->v) > 0 ? wf_vocab_max_token_len(s->v) : 1);
+    size_t min_tokens = bytes / per_token;
+    if (min_tokens < (size_t)s->n_ctx) return true;
+    bool chat = a->kind == WF_API_CHAT;
+    return wf_api_fail(e, 400, "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded",
+                       "This model's maximum context length is %d tokens. However, your %s (%zu bytes) cannot be fewer "
+                       "than %zu tokens.", s->n_ctx, chat ? "messages" : "prompt", bytes, min_tokens);
+}
+
 bool srv_prepare(wf_server *s, srv_req *r, wf_api_error *e) {
     wf_api_request *a = &r->api;
     r->sp = a->sp;
@@ -209,6 +230,7 @@ bool srv_prepare(wf_server *s, srv_req *r, wf_api_error *e) {
         r->gp.spec = WF_SPEC_DRAFT;
     }
 
+    if (!bytes_can_fit(s, a, e)) return false;
     bool ok = true;
     switch (a->kind) {
     case WF_API_RESPONSES: /* its conversation is a chat */

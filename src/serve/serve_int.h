@@ -168,6 +168,7 @@ struct wf_server {
     int n_live;               /* requests accepted and not yet finished      */
     bool quit;                /* engine thread: exit                         */
     bool draining;            /* refuse new requests                         */
+    size_t large_bytes;       /* large bodies being parsed / tokenized (http.c) */
     uint64_t next_id;
     atomic_ullong next_http_id; /* ids of requests that do not generate       */
     srv_metrics metrics;

@@ -406,6 +406,39 @@ def test_backpressure(big):
         check(st == 200, "the slot serves the next request")
 
 
+def vm_kib(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_big_bodies(model):
+    """8 concurrent 7 MB one-word chats: refused by their length before
+    tokenizing (it used to cost ~50x the body: 3.0 GB peak), so peak memory
+    stays within 300 MB of the idle server's, and quickly."""
+    with C.Server(model) as srv:
+        base = vm_kib(srv.p.pid, "VmHWM")
+        body = json.dumps({"messages": [{"role": "user", "content": "a" * (7 << 20)}], "max_tokens": 1}).encode()
+        res = []
+
+        def one():
+            st, _, out = raw(srv.port, post(CHAT, body), timeout=60)
+            res.append((st, out))
+        t0 = time.time()
+        ts = [threading.Thread(target=one) for _ in range(8)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        dt = time.time() - t0
+        peak = vm_kib(srv.p.pid, "VmHWM")
+        ok = len(res) == 8 and all(st == 400 and b"context_length_exceeded" in out and b"cannot be fewer than" in out for st, out in res)
+        check(ok and (peak - base) < 300 * 1024,
+              f"8 concurrent 7 MB chats: all 400 before tokenizing in {dt:.1f} s; peak RSS {base // 1024} -> {peak // 1024} MB")
+        st, dt = timed_request(srv.port)
+        check(st == 200, "served after that")
+
+
 def test_port_in_use(srv):
     rc, _, err = T.wafer("serve", "-m", srv.model, "--port", srv.port, "-t", "1", timeout=60)
     check(rc != 0 and ("port %d" % srv.port) in err and "in use" in err,
@@ -460,6 +493,7 @@ def main():
         check(st == 200, "still healthy after all that")
     test_logs(model)
     test_connections(model)
+    test_big_bodies(model)
     big = os.path.join(tmp, "big.gguf")
     C.make_server_model(big, big=True)
     test_backpressure(big)
