@@ -396,7 +396,7 @@ static bool check_constraint(wf_api_request *r, wf_api_error *e) {
     char *gbnf = NULL;
     if (!wf_api_constraint_gbnf(&r->constraint, WF_API_TOOLS_HERMES, &gbnf, e)) return false;
     free(gbnf);
-    if (r->n_stops && r->kind == WF_API_CHAT && r->constraint.kind != WF_API_CONSTRAINT_GBNF)
+    if (r->n_stops && (r->kind == WF_API_CHAT || r->kind == WF_API_RESPONSES) && r->constraint.kind != WF_API_CONSTRAINT_GBNF)
         return wf_api_fail(e, E400, "stop", "invalid_value",
                            "'stop' cannot be combined with a JSON response format or a forced tool call (a stop string could cut the answer inside the JSON).");
     return true;
@@ -712,6 +712,7 @@ bool wf_api_text_parts(json_t *v, const char *const *types, const char *param, c
 }
 
 bool wf_api_chat_message(json_t *m, size_t i, wf_api_request *r, wf_api_error *e) { return chat_message(m, i, r, e); }
+bool wf_api_check_constraint(wf_api_request *r, wf_api_error *e) { return check_constraint(r, e); }
 bool wf_api_bad_type(wf_api_error *e, const char *param, const char *want, const json_t *v) {
     return bad_type(e, param, want, v);
 }

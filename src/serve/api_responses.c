@@ -208,37 +208,22 @@ static bool parse_tools(const json_t *o, json_t *extra, json_t *echo, wf_api_req
     return ok;
 }
 
-/* tool_choice: "auto" / "none"; "required" and a named function need
- * constrained decoding, which is not in this build yet: a 400 says so. */
+/* tool_choice: "auto", "none", "required" or a named function; the last
+ * two are exact: the answer is constrained to a call (constraint.c). */
 static bool parse_tool_choice(const json_t *o, json_t *echo, wf_api_request *r, wf_api_error *e) {
     json_t *tc = rs_get(o, "tool_choice");
-    if (!tc) {
-        json_object_set_new(echo, "tool_choice", json_string("auto"));
-        return true;
-    }
-    if (json_is_string(tc)) {
-        const char *s = json_string_value(tc);
-        if (!strcmp(s, "none")) r->tools = false;
-        else if (strcmp(s, "auto") != 0 && strcmp(s, "required") != 0)
-            return wf_api_fail(e, E400, "tool_choice", "invalid_value", "Invalid 'tool_choice': '%.40s' (expected auto, none, required or a function).", s);
-        if (!strcmp(s, "required"))
-            return wf_api_fail(e, E400, "tool_choice", "unsupported_value",
-                               "Invalid 'tool_choice': 'required' needs constrained decoding, which is not enforced in this build "
-                               "yet; use 'auto'.");
-    } else if (json_is_object(tc)) {
-        return wf_api_fail(e, E400, "tool_choice", "unsupported_value",
-                           "Invalid 'tool_choice': choosing a tool needs constrained decoding, which is not enforced in this "
-                           "build yet; use 'auto'.");
-    } else {
-        return wf_api_bad_type(e, "tool_choice", "a string or an object", tc);
-    }
-    json_object_set(echo, "tool_choice", tc);
-    return true;
+    if (!wf_api_constraint_tools(rs_get(o, "tools"), tc, "tools", &r->constraint, e)) return false;
+    if (!tc) tc = json_string("auto");
+    else json_incref(tc);
+    if (!tc) return wf_api_oom(e);
+    if (json_is_string(tc) && !strcmp(json_string_value(tc), "none")) r->tools = false;
+    if (r->constraint.kind == WF_API_CONSTRAINT_TOOL_CALL) r->tools = true;
+    return json_object_set_new(echo, "tool_choice", tc) ? wf_api_oom(e) : true;
 }
 
-/* text: {"format": {"type": "text"}} (json_object / json_schema need the
- * constrained decoding that is not in this build yet), "verbosity". */
-static bool parse_text(const json_t *o, json_t *echo, wf_api_error *e) {
+/* text: {"format": {"type": "text" | "json_object" | "json_schema", ...}}
+ * (the JSON formats are exact: constraint.c), "verbosity". */
+static bool parse_text(const json_t *o, json_t *echo, wf_api_request *r, wf_api_error *e) {
     json_t *t = rs_get(o, "text");
     json_t *def = json_pack("{s:{s:s}}", "format", "type", "text");
     if (!def) return wf_api_oom(e);
@@ -246,18 +231,11 @@ static bool parse_text(const json_t *o, json_t *echo, wf_api_error *e) {
     json_decref(def);
     if (!json_is_object(t)) return wf_api_bad_type(e, "text", "an object", t);
     json_t *f = rs_get(t, "format");
-    if (f) {
-        json_t *type = json_is_object(f) ? json_object_get(f, "type") : NULL;
-        if (!json_is_string(type)) return wf_api_bad_type(e, "text.format", "an object with a 'type'", f);
-        const char *s = json_string_value(type);
-        if (!strcmp(s, "json_object") || !strcmp(s, "json_schema"))
-            return wf_api_fail(e, E400, "text.format", "unsupported_value",
-                               "Invalid 'text.format.type': '%s' needs constrained decoding, which is not enforced in this build "
-                               "yet; use 'text'.", s);
-        if (strcmp(s, "text") != 0)
-            return wf_api_fail(e, E400, "text.format", "invalid_value",
-                               "Invalid 'text.format.type': '%.40s' (expected text, json_object or json_schema).", s);
-    }
+    if (f && r->constraint.kind == WF_API_CONSTRAINT_TOOL_CALL && json_is_object(f) &&
+        json_is_string(json_object_get(f, "type")) && strcmp(json_string_value(json_object_get(f, "type")), "text") != 0)
+        return wf_api_fail(e, E400, "text.format", "invalid_value",
+                           "A forced tool call ('tool_choice') cannot be combined with a JSON 'text.format'.");
+    if (f && !wf_api_constraint_format(f, "text.format", true, &r->constraint, e)) return false;
     json_object_set(echo, "text", t);
     return true;
 }
@@ -321,8 +299,8 @@ bool wf_api_parse_responses(const json_t *o_in, const wf_api_limits *lim, wf_api
     if (!parse_input(o, lim, r, e)) return false;
     json_t *extra = json_object(), *echo = json_object();
     bool ok = extra && echo ? true : wf_api_oom(e);
-    ok = ok && parse_tools(o, extra, echo, r, e) && parse_tool_choice(o, echo, r, e) && parse_text(o, echo, e) &&
-         parse_accepted(o, echo, e);
+    ok = ok && parse_tools(o, extra, echo, r, e) && parse_tool_choice(o, echo, r, e) && parse_text(o, echo, r, e) &&
+         parse_accepted(o, echo, e) && wf_api_check_constraint(r, e);
     if (ok) {
         json_object_set_new(echo, "parallel_tool_calls", json_boolean(r->parallel_tool_calls));
         json_object_set_new(echo, "store", json_boolean(r->store));

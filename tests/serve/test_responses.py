@@ -182,11 +182,13 @@ def test_errors(s):
          "input[0].name", "name"),
         ("input not a list", {"input": 5}, "input", "input"),
         ("no input", {"max_output_tokens": 3}, "input", "input"),
-        ("tool_choice required", {"input": "x", "tool_choice": "required"}, "tool_choice", "not enforced"),
-        ("tool_choice named", {"input": "x", "tool_choice": {"type": "function", "name": "f"}}, "tool_choice", "not enforced"),
-        ("text.format json_schema", {"input": "x", "text": {"format": {"type": "json_schema", "name": "a", "schema": {}}}},
-         "text.format", "not enforced"),
-        ("text.format json_object", {"input": "x", "text": {"format": {"type": "json_object"}}}, "text.format", "not enforced"),
+        ("tool_choice required without tools", {"input": "x", "tool_choice": "required"}, "tool_choice", "no 'tools'"),
+        ("tool_choice names a missing function", {"input": "x", "tool_choice": {"type": "function", "name": "f"},
+                                                   "tools": [{"type": "function", "name": "g"}]}, "tool_choice", "'f'"),
+        ("text.format json_schema without schema name", {"input": "x", "text": {"format": {"type": "json_schema", "schema": 5}}},
+         "text.format.schema", "JSON Schema"),
+        ("text.format unknown", {"input": "x", "text": {"format": {"type": "yaml"}}}, "text.format", "yaml"),
+        ("json format with stop", {"input": "x", "text": {"format": {"type": "json_object"}}, "stop": ["}"]}, "stop", "stop"),
         ("temperature 3", {"input": "x", "temperature": 3}, "temperature", "temperature"),
         ("max_output_tokens 0", {"input": "x", "max_output_tokens": 0}, "max_output_tokens", "max_output_tokens"),
         ("background", {"input": "x", "background": True}, "background", "background"),
@@ -213,6 +215,54 @@ def test_errors(s):
         "metadata": {"a": "b"}, "user": "u", "safety_identifier": "s", "truncation": "auto", "client_metadata": {"x": "y"},
         "text": {"format": {"type": "text"}, "verbosity": "low"}, "top_p": 0.9, "stop": ["\n\n"]})
     check(st == 200 and j["metadata"] == {"a": "b"}, "the fields agents send are accepted (%s)" % st)
+
+
+SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}, "lang": {"enum": ["c", "py", "js"]}},
+          "required": ["ok", "lang"], "additionalProperties": False}
+TOOLS = [{"type": "function", "name": "read_file", "parameters": {
+              "type": "object", "properties": {"path": {"enum": ["a.c", "b.c"]}}, "required": ["path"],
+              "additionalProperties": False}},
+         {"type": "function", "name": "list_dir", "parameters": {
+              "type": "object", "properties": {"deep": {"type": "boolean"}}, "required": ["deep"], "additionalProperties": False}},
+         {"type": "web_search"}]
+
+
+def test_constrained(s):
+    """text.format and tool_choice are exact (the grammar engine): checked
+    with Debian's python3-jsonschema, an independent validator."""
+    import jsonschema
+    for seed in range(3):
+        st, j, _, _ = s.request("POST", "/v1/responses", {
+            "input": "Answer in JSON.", "seed": seed, "max_output_tokens": 200,
+            "text": {"format": {"type": "json_schema", "name": "answer", "schema": SCHEMA, "strict": True}}})
+        ok = st == 200 and j["status"] == "completed"
+        try:
+            jsonschema.validate(json.loads(j["output_text"]), SCHEMA)
+        except Exception as ex:  # noqa: BLE001 - any failure is the check failing
+            ok = False
+            print("     ", ex)
+        check(ok, "text.format json_schema: the answer validates (seed %d: %s)" % (seed, (j or {}).get("output_text", st)))
+    st, j, _, _ = s.request("POST", "/v1/responses", {"input": "JSON", "seed": 1, "max_output_tokens": 300,
+                                                      "text": {"format": {"type": "json_object"}}})
+    try:
+        obj = json.loads(j["output_text"]) if st == 200 and j["status"] == "completed" else None
+    except ValueError:
+        obj = None
+    check(isinstance(obj, dict), "text.format json_object: a JSON object (%s)" % (j or {}).get("output_text", st))
+    for choice, names in (("required", {"read_file", "list_dir"}), ({"type": "function", "name": "list_dir"}, {"list_dir"})):
+        st, j, _, _ = s.request("POST", "/v1/responses", {"input": "Do it.", "seed": 3, "max_output_tokens": 200,
+                                                          "tools": TOOLS, "tool_choice": choice})
+        calls = [o for o in (j or {}).get("output", []) if o["type"] == "function_call"]
+        ok = st == 200 and len(calls) >= 1 and all(c["name"] in names for c in calls)
+        for c in calls if ok else []:
+            schema = next(t["parameters"] for t in TOOLS if t.get("name") == c["name"])
+            try:
+                jsonschema.validate(json.loads(c["arguments"]), schema)
+            except Exception as ex:  # noqa: BLE001
+                ok = False
+                print("     ", ex)
+        check(ok and j["tool_choice"] == choice, "tool_choice %s: a call to %s with valid arguments (%s)" %
+              (json.dumps(choice), "/".join(sorted(names)), [(c["name"], c["arguments"]) for c in calls] or st))
 
 
 def test_prediction(s):
@@ -300,6 +350,7 @@ def main():
         test_stream(s)
         test_previous(s)
         test_errors(s)
+        test_constrained(s)
         test_prediction(s)
         log = "\n".join(s.log)
         check("POST /v1/responses 200" in log and "POST /v1/responses 400" in log, "the request log names the path and status")
