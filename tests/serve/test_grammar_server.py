@@ -17,28 +17,23 @@ Exit 77 (skip) when python3-jsonschema is missing."""
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testlib as T  # noqa: E402
+from testlib import check  # noqa: E402
+
 try:
     import jsonschema
 except ImportError:
-    print("test_grammar_server: python3-jsonschema is not installed (scripts/install-deps.sh): skipped")
-    sys.exit(77)
+    T.skip("test_grammar_server: python3-jsonschema is not installed (scripts/install-deps.sh)")
 
-from test_server_common import WAFER, SRC, SANITIZER_REPORTS, Server, sse_events
+from test_server_common import WAFER, SRC, SANITIZER_REPORTS, Server, sse_events  # noqa: E402
 
 MODEL = os.path.join(SRC, "models", "wafer-embedded.gguf")
-FAILS = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        FAILS.append(what)
+T.print_ok = True
 
 
 S = lambda **k: dict(k)
@@ -234,18 +229,18 @@ def cli_runs():
         for flags, test in ((["--json-schema", sp], lambda t: not list(validator(sch).iter_errors(json.loads(t)))),
                             (["--grammar", gp], lambda t: re.fullmatch(r"\([a-z]+\)", t) is not None),
                             (["--json"], lambda t: isinstance(json.loads(t), dict))):
-            p = subprocess.run([WAFER, "run", "-m", MODEL, "-p", "data = ", "-n", "64", "--temp", "0", "-q", *flags],
-                               capture_output=True, text=True, timeout=60)
-            t = p.stdout.strip()
+            rc, out, _ = T.wafer("run", "-m", MODEL, "-p", "data = ", "-n", "64", "--temp", "0", "-q", *flags,
+                                 text=True, timeout=60)
+            t = out.strip()
             try:
-                ok = p.returncode == 0 and test(t)
+                ok = rc == 0 and test(t)
             except ValueError:
                 ok = False
             check(ok, "wafer run %s: %r" % (flags[0], t[:80]))
         with open(gp, "w") as f:
             f.write('root ::= "(" x\n')
-        p = subprocess.run([WAFER, "run", "-m", MODEL, "-p", "x", "--grammar", gp], capture_output=True, text=True, timeout=60)
-        check(p.returncode != 0 and "line 1, column 14: undefined rule 'x'" in p.stderr, "wafer run --grammar: a bad grammar names line and column")
+        rc, _, err = T.wafer("run", "-m", MODEL, "-p", "x", "--grammar", gp, timeout=60)
+        check(rc != 0 and "line 1, column 14: undefined rule 'x'" in err, "wafer run --grammar: a bad grammar names line and column")
 
 
 def main():
@@ -260,8 +255,7 @@ def main():
         bad_requests(srv)
     cli_runs()
     check(not SANITIZER_REPORTS, "no sanitizer reports")
-    print("test_grammar_server: %d failed" % len(FAILS))
-    return 1 if FAILS else 0
+    return T.summary("test_grammar_server")
 
 
 if __name__ == "__main__":

@@ -21,14 +21,10 @@ import time
 
 import forward_np
 import test_server_common as C
+import testlib as T
+from testlib import check
 
-FAILS = []
-
-
-def check(cond, msg):
-    print(("ok   " if cond else "FAIL ") + msg, flush=True)
-    if not cond:
-        FAILS.append(msg)
+T.print_ok = True
 
 
 def chatml_ids(msgs):
@@ -337,9 +333,7 @@ def test_hostile(tmp, model):
 
 
 def main():
-    if not C.WAFER:
-        print("WAFER not set")
-        return 77
+    T.need_wafer()
     tmp = tempfile.mkdtemp(prefix="wf_responses_")
     small, big, tool = (os.path.join(tmp, n + ".gguf") for n in ("small", "big", "tool"))
     C.make_server_model(small)
@@ -360,10 +354,8 @@ def main():
     with C.Server(big, "--parallel", "1") as b:
         test_cancel_and_hangup(b)
     test_hostile(tmp, small)
-    if C.SANITIZER_REPORTS:
-        check(False, "sanitizer reports from the servers")
-    print("%d failure(s)" % len(FAILS))
-    return 1 if FAILS else 0
+    check(not C.SANITIZER_REPORTS, "no sanitizer reports from the servers")
+    return T.summary("test_responses")
 
 
 if __name__ == "__main__":
