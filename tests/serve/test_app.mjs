@@ -280,6 +280,22 @@ try {
   await slow.keyboard.press('Escape');
   check((await slow.locator('#panel-chat .msg.user .body').last().textContent()).trim() === 'Are you there?', 'the message was lost');
   ok('429: message shown, Retry works once the slot is free', e2.slice(0, 50));
+
+  // edit with a chat-template model: wafer edit's messages, the fenced file as the prediction; Stop
+  await waitFor(async () => (await metrics(cfg.slow)).wafer_slots_busy === 0, 3000, 'a free slot for the edit');
+  await slow.click('#tab-edit');
+  const editReq = slow.waitForRequest((r) => r.url().endsWith('/v1/chat/completions'));
+  await slow.click('button:has-text("Rewrite")');
+  const eb = JSON.parse((await editReq).postData());
+  check(eb.messages.length === 2 && eb.messages[0].role === 'system' && eb.messages[1].content.startsWith('rename load_cfg to load_config\n\nFile: config.py\n```python\nimport json') &&
+    eb.prediction.type === 'content' && eb.prediction.content.startsWith('```python\nimport json\n') && eb.prediction.content.endsWith('MAX_RETRIES = 3\n```\n'),
+    'the chat edit request: ' + JSON.stringify(eb).slice(0, 400));
+  await waitFor(() => slow.locator('#panel-edit .dl.add').count(), 10000, 'written lines in the live diff');
+  await slow.click('#panel-edit button.stop');
+  const es = await waitFor(() => slow.evaluate(() => { const x = document.querySelector('#panel-edit .stats'); return x && x.textContent; }), 3000, 'the stopped edit');
+  check(/stopped/.test(es), 'the edit was not stopped: ' + es);
+  await waitFor(async () => (await metrics(cfg.slow)).wafer_slots_busy === 0, 1000, 'no busy slot within a second of the edit\'s Stop');
+  ok('edit with a chat template: prompt and fenced prediction, live diff, Stop', es);
   await slow.close();
 
   // ---- 8. the server goes away mid-answer ---------------------------------
