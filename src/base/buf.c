@@ -45,22 +45,28 @@ bool wf_buf_add(wf_buf *b, const void *s, size_t n) {
 
 bool wf_buf_str(wf_buf *b, const char *s) { return wf_buf_add(b, s, strlen(s)); }
 
-bool wf_buf_printf(wf_buf *b, const char *fmt, ...) {
+bool wf_buf_vprintf(wf_buf *b, const char *fmt, va_list ap) {
     if (b->failed) return false;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
+    va_list ap2;
+    va_copy(ap2, ap);
+    int k = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
     /* the formatted text and its NUL, written in place */
     if (k < 0 || (size_t)k >= SIZE_MAX - b->n || !wf_array_reserve(&b->p, &b->cap, 1, b->n + (size_t)k + 1)) {
         b->failed = true;
         return false;
     }
-    va_start(ap, fmt);
     vsnprintf(b->p + b->n, (size_t)k + 1, fmt, ap);
-    va_end(ap);
     b->n += (size_t)k;
     return true;
+}
+
+bool wf_buf_printf(wf_buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = wf_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return ok;
 }
 
 char *wf_buf_take(wf_buf *b, size_t *n) {

@@ -13,6 +13,7 @@
  * (the abort hook checks it per layer) and the slot is free at the next. */
 #include "serve/serve_int.h"
 #include "serve/responses.h"
+#include "base/buf.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -189,17 +190,6 @@ void srv_fill_usage(const srv_req *r, wf_api_usage *u) {
 
 /* ---- token callback (engine thread, inside wf_sessions_step) -------------- */
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t c = *cap ? *cap : 256;
-    while (c < need) c *= 2;
-    void *np = realloc(*p, c * elem);
-    if (!np) return false;
-    *p = np;
-    *cap = c;
-    return true;
-}
-
 /* log-softmax of the model's logits (temperature 1, before any sampling
  * transform, as OpenAI reports them) at the emitted token, and the k best
  * alternatives (k <= 20). Requests asking for this run without speculation,
@@ -268,13 +258,13 @@ static bool on_token(void *user, int32_t token, const char *text, size_t n_text)
                     r->oom = true;
                 }
             }
-            if (grow((void **)&r->ids, &r->cap_ids, r->n_ids + 1, sizeof *r->ids)) r->ids[r->n_ids++] = token;
+            if (WF_ARRAY_RESERVE(r->ids, r->cap_ids, r->n_ids + 1)) r->ids[r->n_ids++] = token;
             else r->oom = true;
         }
     }
     if (fim_end) r->fim_stopped = true;
     if (n_text && !fim_end && !r->fim_stopped) {
-        if (grow((void **)&r->text, &r->cap_text, r->n_text + n_text + 1, 1)) {
+        if (WF_ARRAY_RESERVE(r->text, r->cap_text, r->n_text + n_text + 1)) {
             memcpy(r->text + r->n_text, text, n_text);
             r->n_text += n_text;
             r->text[r->n_text] = 0;

@@ -3,7 +3,8 @@
  * The caller holds the server's lock around updates and the snapshot. */
 #include "serve/serve_int.h"
 
-#include <stdarg.h>
+#include "base/buf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,66 +44,33 @@ void srv_metrics_observe(srv_hist *h, double seconds) {
     h->n++;
 }
 
-typedef struct out {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} out;
-
-static void put(out *o, const char *fmt, ...) {
-    if (o->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(o->p ? o->p + o->n : NULL, o->p ? o->cap - o->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            o->oom = true;
-            return;
-        }
-        if (o->p && o->n + (size_t)k < o->cap) {
-            o->n += (size_t)k;
-            return;
-        }
-        size_t c = o->cap ? o->cap * 2 : 4096;
-        while (c < o->n + (size_t)k + 1) c *= 2;
-        char *np = realloc(o->p, c);
-        if (!np) {
-            o->oom = true;
-            return;
-        }
-        o->p = np;
-        o->cap = c;
-    }
+static void counter(wf_buf *o, const char *name, const char *help, uint64_t v) {
+    wf_buf_printf(o, "# HELP wafer_%s %s\n# TYPE wafer_%s counter\nwafer_%s %llu\n", name, help, name, name, (unsigned long long)v);
 }
 
-static void counter(out *o, const char *name, const char *help, uint64_t v) {
-    put(o, "# HELP wafer_%s %s\n# TYPE wafer_%s counter\nwafer_%s %llu\n", name, help, name, name, (unsigned long long)v);
+static void gauge(wf_buf *o, const char *name, const char *help, double v) {
+    wf_buf_printf(o, "# HELP wafer_%s %s\n# TYPE wafer_%s gauge\nwafer_%s %.17g\n", name, help, name, name, v);
 }
 
-static void gauge(out *o, const char *name, const char *help, double v) {
-    put(o, "# HELP wafer_%s %s\n# TYPE wafer_%s gauge\nwafer_%s %.17g\n", name, help, name, name, v);
-}
-
-static void hist(out *o, const char *name, const char *help, const srv_hist *h) {
-    put(o, "# HELP wafer_%s %s\n# TYPE wafer_%s histogram\n", name, help, name);
+static void hist(wf_buf *o, const char *name, const char *help, const srv_hist *h) {
+    wf_buf_printf(o, "# HELP wafer_%s %s\n# TYPE wafer_%s histogram\n", name, help, name);
     uint64_t cum = 0;
     for (int b = 0; b < SRV_HIST_N; b++) {
         cum += h->counts[b];
-        put(o, "wafer_%s_bucket{le=\"%g\"} %llu\n", name, bounds[b], (unsigned long long)cum);
+        wf_buf_printf(o, "wafer_%s_bucket{le=\"%g\"} %llu\n", name, bounds[b], (unsigned long long)cum);
     }
     cum += h->counts[SRV_HIST_N];
-    put(o, "wafer_%s_bucket{le=\"+Inf\"} %llu\nwafer_%s_sum %.9g\nwafer_%s_count %llu\n", name,
+    wf_buf_printf(o, "wafer_%s_bucket{le=\"+Inf\"} %llu\nwafer_%s_sum %.9g\nwafer_%s_count %llu\n", name,
         (unsigned long long)cum, name, h->sum, name, (unsigned long long)h->n);
 }
 
 char *srv_metrics_text(const srv_metrics *m, int queue_depth, int slots_busy, int n_slots,
                        const wf_prefix_cache_stats *pc) {
-    out o = {0};
-    put(&o, "# HELP wafer_http_requests_total HTTP requests by endpoint and status code.\n"
+    wf_buf o = {0};
+    wf_buf_printf(&o, "# HELP wafer_http_requests_total HTTP requests by endpoint and status code.\n"
             "# TYPE wafer_http_requests_total counter\n");
     for (int i = 0; i < m->n_rows; i++)
-        put(&o, "wafer_http_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n", m->rows[i].path, m->rows[i].status,
+        wf_buf_printf(&o, "wafer_http_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n", m->rows[i].path, m->rows[i].status,
             (unsigned long long)m->rows[i].n);
     counter(&o, "prompt_tokens_total", "Prompt tokens of finished generations.", m->prompt_tokens);
     counter(&o, "prompt_tokens_cached_total", "Prompt tokens reused from a slot or the prefix cache.", m->cached_tokens);
@@ -126,7 +94,7 @@ char *srv_metrics_text(const srv_metrics *m, int queue_depth, int slots_busy, in
     hist(&o, "time_to_first_token_seconds", "Request arrival to first generated token.", &m->ttft);
     hist(&o, "time_per_output_token_seconds", "Mean time between generated tokens, per request.", &m->per_token);
     hist(&o, "queue_wait_seconds", "Request arrival to admission into a slot.", &m->queue_wait);
-    if (o.oom) {
+    if (o.failed) {
         free(o.p);
         return NULL;
     }
