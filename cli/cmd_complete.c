@@ -186,24 +186,32 @@ static bool complete_token(void *user, int32_t tok, const char *text, size_t n_t
     return !co->stop_hit;
 }
 
-int cmd_complete(int argc, char **argv) {
+/* ---- the command ---------------------------------------------------------- */
+
+typedef struct complete_args {
     cli_opts o;
-    cli_opts_init(&o);
-    const char *file = NULL, *prefix = NULL, *suffix = NULL, *fname = NULL, *repo = NULL;
+    cli_spec sp;
+    const char *file, *prefix, *suffix, *fname, *repo;
     const char *extra_paths[MAX_EXTRA];
-    int n_extra = 0;
-    int32_t line = 0, column = 0;
-    bool byte_col = false, print_prompt = false, ids_only = false, print_ids = false;
-    cli_spec sp = {0};
-    wf_fim_family want = WF_FIM_AUTO;
+    int n_extra;
+    int32_t line, column;
+    bool byte_col, print_prompt, ids_only, print_ids;
+    wf_fim_family want;
+    char mbuf[CLI_PATH_MAX];
+} complete_args;
+
+/* Returns -1 to go on, else the exit code (0 after --help, 2 on bad usage). */
+static int parse_args(int argc, char **argv, complete_args *A) {
+    cli_opts_init(&A->o);
+    A->want = WF_FIM_AUTO;
     const int groups = CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-        int r = cli_take_opt(&o, groups, argc, argv, &i);
+        int r = cli_take_opt(&A->o, groups, argc, argv, &i);
         if (r < 0) return 2;
         if (r > 0) continue;
-        if ((r = cli_take_spec(&sp, "complete", argc, argv, &i)) < 0) return 2;
+        if ((r = cli_take_spec(&A->sp, "complete", argc, argv, &i)) < 0) return 2;
         if (r > 0) continue;
         bool takes_value = !strcmp(a, "--file") || !strcmp(a, "--line") || !strcmp(a, "--column") ||
                            !strcmp(a, "--prefix") || !strcmp(a, "--suffix") || !strcmp(a, "--extra") ||
@@ -212,110 +220,205 @@ int cmd_complete(int argc, char **argv) {
             fprintf(stderr, "wafer complete: option %s needs a value\n", a);
             return 2;
         }
-        if (!strcmp(a, "--file")) file = argv[++i];
-        else if (!strcmp(a, "--line")) { if (!cli_parse_i32(a, argv[++i], 1, INT32_MAX, &line)) return 2; }
-        else if (!strcmp(a, "--column")) { if (!cli_parse_i32(a, argv[++i], 1, INT32_MAX, &column)) return 2; }
-        else if (!strcmp(a, "--prefix")) prefix = argv[++i];
-        else if (!strcmp(a, "--suffix")) suffix = argv[++i];
-        else if (!strcmp(a, "--filename")) fname = argv[++i];
-        else if (!strcmp(a, "--repo")) repo = argv[++i];
+        if (!strcmp(a, "--file")) A->file = argv[++i];
+        else if (!strcmp(a, "--line")) { if (!cli_parse_i32(a, argv[++i], 1, INT32_MAX, &A->line)) return 2; }
+        else if (!strcmp(a, "--column")) { if (!cli_parse_i32(a, argv[++i], 1, INT32_MAX, &A->column)) return 2; }
+        else if (!strcmp(a, "--prefix")) A->prefix = argv[++i];
+        else if (!strcmp(a, "--suffix")) A->suffix = argv[++i];
+        else if (!strcmp(a, "--filename")) A->fname = argv[++i];
+        else if (!strcmp(a, "--repo")) A->repo = argv[++i];
         else if (!strcmp(a, "--extra")) {
-            if (n_extra >= MAX_EXTRA) { fprintf(stderr, "wafer complete: at most %d --extra files\n", MAX_EXTRA); return 2; }
-            extra_paths[n_extra++] = argv[++i];
+            if (A->n_extra >= MAX_EXTRA) { fprintf(stderr, "wafer complete: at most %d --extra files\n", MAX_EXTRA); return 2; }
+            A->extra_paths[A->n_extra++] = argv[++i];
         } else if (!strcmp(a, "--fim-format")) {
-            if (!wf_fim_family_parse(argv[++i], &want)) {
+            if (!wf_fim_family_parse(argv[++i], &A->want)) {
                 fprintf(stderr, "wafer complete: --fim-format expects auto, qwen, deepseek, starcoder, "
                                 "codellama or codestral, got '%s'\n", argv[i]);
                 return 2;
             }
         }
-        else if (!strcmp(a, "--byte-column")) byte_col = true;
-        else if (!strcmp(a, "--print-prompt")) print_prompt = true;
-        else if (!strcmp(a, "--ids-only")) ids_only = print_prompt = true;
-        else if (!strcmp(a, "--print-ids")) print_ids = true;
-        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o.quiet = true;
+        else if (!strcmp(a, "--byte-column")) A->byte_col = true;
+        else if (!strcmp(a, "--print-prompt")) A->print_prompt = true;
+        else if (!strcmp(a, "--ids-only")) A->ids_only = A->print_prompt = true;
+        else if (!strcmp(a, "--print-ids")) A->print_ids = true;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) A->o.quiet = true;
         else {
             fprintf(stderr, "wafer complete: unknown option '%s'\n\n", a);
             usage(stderr);
             return 2;
         }
     }
-    char mbuf[CLI_PATH_MAX];
-    if (!(o.model = cli_model_or_default(o.model, mbuf, sizeof mbuf))) return 2;
-    if (file && (prefix || suffix)) {
+    if (!(A->o.model = cli_model_or_default(A->o.model, A->mbuf, sizeof A->mbuf))) return 2;
+    if (A->file && (A->prefix || A->suffix)) {
         fprintf(stderr, "wafer complete: give either --file with --line/--column, or --prefix/--suffix\n");
         return 2;
     }
-    if (file && (!line || !column)) { fprintf(stderr, "wafer complete: --file needs --line and --column\n"); return 2; }
-    if (!file && (line || column)) { fprintf(stderr, "wafer complete: --line/--column need --file\n"); return 2; }
-    if (!file && !prefix && !suffix) {
+    if (A->file && (!A->line || !A->column)) { fprintf(stderr, "wafer complete: --file needs --line and --column\n"); return 2; }
+    if (!A->file && (A->line || A->column)) { fprintf(stderr, "wafer complete: --line/--column need --file\n"); return 2; }
+    if (!A->file && !A->prefix && !A->suffix) {
         fprintf(stderr, "wafer complete: nothing to complete (use --file F --line L --column C, or --prefix)\n");
         return 2;
     }
+    return -1;
+}
 
+/* The text around the cursor (from --file, or --prefix/--suffix) and the
+ * extra files. The texts read go to *text and extra_text[] (caller frees). */
+static bool read_fim_input(const complete_args *A, char **text, char **extra_text, wf_fim_extra *extra,
+                           wf_fim_input *in) {
+    if (A->file) {
+        size_t len = 0, off = 0;
+        if (!(*text = read_input(A->file, &len))) return false;
+        if (!cursor_offset(*text, len, A->line, A->column, A->byte_col, &off)) return false;
+        in->prefix = *text;
+        in->prefix_len = off;
+        in->suffix = *text + off;
+        in->suffix_len = len - off;
+        in->filename = A->fname ? A->fname : strcmp(A->file, "-") ? A->file : NULL;
+    } else {
+        in->prefix = A->prefix ? A->prefix : "";
+        in->prefix_len = strlen(in->prefix);
+        in->suffix = A->suffix ? A->suffix : "";
+        in->suffix_len = strlen(in->suffix);
+        in->filename = A->fname;
+    }
+    for (int i = 0; i < A->n_extra; i++) {
+        size_t len = 0;
+        if (!(extra_text[i] = read_input(A->extra_paths[i], &len))) return false;
+        extra[i] = (wf_fim_extra){A->extra_paths[i], extra_text[i], len};
+    }
+    in->extra = extra;
+    in->n_extra = (size_t)A->n_extra;
+    in->repo = A->repo;
+    return true;
+}
+
+/* Tokens kept for the middle: -n, else a quarter of the context up to 512. */
+static int32_t middle_reserve(const cli_opts *o, int32_t n_ctx) {
+    return o->n_predict >= 0 ? o->n_predict : (n_ctx / 4 < 512 ? n_ctx / 4 : 512);
+}
+
+/* --print-prompt / --ids-only: the prompt, exactly. */
+static void print_prompt(const complete_args *A, const wf_vocab *v, const int32_t *prompt, size_t n_prompt) {
+    if (A->ids_only) {
+        for (size_t i = 0; i < n_prompt; i++) printf(i ? " %d" : "%d", prompt[i]);
+        printf("\n");
+    } else {
+        print_text(v, prompt, n_prompt);
+        if (isatty(1)) putchar('\n'); /* the prompt is exact; a terminal gets a line end */
+    }
+    fflush(stdout);
+}
+
+static void print_timings(const complete_args *A, const wf_gen_result *res, const complete_out *co, size_t n_prompt,
+                          double t_load) {
+    const char *why = co->fim_stop || res->stop == WF_GEN_STOP_EOG ? "end of middle"
+                    : co->stop_hit ? "stop string"
+                    : res->stop == WF_GEN_STOP_CONTEXT ? "context full"
+                    : res->stop == WF_GEN_STOP_LENGTH ? "length" : wf_gen_stop_name(res->stop);
+    char specs[256] = "";
+    if (A->sp.mode != WF_SPEC_NONE || A->sp.predict_path) {
+        int64_t drafted = res->n_draft_accepted + res->n_draft_rejected;
+        snprintf(specs, sizeof specs, " | spec %s%s: %lld accepted, %lld rejected (%.0f%%) | %lld decode calls",
+                 A->sp.mode == WF_SPEC_LOOKUP ? "lookup" : A->sp.mode == WF_SPEC_DRAFT ? "draft" : "none",
+                 A->sp.predict_path ? "+prediction" : "", (long long)res->n_draft_accepted,
+                 (long long)res->n_draft_rejected, drafted ? 100.0 * (double)res->n_draft_accepted / (double)drafted : 0.0,
+                 (long long)res->n_decode_calls);
+    }
+    fprintf(stderr, "\n[wafer] load %.2f s | prompt %zu tokens in %.3f s | first token after %.3f s | "
+                    "%d generated, %.1f tok/s%s | stopped: %s\n",
+            t_load, n_prompt, res->t_prompt, res->t_first, res->n_generated, res->decode_tok_s, specs, why);
+}
+
+/* The middle, streamed to stdout: the session generates (speculation
+ * included); the text, the FIM stop tokens and the stop strings are handled
+ * here, as tokens arrive. */
+static int generate_middle(const complete_args *A, wf_session *sess, const wf_vocab *v, const wf_fim_format *fmt,
+                           const int32_t *prompt, size_t n_prompt, const int32_t *pred, size_t n_pred, double t_load) {
+    wf_error err = {0};
+    wf_stop stop = {0};
+    if (wf_stop_init(&stop, A->o.stops, (size_t)A->o.n_stops, &err)) {
+        fprintf(stderr, "wafer complete: %s\n", err.msg);
+        return 1;
+    }
     int rc = 1;
+    size_t piece_cap = 3 * ((size_t)wf_vocab_max_token_len(v) + 4) + 64;
+    char *piece = malloc(piece_cap);
+    if (!piece) goto done;
+    complete_out co = {.fmt = fmt, .v = v, .stop = &stop, .piece = piece, .piece_cap = piece_cap,
+                       .print_ids = A->print_ids};
+    wf_detok_init(&co.dt);
+    wf_gen_params gp = wf_gen_default_params();
+    gp.max_tokens = A->o.n_predict;
+    gp.sampling = &A->o.sp;
+    cli_spec_params(&A->sp, &gp);
+    gp.prediction = pred;
+    gp.n_prediction = n_pred;
+    wf_gen_callbacks cb = {complete_token, &co};
+    wf_gen_result res;
+    if (wf_session_generate(sess, prompt, n_prompt, &gp, &cb, &res, &err)) {
+        fprintf(stderr, "\nwafer complete: %s\n", err.msg);
+        goto done;
+    }
+    if (!A->print_ids && !co.stop_hit) {
+        int64_t k = wf_detok_flush(&co.dt, piece, piece_cap);
+        const char *out;
+        size_t n_out;
+        bool stopped = wf_stop_feed(&stop, piece, k > 0 ? (size_t)k : 0, &out, &n_out);
+        emit(out, n_out);
+        if (!stopped) {
+            wf_stop_flush(&stop, &out, &n_out);
+            emit(out, n_out);
+        }
+    }
+    if (A->print_ids) printf("\n");
+    fflush(stdout);
+    if (!A->o.quiet) print_timings(A, &res, &co, n_prompt, t_load);
+    rc = 0;
+done:
+    wf_stop_free(&stop);
+    free(piece);
+    return rc;
+}
+
+int cmd_complete(int argc, char **argv) {
+    complete_args A = {0};
+    int rc = parse_args(argc, argv, &A);
+    if (rc >= 0) return rc;
+    rc = 1;
+    cli_opts *o = &A.o;
     wf_gguf *g = NULL;
     wf_vocab *v = NULL;
     wf_model *m = NULL, *dm = NULL;
     wf_context *c = NULL;
     wf_session *sess = NULL;
-    int32_t *pred = NULL;
-    size_t n_pred = 0;
-    char *pred_text = NULL;
-    char *text = NULL, *piece = NULL;
+    int32_t *prompt = NULL, *pred = NULL;
+    size_t n_prompt = 0, n_pred = 0;
+    char *text = NULL, *pred_text = NULL;
     char *extra_text[MAX_EXTRA] = {0};
     wf_fim_extra extra[MAX_EXTRA];
-    int32_t *prompt = NULL;
-    size_t n_prompt = 0;
-    wf_stop stop = {0};
-    bool stop_ok = false;
     wf_error err = {0};
     double t_start = wf_time_now_cli();
 
     /* the vocabulary and metadata (enough for --print-prompt) */
-    if (wf_gguf_open(o.model, &g, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
-    if (wf_vocab_load(g, &v, &err)) { fprintf(stderr, "wafer complete: %s: %s\n", o.model, err.msg); goto done; }
-    if (wf_vocab_warning(v) && !o.quiet) fprintf(stderr, "wafer complete: note: %s\n", wf_vocab_warning(v));
+    if (wf_gguf_open(o->model, &g, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
+    if (wf_vocab_load(g, &v, &err)) { fprintf(stderr, "wafer complete: %s: %s\n", o->model, err.msg); goto done; }
+    if (wf_vocab_warning(v) && !o->quiet) fprintf(stderr, "wafer complete: note: %s\n", wf_vocab_warning(v));
     wf_fim_format fmt;
-    if (wf_fim_detect(v, g, want, &fmt, &err)) { fprintf(stderr, "wafer complete: %s: %s\n", o.model, err.msg); goto done; }
-
-    /* the text around the cursor */
+    if (wf_fim_detect(v, g, A.want, &fmt, &err)) { fprintf(stderr, "wafer complete: %s: %s\n", o->model, err.msg); goto done; }
     wf_fim_input in = {0};
-    if (file) {
-        size_t len = 0, off = 0;
-        if (!(text = read_input(file, &len))) goto done;
-        if (!cursor_offset(text, len, line, column, byte_col, &off)) goto done;
-        in.prefix = text;
-        in.prefix_len = off;
-        in.suffix = text + off;
-        in.suffix_len = len - off;
-        in.filename = fname ? fname : strcmp(file, "-") ? file : NULL;
-    } else {
-        in.prefix = prefix ? prefix : "";
-        in.prefix_len = strlen(in.prefix);
-        in.suffix = suffix ? suffix : "";
-        in.suffix_len = strlen(in.suffix);
-        in.filename = fname;
-    }
-    for (int i = 0; i < n_extra; i++) {
-        size_t len = 0;
-        if (!(extra_text[i] = read_input(extra_paths[i], &len))) goto done;
-        extra[i] = (wf_fim_extra){extra_paths[i], extra_text[i], len};
-    }
-    in.extra = extra;
-    in.n_extra = (size_t)n_extra;
-    in.repo = repo;
+    if (!read_fim_input(&A, &text, extra_text, extra, &in)) goto done;
 
     /* budget: the context minus what the middle may take */
-    int32_t n_ctx = o.ctx_size;
+    int32_t n_ctx = o->ctx_size;
     if (n_ctx <= 0) {
         int32_t train = ctx_train(g);
         n_ctx = train > 0 && train < 4096 ? train : 4096;
     }
-    int32_t reserve = o.n_predict >= 0 ? o.n_predict : (n_ctx / 4 < 512 ? n_ctx / 4 : 512);
+    int32_t reserve = middle_reserve(o, n_ctx);
     if (reserve >= n_ctx) {
         fprintf(stderr, "wafer complete: -n %d leaves no room for the prompt in a context of %d tokens (use -c)\n",
-                o.n_predict, n_ctx);
+                o->n_predict, n_ctx);
         goto done;
     }
     wf_fim_stats st;
@@ -323,29 +426,22 @@ int cmd_complete(int argc, char **argv) {
         fprintf(stderr, "wafer complete: %s\n", err.msg);
         goto done;
     }
-    if (print_prompt) {
-        if (ids_only) {
-            for (size_t i = 0; i < n_prompt; i++) printf(i ? " %d" : "%d", prompt[i]);
-            printf("\n");
-        } else {
-            print_text(v, prompt, n_prompt);
-            if (isatty(1)) putchar('\n'); /* the prompt is exact; a terminal gets a line end */
-        }
-        fflush(stdout);
-        if (!o.quiet) print_summary(&fmt, &st, n_prompt, n_ctx - reserve, n_ctx);
+    if (A.print_prompt) {
+        print_prompt(&A, v, prompt, n_prompt);
+        if (!o->quiet) print_summary(&fmt, &st, n_prompt, n_ctx - reserve, n_ctx);
         rc = 0;
         goto done;
     }
 
-    /* generation */
-    if (!(m = cli_load_model(&o))) goto done;
-    cli_note_draft_max(m, sp.draft_max);
+    /* the model and its context; the prompt again if the context was capped */
+    if (!(m = cli_load_model(o))) goto done;
+    cli_note_draft_max(m, A.sp.draft_max);
     double t_loaded = wf_time_now_cli();
-    o.ctx_size = n_ctx;
-    if (!(c = cli_make_context(m, &o, n_ctx))) goto done;
+    o->ctx_size = n_ctx;
+    if (!(c = cli_make_context(m, o, n_ctx))) goto done;
     if (wf_context_n_ctx(c) < n_ctx) { /* capped to fit in memory: rebuild smaller */
         n_ctx = wf_context_n_ctx(c);
-        reserve = o.n_predict >= 0 ? o.n_predict : (n_ctx / 4 < 512 ? n_ctx / 4 : 512);
+        reserve = middle_reserve(o, n_ctx);
         free(prompt);
         prompt = NULL;
         if (reserve >= n_ctx || wf_fim_build(v, &fmt, &in, n_ctx - reserve, &prompt, &n_prompt, &st, &err)) {
@@ -361,78 +457,22 @@ int cmd_complete(int argc, char **argv) {
                     prompt[i], n_vocab);
             goto done;
         }
-    if (!o.quiet) print_summary(&fmt, &st, n_prompt, n_ctx - reserve, n_ctx);
-    if (wf_stop_init(&stop, o.stops, (size_t)o.n_stops, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
-    stop_ok = true;
+    if (!o->quiet) print_summary(&fmt, &st, n_prompt, n_ctx - reserve, n_ctx);
     if (wf_session_adopt(m, c, &sess, &err)) { fprintf(stderr, "wafer complete: %s\n", err.msg); goto done; }
     c = NULL; /* the session owns it now */
-    if (!cli_spec_attach_draft(&sp, "complete", &o, sess, &dm)) goto done;
-    if (sp.predict_path) {
+    if (!cli_spec_attach_draft(&A.sp, "complete", o, sess, &dm)) goto done;
+    if (A.sp.predict_path) {
         size_t len = 0;
-        if (!(pred_text = read_input(sp.predict_path, &len))) goto done;
+        if (!(pred_text = read_input(A.sp.predict_path, &len))) goto done;
         if (wf_tokenize_text(v, pred_text, len, false, NULL, 0, &pred, &n_pred, &err)) {
-            fprintf(stderr, "wafer complete: %s: %s\n", sp.predict_path, err.msg);
+            fprintf(stderr, "wafer complete: %s: %s\n", A.sp.predict_path, err.msg);
             goto done;
         }
     }
-
-    /* The session generates (speculation included); the text, the FIM stop
-     * tokens and the stop strings are handled here, as tokens arrive. */
-    size_t piece_cap = 3 * ((size_t)wf_vocab_max_token_len(v) + 4) + 64;
-    if (!(piece = malloc(piece_cap))) goto done;
-    complete_out co = {.fmt = &fmt, .v = v, .stop = &stop, .piece = piece, .piece_cap = piece_cap, .print_ids = print_ids};
-    wf_detok_init(&co.dt);
-    wf_gen_params gp = wf_gen_default_params();
-    gp.max_tokens = o.n_predict;
-    gp.sampling = &o.sp;
-    cli_spec_params(&sp, &gp);
-    gp.prediction = pred;
-    gp.n_prediction = n_pred;
-    wf_gen_callbacks cb = {complete_token, &co};
-    wf_gen_result res;
-    if (wf_session_generate(sess, prompt, n_prompt, &gp, &cb, &res, &err)) {
-        fprintf(stderr, "\nwafer complete: %s\n", err.msg);
-        goto done;
-    }
-    const char *why = co.fim_stop || res.stop == WF_GEN_STOP_EOG ? "end of middle"
-                    : co.stop_hit ? "stop string"
-                    : res.stop == WF_GEN_STOP_CONTEXT ? "context full"
-                    : res.stop == WF_GEN_STOP_LENGTH ? "length" : wf_gen_stop_name(res.stop);
-    if (!print_ids && !co.stop_hit) {
-        int64_t k = wf_detok_flush(&co.dt, piece, piece_cap);
-        const char *out;
-        size_t n_out;
-        bool stopped = wf_stop_feed(&stop, piece, k > 0 ? (size_t)k : 0, &out, &n_out);
-        emit(out, n_out);
-        if (!stopped) {
-            wf_stop_flush(&stop, &out, &n_out);
-            emit(out, n_out);
-        }
-    }
-    if (print_ids) printf("\n");
-    fflush(stdout);
-    if (!o.quiet) {
-        char specs[256] = "";
-        if (sp.mode != WF_SPEC_NONE || sp.predict_path) {
-            int64_t drafted = res.n_draft_accepted + res.n_draft_rejected;
-            snprintf(specs, sizeof specs, " | spec %s%s: %lld accepted, %lld rejected (%.0f%%) | %lld decode calls",
-                     sp.mode == WF_SPEC_LOOKUP ? "lookup" : sp.mode == WF_SPEC_DRAFT ? "draft" : "none",
-                     sp.predict_path ? "+prediction" : "", (long long)res.n_draft_accepted,
-                     (long long)res.n_draft_rejected,
-                     drafted ? 100.0 * (double)res.n_draft_accepted / (double)drafted : 0.0,
-                     (long long)res.n_decode_calls);
-        }
-        fprintf(stderr, "\n[wafer] load %.2f s | prompt %zu tokens in %.3f s | first token after %.3f s | "
-                        "%d generated, %.1f tok/s%s | stopped: %s\n",
-                t_loaded - t_start, n_prompt, res.t_prompt, res.t_first, res.n_generated, res.decode_tok_s,
-                specs, why);
-    }
-    rc = 0;
+    rc = generate_middle(&A, sess, v, &fmt, prompt, n_prompt, pred, n_pred, t_loaded - t_start);
 done:
-    if (stop_ok) wf_stop_free(&stop);
-    free(piece);
     free(prompt);
-    for (int i = 0; i < n_extra; i++) free(extra_text[i]);
+    for (int i = 0; i < A.n_extra; i++) free(extra_text[i]);
     free(text);
     free(pred);
     free(pred_text);
