@@ -303,7 +303,7 @@ export function Chat({ settings, onAuth, active }) {
         </div>
         <form class="composer" onSubmit={(e) => { e.preventDefault(); send(input); }}>
           <label for="prompt" class="visually-hidden">Message</label>
-          <textarea id="prompt" ref={inputRef} rows="3" value={input} placeholder={busy ? 'Type to redirect the answer…' : 'Message wafer…'}
+          <textarea id="prompt" ref={inputRef} rows="3" autoFocus value={input} placeholder={busy ? 'Type to redirect the answer…' : 'Message wafer…'}
             onInput={(e) => setInput(e.target.value)}
             onKeyDown={(e) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(input); } }} />
           <div class="composer-buttons">
