@@ -179,18 +179,24 @@ TOOL_ANSWER = "".join(TOOL_PIECES)
 
 
 def make_tool_model(path):
+    """A bigram model whose greedy answer after a ChatML prompt is
+    TOOL_ANSWER (make_chain_model): a Hermes/Qwen-style tool call to parse."""
+    make_chain_model(path, TOOL_PIECES)
+
+
+def make_chain_model(path, pieces, n_ctx=1024):
     """A bigram model (attention and FFN outputs zeroed, so the last hidden
     state is the current token's embedding) whose greedy answer after a
-    ChatML prompt ("...assistant\\n") is TOOL_ANSWER, one vocabulary token per
-    piece, then <|endoftext|>: a Hermes/Qwen-style tool call to parse."""
-    cfg = dict(make_model.BASE, n_vocab=300, n_ctx=1024)
+    ChatML prompt ("...assistant\\n") is the pieces, one vocabulary token per
+    piece, then <|endoftext|>."""
+    cfg = dict(make_model.BASE, n_vocab=300, n_ctx=n_ctx)
     table = make_model.byte_tokens()
     first = 256 + len(SPECIALS)
-    chain = [10] + list(range(first, first + len(TOOL_PIECES))) + [special_id("<|endoftext|>")]
+    chain = [10] + list(range(first, first + len(pieces))) + [special_id("<|endoftext|>")]
 
     def vocab(w, n_vocab):
-        pieces = ["".join(table[b] for b in p.encode()) for p in TOOL_PIECES]
-        make_model.special_vocab_kv(w, n_vocab, SPECIALS, special_id("<|endoftext|>"), extra=pieces,
+        texts = ["".join(table[b] for b in p.encode()) for p in pieces]
+        make_model.special_vocab_kv(w, n_vocab, SPECIALS, special_id("<|endoftext|>"), extra=texts,
                                     chat_template=CHATML)
 
     orig_vocab, orig_add = make_model.vocab_kv, G.GGUFWriter.add_tensor

@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""test_agents.py — coding agents, unmodified, against `wafer serve`:
+
+  test_agents.py codex   OpenAI's Codex CLI (npm @openai/codex, pinned in
+                         tests/codex-node): `codex exec --skip-git-repo-check`
+                         with a provider in a temporary CODEX_HOME
+                         (wire_api = "responses"): exits 0, prints the
+                         model's answer, the server log shows
+                         POST /v1/responses 200.
+  test_agents.py qwen    Qwen Code (npm @qwen-code/qwen-code, pinned in
+                         tests/qwen-node; needs node >= 22) non-interactive
+                         (`qwen -p`) with OPENAI_BASE_URL at the server:
+                         exits 0 and prints the answer.
+
+The packages are installed with `npm ci` into WAFER_BUILD/<dir> (the source
+tree stays clean) under a lock; no node/npm, too old a node, or an install
+that fails -> exit 77 (skipped) with the reason.
+
+The model: a synthetic bigram model with a ChatML template whose greedy
+answer is "Hello from wafer." (test_server_common.make_chain_model). Agents'
+prompts are many thousands of tokens (Codex's is ~20k tokens of this
+byte-level vocabulary), so the server runs with -c 65536 and one slot."""
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import test_server_common as C
+
+SKIP = 77
+SRC = os.environ.get("WAFER_SRC", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+BUILD = os.environ.get("WAFER_BUILD", tempfile.gettempdir())
+ANSWER = ["Hello", " from", " wafer."]
+
+
+def skip(msg):
+    print("SKIP: " + msg)
+    sys.exit(SKIP)
+
+
+def install(pkgdir, marker):
+    """npm ci the pinned packages of tests/<pkgdir> into BUILD/<pkgdir>."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        skip("node/npm are not installed (apt-get install nodejs npm)")
+    d = os.path.join(BUILD, pkgdir)
+    os.makedirs(d, exist_ok=True)
+    for f in ("package.json", "package-lock.json"):
+        src, dst = os.path.join(SRC, "tests", pkgdir, f), os.path.join(d, f)
+        if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
+            shutil.copyfile(src, dst)
+            shutil.rmtree(os.path.join(d, "node_modules"), ignore_errors=True)
+    have = lambda: os.path.exists(os.path.join(d, "node_modules", *marker))
+    with open(os.path.join(tempfile.gettempdir(), "wafer-tests-%s.lock" % pkgdir), "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        if not have():
+            cmd = [npm, "ci", "--no-audit", "--no-fund"]
+            print("installing %s: npm %s" % (pkgdir, " ".join(cmd[1:])), flush=True)
+            try:
+                r = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=600)
+            except subprocess.TimeoutExpired:
+                skip("npm ci timed out (no registry access?)")
+            if r.returncode != 0 or not have():
+                skip("npm ci failed (%d): %s" % (r.returncode, (r.stderr or r.stdout)[-800:]))
+    return node, d
+
+
+def run_codex(s, d, tmp):
+    home = os.path.join(tmp, "codex-home")
+    work = os.path.join(tmp, "work")
+    os.makedirs(home)
+    os.makedirs(work)
+    # the provider, as docs/agents.md shows it
+    with open(os.path.join(home, "config.toml"), "w") as f:
+        f.write('model = "wafer"\nmodel_provider = "wafer"\n\n[model_providers.wafer]\nname = "wafer"\n'
+                'base_url = "%s/v1"\nwire_api = "responses"\n' % s.url)
+    env = dict(os.environ, CODEX_HOME=home)
+    env.pop("OPENAI_API_KEY", None)
+    exe = os.path.join(d, "node_modules", ".bin", "codex")
+    return subprocess.run([exe, "exec", "--skip-git-repo-check", "Say hello."], cwd=work, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=100)
+
+
+def run_qwen(s, d, tmp):
+    work = os.path.join(tmp, "work")
+    os.makedirs(work)
+    env = dict(os.environ, HOME=tmp, OPENAI_BASE_URL=s.url + "/v1", OPENAI_API_KEY="unused", OPENAI_MODEL="wafer")
+    exe = os.path.join(d, "node_modules", ".bin", "qwen")
+    return subprocess.run([exe, "-p", "Say hello."], cwd=work, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=100)
+
+
+def main():
+    which = sys.argv[1] if len(sys.argv) > 1 else "codex"
+    if not C.WAFER:
+        print("WAFER not set")
+        return SKIP
+    if which == "qwen":
+        v = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip() if shutil.which("node") else ""
+        if not v or int(v.lstrip("v").split(".")[0]) < 22:
+            skip("Qwen Code needs node >= 22 (this machine has %s)" % (v or "no node"))
+        node, d = install("qwen-node", ["@qwen-code", "qwen-code", "package.json"])
+    else:
+        node, d = install("codex-node", ["@openai", "codex", "package.json"])
+    tmp = tempfile.mkdtemp(prefix="wf_agents_")
+    model = os.path.join(tmp, "hello.gguf")
+    C.make_chain_model(model, ANSWER, n_ctx=65536)
+    with C.Server(model, "-c", "65536", "--parallel", "1") as s:
+        try:
+            r = run_qwen(s, d, tmp) if which == "qwen" else run_codex(s, d, tmp)
+        except subprocess.TimeoutExpired as e:
+            print("FAIL %s timed out\n%s" % (which, "\n".join(s.log[-20:])))
+            return 1
+        log = "\n".join(s.log)
+    print("exit %d\n--- stdout\n%s\n--- stderr (tail)\n%s\n--- server log\n%s" %
+          (r.returncode, r.stdout[-2000:], r.stderr[-2500:], "\n".join(log.splitlines()[-8:])))
+    fails = 0
+    path = "/v1/chat/completions" if which == "qwen" else "/v1/responses"
+    for ok, msg in ((r.returncode == 0, "%s exits 0" % which),
+                    ("".join(ANSWER) in r.stdout, "%s prints the model's answer" % which),
+                    ("POST %s 200" % path in log, "the server log shows POST %s 200" % path)):
+        print(("ok   " if ok else "FAIL ") + msg)
+        fails += not ok
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
