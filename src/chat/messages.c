@@ -3,6 +3,7 @@
  * text in a rendered prompt. */
 #define _GNU_SOURCE /* memmem */
 #include "chat/messages.h"
+#include "base/buf.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -19,13 +20,8 @@ static char *dup_n(const char *s, size_t n) {
 
 wf_status wf_chat_list_push(wf_chat_list *l, const char *role, const char *content, size_t len,
                             const char *fields_json, wf_error *err) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        wf_chat_message *nm = realloc(l->m, cap * sizeof *nm);
-        if (!nm) return wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
-        l->m = nm;
-        l->cap = cap;
-    }
+    if (l->n == l->cap && !WF_ARRAY_RESERVE(l->m, l->cap, l->n + 1))
+        return wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
     wf_chat_message m = {0};
     m.role = role ? strdup(role) : NULL;
     m.content = content ? dup_n(content, len) : NULL;
@@ -149,16 +145,7 @@ typedef struct tokv {
 } tokv;
 
 static wf_status tokv_add(tokv *t, const int32_t *ids, size_t n, wf_error *err) {
-    if (t->n + n > t->cap) {
-        size_t c = t->cap ? t->cap : 256;
-        while (c < t->n + n) c *= 2;
-        int32_t *np = realloc(t->p, c * sizeof *np);
-        if (!np) return wf_fail(err, WF_ERR_NOMEM, "out of memory");
-        t->p = np;
-        t->cap = c;
-    }
-    if (n) memcpy(t->p + t->n, ids, n * sizeof *ids);
-    t->n += n;
+    if (!WF_ARRAY_APPEND(t->p, t->n, t->cap, ids, n)) return wf_fail(err, WF_ERR_NOMEM, "out of memory");
     return WF_OK;
 }
 

@@ -3,6 +3,7 @@
  * passes to a chat template, OpenAI-style message parsing, built-in named
  * formats and the GGUF tokenizer.chat_template lookup. */
 #include "chat/template.h"
+#include "base/buf.h"
 
 #include "chat/jinja.h"
 #include "chat/messages.h"
@@ -189,12 +190,8 @@ static wf_status messages_from_text(const char *json, size_t len, bool strict, w
             break;
         }
         if (strict && !m.content && !(m.content = calloc(1, 1))) st = wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
-        if (!st && l->n == l->cap) {
-            size_t cap = l->cap ? 2 * l->cap : 16;
-            wf_chat_message *nm = realloc(l->m, cap * sizeof *nm);
-            if (nm) l->m = nm, l->cap = cap;
-            else st = wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
-        }
+        if (!st && l->n == l->cap && !WF_ARRAY_RESERVE(l->m, l->cap, l->n + 1))
+            st = wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
         if (st) {
             wf_chat_message_clear(&m);
             break;

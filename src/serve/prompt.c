@@ -11,6 +11,7 @@
  * server does: the caller writes the whole prompt. */
 #define _GNU_SOURCE /* memmem */
 #include "serve/serve_int.h"
+#include "base/buf.h"
 
 #include "chat/messages.h"
 #include "serve/responses.h"
@@ -31,19 +32,7 @@ typedef struct tokv {
     size_t n, cap;
 } tokv;
 
-static bool tokv_add(tokv *t, const int32_t *ids, size_t n) {
-    if (t->n + n > t->cap) {
-        size_t c = t->cap ? t->cap : 256;
-        while (c < t->n + n) c *= 2;
-        int32_t *np = realloc(t->p, c * sizeof *np);
-        if (!np) return false;
-        t->p = np;
-        t->cap = c;
-    }
-    if (n) memcpy(t->p + t->n, ids, n * sizeof *ids);
-    t->n += n;
-    return true;
-}
+static bool tokv_add(tokv *t, const int32_t *ids, size_t n) { return WF_ARRAY_APPEND(t->p, t->n, t->cap, ids, n); }
 
 /* Tokenize s[0..n) (special text parsed or not) and append. */
 static bool add_piece(const wf_vocab *v, tokv *t, const char *s, size_t n, bool special, wf_api_error *e) {
