@@ -336,15 +336,154 @@ static void finish_locked(wf_server *s, srv_req *r) {
     pthread_cond_broadcast(&r->cv);
 }
 
+/* The engine loop's per-step arrays, one entry per slot. */
+typedef struct engine_step {
+    wf_session **busy;   /* (n_parallel) sessions stepped together        */
+    int *busy_slot;      /* (n_parallel) their slots                      */
+    bool *done;          /* (n_parallel) which ended in this step         */
+    srv_req **admitted;  /* (n_parallel) requests admitted in this step    */
+    srv_req **to_free;   /* (n_parallel + 1) requests to free unlocked     */
+} engine_step;
+
+/* Queued requests cancelled before they ran (or all, when quitting) end
+ * here. Called and returns with s->mu held. */
+static void drop_cancelled_locked(wf_server *s) {
+    for (srv_req **pp = &s->q_head, *prev = NULL; *pp;) {
+        srv_req *r = *pp;
+        if (!r->cancel && !s->quit) {
+            prev = r;
+            pp = &r->q_next;
+            continue;
+        }
+        *pp = r->q_next;
+        if (s->q_tail == r) s->q_tail = prev;
+        s->n_queued--;
+        r->res.stop = WF_GEN_STOP_CANCELLED;
+        r->cancel = true;
+        finish_locked(s, r);
+        bool f = release_locked(s, r);
+        if (f) {
+            pthread_mutex_unlock(&s->mu);
+            req_free(r);
+            pthread_mutex_lock(&s->mu);
+            pp = &s->q_head; /* restart: the list may have changed */
+            prev = NULL;
+        }
+    }
+}
+
+/* Queued requests into free slots; returns how many (in admitted[]). With
+ * s->mu held. */
+static int admit_locked(wf_server *s, srv_req **admitted) {
+    const int ns = s->cfg.n_parallel;
+    int n_adm = 0;
+    while (s->q_head) {
+        int slot = -1;
+        for (int i = 0; i < ns && slot < 0; i++)
+            if (!s->slots[i].req) slot = i;
+        if (slot < 0) break;
+        srv_req *r = dequeue(s);
+        if (!r) break;
+        slot = pick_slot(s, r);
+        r->slot = slot;
+        r->state = SRV_RUNNING;
+        r->t_admit = wf_time_now();
+        s->slots[slot].req = r;
+        admitted[n_adm++] = r;
+    }
+    return n_adm;
+}
+
+/* Begin the admitted requests' generation (prefix reuse happens here); a
+ * request that cannot begin ends with its error. Without s->mu. */
+static void start_admitted(wf_server *s, srv_req **admitted, int n_adm) {
+    for (int k = 0; k < n_adm; k++) {
+        srv_req *r = admitted[k];
+        wf_session *sess = s->slots[r->slot].sess;
+        wf_gen_callbacks cb = {on_token, r};
+        wf_error err = {0};
+        wf_status st = wf_session_begin(sess, r->prompt, r->n_prompt, &r->gp, &cb, &err);
+        pthread_mutex_lock(&s->mu);
+        if (st != WF_OK) {
+            r->st = st;
+            snprintf(r->errmsg, sizeof r->errmsg, "%s", err.msg[0] ? err.msg : wf_status_name(st));
+            s->slots[r->slot].req = NULL;
+            finish_locked(s, r);
+            bool f = release_locked(s, r);
+            pthread_mutex_unlock(&s->mu);
+            if (f) req_free(r);
+            continue;
+        }
+        if (r->cancel) wf_session_cancel(sess); /* begin cleared an earlier one */
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+/* One step of every busy slot in shared passes; returns how many stepped
+ * (busy[], busy_slot[], done[]). Without s->mu. */
+static int step_busy(wf_server *s, engine_step *e) {
+    int nb = 0;
+    for (int i = 0; i < s->cfg.n_parallel; i++)
+        if (s->slots[i].req && wf_session_busy(s->slots[i].sess)) {
+            e->busy_slot[nb] = i;
+            e->busy[nb] = s->slots[i].sess;
+            e->done[nb] = false;
+            nb++;
+        }
+    if (nb) wf_sessions_step(e->busy, (size_t)nb, e->done);
+    return nb;
+}
+
+/* Time limits (llama.cpp's t_max_predict_ms): cancel what ran too long. */
+static void apply_time_limits(wf_server *s, const engine_step *e, int nb) {
+    double now = wf_time_now();
+    pthread_mutex_lock(&s->mu);
+    for (int k = 0; k < nb; k++) {
+        srv_req *r = s->slots[e->busy_slot[k]].req;
+        if (!e->done[k] && r->api.t_max_predict_ms > 0 && r->t_first > 0 &&
+            (now - r->t_first) * 1000.0 > r->api.t_max_predict_ms && !r->cancel) {
+            r->time_limited = true;
+            r->cancel = true;
+            wf_session_cancel(e->busy[k]);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* End the requests whose generation ended in this step and free their
+ * slots. Without s->mu. */
+static void finish_done(wf_server *s, engine_step *e, int nb) {
+    int n_free = 0;
+    for (int k = 0; k < nb; k++) {
+        if (!e->done[k]) continue;
+        int i = e->busy_slot[k];
+        srv_req *r = s->slots[i].req;
+        wf_gen_result res;
+        wf_error err = {0};
+        memset(&res, 0, sizeof res);
+        wf_status st = wf_session_end(e->busy[k], &res, &err); /* may flush text: takes s->mu */
+        pthread_mutex_lock(&s->mu);
+        r->res = res;
+        r->st = st;
+        if (st != WF_OK) snprintf(r->errmsg, sizeof r->errmsg, "%s", err.msg[0] ? err.msg : wf_status_name(st));
+        if (r->oom && st == WF_OK) {
+            r->st = WF_ERR_NOMEM;
+            snprintf(r->errmsg, sizeof r->errmsg, "out of memory for the response");
+        }
+        s->slots[i].req = NULL;
+        finish_locked(s, r);
+        if (release_locked(s, r)) e->to_free[n_free++] = r;
+        pthread_mutex_unlock(&s->mu);
+    }
+    for (int k = 0; k < n_free; k++) req_free(e->to_free[k]);
+}
+
 void *srv_engine_main(void *arg) {
     wf_server *s = arg;
-    const int ns = s->cfg.n_parallel;
-    wf_session **busy = calloc((size_t)ns, sizeof *busy);
-    int *busy_slot = calloc((size_t)ns, sizeof *busy_slot);
-    bool *done = calloc((size_t)ns, sizeof *done);
-    srv_req **admitted = calloc((size_t)ns, sizeof *admitted);
-    srv_req **to_free = calloc((size_t)ns + 1, sizeof *to_free);
-    if (!busy || !busy_slot || !done || !admitted || !to_free) {
+    const size_t ns = (size_t)s->cfg.n_parallel;
+    engine_step e = {calloc(ns, sizeof *e.busy), calloc(ns, sizeof *e.busy_slot), calloc(ns, sizeof *e.done),
+                     calloc(ns, sizeof *e.admitted), calloc(ns + 1, sizeof *e.to_free)};
+    if (!e.busy || !e.busy_slot || !e.done || !e.admitted || !e.to_free) {
         /* cannot run: fail every request as it comes */
         pthread_mutex_lock(&s->mu);
         s->quit = true;
@@ -353,133 +492,28 @@ void *srv_engine_main(void *arg) {
     }
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        /* queued requests cancelled before they ran */
-        for (srv_req **pp = &s->q_head, *prev = NULL; *pp;) {
-            srv_req *r = *pp;
-            if (!r->cancel && !s->quit) {
-                prev = r;
-                pp = &r->q_next;
-                continue;
-            }
-            *pp = r->q_next;
-            if (s->q_tail == r) s->q_tail = prev;
-            s->n_queued--;
-            r->res.stop = WF_GEN_STOP_CANCELLED;
-            r->cancel = true;
-            finish_locked(s, r);
-            bool f = release_locked(s, r);
-            if (f) {
-                pthread_mutex_unlock(&s->mu);
-                req_free(r);
-                pthread_mutex_lock(&s->mu);
-                pp = &s->q_head; /* restart: the list may have changed */
-                prev = NULL;
-            }
-        }
-        /* admit */
-        int n_adm = 0;
-        while (s->q_head) {
-            int slot = -1;
-            for (int i = 0; i < ns && slot < 0; i++)
-                if (!s->slots[i].req) slot = i;
-            if (slot < 0) break;
-            srv_req *r = dequeue(s);
-            if (!r) break;
-            slot = pick_slot(s, r);
-            r->slot = slot;
-            r->state = SRV_RUNNING;
-            r->t_admit = wf_time_now();
-            s->slots[slot].req = r;
-            admitted[n_adm++] = r;
-        }
+        drop_cancelled_locked(s);
+        int n_adm = admit_locked(s, e.admitted);
         int n_busy = 0;
-        for (int i = 0; i < ns; i++) n_busy += s->slots[i].req != NULL;
+        for (size_t i = 0; i < ns; i++) n_busy += s->slots[i].req != NULL;
         if (n_busy == 0) {
             if (s->quit) break;
             pthread_cond_wait(&s->engine_cv, &s->mu);
             continue;
         }
         pthread_mutex_unlock(&s->mu);
-
-        /* start the admitted requests */
-        for (int k = 0; k < n_adm; k++) {
-            srv_req *r = admitted[k];
-            wf_session *sess = s->slots[r->slot].sess;
-            wf_gen_callbacks cb = {on_token, r};
-            wf_error err = {0};
-            wf_status st = wf_session_begin(sess, r->prompt, r->n_prompt, &r->gp, &cb, &err);
-            pthread_mutex_lock(&s->mu);
-            if (st != WF_OK) {
-                r->st = st;
-                snprintf(r->errmsg, sizeof r->errmsg, "%s", err.msg[0] ? err.msg : wf_status_name(st));
-                s->slots[r->slot].req = NULL;
-                finish_locked(s, r);
-                bool f = release_locked(s, r);
-                pthread_mutex_unlock(&s->mu);
-                if (f) req_free(r);
-                continue;
-            }
-            if (r->cancel) wf_session_cancel(sess); /* begin cleared an earlier one */
-            pthread_mutex_unlock(&s->mu);
-        }
-
-        /* one step of every busy slot */
-        int nb = 0;
-        for (int i = 0; i < ns; i++)
-            if (s->slots[i].req && wf_session_busy(s->slots[i].sess)) {
-                busy_slot[nb] = i;
-                busy[nb] = s->slots[i].sess;
-                done[nb] = false;
-                nb++;
-            }
-        if (nb) wf_sessions_step(busy, (size_t)nb, done);
-
-        /* time limits (llama.cpp's t_max_predict_ms) */
-        double now = wf_time_now();
-        pthread_mutex_lock(&s->mu);
-        for (int k = 0; k < nb; k++) {
-            srv_req *r = s->slots[busy_slot[k]].req;
-            if (!done[k] && r->api.t_max_predict_ms > 0 && r->t_first > 0 &&
-                (now - r->t_first) * 1000.0 > r->api.t_max_predict_ms && !r->cancel) {
-                r->time_limited = true;
-                r->cancel = true;
-                wf_session_cancel(busy[k]);
-            }
-        }
-        pthread_mutex_unlock(&s->mu);
-
-        /* finish the requests that ended */
-        int n_free = 0;
-        for (int k = 0; k < nb; k++) {
-            if (!done[k]) continue;
-            int i = busy_slot[k];
-            srv_req *r = s->slots[i].req;
-            wf_gen_result res;
-            wf_error err = {0};
-            memset(&res, 0, sizeof res);
-            wf_status st = wf_session_end(busy[k], &res, &err); /* may flush text: takes s->mu */
-            pthread_mutex_lock(&s->mu);
-            r->res = res;
-            r->st = st;
-            if (st != WF_OK) snprintf(r->errmsg, sizeof r->errmsg, "%s", err.msg[0] ? err.msg : wf_status_name(st));
-            if (r->oom && st == WF_OK) {
-                r->st = WF_ERR_NOMEM;
-                snprintf(r->errmsg, sizeof r->errmsg, "out of memory for the response");
-            }
-            s->slots[i].req = NULL;
-            finish_locked(s, r);
-            if (release_locked(s, r)) to_free[n_free++] = r;
-            pthread_mutex_unlock(&s->mu);
-        }
-        for (int k = 0; k < n_free; k++) req_free(to_free[k]);
+        start_admitted(s, e.admitted, n_adm);
+        int nb = step_busy(s, &e);
+        apply_time_limits(s, &e, nb);
+        finish_done(s, &e, nb);
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
 out:
-    free(busy);
-    free(busy_slot);
-    free(done);
-    free(admitted);
-    free(to_free);
+    free(e.busy);
+    free(e.busy_slot);
+    free(e.done);
+    free(e.admitted);
+    free(e.to_free);
     return NULL;
 }
