@@ -236,8 +236,20 @@ nomem:
     return wf_fail(err, WF_ERR_NOMEM, "out of memory (vocabulary)");
 }
 
+/* The tokenizer of another GGUF (every tokenizer.* key), e.g. a real
+ * 151k-token vocabulary for benchmarks that look at token text. */
+static wf_status copy_vocab(wf_gguf_writer *w, const wf_gguf *src, wf_error *err) {
+    for (int64_t i = 0; i < wf_gguf_n_kv(src); i++) {
+        wf_str k = wf_gguf_key_at(src, i);
+        if (k.len < 10 || memcmp(k.ptr, "tokenizer.", 10)) continue;
+        wf_status st = wf_gguf_writer_copy_kv(w, src, i);
+        if (st) return wf_fail(err, st, "copying %.*s failed", (int)k.len, k.ptr);
+    }
+    return WF_OK;
+}
+
 static wf_status make_model(const preset *p, wf_type wtype, uint64_t seed, float std,
-                            bool dummy_vocab, const char *path, wf_error *err) {
+                            bool dummy_vocab, const wf_gguf *vocab_src, const char *path, wf_error *err) {
     maker mk = {0};
     mk.seed = seed;
     mk.std = std;
@@ -270,6 +282,7 @@ static wf_status make_model(const preset *p, wf_type wtype, uint64_t seed, float
     SET(wf_gguf_writer_set_u32(w, "general.synthetic_seed", (uint32_t)seed));
 #undef SET
     if (dummy_vocab && (st = add_dummy_vocab(&mk, p->n_vocab, &vocab_names, err))) goto out;
+    if (vocab_src && (st = copy_vocab(w, vocab_src, err))) goto out;
 
     if ((st = add_matrix(&mk, "token_embd.weight", p->n_embd, p->n_vocab, err))) goto out;
     for (int32_t l = 0; l < p->n_layer; l++) {
@@ -319,7 +332,8 @@ static void usage(FILE *f) {
             "  --seed S          RNG seed (default 1234)\n"
             "  --std X           weight standard deviation (default 0.02)\n"
             "  --untied          write a separate output.weight\n"
-            "  --dummy-vocab     add a placeholder byte-level tokenizer\n");
+            "  --dummy-vocab     add a placeholder byte-level tokenizer\n"
+            "  --vocab-from F    copy the tokenizer of GGUF file F (its size sets the vocabulary)\n");
 }
 
 static bool parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
@@ -336,6 +350,7 @@ int main(int argc, char **argv) {
     int64_t layers = -1, vocab = -1, seed = 1234;
     double std = 0.02;
     bool untied = false, dummy_vocab = false;
+    const char *vocab_from = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_next = i + 1 < argc;
@@ -360,6 +375,8 @@ int main(int argc, char **argv) {
             untied = true;
         } else if (!strcmp(a, "--dummy-vocab")) {
             dummy_vocab = true;
+        } else if (!strcmp(a, "--vocab-from") && has_next) {
+            vocab_from = argv[++i];
         } else if (a[0] != '-' && !out) {
             out = a;
         } else {
@@ -393,7 +410,23 @@ int main(int argc, char **argv) {
     if (vocab > 0) p.n_vocab = (int32_t)vocab;
     if (untied) p.tied = false;
     wf_error err = {0};
-    if (make_model(&p, (wf_type)t, (uint64_t)seed, (float)std, dummy_vocab, out, &err)) {
+    wf_gguf *vsrc = NULL;
+    if (vocab_from) { /* its token count becomes the model's n_vocab */
+        int64_t kv;
+        uint64_t n = 0;
+        wf_gguf_vtype et;
+        if (wf_gguf_open(vocab_from, &vsrc, &err) || (kv = wf_gguf_find_key(vsrc, "tokenizer.ggml.tokens")) < 0 ||
+            wf_gguf_arr_info_at(vsrc, kv, &et, &n) || n == 0 || n > 10000000) {
+            fprintf(stderr, "bench_mkmodel: --vocab-from %s: %s\n", vocab_from, err.msg[0] ? err.msg : "no tokenizer.ggml.tokens");
+            wf_gguf_close(vsrc);
+            return 1;
+        }
+        p.n_vocab = (int32_t)n;
+        dummy_vocab = false;
+    }
+    wf_status st = make_model(&p, (wf_type)t, (uint64_t)seed, (float)std, dummy_vocab, vsrc, out, &err);
+    wf_gguf_close(vsrc);
+    if (st) {
         fprintf(stderr, "bench_mkmodel: %s\n", err.msg);
         return 1;
     }

@@ -200,6 +200,9 @@ typedef struct wf_gen_result {
     int64_t n_draft_decoded;   /* tokens passed to the draft model's wf_decode */
     int64_t n_draft_calls;     /* its wf_decode calls                          */
     double t_draft;            /* s: spent in the draft model                  */
+    /* added with constrained decoding */
+    double t_grammar;          /* s: grammar work (masks, checks, advancing)   */
+    int64_t n_grammar_masks;   /* full allowed-token masks applied             */
     int32_t draft_max;         /* the longest draft after the model's cap (0: no speculation) */
 } wf_gen_result;
 

@@ -248,7 +248,10 @@ static bool emit_token(gen_run *g, int32_t tok, wf_status *st, wf_error *err) {
     wf_gen_result *res = &g->res;
     if (res->n_generated == 0) res->t_first = wf_time_now() - g->t_start;
     res->n_generated++;
-    if (g->gm && !wf_grammar_matcher_accept_token(g->gm, tok)) {
+    const double tg = wf_time_now();
+    const bool gram_ok = !g->gm || wf_grammar_matcher_accept_token(g->gm, tok);
+    if (g->gm) res->t_grammar += wf_time_now() - tg;
+    if (!gram_ok) {
         *st = wf_fail(err, WF_ERR_INTERNAL, "generate: token %d is outside the grammar%s%s", tok,
                       wf_grammar_matcher_error(g->gm) ? ": " : "", wf_grammar_matcher_error(g->gm) ? wf_grammar_matcher_error(g->gm) : "");
         return false;
@@ -415,8 +418,10 @@ static void finish_stop(gen_run *g, wf_gen_stop why) {
 static const float *gram_logits(gen_run *g, const float *l, wf_status *st) {
     *st = WF_OK;
     if (!g->gm || !l) return l;
+    const double t0 = wf_time_now();
     memcpy(g->masked, l, (size_t)g->n_vocab * sizeof *l);
     const uint32_t *mask = wf_grammar_matcher_mask(g->gm);
+    g->res.n_grammar_masks++;
     if (!mask) {
         *st = wf_fail(&g->err, WF_ERR_NOMEM, "generate: %s", wf_grammar_matcher_error(g->gm) ? wf_grammar_matcher_error(g->gm) : "grammar mask failed");
         return NULL;
@@ -430,6 +435,7 @@ static const float *gram_logits(gen_run *g, const float *l, wf_status *st) {
         for (int32_t i = w * 32; i < end; i++)
             if (!((bits >> (i & 31)) & 1u)) g->masked[i] = -INFINITY;
     }
+    g->res.t_grammar += wf_time_now() - t0;
     if (!any) {
         if (!wf_grammar_matcher_can_end(g->gm))
             *st = wf_fail(&g->err, WF_ERR_UNSUPPORTED, "generate: no token of the vocabulary can continue the grammar here");
@@ -442,6 +448,16 @@ static const float *gram_logits(gen_run *g, const float *l, wf_status *st) {
  * finishing the request (the grammar is complete with no end token, or an
  * error). */
 static int32_t sample_at(gen_run *g, const float *l) {
+    if (g->gm && l && g->sp.temperature <= 0.0f) {
+        /* greedy: when the grammar allows the (penalised) argmax over every
+         * token, it is also the argmax over the allowed ones (ties go to the
+         * lowest id either way), so the mask is needed only when it does not */
+        int32_t z = wf_sampler_sample(g->smp, l);
+        const double t0 = wf_time_now();
+        bool ok = z >= 0 && wf_grammar_matcher_check(g->gm, &z, 1) == 1;
+        g->res.t_grammar += wf_time_now() - t0;
+        if (ok) return z;
+    }
     wf_status st;
     const float *x = gram_logits(g, l, &st);
     if (!x && l) {
@@ -507,7 +523,11 @@ static void step_plan(gen_run *g) {
     if (room > g->spec.draft_max) room = g->spec.draft_max;
     g->buf[0] = s->tok[s->n_tok - 1];
     int32_t k = room > 0 ? wf_spec_propose(&g->spec, s->tok, s->n_tok, g->buf + 1, room) : 0;
-    if (k > 0 && g->gm) k = wf_grammar_matcher_check(g->gm, g->buf + 1, k); /* the draft ends at its first token the grammar rejects */
+    if (k > 0 && g->gm) { /* the draft ends at its first token the grammar rejects */
+        const double t0 = wf_time_now();
+        k = wf_grammar_matcher_check(g->gm, g->buf + 1, k);
+        g->res.t_grammar += wf_time_now() - t0;
+    }
     bool model_draft = false;
     if (k == 0 && room > 0 && g->use_draft && wf_spec_draft_wanted(&g->spec)) {
         wf_status st = WF_OK;

@@ -1,0 +1,207 @@
+/* bench_grammar.c — what constrained decoding costs (docs/grammar.md).
+ *
+ *   bench_grammar MODEL [--tokens N] [--reps R] [--threads T] [--temp X]
+ *
+ * 1. Decoding speed, free against constrained, interleaved rep by rep on one
+ *    session: the same prompt, greedy, N tokens at most; the constrained run
+ *    follows a JSON Schema of eight properties (strings, integers, an enum,
+ *    an array). tok/s is wf_gen_result.decode_tok_s; medians and the ratio.
+ * 2. Mask time per token: a fixed JSON answer (valid for the schema) is
+ *    tokenized with the model's vocabulary and replayed through a fresh
+ *    matcher (cold caches, as a new request) and again through the same one
+ *    (warm): wf_grammar_matcher_mask per token.
+ * 3. Compile time of a 100-property schema (JSON Schema -> GBNF -> grammar)
+ *    and its first mask on this vocabulary; median of R runs. */
+#include "gen/gen.h"
+#include "grammar/grammar.h"
+#include "text/tokenizer.h"
+#include "wafer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char k_schema[] =
+    "{\"type\": \"object\", \"properties\": {"
+    "\"name\": {\"type\": \"string\", \"maxLength\": 24}, \"id\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 99999},"
+    "\"kind\": {\"enum\": [\"file\", \"directory\", \"link\"]}, \"size\": {\"type\": \"integer\"},"
+    "\"path\": {\"type\": \"string\", \"maxLength\": 64}, \"tags\": {\"type\": \"array\", \"items\": {\"type\": \"string\", \"maxLength\": 12}, \"maxItems\": 4},"
+    "\"owner\": {\"type\": \"string\", \"maxLength\": 16}, \"hidden\": {\"type\": \"boolean\"}},"
+    "\"required\": [\"name\", \"id\", \"kind\", \"size\", \"path\", \"tags\", \"owner\", \"hidden\"], \"additionalProperties\": false}";
+static const char k_answer[] =
+    "{\"name\": \"grammar.c\", \"id\": 4107, \"kind\": \"file\", \"size\": 28731, \"path\": \"src/grammar/matcher.c\", "
+    "\"tags\": [\"c\", \"engine\", \"masks\"], \"owner\": \"wafer\", \"hidden\": false}";
+/* the constrained run's prompt, and the free run's (code, so that the model
+ * does not end at once; the same length in tokens within a few) */
+static const char k_prompt[] = "# file record as JSON\nimport json\n\nrecord = ";
+static const char k_prompt_free[] = "# parse the arguments\nimport sys\n\ndef main(argv):\n";
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static bool no_cb(void *u, int32_t t, const char *s, size_t n) {
+    (void)u, (void)t, (void)s, (void)n;
+    return true;
+}
+
+int main(int argc, char **argv) {
+    const char *path = NULL;
+    int n_tok = 64, reps = 5, threads = 2;
+    float temp = 0.0f;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--tokens") && i + 1 < argc) n_tok = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--temp") && i + 1 < argc) temp = (float)atof(argv[++i]);
+        else if (argv[i][0] != '-') path = argv[i];
+        else {
+            fprintf(stderr, "usage: bench_grammar MODEL [--tokens N] [--reps R] [--threads T] [--temp X]\n");
+            return 2;
+        }
+    }
+    if (!path || n_tok < 2 || reps < 1 || reps > 100) {
+        fprintf(stderr, "usage: bench_grammar MODEL [--tokens N] [--reps R] [--threads T]\n");
+        return 2;
+    }
+    wf_error err;
+    wf_model *m = NULL;
+    wf_model_params mp = wf_model_default_params();
+    if (wf_model_load(path, &mp, &m, &err)) {
+        fprintf(stderr, "bench_grammar: %s: %s\n", path, err.msg);
+        return 1;
+    }
+    const wf_vocab *v = wf_model_vocab(m);
+    if (!v) {
+        fprintf(stderr, "bench_grammar: the model has no vocabulary\n");
+        return 1;
+    }
+    double t0 = wf_time_now();
+    wf_grammar_vocab *gv = NULL;
+    wf_grammar *g = NULL;
+    if (wf_grammar_vocab_create(v, &gv, &err) || wf_grammar_from_json_schema(k_schema, strlen(k_schema), &g, &err)) {
+        fprintf(stderr, "bench_grammar: %s\n", err.msg);
+        return 1;
+    }
+    const double t_vocab = wf_time_now() - t0 - 0.0;
+    wf_context_params cp = wf_context_default_params();
+    cp.n_ctx = 512;
+    cp.n_threads = threads;
+    wf_session *s = NULL;
+    if (wf_session_create(m, &cp, &s, &err)) {
+        fprintf(stderr, "bench_grammar: %s\n", err.msg);
+        return 1;
+    }
+    int32_t *prompt = NULL, *prompt_free = NULL;
+    size_t np = 0, npf = 0;
+    if (wf_tokenize(v, k_prompt, strlen(k_prompt), true, false, &prompt, &np, &err) ||
+        wf_tokenize(v, k_prompt_free, strlen(k_prompt_free), true, false, &prompt_free, &npf, &err))
+        return 1;
+
+    /* 1. free vs constrained, interleaved */
+    double *tf = calloc((size_t)reps, sizeof *tf), *tc = calloc((size_t)reps, sizeof *tc);
+    double *share = calloc((size_t)reps, sizeof *share);
+    int64_t n_masks = 0;
+    int32_t nf = 0, nc = 0;
+    for (int r = 0; r < reps; r++) {
+        for (int k = 0; k < 2; k++) {
+            wf_gen_params p = wf_gen_default_params();
+            p.max_tokens = n_tok;
+            wf_sampler_params sp = wf_sampler_default_params();
+            sp.temperature = temp; /* > 0: plain softmax sampling, seeded per rep */
+            sp.top_k = 0;
+            sp.top_p = 1.0f;
+            sp.min_p = 0.0f;
+            sp.seed = 1000 + (uint64_t)r;
+            p.sampling = &sp;
+            if (k) p.grammar = g, p.grammar_vocab = gv;
+            wf_gen_callbacks cb = {no_cb, NULL};
+            wf_gen_result res;
+            wf_session_reset(s); /* the same work each time: the whole prompt */
+            if (wf_session_generate(s, k ? prompt : prompt_free, k ? np : npf, &p, &cb, &res, &err)) {
+                fprintf(stderr, "bench_grammar: generate: %s\n", err.msg);
+                return 1;
+            }
+            (k ? tc : tf)[r] = res.decode_tok_s;
+            if (k) share[r] = res.t_total > 0 ? res.t_grammar / res.t_total : 0, n_masks = res.n_grammar_masks;
+            (k ? &nc : &nf)[0] = res.n_generated;
+        }
+    }
+    double mf = median(tf, reps), mc = median(tc, reps);
+
+    /* 2. masks per token, replaying a fixed answer */
+    int32_t *ans = NULL;
+    size_t na = 0;
+    if (wf_tokenize_text(v, k_answer, strlen(k_answer), false, NULL, 0, &ans, &na, &err)) return 1;
+    wf_grammar_matcher *gm = NULL;
+    double cold = 0, warm = 0;
+    bool replay_ok = wf_grammar_matcher_create(g, gv, &gm, &err) == WF_OK;
+    for (int pass = 0; pass < 2 && replay_ok; pass++) {
+        wf_grammar_matcher_reset(gm);
+        double t = wf_time_now();
+        for (size_t i = 0; i < na && replay_ok; i++) {
+            replay_ok = wf_grammar_matcher_mask(gm) != NULL && wf_grammar_matcher_accept_token(gm, ans[i]);
+        }
+        replay_ok = replay_ok && wf_grammar_matcher_mask(gm) != NULL && wf_grammar_matcher_can_end(gm);
+        (pass ? &warm : &cold)[0] = (wf_time_now() - t) / (double)(na + 1);
+    }
+    wf_grammar_stats gst;
+    wf_grammar_matcher_stats(gm, &gst);
+    wf_grammar_matcher_free(gm);
+
+    /* 3. a 100-property schema */
+    char *big = malloc(100 * 96 + 256);
+    size_t bn = (size_t)sprintf(big, "{\"type\": \"object\", \"properties\": {");
+    for (int i = 0; i < 100; i++)
+        bn += (size_t)sprintf(big + bn, "%s\"field_%d\": {\"type\": \"%s\"%s}", i ? ", " : "", i,
+                              i % 3 == 0 ? "string" : i % 3 == 1 ? "integer" : "boolean", i % 3 == 0 ? ", \"maxLength\": 32" : "");
+    bn += (size_t)sprintf(big + bn, "}, \"required\": [\"field_0\", \"field_50\", \"field_99\"], \"additionalProperties\": false}");
+    double *tcomp = calloc((size_t)reps, sizeof *tcomp), *tmask = calloc((size_t)reps, sizeof *tmask);
+    for (int r = 0; r < reps; r++) {
+        wf_grammar *bg = NULL;
+        double t = wf_time_now();
+        if (wf_grammar_from_json_schema(big, bn, &bg, &err)) {
+            fprintf(stderr, "bench_grammar: 100 properties: %s\n", err.msg);
+            return 1;
+        }
+        tcomp[r] = wf_time_now() - t;
+        wf_grammar_matcher *bm = NULL;
+        t = wf_time_now();
+        if (wf_grammar_matcher_create(bg, gv, &bm, &err) || !wf_grammar_matcher_mask(bm)) return 1;
+        tmask[r] = wf_time_now() - t;
+        wf_grammar_matcher_free(bm);
+        wf_grammar_free(bg);
+    }
+
+    printf("model %s: %d tokens in the vocabulary (token trie built in %.1f ms)\n", path, wf_model_n_vocab(m), t_vocab * 1e3);
+    printf("decode, %s, %d threads, median of %d interleaved runs: free %.1f tok/s (%d tokens), constrained %.1f tok/s (%d tokens): %.3fx\n",
+           temp > 0 ? "temperature > 0" : "greedy", threads, reps, mf, nf, mc, nc, mf > 0 ? mc / mf : 0.0);
+    printf("grammar work in the constrained runs: %.2f%% of their time (median), %lld full masks for %d tokens\n",
+           100.0 * median(share, reps), (long long)n_masks, nc);
+    printf("mask per token, replaying a %zu-token JSON answer: cold %.1f us, warm %.2f us (%lld states, %lld trie nodes visited)%s\n",
+           na, cold * 1e6, warm * 1e6, (long long)gst.n_states, (long long)gst.n_trie_nodes, replay_ok ? "" : " REPLAY FAILED");
+    printf("100-property schema: compile %.2f ms, first mask %.2f ms (median of %d)\n", median(tcomp, reps) * 1e3,
+           median(tmask, reps) * 1e3, reps);
+    printf("JSON {\"model\": \"%s\", \"temp\": %.2f, \"free_tok_s\": %.2f, \"constrained_tok_s\": %.2f, \"ratio\": %.4f, \"grammar_share\": %.5f, \"mask_cold_us\": %.2f, "
+           "\"mask_warm_us\": %.3f, \"compile100_ms\": %.3f, \"first_mask100_ms\": %.3f}\n",
+           path, temp, mf, mc, mf > 0 ? mc / mf : 0.0, median(share, reps), cold * 1e6, warm * 1e6, median(tcomp, reps) * 1e3, median(tmask, reps) * 1e3);
+    free(big);
+    free(tcomp);
+    free(tmask);
+    free(share);
+    free(tf);
+    free(tc);
+    free(ans);
+    free(prompt);
+    free(prompt_free);
+    wf_session_free(s);
+    wf_grammar_free(g);
+    wf_grammar_vocab_free(gv);
+    wf_model_free(m);
+    return replay_ok ? 0 : 1;
+}
