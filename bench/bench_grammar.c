@@ -34,7 +34,7 @@ static const char k_answer[] =
 /* the constrained run's prompt, and the free run's (code, so that the model
  * does not end at once; the same length in tokens within a few) */
 static const char k_prompt[] = "# file record as JSON\nimport json\n\nrecord = ";
-static const char k_prompt_free[] = "# parse the arguments\nimport sys\n\ndef main(argv):\n";
+static const char k_prompt_free[] = "# parse the arguments\nimport sys\n\ndef main(argv):\n    args = ";
 
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -55,6 +55,10 @@ int main(int argc, char **argv) {
     int n_tok = 64, reps = 5, threads = 2;
     float temp = 0.0f;
     for (int i = 1; i < argc; i++) {
+        /* the inputs, for running llama.cpp on the same (bench/grammar.sh) */
+        if (!strcmp(argv[i], "--print-schema")) return printf("%s\n", k_schema) < 0;
+        if (!strcmp(argv[i], "--print-prompt")) return printf("%s", k_prompt) < 0;
+        if (!strcmp(argv[i], "--print-free-prompt")) return printf("%s", k_prompt_free) < 0;
         if (!strcmp(argv[i], "--tokens") && i + 1 < argc) n_tok = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);

