@@ -55,9 +55,16 @@ typedef struct wf_gtrie_node {
     wf_byteset below;   /* every byte on an edge inside the subtree */
 } wf_gtrie_node;
 
+/* The walk's hot fields of node i, 8 bytes (the full nodes are 60). */
+typedef struct wf_gtrie_edge {
+    int32_t end;
+    uint8_t byte;
+} wf_gtrie_edge;
+
 struct wf_grammar_vocab {
     int32_t n_tokens;
     wf_gtrie_node *node; /* (n_node) */
+    wf_gtrie_edge *edge; /* (n_node) end and byte of each node, for the walk */
     int32_t n_node;
     int32_t *tok;        /* (n_sorted) token ids in trie order */
     int32_t n_sorted;

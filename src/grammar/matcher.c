@@ -478,27 +478,36 @@ static bool walk_push(wf_grammar_matcher *m, int64_t *n, int32_t node, int32_t s
 static bool walk_trie(wf_grammar_matcher *m, int32_t s, uint32_t *mask) {
     const wf_grammar_vocab *gv = m->gv;
     const wf_gtrie_node *tn = gv->node;
+    const wf_gtrie_edge *te = gv->edge;
     int64_t n = 0;
     if (!walk_push(m, &n, 0, s)) return false;
     while (n) {
         int32_t st = (int32_t)m->walk[--n];
         int32_t t = (int32_t)m->walk[--n];
-        for (int32_t c = t + 1; c < tn[t].end; c = tn[c].end) {
-            m->stats.n_trie_nodes++;
-            int32_t s2 = advance(m, st, tn[c].byte);
+        const int32_t *tr = m->sets[st].trans; /* the memo, read inline */
+        int64_t visited = 0;
+        for (int32_t c = t + 1, end = te[t].end; c < end; c = te[c].end) {
+            visited++;
+            int32_t s2 = tr ? tr[te[c].byte] : TRANS_UNKNOWN;
+            if (s2 == TRANS_UNKNOWN) {
+                s2 = advance(m, st, te[c].byte);
+                tr = m->sets[st].trans;
+            }
             if (s2 < 0) {
                 if (m->failed) return false;
                 continue;
             }
             for (int32_t j = tn[c].lo; j < tn[c].lo + tn[c].n_end; j++) set_bit(mask, gv->tok[j]);
-            if (tn[c].end == c + 1) continue; /* a leaf */
+            if (te[c].end == c + 1) continue; /* a leaf */
             int32_t inner = tn[c].hi - tn[c].lo - tn[c].n_end;
             if (inner > SUBTREE_MIN && loops_on(m, s2, &tn[c].below)) {
                 for (int32_t j = tn[c].lo + tn[c].n_end; j < tn[c].hi; j++) set_bit(mask, gv->tok[j]);
                 continue;
             }
             if (m->failed || !walk_push(m, &n, c, s2)) return false;
+
         }
+        m->stats.n_trie_nodes += visited;
     }
     return !m->failed;
 }

@@ -99,6 +99,12 @@ static wf_status build_trie(wf_grammar_vocab *gv, wf_error *err) {
     }
     gv->n_node = nn;
     gv->n_sorted = n;
+    if (!(gv->edge = malloc((size_t)nn * sizeof *gv->edge))) {
+        free(t);
+        free(path);
+        return wf_fail(err, WF_ERR_NOMEM, "grammar: out of memory for the token trie");
+    }
+    for (int32_t i = 0; i < nn; i++) gv->edge[i] = (wf_gtrie_edge){gv->node[i].end, gv->node[i].byte};
     free(t);
     free(path);
     return WF_OK;
@@ -190,6 +196,7 @@ wf_status wf_grammar_vocab_create(const wf_vocab *v, wf_grammar_vocab **out, wf_
 void wf_grammar_vocab_free(wf_grammar_vocab *gv) {
     if (!gv) return;
     free(gv->node);
+    free(gv->edge);
     free(gv->tok);
     free(gv->bytes);
     free(gv->off);
