@@ -73,10 +73,8 @@ void wf_kernels_fill_scalar(wf_kernels *k);
 void wf_kernels_fill_avx2(wf_kernels *k);
 void wf_kernels_fill_avx512(wf_kernels *k, const wf_cpu_features *f);
 /* The low-bit and codebook types (Q2_K, Q3_K, IQ4_NL, IQ4_XS, MXFP4), in
- * their own files; called by the fillers above. The AVX-512 file installs
- * only the entries measured faster than the AVX2 ones (Q2_K) unless
- * slower_too (tests check all of them). */
+ * their own files; called by the fillers above. */
 void wf_kernels_fill_lowbit_avx2(wf_kernels *k);
-void wf_kernels_fill_lowbit_avx512(wf_kernels *k, bool slower_too);
+void wf_kernels_fill_lowbit_avx512(wf_kernels *k);
 
 #endif /* WF_KERNELS_H */

@@ -982,5 +982,5 @@ void wf_kernels_fill_avx512(wf_kernels *k, const wf_cpu_features *f) {
     k->vec_dot[WF_TYPE_Q6_K] = vec_dot_q6_K;
     k->gemm_exact[WF_TYPE_Q8_0] = k->gemm_exact[WF_TYPE_Q4_0] = k->gemm_exact[WF_TYPE_Q5_0] = WF_GEMM_EXACT_ANY;
     k->gemm_exact[WF_TYPE_Q4_K] = k->gemm_exact[WF_TYPE_Q5_K] = k->gemm_exact[WF_TYPE_Q6_K] = WF_GEMM_EXACT_ANY;
-    wf_kernels_fill_lowbit_avx512(k, false);
+    wf_kernels_fill_lowbit_avx512(k);
 }

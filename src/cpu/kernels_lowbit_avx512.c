@@ -10,8 +10,14 @@
  * offsets (Q3_K's -4) go through the activation's bsums. Sub-block scales
  * multiply the exact dword sums in integers, so every super-block's integer
  * total is exact, as in kernels_scalar.c; only the order of the float
- * accumulation differs. The gemm is one dot per (row, token) pair: any
- * batch width computes each column exactly as a one-column call. */
+ * accumulation differs.
+ *
+ * The gemm walks one weight row against up to 4 activation rows at a time:
+ * the row's codes and scales are decoded once per 64 elements and serve all
+ * of them. Every activation row's accumulators see the same operations
+ * whatever the group size, and vec_dot is the 1×1 case, so any batch width
+ * computes each column exactly as a one-column call (gemm_exact stays
+ * WF_GEMM_EXACT_ANY). */
 #include "cpu/kernels.h"
 
 #include <immintrin.h>
@@ -19,130 +25,182 @@
 static inline float fp16(uint16_t h) { return _cvtsh_ss(h); }
 
 /* Two blocks' 16 bytes of packed nibbles -> 64 codes in element order:
- * block 0's low nibbles (elements 0..15), high nibbles (16..31), then block 1's. */
+ * block 0's low nibbles (elements 0..15), high nibbles (16..31), then block 1's.
+ * 128-bit lanes [qs0, qs0, qs1, qs1], the odd lanes shifted down a nibble. */
 static inline __m512i unpack_nibbles2(const uint8_t *qs0, const uint8_t *qs1) {
-    const __m256i t = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)qs1), _mm_loadu_si128((const __m128i *)qs0));
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    const __m256i lo = _mm256_and_si256(t, m4), hi = _mm256_and_si256(_mm256_srli_epi16(t, 4), m4);
-    /* 128-bit lanes [lo0, lo1, hi0, hi1] -> [lo0, hi0, lo1, hi1] */
-    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+    const __m512i z = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qs0)),
+                                                  0xff00, _mm_loadu_si128((const __m128i *)qs1));
+    const __m512i t = _mm512_mask_srli_epi16(z, 0xff00ff00, z, 4);
+    return _mm512_and_si512(t, _mm512_set1_epi8(0x0f));
 }
 
-/* One block's 16 bytes -> 32 codes (low nibbles, then high). */
-static inline __m256i unpack_nibbles(const uint8_t *qs) {
-    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0f));
-}
-
-/* The magnitudes of the 16 levels (for VPSHUFB in every lane) and, per
- * level, 0xff where it is negative. Constants: building them per call cost
- * more than the dot itself on short rows. test_kernels checks them against
- * wf_iq4nl_values / wf_mxfp4_values through the scalar reference. */
+/* The magnitudes of the 16 levels (for VPSHUFB in every lane); the negative
+ * levels are IQ4_NL's codes 0..7 and MXFP4's codes with bit 3 set. Constants:
+ * building them per call cost more than the dot itself on short rows.
+ * test_kernels checks them against wf_iq4nl_values / wf_mxfp4_values through
+ * the scalar reference. */
 static const int8_t iq4nl_mag[16] = {127, 104, 83, 65, 49, 35, 22, 10, 1, 13, 25, 38, 53, 69, 89, 113};
-static const int8_t iq4nl_neg[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 static const int8_t mxfp4_mag[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, 1, 2, 3, 4, 6, 8, 12};
-static const int8_t mxfp4_neg[16] = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1};
-
-typedef struct lut_abs { __m512i mag; } lut_abs;
 
 static inline __m512i lut_load(const int8_t t[16]) {
     return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
 }
 
-/* sum over byte lanes of level(code) * y, as 16 dword partial sums: |level|
- * unsigned, the level's sign applied to y (y must not hold -128). */
-static inline __m512i dot_lut(__m512i acc, __m512i codes, __m512i y, __m512i mag, __m512i signs) {
-    const __mmask64 negm = _mm512_movepi8_mask(_mm512_shuffle_epi8(signs, codes));
-    const __m512i ys = _mm512_mask_sub_epi8(y, negm, _mm512_setzero_si512(), y);
-    return _mm512_dpbusd_epi32(acc, _mm512_shuffle_epi8(mag, codes), ys);
-}
-
-static inline __m256i dot_lut256(__m256i acc, __m256i codes, __m256i y, __m512i mag, __m512i signs) {
-    const __mmask32 negm = _mm256_movepi8_mask(_mm256_shuffle_epi8(_mm512_castsi512_si256(signs), codes));
-    const __m256i ys = _mm256_mask_sub_epi8(y, negm, _mm256_setzero_si256(), y);
-    return _mm256_dpbusd_epi32(acc, _mm256_shuffle_epi8(_mm512_castsi512_si256(mag), codes), ys);
-}
-
-/* 32-element codebook blocks × Q8_0, two blocks per ZMM; a lone last block
- * in a YMM. Block scales: wf_e8m0_half(e) (MXFP4) or fp16 d (IQ4_NL). */
-static inline __attribute__((always_inline)) void dot_nl32(int64_t nb, float *out, const uint8_t *w, size_t wsz,
-                                                          const wf_block_q8_0 *y, const int8_t mag_t[16],
-                                                          const int8_t neg_t[16], bool mx) {
-    const lut_abs l = {lut_load(mag_t)};
-    const __m512i signs = lut_load(neg_t);
-    __m512 acc = _mm512_setzero_ps();
-    int64_t i = 0;
+/* 32-element codebook blocks × Q8_0: one weight row against CB (1..4)
+ * activation rows (a: CB rows as_ bytes apart), two blocks per ZMM. The
+ * row's codes are decoded once per block pair (magnitudes, sign mask, scales)
+ * and serve every activation row. Each activation row's accumulator sees
+ * the same operations whatever CB is (per block pair one FMA of the exact
+ * dword sums by dw·da; a lone last block pairs with a zero scale and zero
+ * activations, adding fma(0, 0, acc)), and one fixed reduction: so a column
+ * of a gemm is bit-identical to vec_dot, the 1×1 case. */
+static inline __attribute__((always_inline)) void nl32_row(const int CB, const bool mx, int64_t nb, const uint8_t *w,
+                                                          size_t wsz, const uint8_t *a, size_t as_, float *out,
+                                                          size_t os, __m512i magt) {
 #define WSCALE(p) (mx ? wf_e8m0_half((p)[0]) : fp16((uint16_t)((p)[0] | (p)[1] << 8)))
 #define WQS(p) ((p) + (mx ? 1 : 2))
-    for (; i + 2 <= nb; i += 2) {
-        const uint8_t *b0 = w + (size_t)i * wsz, *b1 = b0 + wsz;
+    const __m512i pair_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512 acc[4];
+    for (int c = 0; c < CB; c++) acc[c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2) {
+        const bool two = i + 1 < nb;
+        const uint8_t *b0 = w + (size_t)i * wsz, *b1 = two ? b0 + wsz : b0;
         const __m512i codes = unpack_nibbles2(WQS(b0), WQS(b1));
-        const __m512i yv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[i].qs)),
-                                              _mm256_loadu_si256((const __m256i *)y[i + 1].qs), 1);
-        const __m512i p = dot_lut(_mm512_setzero_si512(), codes, yv, l.mag, signs);
-        const __m512 sc = _mm512_insertf32x8(_mm512_set1_ps(WSCALE(b0) * fp16(y[i].d)),
-                                             _mm256_set1_ps(WSCALE(b1) * fp16(y[i + 1].d)), 1);
-        acc = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(p), acc);
+        const __m512i mag = _mm512_shuffle_epi8(magt, codes);
+        /* negative levels: IQ4_NL codes 0..7, MXFP4 codes with bit 3 set */
+        const __mmask64 negm = mx ? _mm512_test_epi8_mask(codes, _mm512_set1_epi8(8))
+                                  : _mm512_cmplt_epu8_mask(codes, _mm512_set1_epi8(8));
+        const __m512 dwv = _mm512_insertf32x8(_mm512_set1_ps(WSCALE(b0)), _mm256_set1_ps(two ? WSCALE(b1) : 0.0f), 1);
+        for (int c = 0; c < CB; c++) {
+            const wf_block_q8_0 *y = (const wf_block_q8_0 *)(a + (size_t)c * as_) + i;
+            const __m256i y0 = _mm256_loadu_si256((const __m256i *)y[0].qs);
+            const __m512i yv = two ? _mm512_inserti64x4(_mm512_castsi256_si512(y0),
+                                                        _mm256_loadu_si256((const __m256i *)y[1].qs), 1)
+                                   : _mm512_zextsi256_si512(y0);
+            const __m512i ys = _mm512_mask_sub_epi8(yv, negm, _mm512_setzero_si512(), yv);
+            const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), mag, ys);
+            /* both fp16 activation scales in one conversion, spread to 8 lanes each */
+            const uint32_t dd = (uint32_t)y[0].d | (two ? (uint32_t)y[1].d << 16 : 0u);
+            const __m512 dav = _mm512_permutexvar_ps(pair_idx, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd))));
+            const __m512 sc = _mm512_mul_ps(dwv, dav);
+            acc[c] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(p), acc[c]);
+        }
     }
-    float sum = _mm512_reduce_add_ps(acc);
-    if (i < nb) {
-        const uint8_t *b0 = w + (size_t)i * wsz;
-        const __m256i p = dot_lut256(_mm256_setzero_si256(), unpack_nibbles(WQS(b0)),
-                                     _mm256_loadu_si256((const __m256i *)y[i].qs), l.mag, signs);
-        const __m256 v = _mm256_mul_ps(_mm256_set1_ps(WSCALE(b0) * fp16(y[i].d)), _mm256_cvtepi32_ps(p));
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        sum += _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-    }
+    for (int c = 0; c < CB; c++) out[(size_t)c * os] = _mm512_reduce_add_ps(acc[c]);
 #undef WSCALE
 #undef WQS
-    *out = sum;
+}
+
+/* w: nr rows ws bytes apart (nb blocks of wsz bytes); a: nc q8_0 rows as
+ * bytes apart; out[c * os + r]. Rows outer, tokens in groups of 4. */
+static inline __attribute__((always_inline)) void nl32_gemm(const bool mx, int64_t n, int nr, int nc, const void *w,
+                                                           size_t ws, const void *a, size_t as, float *out,
+                                                           size_t os) {
+    const int64_t nb = n / 32;
+    const size_t wsz = mx ? sizeof(wf_block_mxfp4) : sizeof(wf_block_iq4_nl);
+    const __m512i magt = lut_load(mx ? mxfp4_mag : iq4nl_mag);
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;
+        int c = 0;
+        for (; c + 4 <= nc; c += 4)
+            nl32_row(4, mx, nb, wr, wsz, (const uint8_t *)a + (size_t)c * as, as, out + (size_t)c * os + r, os, magt);
+        const uint8_t *ac = (const uint8_t *)a + (size_t)c * as;
+        float *oc = out + (size_t)c * os + r;
+        switch (nc - c) {
+        case 3: nl32_row(3, mx, nb, wr, wsz, ac, as, oc, os, magt); break;
+        case 2: nl32_row(2, mx, nb, wr, wsz, ac, as, oc, os, magt); break;
+        case 1: nl32_row(1, mx, nb, wr, wsz, ac, as, oc, os, magt); break;
+        default: break;
+        }
+    }
+}
+
+static void gemm_iq4_nl(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                        size_t os) {
+    nl32_gemm(false, n, nr, nc, w, ws, a, as, out, os);
+}
+
+static void gemm_mxfp4(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                       size_t os) {
+    nl32_gemm(true, n, nr, nc, w, ws, a, as, out, os);
 }
 
 /* w: (n/32) iq4_nl blocks; a: (n/32) q8_0 blocks */
 static void vec_dot_iq4_nl(int64_t n, float *out, const void *w, const void *a) {
-    dot_nl32(n / WF_QK4_NL, out, w, sizeof(wf_block_iq4_nl), a, iq4nl_mag, iq4nl_neg, false);
+    gemm_iq4_nl(n, 1, 1, w, 0, a, 0, out, 1);
 }
 
 /* w: (n/32) mxfp4 blocks; a: (n/32) q8_0 blocks */
 static void vec_dot_mxfp4(int64_t n, float *out, const void *w, const void *a) {
-    dot_nl32(n / WF_QK_MXFP4, out, w, sizeof(wf_block_mxfp4), a, mxfp4_mag, mxfp4_neg, true);
+    gemm_mxfp4(n, 1, 1, w, 0, a, 0, out, 1);
 }
 
 /* ---- 256-element super-blocks × Q8_K ------------------------------------ */
 
-/* 16 dwords, 4 per sub-block s0..s0+3 (int32 scales), times those scales. */
-static inline __m512i scale4(__m512i p, const int32_t sc[4]) {
-    const __m512i s = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-                                               _mm512_castsi128_si512(_mm_setr_epi32(sc[0], sc[1], sc[2], sc[3])));
-    return _mm512_mullo_epi32(p, s);
+/* IQ4_XS × Q8_K: one weight row against CB (1..4) activation rows, as
+ * nl32_row: each sub-block pair's codes and scales are decoded once and serve
+ * every activation row; per row the exact integer super-block sum (dword
+ * partials times the sub-block scales), then one FMA by d·d_a per
+ * super-block, the same operations for every CB. */
+static inline __attribute__((always_inline)) void xs_row(const int CB, int64_t nsb, const wf_block_iq4_xs *x,
+                                                        const uint8_t *a, size_t as_, float *out, size_t os,
+                                                        __m512i magt) {
+    __m512 acc[4];
+    for (int c = 0; c < CB; c++) acc[c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        __m512i sumi[4];
+        for (int c = 0; c < CB; c++) sumi[c] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j += 2) { /* sub-blocks j, j+1: 8 dwords each */
+            int ls[2];
+            for (int k = 0; k < 2; k++)
+                ls[k] = (((x[i].scales_l[(j + k) / 2] >> (4 * ((j + k) % 2))) & 0x0f) |
+                         ((x[i].scales_h >> (2 * (j + k))) & 3) << 4) - 32;
+            const __m512i sv = _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(ls[0]), _mm512_set1_epi32(ls[1]));
+            const __m512i codes = unpack_nibbles2(x[i].qs + 16 * j, x[i].qs + 16 * j + 16);
+            const __m512i wm = _mm512_shuffle_epi8(magt, codes);
+            const __mmask64 negm = _mm512_cmplt_epu8_mask(codes, _mm512_set1_epi8(8));
+            for (int c = 0; c < CB; c++) {
+                const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as_) + i;
+                const __m512i yv = _mm512_loadu_si512((const void *)(y->qs + 32 * j));
+                const __m512i ys = _mm512_mask_sub_epi8(yv, negm, _mm512_setzero_si512(), yv);
+                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wm, ys);
+                sumi[c] = _mm512_add_epi32(sumi[c], _mm512_mullo_epi32(p, sv));
+            }
+        }
+        const float dw = fp16(x[i].d);
+        for (int c = 0; c < CB; c++) {
+            const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as_) + i;
+            acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(dw * y->d), _mm512_cvtepi32_ps(sumi[c]), acc[c]);
+        }
+    }
+    for (int c = 0; c < CB; c++) out[(size_t)c * os] = _mm512_reduce_add_ps(acc[c]);
+}
+
+/* w: nr iq4_xs rows ws bytes apart; a: nc q8_K rows as bytes apart;
+ * out[c * os + r]. Rows outer, tokens in groups of 4. */
+static void gemm_iq4_xs(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                        size_t os) {
+    const int64_t nsb = n / WF_QK_K;
+    const __m512i magt = lut_load(iq4nl_mag);
+    for (int r = 0; r < nr; r++) {
+        const wf_block_iq4_xs *wr = (const wf_block_iq4_xs *)((const uint8_t *)w + (size_t)r * ws);
+        int c = 0;
+        for (; c + 4 <= nc; c += 4)
+            xs_row(4, nsb, wr, (const uint8_t *)a + (size_t)c * as, as, out + (size_t)c * os + r, os, magt);
+        const uint8_t *ac = (const uint8_t *)a + (size_t)c * as;
+        float *oc = out + (size_t)c * os + r;
+        switch (nc - c) {
+        case 3: xs_row(3, nsb, wr, ac, as, oc, os, magt); break;
+        case 2: xs_row(2, nsb, wr, ac, as, oc, os, magt); break;
+        case 1: xs_row(1, nsb, wr, ac, as, oc, os, magt); break;
+        default: break;
+        }
+    }
 }
 
 /* w: (n/256) iq4_xs blocks; a: (n/256) q8_K blocks */
 static void vec_dot_iq4_xs(int64_t n, float *out, const void *w, const void *a) {
-    const wf_block_iq4_xs *x = w;
-    const wf_block_q8_K *y = a;
-    const lut_abs l = {lut_load(iq4nl_mag)};
-    const __m512i signs = lut_load(iq4nl_neg);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n / WF_QK_K; i++) {
-        __m512i sumi = _mm512_setzero_si512();
-        for (int j = 0; j < 8; j += 2) { /* sub-blocks j, j+1: 8 dwords each */
-            int32_t sc[4];
-            for (int k = 0; k < 2; k++) {
-                const int jj = j + k;
-                sc[2 * k] = sc[2 * k + 1] =
-                    (((x[i].scales_l[jj / 2] >> (4 * (jj % 2))) & 0x0f) | ((x[i].scales_h >> (2 * jj)) & 3) << 4) - 32;
-            }
-            const __m512i codes = unpack_nibbles2(x[i].qs + 16 * j, x[i].qs + 16 * j + 16);
-            const __m512i p = dot_lut(_mm512_setzero_si512(), codes,
-                                      _mm512_loadu_si512((const void *)(y[i].qs + 32 * j)), l.mag, signs);
-            sumi = _mm512_add_epi32(sumi, scale4(p, sc));
-        }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(fp16(x[i].d) * y[i].d), _mm512_cvtepi32_ps(sumi), acc);
-    }
-    *out = _mm512_reduce_add_ps(acc);
+    gemm_iq4_xs(n, 1, 1, w, 0, a, 0, out, 1);
 }
 
 /* The 2-bit fields at bit 2j and 2j+2 of 32 bytes: elements 128h + 32j + l
@@ -154,98 +212,134 @@ static inline __m512i two_bit_pair(__m256i qv, int j) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
 }
 
-/* w: (n/256) q2_K blocks; a: (n/256) q8_K blocks */
-static void vec_dot_q2_K(int64_t n, float *out, const void *w, const void *a) {
-    const wf_block_q2_K *x = w;
-    const wf_block_q8_K *y = a;
-    __m512 acc = _mm512_setzero_ps();
-    float summ = 0.0f;
-    for (int64_t i = 0; i < n / WF_QK_K; i++) {
-        const uint8_t *scb = x[i].scales;
-        __m512i sumi = _mm512_setzero_si512();
+/* Q2_K / Q3_K × Q8_K: one weight row against CB (1..4) activation rows.
+ * Per 64 elements (half h, quarters j, j+1) the unsigned codes and the four
+ * sub-block scales are decoded once; per activation row one VPDPBUSD and a
+ * VPMULLD by the scales into the exact integer super-block sum. Q2_K's mins
+ * and Q3_K's -4 offset go through the activation's bsums (per 16 elements,
+ * one per sub-block). Then, per super-block and row, Q2_K:
+ * fma(d·d_a, sum) and a scalar dmin·d_a·msum; Q3_K: fma(d·d_a, sum - 4·corr).
+ * The same operations for every CB, so gemm columns equal vec_dot. */
+static inline __attribute__((always_inline)) void k23_row(const int CB, const bool q3, int64_t nsb, const uint8_t *w,
+                                                         const uint8_t *a, size_t as_, float *out, size_t os) {
+    __m512 acc[4];
+    float summ[4];
+    for (int c = 0; c < CB; c++) acc[c] = _mm512_setzero_ps(), summ[c] = 0.0f;
+    for (int64_t i = 0; i < nsb; i++) {
+        /* only the row's own type is dereferenced (q3 is a constant) */
+        const uint8_t *blk = w + (size_t)i * (q3 ? sizeof(wf_block_q3_K) : sizeof(wf_block_q2_K));
+        const wf_block_q2_K *x2 = (const wf_block_q2_K *)blk;
+        const wf_block_q3_K *x3 = (const wf_block_q3_K *)blk;
+        /* the 16 sub-block scales as signed bytes (Q3_K: 6-bit minus 32; Q2_K:
+         * the low nibbles) and the second factor of the bsums term (Q3_K the
+         * scales, Q2_K the mins) */
+        __m128i sc8, bs8;
+        if (q3) {
+            const __m128i x = _mm_loadl_epi64((const __m128i *)x3->scales);
+            const __m128i m4 = _mm_set1_epi8(0x0f);
+            const __m128i lo = _mm_unpacklo_epi64(_mm_and_si128(x, m4), _mm_and_si128(_mm_srli_epi16(x, 4), m4));
+            uint32_t h4;
+            memcpy(&h4, x3->scales + 8, 4);
+            const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)h4), _mm_setr_epi32(0, 2, 4, 6)),
+                                             _mm_set1_epi8(3));
+            sc8 = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+            bs8 = sc8;
+        } else {
+            const __m128i x = _mm_loadu_si128((const __m128i *)x2->scales);
+            sc8 = _mm_and_si128(x, _mm_set1_epi8(0x0f));
+            bs8 = _mm_and_si128(_mm_srli_epi16(x, 4), _mm_set1_epi8(0x0f));
+        }
+        const __m512i sc32 = _mm512_cvtepi8_epi32(sc8);
+        __m512i sumi[4];
+        for (int c = 0; c < CB; c++) sumi[c] = _mm512_setzero_si512();
+        const __m256i hm = q3 ? _mm256_loadu_si256((const __m256i *)x3->hmask) : _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
-            const __m256i qv = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            const __m256i qv = _mm256_loadu_si256((const __m256i *)((q3 ? x3->qs : x2->qs) + 32 * h));
             for (int j = 0; j < 4; j += 2) {
-                const int s0 = 8 * h + 2 * j;
-                const int32_t sc[4] = {scb[s0] & 0x0f, scb[s0 + 1] & 0x0f, scb[s0 + 2] & 0x0f, scb[s0 + 3] & 0x0f};
-                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), two_bit_pair(qv, j),
-                                                      _mm512_loadu_si512((const void *)(y[i].qs + 128 * h + 32 * j)));
-                sumi = _mm512_add_epi32(sumi, scale4(p, sc));
+                __m512i q = two_bit_pair(qv, j);
+                if (q3) {
+                    const __m256i m1 = _mm256_set1_epi8(1);
+                    const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), m1), 2);
+                    const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j + 1), m1), 2);
+                    q = _mm512_or_si512(q, _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1));
+                }
+                /* sub-blocks s0..s0+3 (s0 = 8h + 2j), 4 dwords each */
+                const __m512i sv = _mm512_permutexvar_epi32(
+                    _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                     _mm512_set1_epi32(8 * h + 2 * j)),
+                    sc32);
+                for (int c = 0; c < CB; c++) {
+                    const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as_) + i;
+                    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q,
+                                                          _mm512_loadu_si512((const void *)(y->qs + 128 * h + 32 * j)));
+                    sumi[c] = _mm512_add_epi32(sumi[c], _mm512_mullo_epi32(p, sv));
+                }
             }
         }
-        /* min term: sum_s m_s * bsums[s] (exact in int32) */
-        const __m256i mv = _mm256_cvtepu8_epi16(
-            _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)scb), 4), _mm_set1_epi8(0x0f)));
-        const __m256i msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), mv);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(fp16(x[i].d) * y[i].d), _mm512_cvtepi32_ps(sumi), acc);
-        __m128i m4 = _mm_add_epi32(_mm256_castsi256_si128(msum), _mm256_extracti128_si256(msum, 1));
-        m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0x4e));
-        m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0xb1));
-        summ += fp16(x[i].dmin) * y[i].d * (float)_mm_cvtsi128_si32(m4);
+        const __m256i s16 = _mm256_cvtepi8_epi16(bs8);
+        const float dw = fp16(q3 ? x3->d : x2->d);
+        for (int c = 0; c < CB; c++) {
+            const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as_) + i;
+            const __m256i t = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), s16);
+            if (q3) {
+                sumi[c] = _mm512_sub_epi32(sumi[c], _mm512_zextsi256_si512(_mm256_slli_epi32(t, 2)));
+            } else {
+                __m128i m4 = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+                m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0x4e));
+                m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0xb1));
+                summ[c] += fp16(x2->dmin) * y->d * (float)_mm_cvtsi128_si32(m4);
+            }
+            acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(dw * y->d), _mm512_cvtepi32_ps(sumi[c]), acc[c]);
+        }
     }
-    *out = _mm512_reduce_add_ps(acc) - summ;
+    for (int c = 0; c < CB; c++) out[(size_t)c * os] = _mm512_reduce_add_ps(acc[c]) - summ[c];
+}
+
+static inline __attribute__((always_inline)) void k23_gemm(const bool q3, int64_t n, int nr, int nc, const void *w,
+                                                          size_t ws, const void *a, size_t as, float *out,
+                                                          size_t os) {
+    const int64_t nsb = n / WF_QK_K;
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;
+        int c = 0;
+        for (; c + 4 <= nc; c += 4) k23_row(4, q3, nsb, wr, (const uint8_t *)a + (size_t)c * as, as, out + (size_t)c * os + r, os);
+        const uint8_t *ac = (const uint8_t *)a + (size_t)c * as;
+        float *oc = out + (size_t)c * os + r;
+        switch (nc - c) {
+        case 3: k23_row(3, q3, nsb, wr, ac, as, oc, os); break;
+        case 2: k23_row(2, q3, nsb, wr, ac, as, oc, os); break;
+        case 1: k23_row(1, q3, nsb, wr, ac, as, oc, os); break;
+        default: break;
+        }
+    }
+}
+
+static void gemm_q2_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    k23_gemm(false, n, nr, nc, w, ws, a, as, out, os);
+}
+
+static void gemm_q3_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    k23_gemm(true, n, nr, nc, w, ws, a, as, out, os);
+}
+
+/* w: (n/256) q2_K blocks; a: (n/256) q8_K blocks */
+static void vec_dot_q2_K(int64_t n, float *out, const void *w, const void *a) {
+    gemm_q2_K(n, 1, 1, w, 0, a, 0, out, 1);
 }
 
 /* w: (n/256) q3_K blocks; a: (n/256) q8_K blocks */
 static void vec_dot_q3_K(int64_t n, float *out, const void *w, const void *a) {
-    const wf_block_q3_K *x = w;
-    const wf_block_q8_K *y = a;
-    const __m256i m1 = _mm256_set1_epi8(1);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n / WF_QK_K; i++) {
-        int32_t sc[16];
-        int16_t sc16[16];
-        for (int s = 0; s < 16; s++) {
-            const uint8_t *b = x[i].scales;
-            const int lo = s < 8 ? b[s] & 0x0f : b[s - 8] >> 4;
-            sc[s] = (lo | ((b[8 + s % 4] >> (2 * (s / 4))) & 3) << 4) - 32;
-            sc16[s] = (int16_t)sc[s];
-        }
-        const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
-        __m512i sumi = _mm512_setzero_si512();
-        for (int h = 0; h < 2; h++) {
-            const __m256i qv = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
-            for (int j = 0; j < 4; j += 2) {
-                const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), m1), 2);
-                const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j + 1), m1), 2);
-                const __m512i q = _mm512_or_si512(two_bit_pair(qv, j),
-                                                  _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1));
-                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q,
-                                                      _mm512_loadu_si512((const void *)(y[i].qs + 128 * h + 32 * j)));
-                sumi = _mm512_add_epi32(sumi, scale4(p, sc + 8 * h + 2 * j));
-            }
-        }
-        /* the -4 offset: 4 * sum_s sc_s * bsums[s], once per super-block */
-        const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums),
-                                               _mm256_loadu_si256((const __m256i *)sc16));
-        sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 2)));
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(fp16(x[i].d) * y[i].d), _mm512_cvtepi32_ps(sumi), acc);
-    }
-    *out = _mm512_reduce_add_ps(acc);
+    gemm_q3_K(n, 1, 1, w, 0, a, 0, out, 1);
 }
 
-/* ---- gemm: one dot per (weight row, activation row) pair, rows in groups
- * of 4 so a group's weights stay in L1 while the activation rows pass. */
-#define WF_LOWBIT_GEMM(t)                                                                              \
-    static void gemm_##t(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, \
-                         float *out, size_t os) {                                                      \
-        const char *wb = w, *ab = a;                                                                   \
-        for (int r0 = 0; r0 < nr; r0 += 4)                                                             \
-            for (int c = 0; c < nc; c++)                                                               \
-                for (int r = r0; r < nr && r < r0 + 4; r++)                                            \
-                    vec_dot_##t(n, &out[(size_t)c * os + (size_t)r], wb + (size_t)r * ws,              \
-                                ab + (size_t)c * as);                                                  \
-    }
-WF_LOWBIT_GEMM(q2_K) WF_LOWBIT_GEMM(q3_K) WF_LOWBIT_GEMM(iq4_nl) WF_LOWBIT_GEMM(iq4_xs) WF_LOWBIT_GEMM(mxfp4)
-#undef WF_LOWBIT_GEMM
-
-void wf_kernels_fill_lowbit_avx512(wf_kernels *k, bool slower_too) {
+void wf_kernels_fill_lowbit_avx512(wf_kernels *k) {
 #define SET(T, t) (k->vec_dot[T] = vec_dot_##t, k->gemm[T] = gemm_##t)
     SET(WF_TYPE_Q2_K, q2_K);
-    if (!slower_too) return; /* the AVX2 entries stay: measured faster (docs/kernels.md) */
-    SET(WF_TYPE_Q3_K, q3_K);
     SET(WF_TYPE_IQ4_NL, iq4_nl);
-    SET(WF_TYPE_IQ4_XS, iq4_xs);
     SET(WF_TYPE_MXFP4, mxfp4);
+    SET(WF_TYPE_IQ4_XS, iq4_xs);
+    SET(WF_TYPE_Q3_K, q3_K);
 #undef SET
 }

@@ -276,13 +276,6 @@ int main(void) {
         test_quantize(&ks, &k, &r);
         test_to_float(&ks, &k, &r);
         for (int i = 0; i < N_WT; i++) test_dots(&ks, &k, &r, weight_types[i]);
-        if (isa == WF_ISA_AVX512 && f.avx512vnni) {
-            /* the AVX-512 low-bit entries the table leaves out (slower than
-             * AVX2 here) are still checked, so they can be switched on */
-            wf_kernels_fill_lowbit_avx512(&k, true);
-            static const wf_type lb[] = {WF_TYPE_Q3_K, WF_TYPE_IQ4_NL, WF_TYPE_IQ4_XS, WF_TYPE_MXFP4};
-            for (size_t i = 0; i < sizeof lb / sizeof lb[0]; i++) test_dots(&ks, &k, &r, lb[i]);
-        }
     }
     if (best == WF_ISA_SCALAR) printf("no SIMD ISA on this CPU: only the scalar table was checked\n");
     for (int i = 0; i < N_WT; i++)
