@@ -69,6 +69,11 @@ bool wf_buf_printf(wf_buf *b, const char *fmt, ...) {
     return ok;
 }
 
+void wf_buf_clear(wf_buf *b) {
+    b->n = 0;
+    if (b->p) b->p[0] = 0;
+}
+
 char *wf_buf_take(wf_buf *b, size_t *n) {
     char *p = b->p;
     if (n) *n = b->n;

@@ -49,6 +49,8 @@ bool wf_buf_add(wf_buf *b, const void *s, size_t n);
 bool wf_buf_str(wf_buf *b, const char *s);
 bool wf_buf_printf(wf_buf *b, const char *fmt, ...) WF_PRINTF(2, 3);
 bool wf_buf_vprintf(wf_buf *b, const char *fmt, va_list ap);
+/* Empty the string, keeping its memory (and its failed flag). */
+void wf_buf_clear(wf_buf *b);
 /* Take the string (NULL if nothing was added): the caller frees it; b is
  * left empty. */
 char *wf_buf_take(wf_buf *b, size_t *n);

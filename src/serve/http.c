@@ -13,6 +13,7 @@
  * step even before a write fails. */
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "serve/serve_int.h"
+#include "base/buf.h"
 #include "serve/static.h"
 #include "serve/responses.h"
 
@@ -47,8 +48,8 @@ typedef struct conn {
     srv_req *req;            /* a generation, or NULL                          */
     /* streaming */
     phase ph;
-    char *pend;              /* bytes to send next                             */
-    size_t n_pend, off_pend;
+    wf_buf pend;             /* bytes to send next, from off_pend on           */
+    size_t off_pend;
     size_t sent_text;        /* bytes of req->text already sent                */
     size_t sent_ids;         /* tokens whose log-probabilities were sent       */
     wf_api_logprobs lpv;     /* views of req's log-probability arrays          */
@@ -167,48 +168,21 @@ static void fill_result(conn *k, wf_api_result *res) {
     srv_fill_usage(r, &res->usage);
 }
 
+/* One SSE event with the JSON text json (taken). */
 static bool pend_add(conn *k, char *json) {
-    if (!json) return false;
-    size_t n = strlen(json);
-    size_t need = k->n_pend + n + 8;
-    char *np = realloc(k->pend, need);
-    if (!np) {
-        free(json);
-        return false;
-    }
-    k->pend = np;
-    memcpy(k->pend + k->n_pend, "data: ", 6);
-    memcpy(k->pend + k->n_pend + 6, json, n);
-    memcpy(k->pend + k->n_pend + 6 + n, "\n\n", 2);
-    k->n_pend += n + 8;
+    bool ok = json && wf_buf_str(&k->pend, "data: ") && wf_buf_str(&k->pend, json) && wf_buf_str(&k->pend, "\n\n");
     free(json);
-    return true;
+    return ok;
 }
 
 /* Ready-made SSE text (the Responses API's "event:" lines), taken. */
 static bool pend_raw(conn *k, char *sse) {
-    if (!sse) return false;
-    size_t n = strlen(sse);
-    char *np = realloc(k->pend, k->n_pend + n + 1);
-    if (!np) {
-        free(sse);
-        return false;
-    }
-    k->pend = np;
-    memcpy(k->pend + k->n_pend, sse, n);
-    k->n_pend += n;
+    bool ok = sse && wf_buf_str(&k->pend, sse);
     free(sse);
-    return true;
+    return ok;
 }
 
-static bool pend_done(conn *k) {
-    char *np = realloc(k->pend, k->n_pend + 14);
-    if (!np) return false;
-    k->pend = np;
-    memcpy(k->pend + k->n_pend, "data: [DONE]\n\n", 14);
-    k->n_pend += 14;
-    return true;
-}
+static bool pend_done(conn *k) { return wf_buf_str(&k->pend, "data: [DONE]\n\n"); }
 
 /* The final events of a stream (r is done; s->mu held). */
 static bool stream_final(conn *k) {
@@ -277,7 +251,7 @@ static bool stream_next(conn *k) {
             res.logprobs = NULL;
             ok = pend_add(k, wf_api_completions_chunk_text(&res, r->echo, r->echo_len, r->api.include_usage));
         }
-        if (!ok || k->n_pend) {
+        if (!ok || k->pend.n) {
             pthread_mutex_unlock(&s->mu);
             return ok;
         }
@@ -328,14 +302,15 @@ static bool stream_next(conn *k) {
 
 static ssize_t stream_read(conn *k, char *buf, size_t max) {
     for (;;) {
-        if (k->off_pend < k->n_pend) {
-            size_t n = k->n_pend - k->off_pend;
+        if (k->off_pend < k->pend.n) {
+            size_t n = k->pend.n - k->off_pend;
             if (n > max) n = max;
-            memcpy(buf, k->pend + k->off_pend, n);
+            memcpy(buf, k->pend.p + k->off_pend, n);
             k->off_pend += n;
             return (ssize_t)n;
         }
-        k->n_pend = k->off_pend = 0;
+        wf_buf_clear(&k->pend);
+        k->off_pend = 0;
         if (k->ph == PH_END) return MHD_CONTENT_READER_END_OF_STREAM;
         if (!stream_next(k)) {
             srv_cancel(k->s, k->req, false);
@@ -776,14 +751,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             k->n_body = k->cap_body = 0;
             return MHD_YES;
         }
-        if (k->n_body + n + 1 > k->cap_body) {
-            size_t cap = k->cap_body ? k->cap_body : 4096;
-            while (cap < k->n_body + n + 1) cap *= 2;
-            char *nb = realloc(k->body, cap);
-            if (!nb) return MHD_NO;
-            k->body = nb;
-            k->cap_body = cap;
-        }
+        if (!WF_ARRAY_RESERVE(k->body, k->cap_body, k->n_body + n + 1)) return MHD_NO;
         memcpy(k->body + k->n_body, upload, n);
         k->n_body += n;
         return MHD_YES;
@@ -854,7 +822,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     srv_req_release(s, k->req);
     srv_conns_phase(&s->conns, k->sc, SRV_CONN_IDLE);
     free(k->body);
-    free(k->pend);
+    wf_buf_free(&k->pend);
     free(k);
 }
 

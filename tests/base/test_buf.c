@@ -6,7 +6,8 @@
  * sizes whose byte count overflows are refused with the array untouched.
  * Byte strings: add / str / printf give the concatenation with a NUL after
  * it (embedded NUL bytes kept, printf output longer than the capacity),
- * take hands the string over and empties the buffer, and the first failed
+ * take hands the string over and empties the buffer, clear empties it and
+ * keeps its memory, and the first failed
  * add (an overflowing size) leaves failed set and later adds doing
  * nothing. */
 #include "base/buf.h"
@@ -93,6 +94,14 @@ static void test_buf(void) {
     CHECK(s && n == 3016 && memcmp(s, "hello", 5) == 0 && b.p == NULL && b.n == 0 && b.cap == 0, "take");
     free(s);
     CHECK(wf_buf_take(&b, &n) == NULL && n == 0, "take from an empty buffer");
+
+    /* clear keeps the memory */
+    CHECK(wf_buf_str(&b, "again") && b.n == 5, "str after take");
+    size_t cap = b.cap;
+    char *mem = b.p;
+    wf_buf_clear(&b);
+    CHECK(b.n == 0 && b.p == mem && b.cap == cap && b.p[0] == 0, "clear keeps the memory, empty string");
+    wf_buf_free(&b);
 
     /* the first failure sticks */
     CHECK(wf_buf_str(&b, "abc"), "str after take");
