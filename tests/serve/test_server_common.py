@@ -184,12 +184,13 @@ def make_tool_model(path):
     make_chain_model(path, TOOL_PIECES)
 
 
-def make_chain_model(path, pieces, n_ctx=1024):
+def make_chain_model(path, pieces, n_ctx=1024, **shape):
     """A bigram model (attention and FFN outputs zeroed, so the last hidden
     state is the current token's embedding) whose greedy answer after a
     ChatML prompt ("...assistant\\n") is the pieces, one vocabulary token per
-    piece, then <|endoftext|>."""
-    cfg = dict(make_model.BASE, n_vocab=300, n_ctx=n_ctx)
+    piece, then <|endoftext|>. shape: make_model config overrides (a smaller
+    model prefills agents' long prompts faster)."""
+    cfg = dict(make_model.BASE, n_vocab=300, n_ctx=n_ctx, **shape)
     table = make_model.byte_tokens()
     first = 256 + len(SPECIALS)
     chain = [10] + list(range(first, first + len(pieces))) + [special_id("<|endoftext|>")]
