@@ -1,5 +1,6 @@
 /* mkmodel.c — write a synthetic GGUF model shaped exactly like a real one
- * (Qwen2.5-Coder-0.5B / -1.5B), with seeded random weights, for benchmarks.
+ * (Qwen2.5-Coder-0.5B / -1.5B, Qwen3-Coder-30B-A3B), with seeded random
+ * weights, for benchmarks.
  *
  * Speed depends on shapes and element types, not on the values, so random
  * weights (gaussian * std, std 0.02 like the models' initializer_range) give
@@ -11,6 +12,15 @@
  *
  * Each tensor has its own RNG stream seeded from (seed, tensor name), so a
  * tensor's values do not depend on which other tensors are written.
+ *
+ * Mixture-of-experts presets (qwen3moe) are too large to hold in memory
+ * (the 30B-A3B shape is ~18 GB at Q4_K_M), so --share-layers (the default
+ * for them) writes layer 0's values again for every later layer: each layer
+ * still has its own bytes in the file (the same bytes read per token), but
+ * only one layer's buffers are in memory. --mix q4_K_M stores the tensors as
+ * llama.cpp's (and wafer quantize's) Q4_K_M does: Q4_K, with attn_v and
+ * ffn_down(_exps) in Q6_K in the first and last eighth of the layers and
+ * every third layer between, the output matrix Q6_K, the router f32.
  */
 #include "format/gguf.h"
 #include "format/quant.h"
@@ -27,6 +37,9 @@ typedef struct preset {
     int32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
     float rope_theta, rms_eps;
     bool tied;          /* output matrix shares token_embd               */
+    const char *arch;   /* NULL: qwen2                                   */
+    int32_t head_dim;   /* 0: n_embd / n_head                            */
+    int32_t n_expert, n_expert_used, n_ff_exp; /* MoE (qwen3moe)         */
 } preset;
 
 /* From the models' config.json (hidden_size, num_hidden_layers,
@@ -34,12 +47,20 @@ typedef struct preset {
  * max_position_embeddings, rope_theta, rms_norm_eps, tie_word_embeddings). */
 static const preset presets[] = {
     {"qwen2.5-coder-0.5b", "synthetic Qwen2.5-Coder-0.5B (random weights)",
-     151936, 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f, true},
+     151936, 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f, true, NULL, 0, 0, 0, 0},
     {"qwen2.5-coder-1.5b", "synthetic Qwen2.5-Coder-1.5B (random weights)",
-     151936, 1536, 28, 12, 2, 8960, 32768, 1000000.0f, 1e-6f, true},
+     151936, 1536, 28, 12, 2, 8960, 32768, 1000000.0f, 1e-6f, true, NULL, 0, 0, 0, 0},
     /* small, for tests: every dimension a multiple of 256 */
     {"tiny", "synthetic tiny qwen2 (random weights)",
-     1024, 256, 2, 4, 2, 512, 4096, 1000000.0f, 1e-6f, true},
+     1024, 256, 2, 4, 2, 512, 4096, 1000000.0f, 1e-6f, true, NULL, 0, 0, 0, 0},
+    /* Qwen3-Coder-30B-A3B-Instruct's config.json: hidden 2048, 48 layers, 32
+     * heads / 4 KV heads of head_dim 128, 128 experts of moe_intermediate
+     * 768, 8 per token, intermediate 6144 (unused), vocab 151936, context
+     * 262144, rope_theta 1e7, untied */
+    {"qwen3-coder-30b-a3b", "synthetic Qwen3-Coder-30B-A3B (random weights)",
+     151936, 2048, 48, 32, 4, 6144, 262144, 10000000.0f, 1e-6f, false, "qwen3moe", 128, 128, 8, 768},
+    {"tiny-moe", "synthetic tiny qwen3moe (random weights)",
+     1024, 256, 2, 4, 2, 512, 4096, 1000000.0f, 1e-6f, false, "qwen3moe", 64, 8, 2, 256},
 };
 
 /* ---- seeded gaussian stream ---------------------------------------------- */
@@ -93,7 +114,20 @@ typedef struct maker {
     void **bufs;        /* kept until the file is written                  */
     size_t n_bufs, cap_bufs;
     uint64_t n_params, n_bytes;
+    bool share_layers;  /* blk.N (N > 0) reuses blk.0's data of equal type/shape */
+    bool mix;           /* --mix q4_K_M                                    */
+    long n_layer;
+    struct shared { char suffix[64]; wf_type type; int64_t ne[3]; void *data; } shared[64];
+    int n_shared;
 } maker;
+
+/* "blk.N.rest" -> "rest" and N, or NULL */
+static const char *layer_suffix(const char *name, long *layer) {
+    if (strncmp(name, "blk.", 4)) return NULL;
+    char *end;
+    *layer = strtol(name + 4, &end, 10);
+    return *end == '.' ? end + 1 : NULL;
+}
 
 /* The type a row of n elements is stored in: the requested one if its block
  * divides n, else Q8_0 (32), else F16. */
@@ -103,9 +137,25 @@ static wf_type fit_type(wf_type want, int64_t n) {
     return WF_TYPE_F16;
 }
 
-static wf_status add_tensor(maker *mk, const char *name, wf_type type, uint32_t n_dims,
-                            int64_t ne0, int64_t ne1, fill how, float std, wf_error *err) {
+static wf_status add_tensor3(maker *mk, const char *name, wf_type type, uint32_t n_dims,
+                             int64_t ne0, int64_t ne1, int64_t ne2, fill how, float std, wf_error *err) {
     const wf_type_traits *tr = wf_type_get(type);
+    long layer = -1;
+    const char *suffix = mk->share_layers ? layer_suffix(name, &layer) : NULL;
+    if (suffix && strlen(suffix) < sizeof mk->shared[0].suffix) {
+        for (int i = 0; i < mk->n_shared; i++) {
+            struct shared *sh = &mk->shared[i];
+            if (!strcmp(sh->suffix, suffix) && sh->type == type && sh->ne[0] == ne0 && sh->ne[1] == ne1 &&
+                sh->ne[2] == ne2) {
+                int64_t ne[3] = {ne0, ne1, ne2};
+                const uint64_t nb = wf_row_size(type, ne0) * (uint64_t)(ne1 * ne2);
+                mk->n_params += (uint64_t)(ne0 * ne1 * ne2);
+                mk->n_bytes += nb;
+                return wf_gguf_writer_add_tensor(mk->w, name, (uint32_t)type, n_dims, ne, sh->data, nb, err);
+            }
+        }
+    }
+    ne1 *= ne2; /* rows of all experts */
     if (!tr || !tr->from_float)
         return wf_fail(err, WF_ERR_UNSUPPORTED, "%s: no quantizer for type %u", name, type);
     size_t row = wf_row_size(type, ne0);
@@ -139,17 +189,59 @@ static wf_status add_tensor(maker *mk, const char *name, wf_type type, uint32_t 
         mk->cap_bufs = nc;
     }
     mk->bufs[mk->n_bufs++] = data;
-    int64_t ne[2] = {ne0, ne1};
+    int64_t ne[3] = {ne0, ne1 / ne2, ne2};
     wf_status st = wf_gguf_writer_add_tensor(mk->w, name, (uint32_t)type, n_dims, ne, data,
                                              nbytes, err);
     mk->n_params += (uint64_t)(ne0 * ne1);
     mk->n_bytes += nbytes;
+    if (suffix && mk->n_shared < (int)(sizeof mk->shared / sizeof mk->shared[0]) &&
+        strlen(suffix) < sizeof mk->shared[0].suffix) {
+        struct shared *sh = &mk->shared[mk->n_shared++];
+        snprintf(sh->suffix, sizeof sh->suffix, "%s", suffix);
+        sh->type = type;
+        sh->ne[0] = ne0;
+        sh->ne[1] = ne1 / ne2;
+        sh->ne[2] = ne2;
+        sh->data = data;
+    }
     return st;
+}
+
+static wf_status add_tensor(maker *mk, const char *name, wf_type type, uint32_t n_dims,
+                            int64_t ne0, int64_t ne1, fill how, float std, wf_error *err) {
+    return add_tensor3(mk, name, type, n_dims, ne0, ne1, 1, how, std, err);
+}
+
+/* llama.cpp's Q4_K_M rule for attn_v / ffn_down: Q6_K in the first and last
+ * eighth of the layers and every third layer between */
+static bool more_bits_layer(long i, long n) {
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+/* The type of a weight matrix: mk->wtype, or under --mix q4_K_M (mk->mix)
+ * the Q4_K_M rule for it. */
+static wf_type matrix_type(const maker *mk, const char *name, int64_t n) {
+    wf_type t = mk->wtype;
+    if (mk->mix) {
+        long layer = -1;
+        const char *suf = layer_suffix(name, &layer);
+        if (!strcmp(name, "output.weight")) t = WF_TYPE_Q6_K;
+        else if (suf && (!strncmp(suf, "attn_v.", 7) || !strncmp(suf, "ffn_down", 8)) &&
+                 more_bits_layer(layer, mk->n_layer))
+            t = WF_TYPE_Q6_K;
+        else t = WF_TYPE_Q4_K;
+    }
+    return fit_type(t, n);
 }
 
 /* A weight matrix W with rows of n elements: GGUF ne = (n, rows). */
 static wf_status add_matrix(maker *mk, const char *name, int64_t n, int64_t rows, wf_error *err) {
-    return add_tensor(mk, name, fit_type(mk->wtype, n), 2, n, rows, FILL_GAUSS, mk->std, err);
+    return add_tensor(mk, name, matrix_type(mk, name, n), 2, n, rows, FILL_GAUSS, mk->std, err);
+}
+
+/* Stacked experts: ne = (n, rows, n_expert). */
+static wf_status add_experts(maker *mk, const char *name, int64_t n, int64_t rows, int64_t n_exp, wf_error *err) {
+    return add_tensor3(mk, name, matrix_type(mk, name, n), 3, n, rows, n_exp, FILL_GAUSS, mk->std, err);
 }
 
 static wf_status add_vector(maker *mk, const char *name, int64_t n, fill how, wf_error *err) {
@@ -249,16 +341,24 @@ static wf_status copy_vocab(wf_gguf_writer *w, const wf_gguf *src, wf_error *err
 }
 
 static wf_status make_model(const preset *p, wf_type wtype, uint64_t seed, float std,
-                            bool dummy_vocab, const wf_gguf *vocab_src, const char *path, wf_error *err) {
+                            bool dummy_vocab, const wf_gguf *vocab_src, bool share, bool mix, const char *path,
+                            wf_error *err) {
     maker mk = {0};
     mk.seed = seed;
     mk.std = std;
     mk.wtype = wtype;
+    mk.share_layers = share;
+    mk.mix = mix;
+    mk.n_layer = p->n_layer;
     char **vocab_names = NULL;
     wf_status st = wf_gguf_writer_create(&mk.w, err);
     if (st) return st;
 
-    const int64_t hd = p->n_embd / p->n_head;
+    const int64_t hd = p->head_dim ? p->head_dim : p->n_embd / p->n_head;
+    const char *arch = p->arch ? p->arch : "qwen2";
+    const bool moe = p->n_expert > 0;
+    char key[128];
+#define K(s) (snprintf(key, sizeof key, "%s.%s", arch, s), key)
     const int64_t n_q = hd * p->n_head, n_kv = hd * p->n_head_kv;
     wf_gguf_writer *w = mk.w;
 #define SET(call)                                                              \
@@ -268,19 +368,29 @@ static wf_status make_model(const preset *p, wf_type wtype, uint64_t seed, float
             goto out;                                                          \
         }                                                                      \
     } while (0)
-    SET(wf_gguf_writer_set_str(w, "general.architecture", "qwen2", 5));
+    SET(wf_gguf_writer_set_str(w, "general.architecture", arch, strlen(arch)));
     SET(wf_gguf_writer_set_str(w, "general.name", p->title, strlen(p->title)));
-    SET(wf_gguf_writer_set_u32(w, "general.file_type", file_type_of(wtype)));
-    SET(wf_gguf_writer_set_u32(w, "qwen2.context_length", (uint32_t)p->n_ctx));
-    SET(wf_gguf_writer_set_u32(w, "qwen2.embedding_length", (uint32_t)p->n_embd));
-    SET(wf_gguf_writer_set_u32(w, "qwen2.block_count", (uint32_t)p->n_layer));
-    SET(wf_gguf_writer_set_u32(w, "qwen2.feed_forward_length", (uint32_t)p->n_ff));
-    SET(wf_gguf_writer_set_u32(w, "qwen2.attention.head_count", (uint32_t)p->n_head));
-    SET(wf_gguf_writer_set_u32(w, "qwen2.attention.head_count_kv", (uint32_t)p->n_head_kv));
-    SET(wf_gguf_writer_set_f32(w, "qwen2.rope.freq_base", p->rope_theta));
-    SET(wf_gguf_writer_set_f32(w, "qwen2.attention.layer_norm_rms_epsilon", p->rms_eps));
+    SET(wf_gguf_writer_set_u32(w, "general.file_type", mix ? 15 : file_type_of(wtype)));
+    SET(wf_gguf_writer_set_u32(w, K("context_length"), (uint32_t)p->n_ctx));
+    SET(wf_gguf_writer_set_u32(w, K("embedding_length"), (uint32_t)p->n_embd));
+    SET(wf_gguf_writer_set_u32(w, K("block_count"), (uint32_t)p->n_layer));
+    SET(wf_gguf_writer_set_u32(w, K("feed_forward_length"), (uint32_t)p->n_ff));
+    SET(wf_gguf_writer_set_u32(w, K("attention.head_count"), (uint32_t)p->n_head));
+    SET(wf_gguf_writer_set_u32(w, K("attention.head_count_kv"), (uint32_t)p->n_head_kv));
+    SET(wf_gguf_writer_set_f32(w, K("rope.freq_base"), p->rope_theta));
+    SET(wf_gguf_writer_set_f32(w, K("attention.layer_norm_rms_epsilon"), p->rms_eps));
+    if (p->head_dim) {
+        SET(wf_gguf_writer_set_u32(w, K("attention.key_length"), (uint32_t)hd));
+        SET(wf_gguf_writer_set_u32(w, K("attention.value_length"), (uint32_t)hd));
+    }
+    if (moe) {
+        SET(wf_gguf_writer_set_u32(w, K("expert_count"), (uint32_t)p->n_expert));
+        SET(wf_gguf_writer_set_u32(w, K("expert_used_count"), (uint32_t)p->n_expert_used));
+        SET(wf_gguf_writer_set_u32(w, K("expert_feed_forward_length"), (uint32_t)p->n_ff_exp));
+    }
     SET(wf_gguf_writer_set_u32(w, "general.synthetic_seed", (uint32_t)seed));
 #undef SET
+#undef K
     if (dummy_vocab && (st = add_dummy_vocab(&mk, p->n_vocab, &vocab_names, err))) goto out;
     if (vocab_src && (st = copy_vocab(w, vocab_src, err))) goto out;
 
@@ -288,6 +398,23 @@ static wf_status make_model(const preset *p, wf_type wtype, uint64_t seed, float
     for (int32_t l = 0; l < p->n_layer; l++) {
         char name[96];
 #define NAME(s) (snprintf(name, sizeof name, "blk.%d." s, (int)l), name)
+        if (moe) { /* qwen3moe: q/k norms, no biases, router + stacked experts */
+            if ((st = add_vector(&mk, NAME("attn_norm.weight"), p->n_embd, FILL_ONES, err)) ||
+                (st = add_matrix(&mk, NAME("attn_q.weight"), p->n_embd, n_q, err)) ||
+                (st = add_matrix(&mk, NAME("attn_k.weight"), p->n_embd, n_kv, err)) ||
+                (st = add_matrix(&mk, NAME("attn_v.weight"), p->n_embd, n_kv, err)) ||
+                (st = add_matrix(&mk, NAME("attn_output.weight"), n_q, p->n_embd, err)) ||
+                (st = add_vector(&mk, NAME("attn_q_norm.weight"), hd, FILL_ONES, err)) ||
+                (st = add_vector(&mk, NAME("attn_k_norm.weight"), hd, FILL_ONES, err)) ||
+                (st = add_vector(&mk, NAME("ffn_norm.weight"), p->n_embd, FILL_ONES, err)) ||
+                (st = add_tensor(&mk, NAME("ffn_gate_inp.weight"), WF_TYPE_F32, 2, p->n_embd, p->n_expert,
+                                 FILL_GAUSS, mk.std, err)) ||
+                (st = add_experts(&mk, NAME("ffn_gate_exps.weight"), p->n_embd, p->n_ff_exp, p->n_expert, err)) ||
+                (st = add_experts(&mk, NAME("ffn_up_exps.weight"), p->n_embd, p->n_ff_exp, p->n_expert, err)) ||
+                (st = add_experts(&mk, NAME("ffn_down_exps.weight"), p->n_ff_exp, p->n_embd, p->n_expert, err)))
+                goto out;
+            continue;
+        }
         if ((st = add_vector(&mk, NAME("attn_norm.weight"), p->n_embd, FILL_ONES, err)) ||
             (st = add_matrix(&mk, NAME("attn_q.weight"), p->n_embd, n_q, err)) ||
             (st = add_vector(&mk, NAME("attn_q.bias"), n_q, FILL_GAUSS, err)) ||
@@ -324,7 +451,8 @@ out:
 static void usage(FILE *f) {
     fprintf(f,
             "usage: bench_mkmodel [options] OUT.gguf\n"
-            "  --preset NAME     qwen2.5-coder-0.5b (default), qwen2.5-coder-1.5b, tiny\n"
+            "  --preset NAME     qwen2.5-coder-0.5b (default), qwen2.5-coder-1.5b, tiny,\n"
+            "                    qwen3-coder-30b-a3b, tiny-moe\n"
             "  --type T          weight type: f16 (default), f32, bf16, q8_0, q4_0, q4_K, ...\n"
             "                    (rows the type's block does not divide fall back to q8_0/f16)\n"
             "  --layers N        override the number of layers (quick tests)\n"
@@ -333,7 +461,10 @@ static void usage(FILE *f) {
             "  --std X           weight standard deviation (default 0.02)\n"
             "  --untied          write a separate output.weight\n"
             "  --dummy-vocab     add a placeholder byte-level tokenizer\n"
-            "  --vocab-from F    copy the tokenizer of GGUF file F (its size sets the vocabulary)\n");
+            "  --vocab-from F    copy the tokenizer of GGUF file F (its size sets the vocabulary)\n"
+            "  --mix q4_K_M      llama.cpp's Q4_K_M mix instead of one --type\n"
+            "  --share-layers    write layer 0's values for every layer (one layer in memory;\n"
+            "                    the default for the MoE presets qwen3-coder-30b-a3b, tiny-moe)\n");
 }
 
 static bool parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
@@ -349,7 +480,7 @@ int main(int argc, char **argv) {
     const char *preset_name = "qwen2.5-coder-0.5b", *type_name = "f16", *out = NULL;
     int64_t layers = -1, vocab = -1, seed = 1234;
     double std = 0.02;
-    bool untied = false, dummy_vocab = false;
+    bool untied = false, dummy_vocab = false, share = false, mix = false;
     const char *vocab_from = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -377,6 +508,11 @@ int main(int argc, char **argv) {
             dummy_vocab = true;
         } else if (!strcmp(a, "--vocab-from") && has_next) {
             vocab_from = argv[++i];
+        } else if (!strcmp(a, "--share-layers")) {
+            share = true;
+        } else if (!strcmp(a, "--mix") && has_next) {
+            if (strcmp(argv[++i], "q4_K_M")) goto bad;
+            mix = true;
         } else if (a[0] != '-' && !out) {
             out = a;
         } else {
@@ -424,7 +560,8 @@ int main(int argc, char **argv) {
         p.n_vocab = (int32_t)n;
         dummy_vocab = false;
     }
-    wf_status st = make_model(&p, (wf_type)t, (uint64_t)seed, (float)std, dummy_vocab, vsrc, out, &err);
+    if (p.n_expert > 0) share = true;
+    wf_status st = make_model(&p, (wf_type)t, (uint64_t)seed, (float)std, dummy_vocab, vsrc, share, mix, out, &err);
     wf_gguf_close(vsrc);
     if (st) {
         fprintf(stderr, "bench_mkmodel: %s\n", err.msg);

@@ -106,10 +106,16 @@ static wf_status forward_segs(wf_context *c, const fwd_seg *segs, int32_t n_segs
              * on the token count and threads, and both modes fold the same
              * chunk partials in the same order, so the result is that of
              * evaluating the segment alone. */
-            wf_attention(c->tp, &g->ctx->attn, &g->ctx->kv, l, hp->n_head, c->q + g->t0 * QD, c->att + g->t0 * QD,
-                         g->n, g->pos0, scale, c->attn_scratch, g->ctx->attn_partial, c->n_threads);
+            if (ly->window > 0 || ly->sinks) /* gpt-oss (attn_window.c) */
+                wf_attention_window(c->tp, &g->ctx->attn, &g->ctx->kv, l, hp->n_head, c->q + g->t0 * QD,
+                                    c->att + g->t0 * QD, g->n, g->pos0, scale, ly->window, ly->sinks, c->attn_scratch,
+                                    c->n_threads);
+            else
+                wf_attention(c->tp, &g->ctx->attn, &g->ctx->kv, l, hp->n_head, c->q + g->t0 * QD, c->att + g->t0 * QD,
+                             g->n, g->pos0, scale, c->attn_scratch, g->ctx->attn_partial, c->n_threads);
         }
         if ((st = mm(c, &ly->wo, c->att, n, c->xn, err)) != WF_OK) return st;
+        add_bias(c->xn, ly->bo, n, E);
         wf_add(c->x, c->xn, (int64_t)n * E);
 
         /* feed-forward block: down(silu(gate(x)) * up(x)) */

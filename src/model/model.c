@@ -20,6 +20,7 @@ const char *wf_arch_name(wf_arch a) {
     case WF_ARCH_QWEN2: return "qwen2";
     case WF_ARCH_QWEN3: return "qwen3";
     case WF_ARCH_QWEN3MOE: return "qwen3moe";
+    case WF_ARCH_GPTOSS: return "gpt-oss";
     }
     return "?";
 }
@@ -172,13 +173,15 @@ static wf_status load_exps(loader *L, const char *name, int64_t ne0, int64_t ne1
     return progress(L, t);
 }
 
-/* A vector of n floats (norm weight, bias), converted to f32 if needed. */
-static wf_status load_vec(loader *L, const char *name, int64_t n, bool required, const float **out) {
+/* A vector of n * rows floats (norm weight, bias; rows > 1: one bias per
+ * expert), converted to f32 if needed. */
+static wf_status load_vecs(loader *L, const char *name, int64_t n, int64_t rows, bool required, const float **out) {
     wf_status st = WF_OK;
     *out = NULL;
     const wf_gguf_tensor *t = find(L, name, required, &st);
     if (!t) return st;
-    if (!shape_is(t, n, 1)) return shape_error(L, t, n, 1);
+    if (!shape_is(t, n, rows)) return shape_error(L, t, n, rows);
+    n *= rows;
     if (t->type == WF_TYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
         *out = t->data;
     } else {
@@ -195,6 +198,15 @@ static wf_status load_vec(loader *L, const char *name, int64_t n, bool required,
         *out = dst;
     }
     return progress(L, t);
+}
+
+static wf_status load_vec(loader *L, const char *name, int64_t n, bool required, const float **out) {
+    return load_vecs(L, name, n, 1, required, out);
+}
+
+/* Per-expert biases: [n, n_expert], required. */
+static wf_status load_vec2(loader *L, const char *name, int64_t n, int64_t rows, const float **out) {
+    return load_vecs(L, name, n, rows, true, out);
 }
 
 /* ---- hyper-parameters ---------------------------------------------------- */
@@ -216,7 +228,7 @@ static wf_status load_hparams(loader *L) {
     U32(n_ctx_train, "context_length", true, 0);
     U32(n_embd, "embedding_length", true, 0);
     U32(n_layer, "block_count", true, 0);
-    const bool moe = hp->arch == WF_ARCH_QWEN3MOE;
+    const bool moe = hp->arch == WF_ARCH_QWEN3MOE || hp->arch == WF_ARCH_GPTOSS;
     if (moe) { /* the feed-forward width is one expert's; a dense width key, if any, is unused */
         U32(n_expert, "expert_count", true, 0);
         U32(n_expert_used, "expert_used_count", true, 0);
@@ -229,6 +241,12 @@ static wf_status load_hparams(loader *L) {
                            L->path, L->arch, hp->n_expert_used, hp->n_expert);
     } else {
         U32(n_ff, "feed_forward_length", true, 0);
+    }
+    if (hp->arch == WF_ARCH_GPTOSS) { /* sliding-window layers alternate with full ones */
+        U32(n_swa, "attention.sliding_window", true, 0);
+        if (hp->n_swa <= 0)
+            return wf_fail(L->err, WF_ERR_FORMAT, "%s: %s.attention.sliding_window = %d must be positive", L->path,
+                           L->arch, hp->n_swa);
     }
     U32(n_head, "attention.head_count", true, 0);
     U32(n_head_kv, "attention.head_count_kv", false, (uint32_t)hp->n_head);
@@ -313,7 +331,7 @@ static wf_status load_arch(loader *L) {
     if (st != WF_OK) return st;
     static const struct { const char *name; wf_arch arch; } known[] = {
         {"llama", WF_ARCH_LLAMA}, {"qwen2", WF_ARCH_QWEN2}, {"qwen3", WF_ARCH_QWEN3},
-        {"qwen3moe", WF_ARCH_QWEN3MOE}};
+        {"qwen3moe", WF_ARCH_QWEN3MOE}, {"gpt-oss", WF_ARCH_GPTOSS}};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         if (a.len == strlen(known[i].name) && !memcmp(a.ptr, known[i].name, a.len)) {
             L->m->hp.arch = known[i].arch;
@@ -321,7 +339,7 @@ static wf_status load_arch(loader *L) {
             return WF_OK;
         }
     }
-    return wf_fail(L->err, WF_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported (wafer runs llama, qwen2, qwen3, qwen3moe)",
+    return wf_fail(L->err, WF_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported (wafer runs llama, qwen2, qwen3, qwen3moe, gpt-oss)",
                    L->path, (int)(a.len > 64 ? 64 : a.len), a.ptr);
 }
 
@@ -338,6 +356,9 @@ static wf_status load_tensors(loader *L) {
 
     /* every f32 vector that may need converting */
     L->pool_cap = (size_t)hp->n_layer * (size_t)(2 * E + QD + 2 * KD + 2 * HD) + (size_t)E + (size_t)hp->rope_dim;
+    if (hp->arch == WF_ARCH_GPTOSS) /* output bias, sinks, router and expert biases */
+        L->pool_cap += (size_t)hp->n_layer * ((size_t)E + (size_t)hp->n_head + (size_t)hp->n_expert +
+                                              (size_t)hp->n_expert * (2 * (size_t)hp->n_ff + (size_t)E));
     m->f32_owned = malloc(L->pool_cap * sizeof(float));
     L->pool = m->f32_owned;
     if (!m->f32_owned) return wf_fail(L->err, WF_ERR_NOMEM, "%s: out of memory", L->path);
@@ -367,7 +388,8 @@ static wf_status load_tensors(loader *L) {
 
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return wf_fail(L->err, WF_ERR_NOMEM, "%s: out of memory", L->path);
-    const bool need_bias = hp->arch == WF_ARCH_QWEN2, need_qk_norm = hp->arch == WF_ARCH_QWEN3 || hp->arch == WF_ARCH_QWEN3MOE;
+    const bool gptoss = hp->arch == WF_ARCH_GPTOSS;
+    const bool need_bias = hp->arch == WF_ARCH_QWEN2 || gptoss, need_qk_norm = hp->arch == WF_ARCH_QWEN3 || hp->arch == WF_ARCH_QWEN3MOE;
     for (int32_t l = 0; l < hp->n_layer; l++) {
         wf_layer *ly = &m->layers[l];
         char nm[96];
@@ -382,7 +404,19 @@ static wf_status load_tensors(loader *L) {
         if ((st = load_vec(L, NAME("attn_v.bias"), KD, need_bias, &ly->bv)) != WF_OK) return st;
         if ((st = load_vec(L, NAME("attn_q_norm.weight"), HD, need_qk_norm, &ly->q_norm)) != WF_OK) return st;
         if ((st = load_vec(L, NAME("attn_k_norm.weight"), HD, need_qk_norm, &ly->k_norm)) != WF_OK) return st;
-        if ((st = load_vec(L, NAME("ffn_norm.weight"), E, true, &ly->ffn_norm)) != WF_OK) return st;
+        /* gpt-oss names its feed-forward norm post_attention_norm */
+        if ((st = load_vec(L, gptoss ? NAME("post_attention_norm.weight") : NAME("ffn_norm.weight"), E, true,
+                           &ly->ffn_norm)) != WF_OK)
+            return st;
+        if (gptoss) {
+            if ((st = load_vec(L, NAME("attn_output.bias"), E, true, &ly->bo)) != WF_OK) return st;
+            if ((st = load_vec(L, NAME("attn_sinks.weight"), hp->n_head, true, &ly->sinks)) != WF_OK) return st;
+            if ((st = load_vec(L, NAME("ffn_gate_inp.bias"), hp->n_expert, true, &ly->router_b)) != WF_OK) return st;
+            if ((st = load_vec2(L, NAME("ffn_gate_exps.bias"), hp->n_ff, hp->n_expert, &ly->gate_b)) != WF_OK) return st;
+            if ((st = load_vec2(L, NAME("ffn_up_exps.bias"), hp->n_ff, hp->n_expert, &ly->up_b)) != WF_OK) return st;
+            if ((st = load_vec2(L, NAME("ffn_down_exps.bias"), E, hp->n_expert, &ly->down_b)) != WF_OK) return st;
+            ly->window = l % 2 == 0 ? hp->n_swa : 0; /* even layers slide (the model's layer_types) */
+        }
         if (hp->n_expert > 0) {
             if ((st = load_mat(L, NAME("ffn_gate_inp.weight"), E, hp->n_expert, true, true, &ly->router)) != WF_OK) return st;
             if ((st = load_exps(L, NAME("ffn_gate_exps.weight"), E, hp->n_ff, &ly->gate_exps)) != WF_OK) return st;

@@ -6,7 +6,9 @@
  *
  * Architectures: llama (Llama 2/3, DeepSeek-Coder, CodeLlama, Mistral),
  * qwen2 (QKV bias), qwen3 (per-head RMSNorm on Q and K), qwen3moe (qwen3's
- * attention with a mixture-of-experts feed-forward block, model/moe.c).
+ * attention with a mixture-of-experts feed-forward block, model/moe.c),
+ * gpt-oss (MoE with biases and a clamped SwiGLU, attention sinks, sliding-
+ * window layers alternating with full ones, model/attn_window.c).
  *
  * Files: model.c (load + validate), forward.c (batched forward pass),
  * kv_cache.c, attn.c, rope.c, ops.c (scalar elementwise helpers),
@@ -24,7 +26,8 @@ typedef enum wf_arch {
     WF_ARCH_LLAMA = 0,
     WF_ARCH_QWEN2 = 1,
     WF_ARCH_QWEN3 = 2,
-    WF_ARCH_QWEN3MOE = 3
+    WF_ARCH_QWEN3MOE = 3,
+    WF_ARCH_GPTOSS = 4
 } wf_arch;
 
 typedef enum wf_rope_order {
@@ -49,6 +52,8 @@ typedef struct wf_hparams {
     int32_t n_ff;         /* feed-forward width (one expert's for MoE)       */
     int32_t n_expert;     /* experts per MoE layer; 0 for a dense model       */
     int32_t n_expert_used;/* experts each token is routed to (top-k)          */
+    int32_t n_swa;        /* sliding window of the windowed layers (gpt-oss: the
+                             even layers), 0 when none                        */
     int32_t n_ctx_train;
     float rms_eps;
     /* RoPE */

@@ -20,6 +20,13 @@ typedef struct wf_layer {
     wf_mat router;                       /* ffn_gate_inp: (n_expert, n_embd)   */
     wf_mat gate_exps, up_exps;           /* (n_expert * n_ff, n_embd): expert e's rows [e*n_ff, (e+1)*n_ff) */
     wf_mat down_exps;                    /* (n_expert * n_embd, n_ff)          */
+    /* gpt-oss */
+    const float *bo;                     /* attn_output bias (n_embd), or NULL */
+    const float *sinks;                  /* attn_sinks (n_head), or NULL       */
+    int32_t window;                      /* attention window, 0 = all positions */
+    const float *router_b;               /* (n_expert), or NULL                */
+    const float *gate_b, *up_b;          /* (n_expert, n_ff), or NULL          */
+    const float *down_b;                 /* (n_expert, n_embd), or NULL        */
 } wf_layer;
 
 struct wf_model {
@@ -163,6 +170,17 @@ void wf_attention(wf_threadpool *tp, const wf_attn_kernels *ak, const wf_kv_cach
 void wf_attention_ref(const wf_kv_cache *kv, int32_t layer, int32_t kv_head,
                       const float *q, float *out, int32_t pos, float scale);
 
+/* ---- attn_window.c ------------------------------------------------------ */
+
+/* Causal attention like wf_attention, but each token at position p sees
+ * positions max(0, p - window + 1)..p (window 0: all), and head h's softmax
+ * has the extra term exp(sinks[h]) in its denominator (sinks NULL: none).
+ * scratch: wf_attn_scratch_floats() floats per thread. A token's result does
+ * not depend on the other tokens of the batch. */
+void wf_attention_window(wf_threadpool *tp, const wf_attn_kernels *ak, const wf_kv_cache *kv, int32_t layer,
+                         int32_t n_head, const float *q, float *out, int32_t n_tok, int32_t pos0, float scale,
+                         int32_t window, const float *sinks, float *scratch, int32_t n_threads);
+
 /* ---- moe.c -------------------------------------------------------------- */
 
 /* The expert view e of a stacked expert tensor (rows_per rows per expert). */
@@ -172,6 +190,10 @@ wf_mat wf_mat_expert(const wf_mat *all, int32_t e, int64_t rows_per);
  * renormalised to sum 1):  logits (n, n_expert) in, sel / w (n, k) out.
  * A token's choice depends on its logits alone; ties go to the lower index. */
 void wf_moe_route(const float *logits, int32_t n, int32_t n_expert, int32_t k, int32_t *sel, float *w);
+
+/* gpt-oss's gated unit: gate = min(gate, 7) * sigmoid(1.702 * min(gate, 7))
+ * * (clamp(up, -7, 7) + 1):  gate, up (n) */
+void wf_swiglu_oai(float *gate, const float *up, int64_t n);
 
 struct wf_context;
 /* The MoE feed-forward block for n tokens: in (n, n_embd) the normed

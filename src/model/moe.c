@@ -1,4 +1,4 @@
-/* moe.c — the mixture-of-experts feed-forward block (qwen3moe): a router
+/* moe.c — the mixture-of-experts feed-forward block (qwen3moe, gpt-oss): a router
  * picks n_expert_used of n_expert experts per token, and the token's output
  * is the weighted sum of those experts' SwiGLU FFNs.
  *
@@ -14,6 +14,11 @@
  * computed as one-column calls up to wf_model_exact_batch; the SwiGLU runs
  * row by row; and a token's weighted sum adds its experts in ascending expert
  * index, which depends on that token's choice alone.
+ *
+ * gpt-oss adds biases (router, and each expert's gate/up/down) and its own
+ * gated unit (the model card's SwiGLU with clamping, wf_swiglu_oai); its
+ * routing (softmax over the chosen logits) is the same as Qwen3-MoE's
+ * softmax-then-renormalise.
  */
 #include "model/model_int.h"
 #include "model/ops_int.h"
@@ -56,6 +61,21 @@ void wf_moe_route(const float *logits, int32_t n, int32_t n_expert, int32_t k, i
     }
 }
 
+void wf_swiglu_oai(float *gate, const float *up, int64_t n) {
+    const float limit = 7.0f, alpha = 1.702f;
+    for (int64_t i = 0; i < n; i++) {
+        const float x = gate[i] < limit ? gate[i] : limit;
+        const float y = up[i] < -limit ? -limit : up[i] > limit ? limit : up[i];
+        gate[i] = x / (1.0f + expf(-alpha * x)) * (y + 1.0f);
+    }
+}
+
+/* rows (n, dim) += b (dim) */
+static void add_rows(float *x, const float *b, int32_t n, int64_t dim) {
+    if (!b) return;
+    for (int32_t t = 0; t < n; t++) wf_add(x + (int64_t)t * dim, b, dim);
+}
+
 static wf_status mm(wf_context *c, const wf_mat *w, const float *x, int32_t n, float *y, wf_error *err) {
     wf_status st = wf_matmul(c->tp, &c->model->kernels, w, x, n, y, &c->mm);
     if (st != WF_OK) {
@@ -72,10 +92,11 @@ wf_status wf_moe_ffn(wf_context *c, const wf_layer *ly, const float *in, int32_t
     const wf_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, FF = hp->n_ff;
     const int32_t NE = hp->n_expert, K = hp->n_expert_used;
-    const wf_silu_mul_fn silu_mul = wf_ops_silu_mul_for(m->kernels.isa);
+    const wf_silu_mul_fn silu_mul = hp->arch == WF_ARCH_GPTOSS ? wf_swiglu_oai : wf_ops_silu_mul_for(m->kernels.isa);
     wf_status st;
 
     if ((st = mm(c, &ly->router, in, n, c->moe_logits, err)) != WF_OK) return st;
+    add_rows(c->moe_logits, ly->router_b, n, NE);
     wf_moe_route(c->moe_logits, n, NE, K, c->moe_sel, c->moe_w);
     memset(out, 0, sizeof(float) * (size_t)n * (size_t)E);
 
@@ -97,9 +118,12 @@ wf_status wf_moe_ffn(wf_context *c, const wf_layer *ly, const float *in, int32_t
         float *ys[2] = {c->gate, c->up};
         st = wf_matmul_multi(c->tp, &m->kernels, ws, 2, c->moe_x, cnt, ys, &c->mm);
         if (st != WF_OK) return wf_fail(err, st, "expert %d gate/up matmul failed: %s", e, wf_status_name(st));
+        add_rows(c->gate, ly->gate_b ? ly->gate_b + (int64_t)e * FF : NULL, cnt, FF);
+        add_rows(c->up, ly->up_b ? ly->up_b + (int64_t)e * FF : NULL, cnt, FF);
         for (int32_t i = 0; i < cnt; i++) /* row by row: the same vector tails for any group */
             silu_mul(c->gate + (int64_t)i * FF, c->up + (int64_t)i * FF, FF);
         if ((st = mm(c, &d, c->gate, cnt, c->moe_y, err)) != WF_OK) return st;
+        add_rows(c->moe_y, ly->down_b ? ly->down_b + (int64_t)e * E : NULL, cnt, E);
         for (int32_t i = 0; i < cnt; i++) {
             const int32_t r = c->moe_rows[i];
             float *o = out + (int64_t)(r / K) * E;

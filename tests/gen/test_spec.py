@@ -2,7 +2,7 @@
 """test_spec.py — `wafer run --spec lookup|draft:FILE` and `--predict FILE` end to end.
 
 On synthetic models (tests/ref/make_model.py: llama f32, qwen2 f16, K-quant
-and q8_0 llama, a q4_K_M mixture of experts) with
+and q8_0 llama, a q4_K_M mixture of experts, gpt-oss with MXFP4 experts) with
 prompts full of repeats, at temperature 0 the output of every speculative
 variant must be byte-identical to `--spec none`: prompt lookup, a correct
 prediction (the plain output itself), a partly right one (lines deleted,
@@ -77,6 +77,10 @@ def main():
     q = os.path.join(tmp, "qwen3moe_kq_q4_K_M.gguf")
     wafer_ok("quantize", mq, q, "q4_K_M")
     models.append(("moe/q4_K_M", q))
+    # gpt-oss: MXFP4 experts, sliding-window and sink attention
+    go = os.path.join(tmp, "gpt-oss_mxfp4.gguf")
+    make_model.make(go, make_model.CONFIGS["gpt-oss"], wtype="f32", exp_wtype="mxfp4")
+    models.append(("moe/gpt-oss", go))
     body = "def add(a, b):\n    return a + b\n\n"
     prompts = [body * 3 + "def add(a, b):\n", "x = [1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2"]
     N = 96

@@ -69,7 +69,7 @@ N_GEN = 16
 TOL = {"f32": (1e-3, None), "f16": (2e-2, None)}
 for _q in ("q6_K", "q5_K_M", "q5_K_S", "q4_K_M", "q4_K_S", "q3_K_S", "q3_K_M", "q3_K_L", "q2_K", "iq4_xs"):
     TOL[_q] = (0.3, 0.04)
-for _q in ("q8_0", "q5_0", "q5_1", "q4_0", "q4_1", "iq4_nl"):
+for _q in ("q8_0", "q5_0", "q5_1", "q4_0", "q4_1", "iq4_nl", "f32+mxfp4"):
     TOL[_q] = (0.3, 0.06)
 
 # (case, make_model config, config overrides, source weight type,
@@ -118,6 +118,15 @@ CASES = [
     # K-quants round alike in both, and q4_K_M agrees to ~4e-6. test_model.py
     # checks q8_0 MoE files against numpy with wafer's rounding.)
     ("qwen3moe_kq.q4_K_M", "qwen3moe_kq", {}, "f32", "q4_K_M", 48),
+    # gpt-oss: sinks, a sliding window of 8 on the even layers, biases, the
+    # clamped SwiGLU, YaRN past the original context (128)
+    ("gpt-oss", "gpt-oss", {}, "f32", None, 200),
+    ("gpt-oss_f16", "gpt-oss", {}, "f16", None, 48),
+    # MXFP4 experts (written by make_model, the rest f32): the activations
+    # into them are q8_0-rounded by both engines, so held to the q8_0 limits;
+    # one layer, so that the router sees no rounding (over 3 layers the two
+    # engines' q8_0 scale rounding tips near-tied experts: seen 0.93 nats)
+    ("gpt-oss_mxfp4", "gpt-oss", {"n_layer": 1}, "f32+mxfp4", None, 48),
 ]
 
 # Cases whose failure is a known, explained convention difference. Empty on
@@ -135,9 +144,12 @@ KNOWN = {
 # overrides and quantization). The quantized limits must reject a small but
 # real weight difference (q4_K_S vs q4_K_M); the f32 limits must reject one
 # more expert per token (the same weights, expert_used_count 3 instead of 2:
-# what a wrong expert choice looks like).
+# what a wrong expert choice looks like), and a gpt-oss file without its sinks
+# or without its sliding window.
 NEG_CONTROLS = [("llama_kq", {}, "q4_K_S", {}, "q4_K_M"),
-                ("qwen3moe", {}, None, {"n_expert_used": 3}, None)]
+                ("qwen3moe", {}, None, {"n_expert_used": 3}, None),
+                ("gpt-oss", {}, None, {"sinks": False}, None),
+                ("gpt-oss", {}, None, {"swa": 1000}, None)]
 
 
 def ensure_node(node_dir):
@@ -280,7 +292,8 @@ def model_file(tmp, cfg, over, wtype, quant):
     conf["norm_f16"] = False
     src = os.path.join(tmp, "%s.%s.gguf" % (tag, wtype))
     if not os.path.exists(src):
-        make_model.make(src, conf, wtype=wtype)
+        wt, _, exp = wtype.partition("+")  # "f32+mxfp4": MXFP4 experts
+        make_model.make(src, conf, wtype=wt, exp_wtype=exp or None)
     if not quant:
         return src, conf
     path = os.path.join(tmp, "%s.%s.gguf" % (tag, quant))

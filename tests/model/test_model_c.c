@@ -71,7 +71,7 @@ static int write_model(const char *path, const variant *vr) {
     KEYU("attention.head_count_kv", vr->n_head_kv ? vr->n_head_kv : KV);
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", a);
     wf_gguf_writer_set_f32(w, key, 1e-5f);
-    const bool moe = !strcmp(a, "qwen3moe");
+    const bool moe = !strcmp(a, "qwen3moe") || !strcmp(a, "gpt-oss");
     if (moe) {
         KEYU("expert_count", NEXP);
         KEYU("expert_used_count", 2);
@@ -570,6 +570,15 @@ int main(void) {
     expect_load_error(dir, "exps_missing", &v, WF_ERR_FORMAT, "ffn_up_exps.weight");
     v = (variant){.arch = "qwen3moe", .skip_tensor = "blk.0.attn_k_norm.weight"};
     expect_load_error(dir, "moe_qk_norm", &v, WF_ERR_FORMAT, "attn_k_norm.weight");
+    /* gpt-oss: the window is required and positive; its biases are required */
+    v = (variant){.arch = "gpt-oss"};
+    expect_load_error(dir, "oss_no_window", &v, WF_ERR_FORMAT, "gpt-oss.attention.sliding_window");
+    v = (variant){.arch = "gpt-oss", .u32_key = "attention.sliding_window", .u32_val = 0};
+    expect_load_error(dir, "oss_window_0", &v, WF_ERR_FORMAT, "sliding_window = 0");
+    v = (variant){.arch = "gpt-oss", .u32_key = "attention.sliding_window", .u32_val = 128};
+    expect_load_error(dir, "oss_no_bias", &v, WF_ERR_FORMAT, "attn_q.bias");
+    v = (variant){.arch = "gpt-oss", .u32_key = "expert_used_count", .u32_val = 9};
+    expect_load_error(dir, "oss_used_9", &v, WF_ERR_FORMAT, "expert_used_count = 9");
     {   /* the same file whole: it loads, and counts the active experts' share */
         char mp_[512];
         snprintf(mp_, sizeof mp_, "%s/moe.gguf", dir);

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """forward_np.py — an independent numpy (float64) forward pass for the
-llama / qwen2 / qwen3 / qwen3moe GGUF models, written from the math, used as the
+llama / qwen2 / qwen3 / qwen3moe / gpt-oss GGUF models, written from the math, used as the
 reference for wafer's logits.
 
     logits = forward(path_or_GGUFFile, token_ids)   # (n, n_vocab) float64
@@ -38,6 +38,16 @@ norm_topk_prob = true), with h = rmsnorm(x) * ffn_norm:
 where Wg_e, Wu_e, Wd_e are expert e's slices of ffn_{gate,up,down}_exps
 (GGUF ne [n_embd, n_ff_exp, n_expert]: numpy [expert, row, column]).
 
+gpt-oss (from the model card and the format's tensors): Q/K/V and output
+biases; each head h has a sink logit s_h, so its attention weights are
+    p_j = exp(a_j) / (sum_i exp(a_i) + exp(s_h)),  a_j = q.k_j / sqrt(head_dim)
+over the visible keys: all earlier ones on odd layers, only the last
+`sliding_window` positions (i - j < window) on even layers; the feed-forward
+norm is post_attention_norm; the MoE block adds biases to the router and to
+each expert's gate/up/down, takes the top-k logits with weights
+softmax(chosen logits), and its gated unit is
+    x = min(g, 7);  y = clamp(u, -7, 7);  x * sigmoid(1.702 x) * (y + 1).
+
 RoPE inverse frequencies follow HF transformers' description:
     inv_freq_i = 1 / base^(2i/d)  (divided by rope_freqs[i] when present)
     linear: inv_freq / factor
@@ -64,7 +74,7 @@ class Model:
         self.f = f
         kv = f.kv
         a = kv["general.architecture"]
-        if a not in ("llama", "qwen2", "qwen3", "qwen3moe"):
+        if a not in ("llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss"):
             raise ValueError("unsupported arch " + a)
         self.arch = a
         g = lambda k, d=None: kv.get(a + "." + k, d)
@@ -76,6 +86,8 @@ class Model:
         self.FF = g("feed_forward_length")
         self.NE = g("expert_count", 0)
         self.K = g("expert_used_count", 0)
+        self.oss = a == "gpt-oss"
+        self.swa = g("attention.sliding_window", 0) if self.oss else 0
         self.eps = float(g("attention.layer_norm_rms_epsilon", 1e-5))
         self.base = float(g("rope.freq_base", 10000.0))
         self.rd = g("rope.dimension_count", self.HD)
@@ -104,7 +116,13 @@ class Model:
                 wv=self.mat(p + "attn_v.weight"), wo=self.mat(p + "attn_output.weight"),
                 bq=opt("attn_q.bias"), bk=opt("attn_k.bias"), bv=opt("attn_v.bias"),
                 qn=opt("attn_q_norm.weight"), kn=opt("attn_k_norm.weight"),
-                ffn_norm=self.vec(p + "ffn_norm.weight")))
+                ffn_norm=self.vec(p + ("post_attention_norm.weight" if self.oss else "ffn_norm.weight"))))
+            if self.oss:
+                self.layers[-1].update(
+                    bo=self.vec(p + "attn_output.bias"), sinks=self.vec(p + "attn_sinks.weight"),
+                    window=self.swa if l % 2 == 0 else 0, br=self.vec(p + "ffn_gate_inp.bias"),
+                    bg=self.vecs(p + "ffn_gate_exps.bias"), bu=self.vecs(p + "ffn_up_exps.bias"),
+                    bd=self.vecs(p + "ffn_down_exps.bias"))
             if self.NE:
                 self.layers[-1].update(
                     router=self.mat(p + "ffn_gate_inp.weight"), wg=self.exps(p + "ffn_gate_exps.weight"),
@@ -134,6 +152,11 @@ class Model:
             raise ValueError("%s: %d experts, expert_count %d" % (name, ne2, self.NE))
         x = Q.dequantize(t.type, t.data, ne0 * ne1 * ne2).astype(np.float64).reshape(ne2, ne1, ne0)
         return [Mat(x[e], t.type) for e in range(ne2)]
+
+    def vecs(self, name):
+        """[n, rows] -> numpy (rows, n)"""
+        t = self.f.tensors[name]
+        return Q.dequantize(t.type, t.data, t.shape[0] * t.shape[1]).astype(np.float64).reshape(t.shape[1], t.shape[0])
 
     def vec(self, name):
         t = self.f.tensors[name]
@@ -246,16 +269,24 @@ def moe(m, ly, h):
     """The qwen3moe expert block for h (n, E): softmax router, top-k, the
     chosen probabilities renormalised, weighted sum of SwiGLU experts."""
     lg = mm(h, ly["router"])                                  # (n, NE)
+    if m.oss:
+        lg = lg + ly["br"]
     p = np.exp(lg - lg.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     out = np.zeros_like(h)
     for t in range(h.shape[0]):
         sel = np.argsort(-p[t], kind="stable")[:m.K]           # ties: lower index first
-        w = p[t, sel] / p[t, sel].sum()
+        w = p[t, sel] / p[t, sel].sum()  # = softmax over the chosen logits (gpt-oss's form)
         for e, we in zip(sel, w):
             ht = h[t:t + 1]
             g, u = mm(ht, ly["wg"][e]), mm(ht, ly["wu"][e])
-            out[t] += we * mm((g / (1.0 + np.exp(-g))) * u, ly["wd"][e])[0]
+            if m.oss:
+                g, u = g + ly["bg"][e], u + ly["bu"][e]
+                xg = np.minimum(g, 7.0)
+                act = xg / (1.0 + np.exp(-1.702 * xg)) * (np.clip(u, -7.0, 7.0) + 1.0)
+                out[t] += we * (mm(act, ly["wd"][e])[0] + ly["bd"][e])
+            else:
+                out[t] += we * mm((g / (1.0 + np.exp(-g))) * u, ly["wd"][e])[0]
     return out
 
 
@@ -285,14 +316,17 @@ def forward(src, tokens, emulate_act=False):
             c1 = min(n, c0 + CH)
             # causal: query i sees keys 0..i
             mask = np.where(np.arange(c1)[None, :] > np.arange(c0, c1)[:, None], -np.inf, 0.0)
+            if ly.get("window"):  # sliding window: key j visible to query i when i - j < window
+                mask = np.where(np.arange(c0, c1)[:, None] - np.arange(c1)[None, :] >= ly["window"], -np.inf, mask)
             for hh in range(m.H):
                 kh = hh // grp
                 s = q[c0:c1, hh, :] @ k[:c1, kh, :].T / math.sqrt(m.HD) + mask
-                s = s - s.max(axis=1, keepdims=True)
-                p = np.exp(s)
-                p /= p.sum(axis=1, keepdims=True)
+                sink = ly["sinks"][hh] if m.oss else -np.inf
+                mx = np.maximum(s.max(axis=1, keepdims=True), sink)
+                p = np.exp(s - mx)
+                p /= p.sum(axis=1, keepdims=True) + np.exp(sink - mx)
                 att[c0:c1, hh, :] = p @ v[:c1, kh, :]
-        x = x + mm(att.reshape(n, m.H * m.HD), ly["wo"])
+        x = x + mm(att.reshape(n, m.H * m.HD), ly["wo"]) + (ly["bo"] if m.oss else 0.0)
         h = rmsnorm(x, ly["ffn_norm"], m.eps)
         if m.NE:
             x = x + moe(m, ly, h)

@@ -24,7 +24,7 @@ BASE = dict(arch="llama", n_embd=128, n_head=4, n_kv=2, hd=32, n_ff=192,
             orig_ctx=None, beta_fast=None, beta_slow=None, attn_factor=None,
             rope_freqs=False, norm_f16=False, write_key_length=False,
             write_vocab_size=False, rope_dim=None,
-            n_expert=0, n_expert_used=0, n_ff_exp=0, router_scale=1.0)
+            n_expert=0, n_expert_used=0, n_ff_exp=0, router_scale=1.0, swa=0, sinks=True)
 
 CONFIGS = {
     "llama": dict(BASE),
@@ -62,6 +62,15 @@ CONFIGS = {
     "qwen3moe_kq": dict(BASE, arch="qwen3moe", qk_norm=True, n_embd=256, n_head=4, n_kv=2,
                         hd=64, n_ff=512, n_vocab=320, write_key_length=True, eps=1e-6,
                         n_expert=16, n_expert_used=4, n_ff_exp=256, router_scale=4.0),
+    # gpt-oss (gpt-oss-20b layout): Q/K/V/output biases, a sink logit per head,
+    # a sliding window (here 8, so that it bites within the tests' prompts)
+    # on the even layers, router and expert biases, the clamped SwiGLU, YaRN.
+    # Sinks spread over [-2, 4] so that dropping them moves the log-probs;
+    # gate/up weights scaled 3 so that the clamp at 7 is reached.
+    "gpt-oss": dict(BASE, arch="gpt-oss", bias=True, hd=32, n_head=4, n_kv=2,
+                    write_key_length=True, eps=1e-5, base=150000.0, n_expert=8,
+                    n_expert_used=2, n_ff_exp=64, router_scale=4.0, swa=8, n_layer=3,
+                    n_ctx=1024, scaling="yarn", factor=8.0, orig_ctx=128),
     "tiny_long": dict(BASE, arch="qwen2", bias=True, n_embd=64, n_head=2, n_kv=1, hd=32,
                       n_ff=128, n_layer=1, n_vocab=260, n_ctx=8192, scaling="yarn",
                       factor=8.0, orig_ctx=8192),
@@ -121,7 +130,27 @@ def special_vocab_kv(w, n_vocab, specials, eos, extra=(), chat_template=None):
         w.add_kv("tokenizer.chat_template", chat_template)
 
 
-def make(path, c, wtype="f32", vocab=True, seed=1234):
+E2M1 = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])
+
+
+def mxfp4_bytes(a):
+    """GGUF MXFP4 blocks of a (rows of a multiple of 32): per 32 values one
+    E8M0 byte e (scale 2^(e-127), the smallest with |x|/scale <= 6) and 16
+    bytes of E2M1 codes (sign bit 3; values 0..15 low nibbles, 16..31 high),
+    each the nearest magnitude."""
+    b = np.asarray(a, dtype=np.float64).reshape(-1, 32)
+    amax = np.abs(b).max(axis=1)
+    e = np.where(amax > 0, np.ceil(np.log2(np.maximum(amax, 1e-30) / 6.0)), -126) + 127
+    e = np.clip(e, 1, 254).astype(np.int64)
+    mag = np.abs(b) / np.ldexp(1.0, e - 127)[:, None]
+    code = np.argmin(np.abs(mag[..., None] - E2M1), axis=-1) | np.where(b < 0, 8, 0)
+    qs = (code[:, :16] | (code[:, 16:] << 4)).astype(np.uint8)
+    return np.concatenate([e.astype(np.uint8)[:, None], qs], axis=1).tobytes()
+
+
+def make(path, c, wtype="f32", vocab=True, seed=1234, exp_wtype=None):
+    """exp_wtype "mxfp4": the stacked expert tensors in MXFP4 (as gpt-oss
+    ships them), everything else in wtype."""
     rng = np.random.default_rng(seed)
     a = c["arch"]
     E, H, KV, HD, FF, V = c["n_embd"], c["n_head"], c["n_kv"], c["hd"], c["n_ff"], c["n_vocab"]
@@ -160,6 +189,8 @@ def make(path, c, wtype="f32", vocab=True, seed=1234):
         w.add_kv(a + ".expert_count", c["n_expert"], G.UINT32)
         w.add_kv(a + ".expert_used_count", c["n_expert_used"], G.UINT32)
         w.add_kv(a + ".expert_feed_forward_length", c["n_ff_exp"], G.UINT32)
+    if c["swa"]:
+        w.add_kv(a + ".attention.sliding_window", c["swa"], G.UINT32)
     if vocab:
         vocab_kv(w, V)
 
@@ -177,6 +208,12 @@ def make(path, c, wtype="f32", vocab=True, seed=1234):
     def mat(rows, cols, scale=1.0):  # numpy (rows, cols) = GGUF ne [cols, rows]
         return (rng.standard_normal((rows, cols)) * scale / np.sqrt(cols)).astype(wdt)
 
+    def add_exps(name, a):  # stacked experts (NE, rows, cols)
+        if exp_wtype == "mxfp4":
+            w.add_tensor(name, mxfp4_bytes(a), ggml_type=G.GGML_MXFP4, shape=list(reversed(a.shape)))
+        else:
+            add_w(name, a)
+
     def norm(n):
         return (1.0 + 0.2 * rng.standard_normal(n)).astype(ndt)
 
@@ -193,6 +230,12 @@ def make(path, c, wtype="f32", vocab=True, seed=1234):
         add_w(p + "attn_k.weight", mat(KV * HD, E, 2.0))
         add_w(p + "attn_v.weight", mat(KV * HD, E))
         add_w(p + "attn_output.weight", mat(E, H * HD))
+        oss = a == "gpt-oss"
+        if oss:
+            w.add_tensor(p + "attn_output.bias", (0.3 * rng.standard_normal(E)).astype(np.float32))
+            sk = rng.uniform(-2.0, 4.0, H).astype(np.float32)
+            # sinks=False (negative controls): -30, a sink that takes no mass
+            w.add_tensor(p + "attn_sinks.weight", sk if c["sinks"] else np.full(H, -30.0, np.float32))
         if c["bias"]:
             w.add_tensor(p + "attn_q.bias", (0.3 * rng.standard_normal(H * HD)).astype(ndt))
             w.add_tensor(p + "attn_k.bias", (0.3 * rng.standard_normal(KV * HD)).astype(ndt))
@@ -200,14 +243,21 @@ def make(path, c, wtype="f32", vocab=True, seed=1234):
         if c["qk_norm"]:
             w.add_tensor(p + "attn_q_norm.weight", norm(HD) * 2)
             w.add_tensor(p + "attn_k_norm.weight", norm(HD))
-        w.add_tensor(p + "ffn_norm.weight", norm(E))
+        w.add_tensor(p + ("post_attention_norm.weight" if oss else "ffn_norm.weight"), norm(E))
         if c["n_expert"]:  # router (n_expert, E); experts stacked as [E, n_ff_exp, n_expert]
             NE, FE = c["n_expert"], c["n_ff_exp"]
+            gs = 3.0 if oss else 1.0
             # the router stays f32, as llama.cpp's converter and quantizer keep it
             w.add_tensor(p + "ffn_gate_inp.weight", mat(NE, E, c["router_scale"]).astype(np.float32))
-            add_w(p + "ffn_gate_exps.weight", np.stack([mat(FE, E) for _ in range(NE)]))
-            add_w(p + "ffn_up_exps.weight", np.stack([mat(FE, E) for _ in range(NE)]))
-            add_w(p + "ffn_down_exps.weight", np.stack([mat(E, FE, 2.0) for _ in range(NE)]))
+            add_exps(p + "ffn_gate_exps.weight", np.stack([mat(FE, E, gs) for _ in range(NE)]))
+            add_exps(p + "ffn_up_exps.weight", np.stack([mat(FE, E, gs) for _ in range(NE)]))
+            add_exps(p + "ffn_down_exps.weight", np.stack([mat(E, FE, 2.0) for _ in range(NE)]))
+            if oss:  # biases: router (NE), gate/up [FE, NE], down [E, NE]
+                f32 = lambda *sh: (0.5 * rng.standard_normal(sh)).astype(np.float32)
+                w.add_tensor(p + "ffn_gate_inp.bias", f32(NE))
+                w.add_tensor(p + "ffn_gate_exps.bias", f32(NE, FE))
+                w.add_tensor(p + "ffn_up_exps.bias", f32(NE, FE))
+                w.add_tensor(p + "ffn_down_exps.bias", f32(NE, E))
             continue
         add_w(p + "ffn_gate.weight", mat(FF, E))
         add_w(p + "ffn_up.weight", mat(FF, E))
