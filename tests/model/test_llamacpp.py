@@ -115,8 +115,9 @@ CASES = [
     # (no q8_0 MoE case: wafer rounds q8_0 activation scales up, llama.cpp to
     # nearest; in a MoE that moves router logits enough to tip near-tied
     # experts, seen 1.16 nats at one position. The q8_K activations of the
-    # K-quants round alike in both, and q4_K_M agrees to ~4e-6. test_model.py
-    # checks q8_0 MoE files against numpy with wafer's rounding.)
+    # K-quants round alike in both; q4_K_M agrees within the K-quant limits
+    # (seen 4e-6 to 0.11, the latter where wafer's own kernels differ as much).
+    # test_model.py checks q8_0 MoE files against numpy with wafer's rounding.)
     ("qwen3moe_kq.q4_K_M", "qwen3moe_kq", {}, "f32", "q4_K_M", 48),
     # gpt-oss: sinks, a sliding window of 8 on the even layers, biases, the
     # clamped SwiGLU, YaRN past the original context (128)
