@@ -9,6 +9,7 @@
  * each line is one user message (or all of stdin with --once). */
 #include "cli.h"
 
+#include "base/buf.h"
 #include "gen/gen.h"
 #include "model/model.h"
 #include "chat/messages.h"
@@ -67,26 +68,6 @@ static void usage(FILE *f) {
 
 /* ---- text helpers ------------------------------------------------------- */
 
-typedef struct buf {
-    char *p;
-    size_t n, cap;
-} buf;
-
-static bool buf_add(buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) return false;
-        b->p = np;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-    return true;
-}
-
 /* Terminal input is untrusted bytes: replace malformed UTF-8 by U+FFFD so the
  * template engine, the tokenizer and the JSON transcript see valid text. */
 static char *utf8_clean(const char *s, size_t n, size_t *out_n) {
@@ -135,13 +116,7 @@ typedef struct conv {
 } conv;
 
 static bool conv_push(conv *c, const char *role, const char *text, size_t len) {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 16;
-        wf_chat_message *nm = realloc(c->m, cap * sizeof *nm);
-        if (!nm) return false;
-        c->m = nm;
-        c->cap = cap;
-    }
+    if (c->n == c->cap && !WF_ARRAY_RESERVE(c->m, c->cap, c->n + 1)) return false;
     char *s = malloc(len + 1);
     if (!s) return false;
     memcpy(s, text, len);
@@ -285,7 +260,7 @@ static bool build_prompt(chat *ch, char **text, size_t *len, int32_t **toks, siz
 
 typedef struct answer {
     bool show_raw;       /* print the text as it is (not a terminal)      */
-    buf text;            /* what was shown                               */
+    wf_buf text;         /* what was shown                               */
     int32_t *ids;        /* (n_ids) emitted tokens                       */
     size_t n_ids, cap_ids;
     bool oom;
@@ -313,18 +288,12 @@ static bool on_token(void *user, int32_t token, const char *text, size_t n_text)
         }
         fflush(stdout);
         a->ends_nl = text[n_text - 1] == '\n';
-        if (!buf_add(&a->text, text, n_text)) a->oom = true;
+        if (!wf_buf_add(&a->text, text, n_text)) a->oom = true;
     }
     if (token >= 0) {
-        if (a->n_ids == a->cap_ids) {
-            size_t cap = a->cap_ids ? 2 * a->cap_ids : 256;
-            int32_t *ni = realloc(a->ids, cap * sizeof *ni);
-            if (!ni) {
-                a->oom = true;
-                return false;
-            }
-            a->ids = ni;
-            a->cap_ids = cap;
+        if (a->n_ids == a->cap_ids && !WF_ARRAY_RESERVE(a->ids, a->cap_ids, a->n_ids + 1)) {
+            a->oom = true;
+            return false;
         }
         a->ids[a->n_ids++] = token;
     }
@@ -363,7 +332,7 @@ typedef enum turn_end {
  * becomes the redirect (the terminal is in cooked mode here, so typing is
  * echoed and poll reports input only once Enter is pressed). */
 static turn_end generate_watching(chat *ch, const int32_t *toks, size_t n, answer *a, gen_job *j,
-                                  bool watch_stdin, buf *redirect) {
+                                  bool watch_stdin, wf_buf *redirect) {
     int pfd[2];
     if (pipe(pfd)) {
         fprintf(stderr, "wafer chat: pipe: %s\n", strerror(errno));
@@ -413,11 +382,11 @@ static turn_end generate_watching(chat *ch, const int32_t *toks, size_t n, answe
             continue;
         }
         if (end == TURN_REDIRECT) {
-            buf_add(redirect, tmp, (size_t)got); /* typed ahead: the next turns */
+            wf_buf_add(redirect, tmp, (size_t)got); /* typed ahead: the next turns */
             continue;
         }
         size_t start = redirect->n;
-        if (!buf_add(redirect, tmp, (size_t)got)) continue;
+        if (!wf_buf_add(redirect, tmp, (size_t)got)) continue;
         /* Blank lines (Enter alone) do not redirect: they are dropped. */
         for (char *nl; (nl = memchr(redirect->p + start, '\n', redirect->n - start));) {
             size_t line_end = (size_t)(nl - redirect->p) + 1;
@@ -466,7 +435,7 @@ static bool ids_text_equals(const wf_vocab *v, const int32_t *ids, size_t n, con
 
 /* One turn: the user's message, the streamed answer, timings, and the
  * conversation updated. On TURN_REDIRECT, *redirect holds the typed line(s). */
-static turn_end chat_turn(chat *ch, const char *msg, size_t msg_len, buf *redirect) {
+static turn_end chat_turn(chat *ch, const char *msg, size_t msg_len, wf_buf *redirect) {
     if (!conv_push(&ch->c, "user", msg, msg_len)) {
         fprintf(stderr, "wafer chat: out of memory\n");
         return TURN_ERROR;
@@ -555,8 +524,8 @@ static turn_end chat_turn(chat *ch, const char *msg, size_t msg_len, buf *redire
     ch->base_text = NULL;
     ch->base_toks = NULL;
     bool whole = ids_text_equals(ch->v, a.ids, a.n_ids, a.text.p ? a.text.p : "", a.text.n);
-    buf bt = {0};
-    if (buf_add(&bt, text, len) && (!whole || buf_add(&bt, a.text.p ? a.text.p : "", a.text.n))) {
+    wf_buf bt = {0};
+    if (wf_buf_add(&bt, text, len) && (!whole || wf_buf_add(&bt, a.text.p ? a.text.p : "", a.text.n))) {
         ch->base_toks = cat_toks(toks, n, a.ids, whole ? a.n_ids : 0);
         if (ch->base_toks) {
             ch->base_text = bt.p;
@@ -618,7 +587,7 @@ static int chat_getc(FILE *f) {
 }
 
 /* Take the first line (without its newline) out of b into a new string. */
-static char *take_line(buf *b) {
+static char *take_line(wf_buf *b) {
     char *nl = memchr(b->p, '\n', b->n);
     size_t k = nl ? (size_t)(nl - b->p) : b->n;
     char *s = malloc(k + 1);
@@ -636,8 +605,8 @@ static int loop_tty(chat *ch) {
     rl_catch_signals = 0;
     rl_getc_function = chat_getc;
     if (!isatty(1)) rl_outstream = stderr; /* keep stdout for the answers */
-    buf pending = {0}; /* lines typed while an answer streamed */
-    buf msg = {0};     /* a message continued with '\' */
+    wf_buf pending = {0}; /* lines typed while an answer streamed */
+    wf_buf msg = {0};     /* a message continued with '\' */
     int rc = 0;
     for (;;) {
         char *line = NULL;
@@ -667,7 +636,7 @@ static int loop_tty(chat *ch) {
         if (ln && !from_redirect && !is_blank(line, ln)) add_history(line);
         if (ln && line[ln - 1] == '\\') { /* continued on the next line */
             line[ln - 1] = '\n';
-            bool ok = buf_add(&msg, line, ln);
+            bool ok = wf_buf_add(&msg, line, ln);
             free(line);
             if (!ok) { rc = 1; break; }
             continue;
@@ -680,7 +649,7 @@ static int loop_tty(chat *ch) {
                 continue;
             }
         }
-        bool ok = buf_add(&msg, line, ln);
+        bool ok = wf_buf_add(&msg, line, ln);
         free(line);
         if (!ok) { rc = 1; break; }
         if (is_blank(msg.p, msg.n)) {
@@ -703,19 +672,17 @@ static int loop_tty(chat *ch) {
 
 /* stdin is a file or a pipe: one message per line, or everything with once. */
 static int loop_pipe(chat *ch, bool once) {
-    buf in = {0};
+    char *in = NULL;
     int rc = 0;
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
     if (once) {
-        char tmp[65536];
-        size_t k;
-        while ((k = fread(tmp, 1, sizeof tmp, stdin)) > 0)
-            if (!buf_add(&in, tmp, k)) { rc = 1; goto done; }
-        if (in.n && !is_blank(in.p, in.n)) {
+        size_t n_in = 0;
+        if (!(in = cli_read_stdin("chat", SIZE_MAX, &n_in))) { rc = 1; goto done; }
+        if (n_in && !is_blank(in, n_in)) {
             size_t cn = 0;
-            char *clean = utf8_clean(in.p, in.n, &cn);
+            char *clean = utf8_clean(in, n_in, &cn);
             if (!clean) { rc = 1; goto done; }
             turn_end e = chat_turn(ch, clean, cn, NULL);
             free(clean);
@@ -741,7 +708,7 @@ static int loop_pipe(chat *ch, bool once) {
     }
 done:
     free(line);
-    free(in.p);
+    free(in);
     return rc;
 }
 

@@ -31,7 +31,6 @@ bool wf_array_append(void *arr, size_t *n, size_t *cap, size_t elem, const void 
 }
 
 bool wf_buf_add(wf_buf *b, const void *s, size_t n) {
-    if (b->failed) return false;
     /* room for the bytes and the NUL */
     if (n >= SIZE_MAX - b->n || !wf_array_reserve(&b->p, &b->cap, 1, b->n + n + 1)) {
         b->failed = true;
@@ -46,7 +45,6 @@ bool wf_buf_add(wf_buf *b, const void *s, size_t n) {
 bool wf_buf_str(wf_buf *b, const char *s) { return wf_buf_add(b, s, strlen(s)); }
 
 bool wf_buf_vprintf(wf_buf *b, const char *fmt, va_list ap) {
-    if (b->failed) return false;
     va_list ap2;
     va_copy(ap2, ap);
     int k = vsnprintf(NULL, 0, fmt, ap2);

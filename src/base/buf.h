@@ -7,7 +7,7 @@
  *
  *   wf_buf b = {0};                                 bytes, NUL-terminated
  *   wf_buf_str(&b, "x = "); wf_buf_printf(&b, "%d\n", 3);
- *   if (b.failed) ...                               any add failed
+ *   if (b.failed) ...                               some add failed
  *   use b.p[0..b.n); wf_buf_free(&b);
  */
 #ifndef WF_BUF_H
@@ -36,9 +36,10 @@ bool wf_array_append(void *arr, size_t *n, size_t *cap, size_t elem, const void 
 #define WF_ARRAY_APPEND(a, n, cap, src, count) wf_array_append(&(a), &(n), &(cap), sizeof *(a), (src), (count))
 
 /* A growable byte string: p[0..n), with p[n] == 0 once anything was added
- * (p is NULL before). failed turns true at the first add that cannot grow
- * the buffer and stays true: later adds do nothing and return false, so a
- * caller can build a text and check once at the end. */
+ * (p is NULL before). An add that cannot grow the buffer returns false and
+ * changes nothing but failed, which turns true and stays true (until
+ * wf_buf_free): a caller may check each add, or build a whole text and
+ * check failed once at the end. */
 typedef struct wf_buf {
     char *p;
     size_t n, cap;
