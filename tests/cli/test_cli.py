@@ -187,6 +187,39 @@ def test_quantize_mix(src, tmp, tag=""):
     return {ft: os.path.join(tmp, f"q{tag}-{ft}.gguf") for ft in ("q8_0", "q4_K_M", "q3_K_M", "q2_K", "iq4_xs")}
 
 
+def test_quantize_experts(tmp):
+    """mxfp4_moe on a file with 3-D expert tensors (as MoE GGUF files hold
+    them): experts -> MXFP4, other matrices and the output -> Q8_0, norms
+    kept; the expert values decoded by numpy (quants_np) stay within MXFP4's
+    error bound of the originals."""
+    import quants_np
+    rng = np.random.default_rng(11)
+    src, dst = os.path.join(tmp, "moe.gguf"), os.path.join(tmp, "moe-mxfp4.gguf")
+    w = gguf_py.GGUFWriter(src)
+    w.add_kv("general.architecture", "qwen3moe")
+    w.add_kv("qwen3moe.block_count", 1, gguf_py.UINT32)
+    exps = rng.standard_normal((4, 32, 64)).astype(np.float32)       # (experts, rows, cols)
+    w.add_tensor("blk.0.ffn_gate_exps.weight", exps)                  # ne = [64, 32, 4]
+    w.add_tensor("blk.0.attn_q.weight", rng.standard_normal((64, 64)).astype(np.float32))
+    w.add_tensor("blk.0.attn_norm.weight", np.ones(64, np.float32))
+    w.add_tensor("output.weight", rng.standard_normal((16, 64)).astype(np.float32))
+    w.add_tensor("token_embd.weight", rng.standard_normal((16, 64)).astype(np.float32))
+    w.write()
+    T.wafer("quantize", src, dst, "mxfp4_moe", text=True, must=True)
+    q = gguf_py.read_gguf(dst)
+    check(q.kv["general.file_type"] == 38, f"mxfp4_moe: general.file_type {q.kv['general.file_type']}")
+    want = {"blk.0.ffn_gate_exps.weight": 39, "blk.0.attn_q.weight": Q8_0, "blk.0.attn_norm.weight": 0,
+            "output.weight": Q8_0, "token_embd.weight": Q8_0}
+    for name, t in want.items():
+        check(q.tensors[name].type == t, f"mxfp4_moe: {name} has type {q.tensors[name].type}, want {t}")
+    e = q.tensors["blk.0.ffn_gate_exps.weight"]
+    check(list(e.shape) == [64, 32, 4], f"mxfp4_moe: expert shape {list(e.shape)}")
+    y = quants_np.dequantize(39, e.data, exps.size).reshape(exps.shape)
+    rel = float(np.sqrt(np.mean((y - exps) ** 2)) / np.sqrt(np.mean(exps ** 2)))
+    check(rel < 0.14, f"mxfp4_moe: expert rel RMSE {rel:.3g}")
+    print(f"mxfp4_moe: 3-D experts in MXFP4 (rel RMSE {rel:.3g}), the rest in Q8_0")
+
+
 def test_errors(model, tmp):
     rc, _, err = T.wafer("run", "-m", os.path.join(tmp, "missing.gguf"), "-p", "x", text=True)
     check(rc != 0 and "missing.gguf" in err, f"missing file: rc {rc}, {err!r}")
@@ -227,6 +260,7 @@ def main():
         # the default f16 KV cache rounds keys and values: a looser bound
         test_score(llama, ids, 1e-2, "llama f32, f16 KV", kv="f16")
         qf = test_quantize_mix(llama, tmp)
+        test_quantize_experts(tmp)
         # a tied model: the token embedding takes the output matrix's type;
         # qwen2's rows (128) are not a multiple of 256: K types fall back
         tiedm = os.path.join(tmp, "tied.gguf")
