@@ -9,6 +9,7 @@
  * untouched or replaced whole. The prompt is documented in docs/edit.md. */
 #include "cli.h"
 
+#include "base/buf.h"
 #include "gen/gen.h"
 #include "model/model.h"
 #include "chat/messages.h"
@@ -59,31 +60,6 @@ static void usage(FILE *f) {
 
 /* ---- text helpers ------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
 /* Strict UTF-8 without NUL bytes: what a text file to edit must be. Returns
  * the offset of the first bad byte, or n. */
@@ -144,14 +120,14 @@ static const char *lang_of(const char *path) {
 
 /* The file in its fenced form: FENCE LANG \n text [\n] FENCE \n. This is both
  * the end of the user message and the prediction of the answer. */
-static void fenced(sbuf *b, const char *fence, const char *lang, const char *text, size_t n) {
-    sb_str(b, fence);
-    sb_str(b, lang);
-    sb_str(b, "\n");
-    sb_add(b, text, n);
-    if (n && text[n - 1] != '\n') sb_str(b, "\n");
-    sb_str(b, fence);
-    sb_str(b, "\n");
+static void fenced(wf_buf *b, const char *fence, const char *lang, const char *text, size_t n) {
+    wf_buf_str(b, fence);
+    wf_buf_str(b, lang);
+    wf_buf_str(b, "\n");
+    wf_buf_add(b, text, n);
+    if (n && text[n - 1] != '\n') wf_buf_str(b, "\n");
+    wf_buf_str(b, fence);
+    wf_buf_str(b, "\n");
 }
 
 /* A line of only backticks (at least fl) and blanks. */
@@ -204,7 +180,7 @@ static void strip_fence(const char *a, size_t n, bool keep_nl, size_t *off, size
 /* ---- generation --------------------------------------------------------- */
 
 typedef struct edit_out {
-    sbuf text;         /* the answer so far                                 */
+    wf_buf text;         /* the answer so far                                 */
     size_t fl;         /* fence length used in the prompt                   */
     size_t scan;       /* where to look for the next complete line          */
     bool opened;       /* the answer started with a fence line              */
@@ -217,8 +193,8 @@ typedef struct edit_out {
 static bool on_token(void *user, int32_t token, const char *text, size_t n_text) {
     (void)token;
     edit_out *eo = user;
-    sb_add(&eo->text, text, n_text);
-    if (eo->text.oom) return false;
+    wf_buf_add(&eo->text, text, n_text);
+    if (eo->text.failed) return false;
     for (;;) {
         const char *s = eo->text.p;
         char *nl = memchr(s + eo->scan, '\n', eo->text.n - eo->scan);
@@ -366,7 +342,7 @@ static int32_t raw_format_sep(const edit_args *A, const wf_model *m, const wf_vo
  * predt, or the file itself (without a fence). Returns an exit code, -1 to
  * go on. */
 static int raw_prompt(const edit_args *A, const wf_vocab *v, int32_t sep, const char *text, size_t n_text,
-                      const sbuf *predt, edit_prompt *ep) {
+                      const wf_buf *predt, edit_prompt *ep) {
     const int32_t bos = wf_vocab_bos(v);
     const size_t nbos = bos >= 0 ? 1 : 0;
     if (A->print_prompt) {
@@ -411,8 +387,8 @@ static int raw_prompt(const edit_args *A, const wf_vocab *v, int32_t sep, const 
 /* The chat format: --chat-template (a built-in name or a file), the model's
  * template, or ChatML; a system message and the user's instruction with the
  * fenced file. Returns an exit code, -1 to go on. */
-static int chat_prompt(const edit_args *A, const wf_model *m, const wf_vocab *v, const sbuf *user,
-                       const sbuf *predt, edit_prompt *ep) {
+static int chat_prompt(const edit_args *A, const wf_model *m, const wf_vocab *v, const wf_buf *user,
+                       const wf_buf *predt, edit_prompt *ep) {
     wf_error err = {0};
     const char *src = NULL;
     size_t src_len = 0, rn = 0;
@@ -557,7 +533,7 @@ static int generate(const edit_args *A, wf_model *m, const edit_prompt *ep, cons
         fprintf(stderr, "wafer edit: %s; the file was not changed\n", err.msg);
         goto done;
     }
-    if (eo.text.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
+    if (eo.text.failed) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
     bool complete = res.stop == WF_GEN_STOP_EOG || res.stop == WF_GEN_STOP_STRING || eo.closed;
     size_t off = 0, len = 0;
     if (ep->raw) len = eo.text.n; /* the raw format has no fence to strip */
@@ -583,7 +559,7 @@ int cmd_edit(int argc, char **argv) {
     wf_model *m = NULL;
     char *text = NULL;
     size_t n_text = 0;
-    sbuf user = {0}, predt = {0};
+    wf_buf user = {0}, predt = {0};
     edit_prompt ep = {0};
     struct stat st_in;
 
@@ -607,21 +583,21 @@ int cmd_edit(int argc, char **argv) {
     memset(fence, '`', fl);
     fence[fl] = 0;
     const char *slash = strrchr(A.path, '/');
-    sb_str(&user, A.instr);
-    sb_str(&user, "\n\nFile: ");
-    sb_str(&user, slash ? slash + 1 : A.path);
-    sb_str(&user, "\n");
+    wf_buf_str(&user, A.instr);
+    wf_buf_str(&user, "\n\nFile: ");
+    wf_buf_str(&user, slash ? slash + 1 : A.path);
+    wf_buf_str(&user, "\n");
     fenced(&user, fence, lang_of(A.path), text, n_text);
     if (A.sp.predict_path) {
         size_t pl = 0;
         char *pt = cli_read_file(A.sp.predict_path, &pl);
         if (!pt) goto done;
-        sb_add(&predt, pt, pl);
+        wf_buf_add(&predt, pt, pl);
         free(pt);
     } else {
         fenced(&predt, fence, lang_of(A.path), text, n_text);
     }
-    if (user.oom || predt.oom) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
+    if (user.failed || predt.failed) { fprintf(stderr, "wafer edit: out of memory\n"); goto done; }
 
     if (!(m = cli_load_model(&A.o))) goto done;
     cli_note_draft_max(m, A.sp.draft_max);
