@@ -7,6 +7,7 @@
  * model, no I/O; bad schemas and grammars are 400s naming what is wrong. */
 #include "serve/api.h"
 
+#include "base/buf.h"
 #include "grammar/grammar.h"
 
 #include <jansson.h>
@@ -193,12 +194,10 @@ static wf_status tool_gbnf(const char *tools_json, wf_api_tool_format fmt, char 
         return st;
     }
     /* call ::= "{" space "\"name\"" space ":" space ( NAME1 args1 | ... ) "}" space */
-    size_t cap = 256, n = 0;
-    char *body = malloc(cap);
+    wf_buf body = {0};
     size_t i;
     json_t *t;
-    st = body ? WF_OK : wf_fail(err, WF_ERR_NOMEM, "out of memory");
-    if (body) n = (size_t)snprintf(body, cap, "\"{\" space \"\\\"name\\\"\" space \":\" space (");
+    wf_buf_str(&body, "\"{\" space \"\\\"name\\\"\" space \":\" space (");
     json_array_foreach(list, i, t) {
         if (st != WF_OK) break;
         char rule[64];
@@ -213,32 +212,23 @@ static wf_status tool_gbnf(const char *tools_json, wf_api_tool_format fmt, char 
             }
         }
         /* the name as a GBNF literal of its JSON text */
-        size_t need = n + 2 * (name ? strlen(name) : 0) + 160;
-        if (st == WF_OK && need > cap) {
-            while (cap < need) cap *= 2;
-            char *nb = realloc(body, cap);
-            if (!nb) st = wf_fail(err, WF_ERR_NOMEM, "out of memory");
-            else body = nb;
-        }
         if (st == WF_OK) {
-            n += (size_t)snprintf(body + n, cap - n, "%s\"", i ? " | " : "");
+            wf_buf_printf(&body, "%s\"", i ? " | " : "");
             for (const char *p = name; *p; p++) {
-                if (*p == '"' || *p == '\\') body[n++] = '\\';
-                body[n++] = *p;
+                if (*p == '"' || *p == '\\') wf_buf_add(&body, "\\", 1);
+                wf_buf_add(&body, p, 1);
             }
-            n += (size_t)snprintf(body + n, cap - n, "\" space \",\" space \"\\\"arguments\\\"\" space \":\" space %s", rule);
+            wf_buf_printf(&body, "\" space \",\" space \"\\\"arguments\\\"\" space \":\" space %s", rule);
         }
         free(schema);
         free(name);
     }
-    if (st == WF_OK) {
-        snprintf(body + n, cap - n, ") \"}\"");
-        st = wf_gbnf_builder_add_rule(b, "tool-call", body, err);
-    }
+    if (st == WF_OK && (!wf_buf_str(&body, ") \"}\"") || body.failed)) st = wf_fail(err, WF_ERR_NOMEM, "out of memory");
+    if (st == WF_OK) st = wf_gbnf_builder_add_rule(b, "tool-call", body.p, err);
     if (st == WF_OK)
         st = wf_gbnf_builder_finish(b, fmt == WF_API_TOOLS_MISTRAL ? "\"[TOOL_CALLS]\" \"[\" tool-call \"]\"" : "\"<tool_call>\\n\" tool-call \"\\n</tool_call>\"",
                                     gbnf, err);
-    free(body);
+    wf_buf_free(&body);
     wf_gbnf_builder_free(b);
     json_decref(list);
     return st;

@@ -11,6 +11,8 @@
  * finds its tokens: only the new items are computed. */
 #include "serve/responses.h"
 
+#include "base/buf.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,29 +325,15 @@ char *srv_responses_final(wf_server *s, srv_req *r) {
 
 /* ---- the stream ----------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t n;
-    bool oom;
-} sbuf;
-
-static void sb_event(sbuf *b, srv_req *r, const char *type, json_t *payload) {
-    char *ev = b->oom ? (json_decref(payload), NULL) : wf_api_resp_event(type, payload, &r->resp->seq);
-    size_t n = ev ? strlen(ev) : 0;
-    char *np = ev ? realloc(b->p, b->n + n + 1) : NULL;
-    if (!np) {
-        free(ev);
-        b->oom = true;
-        return;
-    }
-    memcpy(np + b->n, ev, n + 1);
-    b->p = np;
-    b->n += n;
+/* Append one SSE event; after a failure (failed set) the rest is skipped. */
+static void sb_event(wf_buf *b, srv_req *r, const char *type, json_t *payload) {
+    char *ev = b->failed ? (json_decref(payload), NULL) : wf_api_resp_event(type, payload, &r->resp->seq);
+    if (!ev || !wf_buf_str(b, ev)) b->failed = true;
     free(ev);
 }
 
-static char *sb_done(sbuf *b) {
-    if (!b->oom) return b->p;
+static char *sb_done(wf_buf *b) {
+    if (!b->failed) return b->p;
     free(b->p);
     return NULL;
 }
@@ -360,7 +348,7 @@ static json_t *resp_snapshot(wf_server *s, srv_req *r) {
 }
 
 char *srv_responses_stream_begin(wf_server *s, srv_req *r) {
-    sbuf b = {0};
+    wf_buf b = {0};
     sb_event(&b, r, "response.created", json_pack("{s:o}", "response", resp_snapshot(s, r)));
     sb_event(&b, r, "response.in_progress", json_pack("{s:o}", "response", resp_snapshot(s, r)));
     return sb_done(&b);
@@ -375,7 +363,7 @@ static json_t *msg_item(srv_req *r, const char *status, const char *text, size_t
                      "assistant", "content", content);
 }
 
-static void open_message(sbuf *b, srv_req *r) {
+static void open_message(wf_buf *b, srv_req *r) {
     if (r->resp->msg_open) return;
     r->resp->msg_open = true;
     sb_event(b, r, "response.output_item.added", json_pack("{s:i, s:o}", "output_index", 0, "item", msg_item(r, "in_progress", "", 0, false)));
@@ -384,7 +372,7 @@ static void open_message(sbuf *b, srv_req *r) {
                        "part", "type", "output_text", "text", "", "annotations", "logprobs"));
 }
 
-static void text_delta(sbuf *b, srv_req *r, const char *t, size_t n) {
+static void text_delta(wf_buf *b, srv_req *r, const char *t, size_t n) {
     if (!n) return;
     open_message(b, r);
     sb_event(b, r, "response.output_text.delta",
@@ -395,13 +383,13 @@ static void text_delta(sbuf *b, srv_req *r, const char *t, size_t n) {
 
 char *srv_responses_stream_text(wf_server *s, srv_req *r, const char *t, size_t n) {
     (void)s;
-    sbuf b = {0};
+    wf_buf b = {0};
     text_delta(&b, r, t, n);
     return sb_done(&b);
 }
 
 char *srv_responses_stream_end(wf_server *s, srv_req *r) {
-    sbuf b = {0};
+    wf_buf b = {0};
     if (r->st != WF_OK) {
         sb_event(&b, r, "error", json_pack("{s:s, s:s, s:n}", "code", "server_error", "message", r->errmsg, "param"));
         wf_api_resp_view v;
