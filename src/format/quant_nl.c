@@ -19,19 +19,27 @@ const int8_t wf_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                     1,    13,   25,  38,  53,  69,  89,  113};
 const int8_t wf_mxfp4_values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
-/* Index of the IQ4_NL level nearest to v (levels ascending; a tie goes to
- * the lower level). NaN gives the level nearest 0. */
-static int nl_nearest(float v) {
+/* nl_floor_index[t + 128]: the index of the largest IQ4_NL level <= t, for
+ * integers t in [-128, 127] (0 below the lowest level). */
+static const uint8_t nl_floor_index[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5,
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10,
+    10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12,
+    12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 14,
+    14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15};
+
+/* Index of the IQ4_NL level nearest to v (a tie goes to the lower level).
+ * NaN gives the level nearest 0. The levels are integers, so for v in
+ * (-127, 113) the candidates are the largest level <= floor(v) and the next. */
+static inline int nl_nearest(float v) {
     if (!(v == v)) return 8;
-    int lo = 0, hi = 15;
-    if (v <= wf_iq4nl_values[0]) return 0;
-    if (v >= wf_iq4nl_values[15]) return 15;
-    while (hi - lo > 1) { /* wf_iq4nl_values[lo] < v < wf_iq4nl_values[hi] */
-        const int mid = (lo + hi) / 2;
-        if (v < wf_iq4nl_values[mid]) hi = mid;
-        else lo = mid;
-    }
-    return v - wf_iq4nl_values[lo] <= wf_iq4nl_values[hi] - v ? lo : hi;
+    if (v <= -127.0f) return 0;
+    if (v >= 113.0f) return 15;
+    const int i = nl_floor_index[(int)(v + 128.0f)]; /* v + 128 > 0: truncation is floor */
+    return v - (float)wf_iq4nl_values[i] <= (float)wf_iq4nl_values[i + 1] - v ? i : i + 1;
 }
 
 /* Best signed scale s for x[0..n) ~ s * level(q): candidates map the
@@ -55,9 +63,10 @@ static float nl_fit_scale(const float *x, int n) {
         if (!(sll > 0)) continue;
         const double s = slx / sll;
         if (s == 0) continue;
+        const float is2 = (float)(1.0 / s);
         double err = 0;
         for (int j = 0; j < n; j++) {
-            const double e = s * wf_iq4nl_values[nl_nearest((float)(x[j] / s))] - x[j];
+            const double e = s * wf_iq4nl_values[nl_nearest(x[j] * is2)] - x[j];
             err += e * e;
         }
         if (err < best_err) { best_err = err; best_s = (float)s; }
