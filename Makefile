@@ -6,7 +6,7 @@ SHELL := /bin/bash
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure demo test bench clean web
+.PHONY: all deps configure demo test bench fuzz soak clean web
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -39,6 +39,20 @@ test: all
 
 bench: all
 	bench/run.sh $(BUILD)
+
+# libFuzzer campaigns: a separate clang build (build-fuzz/, instrumented
+# with coverage + ASan + UBSan), each harness FUZZ_MINUTES minutes at nice 19
+# (FUZZ_HARNESSES to choose; docs/reliability.md). Installs clang if missing.
+FUZZ_MINUTES ?= 5
+FUZZ_HARNESSES ?=
+fuzz: deps
+	scripts/fuzz.sh build-fuzz $(FUZZ_MINUTES) $(FUZZ_HARNESSES)
+
+# The long load test: 64 streaming clients (a third hang up) plus steady
+# non-streaming ones for SOAK_SECONDS against the test model, RSS sampled.
+SOAK_SECONDS ?= 600
+soak: all
+	/usr/bin/python3 tests/serve/test_server_load.py --duration $(SOAK_SECONDS) --clients 64 --hang-fraction 0.33 --batch-clients 4
 
 clean:
 	rm -rf $(BUILD)

@@ -1,4 +1,6 @@
-/* fuzz_gguf.c — libFuzzer harness for the GGUF reader (clang only):
+/* fuzz_gguf.c — the GGUF reader. libFuzzer: -DWF_LIBFUZZER (CMake
+ * -DWAFER_FUZZ=ON, `make fuzz`); else the driver in fuzz_main.h (ctest:
+ * fuzz_gguf N corpus/gguf). By hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
  *     tests/fuzz/fuzz_gguf.c src/gguf*.c src/format/quant.c src/format/quant_float.c \
  *     src/format/quant_legacy.c src/format/quant_k.c src/base/common.c -lm -o fuzz_gguf
@@ -46,3 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     wf_gguf_close(g);
     return 0;
 }
+
+static const char *const fuzz_dict[] = {"GGUF", "\x03\x00\x00\x00", "general.architecture", "tokenizer.ggml.tokens",
+                                        "\xff\xff\xff\xff\xff\xff\xff\xff", "\x00\x00\x00\x00\x00\x00\x00\x00",
+                                        "\x08\x00\x00\x00", "\x09\x00\x00\x00", NULL};
+#define FUZZ_DICT fuzz_dict
+#include "fuzz_main.h"

@@ -1,0 +1,148 @@
+/* fuzz_http.c — raw bytes into the real server: libmicrohttpd's parser and
+ * wafer's handler (routing, auth, body limits, JSON requests, generation,
+ * streaming, connection limits) over a loopback socket.
+ *
+ * One server runs for the whole process (the embedded model, or a tiny
+ * synthetic one when the source tree is not found; 2 slots of 256 tokens,
+ * 64 KiB bodies, 1 s header/body/idle timeouts). Each input is sent on a
+ * new connection; bit 0 of the first byte chooses whether the client then
+ * half-closes (the server sees the end at once) or waits up to 150 ms for
+ * an answer before closing. Checks: whatever comes back starts with an
+ * HTTP/1.x status line with a 3-digit status; every 32 inputs, GET /health
+ * on a fresh connection answers 200 within 3 s (the server stays up and
+ * serving: no crash, no deadlock, no slot or connection leak).
+ *
+ * libFuzzer: -DWF_LIBFUZZER (CMake -DWAFER_FUZZ=ON, `make fuzz`); else the
+ * driver in fuzz_main.h (ctest: fuzz_http N corpus/http). */
+#include "serve/server.h"
+
+#include "gen_models.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef WAFER_SOURCE_DIR
+#define WAFER_SOURCE_DIR "."
+#endif
+
+static wf_server *srv;
+static wf_model *model;
+static int port;
+static long n_inputs;
+
+static void stop(void) {
+    wf_server_free(srv);
+    wf_model_free(model);
+}
+
+static void init(void) {
+    if (srv) return;
+    const char *src = getenv("WAFER_SRC");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/models/wafer-embedded.gguf", src ? src : WAFER_SOURCE_DIR);
+    wf_error err = {0};
+    if (wf_model_load(path, NULL, &model, &err) != WF_OK) {
+        gm_cfg c = {64, 4, 2, 16, 128, 300, 2, 256, GM_RANDOM, 0.02f, 1, 2, "t"};
+        model = gm_make("/tmp", "wf_fuzz_http", &c);
+        if (!model) abort();
+    }
+    wf_server_config cfg;
+    wf_server_config_init(&cfg);
+    cfg.port = 0;
+    cfg.n_parallel = 2;
+    cfg.n_queue = 8;
+    cfg.ctx.n_ctx = 256;
+    cfg.ctx.n_threads = 1;
+    cfg.max_body = 64 << 10;
+    cfg.timeout_s = 1;
+    cfg.header_timeout_s = 1;
+    cfg.body_timeout_s = 1;
+    cfg.send_timeout_s = 1;
+    cfg.cache_bytes = 1 << 20;
+    if (wf_server_create(model, &cfg, &srv, &err) != WF_OK || wf_server_start(srv, &err) != WF_OK) {
+        fprintf(stderr, "fuzz_http: %s\n", err.msg);
+        abort();
+    }
+    port = wf_server_port(srv);
+    atexit(stop);
+}
+#define FUZZ_INIT init
+
+static int dial(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) abort();
+    return fd;
+}
+
+/* Read until the server closes or ms pass; returns bytes read into buf. */
+static size_t slurp(int fd, char *buf, size_t cap, int ms) {
+    size_t n = 0;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, ms) <= 0) break;
+        ssize_t k = recv(fd, n < cap ? buf + n : (char[4096]){0}, n < cap ? cap - n : 4096, 0);
+        if (k <= 0) break;
+        if (n < cap) n += (size_t)k;
+    }
+    return n;
+}
+
+static void check_status_line(const char *b, size_t n) {
+    if (n == 0) return;
+    if (n < 12 || memcmp(b, "HTTP/1.", 7) || (b[7] != '0' && b[7] != '1') || b[8] != ' ' || b[9] < '1' || b[9] > '5' ||
+        b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9') {
+        fprintf(stderr, "fuzz_http: not a status line: %.40s\n", b);
+        abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    init();
+    if (size < 1) return 0;
+    bool half_close = data[0] & 1;
+    int fd = dial();
+    size_t off = 1;
+    while (off < size) {
+        ssize_t k = send(fd, data + off, size - off, MSG_NOSIGNAL);
+        if (k <= 0) break;
+        off += (size_t)k;
+    }
+    if (half_close) shutdown(fd, SHUT_WR);
+    char buf[4096];
+    size_t n = slurp(fd, buf, sizeof buf, half_close ? 2000 : 150);
+    check_status_line(buf, n);
+    close(fd);
+    if (++n_inputs % 32 == 0) {
+        int h = dial();
+        static const char req[] = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        if (send(h, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) abort();
+        n = slurp(h, buf, sizeof buf, 3000);
+        close(h);
+        if (n < 12 || memcmp(buf + 9, "200", 3)) {
+            fprintf(stderr, "fuzz_http: /health did not answer 200 after %ld inputs\n", n_inputs);
+            abort();
+        }
+    }
+    return 0;
+}
+
+static const char *const fuzz_dict[] = {"GET ", "POST ", "HEAD ", "OPTIONS ", " HTTP/1.1\r\n", " HTTP/1.0\r\n", "\r\n", "\r\n\r\n",
+                                        "Host: x\r\n", "Content-Length: ", "Transfer-Encoding: chunked\r\n", "Connection: close\r\n",
+                                        "Connection: keep-alive\r\n", "Authorization: Bearer k\r\n", "Expect: 100-continue\r\n",
+                                        "/v1/chat/completions", "/v1/completions", "/completion", "/infill", "/tokenize",
+                                        "/detokenize", "/health", "/metrics", "/v1/models", "/props", "/v1/requests/x/cancel",
+                                        "/", "?a=b", "%00", "%2e%2e/", "0\r\n\r\n", "ffffffff\r\n", "{\"messages\":[{\"role\":\"user\",\"content\":\"",
+                                        "\"}]", ",\"stream\":true", ",\"max_tokens\":3", "{\"prompt\":\"", "{\"content\":\"", "{\"tokens\":[1,2]}",
+                                        NULL};
+#define FUZZ_DICT fuzz_dict
+#include "fuzz_main.h"
