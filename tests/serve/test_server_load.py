@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """test_server_load.py — a bounded load test of `wafer serve` on loopback.
 
-CLIENTS streaming clients (default 32) send chat requests back to back for
+CLIENTS streaming clients (default 32; ctest: 64, a third hanging up, plus 4
+steady non-streaming clients) send chat requests back to back for
 DURATION seconds (default 10 in ctest; `--duration 180` for a longer run)
 against the slower synthetic model with --parallel 4; a quarter of them
 hang up at a random point of each answer. Checks: no 5xx and no 429 (the
@@ -40,10 +41,11 @@ def rss_kib(pid):
     return 0
 
 
-def one_request(port, rng, hang, stats, lock):
+def one_request(port, rng, hang, stats, lock, stream=True):
     body = {"messages": [{"role": "user", "content": "task %d: %s" % (rng.randrange(1000), "x" * rng.randrange(200))}],
-            "max_tokens": rng.randrange(16, 129), "temperature": 0.8, "stream": True,
-            "stream_options": {"include_usage": True}}
+            "max_tokens": rng.randrange(16, 129), "temperature": 0.8, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
     cut = rng.randrange(1, 40) if hang else None
     t0 = time.time()
     ttft, n_ev, done, status, toks = None, 0, False, None, 0
@@ -52,7 +54,11 @@ def one_request(port, rng, hang, stats, lock):
         c.request("POST", "/v1/chat/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
         r = c.getresponse()
         status = r.status
-        if status == 200:
+        if status == 200 and not stream:
+            j = json.loads(r.read())
+            done = j["choices"][0]["finish_reason"] in ("stop", "length")
+            toks = j["usage"]["completion_tokens"]
+        elif status == 200:
             while True:
                 line = r.readline()
                 if not line:
@@ -99,6 +105,8 @@ def main():
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--parallel", type=int, default=4)
+    ap.add_argument("--hang-fraction", type=float, default=0.25, help="share of streaming clients that hang up mid-answer")
+    ap.add_argument("--batch-clients", type=int, default=0, help="steady non-streaming clients besides")
     ap.add_argument("--model", help="serve this GGUF instead of the synthetic model (e.g. models/wafer-embedded.gguf)")
     a = ap.parse_args()
     T.need_wafer()
@@ -108,7 +116,8 @@ def main():
         C.make_server_model(model, big=True)
     # a small prefix cache so that it fills during the run (it is bounded by
     # design; what must not grow is everything else)
-    with C.Server(model, "--parallel", a.parallel, "--queue", 4 * a.clients, "--cache-mb", 16, "-q", "-t", "2") as srv:
+    n_all = a.clients + a.batch_clients
+    with C.Server(model, "--parallel", a.parallel, "--queue", 4 * n_all, "--cache-mb", 16, "--log-format", "json", "-t", "2") as srv:
         lock = threading.Lock()
         # warm-up: every slot used once
         warm = {"sent": 0, "status": {}, "ttft": [], "completed": 0, "hung_up": 0, "broken": 0, "tokens": 0}
@@ -125,15 +134,24 @@ def main():
         stats = {"sent": 0, "status": {}, "ttft": [], "completed": 0, "hung_up": 0, "broken": 0, "tokens": 0}
         t_end = time.time() + a.duration
 
+        n_hang = int(round(a.clients * a.hang_fraction))
+
         def client(i):
             rng = random.Random(1000 + i)
             while time.time() < t_end:
-                one_request(srv.port, rng, hang=(i % 4 == 3), stats=stats, lock=lock)
+                if i >= a.clients:
+                    one_request(srv.port, rng, hang=False, stats=stats, lock=lock, stream=False)
+                else:
+                    one_request(srv.port, rng, hang=(i < n_hang), stats=stats, lock=lock)
+        log0 = len(srv.log)
         t0 = time.time()
-        ths = [threading.Thread(target=client, args=(i,)) for i in range(a.clients)]
+        ths = [threading.Thread(target=client, args=(i,)) for i in range(n_all)]
         [t.start() for t in ths]
-        time.sleep(a.duration / 2)
-        rss_mid = rss_kib(srv.p.pid)
+        rss_samples = []
+        while time.time() < t_end:
+            rss_samples.append((time.time() - t0, rss_kib(srv.p.pid)))
+            time.sleep(min(1.0, max(0.05, t_end - time.time())))
+        rss_mid = rss_samples[len(rss_samples) // 2][1] if rss_samples else rss_kib(srv.p.pid)
         [t.join(a.duration + 180) for t in ths]
         wall = time.time() - t0
         for _ in range(300):
@@ -144,19 +162,32 @@ def main():
         time.sleep(0.2)
         m1 = srv.metrics()
         rss1 = rss_kib(srv.p.pid)
+        logs = [json.loads(l) for l in srv.log[log0:] if l.startswith("{")]
+        logs = [o for o in logs if o.get("path") == "/v1/chat/completions"]
     st = stats["status"]
-    print(f"requests {stats['sent']} in {wall:.1f} s: statuses {st}, completed {stats['completed']}, "
-          f"hung up by the client {stats['hung_up']}")
+    print(f"requests {stats['sent']} in {wall:.1f} s ({a.clients} streaming clients, {n_hang} of them hanging up, "
+          f"{a.batch_clients} non-streaming): statuses {st}, completed {stats['completed']}, hung up by the client {stats['hung_up']}")
     bad = {k: v for k, v in st.items() if k != 200}
     check(not bad, f"no 5xx, 429 or connection errors ({bad})")
     check(stats["broken"] == 0, f"every accepted request completed or was abandoned by its client ({stats['broken']} broken)")
     served = (m1.get(key % 200, 0) - m0.get(key % 200, 0)) + (m1.get(key % 499, 0) - m0.get(key % 499, 0))
     check(served == stats["sent"], f"server counted {served:.0f} requests (200 + 499) == {stats['sent']} sent")
     check(m1["wafer_slots_busy"] == 0 and m1["wafer_queue_depth"] == 0, "nothing running or queued at the end")
+    by_status = {}
+    for o in logs:
+        by_status[o["status"]] = by_status.get(o["status"], 0) + 1
+    cancelled = sum(1 for o in logs if o.get("stop") == "cancelled")
+    check(len(logs) == stats["sent"] and by_status.get(200, 0) == m1.get(key % 200, 0) - m0.get(key % 200, 0) and
+          by_status.get(499, 0) == m1.get(key % 499, 0) - m0.get(key % 499, 0),
+          f"the log has one line per request ({len(logs)}), statuses {by_status} as /metrics counted; {cancelled} cancelled")
+    check(cancelled >= stats["hung_up"] * 0.9, f"hang-ups are logged as cancelled ({cancelled} for {stats['hung_up']} hang-ups)")
     # KV caches commit as they fill and the prefix cache fills to its bound in
     # the first half; the second half must not grow by more than noise
     check(rss1 - rss_mid < 16 * 1024, f"resident memory: after warm-up {rss0 / 1024:.1f} MiB, half-way {rss_mid / 1024:.1f}, "
                                       f"end {rss1 / 1024:.1f} (second half < +16 MiB)")
+    if len(rss_samples) >= 10:
+        q = [rss_samples[int(len(rss_samples) * f)] for f in (0, 0.25, 0.5, 0.75)] + [rss_samples[-1]]
+        print("RSS over the run: " + ", ".join(f"{t:.0f} s {r / 1024:.1f} MiB" for t, r in q))
     gen = m1["wafer_generated_tokens_total"] - m0["wafer_generated_tokens_total"]
     tt = sorted(stats["ttft"])
     if tt:
