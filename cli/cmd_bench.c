@@ -149,7 +149,7 @@ static void usage(FILE *f) {
             "  -n, --gen N          tokens to decode greedily, one at a time (default 128)\n"
             "  -t, --threads N      worker threads (default: all cores)\n"
             "  -c, --ctx-size N     context size (default: prompt + gen, rounded up)\n"
-            "  -b, --batch N        prefill chunk (default: the whole prompt)\n"
+            "  -b, --batch N        prefill chunk (default: the whole prompt, at most 4096)\n"
             "      --kv f16|q8_0|f32  KV cache type (default f16)\n"
             "  -r, --reps R         repetitions; rates are medians (default 3)\n"
             "      --seed S         seed of the random prompt (default 42)\n"
@@ -282,11 +282,28 @@ typedef struct bench_result {
     int32_t n_ctx, n_vocab, last_token;
 } bench_result;
 
+/* Progress on a terminal (cli_progress prints nothing elsewhere; none
+ * with --json): the share of all reps' tokens done. */
+typedef struct bench_prog {
+    cli_progress bar;
+    bool on;
+    int rep, reps;
+    int64_t per_rep; /* prompt + generated tokens */
+} bench_prog;
+
+static void prog(bench_prog *p, int64_t done_in_rep, const char *phase, int64_t i, int64_t n) {
+    if (!p->on) return;
+    char what[64];
+    snprintf(what, sizeof what, "rep %d/%d %s %lld/%lld", p->rep + 1, p->reps, phase, (long long)i, (long long)n);
+    cli_progress_update(&p->bar, (double)(p->rep * p->per_rep + done_in_rep) / (double)(p->reps * p->per_rep), what);
+}
+
 /* Prefill prompt[0..n) in chunks of batch tokens; logits of the last only. */
-static wf_status prefill(wf_context *c, const int32_t *prompt, int32_t n, int32_t batch,
+static wf_status prefill(wf_context *c, const int32_t *prompt, int32_t n, int32_t batch, bench_prog *p,
                          wf_error *err) {
     for (int32_t i = 0; i < n; i += batch) {
         int32_t k = n - i < batch ? n - i : batch;
+        prog(p, i, "prefill", i, n);
         wf_status st = wf_decode(c, prompt + i, k, false, err);
         if (st) return st;
     }
@@ -294,12 +311,13 @@ static wf_status prefill(wf_context *c, const int32_t *prompt, int32_t n, int32_
 }
 
 static wf_status run_reps(wf_context *c, const bench_opts *o, const int32_t *prompt,
-                          int32_t batch, bench_result *r, wf_error *err) {
+                          int32_t batch, bench_result *r, bench_prog *p, wf_error *err) {
     for (int rep = 0; rep < o->reps; rep++) {
+        p->rep = rep;
         wf_status st = wf_kv_truncate(c, 0, err);
         if (st) return st;
         double t0 = wf_time_now();
-        if ((st = prefill(c, prompt, o->n_prompt, batch, err))) return st;
+        if ((st = prefill(c, prompt, o->n_prompt, batch, p, err))) return st;
         const float *lg = wf_get_logits(c, -1);
         if (!lg) return wf_fail(err, WF_ERR_INTERNAL, "no logits after prefill");
         int32_t tok = argmax(lg, r->n_vocab);
@@ -307,6 +325,7 @@ static wf_status run_reps(wf_context *c, const bench_opts *o, const int32_t *pro
         r->prefill_tps[rep] = o->n_prompt / (t1 - t0);
         r->ttft_ms[rep] = (t1 - t0) * 1e3;
         for (int32_t g = 0; g < o->n_gen; g++) {
+            if (g % 8 == 0) prog(p, o->n_prompt + g, "decode", g, o->n_gen);
             double s0 = wf_time_now();
             if ((st = wf_decode(c, &tok, 1, false, err))) return st;
             if (!(lg = wf_get_logits(c, -1))) return wf_fail(err, WF_ERR_INTERNAL, "no logits");
@@ -461,7 +480,10 @@ int cmd_bench(int argc, char **argv) {
     cp.n_threads = o.threads;
     cp.kv_type = o.kv;
     cp.n_ctx = o.ctx ? o.ctx : (int32_t)((need + 255) / 256 * 256);
-    int32_t batch = o.batch ? o.batch : o.n_prompt;
+    /* default chunk: the whole prompt up to 4096 tokens (a longer prompt is
+     * prefilled in 4096-token chunks, as a server would, and the progress
+     * line moves between them) */
+    int32_t batch = o.batch ? o.batch : o.n_prompt < 4096 ? o.n_prompt : 4096;
     cp.n_batch = batch;
     if (wf_context_create(m, &cp, &c, &err)) {
         fprintf(stderr, "wafer bench: %s\n", err.msg);
@@ -481,7 +503,11 @@ int cmd_bench(int argc, char **argv) {
         }
         r.warmup_s = wf_time_now() - w0;
     }
-    if (run_reps(c, &o, prompt, batch, &r, &err)) {
+    bench_prog bp = {.on = !o.json, .reps = o.reps, .per_rep = (int64_t)o.n_prompt + o.n_gen};
+    if (bp.on) cli_progress_start(&bp.bar, "bench");
+    wf_status rst = run_reps(c, &o, prompt, batch, &r, &bp, &err);
+    if (bp.on) cli_progress_end(&bp.bar);
+    if (rst) {
         fprintf(stderr, "wafer bench: %s\n", err.msg);
         goto out;
     }

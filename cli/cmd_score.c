@@ -91,6 +91,8 @@ int cmd_score(int argc, char **argv) {
     double sum = 0;
     size_t n_scored = 0;
     wf_error err = {0};
+    cli_progress bar; /* on a terminal, not with --json */
+    if (!o.json) cli_progress_start(&bar, "score");
     for (size_t s = 0;;) {
         size_t L = n - s < (size_t)n_ctx ? n - s : (size_t)n_ctx;
         if (wf_kv_truncate(c, 0, &err)) {
@@ -102,6 +104,11 @@ int cmd_score(int argc, char **argv) {
          * kept (n x n_vocab floats), so a piece must stay small. */
         for (size_t p0 = s; p0 < s + L; p0 += (size_t)o.batch) {
             size_t b = s + L - p0 < (size_t)o.batch ? s + L - p0 : (size_t)o.batch;
+            if (!o.json) {
+                char what[48];
+                snprintf(what, sizeof what, "token %zu/%zu", p0, n);
+                cli_progress_update(&bar, (double)p0 / (double)n, what);
+            }
             if (wf_decode(c, toks + p0, (int32_t)b, true, &err)) {
                 fprintf(stderr, "wafer score: %s\n", err.msg);
                 free(n_top);
@@ -125,6 +132,7 @@ int cmd_score(int argc, char **argv) {
         if (s + L >= n) break;
         s += L - 1;
     }
+    if (!o.json) cli_progress_end(&bar);
     double ppl = n_scored ? exp(-sum / (double)n_scored) : NAN;
     const wf_vocab *v = wf_model_vocab(m);
     if (o.json) {

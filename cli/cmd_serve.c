@@ -232,7 +232,7 @@ int cmd_serve(int argc, char **argv) {
 
     wf_error err = {0};
     if (wf_server_create(m, &cfg, &srv, &err)) {
-        fprintf(stderr, "wafer serve: %s\n", err.msg);
+        fprintf(stderr, "wafer serve: %s\n", strncmp(err.msg, "serve: ", 7) ? err.msg : err.msg + 7);
         goto done;
     }
     if (pipe(serve_sig_pipe)) {
@@ -247,7 +247,7 @@ int cmd_serve(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (wf_server_start(srv, &err)) {
-        fprintf(stderr, "wafer serve: %s\n", err.msg);
+        fprintf(stderr, "wafer serve: %s\n", strncmp(err.msg, "serve: ", 7) ? err.msg : err.msg + 7);
         goto done;
     }
     fprintf(stderr, "wafer serve: listening on http://%s%s%s:%d (model %s, %d slots of %d tokens%s)\n",

@@ -56,13 +56,27 @@ static const char *need_value(int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
+/* -t N: more threads than 4 per core only time-slice the same cores (and
+ * -t 1024 on a small machine is a typo): capped there, with a warning. */
+static bool parse_threads(const char *a, const char *v, int32_t *out) {
+    if (!cli_parse_i32(a, v, 1, 1024, out)) return false;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int32_t cap = cores > 0 ? (int32_t)(4 * cores) : 1024;
+    if (cap > 1024) cap = 1024;
+    if (*out > cap) {
+        fprintf(stderr, "wafer: warning: %s %d is more than 4 threads per core (%ld cores): using %d\n", a, *out, cores, cap);
+        *out = cap;
+    }
+    return true;
+}
+
 int cli_take_opt(cli_opts *o, int groups, int argc, char **argv, int *i) {
     const char *a = argv[*i], *v;
 #define IS(x) (!strcmp(a, x))
 #define VAL() do { if (!(v = need_value(argc, argv, i))) return -1; } while (0)
     if (groups & CLI_G_MODEL) {
         if (IS("-m") || IS("--model")) { VAL(); o->model = v; return 1; }
-        if (IS("-t") || IS("--threads")) { VAL(); return cli_parse_i32(a, v, 1, 1024, &o->threads) ? 1 : -1; }
+        if (IS("-t") || IS("--threads")) { VAL(); return parse_threads(a, v, &o->threads) ? 1 : -1; }
         if (IS("--isa")) {
             VAL();
             if (!strcmp(v, "scalar")) o->isa = 0;

@@ -102,5 +102,7 @@ static inline uint16_t wf_fp32_to_bf16(float f) {
 
 /* Monotonic clock in seconds. */
 double wf_time_now(void);
+/* MemAvailable from /proc/meminfo in bytes; 0 when unknown. */
+uint64_t wf_mem_available(void);
 
 #endif /* WF_COMMON_H */

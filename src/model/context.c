@@ -17,23 +17,6 @@ wf_context_params wf_context_default_params(void) {
     return p;
 }
 
-/* MemAvailable from /proc/meminfo in bytes; 0 when unknown. */
-static uint64_t mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    uint64_t kb = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long long v;
-        if (sscanf(line, "MemAvailable: %llu kB", &v) == 1) {
-            kb = v;
-            break;
-        }
-    }
-    fclose(f);
-    return kb * 1024;
-}
-
 uint64_t wf_context_scratch_bytes(const wf_hparams *hp, int32_t n_batch, int32_t n_threads, int32_t n_ctx) {
     const uint64_t E = (uint64_t)hp->n_embd, HD = (uint64_t)hp->head_dim, FF = (uint64_t)hp->n_ff;
     const uint64_t QD = (uint64_t)hp->n_head * HD, KD = (uint64_t)hp->n_head_kv * HD;
@@ -110,7 +93,7 @@ int32_t wf_context_cap_n_ctx(int32_t n_train, uint64_t kv_per_tok, uint64_t fixe
  * scratch fit in MemAvailable next to the weights. */
 static int32_t pick_n_ctx(wf_context *c, uint64_t scratch) {
     const wf_hparams *hp = &c->model->hp;
-    const uint64_t avail = mem_available();
+    const uint64_t avail = wf_mem_available();
     const uint64_t per_tok = wf_kv_bytes(hp, 1, c->params.kv_type);
     const uint64_t fixed = wf_gguf_file_size(c->model->gguf) + scratch;
     const int32_t n_ctx = wf_context_cap_n_ctx(hp->n_ctx_train, per_tok, fixed, avail);

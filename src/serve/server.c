@@ -124,6 +124,21 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
         int32_t t = wf_model_n_ctx_train(m);
         cp.n_ctx = t > 0 && t < 16384 ? t : 16384; /* an agent's 12k-token prompt fits */
     }
+    /* the KV caches commit as they fill: a context too large for this
+     * machine would fail mid-request; refuse it now, with the numbers */
+    if (cp.n_ctx > 0) {
+        uint64_t kv = wf_kv_bytes(wf_model_hparams(m), cp.n_ctx, cp.kv_type) * (uint64_t)s->cfg.n_parallel;
+        uint64_t weights = wf_gguf_file_size(wf_model_gguf(m)), avail = wf_mem_available();
+        if (avail && kv + weights > avail) {
+            const double G = 1024.0 * 1024.0 * 1024.0;
+            st = wf_fail(err, WF_ERR_NOMEM,
+                         "serve: %d slots of %d tokens need %.1f GiB of KV cache (%s) plus %.1f GiB of weights, but this machine "
+                         "has %.1f GiB of memory available: lower -c or --parallel (or --kv q8_0)",
+                         s->cfg.n_parallel, cp.n_ctx, (double)kv / G, cp.kv_type == WF_KV_F32 ? "f32" : cp.kv_type == WF_KV_Q8_0 ? "q8_0" : "f16", (double)weights / G,
+                         (double)avail / G);
+            goto fail;
+        }
+    }
     if (s->cfg.cache_bytes && (st = wf_prefix_cache_create(s->cfg.cache_bytes, 0, &s->pc, err)) != WF_OK) goto fail;
     if (s->cfg.responses_max > 0 &&
         !(s->rstore = srv_rstore_new((size_t)s->cfg.responses_max, (size_t)s->cfg.responses_bytes)))
