@@ -39,46 +39,17 @@ static bool in_list(const char *k, const char *const *list) {
     return false;
 }
 
-/* ---- text buffers ---------------------------------------------------------------- */
+/* ---- GBNF text ------------------------------------------------------------------- */
 
-bool wf_sbuf_add(wf_sbuf *b, const char *s, size_t n) {
-    if (b->oom) return false;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns) return !(b->oom = true);
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-    return true;
-}
-
-bool wf_sbuf_str(wf_sbuf *b, const char *s) { return wf_sbuf_add(b, s, strlen(s)); }
-
-bool wf_sbuf_fmt(wf_sbuf *b, const char *fmt, ...) {
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp) return !(b->oom = true);
-    return wf_sbuf_add(b, tmp, (size_t)n);
-}
-
-/* A GBNF literal matching bytes s[0..n) exactly. */
-bool wf_sbuf_literal(wf_sbuf *b, const char *s, size_t n) {
-    wf_sbuf_add(b, "\"", 1);
+bool wf_gbnf_literal(wf_buf *b, const char *s, size_t n) {
+    wf_buf_add(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') wf_sbuf_fmt(b, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f) wf_sbuf_fmt(b, "\\x%02X", c);
-        else wf_sbuf_add(b, (const char *)&c, 1);
+        if (c == '"' || c == '\\') wf_buf_printf(b, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f) wf_buf_printf(b, "\\x%02X", c);
+        else wf_buf_add(b, (const char *)&c, 1);
     }
-    return wf_sbuf_add(b, "\"", 1);
+    return wf_buf_add(b, "\"", 1) && !b->failed;
 }
 
 /* ---- the converter ------------------------------------------------------------------ */
@@ -90,7 +61,7 @@ typedef struct ref_entry {
 
 typedef struct conv {
     json_t *root;
-    wf_sbuf rules;        /* the generated rules, one per line */
+    wf_buf rules;        /* the generated rules, one per line */
     unsigned prims;       /* primitives used (PRIM_* bits) */
     int counter;
     ref_entry *refs;
@@ -124,23 +95,23 @@ static bool oom(conv *c) {
 
 /* The primitives, each written once when first used (PRIM_VALUE pulls in
  * all of them). */
-static void write_prims(conv *c, wf_sbuf *o) {
+static void write_prims(conv *c, wf_buf *o) {
     unsigned p = c->prims;
     if (p & PRIM_VALUE) p |= PRIM_OBJECT | PRIM_ARRAY | PRIM_STRING | PRIM_NUMBER | PRIM_BOOLEAN | PRIM_NULL;
     if (p & (PRIM_OBJECT | PRIM_ARRAY)) p |= PRIM_VALUE | PRIM_STRING | PRIM_NUMBER | PRIM_BOOLEAN | PRIM_NULL;
     if (p & PRIM_STRING) p |= PRIM_CHAR;
     p |= PRIM_SPACE;
-    wf_sbuf_str(o, "space ::= \" \"?\n");
-    if (p & PRIM_CHAR) wf_sbuf_str(o, "json-char ::= [^\"\\\\\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})\n");
-    if (p & PRIM_PLAIN) wf_sbuf_str(o, "json-plain ::= [^\"\\\\\\x00-\\x1F]\n");
-    if (p & PRIM_STRING) wf_sbuf_str(o, "json-string ::= \"\\\"\" json-char* \"\\\"\" space\n");
-    if (p & PRIM_INTEGER) wf_sbuf_str(o, "json-integer ::= \"-\"? (\"0\" | [1-9] [0-9]{0,15}) space\n");
+    wf_buf_str(o, "space ::= \" \"?\n");
+    if (p & PRIM_CHAR) wf_buf_str(o, "json-char ::= [^\"\\\\\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})\n");
+    if (p & PRIM_PLAIN) wf_buf_str(o, "json-plain ::= [^\"\\\\\\x00-\\x1F]\n");
+    if (p & PRIM_STRING) wf_buf_str(o, "json-string ::= \"\\\"\" json-char* \"\\\"\" space\n");
+    if (p & PRIM_INTEGER) wf_buf_str(o, "json-integer ::= \"-\"? (\"0\" | [1-9] [0-9]{0,15}) space\n");
     if (p & PRIM_NUMBER)
-        wf_sbuf_str(o, "json-number ::= \"-\"? (\"0\" | [1-9] [0-9]{0,15}) (\".\" [0-9]{1,16})? ([eE] [-+]? [0-9]{1,3})? space\n");
-    if (p & PRIM_BOOLEAN) wf_sbuf_str(o, "json-boolean ::= (\"true\" | \"false\") space\n");
-    if (p & PRIM_NULL) wf_sbuf_str(o, "json-null ::= \"null\" space\n");
+        wf_buf_str(o, "json-number ::= \"-\"? (\"0\" | [1-9] [0-9]{0,15}) (\".\" [0-9]{1,16})? ([eE] [-+]? [0-9]{1,3})? space\n");
+    if (p & PRIM_BOOLEAN) wf_buf_str(o, "json-boolean ::= (\"true\" | \"false\") space\n");
+    if (p & PRIM_NULL) wf_buf_str(o, "json-null ::= \"null\" space\n");
     if (p & PRIM_VALUE)
-        wf_sbuf_str(o, "json-value ::= json-object | json-array | json-string | json-number | json-boolean | json-null\n"
+        wf_buf_str(o, "json-value ::= json-object | json-array | json-string | json-number | json-boolean | json-null\n"
                        "json-object ::= \"{\" space (json-string \":\" space json-value (\",\" space json-string \":\" space json-value)*)? \"}\" space\n"
                        "json-array ::= \"[\" space (json-value (\",\" space json-value)*)? \"]\" space\n");
 }
@@ -158,25 +129,25 @@ static void new_name(conv *c, const char *hint, char *out, size_t cap) {
     snprintf(out, cap, "s%d%s%s", ++c->counter, k ? "-" : "", h);
 }
 
-static bool add_rule(conv *c, const char *name, const wf_sbuf *body) {
-    wf_sbuf_str(&c->rules, name);
-    wf_sbuf_str(&c->rules, " ::= ");
-    wf_sbuf_add(&c->rules, body->s ? body->s : "", body->n);
-    wf_sbuf_str(&c->rules, "\n");
-    return c->rules.oom ? oom(c) : true;
+static bool add_rule(conv *c, const char *name, const wf_buf *body) {
+    wf_buf_str(&c->rules, name);
+    wf_buf_str(&c->rules, " ::= ");
+    wf_buf_add(&c->rules, body->p ? body->p : "", body->n);
+    wf_buf_str(&c->rules, "\n");
+    return c->rules.failed ? oom(c) : true;
 }
 
-static bool gen(conv *c, json_t *s, const char *path, const char *hint, wf_sbuf *o);
+static bool gen(conv *c, json_t *s, const char *path, const char *hint, wf_buf *o);
 
 /* The schema at s as a rule; its name goes to o. */
-static bool gen_rule(conv *c, json_t *s, const char *path, const char *hint, wf_sbuf *o) {
+static bool gen_rule(conv *c, json_t *s, const char *path, const char *hint, wf_buf *o) {
     char name[64];
     new_name(c, hint, name, sizeof name);
-    wf_sbuf body = {0};
+    wf_buf body = {0};
     bool ok = gen(c, s, path, hint, &body);
     if (ok) ok = add_rule(c, name, &body);
-    free(body.s);
-    if (ok) wf_sbuf_str(o, name);
+    free(body.p);
+    if (ok) wf_buf_str(o, name);
     return ok;
 }
 
@@ -185,12 +156,12 @@ static void child_path(char *out, size_t cap, const char *path, const char *key)
 }
 
 /* A JSON value as a literal (compact, as jansson writes it) + space. */
-static bool gen_literal(conv *c, json_t *v, wf_sbuf *o) {
+static bool gen_literal(conv *c, json_t *v, wf_buf *o) {
     char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!t) return oom(c);
-    wf_sbuf_literal(o, t, strlen(t));
+    wf_gbnf_literal(o, t, strlen(t));
     free(t);
-    wf_sbuf_str(o, " space");
+    wf_buf_str(o, " space");
     return true;
 }
 
@@ -218,17 +189,17 @@ static bool value_fits_type(json_t *s, json_t *v) {
     return true;
 }
 
-static bool gen_enum(conv *c, json_t *s, json_t *vals, const char *path, wf_sbuf *o) {
+static bool gen_enum(conv *c, json_t *s, json_t *vals, const char *path, wf_buf *o) {
     if (!json_is_array(vals) || json_array_size(vals) == 0) return cfail(c, WF_ERR_FORMAT, path, "'enum' must be a non-empty array");
     size_t i, k = 0;
     json_t *v;
-    wf_sbuf_str(o, "(");
+    wf_buf_str(o, "(");
     json_array_foreach(vals, i, v) {
         if (!value_fits_type(s, v)) continue;
-        if (k++) wf_sbuf_str(o, " | ");
+        if (k++) wf_buf_str(o, " | ");
         if (!gen_literal(c, v, o)) return false;
     }
-    wf_sbuf_str(o, ")");
+    wf_buf_str(o, ")");
     if (k == 0) return cfail(c, WF_ERR_FORMAT, path, "no value of 'enum' has the schema's 'type'");
     return true;
 }
@@ -236,14 +207,14 @@ static bool gen_enum(conv *c, json_t *s, json_t *vals, const char *path, wf_sbuf
 /* ---- integers in a range -------------------------------------------------------------------- */
 
 /* Decimal numbers of the same length from lo to hi (digit strings). */
-static void same_len(wf_sbuf *o, const char *lo, const char *hi, size_t n) {
+static void same_len(wf_buf *o, const char *lo, const char *hi, size_t n) {
     if (n == 0) return;
     if (lo[0] == hi[0]) {
-        wf_sbuf_fmt(o, "\"%c\"", lo[0]);
+        wf_buf_printf(o, "\"%c\"", lo[0]);
         if (n > 1) {
-            wf_sbuf_str(o, " (");
+            wf_buf_str(o, " (");
             same_len(o, lo + 1, hi + 1, n - 1);
-            wf_sbuf_str(o, ")");
+            wf_buf_str(o, ")");
         }
         return;
     }
@@ -254,28 +225,28 @@ static void same_len(wf_sbuf *o, const char *lo, const char *hi, size_t n) {
     if (!lo_zeros) {
         char nines[24];
         memset(nines, '9', n - 1);
-        wf_sbuf_fmt(o, "\"%c\" (", lo[0]);
+        wf_buf_printf(o, "\"%c\" (", lo[0]);
         same_len(o, lo + 1, nines, n - 1);
-        wf_sbuf_str(o, ")");
+        wf_buf_str(o, ")");
         alts++;
     }
     if (first_lo <= last_hi) {
-        if (alts++) wf_sbuf_str(o, " | ");
-        wf_sbuf_fmt(o, "[%c-%c]", first_lo, last_hi);
-        if (n > 1) wf_sbuf_fmt(o, " [0-9]{%zu}", n - 1);
+        if (alts++) wf_buf_str(o, " | ");
+        wf_buf_printf(o, "[%c-%c]", first_lo, last_hi);
+        if (n > 1) wf_buf_printf(o, " [0-9]{%zu}", n - 1);
     }
     if (!hi_nines) {
         char zeros[24];
         memset(zeros, '0', n - 1);
-        if (alts++) wf_sbuf_str(o, " | ");
-        wf_sbuf_fmt(o, "\"%c\" (", hi[0]);
+        if (alts++) wf_buf_str(o, " | ");
+        wf_buf_printf(o, "\"%c\" (", hi[0]);
         same_len(o, zeros, hi + 1, n - 1);
-        wf_sbuf_str(o, ")");
+        wf_buf_str(o, ")");
     }
 }
 
 /* Non-negative integers a..b (b < 10^16), no leading zeros, as alternatives. */
-static void pos_range(wf_sbuf *o, int64_t a, int64_t b, int *alts) {
+static void pos_range(wf_buf *o, int64_t a, int64_t b, int *alts) {
     int64_t p10 = 1;
     for (int d = 1; d <= 16; d++, p10 *= 10) {
         int64_t lo = d == 1 ? 0 : p10, hi = p10 * 10 - 1;
@@ -285,10 +256,10 @@ static void pos_range(wf_sbuf *o, int64_t a, int64_t b, int *alts) {
         char ls[24], hs[24];
         snprintf(ls, sizeof ls, "%lld", (long long)lo);
         snprintf(hs, sizeof hs, "%lld", (long long)hi);
-        if ((*alts)++) wf_sbuf_str(o, " | ");
-        wf_sbuf_str(o, "(");
+        if ((*alts)++) wf_buf_str(o, " | ");
+        wf_buf_str(o, "(");
         same_len(o, ls, hs, strlen(ls));
-        wf_sbuf_str(o, ")");
+        wf_buf_str(o, ")");
     }
 }
 
@@ -309,7 +280,7 @@ static bool get_bound(conv *c, json_t *s, const char *key, bool lower, const cha
     return true;
 }
 
-static bool gen_integer(conv *c, json_t *s, const char *path, wf_sbuf *o) {
+static bool gen_integer(conv *c, json_t *s, const char *path, wf_buf *o) {
     bool has_lo = false, has_hi = false;
     int64_t lo = 0, hi = 0;
     if (!get_bound(c, s, "minimum", true, path, &has_lo, &lo) || !get_bound(c, s, "exclusiveMinimum", true, path, &has_lo, &lo) ||
@@ -317,7 +288,7 @@ static bool gen_integer(conv *c, json_t *s, const char *path, wf_sbuf *o) {
         return false;
     if (!has_lo && !has_hi) {
         c->prims |= PRIM_INTEGER;
-        wf_sbuf_str(o, "json-integer");
+        wf_buf_str(o, "json-integer");
         return true;
     }
     const int64_t big = 9999999999999999LL;
@@ -325,17 +296,17 @@ static bool gen_integer(conv *c, json_t *s, const char *path, wf_sbuf *o) {
     if (!has_hi) hi = big;
     if (lo > hi) return cfail(c, WF_ERR_FORMAT, path, "no integer lies between the minimum and the maximum");
     int alts = 0;
-    wf_sbuf_str(o, "(");
+    wf_buf_str(o, "(");
     if (lo < 0) { /* -x for x in [max(1, -hi), -lo] */
         int64_t a = hi < 0 ? -hi : 1, b = -lo;
-        wf_sbuf_str(o, "\"-\" (");
+        wf_buf_str(o, "\"-\" (");
         int inner = 0;
         pos_range(o, a, b, &inner);
-        wf_sbuf_str(o, ")");
+        wf_buf_str(o, ")");
         alts++;
     }
     if (hi >= 0) pos_range(o, lo > 0 ? lo : 0, hi, &alts); /* adds its own " | " after the negative part */
-    wf_sbuf_str(o, ") space");
+    wf_buf_str(o, ") space");
     return true;
 }
 
@@ -365,7 +336,7 @@ static const char *format_rule(const char *f) {
     return NULL;
 }
 
-static bool gen_string(conv *c, json_t *s, const char *path, wf_sbuf *o) {
+static bool gen_string(conv *c, json_t *s, const char *path, wf_buf *o) {
     int64_t mn = 0, mx = -1;
     if (!get_count(c, s, "minLength", path, &mn) || !get_count(c, s, "maxLength", path, &mx)) return false;
     if (mx >= 0 && mx < mn) return cfail(c, WF_ERR_FORMAT, path, "'maxLength' is below 'minLength'");
@@ -377,38 +348,38 @@ static bool gen_string(conv *c, json_t *s, const char *path, wf_sbuf *o) {
         if (!json_is_string(fmt)) return cfail(c, WF_ERR_FORMAT, path, "'format' must be a string");
         const char *r = format_rule(json_string_value(fmt));
         if (!r) return cfail(c, WF_ERR_UNSUPPORTED, path, "unsupported 'format': '%.60s' (supported: date, time, date-time, uuid, ipv4, email)", json_string_value(fmt));
-        wf_sbuf_fmt(o, "\"\\\"\" %s \"\\\"\" space", r);
+        wf_buf_printf(o, "\"\\\"\" %s \"\\\"\" space", r);
         return true;
     }
     if (pat) {
         if (!json_is_string(pat)) return cfail(c, WF_ERR_FORMAT, path, "'pattern' must be a string");
         char msg[200];
-        wf_sbuf body = {0};
+        wf_buf body = {0};
         bool ok = wf_regex_to_gbnf(json_string_value(pat), json_string_length(pat), &body, msg, sizeof msg);
         if (ok) {
             c->prims |= PRIM_PLAIN;
-            wf_sbuf_str(o, "\"\\\"\" ");
-            wf_sbuf_add(o, body.s ? body.s : "", body.n);
-            wf_sbuf_str(o, " \"\\\"\" space");
+            wf_buf_str(o, "\"\\\"\" ");
+            wf_buf_add(o, body.p ? body.p : "", body.n);
+            wf_buf_str(o, " \"\\\"\" space");
         }
-        free(body.s);
-        if (body.oom) return oom(c);
+        free(body.p);
+        if (body.failed) return oom(c);
         if (!ok) return cfail(c, WF_ERR_UNSUPPORTED, path, "'pattern': %s", msg);
         return true;
     }
     c->prims |= PRIM_STRING;
     if (!lens) {
-        wf_sbuf_str(o, "json-string");
+        wf_buf_str(o, "json-string");
         return true;
     }
-    if (mx < 0) wf_sbuf_fmt(o, "\"\\\"\" json-char{%lld,} \"\\\"\" space", (long long)mn);
-    else wf_sbuf_fmt(o, "\"\\\"\" json-char{%lld,%lld} \"\\\"\" space", (long long)mn, (long long)mx);
+    if (mx < 0) wf_buf_printf(o, "\"\\\"\" json-char{%lld,} \"\\\"\" space", (long long)mn);
+    else wf_buf_printf(o, "\"\\\"\" json-char{%lld,%lld} \"\\\"\" space", (long long)mn, (long long)mx);
     return true;
 }
 
 /* ---- arrays ---------------------------------------------------------------------------------------- */
 
-static bool gen_array(conv *c, json_t *s, const char *path, wf_sbuf *o) {
+static bool gen_array(conv *c, json_t *s, const char *path, wf_buf *o) {
     json_t *items = json_object_get(s, "items"), *prefix = json_object_get(s, "prefixItems");
     int64_t mn = 0, mx = -1;
     if (!get_count(c, s, "minItems", path, &mn) || !get_count(c, s, "maxItems", path, &mx)) return false;
@@ -427,19 +398,19 @@ static bool gen_array(conv *c, json_t *s, const char *path, wf_sbuf *o) {
         char key[32];
         snprintf(key, sizeof key, "prefixItems/%zu", i);
         child_path(cp, sizeof cp, path, key);
-        wf_sbuf nb = {0};
+        wf_buf nb = {0};
         ok = gen_rule(c, json_array_get(prefix, i), cp, "item", &nb);
-        if (ok) snprintf(names[i], sizeof names[i], "%s", nb.s ? nb.s : "");
-        free(nb.s);
+        if (ok) snprintf(names[i], sizeof names[i], "%s", nb.p ? nb.p : "");
+        free(nb.p);
     }
     char item[64] = "json-value";
     if (ok && (mx < 0 || mx > (int64_t)k)) {
         if (items && !json_is_true(items)) {
             child_path(cp, sizeof cp, path, "items");
-            wf_sbuf nb = {0};
+            wf_buf nb = {0};
             ok = gen_rule(c, items, cp, "item", &nb);
-            if (ok) snprintf(item, sizeof item, "%s", nb.s ? nb.s : "");
-            free(nb.s);
+            if (ok) snprintf(item, sizeof item, "%s", nb.p ? nb.p : "");
+            free(nb.p);
         } else {
             c->prims |= PRIM_VALUE;
         }
@@ -450,37 +421,37 @@ static bool gen_array(conv *c, json_t *s, const char *path, wf_sbuf *o) {
     }
     /* "[" elements "]": position i is required below mn, optional after;
      * the optional ones nest so that none is skipped before a later one */
-    wf_sbuf_str(o, "\"[\" space ");
+    wf_buf_str(o, "\"[\" space ");
     int open = 0;
     int64_t i = 0;
     for (; i < (int64_t)k && (mx < 0 || i < mx); i++) {
-        if (i >= mn) wf_sbuf_str(o, "("), open++;
-        if (i) wf_sbuf_str(o, "\",\" space ");
-        wf_sbuf_str(o, names[i]);
-        wf_sbuf_str(o, " ");
+        if (i >= mn) wf_buf_str(o, "("), open++;
+        if (i) wf_buf_str(o, "\",\" space ");
+        wf_buf_str(o, names[i]);
+        wf_buf_str(o, " ");
     }
     if (mx < 0 || i < mx) { /* the homogeneous rest */
         int64_t req = mn > i ? mn - i : 0;
         int64_t opt = mx < 0 ? -1 : mx - i - req;
         if (i == 0) {
             if (req > 0) {
-                wf_sbuf_fmt(o, "%s ", item);
-                if (req > 1) wf_sbuf_fmt(o, "(\",\" space %s){%lld} ", item, (long long)(req - 1));
-                if (opt < 0) wf_sbuf_fmt(o, "(\",\" space %s)* ", item);
-                else if (opt > 0) wf_sbuf_fmt(o, "(\",\" space %s){0,%lld} ", item, (long long)opt);
+                wf_buf_printf(o, "%s ", item);
+                if (req > 1) wf_buf_printf(o, "(\",\" space %s){%lld} ", item, (long long)(req - 1));
+                if (opt < 0) wf_buf_printf(o, "(\",\" space %s)* ", item);
+                else if (opt > 0) wf_buf_printf(o, "(\",\" space %s){0,%lld} ", item, (long long)opt);
             } else if (opt != 0) {
-                if (opt < 0) wf_sbuf_fmt(o, "(%s (\",\" space %s)*)? ", item, item);
-                else if (opt == 1) wf_sbuf_fmt(o, "(%s)? ", item);
-                else wf_sbuf_fmt(o, "(%s (\",\" space %s){0,%lld})? ", item, item, (long long)(opt - 1));
+                if (opt < 0) wf_buf_printf(o, "(%s (\",\" space %s)*)? ", item, item);
+                else if (opt == 1) wf_buf_printf(o, "(%s)? ", item);
+                else wf_buf_printf(o, "(%s (\",\" space %s){0,%lld})? ", item, item, (long long)(opt - 1));
             }
         } else {
-            if (req > 0) wf_sbuf_fmt(o, "(\",\" space %s){%lld} ", item, (long long)req);
-            if (opt < 0) wf_sbuf_fmt(o, "(\",\" space %s)* ", item);
-            else if (opt > 0) wf_sbuf_fmt(o, "(\",\" space %s){0,%lld} ", item, (long long)opt);
+            if (req > 0) wf_buf_printf(o, "(\",\" space %s){%lld} ", item, (long long)req);
+            if (opt < 0) wf_buf_printf(o, "(\",\" space %s)* ", item);
+            else if (opt > 0) wf_buf_printf(o, "(\",\" space %s){0,%lld} ", item, (long long)opt);
         }
     }
-    for (; open > 0; open--) wf_sbuf_str(o, ")? ");
-    wf_sbuf_str(o, "\"]\" space");
+    for (; open > 0; open--) wf_buf_str(o, ")? ");
+    wf_buf_str(o, "\"]\" space");
     free(names);
     return true;
 }
@@ -493,11 +464,11 @@ static bool gen_array(conv *c, json_t *s, const char *path, wf_sbuf *o) {
  * (unless a key ends here), leave the trie with any other character, or
  * follow a child. */
 static bool gen_other_key(conv *c, const char *const *keys, size_t n, size_t depth, const char *prefix, size_t plen,
-                          wf_sbuf *o) {
+                          wf_buf *o) {
     /* the keys that start with prefix */
     bool ends_here = false;
-    wf_sbuf kids = {0}; /* distinct next characters (as UTF-8) */
-    wf_sbuf_str(o, "(");
+    wf_buf kids = {0}; /* distinct next characters (as UTF-8) */
+    wf_buf_str(o, "(");
     int alts = 0;
     for (size_t i = 0; i < n; i++) {
         size_t kl = strlen(keys[i]);
@@ -508,44 +479,44 @@ static bool gen_other_key(conv *c, const char *const *keys, size_t n, size_t dep
         bool seen = false;
         for (size_t j = 0; j < kids.n;) {
             size_t jl = 1;
-            while (j + jl < kids.n && ((unsigned char)kids.s[j + jl] & 0xc0) == 0x80) jl++;
-            if (jl == cl && !memcmp(kids.s + j, keys[i] + plen, cl)) seen = true;
+            while (j + jl < kids.n && ((unsigned char)kids.p[j + jl] & 0xc0) == 0x80) jl++;
+            if (jl == cl && !memcmp(kids.p + j, keys[i] + plen, cl)) seen = true;
             j += jl;
         }
         if (seen) continue;
-        wf_sbuf_add(&kids, keys[i] + plen, cl);
-        if (alts++) wf_sbuf_str(o, " | ");
-        wf_sbuf_literal(o, keys[i] + plen, cl);
-        wf_sbuf_str(o, " ");
-        if (depth > 200) { free(kids.s); return cfail(c, WF_ERR_UNSUPPORTED, "", "property names too long to exclude"); }
+        wf_buf_add(&kids, keys[i] + plen, cl);
+        if (alts++) wf_buf_str(o, " | ");
+        wf_gbnf_literal(o, keys[i] + plen, cl);
+        wf_buf_str(o, " ");
+        if (depth > 200) { free(kids.p); return cfail(c, WF_ERR_UNSUPPORTED, "", "property names too long to exclude"); }
         char *np = malloc(plen + cl + 1);
-        if (!np) { free(kids.s); return oom(c); }
+        if (!np) { free(kids.p); return oom(c); }
         memcpy(np, prefix, plen);
         memcpy(np + plen, keys[i] + plen, cl);
         bool ok = gen_other_key(c, keys, n, depth + 1, np, plen + cl, o);
         free(np);
-        if (!ok) { free(kids.s); return false; }
+        if (!ok) { free(kids.p); return false; }
     }
     /* any other character, then anything */
-    if (alts++) wf_sbuf_str(o, " | ");
-    wf_sbuf_str(o, "[^\"\\\\\\x00-\\x1F");
+    if (alts++) wf_buf_str(o, " | ");
+    wf_buf_str(o, "[^\"\\\\\\x00-\\x1F");
     for (size_t j = 0; j < kids.n;) {
         size_t jl = 1;
-        while (j + jl < kids.n && ((unsigned char)kids.s[j + jl] & 0xc0) == 0x80) jl++;
-        unsigned char ch = (unsigned char)kids.s[j];
-        if (jl == 1 && (ch == ']' || ch == '[' || ch == '-' || ch == '^')) wf_sbuf_fmt(o, "\\%c", ch);
-        else wf_sbuf_add(o, kids.s + j, jl);
+        while (j + jl < kids.n && ((unsigned char)kids.p[j + jl] & 0xc0) == 0x80) jl++;
+        unsigned char ch = (unsigned char)kids.p[j];
+        if (jl == 1 && (ch == ']' || ch == '[' || ch == '-' || ch == '^')) wf_buf_printf(o, "\\%c", ch);
+        else wf_buf_add(o, kids.p + j, jl);
         j += jl;
     }
-    wf_sbuf_str(o, "] json-plain*");
-    if (!ends_here) wf_sbuf_str(o, " | ");
-    wf_sbuf_str(o, ")");
-    free(kids.s);
+    wf_buf_str(o, "] json-plain*");
+    if (!ends_here) wf_buf_str(o, " | ");
+    wf_buf_str(o, ")");
+    free(kids.p);
     c->prims |= PRIM_PLAIN;
-    return !o->oom || oom(c);
+    return !o->failed || oom(c);
 }
 
-static bool gen_object(conv *c, json_t *s, const char *path, wf_sbuf *o) {
+static bool gen_object(conv *c, json_t *s, const char *path, wf_buf *o) {
     json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required"),
            *addl = json_object_get(s, "additionalProperties");
     if (props && !json_is_object(props)) return cfail(c, WF_ERR_FORMAT, path, "'properties' must be an object");
@@ -583,61 +554,61 @@ static bool gen_object(conv *c, json_t *s, const char *path, wf_sbuf *o) {
         char sub[300];
         snprintf(sub, sizeof sub, "properties/%s", key);
         child_path(cp, sizeof cp, path, sub);
-        wf_sbuf v = {0}, body = {0};
+        wf_buf v = {0}, body = {0};
         json_t *ks = json_string(key);
         ok = ks && gen_rule(c, ps, cp, key, &v);
         if (ok) {
             gen_literal(c, ks, &body);
-            wf_sbuf_str(&body, " \":\" space ");
-            wf_sbuf_add(&body, v.s, v.n);
+            wf_buf_str(&body, " \":\" space ");
+            wf_buf_add(&body, v.p, v.n);
             new_name(c, key, kv[k], sizeof kv[k]);
             ok = add_rule(c, kv[k], &body);
         } else if (!ks) {
             oom(c);
         }
         json_decref(ks);
-        free(v.s);
-        free(body.s);
+        free(v.p);
+        free(body.p);
         if (!ok) break;
         k++;
     }
     if (ok && extra) { /* the extra key-value rule, kv[np] */
-        wf_sbuf v = {0}, body = {0};
+        wf_buf v = {0}, body = {0};
         if (json_is_object(addl)) {
             child_path(cp, sizeof cp, path, "additionalProperties");
             ok = gen_rule(c, addl, cp, "extra", &v);
         } else {
             c->prims |= PRIM_VALUE;
-            wf_sbuf_str(&v, "json-value");
+            wf_buf_str(&v, "json-value");
         }
         if (ok) {
-            wf_sbuf_str(&body, "\"\\\"\" ");
+            wf_buf_str(&body, "\"\\\"\" ");
             ok = gen_other_key(c, keys, np, 0, "", 0, &body);
-            wf_sbuf_str(&body, " \"\\\"\" space \":\" space ");
-            wf_sbuf_add(&body, v.s, v.n);
+            wf_buf_str(&body, " \"\\\"\" space \":\" space ");
+            wf_buf_add(&body, v.p, v.n);
             new_name(c, "extra-kv", kv[np], sizeof kv[np]);
             if (ok) ok = add_rule(c, kv[np], &body);
         }
-        free(v.s);
-        free(body.s);
+        free(v.p);
+        free(body.p);
     }
     if (ok) {
         /* required ones in order, then each optional one maybe, then extras */
-        wf_sbuf_str(o, "\"{\" space ");
+        wf_buf_str(o, "\"{\" space ");
         if (n_req > 0) {
             size_t seen = 0;
             for (size_t j = 0; j < np; j++) {
                 if (isreq[j]) {
-                    if (seen++) wf_sbuf_str(o, "\",\" space ");
-                    wf_sbuf_fmt(o, "%s ", kv[j]);
+                    if (seen++) wf_buf_str(o, "\",\" space ");
+                    wf_buf_printf(o, "%s ", kv[j]);
                 } else if (seen == n_req || seen > 0) {
-                    wf_sbuf_fmt(o, "(\",\" space %s)? ", kv[j]);
+                    wf_buf_printf(o, "(\",\" space %s)? ", kv[j]);
                 } else {
                     /* an optional property before the first required one */
-                    wf_sbuf_fmt(o, "(%s \",\" space)? ", kv[j]);
+                    wf_buf_printf(o, "(%s \",\" space)? ", kv[j]);
                 }
             }
-            if (extra) wf_sbuf_fmt(o, "(\",\" space %s)* ", kv[np]);
+            if (extra) wf_buf_printf(o, "(\",\" space %s)* ", kv[np]);
         } else if (np > 0 || extra) {
             /* no required ones: the first present item has no comma; tails
              * t_j = ("," kv_j)? t_{j+1} as rules */
@@ -645,10 +616,10 @@ static bool gen_object(conv *c, json_t *s, const char *path, wf_sbuf *o) {
             char prev[64] = "";
             if (extra) {
                 new_name(c, "tail", tail, sizeof tail);
-                wf_sbuf b = {0};
-                wf_sbuf_fmt(&b, "(\",\" space %s)*", kv[np]);
+                wf_buf b = {0};
+                wf_buf_printf(&b, "(\",\" space %s)*", kv[np]);
                 ok = add_rule(c, tail, &b);
-                free(b.s);
+                free(b.p);
             }
             snprintf(prev, sizeof prev, "%s", tail);
             char (*tails)[64] = calloc(np + 1, sizeof *tails);
@@ -657,26 +628,26 @@ static bool gen_object(conv *c, json_t *s, const char *path, wf_sbuf *o) {
                 snprintf(tails[j], sizeof tails[j], "%s", prev);
                 char t[64];
                 new_name(c, "tail", t, sizeof t);
-                wf_sbuf b = {0};
-                wf_sbuf_fmt(&b, "(\",\" space %s)? %s", kv[j], prev);
+                wf_buf b = {0};
+                wf_buf_printf(&b, "(\",\" space %s)? %s", kv[j], prev);
                 ok = add_rule(c, t, &b);
-                free(b.s);
+                free(b.p);
                 snprintf(prev, sizeof prev, "%s", t);
             }
             if (ok) {
-                wf_sbuf_str(o, "(");
-                for (size_t j = 0; j < np; j++) wf_sbuf_fmt(o, "%s%s %s", j ? " | " : "", kv[j], tails[j]);
-                if (extra) wf_sbuf_fmt(o, "%s%s %s", np ? " | " : "", kv[np], tail);
-                wf_sbuf_str(o, ")? ");
+                wf_buf_str(o, "(");
+                for (size_t j = 0; j < np; j++) wf_buf_printf(o, "%s%s %s", j ? " | " : "", kv[j], tails[j]);
+                if (extra) wf_buf_printf(o, "%s%s %s", np ? " | " : "", kv[np], tail);
+                wf_buf_str(o, ")? ");
             }
             free(tails);
         }
-        wf_sbuf_str(o, "\"}\" space");
+        wf_buf_str(o, "\"}\" space");
     }
     free(keys);
     free(kv);
     free(isreq);
-    return ok && (!o->oom || oom(c));
+    return ok && (!o->failed || oom(c));
 }
 
 /* ---- $ref ---------------------------------------------------------------------------------------- */
@@ -718,11 +689,11 @@ static json_t *resolve(json_t *root, const char *ref) {
     return cur;
 }
 
-static bool gen_ref(conv *c, json_t *ref, const char *path, wf_sbuf *o) {
+static bool gen_ref(conv *c, json_t *ref, const char *path, wf_buf *o) {
     if (!json_is_string(ref)) return cfail(c, WF_ERR_FORMAT, path, "'$ref' must be a string");
     const char *r = json_string_value(ref);
     for (int i = 0; i < c->n_refs; i++)
-        if (!strcmp(c->refs[i].ref, r)) return wf_sbuf_str(o, c->refs[i].rule) || oom(c);
+        if (!strcmp(c->refs[i].ref, r)) return wf_buf_str(o, c->refs[i].rule) || oom(c);
     json_t *target = resolve(c->root, r);
     if (!target) return cfail(c, WF_ERR_FORMAT, path, "unresolvable $ref '%.200s'", r);
     if (c->n_refs == c->cap_refs) {
@@ -744,17 +715,17 @@ static bool gen_ref(conv *c, json_t *ref, const char *path, wf_sbuf *o) {
     }
     c->n_refs++;
     /* the name exists before the body, so recursive schemas refer to it */
-    wf_sbuf body = {0};
+    wf_buf body = {0};
     char tp[300];
     snprintf(tp, sizeof tp, "%s", r + 1);
     bool ok = gen(c, target, tp, name, &body) && add_rule(c, name, &body);
-    free(body.s);
-    return ok && wf_sbuf_str(o, name);
+    free(body.p);
+    return ok && wf_buf_str(o, name);
 }
 
 /* ---- one schema --------------------------------------------------------------------------------------- */
 
-static bool gen_type(conv *c, json_t *s, const char *t, const char *path, wf_sbuf *o) {
+static bool gen_type(conv *c, json_t *s, const char *t, const char *path, wf_buf *o) {
     if (!strcmp(t, "object")) return gen_object(c, s, path, o);
     if (!strcmp(t, "array")) return gen_array(c, s, path, o);
     if (!strcmp(t, "string")) return gen_string(c, s, path, o);
@@ -764,10 +735,10 @@ static bool gen_type(conv *c, json_t *s, const char *t, const char *path, wf_sbu
             json_object_get(s, "exclusiveMaximum"))
             return cfail(c, WF_ERR_UNSUPPORTED, path, "'minimum'/'maximum' on type 'number' are not supported (only on 'integer')");
         c->prims |= PRIM_NUMBER;
-        return wf_sbuf_str(o, "json-number");
+        return wf_buf_str(o, "json-number");
     }
-    if (!strcmp(t, "boolean")) return c->prims |= PRIM_BOOLEAN, wf_sbuf_str(o, "json-boolean");
-    if (!strcmp(t, "null")) return c->prims |= PRIM_NULL, wf_sbuf_str(o, "json-null");
+    if (!strcmp(t, "boolean")) return c->prims |= PRIM_BOOLEAN, wf_buf_str(o, "json-boolean");
+    if (!strcmp(t, "null")) return c->prims |= PRIM_NULL, wf_buf_str(o, "json-null");
     return cfail(c, WF_ERR_FORMAT, path, "unknown type '%.40s'", t);
 }
 
@@ -787,9 +758,9 @@ static const char *implied_type(json_t *s) {
     return NULL;
 }
 
-static bool gen(conv *c, json_t *s, const char *path, const char *hint, wf_sbuf *o) {
+static bool gen(conv *c, json_t *s, const char *path, const char *hint, wf_buf *o) {
     if (c->st != WF_OK) return false;
-    if (json_is_true(s)) return c->prims |= PRIM_VALUE, wf_sbuf_str(o, "json-value");
+    if (json_is_true(s)) return c->prims |= PRIM_VALUE, wf_buf_str(o, "json-value");
     if (json_is_false(s)) return cfail(c, WF_ERR_UNSUPPORTED, path, "the schema 'false' matches nothing");
     if (!json_is_object(s)) return cfail(c, WF_ERR_FORMAT, path, "a schema must be an object or a boolean");
     if (++c->depth > MAX_DEPTH) return cfail(c, WF_ERR_UNSUPPORTED, path, "schema nested deeper than %d", MAX_DEPTH);
@@ -812,7 +783,7 @@ static bool gen(conv *c, json_t *s, const char *path, const char *hint, wf_sbuf 
     json_t *en = json_object_get(s, "enum"), *cn = json_object_get(s, "const"), *type = json_object_get(s, "type");
     if (ok && add_null) {
         c->prims |= PRIM_NULL;
-        wf_sbuf_str(o, "(json-null | ");
+        wf_buf_str(o, "(json-null | ");
     }
     if (!ok) {
     } else if (ref || any || one) {
@@ -828,15 +799,15 @@ static bool gen(conv *c, json_t *s, const char *path, const char *hint, wf_sbuf 
             } else {
                 size_t i;
                 json_t *x;
-                wf_sbuf_str(o, "(");
+                wf_buf_str(o, "(");
                 json_array_foreach(list, i, x) {
                     char cp[512], k2[32];
                     snprintf(k2, sizeof k2, "%s/%zu", which, i);
                     child_path(cp, sizeof cp, path, k2);
-                    if (i) wf_sbuf_str(o, " | ");
+                    if (i) wf_buf_str(o, " | ");
                     if (!(ok = gen_rule(c, x, cp, hint, o))) break;
                 }
-                wf_sbuf_str(o, ")");
+                wf_buf_str(o, ")");
             }
         }
     } else if (en) {
@@ -849,24 +820,24 @@ static bool gen(conv *c, json_t *s, const char *path, const char *hint, wf_sbuf 
         if (json_array_size(type) == 0) ok = cfail(c, WF_ERR_FORMAT, path, "'type' is an empty list");
         size_t i;
         json_t *x;
-        wf_sbuf_str(o, "(");
+        wf_buf_str(o, "(");
         json_array_foreach(type, i, x) {
             if (!ok) break;
             if (!json_is_string(x)) { ok = cfail(c, WF_ERR_FORMAT, path, "'type' must hold strings"); break; }
-            if (i) wf_sbuf_str(o, " | ");
+            if (i) wf_buf_str(o, " | ");
             ok = gen_type(c, s, json_string_value(x), path, o);
         }
-        wf_sbuf_str(o, ")");
+        wf_buf_str(o, ")");
     } else if (type) {
         ok = cfail(c, WF_ERR_FORMAT, path, "'type' must be a string or a list of strings");
     } else {
         const char *t = implied_type(s);
         if (t) ok = gen_type(c, s, t, path, o);
-        else c->prims |= PRIM_VALUE, ok = wf_sbuf_str(o, "json-value");
+        else c->prims |= PRIM_VALUE, ok = wf_buf_str(o, "json-value");
     }
-    if (ok && add_null) wf_sbuf_str(o, ")");
+    if (ok && add_null) wf_buf_str(o, ")");
     c->depth--;
-    if (ok && o->oom) ok = oom(c);
+    if (ok && o->failed) ok = oom(c);
     return ok;
 }
 
@@ -886,7 +857,7 @@ void wf_gbnf_builder_free(wf_gbnf_builder *b) {
     if (!b) return;
     for (int i = 0; i < b->c.n_refs; i++) free(b->c.refs[i].ref), free(b->c.refs[i].rule);
     free(b->c.refs);
-    free(b->c.rules.s);
+    free(b->c.rules.p);
     free(b);
 }
 
@@ -905,12 +876,12 @@ wf_status wf_gbnf_builder_add_schema(wf_gbnf_builder *b, const char *schema, siz
     c->err = err;
     c->st = WF_OK;
     c->depth = 0;
-    wf_sbuf top = {0};
+    wf_buf top = {0};
     if (gen(c, root, "", "schema", &top)) {
         new_name(c, "schema", rule, cap);
         add_rule(c, rule, &top);
     }
-    free(top.s);
+    free(top.p);
     c->root = NULL;
     json_decref(root);
     wf_status st = c->st;
@@ -920,10 +891,10 @@ wf_status wf_gbnf_builder_add_schema(wf_gbnf_builder *b, const char *schema, siz
 
 wf_status wf_gbnf_builder_add_rule(wf_gbnf_builder *b, const char *name, const char *body, wf_error *err) {
     if (!b || !name || !body) return wf_fail(err, WF_ERR_INVALID_ARG, "json_schema: bad builder arguments");
-    wf_sbuf t = {0};
-    wf_sbuf_str(&t, body);
-    bool ok = !t.oom && add_rule(&b->c, name, &t);
-    free(t.s);
+    wf_buf t = {0};
+    wf_buf_str(&t, body);
+    bool ok = !t.failed && add_rule(&b->c, name, &t);
+    free(t.p);
     if (!ok) return wf_fail(err, WF_ERR_NOMEM, "json_schema: out of memory");
     return WF_OK;
 }
@@ -934,17 +905,17 @@ void wf_gbnf_builder_use_value(wf_gbnf_builder *b) {
 
 wf_status wf_gbnf_builder_finish(wf_gbnf_builder *b, const char *root_body, char **gbnf, wf_error *err) {
     if (!b || !root_body || !gbnf) return wf_fail(err, WF_ERR_INVALID_ARG, "json_schema: bad builder arguments");
-    wf_sbuf out = {0};
-    wf_sbuf_str(&out, "root ::= ");
-    wf_sbuf_str(&out, root_body);
-    wf_sbuf_str(&out, "\n");
-    wf_sbuf_add(&out, b->c.rules.s ? b->c.rules.s : "", b->c.rules.n);
+    wf_buf out = {0};
+    wf_buf_str(&out, "root ::= ");
+    wf_buf_str(&out, root_body);
+    wf_buf_str(&out, "\n");
+    wf_buf_add(&out, b->c.rules.p ? b->c.rules.p : "", b->c.rules.n);
     write_prims(&b->c, &out);
-    if (out.oom) {
-        free(out.s);
+    if (out.failed) {
+        free(out.p);
         return wf_fail(err, WF_ERR_NOMEM, "json_schema: out of memory");
     }
-    *gbnf = out.s;
+    *gbnf = out.p;
     return WF_OK;
 }
 
@@ -977,14 +948,14 @@ wf_status wf_grammar_from_json_schema(const char *schema, size_t len, wf_grammar
 wf_status wf_grammar_json_object(wf_grammar **out, wf_error *err) {
     static const char k_gbnf[] = "root ::= json-object\n";
     conv c = {.prims = PRIM_VALUE};
-    wf_sbuf b = {0};
-    wf_sbuf_str(&b, k_gbnf);
+    wf_buf b = {0};
+    wf_buf_str(&b, k_gbnf);
     write_prims(&c, &b);
-    if (b.oom) {
-        free(b.s);
+    if (b.failed) {
+        free(b.p);
         return wf_fail(err, WF_ERR_NOMEM, "json_schema: out of memory");
     }
-    wf_status st = wf_grammar_from_gbnf(b.s, b.n, out, err);
-    free(b.s);
+    wf_status st = wf_grammar_from_gbnf(b.p, b.n, out, err);
+    free(b.p);
     return st;
 }

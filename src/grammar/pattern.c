@@ -21,7 +21,7 @@
 typedef struct rx {
     const char *s;
     size_t n, i;
-    wf_sbuf *o;
+    wf_buf *o;
     char *msg;
     size_t msg_cap;
     int depth;
@@ -54,7 +54,7 @@ static int32_t rx_utf8(rx *r) {
 }
 
 /* The JSON encoding of one character as a GBNF literal. */
-static void emit_char(wf_sbuf *o, uint32_t cp) {
+static void emit_char(wf_buf *o, uint32_t cp) {
     char buf[8];
     size_t n = 0;
     if (cp == '"') n = (size_t)snprintf(buf, sizeof buf, "\\\"");
@@ -72,15 +72,15 @@ static void emit_char(wf_sbuf *o, uint32_t cp) {
     else
         buf[n++] = (char)(0xf0 | (cp >> 18)), buf[n++] = (char)(0x80 | ((cp >> 12) & 0x3f)),
         buf[n++] = (char)(0x80 | ((cp >> 6) & 0x3f)), buf[n++] = (char)(0x80 | (cp & 0x3f));
-    wf_sbuf_literal(o, buf, n);
+    wf_gbnf_literal(o, buf, n);
 }
 
-static void emit_cp_in_class(wf_sbuf *o, uint32_t cp) {
+static void emit_cp_in_class(wf_buf *o, uint32_t cp) {
     if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') || cp == ' ' || cp == '_')
-        wf_sbuf_fmt(o, "%c", (char)cp);
-    else if (cp < 0x100) wf_sbuf_fmt(o, "\\x%02X", (unsigned)cp);
-    else if (cp < 0x10000) wf_sbuf_fmt(o, "\\u%04X", (unsigned)cp);
-    else wf_sbuf_fmt(o, "\\U%08X", (unsigned)cp);
+        wf_buf_printf(o, "%c", (char)cp);
+    else if (cp < 0x100) wf_buf_printf(o, "\\x%02X", (unsigned)cp);
+    else if (cp < 0x10000) wf_buf_printf(o, "\\u%04X", (unsigned)cp);
+    else wf_buf_printf(o, "\\U%08X", (unsigned)cp);
 }
 
 /* Ranges of a class escape (\d \w \s); n set to 0 for others. */
@@ -130,23 +130,23 @@ static int32_t escaped_char(rx *r) {
 
 /* Positive class: unescaped characters as one GBNF class, plus JSON escapes
  * for the characters that need them. Negated: unescaped characters only. */
-static void emit_class(wf_sbuf *o, const cpr *rg, int n, bool negate) {
+static void emit_class(wf_buf *o, const cpr *rg, int n, bool negate) {
     if (negate) {
-        wf_sbuf_str(o, "[^\"\\\\\\x00-\\x1F");
+        wf_buf_str(o, "[^\"\\\\\\x00-\\x1F");
         for (int i = 0; i < n; i++) {
             emit_cp_in_class(o, rg[i].lo);
-            if (rg[i].hi != rg[i].lo) wf_sbuf_str(o, "-"), emit_cp_in_class(o, rg[i].hi);
+            if (rg[i].hi != rg[i].lo) wf_buf_str(o, "-"), emit_cp_in_class(o, rg[i].hi);
         }
-        wf_sbuf_str(o, "]");
+        wf_buf_str(o, "]");
         return;
     }
-    wf_sbuf_str(o, "(");
+    wf_buf_str(o, "(");
     int alts = 0;
-    wf_sbuf plain = {0};
+    wf_buf plain = {0};
     for (int i = 0; i < n; i++) {
         uint32_t lo = rg[i].lo, hi = rg[i].hi;
         for (uint32_t c = lo; c <= hi && c < 0x20; c++) { /* control characters: escapes */
-            if (alts++) wf_sbuf_str(o, " | ");
+            if (alts++) wf_buf_str(o, " | ");
             emit_char(o, c);
         }
         if (lo < 0x20) lo = 0x20;
@@ -154,7 +154,7 @@ static void emit_class(wf_sbuf *o, const cpr *rg, int n, bool negate) {
         uint32_t cuts[] = {'"', '\\'};
         for (int k = 0; k < 2; k++)
             if (lo <= cuts[k] && cuts[k] <= hi) {
-                if (alts++) wf_sbuf_str(o, " | ");
+                if (alts++) wf_buf_str(o, " | ");
                 emit_char(o, cuts[k]);
             }
         const uint32_t piece[3][2] = {{lo, hi < 0x21 ? hi : 0x21}, {lo > 0x23 ? lo : 0x23, hi < 0x5b ? hi : 0x5b},
@@ -162,18 +162,18 @@ static void emit_class(wf_sbuf *o, const cpr *rg, int n, bool negate) {
         for (int k = 0; k < 3; k++) {
             if (piece[k][0] > piece[k][1]) continue;
             emit_cp_in_class(&plain, piece[k][0]);
-            if (piece[k][1] != piece[k][0]) wf_sbuf_str(&plain, "-"), emit_cp_in_class(&plain, piece[k][1]);
+            if (piece[k][1] != piece[k][0]) wf_buf_str(&plain, "-"), emit_cp_in_class(&plain, piece[k][1]);
         }
     }
     if (plain.n) {
-        if (alts++) wf_sbuf_str(o, " | ");
-        wf_sbuf_str(o, "[");
-        wf_sbuf_add(o, plain.s, plain.n);
-        wf_sbuf_str(o, "]");
+        if (alts++) wf_buf_str(o, " | ");
+        wf_buf_str(o, "[");
+        wf_buf_add(o, plain.p, plain.n);
+        wf_buf_str(o, "]");
     }
-    free(plain.s);
-    if (!alts) wf_sbuf_str(o, "[^\\x00-\\U0010FFFF]"); /* matches nothing: refused by the caller */
-    wf_sbuf_str(o, ")");
+    free(plain.p);
+    if (!alts) wf_buf_str(o, "[^\\x00-\\U0010FFFF]"); /* matches nothing: refused by the caller */
+    wf_buf_str(o, ")");
 }
 
 static bool parse_class(rx *r) {
@@ -236,18 +236,18 @@ static bool parse_atom(rx *r) {
             if (r->i + 1 < r->n && r->s[r->i + 1] == ':') r->i += 2;
             else return rfail(r, "lookaround and named groups are not supported");
         }
-        wf_sbuf_str(r->o, "(");
+        wf_buf_str(r->o, "(");
         if (!parse_alt(r)) return false;
         if (r->i >= r->n || r->s[r->i] != ')') return rfail(r, "an unclosed group");
         r->i++;
         r->depth--;
-        wf_sbuf_str(r->o, ")");
+        wf_buf_str(r->o, ")");
         return true;
     }
     if (c == '[') return parse_class(r);
     if (c == '.') {
         r->i++;
-        wf_sbuf_str(r->o, "json-plain");
+        wf_buf_str(r->o, "json-plain");
         return true;
     }
     if (c == '^' || c == '$') return rfail(r, "anchors inside the pattern are not supported");
@@ -295,18 +295,18 @@ static bool parse_seq(rx *r) {
         if (r->i >= r->n) break;
         char q = r->s[r->i];
         if (q != '*' && q != '+' && q != '?' && q != '{') {
-            wf_sbuf_str(r->o, " ");
+            wf_buf_str(r->o, " ");
             continue;
         }
         /* wrap the atom: ( atom )quantifier */
         size_t alen = r->o->n - mark;
         char *atom = malloc(alen + 1);
         if (!atom) return rfail(r, "out of memory");
-        memcpy(atom, r->o->s + mark, alen);
+        memcpy(atom, r->o->p + mark, alen);
         r->o->n = mark;
-        wf_sbuf_str(r->o, "(");
-        wf_sbuf_add(r->o, atom, alen);
-        wf_sbuf_str(r->o, ")");
+        wf_buf_str(r->o, "(");
+        wf_buf_add(r->o, atom, alen);
+        wf_buf_str(r->o, ")");
         free(atom);
         if (q == '{') {
             r->i++;
@@ -321,34 +321,34 @@ static bool parse_seq(rx *r) {
             if (r->i >= r->n || r->s[r->i] != '}') return rfail(r, "a bad {m,n} quantifier");
             r->i++;
             if (mx >= 0 && mx < mn) return rfail(r, "a {m,n} quantifier with n < m");
-            if (mx < 0) wf_sbuf_fmt(r->o, "{%ld,}", mn);
-            else wf_sbuf_fmt(r->o, "{%ld,%ld}", mn, mx);
+            if (mx < 0) wf_buf_printf(r->o, "{%ld,}", mn);
+            else wf_buf_printf(r->o, "{%ld,%ld}", mn, mx);
         } else {
             r->i++;
-            wf_sbuf_fmt(r->o, "%c", q);
+            wf_buf_printf(r->o, "%c", q);
         }
         if (r->i < r->n && r->s[r->i] == '?') r->i++; /* lazy: the same strings */
         if (r->i < r->n && (r->s[r->i] == '*' || r->s[r->i] == '+' || r->s[r->i] == '{'))
             return rfail(r, "a quantifier after a quantifier");
-        wf_sbuf_str(r->o, " ");
+        wf_buf_str(r->o, " ");
     }
-    if (!any) wf_sbuf_str(r->o, "\"\"");
+    if (!any) wf_buf_str(r->o, "\"\"");
     return true;
 }
 
 static bool parse_alt(rx *r) {
-    wf_sbuf_str(r->o, "(");
+    wf_buf_str(r->o, "(");
     if (!parse_seq(r)) return false;
     while (r->i < r->n && r->s[r->i] == '|') {
         r->i++;
-        wf_sbuf_str(r->o, " | ");
+        wf_buf_str(r->o, " | ");
         if (!parse_seq(r)) return false;
     }
-    wf_sbuf_str(r->o, ")");
+    wf_buf_str(r->o, ")");
     return true;
 }
 
-bool wf_regex_to_gbnf(const char *re, size_t n, wf_sbuf *out, char *msg, size_t msg_cap) {
+bool wf_regex_to_gbnf(const char *re, size_t n, wf_buf *out, char *msg, size_t msg_cap) {
     size_t start = 0, end = n;
     bool head = n > 0 && re[0] == '^';
     if (head) start = 1;
@@ -359,9 +359,9 @@ bool wf_regex_to_gbnf(const char *re, size_t n, wf_sbuf *out, char *msg, size_t 
         if (bs % 2 == 0) tail = true, end--;
     }
     rx r = {.s = re + start, .n = end - start, .o = out, .msg = msg, .msg_cap = msg_cap};
-    if (!head) wf_sbuf_str(out, "json-plain* ");
+    if (!head) wf_buf_str(out, "json-plain* ");
     if (!parse_alt(&r)) return false;
     if (r.i != r.n) return rfail(&r, "an unmatched ')'");
-    if (!tail) wf_sbuf_str(out, " json-plain*");
-    return !out->oom || rfail(&r, "out of memory");
+    if (!tail) wf_buf_str(out, " json-plain*");
+    return !out->failed || rfail(&r, "out of memory");
 }
