@@ -126,9 +126,9 @@ static double time_read(bench_ctx *b, int reps, uint64_t *sink) {
     if (reps > 64) reps = 64;
     const size_t mat = b->row * (size_t)b->rows;
     for (int rep = 0; rep < reps; rep++) {
-        const double t0 = wf_time_now();
+        const double t0 = now();
         *sink += read_bytes(b->w + (size_t)(rep % b->n_mats) * mat, mat);
-        ts[rep] = wf_time_now() - t0;
+        ts[rep] = now() - t0;
     }
     qsort(ts, (size_t)reps, sizeof ts[0], cmp_double);
     return ts[reps / 2];
@@ -140,12 +140,12 @@ static double time_matvec(bench_ctx *b, bool use_gemm, int nc, int reps) {
     if (reps > 64) reps = 64;
     for (int rep = 0; rep < reps; rep++) {
         const uint8_t *w = b->w + (size_t)(rep % b->n_mats) * b->row * (size_t)b->rows;
-        const double t0 = wf_time_now();
+        const double t0 = now();
         if (use_gemm)
             b->k->gemm[b->t](b->cols, (int)b->rows, nc, w, b->row, b->a, b->arow, b->out, (size_t)b->rows);
         else
             for (int64_t r = 0; r < b->rows; r++) b->k->vec_dot[b->t](b->cols, &b->out[r], w + (size_t)r * b->row, b->a);
-        ts[rep] = wf_time_now() - t0;
+        ts[rep] = now() - t0;
     }
     qsort(ts, (size_t)reps, sizeof ts[0], cmp_double);
     return ts[reps / 2];
