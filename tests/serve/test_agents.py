@@ -30,16 +30,12 @@ import sys
 import tempfile
 
 import test_server_common as C
+import testlib as T
+from testlib import check, skip
 
-SKIP = 77
 SRC = os.environ.get("WAFER_SRC", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BUILD = os.environ.get("WAFER_BUILD", tempfile.gettempdir())
 ANSWER = ["Hello", " from", " wafer."]
-
-
-def skip(msg):
-    print("SKIP: " + msg)
-    sys.exit(SKIP)
 
 
 def install(pkgdir, marker):
@@ -108,9 +104,7 @@ def run_qwen(s, d, tmp):
 
 def main():
     which = sys.argv[1] if len(sys.argv) > 1 else "codex"
-    if not C.WAFER:
-        print("WAFER not set")
-        return SKIP
+    T.need_wafer()
     if which == "qwen":
         if not (sys.platform.startswith("linux") and os.uname().machine == "x86_64"):
             skip("Qwen Code needs node >= 22: the pinned Node.js 22 package is linux-x64 only")
@@ -126,19 +120,17 @@ def main():
         try:
             r = run_qwen(s, d, tmp) if which == "qwen" else run_codex(s, d, tmp)
         except subprocess.TimeoutExpired as e:
-            print("FAIL %s timed out\n%s" % (which, "\n".join(s.log[-20:])))
-            return 1
+            T.fail("%s timed out\n%s" % (which, "\n".join(s.log[-20:])))
+            return T.summary("test_agents " + which)
         log = "\n".join(s.log)
     print("exit %d\n--- stdout\n%s\n--- stderr (tail)\n%s\n--- server log\n%s" %
           (r.returncode, r.stdout[-2000:], r.stderr[-2500:], "\n".join(log.splitlines()[-8:])))
-    fails = 0
     path = "/v1/chat/completions" if which == "qwen" else "/v1/responses"
-    for ok, msg in ((r.returncode == 0, "%s exits 0" % which),
-                    ("".join(ANSWER) in r.stdout, "%s prints the model's answer" % which),
-                    ("POST %s 200" % path in log, "the server log shows POST %s 200" % path)):
-        print(("ok   " if ok else "FAIL ") + msg)
-        fails += not ok
-    return 1 if fails else 0
+    T.print_ok = True
+    check(r.returncode == 0, "%s exits 0" % which)
+    check("".join(ANSWER) in r.stdout, "%s prints the model's answer" % which)
+    check("POST %s 200" % path in log, "the server log shows POST %s 200" % path)
+    return T.summary("test_agents " + which)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,14 @@ import tempfile
 import forward_np
 import test_server_common as C
 import test_server_openai as O
+import testlib as T
+from testlib import check
+
+T.print_ok = True
 
 
 def main():
-    if not C.WAFER:
-        print("WAFER not set")
-        return 77
+    T.need_wafer()
     node, d = O.ensure_node()
     shutil.copyfile(os.path.join(O.SRC, "tests", "serve", "test_responses_openai.mjs"), os.path.join(d, "test_responses_openai.mjs"))
     tmp = tempfile.mkdtemp(prefix="wf_resp_oai_")
@@ -31,25 +33,24 @@ def main():
     C.make_tool_model(tool)
     with C.Server(small, "--kv", "f32") as s, C.Server(tool) as t, C.Server(big, "--parallel", "1") as b:
         try:
-            r = subprocess.run([node, os.path.join(d, "test_responses_openai.mjs"), s.url, t.url, b.url], cwd=d,
-                               capture_output=True, text=True, timeout=100)
+            r = T.run([node, os.path.join(d, "test_responses_openai.mjs"), s.url, t.url, b.url], cwd=d, text=True,
+                      timeout=100)
         except subprocess.TimeoutExpired:
-            print("FAIL the SDK script timed out")
-            return 1
+            T.fail("the SDK script timed out")
+            return T.summary("test_responses_openai")
         log = "\n".join(s.log)
     print(r.stdout)
     if r.stderr.strip():
         print(r.stderr[-3000:])
-    fails = 0 if r.returncode == 0 else 1
+    check(r.returncode == 0, "the SDK script's checks pass (exit %d)" % r.returncode)
     res = {}
     for line in r.stdout.splitlines():
         if line.startswith("RESULT "):
             o = json.loads(line[7:])
             res[o["name"]] = o["value"]
     plain = res.get("plain")
-    if not plain:
-        print("FAIL no result from the SDK script")
-        return 1
+    if not check(plain, "a result from the SDK script"):
+        return T.summary("test_responses_openai")
     im_s, im_e = C.special_id("<|im_start|>"), C.special_id("<|im_end|>")
     ids = []
     for role, content in (("system", "You are terse."), ("user", "Write a function.")):
@@ -59,14 +60,10 @@ def main():
     logits = forward_np.forward(forward_np.Model(small), ids + gen)
     gap = max(float(logits[len(ids) - 1 + i].max() - logits[len(ids) - 1 + i][tk]) for i, tk in enumerate(gen))
     ok = plain["input_tokens"] == len(ids) and gap <= 2e-3
-    print(("ok   " if ok else "FAIL ") + "the SDK's answer == numpy greedy on the ChatML prompt (gap %.2g)" % gap)
-    ok2 = "POST /v1/responses 200" in log
-    print(("ok   " if ok2 else "FAIL ") + "the server log shows POST /v1/responses 200")
-    fails += (not ok) + (not ok2)
-    if C.SANITIZER_REPORTS:
-        print("FAIL sanitizer reports")
-        fails += 1
-    return 1 if fails else 0
+    check(ok, "the SDK's answer == numpy greedy on the ChatML prompt (gap %.2g)" % gap)
+    check("POST /v1/responses 200" in log, "the server log shows POST /v1/responses 200")
+    check(not C.SANITIZER_REPORTS, "no sanitizer reports")
+    return T.summary("test_responses_openai")
 
 
 if __name__ == "__main__":
