@@ -255,15 +255,32 @@ char *wf_api_chat_chunk_tool_calls(const wf_api_result *r, bool include_usage);
 
 /* ---- tool calls (tool_calls.c) -------------------------------------------- */
 
-/* Parse the tool calls of an answer (Hermes/Qwen <tool_call> blocks,
- * Mistral [TOOL_CALLS]). Returns how many (0: none, the answer is content;
+/* Parse the tool calls of an answer (Hermes/Qwen <tool_call> blocks with JSON
+ * or Qwen3-Coder's XML, Mistral [TOOL_CALLS], Llama 3.x JSON and
+ * <|python_tag|>, DeepSeek's tool-call tokens). Returns how many (0: none, the answer is content;
  * -1: out of memory); with calls, *calls_json is a malloc'd JSON array of
  * OpenAI tool_calls (ids "call_<id_prefix>_<i>") and *content_len the length
  * of the text before them (trailing white space dropped). */
 int wf_api_tool_calls(const char *text, size_t n, const char *id_prefix, char **calls_json, size_t *content_len);
 /* How much of a streamed answer can be sent as content: up to a tool-call
- * marker, holding back a tail that may be the start of one. */
+ * marker, holding back a tail that may be the start of one (and everything
+ * while the answer may still be a Llama-style JSON call). */
 size_t wf_api_tool_safe_len(const char *text, size_t n);
+/* A call as far as the answer has written it. */
+typedef struct wf_api_tool_call_part {
+    char *name;              /* malloc'd                                       */
+    char *args;              /* malloc'd: the arguments so far, always a prefix
+                                of the final arguments (a JSON object's text)  */
+    size_t args_len;
+    bool complete;
+} wf_api_tool_call_part;
+/* The calls in text[0..n) (a finished answer when final) whose names are
+ * known, at most max; *content_len: the text before them. Returns how many
+ * (0: none, or not calls after all: then *content_len = n when final; -1: out
+ * of memory). Free the parts with wf_api_tool_parts_free. */
+int wf_api_tool_calls_partial(const char *text, size_t n, bool final, wf_api_tool_call_part *out, int max,
+                              size_t *content_len);
+void wf_api_tool_parts_free(wf_api_tool_call_part *p, int n);
 
 /* Length of the longest prefix of s[0..n) made of whole UTF-8 characters
  * (a character cut at the end is left out; invalid bytes count as whole). */

@@ -257,12 +257,25 @@ static bool stream_next(conn *k) {
         }
     }
     const bool tools = (r->api.kind == WF_API_CHAT || r->api.kind == WF_API_RESPONSES) && r->api.tools;
+    /* Responses with tools: content and calls as they are written (responses.c) */
+    const bool resp_calls = tools && r->api.kind == WF_API_RESPONSES;
     for (;;) {
+        if (resp_calls && r->state != SRV_DONE) {
+            char *ev = NULL;
+            if (!srv_responses_stream_progress(s, r, &ev)) {
+                ok = false;
+                break;
+            }
+            if (ev) {
+                ok = pend_raw(k, ev);
+                break;
+            }
+        }
         /* with tools, text from a tool-call marker on is held for the end */
         size_t avail = r->n_text;
         if (tools) avail = r->state == SRV_DONE ? k->sent_text : wf_api_tool_safe_len(r->text, r->n_text);
         if (avail < k->sent_text) avail = k->sent_text;
-        if (avail > k->sent_text) {
+        if (avail > k->sent_text && !resp_calls) {
             size_t n = avail - k->sent_text;
             const char *t = r->text + k->sent_text;
             wf_api_result res;

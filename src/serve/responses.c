@@ -180,11 +180,17 @@ static bool rstore_delete(srv_rstore *st, const char *id) {
 
 /* ---- a request ------------------------------------------------------------ */
 
+#define STREAM_CALLS 64
+
 struct srv_resp {
-    uint64_t seq;            /* next sequence_number           */
-    bool msg_open;           /* the message item was announced */
-    size_t sent;             /* text bytes sent as deltas      */
+    uint64_t seq;            /* next sequence_number                      */
+    bool msg_open;           /* the message item was announced            */
+    bool msg_closed;         /* ... and closed (a call came after it)      */
+    size_t sent;             /* text bytes sent as deltas                 */
     char msg_id[64];
+    int n_calls;             /* function_call items announced             */
+    size_t args_sent[STREAM_CALLS];
+    bool call_done[STREAM_CALLS];
 };
 
 void srv_resp_free(srv_resp *x) { free(x); }
@@ -388,6 +394,88 @@ char *srv_responses_stream_text(wf_server *s, srv_req *r, const char *t, size_t 
     return sb_done(&b);
 }
 
+/* The message item's closing events (its text: what was sent). */
+static void close_message(sbuf *b, srv_req *r) {
+    if (!r->resp->msg_open || r->resp->msg_closed) return;
+    r->resp->msg_closed = true;
+    const char *t = r->text ? r->text : "";
+    size_t n = r->resp->sent;
+    sb_event(b, r, "response.output_text.done",
+             json_pack("{s:s, s:i, s:i, s:s%, s:[]}", "item_id", r->resp->msg_id, "output_index", 0, "content_index", 0, "text", t, n,
+                       "logprobs"));
+    sb_event(b, r, "response.content_part.done",
+             json_pack("{s:s, s:i, s:i, s:{s:s, s:s%, s:[], s:[]}}", "item_id", r->resp->msg_id, "output_index", 0, "content_index", 0,
+                       "part", "type", "output_text", "text", t, n, "annotations", "logprobs"));
+    sb_event(b, r, "response.output_item.done", json_pack("{s:i, s:o}", "output_index", 0, "item", msg_item(r, "completed", t, n, true)));
+}
+
+/* Function call items for the calls parsed so far: announced once, then
+ * argument deltas, then done when the call is whole. */
+static void emit_calls(sbuf *b, srv_req *r, const wf_api_tool_call_part *p, int k) {
+    srv_resp *x = r->resp;
+    const char *suffix = strchr(r->id, '_') ? strchr(r->id, '_') + 1 : r->id;
+    int base = x->msg_open ? 1 : 0;
+    for (int i = 0; i < k && i < STREAM_CALLS; i++) {
+        char id[96], call_id[96];
+        snprintf(id, sizeof id, "fc_%s_%d", suffix, i);
+        snprintf(call_id, sizeof call_id, "call_%s_%d", r->id, i);
+        if (i >= x->n_calls) {
+            close_message(b, r);
+            sb_event(b, r, "response.output_item.added",
+                     json_pack("{s:i, s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "output_index", base + i, "item", "id", id, "type",
+                               "function_call", "status", "in_progress", "call_id", call_id, "name", p[i].name, "arguments", ""));
+            x->n_calls = i + 1;
+        }
+        if (p[i].args_len > x->args_sent[i]) {
+            sb_event(b, r, "response.function_call_arguments.delta",
+                     json_pack("{s:s, s:i, s:s%}", "item_id", id, "output_index", base + i, "delta", p[i].args + x->args_sent[i],
+                               p[i].args_len - x->args_sent[i]));
+            x->args_sent[i] = p[i].args_len;
+        }
+        if (p[i].complete && !x->call_done[i]) {
+            x->call_done[i] = true;
+            sb_event(b, r, "response.function_call_arguments.done",
+                     json_pack("{s:s, s:i, s:s, s:s%}", "item_id", id, "output_index", base + i, "name", p[i].name, "arguments",
+                               p[i].args, p[i].args_len));
+            sb_event(b, r, "response.output_item.done",
+                     json_pack("{s:i, s:{s:s, s:s, s:s, s:s, s:s, s:s%}}", "output_index", base + i, "item", "id", id, "type",
+                               "function_call", "status", "completed", "call_id", call_id, "name", p[i].name, "arguments",
+                               p[i].args, p[i].args_len));
+        }
+    }
+}
+
+/* Content that can be sent: before any call marker, not a trailing run of
+ * white space (it is dropped when a call follows), whole characters. */
+static size_t content_ready(const srv_req *r) {
+    size_t safe = wf_api_tool_safe_len(r->text, r->n_text);
+    while (safe > r->resp->sent && strchr(" \n\r\t", r->text[safe - 1])) safe--;
+    if (safe <= r->resp->sent) return r->resp->sent;
+    return r->resp->sent + wf_api_utf8_complete(r->text + r->resp->sent, safe - r->resp->sent);
+}
+
+bool srv_responses_stream_progress(wf_server *s, srv_req *r, char **sse) {
+    (void)s;
+    *sse = NULL;
+    sbuf b = {0};
+    if (r->resp->n_calls == 0) {
+        size_t ready = content_ready(r);
+        if (ready > r->resp->sent) text_delta(&b, r, r->text + r->resp->sent, ready - r->resp->sent);
+    }
+    wf_api_tool_call_part parts[STREAM_CALLS];
+    size_t cl;
+    int k = r->n_text ? wf_api_tool_calls_partial(r->text, r->n_text, false, parts, r->api.parallel_tool_calls ? STREAM_CALLS : 1, &cl) : 0;
+    if (k < 0) b.oom = true;
+    if (k > 0) emit_calls(&b, r, parts, k);
+    if (k > 0) wf_api_tool_parts_free(parts, k);
+    if (b.oom) {
+        free(b.p);
+        return false;
+    }
+    *sse = b.p;
+    return true;
+}
+
 char *srv_responses_stream_end(wf_server *s, srv_req *r) {
     wf_buf b = {0};
     if (r->st != WF_OK) {
@@ -400,43 +488,15 @@ char *srv_responses_stream_end(wf_server *s, srv_req *r) {
     size_t text_len;
     char *calls;
     answer_parts(r, &text_len, &calls);
-    if (text_len > r->resp->sent) text_delta(&b, r, r->text + r->resp->sent, text_len - r->resp->sent);
-    json_t *tc = calls ? json_loads(calls, 0, NULL) : NULL;
-    if (!r->resp->msg_open && json_array_size(tc) == 0) open_message(&b, r);
-    int idx = 0;
-    if (r->resp->msg_open) {
-        sb_event(&b, r, "response.output_text.done",
-                 json_pack("{s:s, s:i, s:i, s:s%, s:[]}", "item_id", r->resp->msg_id, "output_index", 0, "content_index", 0, "text",
-                           r->text ? r->text : "", text_len, "logprobs"));
-        sb_event(&b, r, "response.content_part.done",
-                 json_pack("{s:s, s:i, s:i, s:{s:s, s:s%, s:[], s:[]}}", "item_id", r->resp->msg_id, "output_index", 0,
-                           "content_index", 0, "part", "type", "output_text", "text", r->text ? r->text : "", text_len,
-                           "annotations", "logprobs"));
-        sb_event(&b, r, "response.output_item.done",
-                 json_pack("{s:i, s:o}", "output_index", 0, "item", msg_item(r, "completed", r->text ? r->text : "", text_len, true)));
-        idx = 1;
-    }
-    const char *suffix = strchr(r->id, '_') ? strchr(r->id, '_') + 1 : r->id;
-    size_t i;
-    json_t *c;
-    json_array_foreach(tc, i, c) {
-        json_t *f = json_object_get(c, "function");
-        char id[96];
-        snprintf(id, sizeof id, "fc_%s_%zu", suffix, i);
-        json_t *name = json_object_get(f, "name"), *args = json_object_get(f, "arguments"), *cid = json_object_get(c, "id");
-        int oi = idx + (int)i;
-        sb_event(&b, r, "response.output_item.added",
-                 json_pack("{s:i, s:{s:s, s:s, s:s, s:O, s:O, s:s}}", "output_index", oi, "item", "id", id, "type", "function_call",
-                           "status", "in_progress", "call_id", cid, "name", name, "arguments", ""));
-        sb_event(&b, r, "response.function_call_arguments.delta",
-                 json_pack("{s:s, s:i, s:O}", "item_id", id, "output_index", oi, "delta", args));
-        sb_event(&b, r, "response.function_call_arguments.done",
-                 json_pack("{s:s, s:i, s:O, s:O}", "item_id", id, "output_index", oi, "name", name, "arguments", args));
-        sb_event(&b, r, "response.output_item.done",
-                 json_pack("{s:i, s:{s:s, s:s, s:s, s:O, s:O, s:O}}", "output_index", oi, "item", "id", id, "type", "function_call",
-                           "status", "completed", "call_id", cid, "name", name, "arguments", args));
-    }
-    json_decref(tc);
+    wf_api_tool_call_part parts[STREAM_CALLS];
+    size_t cl = r->n_text;
+    int k = calls ? wf_api_tool_calls_partial(r->text, r->n_text, true, parts, r->api.parallel_tool_calls ? STREAM_CALLS : 1, &cl) : 0;
+    if (k < 0) k = 0, b.oom = true;
+    if (r->resp->n_calls == 0 && text_len > r->resp->sent) text_delta(&b, r, r->text + r->resp->sent, text_len - r->resp->sent);
+    if (!r->resp->msg_open && k == 0 && r->resp->n_calls == 0) open_message(&b, r);
+    if (k > 0) emit_calls(&b, r, parts, k);
+    close_message(&b, r);
+    if (k > 0) wf_api_tool_parts_free(parts, k);
     wf_api_resp_view v;
     view_of(s, r, &v, text_len, calls);
     json_t *o = wf_api_resp_object(&v);

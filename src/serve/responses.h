@@ -24,6 +24,9 @@ char *srv_responses_final(wf_server *s, srv_req *r);
 char *srv_responses_stream_begin(wf_server *s, srv_req *r);
 char *srv_responses_stream_text(wf_server *s, srv_req *r, const char *t, size_t n);
 char *srv_responses_stream_end(wf_server *s, srv_req *r);
+/* With tools, while it runs: the content and the calls written since the
+ * last call (*sse NULL: nothing new). false when out of memory. */
+bool srv_responses_stream_progress(wf_server *s, srv_req *r, char **sse);
 
 /* GET / DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel: rest is
  * the path after "/v1/responses/". Returns the HTTP status; *body (200) is
