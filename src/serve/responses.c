@@ -395,7 +395,7 @@ char *srv_responses_stream_text(wf_server *s, srv_req *r, const char *t, size_t 
 }
 
 /* The message item's closing events (its text: what was sent). */
-static void close_message(sbuf *b, srv_req *r) {
+static void close_message(wf_buf *b, srv_req *r) {
     if (!r->resp->msg_open || r->resp->msg_closed) return;
     r->resp->msg_closed = true;
     const char *t = r->text ? r->text : "";
@@ -411,7 +411,7 @@ static void close_message(sbuf *b, srv_req *r) {
 
 /* Function call items for the calls parsed so far: announced once, then
  * argument deltas, then done when the call is whole. */
-static void emit_calls(sbuf *b, srv_req *r, const wf_api_tool_call_part *p, int k) {
+static void emit_calls(wf_buf *b, srv_req *r, const wf_api_tool_call_part *p, int k) {
     srv_resp *x = r->resp;
     const char *suffix = strchr(r->id, '_') ? strchr(r->id, '_') + 1 : r->id;
     int base = x->msg_open ? 1 : 0;
@@ -457,7 +457,7 @@ static size_t content_ready(const srv_req *r) {
 bool srv_responses_stream_progress(wf_server *s, srv_req *r, char **sse) {
     (void)s;
     *sse = NULL;
-    sbuf b = {0};
+    wf_buf b = {0};
     if (r->resp->n_calls == 0) {
         size_t ready = content_ready(r);
         if (ready > r->resp->sent) text_delta(&b, r, r->text + r->resp->sent, ready - r->resp->sent);
@@ -465,10 +465,10 @@ bool srv_responses_stream_progress(wf_server *s, srv_req *r, char **sse) {
     wf_api_tool_call_part parts[STREAM_CALLS];
     size_t cl;
     int k = r->n_text ? wf_api_tool_calls_partial(r->text, r->n_text, false, parts, r->api.parallel_tool_calls ? STREAM_CALLS : 1, &cl) : 0;
-    if (k < 0) b.oom = true;
+    if (k < 0) b.failed = true;
     if (k > 0) emit_calls(&b, r, parts, k);
     if (k > 0) wf_api_tool_parts_free(parts, k);
-    if (b.oom) {
+    if (b.failed) {
         free(b.p);
         return false;
     }
@@ -491,7 +491,7 @@ char *srv_responses_stream_end(wf_server *s, srv_req *r) {
     wf_api_tool_call_part parts[STREAM_CALLS];
     size_t cl = r->n_text;
     int k = calls ? wf_api_tool_calls_partial(r->text, r->n_text, true, parts, r->api.parallel_tool_calls ? STREAM_CALLS : 1, &cl) : 0;
-    if (k < 0) k = 0, b.oom = true;
+    if (k < 0) k = 0, b.failed = true;
     if (r->resp->n_calls == 0 && text_len > r->resp->sent) text_delta(&b, r, r->text + r->resp->sent, text_len - r->resp->sent);
     if (!r->resp->msg_open && k == 0 && r->resp->n_calls == 0) open_message(&b, r);
     if (k > 0) emit_calls(&b, r, parts, k);
