@@ -15,6 +15,10 @@
  *   - a second request on the same session reusing the prompt's prefix.
  * At temperature 1, 12 seeds per grammar: every answer that ends at EOG is
  * a complete sentence of the grammar, the others are prefixes of one.
+ * Sampling without truncation draws from all tokens first and masks only
+ * on a miss: 2000 seeded first tokens under a digits-only grammar must
+ * follow softmax(logits) restricted to the allowed tokens, computed here
+ * (chi-square, p = 0.001), with both the hit and the miss path taken.
  * argv[1]: the model path. */
 #include "gen/gen.h"
 #include "grammar/grammar.h"
@@ -22,6 +26,7 @@
 #include "text/tokenizer.h"
 #include "wafer.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,6 +238,78 @@ int main(int argc, char **argv) {
             wf_grammar_matcher_free(gm);
         }
         printf("%s: %d of 12 sampled answers complete within %d tokens\n", k_grammars[k][0], complete, NG);
+    }
+
+    /* the distribution of the first sampled token */
+    {
+        static const char digits_gbnf[] = "root ::= [0-9]+ \";\"\n";
+        wf_grammar *gd = NULL;
+        CHECK(wf_grammar_from_gbnf(digits_gbnf, strlen(digits_gbnf), &gd, &err) == WF_OK, "digits grammar");
+        static const char dprompt_text[] = "size = ";
+        int32_t *dp = NULL;
+        size_t ndp = 0;
+        CHECK(wf_tokenize(v, dprompt_text, strlen(dprompt_text), true, false, &dp, &ndp, &err) == WF_OK, "tokenize");
+        const int32_t nv = wf_model_n_vocab(m);
+        double *pr = calloc((size_t)nv, sizeof *pr);
+        long *cnt = calloc((size_t)nv, sizeof *cnt);
+        wf_context *c = NULL;
+        wf_grammar_matcher *gm = NULL;
+        CHECK(wf_context_create(m, &cp, &c, NULL) == WF_OK && wf_decode(c, dp, (int32_t)ndp, false, NULL) == WF_OK &&
+                  wf_grammar_matcher_create(gd, gv, &gm, NULL) == WF_OK, "reference context");
+        const float *l = wf_get_logits(c, -1);
+        double mx = -1e30, z = 0, p_allowed_raw = 0, z_all = 0;
+        for (int32_t t = 0; t < nv; t++) mx = l[t] > mx ? l[t] : mx;
+        for (int32_t t = 0; t < nv; t++) {
+            double e = exp((double)l[t] - mx);
+            z_all += e;
+            if (wf_grammar_matcher_check(gm, &t, 1) == 1) pr[t] = e, z += e;
+        }
+        p_allowed_raw = z / z_all;
+        for (int32_t t = 0; t < nv; t++) pr[t] /= z;
+        const int runs = 2000;
+        int hits = 0, misses = 0;
+        for (int r = 0; r < runs; r++) {
+            wf_sampler_params sp = wf_sampler_default_params();
+            sp.temperature = 1.0f, sp.top_k = 0, sp.top_p = 1.0f, sp.min_p = 0.0f, sp.repeat_penalty = 1.0f;
+            sp.presence_penalty = 0.0f, sp.frequency_penalty = 0.0f;
+            sp.seed = 9000 + (uint64_t)r;
+            wf_gen_params p = gen_params(gd, gv);
+            p.sampling = &sp;
+            p.max_tokens = 1;
+            collect cl = {0};
+            wf_gen_callbacks cb = {on_tok, &cl};
+            wf_gen_result res;
+            if (wf_session_generate(s, dp, ndp, &p, &cb, &res, &err) != WF_OK || cl.n != 1) {
+                CHECK(0, "sample run %d", r);
+                break;
+            }
+            cnt[cl.tok[0]]++;
+            (res.n_grammar_masks ? &misses : &hits)[0]++;
+        }
+        /* chi-square over the tokens expected >= 5 times, the rest pooled */
+        double chi = 0, rest_e = 0, rest_o = 0;
+        int bins = 0;
+        bool outside = false;
+        for (int32_t t = 0; t < nv; t++) {
+            double e = pr[t] * runs;
+            if (cnt[t] && pr[t] == 0) outside = true;
+            if (e >= 5) chi += (cnt[t] - e) * (cnt[t] - e) / e, bins++;
+            else rest_e += e, rest_o += (double)cnt[t];
+        }
+        if (rest_e >= 5) chi += (rest_o - rest_e) * (rest_o - rest_e) / rest_e, bins++;
+        int df = bins - 1;
+        double h = 2.0 / (9.0 * df), crit = df * pow(1 - h + 3.09 * sqrt(h), 3); /* Wilson-Hilferty, p = 0.001 */
+        printf("first token under [0-9]+: p(allowed) before masking %.3f, %d draws hit, %d missed; chi-square %.1f (%d bins, "
+               "critical %.1f)\n", p_allowed_raw, hits, misses, chi, bins, crit);
+        CHECK(!outside, "no token outside the grammar was sampled");
+        CHECK(df >= 1 && chi < crit, "the first token follows the masked distribution (chi-square %.1f < %.1f)", chi, crit);
+        CHECK(hits > 0 && misses > 0, "both paths taken (%d hits, %d misses)", hits, misses);
+        wf_grammar_matcher_free(gm);
+        wf_context_free(c);
+        free(pr);
+        free(cnt);
+        free(dp);
+        wf_grammar_free(gd);
     }
 
     for (int k = 0; k < 3; k++) wf_grammar_free(gs[k]);
