@@ -3,7 +3,7 @@
  *   bench_grammar MODEL [--tokens N] [--reps R] [--threads T] [--temp X]
  *
  * 1. Decoding speed, free against constrained, interleaved rep by rep on one
- *    session: the same prompt, greedy, N tokens at most; the constrained run
+ *    session: the same prompt, greedy (or --temp), N tokens at most; the constrained run
  *    follows a JSON Schema of eight properties (strings, integers, an enum,
  *    an array). tok/s is wf_gen_result.decode_tok_s; medians and the ratio.
  * 2. Mask time per token: a fixed JSON answer (valid for the schema) is
@@ -31,10 +31,9 @@ static const char k_schema[] =
 static const char k_answer[] =
     "{\"name\": \"grammar.c\", \"id\": 4107, \"kind\": \"file\", \"size\": 28731, \"path\": \"src/grammar/matcher.c\", "
     "\"tags\": [\"c\", \"engine\", \"masks\"], \"owner\": \"wafer\", \"hidden\": false}";
-/* the constrained run's prompt, and the free run's (code, so that the model
- * does not end at once; the same length in tokens within a few) */
-static const char k_prompt[] = "# file record as JSON\nimport json\n\nrecord = ";
-static const char k_prompt_free[] = "# parse the arguments\nimport sys\n\ndef main(argv):\n    args = ";
+/* one prompt for both runs (code, so that free decoding does not end at
+ * once; the grammar makes the constrained run JSON whatever the prompt) */
+static const char k_prompt[] = "# parse the arguments\nimport sys\n\ndef main(argv):\n    args = ";
 
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -58,7 +57,6 @@ int main(int argc, char **argv) {
         /* the inputs, for running llama.cpp on the same (bench/grammar.sh) */
         if (!strcmp(argv[i], "--print-schema")) return printf("%s\n", k_schema) < 0;
         if (!strcmp(argv[i], "--print-prompt")) return printf("%s", k_prompt) < 0;
-        if (!strcmp(argv[i], "--print-free-prompt")) return printf("%s", k_prompt_free) < 0;
         if (!strcmp(argv[i], "--tokens") && i + 1 < argc) n_tok = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
@@ -101,11 +99,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_grammar: %s\n", err.msg);
         return 1;
     }
-    int32_t *prompt = NULL, *prompt_free = NULL;
-    size_t np = 0, npf = 0;
-    if (wf_tokenize(v, k_prompt, strlen(k_prompt), true, false, &prompt, &np, &err) ||
-        wf_tokenize(v, k_prompt_free, strlen(k_prompt_free), true, false, &prompt_free, &npf, &err))
-        return 1;
+    int32_t *prompt = NULL;
+    size_t np = 0;
+    if (wf_tokenize(v, k_prompt, strlen(k_prompt), true, false, &prompt, &np, &err)) return 1;
 
     /* 1. free vs constrained, interleaved */
     double *tf = calloc((size_t)reps, sizeof *tf), *tc = calloc((size_t)reps, sizeof *tc);
@@ -127,7 +123,7 @@ int main(int argc, char **argv) {
             wf_gen_callbacks cb = {no_cb, NULL};
             wf_gen_result res;
             wf_session_reset(s); /* the same work each time: the whole prompt */
-            if (wf_session_generate(s, k ? prompt : prompt_free, k ? np : npf, &p, &cb, &res, &err)) {
+            if (wf_session_generate(s, prompt, np, &p, &cb, &res, &err)) {
                 fprintf(stderr, "bench_grammar: generate: %s\n", err.msg);
                 return 1;
             }
@@ -202,7 +198,6 @@ int main(int argc, char **argv) {
     free(tc);
     free(ans);
     free(prompt);
-    free(prompt_free);
     wf_session_free(s);
     wf_grammar_free(g);
     wf_grammar_vocab_free(gv);

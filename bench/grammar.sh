@@ -8,7 +8,8 @@
 # installed). Prints a markdown section for BENCHMARKS.md.
 #
 # Environment: WAFER_BENCH_DIR (model cache, default /tmp/wafer-bench),
-# GRAMMAR_REPS (default 9), GRAMMAR_TOKENS (default 128).
+# GRAMMAR_REPS (default 9), GRAMMAR_TOKENS (default 128), GRAMMAR_LLAMA_BIG
+# (set: llama.cpp on the 0.5B shape too), GRAMMAR_LLAMA_REPS (default 3).
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,11 +31,11 @@ if [ ! -f "$BIG" ] && [ -f "$Q3/tokenizer.json" ]; then
 fi
 echo "## Constrained decoding"
 echo
-echo "\`bench/grammar.sh $BUILD\` (bench/bench_grammar.c): the same session, free decoding of a code prompt"
-echo "against decoding constrained by an 8-property JSON Schema, interleaved run by run, $TOK tokens at most,"
+echo "\`bench/grammar.sh BUILD\` (bench/bench_grammar.c): one session, one code prompt, free decoding against"
+echo "decoding constrained by an 8-property JSON Schema, interleaved run by run, $TOK tokens at most,"
 echo "2 threads, medians of $REPS runs. \"grammar share\" is the part of the constrained runs' time spent in"
 echo "grammar work (masks, checks, advancing; wf_gen_result.t_grammar) — the cost itself, unlike the tok/s"
-echo "ratio, which also moves with the two runs' different prompts and lengths and with the machine's load."
+echo "ratio, which also moves with the two runs' lengths and with the machine's load."
 echo "Mask per token: a fixed 71-token JSON answer replayed through a new matcher (cold caches, as a new"
 echo "request) and again (warm). Load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores."
 echo
@@ -65,14 +66,14 @@ if command -v node >/dev/null && [ -d "$NODE_DIR/node_modules/node-llama-cpp" ];
     "$B" --print-schema >"$SCH"
     echo
     echo "llama.cpp (node-llama-cpp's prebuilt CPU build, \`tests/node/grammar_bench.mjs\`), same files, schema and"
-    echo "prompts, greedy, interleaved, medians of $REPS runs:"
+    echo "prompt, greedy, interleaved, medians of ${GRAMMAR_LLAMA_REPS:-3} runs:"
     echo
     echo "| model | free tok/s | constrained tok/s | ratio |"
     echo "|---|---|---|---|"
-    for m in "$EMB" "$BIG"; do
+    for m in "$EMB" ${GRAMMAR_LLAMA_BIG:+"$BIG"}; do
         [ -f "$m" ] || continue
         out=$(cd "$NODE_DIR" && node grammar_bench.mjs "$m" "$SCH" --prompt "$("$B" --print-prompt)" \
-            --free-prompt "$("$B" --print-free-prompt)" --reps "$REPS" --tokens "$TOK" 2>/dev/null) || continue
+            --free-prompt "$("$B" --print-prompt)" --reps "${GRAMMAR_LLAMA_REPS:-3}" --tokens "$TOK" 2>/dev/null) || continue
         /usr/bin/python3 -c '
 import json, sys
 j = json.loads(sys.argv[1])
