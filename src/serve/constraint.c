@@ -92,7 +92,7 @@ static bool tool_entry(json_t *tool, size_t i, const char *param, json_t **out, 
     json_t *params = json_object_get(fn, "parameters");
     if (params && !json_is_object(params))
         return wf_api_fail(e, 400, "invalid_request_error", param, "invalid_type", "Invalid '%s[%zu].parameters': expected a JSON Schema object.", param, i);
-    json_t *p = params ? json_incref(params) : json_object();
+    json_t *p = params ? json_incref(params) : json_pack("{s:s}", "type", "object"); /* no parameters: an object */
     *out = p ? json_pack("{s:O, s:o}", "name", name, "parameters", p) : NULL;
     return *out ? true : constraint_oom(e);
 }

@@ -200,8 +200,100 @@ static void test_responses(void) {
           "utf8_complete cuts before a partial character");
 }
 
+/* Accepted by g as a whole, over a byte vocabulary. */
+static bool gram_accepts(const wf_grammar *g, const char *text) {
+    static wf_grammar_vocab *gv;
+    if (!gv) {
+        static char bytes[256];
+        const char *tok[257];
+        size_t len[257];
+        for (int i = 0; i < 256; i++) bytes[i] = (char)i, tok[i] = &bytes[i], len[i] = 1;
+        tok[256] = "</s>", len[256] = 4;
+        int32_t eog = 256;
+        if (wf_grammar_vocab_from_bytes(tok, len, 257, &eog, 1, &gv, NULL) != WF_OK) return false;
+    }
+    wf_grammar_matcher *m;
+    if (wf_grammar_matcher_create(g, gv, &m, NULL) != WF_OK) return false;
+    bool ok = wf_grammar_matcher_accept_bytes(m, text, strlen(text)) && wf_grammar_matcher_can_end(m);
+    wf_grammar_matcher_free(m);
+    return ok;
+}
+
+/* Forced tool calls in both families' formats: what the grammar accepts is
+ * what tool_calls.c parses back into the call; the Responses API's flat
+ * text.format; the family from the template. */
+static void test_constraint(void) {
+    wf_api_request r;
+    wf_api_error e;
+    const char *body = "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": \"required\", \"tools\": ["
+                       "{\"type\": \"function\", \"function\": {\"name\": \"add\", \"parameters\": {\"type\": \"object\", "
+                       "\"properties\": {\"a\": {\"type\": \"integer\"}}, \"required\": [\"a\"], \"additionalProperties\": false}}},"
+                       "{\"type\": \"function\", \"function\": {\"name\": \"now\"}}]}";
+    CHECK(parse(WF_API_CHAT, body, &r, &e), "tool_choice required parses: %s", e.message);
+    CHECK(r.constraint.kind == WF_API_CONSTRAINT_TOOL_CALL && r.tools, "a forced tool call");
+    static const struct { wf_api_tool_format fmt; const char *good, *good2, *bad; } k[] = {
+        {WF_API_TOOLS_HERMES, "<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 5}}\n</tool_call>",
+         "<tool_call>\n{\"name\":\"now\",\"arguments\":{}}\n</tool_call>",
+         "<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": \"5\"}}\n</tool_call>"},
+        {WF_API_TOOLS_MISTRAL, "[TOOL_CALLS][{\"name\": \"add\", \"arguments\": {\"a\": -3}}]",
+         "[TOOL_CALLS][{\"name\": \"now\", \"arguments\": {\"extra\": [1]}}]",
+         "[TOOL_CALLS][{\"name\": \"sub\", \"arguments\": {\"a\": 1}}]"},
+    };
+    for (int i = 0; i < 2; i++) {
+        char *gbnf = NULL;
+        CHECK(wf_api_constraint_gbnf(&r.constraint, k[i].fmt, &gbnf, &e) && gbnf, "format %d: GBNF", i);
+        wf_grammar *g = NULL;
+        CHECK(gbnf && wf_grammar_from_gbnf(gbnf, strlen(gbnf), &g, NULL) == WF_OK, "format %d compiles", i);
+        CHECK(g && gram_accepts(g, k[i].good) && gram_accepts(g, k[i].good2), "format %d: the calls are in the grammar", i);
+        CHECK(g && !gram_accepts(g, k[i].bad), "format %d: bad arguments or an unknown tool are not", i);
+        char *calls = NULL;
+        size_t clen = 0;
+        json_t *j = NULL;
+        CHECK(wf_api_tool_calls(k[i].good, strlen(k[i].good), "t", &calls, &clen) == 1 && (j = json_loads(calls, 0, NULL)) &&
+                  !strcmp(json_string_value(json_object_get(json_object_get(json_array_get(j, 0), "function"), "name")), "add"),
+              "format %d: the parser reads the call back", i);
+        json_decref(j);
+        free(calls);
+        wf_grammar_free(g);
+        free(gbnf);
+    }
+    wf_api_request_free(&r);
+    /* a named function limits the choice */
+    const char *named = "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": {\"type\": \"function\", "
+                        "\"function\": {\"name\": \"now\"}}, \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"add\"}},"
+                        "{\"type\": \"function\", \"function\": {\"name\": \"now\"}}]}";
+    CHECK(parse(WF_API_CHAT, named, &r, &e), "named tool parses");
+    char *gbnf = NULL;
+    wf_grammar *g = NULL;
+    CHECK(wf_api_constraint_gbnf(&r.constraint, WF_API_TOOLS_HERMES, &gbnf, &e) && wf_grammar_from_gbnf(gbnf, strlen(gbnf), &g, NULL) == WF_OK,
+          "named: compiles");
+    CHECK(g && gram_accepts(g, "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>") &&
+              !gram_accepts(g, "<tool_call>\n{\"name\": \"add\", \"arguments\": {}}\n</tool_call>"),
+          "named: only that function");
+    wf_grammar_free(g);
+    free(gbnf);
+    wf_api_request_free(&r);
+    /* the Responses API's flat text.format */
+    wf_api_constraint c;
+    memset(&c, 0, sizeof c);
+    json_t *f = json_loads("{\"type\": \"json_schema\", \"name\": \"n\", \"schema\": {\"type\": \"integer\"}, \"strict\": true}", 0, NULL);
+    CHECK(wf_api_constraint_format(f, "text.format", true, &c, &e) && c.kind == WF_API_CONSTRAINT_JSON_SCHEMA, "flat json_schema");
+    json_decref(f);
+    wf_api_constraint_free(&c);
+    f = json_loads("{\"type\": \"json_schema\", \"name\": \"n\", \"schema\": {\"type\": \"integer\", \"multipleOf\": 2}}", 0, NULL);
+    char *g2 = NULL;
+    CHECK(wf_api_constraint_format(f, "text.format", true, &c, &e) && !wf_api_constraint_gbnf(&c, WF_API_TOOLS_HERMES, &g2, &e) &&
+              e.status == 400 && strstr(e.message, "multipleOf") && !strcmp(e.param, "text.format"),
+          "an unsupported keyword in text.format is a 400 naming it (%s, %s)", e.message, e.param);
+    json_decref(f);
+    wf_api_constraint_free(&c);
+    CHECK(wf_api_tool_format_of("{{ '[TOOL_CALLS]' }}", 19) == WF_API_TOOLS_MISTRAL && wf_api_tool_format_of("<|im_start|>", 12) == WF_API_TOOLS_HERMES,
+          "tool-call format from the template");
+}
+
 int main(void) {
     test_requests();
+    test_constraint();
     test_tools();
     test_responses();
     return t_done("test_server_api");
