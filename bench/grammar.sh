@@ -33,7 +33,7 @@ echo "## Constrained decoding"
 echo
 echo "\`bench/grammar.sh BUILD\` (bench/bench_grammar.c): one session, one code prompt, free decoding against"
 echo "decoding constrained by an 8-property JSON Schema, interleaved run by run, $TOK tokens at most,"
-echo "2 threads, medians of $REPS runs. \"grammar share\" is the part of the constrained runs' time spent in"
+echo "2 threads, medians of $((REPS * 3)) runs (embedded) / $REPS runs (0.5B) of 8 tokens or more. \"grammar share\" is the part of the constrained runs' time spent in"
 echo "grammar work (masks, checks, advancing; wf_gen_result.t_grammar) — the cost itself, unlike the tok/s"
 echo "ratio, which also moves with the two runs' lengths and with the machine's load."
 echo "Mask per token: a fixed 71-token JSON answer replayed through a new matcher (cold caches, as a new"
@@ -44,7 +44,7 @@ echo "|---|---|---|---|---|---|---|---|---|---|"
 row() {
     local name=$1 model=$2 temp=$3 label=$4
     local out
-    out=$("$B" "$model" --reps "$REPS" --tokens "$TOK" --temp "$temp" | sed -n 's/^JSON //p')
+    out=$("$B" "$model" --reps "$5" --tokens "$TOK" --temp "$temp" | sed -n 's/^JSON //p')
     local nv
     nv=$("$B" "$model" --reps 1 --tokens 2 | sed -n 's/.*: \([0-9]*\) tokens in the vocabulary.*/\1/p')
     /usr/bin/python3 -c '
@@ -54,11 +54,11 @@ print("| %s | %s | %s | %.1f | %.1f | %.3fx | %.2f%% | %.0f us | %.2f us | %.2f 
       j["free_tok_s"], j["constrained_tok_s"], j["ratio"], 100 * j["grammar_share"], j["mask_cold_us"], j["mask_warm_us"],
       j["compile100_ms"], j["first_mask100_ms"]))' "$out" "$name" "$nv" "$label"
 }
-row "embedded" "$EMB" 0 "greedy"
-row "embedded" "$EMB" 1 "temperature 1"
+row "embedded" "$EMB" 0 "greedy" "$((REPS * 3))"
+row "embedded" "$EMB" 1 "temperature 1" "$((REPS * 3))"
 if [ -f "$BIG" ]; then
-    row "0.5B shape, Q8_0" "$BIG" 0 "greedy"
-    row "0.5B shape, Q8_0" "$BIG" 1 "temperature 1"
+    row "0.5B shape, Q8_0" "$BIG" 0 "greedy" "$REPS"
+    row "0.5B shape, Q8_0" "$BIG" 1 "temperature 1" "$REPS"
 fi
 NODE_DIR=$SRC/tests/node
 if command -v node >/dev/null && [ -d "$NODE_DIR/node_modules/node-llama-cpp" ]; then

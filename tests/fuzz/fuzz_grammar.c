@@ -11,8 +11,9 @@
  * below runs N inputs (argv[1]): random grammars and schemas assembled from
  * syntax fragments, plus byte mutations (flips, insertions, truncations,
  * splices) of seed texts. With clang, build as a libFuzzer target:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DWF_LIBFUZZER -Iinclude -Isrc \
- *     tests/fuzz_grammar.c src/grammar/[a-z]*.c src/text/[a-z]*.c src/format/[a-z]*.c src/base/[a-z]*.c $(pkg-config --cflags --libs jansson) -lm
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DWF_LIBFUZZER -Iinclude -Isrc -Itests/common \
+ *     tests/fuzz/fuzz_grammar.c src/grammar/[a-z]*.c src/text/[a-z]*.c src/format/[a-z]*.c src/base/[a-z]*.c \
+ *     $(pkg-config --cflags --libs jansson libpcre2-8 libutf8proc) -lm
  *   ./a.out -max_total_time=600 */
 #include "grammar/grammar.h"
 #include "testutil.h"
