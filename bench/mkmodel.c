@@ -17,7 +17,8 @@
  * (the 30B-A3B shape is ~18 GB at Q4_K_M), so --share-layers (the default
  * for them) writes layer 0's values again for every later layer: each layer
  * still has its own bytes in the file (the same bytes read per token), but
- * only one layer's buffers are in memory. --mix q4_K_M stores the tensors as
+ * only one layer's buffers are in memory. --mix mxfp4_moe writes the experts
+ * in MXFP4 and the other matrices in Q8_0 (gpt-oss). --mix q4_K_M stores the tensors as
  * llama.cpp's (and wafer quantize's) Q4_K_M does: Q4_K, with attn_v and
  * ffn_down(_exps) in Q6_K in the first and last eighth of the layers and
  * every third layer between, the output matrix Q6_K, the router f32.
@@ -59,6 +60,11 @@ static const preset presets[] = {
      * 262144, rope_theta 1e7, untied */
     {"qwen3-coder-30b-a3b", "synthetic Qwen3-Coder-30B-A3B (random weights)",
      151936, 2048, 48, 32, 4, 6144, 262144, 10000000.0f, 1e-6f, false, "qwen3moe", 128, 128, 8, 768},
+    /* gpt-oss-20b's config.json: hidden 2880, 24 layers, 64 heads / 8 KV heads
+     * of head_dim 64, 32 experts of 2880, 4 per token, vocab 201088, context
+     * 131072, rope_theta 150000 with YaRN x32 from 4096, sliding window 128 */
+    {"gpt-oss-20b", "synthetic gpt-oss-20b (random weights)",
+     201088, 2880, 24, 64, 8, 2880, 131072, 150000.0f, 1e-5f, false, "gpt-oss", 64, 32, 4, 2880},
     {"tiny-moe", "synthetic tiny qwen3moe (random weights)",
      1024, 256, 2, 4, 2, 512, 4096, 1000000.0f, 1e-6f, false, "qwen3moe", 64, 8, 2, 256},
 };
@@ -115,7 +121,7 @@ typedef struct maker {
     size_t n_bufs, cap_bufs;
     uint64_t n_params, n_bytes;
     bool share_layers;  /* blk.N (N > 0) reuses blk.0's data of equal type/shape */
-    bool mix;           /* --mix q4_K_M                                    */
+    int mix;            /* 0, MIX_Q4_K_M, MIX_MXFP4_MOE (--mix)            */
     long n_layer;
     struct shared { char suffix[64]; wf_type type; int64_t ne[3]; void *data; } shared[64];
     int n_shared;
@@ -218,11 +224,17 @@ static bool more_bits_layer(long i, long n) {
     return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
 }
 
-/* The type of a weight matrix: mk->wtype, or under --mix q4_K_M (mk->mix)
+enum { MIX_Q4_K_M = 1, MIX_MXFP4_MOE = 2 };
+
+/* The type of a weight matrix: mk->wtype, or under --mix mxfp4_moe the
+ * stacked experts in MXFP4 and the rest Q8_0 (gpt-oss's release keeps
+ * its experts MXFP4; wafer quantize's mxfp4_moe mix), or under --mix q4_K_M (mk->mix)
  * the Q4_K_M rule for it. */
 static wf_type matrix_type(const maker *mk, const char *name, int64_t n) {
     wf_type t = mk->wtype;
-    if (mk->mix) {
+    if (mk->mix == MIX_MXFP4_MOE) {
+        t = strstr(name, "_exps.") ? WF_TYPE_MXFP4 : WF_TYPE_Q8_0;
+    } else if (mk->mix) {
         long layer = -1;
         const char *suf = layer_suffix(name, &layer);
         if (!strcmp(name, "output.weight")) t = WF_TYPE_Q6_K;
@@ -341,7 +353,7 @@ static wf_status copy_vocab(wf_gguf_writer *w, const wf_gguf *src, wf_error *err
 }
 
 static wf_status make_model(const preset *p, wf_type wtype, uint64_t seed, float std,
-                            bool dummy_vocab, const wf_gguf *vocab_src, bool share, bool mix, const char *path,
+                            bool dummy_vocab, const wf_gguf *vocab_src, bool share, int mix, const char *path,
                             wf_error *err) {
     maker mk = {0};
     mk.seed = seed;
@@ -370,7 +382,7 @@ static wf_status make_model(const preset *p, wf_type wtype, uint64_t seed, float
     } while (0)
     SET(wf_gguf_writer_set_str(w, "general.architecture", arch, strlen(arch)));
     SET(wf_gguf_writer_set_str(w, "general.name", p->title, strlen(p->title)));
-    SET(wf_gguf_writer_set_u32(w, "general.file_type", mix ? 15 : file_type_of(wtype)));
+    SET(wf_gguf_writer_set_u32(w, "general.file_type", mix == MIX_Q4_K_M ? 15 : mix ? 38 : file_type_of(wtype)));
     SET(wf_gguf_writer_set_u32(w, K("context_length"), (uint32_t)p->n_ctx));
     SET(wf_gguf_writer_set_u32(w, K("embedding_length"), (uint32_t)p->n_embd));
     SET(wf_gguf_writer_set_u32(w, K("block_count"), (uint32_t)p->n_layer));
@@ -382,6 +394,13 @@ static wf_status make_model(const preset *p, wf_type wtype, uint64_t seed, float
     if (p->head_dim) {
         SET(wf_gguf_writer_set_u32(w, K("attention.key_length"), (uint32_t)hd));
         SET(wf_gguf_writer_set_u32(w, K("attention.value_length"), (uint32_t)hd));
+    }
+    const bool oss = !strcmp(arch, "gpt-oss");
+    if (oss) {
+        SET(wf_gguf_writer_set_u32(w, K("attention.sliding_window"), 128));
+        SET(wf_gguf_writer_set_str(w, K("rope.scaling.type"), "yarn", 4));
+        SET(wf_gguf_writer_set_f32(w, K("rope.scaling.factor"), 32.0f));
+        SET(wf_gguf_writer_set_u32(w, K("rope.scaling.original_context_length"), 4096));
     }
     if (moe) {
         SET(wf_gguf_writer_set_u32(w, K("expert_count"), (uint32_t)p->n_expert));
@@ -398,6 +417,33 @@ static wf_status make_model(const preset *p, wf_type wtype, uint64_t seed, float
     for (int32_t l = 0; l < p->n_layer; l++) {
         char name[96];
 #define NAME(s) (snprintf(name, sizeof name, "blk.%d." s, (int)l), name)
+        if (oss) { /* biases, sinks, post_attention_norm, router + stacked experts with biases */
+            if ((st = add_vector(&mk, NAME("attn_norm.weight"), p->n_embd, FILL_ONES, err)) ||
+                (st = add_matrix(&mk, NAME("attn_q.weight"), p->n_embd, n_q, err)) ||
+                (st = add_vector(&mk, NAME("attn_q.bias"), n_q, FILL_GAUSS, err)) ||
+                (st = add_matrix(&mk, NAME("attn_k.weight"), p->n_embd, n_kv, err)) ||
+                (st = add_vector(&mk, NAME("attn_k.bias"), n_kv, FILL_GAUSS, err)) ||
+                (st = add_matrix(&mk, NAME("attn_v.weight"), p->n_embd, n_kv, err)) ||
+                (st = add_vector(&mk, NAME("attn_v.bias"), n_kv, FILL_GAUSS, err)) ||
+                (st = add_matrix(&mk, NAME("attn_output.weight"), n_q, p->n_embd, err)) ||
+                (st = add_vector(&mk, NAME("attn_output.bias"), p->n_embd, FILL_GAUSS, err)) ||
+                (st = add_vector(&mk, NAME("attn_sinks.weight"), p->n_head, FILL_GAUSS, err)) ||
+                (st = add_vector(&mk, NAME("post_attention_norm.weight"), p->n_embd, FILL_ONES, err)) ||
+                (st = add_tensor(&mk, NAME("ffn_gate_inp.weight"), WF_TYPE_F32, 2, p->n_embd, p->n_expert,
+                                 FILL_GAUSS, mk.std, err)) ||
+                (st = add_vector(&mk, NAME("ffn_gate_inp.bias"), p->n_expert, FILL_GAUSS, err)) ||
+                (st = add_experts(&mk, NAME("ffn_gate_exps.weight"), p->n_embd, p->n_ff_exp, p->n_expert, err)) ||
+                (st = add_tensor(&mk, NAME("ffn_gate_exps.bias"), WF_TYPE_F32, 2, p->n_ff_exp, p->n_expert,
+                                 FILL_GAUSS, mk.std, err)) ||
+                (st = add_experts(&mk, NAME("ffn_up_exps.weight"), p->n_embd, p->n_ff_exp, p->n_expert, err)) ||
+                (st = add_tensor(&mk, NAME("ffn_up_exps.bias"), WF_TYPE_F32, 2, p->n_ff_exp, p->n_expert,
+                                 FILL_GAUSS, mk.std, err)) ||
+                (st = add_experts(&mk, NAME("ffn_down_exps.weight"), p->n_ff_exp, p->n_embd, p->n_expert, err)) ||
+                (st = add_tensor(&mk, NAME("ffn_down_exps.bias"), WF_TYPE_F32, 2, p->n_embd, p->n_expert,
+                                 FILL_GAUSS, mk.std, err)))
+                goto out;
+            continue;
+        }
         if (moe) { /* qwen3moe: q/k norms, no biases, router + stacked experts */
             if ((st = add_vector(&mk, NAME("attn_norm.weight"), p->n_embd, FILL_ONES, err)) ||
                 (st = add_matrix(&mk, NAME("attn_q.weight"), p->n_embd, n_q, err)) ||
@@ -452,7 +498,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: bench_mkmodel [options] OUT.gguf\n"
             "  --preset NAME     qwen2.5-coder-0.5b (default), qwen2.5-coder-1.5b, tiny,\n"
-            "                    qwen3-coder-30b-a3b, tiny-moe\n"
+            "                    qwen3-coder-30b-a3b, gpt-oss-20b, tiny-moe\n"
             "  --type T          weight type: f16 (default), f32, bf16, q8_0, q4_0, q4_K, ...\n"
             "                    (rows the type's block does not divide fall back to q8_0/f16)\n"
             "  --layers N        override the number of layers (quick tests)\n"
@@ -463,8 +509,9 @@ static void usage(FILE *f) {
             "  --dummy-vocab     add a placeholder byte-level tokenizer\n"
             "  --vocab-from F    copy the tokenizer of GGUF file F (its size sets the vocabulary)\n"
             "  --mix q4_K_M      llama.cpp's Q4_K_M mix instead of one --type\n"
+            "  --mix mxfp4_moe   experts MXFP4, other matrices Q8_0 (gpt-oss)\n"
             "  --share-layers    write layer 0's values for every layer (one layer in memory;\n"
-            "                    the default for the MoE presets qwen3-coder-30b-a3b, tiny-moe)\n");
+            "                    the default for the MoE presets)\n");
 }
 
 static bool parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
@@ -480,7 +527,8 @@ int main(int argc, char **argv) {
     const char *preset_name = "qwen2.5-coder-0.5b", *type_name = "f16", *out = NULL;
     int64_t layers = -1, vocab = -1, seed = 1234;
     double std = 0.02;
-    bool untied = false, dummy_vocab = false, share = false, mix = false;
+    bool untied = false, dummy_vocab = false, share = false;
+    int mix = 0;
     const char *vocab_from = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -511,8 +559,10 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--share-layers")) {
             share = true;
         } else if (!strcmp(a, "--mix") && has_next) {
-            if (strcmp(argv[++i], "q4_K_M")) goto bad;
-            mix = true;
+            ++i;
+            if (!strcmp(argv[i], "q4_K_M")) mix = MIX_Q4_K_M;
+            else if (!strcmp(argv[i], "mxfp4_moe")) mix = MIX_MXFP4_MOE;
+            else goto bad;
         } else if (a[0] != '-' && !out) {
             out = a;
         } else {
