@@ -627,6 +627,13 @@ static enum MHD_Result props(conn *k) {
                           "model_path", s->model_name, "build_info", "wafer " WAFER_VERSION,
                           "bos_token", s->bos_text ? s->bos_text : "", "eos_token", s->eos_text ? s->eos_text : "",
                           "chat_template_source", s->tmpl_source, "modalities", "vision", 0, "audio", 0);
+    /* what agents need to know: the context each slot has, how tools reach
+     * the model and how its calls are read */
+    if (o) {
+        json_object_set_new(o, "n_ctx_per_slot", json_integer(s->n_ctx));
+        json_object_set_new(o, "tool_call_format", json_string(s->tool_format == WF_API_TOOLS_MISTRAL ? "mistral" : "hermes"));
+        json_object_set_new(o, "tool_prompt", json_string(s->tmpl_tools ? "chat template" : "wafer default"));
+    }
     char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return send_json(k, 200, t);

@@ -17,6 +17,7 @@
 #include "serve/responses.h"
 #include "text/tokenizer.h"
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include <stdlib.h>
@@ -48,34 +49,89 @@ static bool add_piece(const wf_vocab *v, tokv *t, const char *s, size_t n, bool 
     return ok ? true : wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
 }
 
+/* wafer's default tool prompt (docs/agents.md), for templates that do not
+ * show `tools`: the tools as JSON and how to call them in the format the
+ * server parses (tool_calls.c). malloc'd, or NULL. */
+static char *default_tool_prompt(const char *extra_json, wf_api_tool_format fmt) {
+    json_t *extra = extra_json ? json_loads(extra_json, 0, NULL) : NULL;
+    json_t *tools = json_object_get(extra, "tools");
+    wf_buf b = {0};
+    wf_buf_str(&b, "# Tools\n\nYou may call one or more functions to help with the request. "
+                   "The functions, as JSON Schema, are:\n<tools>\n");
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t) {
+        char *d = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!d || !wf_buf_str(&b, d) || !wf_buf_str(&b, "\n")) b.failed = true;
+        free(d);
+    }
+    if (fmt == WF_API_TOOLS_MISTRAL)
+        wf_buf_str(&b, "</tools>\n\nTo call functions, answer with [TOOL_CALLS] followed by a JSON array of the calls:\n"
+                       "[TOOL_CALLS][{\"name\": <function-name>, \"arguments\": <arguments-json-object>}]");
+    else
+        wf_buf_str(&b, "</tools>\n\nTo call a function, answer with a JSON object of its name and arguments inside "
+                       "<tool_call></tool_call> tags, one block per call:\n<tool_call>\n"
+                       "{\"name\": <function-name>, \"arguments\": <arguments-json-object>}\n</tool_call>");
+    json_decref(extra);
+    if (b.failed) {
+        wf_buf_free(&b);
+        return NULL;
+    }
+    return wf_buf_take(&b, NULL);
+}
+
+bool srv_template_shows_tools(const wf_server *s) {
+    static const char probe[] = "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"wafer_probe_tool\","
+                                "\"description\":\"probe\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}}]}";
+    wf_chat_message m = {"user", "probe", 5, NULL};
+    wf_template_opts o;
+    wf_template_opts_init(&o);
+    o.bos_token = s->bos_text;
+    o.eos_token = s->eos_text;
+    o.extra_json = probe;
+    char *r = NULL;
+    size_t rn = 0;
+    if (wf_template_render(s->tmpl, &m, 1, &o, &r, &rn, NULL) != WF_OK) return false;
+    bool shows = strstr(r, "wafer_probe_tool") != NULL;
+    free(r);
+    return shows;
+}
+
 bool srv_chat_tokens(wf_server *s, const wf_api_request *a, int32_t **out, size_t *n_out, wf_api_error *e) {
     wf_template_opts o;
     wf_template_opts_init(&o);
     o.bos_token = s->bos_text;
     o.eos_token = s->eos_text;
     o.extra_json = a->template_extra;
-    /* Responses' instructions: a system message first (joined with a
-     * leading system message, as templates want one system turn at most) */
+    /* A system text first: Responses' instructions, then wafer's default
+     * tool prompt when the template cannot show the tools; joined with a
+     * leading system message (templates want one system turn at most) */
     const wf_chat_message *msgs = a->msgs.m;
     size_t n = a->msgs.n;
     wf_chat_message *with = NULL;
+    char *tool_text = a->tools && !s->tmpl_tools ? default_tool_prompt(a->template_extra, s->tool_format) : NULL;
     char *joined = NULL;
-    if (a->instructions) {
+    if (a->instructions || tool_text) {
         bool lead = n && msgs[0].role && !strcmp(msgs[0].role, "system");
-        size_t jl = a->instructions_len + (lead ? 2 + msgs[0].content_len : 0);
+        wf_buf b = {0};
+        if (a->instructions) wf_buf_add(&b, a->instructions, a->instructions_len);
+        if (tool_text) {
+            if (b.n) wf_buf_str(&b, "\n\n");
+            wf_buf_str(&b, tool_text);
+        }
+        if (lead) {
+            wf_buf_str(&b, "\n\n");
+            wf_buf_add(&b, msgs[0].content, msgs[0].content_len);
+        }
+        free(tool_text);
+        size_t jl = 0;
+        joined = b.failed ? (wf_buf_free(&b), NULL) : wf_buf_take(&b, &jl);
         with = malloc((n + 1) * sizeof *with);
-        joined = malloc(jl + 1);
         if (!with || !joined) {
             free(with);
             free(joined);
             return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
         }
-        memcpy(joined, a->instructions, a->instructions_len);
-        if (lead) {
-            memcpy(joined + a->instructions_len, "\n\n", 2);
-            memcpy(joined + a->instructions_len + 2, msgs[0].content, msgs[0].content_len);
-        }
-        joined[jl] = 0;
         with[0] = (wf_chat_message){"system", joined, jl, lead ? msgs[0].fields_json : NULL};
         if (n > (size_t)lead) memcpy(with + 1, msgs + lead, (n - lead) * sizeof *with);
         n = n - lead + 1;

@@ -151,6 +151,8 @@ struct wf_server {
     wf_template *tmpl;
     const char *tmpl_source;  /* /props: "model", "option" or "none" (ChatML)  */
     wf_api_tool_format tool_format; /* how the template's model writes tool calls */
+    bool tmpl_tools;          /* the template renders `tools` (else prompt.c adds
+                                 wafer's default tool prompt)                  */
     wf_grammar_vocab *gvocab; /* token trie for constrained requests         */
     char *bos_text, *eos_text;
     bool has_fim;
@@ -209,6 +211,8 @@ bool srv_prepare(wf_server *s, srv_req *r, wf_api_error *e);
 /* Chat prompt: render the template, tokenize with special tokens parsed in
  * template text only (never inside message contents). */
 bool srv_chat_tokens(wf_server *s, const wf_api_request *a, int32_t **ids, size_t *n, wf_api_error *e);
+/* Does the template show the model a request's tools? (a probe render) */
+bool srv_template_shows_tools(const wf_server *s);
 
 /* server.c */
 /* What the log line says of any request. */

@@ -113,6 +113,7 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
         if ((st = wf_template_compile(cm, strlen(cm), &s->tmpl, err)) != WF_OK) goto fail;
     }
     s->tool_format = wf_api_tool_format_of(src, src ? len : 0);
+    s->tmpl_tools = srv_template_shows_tools(s);
     if ((st = wf_grammar_vocab_create(v, &s->gvocab, err)) != WF_OK) goto fail;
     s->bos_text = wf_token_to_str(v, wf_vocab_bos(v));
     s->eos_text = wf_token_to_str(v, wf_vocab_eos(v));

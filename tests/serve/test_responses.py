@@ -261,6 +261,35 @@ def test_constrained(s):
               (json.dumps(choice), "/".join(sorted(names)), [(c["name"], c["arguments"]) for c in calls] or st))
 
 
+def test_tool_prompt(s, tmp, model):
+    """Tools reach the model even when the template cannot show them: wafer's
+    default tool prompt (docs/agents.md); /props says which is in use."""
+    st, p, _, _ = s.request("GET", "/props")
+    check(st == 200 and p["tool_prompt"] == "wafer default" and p["tool_call_format"] == "hermes" and p["n_ctx_per_slot"] == 2048,
+          "/props: tool_prompt wafer default, tool_call_format hermes, n_ctx_per_slot (%s)" %
+          {k: p.get(k) for k in ("tool_prompt", "tool_call_format", "n_ctx_per_slot")})
+    st, m, _, _ = s.request("GET", "/v1/models")
+    check(m["data"][0]["meta"]["n_ctx_slot"] == 2048, "/v1/models: the context per slot")
+    tool = {"type": "function", "name": "read_file", "description": "Read a file.", "parameters": {"type": "object"}}
+    base = {"input": "x", "max_output_tokens": 1}
+    _, a, _, _ = s.request("POST", "/v1/responses", base)
+    _, b, _, _ = s.request("POST", "/v1/responses", dict(base, tools=[tool]))
+    _, c, _, _ = s.request("POST", "/v1/responses", dict(base, tools=[tool], tool_choice="none"))
+    grow = b["usage"]["input_tokens"] - a["usage"]["input_tokens"]
+    check(grow > len(json.dumps(tool)) and c["usage"]["input_tokens"] == a["usage"]["input_tokens"],
+          "the default tool prompt carries the tools (+%d tokens; none with tool_choice none)" % grow)
+    # a template that renders tools itself: no default prompt
+    tmpl = os.path.join(tmp, "tools.jinja")
+    with open(tmpl, "w") as f:
+        f.write(C.CHATML.replace("{% for message", "{% if tools %}TOOLS {{ tools | tojson }}\n{% endif %}{% for message", 1))
+    with C.Server(model, "--chat-template", tmpl) as t:
+        st, p, _, _ = t.request("GET", "/props")
+        check(p["tool_prompt"] == "chat template", "/props: tool_prompt chat template when the template shows tools")
+        _, d, _, _ = t.request("POST", "/v1/responses", dict(base, tools=[tool]))
+        _, e, _, _ = t.request("POST", "/v1/responses", base)
+        check(d["usage"]["input_tokens"] - e["usage"]["input_tokens"] < grow, "... and the template's own rendering is used")
+
+
 def test_prediction(s):
     st, j, _, _ = s.request("POST", "/v1/responses", {"input": "x", "max_output_tokens": 8, "temperature": 0,
                                                       "prediction": {"type": "content", "content": "abcdefgh"}})
@@ -345,6 +374,7 @@ def main():
         test_previous(s)
         test_errors(s)
         test_constrained(s)
+        test_tool_prompt(s, tmp, small)
         test_prediction(s)
         log = "\n".join(s.log)
         check("POST /v1/responses 200" in log and "POST /v1/responses 400" in log, "the request log names the path and status")
