@@ -20,8 +20,12 @@ async function metrics(base) {
   return m;
 }
 
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
+// ms: how long a check may take on an idle machine; only the spec's own
+// limits (strict: Stop frees the slot within a second) are kept as they are,
+// the others get SLACK times as long so a loaded machine does not fail them.
+const SLACK = 4;
+async function waitFor(fn, ms, what, strict = false) {
+  const end = Date.now() + (strict ? ms : ms * SLACK);
   for (;;) {
     const v = await fn();
     if (v) return v;
@@ -240,7 +244,7 @@ try {
   ok('the answer streams', `${seen.size} lengths seen`);
   await slow.click('button.stop');
   const tStop = Date.now();
-  await waitFor(async () => (await metrics(cfg.slow)).wafer_slots_busy === 0, 1000, 'no busy slot within a second of Stop');
+  await waitFor(async () => (await metrics(cfg.slow)).wafer_slots_busy === 0, 1000, 'no busy slot within a second of Stop', true);
   const stopMs = Date.now() - tStop;
   const s1 = await waitFor(async () => { const a = await lastAnswer(slow); return a && a.done && a; }, 3000, 'the stopped answer');
   check(s1.stats.finish === 'stopped' && s1.text.length > 0, 'the partial answer is not kept as stopped');
@@ -294,7 +298,7 @@ try {
   await slow.click('#panel-edit button.stop');
   const es = await waitFor(() => slow.evaluate(() => { const x = document.querySelector('#panel-edit .stats'); return x && x.textContent; }), 3000, 'the stopped edit');
   check(/stopped/.test(es), 'the edit was not stopped: ' + es);
-  await waitFor(async () => (await metrics(cfg.slow)).wafer_slots_busy === 0, 1000, 'no busy slot within a second of the edit\'s Stop');
+  await waitFor(async () => (await metrics(cfg.slow)).wafer_slots_busy === 0, 1000, 'no busy slot within a second of the edit\'s Stop', true);
   ok('edit with a chat template: prompt and fenced prediction, live diff, Stop', es);
   await slow.close();
 

@@ -67,9 +67,9 @@ def main():
                "doomed": doomed_s.url, "doomedPid": doomed_s.p.pid, "shots": os.path.abspath(shots) if shots else None}
         env = dict(os.environ, CHROMIUM=chromium)
         try:
-            r = subprocess.run([node, os.path.join(d, "test_app.mjs"), json.dumps(cfg)], cwd=d, env=env, timeout=150)
+            r = subprocess.run([node, os.path.join(d, "test_app.mjs"), json.dumps(cfg)], cwd=d, env=env, timeout=270)
         except subprocess.TimeoutExpired:
-            T.fail("the browser test took over 150 s")
+            T.fail("the browser test took over 270 s")
             return T.summary("test_app")
         for s in (main_s, slow_s, auth_s):
             if not T.check(s.p.poll() is None, "the servers live through the test (one exited:\n%s)"
