@@ -207,6 +207,11 @@ int cmd_run(int argc, char **argv) {
                          (long long)res.n_draft_decoded, (long long)res.n_draft_calls, res.t_draft);
             }
         }
+        if (gram) {
+            size_t l = strlen(specs);
+            snprintf(specs + l, sizeof specs - l, " | grammar: %.1f ms, %lld masks", res.t_grammar * 1e3,
+                     (long long)res.n_grammar_masks);
+        }
         fprintf(stderr, "\n\n[wafer] load %.2f s | prompt %d tokens in %.3f s (%.1f tok/s) | "
                         "first token after %.3f s | %d generated, %.1f tok/s%s | stopped: %s\n",
                 t_loaded - t_start, res.n_prompt, res.t_prompt, res.prompt_tok_s, res.t_first,
