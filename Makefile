@@ -6,7 +6,7 @@ SHELL := /bin/bash
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure demo test bench fuzz soak clean web
+.PHONY: all deps configure demo test bench bench-steer fuzz soak clean web
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -39,6 +39,12 @@ test: all
 
 bench: all
 	bench/run.sh $(BUILD)
+
+# Steering a coding agent: TTFT of a steered /v1/responses request vs a cold
+# one on a 10k-token Codex-shaped context, 0.5B-shaped Q8_0 model (BENCHMARKS.md).
+bench-steer: all
+	cmake --build $(BUILD) --target bench_mkmodel -j $(JOBS)
+	/usr/bin/python3 bench/steer.py --build $(BUILD) --rounds 3 --tokens 10000
 
 # libFuzzer campaigns: a separate clang build (build-fuzz/, instrumented
 # with coverage + ASan + UBSan), each harness FUZZ_MINUTES minutes at nice 19
