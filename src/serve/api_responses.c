@@ -283,8 +283,34 @@ static bool dup_str(const json_t *o, const char *key, char **out, size_t *len, w
     return true;
 }
 
+/* Every top-level field is known (docs/agents.md): an unknown one is a
+ * 400, as OpenAI answers, never silently ignored. */
+static bool known_fields(const json_t *o, wf_api_error *e) {
+    static const char *const known[] = {
+        "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "max_output_tokens",
+        "temperature", "top_p", "text", "store", "previous_response_id", "stream", "stream_options", "metadata", "user",
+        "safety_identifier", "prompt_cache_key", "include", "reasoning", "client_metadata", "truncation", "service_tier",
+        "background", "prediction", "stop", "seed", "speculative", "top_k", "min_p", "presence_penalty",
+        "frequency_penalty", "repeat_penalty", "repeat_last_n", "max_tool_calls", "top_logprobs"};
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v) {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++) ok = !strcmp(key, known[i]);
+        if (!ok)
+            return wf_api_fail(e, E400, key, "unknown_parameter", "Unrecognized request argument supplied: %.64s", key);
+    }
+    json_t *tl = rs_get(o, "top_logprobs");
+    if (tl && !(json_is_integer(tl) && json_integer_value(tl) == 0))
+        return wf_api_fail(e, E400, "top_logprobs", "unsupported_parameter", "Unsupported parameter: 'top_logprobs' (0 only on /v1/responses).");
+    json_t *mtc = rs_get(o, "max_tool_calls");
+    if (mtc && !json_is_integer(mtc)) return wf_api_bad_type(e, "max_tool_calls", "an integer", mtc);
+    return true;
+}
+
 bool wf_api_parse_responses(const json_t *o_in, const wf_api_limits *lim, wf_api_request *r, wf_api_error *e) {
     json_t *o = (json_t *)o_in;
+    if (!known_fields(o, e)) return false;
     r->store = true;
     r->parallel_tool_calls = true;
     if (!dup_str(o, "instructions", &r->instructions, &r->instructions_len, e)) return false;

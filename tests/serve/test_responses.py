@@ -188,6 +188,8 @@ def test_errors(s):
         ("temperature 3", {"input": "x", "temperature": 3}, "temperature", "temperature"),
         ("max_output_tokens 0", {"input": "x", "max_output_tokens": 0}, "max_output_tokens", "max_output_tokens"),
         ("background", {"input": "x", "background": True}, "background", "background"),
+        ("unknown field", {"input": "x", "frobnicate": 1}, "frobnicate", "Unrecognized"),
+        ("conversation", {"input": "x", "conversation": "c"}, "conversation", "Unrecognized"),
         ("function tool without name", {"input": "x", "tools": [{"type": "function"}]}, "tools[0].name", "tools[0].name"),
     ]
     for name, body, param, word in cases:
