@@ -16,7 +16,7 @@
  * At temperature 1, 12 seeds per grammar: every answer that ends at EOG is
  * a complete sentence of the grammar, the others are prefixes of one.
  * Sampling without truncation draws from all tokens first and masks only
- * on a miss: 2000 seeded first tokens under a digits-only grammar must
+ * on a miss: 1200 seeded first tokens under a digits-only grammar must
  * follow softmax(logits) restricted to the allowed tokens, computed here
  * (chi-square, p = 0.001), with both the hit and the miss path taken.
  * argv[1]: the model path. */
@@ -266,7 +266,7 @@ int main(int argc, char **argv) {
         }
         p_allowed_raw = z / z_all;
         for (int32_t t = 0; t < nv; t++) pr[t] /= z;
-        const int runs = 2000;
+        const int runs = 1200;
         int hits = 0, misses = 0;
         for (int r = 0; r < runs; r++) {
             wf_sampler_params sp = wf_sampler_default_params();
