@@ -252,6 +252,10 @@ char *wf_api_models_json(const char *model, int64_t created, int32_t n_ctx, int3
 
 /* Chat stream chunk with the tool calls (delta.tool_calls, indexed). */
 char *wf_api_chat_chunk_tool_calls(const wf_api_result *r, bool include_usage);
+/* Chat stream chunk with one call's delta: its id, type and name when id is
+ * given (the call's first chunk), and args[0..n) of its arguments. */
+char *wf_api_chat_chunk_tool_delta(const wf_api_result *r, int index, const char *id, const char *name, const char *args,
+                                   size_t n, bool include_usage);
 
 /* ---- tool calls (tool_calls.c) -------------------------------------------- */
 

@@ -215,6 +215,29 @@ char *wf_api_chat_chunk_tool_calls(const wf_api_result *r, bool include_usage) {
                         include_usage);
 }
 
+char *wf_api_chat_chunk_tool_delta(const wf_api_result *r, int index, const char *id, const char *name, const char *args,
+                                   size_t n, bool include_usage) {
+    json_t *f = json_pack("{s:s%}", "arguments", args, n);
+    json_t *c = json_pack("{s:i}", "index", index);
+    if (f && name) json_object_set_new(f, "name", json_string(name));
+    if (c && id) {
+        json_object_set_new(c, "id", json_string(id));
+        json_object_set_new(c, "type", json_string("function"));
+    }
+    if (!f || !c) {
+        json_decref(f);
+        json_decref(c);
+        return NULL;
+    }
+    if (json_object_set_new(c, "function", f)) {
+        json_decref(c);
+        return NULL;
+    }
+    return with_choices(head(r, "chat.completion.chunk"),
+                        json_pack("{s:i, s:{s:[o]}, s:n, s:n}", "index", 0, "delta", "tool_calls", c, "logprobs", "finish_reason"),
+                        include_usage);
+}
+
 static char *usage_chunk(const wf_api_result *r, const char *object) {
     json_t *o = head(r, object);
     if (!o) return NULL;

@@ -62,6 +62,8 @@ typedef struct conn {
     bool large;              /* counted in s->large_bytes (large_enter)        */
     size_t large_bytes;
     char errmsg[448];        /* the error message of a 4xx/5xx, for the log   */
+    int tc_n;                /* chat stream: tool calls announced              */
+    size_t tc_sent[16];      /* ... and the bytes of their arguments sent      */
 } conn;
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -184,6 +186,37 @@ static bool pend_raw(conn *k, char *sse) {
 
 static bool pend_done(conn *k) { return wf_buf_str(&k->pend, "data: [DONE]\n\n"); }
 
+/* Chat stream with tools: the calls written so far as tool_calls deltas
+ * (a call's id, type and name when it first appears, then its arguments as
+ * they grow; tool_calls.c keeps each prefix's arguments a prefix of the
+ * final ones). *added: whether a chunk was queued. */
+static bool chat_calls_progress(conn *k, bool final, bool *added) {
+    srv_req *r = k->req;
+    wf_api_tool_call_part p[16];
+    size_t cl;
+    *added = false;
+    int n = wf_api_tool_calls_partial(r->text, r->n_text, final, p, 16, &cl);
+    if (n < 0) return false;
+    bool ok = true;
+    wf_api_result res;
+    fill_result(k, &res);
+    res.logprobs = NULL;
+    for (int i = 0; ok && i < n; i++) {
+        bool first = i >= k->tc_n;
+        if (!first && p[i].args_len <= k->tc_sent[i]) continue;
+        size_t from = first ? 0 : k->tc_sent[i];
+        char id[96];
+        snprintf(id, sizeof id, "call_%s_%d", r->id, i);
+        ok = pend_add(k, wf_api_chat_chunk_tool_delta(&res, i, first ? id : NULL, first ? p[i].name : NULL, p[i].args + from,
+                                                      p[i].args_len - from, r->api.include_usage));
+        if (first) k->tc_n = i + 1;
+        k->tc_sent[i] = p[i].args_len;
+        *added = true;
+    }
+    wf_api_tool_parts_free(p, n);
+    return ok;
+}
+
 /* The final events of a stream (r is done; s->mu held). */
 static bool stream_final(conn *k) {
     srv_req *r = k->req;
@@ -218,7 +251,9 @@ static bool stream_final(conn *k) {
                 k->sent_text = clen;
             }
             res.tool_calls = calls;
-            if (ok && calls) ok = pend_add(k, wf_api_chat_chunk_tool_calls(&res, iu));
+            bool added;
+            if (ok && calls && k->tc_n > 0) ok = chat_calls_progress(k, true, &added); /* the rest of the streamed calls */
+            else if (ok && calls) ok = pend_add(k, wf_api_chat_chunk_tool_calls(&res, iu));
         }
         ok = ok && pend_add(k, wf_api_chat_chunk_finish(&res, iu)) && (!iu || pend_add(k, wf_api_chat_chunk_usage(&res))) &&
              pend_done(k);
@@ -260,6 +295,14 @@ static bool stream_next(conn *k) {
     /* Responses with tools: content and calls as they are written (responses.c) */
     const bool resp_calls = tools && r->api.kind == WF_API_RESPONSES;
     for (;;) {
+        if (tools && r->api.kind == WF_API_CHAT && r->state != SRV_DONE && k->sent_text >= wf_api_tool_safe_len(r->text, r->n_text)) {
+            bool added = false; /* the content before the calls is out: stream the calls */
+            if (!chat_calls_progress(k, false, &added)) {
+                ok = false;
+                break;
+            }
+            if (added) break;
+        }
         if (resp_calls && r->state != SRV_DONE) {
             char *ev = NULL;
             if (!srv_responses_stream_progress(s, r, &ev)) {
