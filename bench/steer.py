@@ -91,7 +91,7 @@ def main():
     subprocess.run([os.path.join(a.build, "bench", "bench_mkmodel"), "--preset", "qwen2.5-coder-0.5b", "--type", "q8_0",
                     "--dummy-vocab", model], check=True, stdout=subprocess.DEVNULL)
     srv = subprocess.Popen([os.path.join(a.build, "wafer"), "serve", "-m", model, "--port", "0", "-t", str(a.threads),
-                            "-c", "16384", "--parallel", "1", "--no-ui"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+                            "-c", "16384", "--parallel", "1", "--no-ui", "--timeout", "3600"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     port = None
     for line in srv.stderr:
         m = re.search(rb"listening on http://[^ ]*:(\d+)", line)
