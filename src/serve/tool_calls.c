@@ -433,6 +433,14 @@ size_t wf_api_tool_safe_len(const char *text, size_t n) {
     return n - hold;
 }
 
+/* Text a JSON string can hold: valid UTF-8 without NUL. */
+static bool text_ok(const char *s, size_t n) {
+    if (memchr(s, 0, n)) return false;
+    json_t *j = json_stringn(s, n);
+    json_decref(j);
+    return j != NULL;
+}
+
 int wf_api_tool_calls_partial(const char *text, size_t n, bool final, wf_api_tool_call_part *out, int max, size_t *content_len) {
     tc_parse ps;
     tc_parse_text(text, n, final, &ps);
@@ -449,6 +457,12 @@ int wf_api_tool_calls_partial(const char *text, size_t n, bool final, wf_api_too
     }
     for (size_t i = 0; i < ps.n && k < max; i++) {
         if (!ps.c[i].name) break;
+        if (!text_ok(ps.c[i].name, strlen(ps.c[i].name)) || (ps.c[i].args && !text_ok(ps.c[i].args, ps.c[i].args_len))) {
+            if (final) *content_len = n; /* NUL or invalid UTF-8: not a call */
+            wf_api_tool_parts_free(out, k);
+            tc_parse_free(&ps);
+            return 0;
+        }
         out[k].name = ps.c[i].name;
         out[k].args = ps.c[i].args ? ps.c[i].args : strdup("");
         out[k].args_len = ps.c[i].args ? ps.c[i].args_len : 0;

@@ -30,7 +30,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static long n_accepted[WF_API_DETOKENIZE + 1]; /* statistics for the driver */
+static long n_accepted[WF_API_RESPONSES + 1]; /* statistics for the driver */
 
 /* Token "bytes" for the builders: id 7 is a lone UTF-8 lead byte. */
 static int32_t fake_token_bytes(const void *u, int32_t id, char *buf, size_t cap) {
@@ -108,9 +108,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(calls);
     }
     if (wf_api_tool_safe_len((const char *)data, size) > size) abort();
+    wf_api_tool_call_part parts[8];
+    size_t pcl = 0;
+    int np = wf_api_tool_calls_partial((const char *)data, size, false, parts, 8, &pcl);
+    if (np > 8 || pcl > size) abort();
+    for (int i = 0; i < np; i++)
+        if (!parts[i].name || !parts[i].args) abort();
+    if (np > 0) wf_api_tool_parts_free(parts, np);
     wf_api_limits lim = {0};
     lim.n_vocab = 1000;
-    for (int k = WF_API_CHAT; k <= WF_API_DETOKENIZE; k++) {
+    for (int k = WF_API_CHAT; k <= WF_API_RESPONSES; k++) {
         wf_api_request r;
         wf_api_error e;
         if (wf_api_parse((wf_api_kind)k, (const char *)data, size, &lim, &r, &e)) {
@@ -129,6 +136,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 }
 
 #ifndef WF_LIBFUZZER
+
+/* A /v1/responses body, mutated on its own (api_responses.c). */
+static const char RESPONSES_SEED[] =
+    "{\"model\":\"m\",\"instructions\":\"be brief\",\"input\":[{\"type\":\"message\",\"role\":\"developer\",\"content\":"
+    "[{\"type\":\"input_text\",\"text\":\"d\"}]},{\"role\":\"user\",\"content\":\"u\"},{\"type\":\"function_call\","
+    "\"call_id\":\"c\",\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":\"function_call_output\",\"call_id\":\"c\","
+    "\"output\":\"o\"},{\"type\":\"reasoning\",\"summary\":[]}],\"tools\":[{\"type\":\"function\",\"name\":\"f\","
+    "\"parameters\":{\"type\":\"object\"}},{\"type\":\"web_search\"}],\"tool_choice\":\"auto\",\"max_output_tokens\":9,"
+    "\"store\":false,\"stream\":true,\"text\":{\"format\":{\"type\":\"text\"}},\"metadata\":{\"a\":\"b\"}}";
 
 static const char *const seeds[] = {
     "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}],"
@@ -211,6 +227,25 @@ int main(int argc, char **argv) {
         bool ok = wf_api_parse(seed_kind[i], seeds[i], strlen(seeds[i]), &lim, &r, &e);
         CHECK(ok, "seed %zu: %s", i, e.message);
         wf_api_request_free(&r);
+    }
+    {   /* the Responses seed parses; byte-mutated copies fail cleanly or pass the invariants */
+        wf_api_request r;
+        wf_api_error e;
+        bool ok = wf_api_parse(WF_API_RESPONSES, RESPONSES_SEED, strlen(RESPONSES_SEED), NULL, &r, &e);
+        CHECK(ok, "the /v1/responses seed: %s", e.message);
+        wf_api_request_free(&r);
+        uint64_t x = 0x9E3779B97F4A7C15ull;
+        size_t n = strlen(RESPONSES_SEED);
+        char *m = malloc(n + 1);
+        for (long it = 0; m && it < iters / 4; it++) {
+            memcpy(m, RESPONSES_SEED, n + 1);
+            for (int f = 0; f < 1 + (int)(it % 4); f++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                m[x % n] = (char)(x >> 40);
+            }
+            LLVMFuzzerTestOneInput((const uint8_t *)m, n);
+        }
+        free(m);
     }
     for (long it = 0; it < iters; it++) {
         size_t n = 0;
