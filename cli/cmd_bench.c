@@ -78,7 +78,8 @@ static wf_status weight_stats_read(const char *path, weight_stats *ws, wf_error 
         ws->n_params += el;
         if (is_layer_matrix(t) || t == out) {
             uint64_t b = t->nbytes;
-            if (n_exp > 0 && strstr(t->name, "_exps.") && t->ne[2] == (int64_t)n_exp) {
+            if (n_exp > 0 && strstr(t->name, "_exps.") &&
+                (t->ne[2] == (int64_t)n_exp || (t->n_dims == 2 && t->ne[1] == (int64_t)n_exp))) { /* weights, biases */
                 b = b / n_exp * n_used;
                 el = el / n_exp * n_used;
             }
