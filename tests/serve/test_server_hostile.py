@@ -439,6 +439,53 @@ def test_big_bodies(model):
         check(st == 200, "served after that")
 
 
+def test_sigterm_streams(big):
+    """SIGTERM while 64 streams run or wait (4 slots): the server drains —
+    every stream it accepted ends with [DONE] — and exits 0; every log line
+    is whole (each parses as JSON) and there is one per stream answered."""
+    with C.Server(big, "--parallel", "4", "--queue", "128", "--log-format", "json", "--drain-timeout", "60") as srv:
+        res = [None] * 64
+
+        def one(i):
+            body = json.dumps({"messages": [{"role": "user", "content": "story %d" % i}], "max_tokens": 24,
+                               "temperature": 0, "stream": True}).encode()
+            try:
+                st, sts, out = raw(srv.port, post(CHAT, body), timeout=90)
+                res[i] = (st, b"data: [DONE]" in out and out.endswith(b"0\r\n\r\n"))
+            except OSError as e:
+                res[i] = ("error", False)
+        ths = [threading.Thread(target=one, args=(i,)) for i in range(64)]
+        [t.start() for t in ths]
+        busy = srv.wait_busy()
+        time.sleep(0.3)
+        t0 = time.time()
+        srv.p.send_signal(C.signal.SIGTERM)
+        try:
+            rc = srv.p.wait(90)
+        except subprocess.TimeoutExpired:
+            rc = None
+        dt = time.time() - t0
+        [t.join(30) for t in ths]
+        time.sleep(0.3)
+        done = sum(1 for r in res if r and r[0] == 200 and r[1])
+        broken = [r for r in res if r and r[0] == 200 and not r[1]]
+        other = [r for r in res if not r or r[0] != 200]
+        lines = [l for l in srv.log if l.startswith("{") or l.startswith("request")]
+        parsed = 0
+        for l in lines:
+            try:
+                json.loads(l)
+                parsed += 1
+            except ValueError:
+                pass
+        logged_200 = sum(1 for l in lines if l.startswith("{") and json.loads(l).get("status") == 200 and json.loads(l).get("path") == CHAT)
+        check(busy and rc == 0 and not broken and done >= 4 and done + len(other) == 64,
+              f"SIGTERM during 64 streams: exit {rc} after {dt:.1f} s; {done} streams finished with [DONE], "
+              f"{len(broken)} cut, {len(other)} refused or not accepted ({set(r[0] for r in other if r)})")
+        check(parsed == len(lines) and logged_200 == done, f"the log is whole: {parsed}/{len(lines)} lines parse, "
+                                                           f"{logged_200} streams logged 200")
+
+
 def test_port_in_use(srv):
     rc, _, err = T.wafer("serve", "-m", srv.model, "--port", srv.port, "-t", "1", timeout=60)
     check(rc != 0 and ("port %d" % srv.port) in err and "in use" in err,
@@ -497,6 +544,7 @@ def main():
     big = os.path.join(tmp, "big.gguf")
     C.make_server_model(big, big=True)
     test_backpressure(big)
+    test_sigterm_streams(big)
     check(not C.SANITIZER_REPORTS, f"no sanitizer reports ({len(C.SANITIZER_REPORTS)})")
     print(f"{time.time() - t0:.1f} s")
     return T.summary("test_server_hostile")
