@@ -43,10 +43,14 @@ static void emit(const char *s, size_t n) {
 
 typedef struct run_out {
     bool print_ids;
+    bool any;           /* a token came (the prompt is done)                */
+    cli_progress *bar;  /* prefill progress, cleared at the first token, or NULL */
 } run_out;
 
 static bool on_token(void *user, int32_t token, const char *text, size_t n_text) {
-    const run_out *ro = user;
+    run_out *ro = user;
+    if (!ro->any && ro->bar) cli_progress_end(ro->bar);
+    ro->any = true;
     if (ro->print_ids) {
         if (token >= 0) {
             printf("%d ", token);
@@ -177,10 +181,33 @@ int cmd_run(int argc, char **argv) {
     cli_spec_params(&sp, &gp);
     gp.prediction = pred;
     gp.n_prediction = n_pred;
-    run_out ro = {print_ids};
+    /* a long prompt shows its prefill on a terminal (cli_progress prints
+     * only there; -q: never): generate step by step, which is what
+     * wf_session_generate does */
+    cli_progress bar;
+    run_out ro = {print_ids, false, NULL};
+    if (!o.quiet && n_prompt > 2048) {
+        cli_progress_start(&bar, "prompt");
+        ro.bar = &bar;
+    }
     wf_gen_callbacks cb = {on_token, &ro};
     wf_gen_result res;
-    if (wf_session_generate(sess, prompt, n_prompt, &gp, &cb, &res, &err)) {
+    wf_status gst = wf_session_begin(sess, prompt, n_prompt, &gp, &cb, &err);
+    for (bool fin = false; gst == WF_OK && !fin;) {
+        gst = wf_session_step(sess, &fin, &err);
+        if (ro.bar && !ro.any) {
+            size_t n_done = 0;
+            wf_session_tokens(sess, &n_done);
+            char what[48];
+            snprintf(what, sizeof what, "%zu/%zu tokens", n_done, n_prompt);
+            cli_progress_update(&bar, (double)n_done / (double)n_prompt, what);
+        }
+    }
+    if (ro.bar && !ro.any) cli_progress_end(&bar);
+    wf_error end_err = {0};
+    wf_status est = gst == WF_OK || wf_session_busy(sess) ? wf_session_end(sess, &res, gst == WF_OK ? &err : &end_err) : gst;
+    if (gst == WF_OK) gst = est;
+    if (gst) {
         fprintf(stderr, "\nwafer run: %s\n", err.msg);
         goto done;
     }

@@ -3,7 +3,7 @@
  *
  * Between steps the engine admits waiting requests into free slots
  * (interactive ones -- streaming chat and FIM -- before batch ones, FIFO
- * otherwise), choosing the free slot whose cached tokens share the longest
+ * otherwise, but a batch request that has waited 10 s goes first), choosing the free slot whose cached tokens share the longest
  * prefix with the prompt, then calls wf_sessions_step on every busy slot:
  * plain decode steps of all slots run in one batched forward pass, a long
  * prompt advances one chunk per step so it never stalls the others for
@@ -286,11 +286,17 @@ static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_
     return i;
 }
 
+/* A batch request waits at most this long behind interactive ones: then
+ * it goes first (without it, 64 streaming clients that resubmit at once
+ * starved non-streaming requests past their clients' timeouts: the soak). */
+#define SRV_BATCH_MAX_WAIT_S 10.0
+
 /* Take the next request to admit (s->mu held): the first interactive one,
- * else the oldest. */
+ * else the oldest; the oldest first when it has waited too long. */
 static srv_req *dequeue(wf_server *s) {
     srv_req *p = NULL, *q = s->q_head;
-    while (q && !q->interactive) p = q, q = q->q_next;
+    bool overdue = q && !q->interactive && wf_time_now() - q->t_arrive > SRV_BATCH_MAX_WAIT_S;
+    while (q && !q->interactive && !overdue) p = q, q = q->q_next;
     if (!q) p = NULL, q = s->q_head;
     if (!q) return NULL;
     if (p) p->q_next = q->q_next;

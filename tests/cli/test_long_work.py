@@ -2,7 +2,7 @@
 """test_long_work.py — long CLI work is visible and absurd settings are
 caught (issue 18).
 
-  * `wafer bench` and `wafer score` on a terminal (a pseudo-terminal from
+  * `wafer bench`, `wafer score` and `wafer run` with a long prompt on a terminal (a pseudo-terminal from
     util-linux's `script`) print a progress line (label, bar, percentage,
     rep/phase or token position) that moves; with --json, or when stderr is
     not a terminal, nothing of it;
@@ -48,6 +48,13 @@ def main():
     check(rc == 0 and len(lines) >= 3 and "perplexity" in out, f"score on a terminal: {len(lines)} progress updates")
     rc, out = tty(["score", "-f", src, "-b", "16", "--json"])
     check(rc == 0 and "score [" not in out, "score --json: no progress line")
+    with open(os.path.join(tmp, "long.py"), "w") as f:
+        f.write("x = 1\n" * 700)
+    rc, out = tty(["run", "-f", os.path.join(tmp, "long.py"), "-n", "4", "-c", "8192", "-b", "256", "--temp", "0"])
+    lines = [l for l in out.replace("\r", "\n").splitlines() if l.startswith("prompt [")]
+    check(rc == 0 and len(lines) >= 5 and "tokens" in lines[-1], f"run with a 2,800-token prompt on a terminal: {len(lines)} progress updates")
+    rc, out = tty(["run", "-f", os.path.join(tmp, "long.py"), "-n", "4", "-c", "8192", "-b", "256", "--temp", "0", "-q"])
+    check(rc == 0 and "prompt [" not in out, "run -q: no progress line")
     rc, o, err = T.wafer("run", "-p", "hi", "-n", "2", "-t", "1024", "-q")
     cores = os.cpu_count() or 1
     check(rc == 0 and ("warning: -t 1024" in err) == (1024 > 4 * cores), f"-t 1024 on {cores} cores: capped with a warning")
