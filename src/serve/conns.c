@@ -151,6 +151,15 @@ void srv_conns_close(srv_conns *cs, srv_conn *c) {
     free(c);
 }
 
+int srv_conns_n_busy(srv_conns *cs) {
+    int n = 0;
+    if (!cs->started) return 0; /* no record (and no lock) without a daemon */
+    pthread_mutex_lock(&cs->mu);
+    for (srv_conn *c = cs->head; c; c = c->next) n += !c->refused && c->phase == SRV_CONN_BUSY;
+    pthread_mutex_unlock(&cs->mu);
+    return n;
+}
+
 void srv_conns_phase(srv_conns *cs, srv_conn *c, srv_conn_phase p) {
     if (!c) return;
     pthread_mutex_lock(&cs->mu);

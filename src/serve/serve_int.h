@@ -127,6 +127,9 @@ struct sockaddr;
 srv_conn *srv_conns_open(srv_conns *cs, int fd, const struct sockaddr *addr, unsigned alen);
 void srv_conns_close(srv_conns *cs, srv_conn *c); /* "closed": before the fd is */
 void srv_conns_phase(srv_conns *cs, srv_conn *c, srv_conn_phase p);
+/* Connections whose request is being answered (phase BUSY): the answer has
+ * not been sent whole yet. */
+int srv_conns_n_busy(srv_conns *cs);
 /* A streamed answer's reader starts (true: it may wait for tokens) or
  * returns (false); the send timeout counts from the last return. */
 void srv_conns_reader(srv_conns *cs, srv_conn *c, bool entering);

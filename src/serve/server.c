@@ -208,6 +208,11 @@ void wf_server_drain(wf_server *s, double timeout_s) {
         if (!live) break;
         usleep(5000);
     }
+    /* The engine is done; the answers may still be on their way (a
+     * cancelled request's cut-short answer too): let libmicrohttpd finish
+     * sending them before the caller stops it, for at most 5 s. */
+    for (double t_flush = wf_time_now() + 5.0; srv_conns_n_busy(&s->conns) > 0 && wf_time_now() < t_flush;)
+        usleep(5000);
 }
 
 void wf_server_free(wf_server *s) {
