@@ -3,29 +3,11 @@
  * from <|start|> or <|channel|> to <|message|>, the body from there to the
  * next end marker (<|end|>, <|return|>, <|call|>) or header. */
 #include "chat/harmony.h"
+#include "base/buf.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static bool sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) return false;
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-    return true;
-}
 
 static const char *find(const char *s, const char *end, const char *pat) {
     const size_t m = strlen(pat);
@@ -73,21 +55,21 @@ static const char *body_end(const char *s, const char *end, size_t *marker_len, 
     return end;
 }
 
-static wf_status add_message(wf_harmony_out *out, sbuf *reason, sbuf *content, const char *h, const char *he,
+static wf_status add_message(wf_harmony_out *out, wf_buf *reason, wf_buf *content, const char *h, const char *he,
                              const char *b, size_t bn, wf_error *err) {
     size_t cn = 0, rn = 0;
     const char *ch = word_after(h, he, "<|channel|>", &cn);
     const char *to = word_after(h, he, "to=", &rn);
     if (!ch) return wf_fail(err, WF_ERR_FORMAT, "harmony: a message without a channel (header '%.*s')",
                             (int)(he - h > 80 ? 80 : he - h), h);
-    sbuf *dst = NULL;
+    wf_buf *dst = NULL;
     if (cn == 8 && !memcmp(ch, "analysis", 8)) dst = reason;
     else if (cn == 5 && !memcmp(ch, "final", 5)) dst = content;
     else if (cn == 10 && !memcmp(ch, "commentary", 10)) dst = to ? NULL : content;
     else return wf_fail(err, WF_ERR_FORMAT, "harmony: unknown channel '%.*s'", (int)(cn > 40 ? 40 : cn), ch);
     if (dst) {
-        if (dst->n && !sb_add(dst, "\n", 1)) return wf_fail(err, WF_ERR_NOMEM, "harmony: out of memory");
-        if (!sb_add(dst, b, bn)) return wf_fail(err, WF_ERR_NOMEM, "harmony: out of memory");
+        if (dst->n && !wf_buf_add(dst, "\n", 1)) return wf_fail(err, WF_ERR_NOMEM, "harmony: out of memory");
+        if (!wf_buf_add(dst, b, bn)) return wf_fail(err, WF_ERR_NOMEM, "harmony: out of memory");
         return WF_OK;
     }
     if (out->n_calls >= WF_HARMONY_MAX_CALLS)
@@ -115,7 +97,7 @@ wf_status wf_harmony_parse(const char *text, size_t len, wf_harmony_out *out, wf
     memset(out, 0, sizeof *out);
     if (!text && len) return wf_fail(err, WF_ERR_INVALID_ARG, "harmony: NULL text");
     const char *s = text ? text : "", *end = s + len;
-    sbuf reason = {0}, content = {0};
+    wf_buf reason = {0}, content = {0};
     wf_status st = WF_OK;
     while (s < end && st == WF_OK) {
         if (!starts(s, end, "<|start|>") && !starts(s, end, "<|channel|>")) {
@@ -123,7 +105,7 @@ wf_status wf_harmony_parse(const char *text, size_t len, wf_harmony_out *out, wf
             size_t ml;
             bool closed;
             const char *e = body_end(s, end, &ml, &closed);
-            if (e > s && !sb_add(&content, s, (size_t)(e - s))) st = wf_fail(err, WF_ERR_NOMEM, "harmony: out of memory");
+            if (e > s && !wf_buf_add(&content, s, (size_t)(e - s))) st = wf_fail(err, WF_ERR_NOMEM, "harmony: out of memory");
             s = e + ml;
             continue;
         }
@@ -140,7 +122,7 @@ wf_status wf_harmony_parse(const char *text, size_t len, wf_harmony_out *out, wf
         if (!closed && e == end) out->truncated = true;
         s = e + ml;
     }
-    if (st == WF_OK && ((!reason.p && !sb_add(&reason, "", 0)) || (!content.p && !sb_add(&content, "", 0))))
+    if (st == WF_OK && ((!reason.p && !wf_buf_add(&reason, "", 0)) || (!content.p && !wf_buf_add(&content, "", 0))))
         st = wf_fail(err, WF_ERR_NOMEM, "harmony: out of memory");
     out->reasoning = reason.p;
     out->content = content.p;

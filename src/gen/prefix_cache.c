@@ -12,6 +12,7 @@
  * different threads.
  */
 #include "gen/gen_int.h"
+#include "base/buf.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -33,7 +34,8 @@ struct wf_prefix_cache {
     int64_t max_tokens;
     int32_t min_tokens;
     pc_entry *e;          /* (cap) entries, n used, in no particular order */
-    int32_t n, cap;
+    int32_t n;
+    size_t cap;
     uint64_t clock;
     wf_prefix_cache_stats st;
 };
@@ -136,12 +138,9 @@ wf_status wf_pc_store(wf_prefix_cache *pc, const wf_model *m, const wf_context *
             if (pc->e[i].last_use < pc->e[lru].last_use) lru = i;
         drop(pc, lru, true);
     }
-    if (pc->n == pc->cap) {
-        int32_t cap = pc->cap ? pc->cap * 2 : 8;
-        pc_entry *ne = realloc(pc->e, (size_t)cap * sizeof *ne);
-        if (!ne) { st = wf_fail(err, WF_ERR_NOMEM, "prefix cache: out of memory"); goto out; }
-        pc->e = ne;
-        pc->cap = cap;
+    if (!WF_ARRAY_RESERVE(pc->e, pc->cap, (size_t)pc->n + 1)) {
+        st = wf_fail(err, WF_ERR_NOMEM, "prefix cache: out of memory");
+        goto out;
     }
     pc_entry e = {.model = m, .per_tok = per_tok, .n = n, .kv_bytes = kv_bytes, .bytes = bytes};
     e.tok = malloc((size_t)n * sizeof *e.tok);

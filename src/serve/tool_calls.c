@@ -18,6 +18,7 @@
  * them as deltas. A block that is not a call (no string name, bad JSON) is
  * not a call: the answer is then content. Pure (no I/O). */
 #include "serve/api.h"
+#include "base/buf.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -99,15 +100,9 @@ typedef struct tc_parse {
 } tc_parse;
 
 static tc_call *tc_add_call(tc_parse *ps) {
-    if (ps->n == ps->cap) {
-        size_t cap = ps->cap ? 2 * ps->cap : 4;
-        tc_call *nc = realloc(ps->c, cap * sizeof *nc);
-        if (!nc) {
-            ps->oom = true;
-            return NULL;
-        }
-        ps->c = nc;
-        ps->cap = cap;
+    if (!WF_ARRAY_RESERVE(ps->c, ps->cap, ps->n + 1)) {
+        ps->oom = true;
+        return NULL;
     }
     tc_call *c = &ps->c[ps->n++];
     memset(c, 0, sizeof *c);
