@@ -9,6 +9,7 @@
  * and tensors may not overlap.
  */
 #include "convert/convert.h"
+#include "base/buf.h"
 
 #include "format/quant.h"
 
@@ -35,8 +36,10 @@ typedef struct st_shard {
 struct wf_safetensors {
     st_shard *shards;
     int n_shards;
+    size_t cap_shards;
     wf_st_tensor *t;
-    int64_t n, cap;
+    int64_t n;
+    size_t cap;
 };
 
 void wf_st_close(wf_safetensors *s) {
@@ -143,13 +146,7 @@ static wf_status parse_entry(wf_safetensors *s, const char *path, const char *ke
                        "%s: tensor '%.64s': data_offsets span %" PRIu64 " bytes but dtype %s and the shape need %" PRIu64,
                        path, key, oe - ob, ds, t.nbytes);
     t.data = data + ob;
-    if (s->n == s->cap) {
-        int64_t nc = s->cap ? s->cap * 2 : 64;
-        wf_st_tensor *nt = realloc(s->t, (size_t)nc * sizeof *nt);
-        if (!nt) return wf_fail(err, WF_ERR_NOMEM, "%s: out of memory", path);
-        s->t = nt;
-        s->cap = nc;
-    }
+    if (!WF_ARRAY_RESERVE(s->t, s->cap, (size_t)s->n + 1)) return wf_fail(err, WF_ERR_NOMEM, "%s: out of memory", path);
     t.name = strdup(key);
     if (!t.name) return wf_fail(err, WF_ERR_NOMEM, "%s: out of memory", path);
     s->t[s->n++] = t;
@@ -159,9 +156,8 @@ static wf_status parse_entry(wf_safetensors *s, const char *path, const char *ke
 /* Map one file and append its tensors. */
 static wf_status add_file(wf_safetensors *s, const char *path, wf_error *err) {
     if (s->n_shards >= ST_MAX_SHARDS) return wf_fail(err, WF_ERR_RANGE, "%s: too many shards", path);
-    st_shard *ns = realloc(s->shards, (size_t)(s->n_shards + 1) * sizeof *ns);
-    if (!ns) return wf_fail(err, WF_ERR_NOMEM, "%s: out of memory", path);
-    s->shards = ns;
+    if (!WF_ARRAY_RESERVE(s->shards, s->cap_shards, (size_t)s->n_shards + 1))
+        return wf_fail(err, WF_ERR_NOMEM, "%s: out of memory", path);
     st_shard *sh = &s->shards[s->n_shards];
     memset(sh, 0, sizeof *sh);
     sh->path = strdup(path);
@@ -441,7 +437,7 @@ wf_status wf_st_open_dir(const char *dir, wf_safetensors **out, wf_error *err) {
     wf_status st = WF_OK;
     char *ipath = wf_conv_path_join(dir, "model.safetensors.index.json");
     char **names = NULL;
-    size_t nn = 0;
+    size_t nn = 0, names_cap = 0;
     if (!ipath) { st = wf_fail(err, WF_ERR_NOMEM, "out of memory"); goto done; }
     if (access(ipath, F_OK) == 0) {
         st = open_index(s, dir, ipath, err);
@@ -452,14 +448,11 @@ wf_status wf_st_open_dir(const char *dir, wf_safetensors **out, wf_error *err) {
     struct dirent *de;
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.' || !ends_with(de->d_name, ".safetensors")) continue;
-        char **nn2 = realloc(names, (nn + 1) * sizeof *names);
-        if (!nn2 || !(nn2[nn] = strdup(de->d_name))) {
-            if (nn2) names = nn2;
+        if (!WF_ARRAY_RESERVE(names, names_cap, nn + 1) || !(names[nn] = strdup(de->d_name))) {
             closedir(d);
             st = wf_fail(err, WF_ERR_NOMEM, "out of memory");
             goto done;
         }
-        names = nn2;
         nn++;
     }
     closedir(d);

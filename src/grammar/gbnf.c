@@ -11,6 +11,7 @@
  * llama.cpp. Left recursion (which a pushdown matcher cannot run) is an
  * error, as there. */
 #include "grammar/grammar_int.h"
+#include "base/buf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,15 +79,13 @@ static bool nomem(gparser *p) {
 
 /* ---- building blocks ---------------------------------------------------------- */
 
+/* Room for need elements in an array with an int32 capacity (the grammar's
+ * tables index with int32): base/buf.h grows it. */
 static bool grow(void **ptr, int32_t *cap, int32_t need, size_t elem) {
     if (need <= *cap) return true;
-    int64_t c = *cap ? *cap : 8;
-    while (c < need) c *= 2;
-    if (c > INT32_MAX / 2) return false;
-    void *np = realloc(*ptr, (size_t)c * elem);
-    if (!np) return false;
-    *ptr = np;
-    *cap = (int32_t)c;
+    size_t c = (size_t)*cap;
+    if (need > INT32_MAX / 2 || !wf_array_reserve(ptr, &c, elem, (size_t)need)) return false;
+    *cap = c > INT32_MAX ? INT32_MAX : (int32_t)c;
     return true;
 }
 

@@ -65,7 +65,8 @@ typedef struct conv {
     unsigned prims;       /* primitives used (PRIM_* bits) */
     int counter;
     ref_entry *refs;
-    int n_refs, cap_refs;
+    int n_refs;
+    size_t cap_refs;
     int depth;
     wf_error *err;
     wf_status st;
@@ -696,13 +697,7 @@ static bool gen_ref(conv *c, json_t *ref, const char *path, wf_buf *o) {
         if (!strcmp(c->refs[i].ref, r)) return wf_buf_str(o, c->refs[i].rule) || oom(c);
     json_t *target = resolve(c->root, r);
     if (!target) return cfail(c, WF_ERR_FORMAT, path, "unresolvable $ref '%.200s'", r);
-    if (c->n_refs == c->cap_refs) {
-        int cap = c->cap_refs ? c->cap_refs * 2 : 8;
-        ref_entry *nr = realloc(c->refs, (size_t)cap * sizeof *nr);
-        if (!nr) return oom(c);
-        c->refs = nr;
-        c->cap_refs = cap;
-    }
+    if (!WF_ARRAY_RESERVE(c->refs, c->cap_refs, (size_t)c->n_refs + 1)) return oom(c);
     char name[64];
     const char *slash = strrchr(r, '/');
     new_name(c, slash ? slash + 1 : "root", name, sizeof name);
