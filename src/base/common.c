@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 wf_status wf_fail(wf_error *err, wf_status code, const char *fmt, ...) {
@@ -68,4 +69,13 @@ double wf_time_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+char *wf_dup_bytes(const char *s, size_t n) {
+    if (n == SIZE_MAX) return NULL;
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    if (n) memcpy(d, s, n);
+    d[n] = 0;
+    return d;
 }

@@ -33,6 +33,9 @@ static inline bool wf_mul_u64(uint64_t a, uint64_t b, uint64_t *r) {
 /* 64-byte aligned allocation (cache line / AVX-512), freed with wf_free_aligned.
  * Returns NULL on failure or when size is 0. */
 void *wf_alloc_aligned(size_t size);
+/* A NUL-terminated copy of the n bytes at s (NUL bytes among them are kept;
+ * s may be NULL when n is 0). NULL when out of memory. Caller frees. */
+char *wf_dup_bytes(const char *s, size_t n);
 void wf_free_aligned(void *p);
 
 /* IEEE half <-> float, round to nearest even; NaN/Inf/subnormals preserved. */

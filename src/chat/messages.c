@@ -10,21 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dup_n(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (!d) return NULL;
-    if (n) memcpy(d, s, n);
-    d[n] = 0;
-    return d;
-}
-
 wf_status wf_chat_list_push(wf_chat_list *l, const char *role, const char *content, size_t len,
                             const char *fields_json, wf_error *err) {
     if (l->n == l->cap && !WF_ARRAY_RESERVE(l->m, l->cap, l->n + 1))
         return wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
     wf_chat_message m = {0};
     m.role = role ? strdup(role) : NULL;
-    m.content = content ? dup_n(content, len) : NULL;
+    m.content = content ? wf_dup_bytes(content, len) : NULL;
     m.content_len = content ? len : 0;
     m.fields_json = fields_json ? strdup(fields_json) : NULL;
     if ((role && !m.role) || (content && !m.content) || (fields_json && !m.fields_json)) {
@@ -65,7 +57,7 @@ wf_status wf_chat_content_join(const json_t *content, const char *const *types, 
     *len = 0;
     if (bad_part) *bad_part = SIZE_MAX;
     if (json_is_string(content)) {
-        if (!(*out = dup_n(json_string_value(content), json_string_length(content))))
+        if (!(*out = wf_dup_bytes(json_string_value(content), json_string_length(content))))
             return wf_fail(err, WF_ERR_NOMEM, "messages: out of memory");
         *len = json_string_length(content);
         return WF_OK;

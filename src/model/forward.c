@@ -10,11 +10,12 @@
 #include <math.h>
 #include <string.h>
 
-static wf_status mm(wf_context *c, const wf_mat *w, const float *x, int32_t n, float *y, wf_error *err) {
+wf_status wf_ctx_matmul(wf_context *c, const wf_mat *w, const float *x, int32_t n, float *y, const char *what,
+                         wf_error *err) {
     wf_status st = wf_matmul(c->tp, &c->model->kernels, w, x, n, y, &c->mm);
     if (st != WF_OK) {
         char buf[32];
-        return wf_fail(err, st, "matmul on a %s weight (%lld x %lld) failed: %s",
+        return wf_fail(err, st, "%s on a %s weight (%lld x %lld) failed: %s", what,
                        wf_type_name(w->type, buf, sizeof buf), (long long)w->rows, (long long)w->n,
                        wf_status_name(st));
     }
@@ -114,7 +115,7 @@ static wf_status forward_segs(wf_context *c, const fwd_seg *segs, int32_t n_segs
                 wf_attention(c->tp, &g->ctx->attn, &g->ctx->kv, l, hp->n_head, c->q + g->t0 * QD, c->att + g->t0 * QD,
                              g->n, g->pos0, scale, c->attn_scratch, g->ctx->attn_partial, c->n_threads);
         }
-        if ((st = mm(c, &ly->wo, c->att, n, c->xn, err)) != WF_OK) return st;
+        if ((st = wf_ctx_matmul(c, &ly->wo, c->att, n, c->xn, "matmul", err)) != WF_OK) return st;
         add_bias(c->xn, ly->bo, n, E);
         wf_add(c->x, c->xn, (int64_t)n * E);
 
@@ -136,7 +137,7 @@ static wf_status forward_segs(wf_context *c, const fwd_seg *segs, int32_t n_segs
             for (int32_t s = 0; s < n_segs; s++)
                 silu_mul(c->gate + segs[s].t0 * FF, c->up + segs[s].t0 * FF, (int64_t)segs[s].n * FF);
         }
-        if ((st = mm(c, &ly->w_down, c->gate, n, c->xn, err)) != WF_OK) return st;
+        if ((st = wf_ctx_matmul(c, &ly->w_down, c->gate, n, c->xn, "matmul", err)) != WF_OK) return st;
         wf_add(c->x, c->xn, (int64_t)n * E);
     }
 
@@ -146,7 +147,7 @@ static wf_status forward_segs(wf_context *c, const fwd_seg *segs, int32_t n_segs
         for (int32_t t = segs[s].t0 + segs[s].keep_from; t < segs[s].t0 + segs[s].n; t++, j++)
             wf_rmsnorm(c->xn + j * E, c->x + t * E, m->output_norm, E, hp->rms_eps);
     if (j == 0) return WF_OK;
-    return mm(c, &m->output, c->xn, j, logits, err);
+    return wf_ctx_matmul(c, &m->output, c->xn, j, logits, "matmul", err);
 }
 
 wf_status wf_forward(wf_context *c, const int32_t *tokens, int32_t n, int32_t n_past,

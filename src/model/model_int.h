@@ -252,6 +252,10 @@ struct wf_context {
 /* Run the forward pass for n <= n_batch tokens at positions n_past.. and
  * write logits for the tokens in [keep_from, n) to logits (rows of n_vocab).
  * Caller checks ranges; advances nothing (the caller updates n_past). */
+/* y = w x for n tokens on the context's pool and scratch; a failure names
+ * what ("matmul", "expert matmul"), the weight's type and shape. */
+wf_status wf_ctx_matmul(wf_context *c, const wf_mat *w, const float *x, int32_t n, float *y, const char *what,
+                        wf_error *err);
 wf_status wf_forward(wf_context *c, const int32_t *tokens, int32_t n, int32_t n_past,
                      int32_t keep_from, float *logits, wf_error *err);
 

@@ -76,16 +76,6 @@ static void add_rows(float *x, const float *b, int32_t n, int64_t dim) {
     for (int32_t t = 0; t < n; t++) wf_add(x + (int64_t)t * dim, b, dim);
 }
 
-static wf_status mm(wf_context *c, const wf_mat *w, const float *x, int32_t n, float *y, wf_error *err) {
-    wf_status st = wf_matmul(c->tp, &c->model->kernels, w, x, n, y, &c->mm);
-    if (st != WF_OK) {
-        char buf[32];
-        return wf_fail(err, st, "expert matmul on a %s weight (%lld x %lld) failed: %s",
-                       wf_type_name(w->type, buf, sizeof buf), (long long)w->rows, (long long)w->n,
-                       wf_status_name(st));
-    }
-    return WF_OK;
-}
 
 wf_status wf_moe_ffn(wf_context *c, const wf_layer *ly, const float *in, int32_t n, float *out, wf_error *err) {
     const wf_model *m = c->model;
@@ -95,7 +85,7 @@ wf_status wf_moe_ffn(wf_context *c, const wf_layer *ly, const float *in, int32_t
     const wf_silu_mul_fn silu_mul = hp->arch == WF_ARCH_GPTOSS ? wf_swiglu_oai : wf_ops_silu_mul_for(m->kernels.isa);
     wf_status st;
 
-    if ((st = mm(c, &ly->router, in, n, c->moe_logits, err)) != WF_OK) return st;
+    if ((st = wf_ctx_matmul(c, &ly->router, in, n, c->moe_logits, "expert matmul", err)) != WF_OK) return st;
     add_rows(c->moe_logits, ly->router_b, n, NE);
     wf_moe_route(c->moe_logits, n, NE, K, c->moe_sel, c->moe_w);
     memset(out, 0, sizeof(float) * (size_t)n * (size_t)E);
@@ -122,7 +112,7 @@ wf_status wf_moe_ffn(wf_context *c, const wf_layer *ly, const float *in, int32_t
         add_rows(c->up, ly->up_b ? ly->up_b + (int64_t)e * FF : NULL, cnt, FF);
         for (int32_t i = 0; i < cnt; i++) /* row by row: the same vector tails for any group */
             silu_mul(c->gate + (int64_t)i * FF, c->up + (int64_t)i * FF, FF);
-        if ((st = mm(c, &d, c->gate, cnt, c->moe_y, err)) != WF_OK) return st;
+        if ((st = wf_ctx_matmul(c, &d, c->gate, cnt, c->moe_y, "expert matmul", err)) != WF_OK) return st;
         add_rows(c->moe_y, ly->down_b ? ly->down_b + (int64_t)e * E : NULL, cnt, E);
         for (int32_t i = 0; i < cnt; i++) {
             const int32_t r = c->moe_rows[i];

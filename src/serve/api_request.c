@@ -112,21 +112,13 @@ static bool get_int(json_t *o, const char *key, int64_t lo, int64_t hi, int64_t 
     return true;
 }
 
-static char *dup_n(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (!d) return NULL;
-    if (n) memcpy(d, s, n);
-    d[n] = 0;
-    return d;
-}
-
 /* A string member (copied); absent/null leaves *out NULL. */
 static bool get_str(json_t *o, const char *key, char **out, size_t *len, wf_api_error *e) {
     json_t *v = get(o, key);
     if (!v) return true;
     if (!json_is_string(v)) return bad_type(e, key, "a string", v);
     size_t n = json_string_length(v);
-    if (!(*out = dup_n(json_string_value(v), n))) return oom(e);
+    if (!(*out = wf_dup_bytes(json_string_value(v), n))) return oom(e);
     if (len) *len = n;
     return true;
 }
@@ -168,7 +160,7 @@ static bool get_stops(json_t *o, const char *key, const wf_api_limits *lim, wf_a
             return wf_api_fail(e, E400, key, "invalid_value", "Invalid '%s': a stop sequence is longer than %d bytes.",
                                key, lim->max_stop_len);
         if (len == 0) continue; /* empty stops never match: drop them */
-        if (!(r->stops[r->n_stops] = dup_n(json_string_value(s), len))) return oom(e);
+        if (!(r->stops[r->n_stops] = wf_dup_bytes(json_string_value(s), len))) return oom(e);
         r->n_stops++;
     }
     return true;
@@ -203,7 +195,7 @@ static bool get_prompt(json_t *o, bool required, const wf_api_limits *lim, wf_ap
     json_t *v = get(o, "prompt");
     if (!v) {
         if (required) return wf_api_fail(e, E400, "prompt", "missing_required_parameter", "Missing required parameter: 'prompt'.");
-        if (!(r->prompt = dup_n("", 0))) return oom(e);
+        if (!(r->prompt = wf_dup_bytes("", 0))) return oom(e);
         return true;
     }
     if (json_is_array(v) && !is_ids(v)) {
@@ -215,7 +207,7 @@ static bool get_prompt(json_t *o, bool required, const wf_api_limits *lim, wf_ap
     }
     if (json_is_string(v)) {
         r->prompt_len = json_string_length(v);
-        if (!(r->prompt = dup_n(json_string_value(v), r->prompt_len))) return oom(e);
+        if (!(r->prompt = wf_dup_bytes(json_string_value(v), r->prompt_len))) return oom(e);
         return true;
     }
     if (is_ids(v)) return get_ids(v, "prompt", lim, &r->prompt_ids, &r->n_prompt_ids, e);
@@ -503,7 +495,7 @@ static bool parse_llama(json_t *o, const wf_api_limits *lim, wf_api_request *r, 
     if (r->kind != WF_API_INFILL) return true;
     if (!get_str(o, "input_prefix", &r->input_prefix, &r->input_prefix_len, e)) return false;
     if (!get_str(o, "input_suffix", &r->input_suffix, &r->input_suffix_len, e)) return false;
-    if ((!r->input_prefix && !(r->input_prefix = dup_n("", 0))) || (!r->input_suffix && !(r->input_suffix = dup_n("", 0))))
+    if ((!r->input_prefix && !(r->input_prefix = wf_dup_bytes("", 0))) || (!r->input_suffix && !(r->input_suffix = wf_dup_bytes("", 0))))
         return oom(e);
     json_t *x = get(o, "input_extra");
     if (!x) return true;
@@ -517,7 +509,7 @@ static bool parse_llama(json_t *o, const wf_api_limits *lim, wf_api_request *r, 
         if (!json_is_object(c)) return bad_type(e, "input_extra", "an array of {filename, text} objects", c);
         wf_api_extra *ex = &r->extra[r->n_extra++];
         if (!get_str(c, "filename", &ex->name, NULL, e) || !get_str(c, "text", &ex->text, &ex->len, e)) return false;
-        if ((!ex->name && !(ex->name = dup_n("", 0))) || (!ex->text && !(ex->text = dup_n("", 0)))) return oom(e);
+        if ((!ex->name && !(ex->name = wf_dup_bytes("", 0))) || (!ex->text && !(ex->text = wf_dup_bytes("", 0)))) return oom(e);
     }
     return true;
 }
@@ -527,7 +519,7 @@ static bool parse_tokenize(json_t *o, wf_api_request *r, wf_api_error *e) {
     if (!c) return wf_api_fail(e, E400, "content", "missing_required_parameter", "Missing required parameter: 'content'.");
     if (!json_is_string(c)) return bad_type(e, "content", "a string", c);
     r->prompt_len = json_string_length(c);
-    if (!(r->prompt = dup_n(json_string_value(c), r->prompt_len))) return oom(e);
+    if (!(r->prompt = wf_dup_bytes(json_string_value(c), r->prompt_len))) return oom(e);
     return get_bool(o, "add_special", &r->add_special, e) && get_bool(o, "parse_special", &r->parse_special, e) &&
            get_bool(o, "with_pieces", &r->with_pieces, e);
 }

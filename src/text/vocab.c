@@ -123,14 +123,6 @@ bool wf_tok_buf_push(wf_tok_buf *b, int32_t id) {
 
 /* ---- loading ------------------------------------------------------------ */
 
-static char *dup_str(wf_str s) {
-    char *p = malloc(s.len + 1);
-    if (!p) return NULL;
-    memcpy(p, s.ptr, s.len);
-    p[s.len] = '\0';
-    return p;
-}
-
 /* Special id from metadata: -1 when absent, negative or out of range. */
 static int32_t get_id(const wf_gguf *g, const char *key, int32_t n_tokens, int32_t dflt) {
     int64_t x;
@@ -407,7 +399,7 @@ wf_status wf_vocab_load(const wf_gguf *g, wf_vocab **out, wf_error *err) {
     if (st != WF_OK) return wf_fail(err, WF_ERR_NOT_FOUND, "vocab: tokenizer.ggml.model missing");
     wf_vocab *v = calloc(1, sizeof *v);
     if (!v) return wf_fail(err, WF_ERR_NOMEM, "vocab: out of memory");
-    v->model_name = dup_str(model);
+    v->model_name = wf_dup_bytes(model.ptr, model.len);
     if (!v->model_name) {
         st = wf_fail(err, WF_ERR_NOMEM, "vocab: out of memory");
         goto fail;
@@ -425,7 +417,7 @@ wf_status wf_vocab_load(const wf_gguf *g, wf_vocab **out, wf_error *err) {
         st = wf_fail(err, WF_ERR_FORMAT, "vocab: tokenizer.ggml.pre is not a string");
         goto fail;
     }
-    v->pre_name = dup_str(pre);
+    v->pre_name = wf_dup_bytes(pre.ptr, pre.len);
     if (!v->pre_name) {
         st = wf_fail(err, WF_ERR_NOMEM, "vocab: out of memory");
         goto fail;
