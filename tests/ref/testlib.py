@@ -101,6 +101,21 @@ def wafer_ok(*args, input=None, timeout=300, text=False, env=None):
     return wafer(*args, input=input, timeout=timeout, text=text, must=True, env=env)[1:]
 
 
+def npm_folder(pkgdir):
+    """BUILD/pkgdir holding tests/pkgdir's package.json and package-lock.json
+    (the pinned versions); when either changed, its node_modules is removed
+    so that the next install follows them. Returns the folder."""
+    src_root = os.environ.get("WAFER_SRC", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    d = os.path.join(os.environ.get("WAFER_BUILD", tempfile.gettempdir()), pkgdir)
+    os.makedirs(d, exist_ok=True)
+    for f in ("package.json", "package-lock.json"):
+        src, dst = os.path.join(src_root, "tests", pkgdir, f), os.path.join(d, f)
+        if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
+            shutil.copyfile(src, dst)
+            shutil.rmtree(os.path.join(d, "node_modules"), ignore_errors=True)
+    return d
+
+
 def npm_install(folder, have, cmd, what, lock_name, env=None):
     """Makes have() true by running npm with the arguments cmd in folder,
     under a lock file in the temporary directory (ctest -j runs tests that

@@ -43,13 +43,7 @@ def install(pkgdir, marker):
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         skip("node/npm are not installed (apt-get install nodejs npm)")
-    d = os.path.join(BUILD, pkgdir)
-    os.makedirs(d, exist_ok=True)
-    for f in ("package.json", "package-lock.json"):
-        src, dst = os.path.join(SRC, "tests", pkgdir, f), os.path.join(d, f)
-        if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
-            shutil.copyfile(src, dst)
-            shutil.rmtree(os.path.join(d, "node_modules"), ignore_errors=True)
+    d = T.npm_folder(pkgdir)
     have = lambda: os.path.exists(os.path.join(d, "node_modules", *marker))
     with open(os.path.join(tempfile.gettempdir(), "wafer-tests-%s.lock" % pkgdir), "w") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)

@@ -35,13 +35,7 @@ def ensure_tools():
     node = shutil.which("node")
     if not node:
         skip("node is not installed (apt-get install nodejs npm)")
-    d = os.path.join(BUILD, "app-node")
-    os.makedirs(d, exist_ok=True)
-    for f in ("package.json", "package-lock.json"):
-        src, dst = os.path.join(SRC, "tests", "app-node", f), os.path.join(d, f)
-        if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
-            shutil.copyfile(src, dst)
-            shutil.rmtree(os.path.join(d, "node_modules"), ignore_errors=True)
+    d = T.npm_folder("app-node")
     shutil.copyfile(os.path.join(HERE, "test_app.mjs"), os.path.join(d, "test_app.mjs"))
     have = lambda: os.path.isfile(os.path.join(d, "node_modules", "playwright-core", "package.json"))
     T.npm_install(d, have, ["ci", "--no-audit", "--no-fund", "--ignore-scripts"], "playwright-core",

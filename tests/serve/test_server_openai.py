@@ -32,14 +32,7 @@ def ensure_node():
     node = shutil.which("node")
     if not node:
         skip("node is not installed (apt-get install nodejs npm)")
-    d = os.path.join(BUILD, "server-node")
-    os.makedirs(d, exist_ok=True)
-    for f in ("package.json", "package-lock.json"):
-        src = os.path.join(SRC, "tests", "server-node", f)
-        dst = os.path.join(d, f)
-        if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
-            shutil.copyfile(src, dst)
-            shutil.rmtree(os.path.join(d, "node_modules"), ignore_errors=True)
+    d = T.npm_folder("server-node")
     shutil.copyfile(os.path.join(SRC, "tests", "serve", "test_server_openai.mjs"), os.path.join(d, "test_server_openai.mjs"))
     have = lambda: os.path.isfile(os.path.join(d, "node_modules", "openai", "package.json"))
     T.npm_install(d, have, ["ci", "--no-audit", "--no-fund", "--ignore-scripts"], "the openai SDK",
