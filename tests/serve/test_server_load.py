@@ -131,6 +131,14 @@ def main():
             if m0.get(key % 200, 0) >= warm["sent"]:
                 break
             time.sleep(0.01)
+        # the log lines of the warm-up reach srv.log through a reader thread,
+        # possibly after /metrics counted them: wait for them before log0
+        def n_chat_lines():
+            return sum(1 for l in list(srv.log) if l.startswith("{") and '"/v1/chat/completions"' in l)
+        for _ in range(500):
+            if n_chat_lines() >= warm["sent"]:
+                break
+            time.sleep(0.01)
         stats = {"sent": 0, "status": {}, "ttft": [], "completed": 0, "hung_up": 0, "broken": 0, "tokens": 0}
         t_end = time.time() + a.duration
 
@@ -144,6 +152,7 @@ def main():
                 else:
                     one_request(srv.port, rng, hang=(i < n_hang), stats=stats, lock=lock)
         log0 = len(srv.log)
+        log_warm = n_chat_lines()
         t0 = time.time()
         ths = [threading.Thread(target=client, args=(i,)) for i in range(n_all)]
         [t.start() for t in ths]
@@ -157,6 +166,10 @@ def main():
         for _ in range(300):
             m1 = srv.metrics()
             if m1.get(key % 200, 0) + m1.get(key % 499, 0) - m0.get(key % 200, 0) - m0.get(key % 499, 0) >= stats["sent"]:
+                break
+            time.sleep(0.01)
+        for _ in range(300):
+            if n_chat_lines() - log_warm >= stats["sent"]:
                 break
             time.sleep(0.01)
         time.sleep(0.2)
