@@ -47,6 +47,8 @@ struct srv_conn {
     double t_reader;          /* when the reader last returned                */
     bool closing;             /* shut down by us                              */
     bool refused;             /* answered 503 at once (never counted live)    */
+    unsigned n_req;           /* requests begun (request lines read)          */
+    pthread_t thr;            /* the connection's thread, once a request began */
 };
 
 static bool same_addr(const srv_conn *a, const struct sockaddr *b, unsigned blen) {
@@ -151,6 +153,26 @@ void srv_conns_close(srv_conns *cs, srv_conn *c) {
     free(c);
 }
 
+bool srv_conns_thread_busy(srv_conns *cs) {
+    bool busy = false;
+    if (!cs->started) return false;
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&cs->mu);
+    for (srv_conn *c = cs->head; c && !busy; c = c->next)
+        busy = c->n_req && c->phase != SRV_CONN_IDLE && pthread_equal(c->thr, self);
+    pthread_mutex_unlock(&cs->mu);
+    return busy;
+}
+
+bool srv_conns_never_asked(srv_conns *cs, const srv_conn *c, bool *timed_out) {
+    if (!c) return false;
+    pthread_mutex_lock(&cs->mu);
+    bool never = !c->refused && c->n_req == 0;
+    *timed_out = c->closing;
+    pthread_mutex_unlock(&cs->mu);
+    return never;
+}
+
 int srv_conns_n_busy(srv_conns *cs) {
     int n = 0;
     if (!cs->started) return 0; /* no record (and no lock) without a daemon */
@@ -165,6 +187,10 @@ void srv_conns_phase(srv_conns *cs, srv_conn *c, srv_conn_phase p) {
     pthread_mutex_lock(&cs->mu);
     c->phase = p;
     c->t_phase = wf_time_now();
+    if (p == SRV_CONN_HEADERS) { /* called on the connection's own thread */
+        c->thr = pthread_self();
+        c->n_req++;
+    }
     if (p != SRV_CONN_BUSY) c->streaming = c->in_reader = false;
     pthread_mutex_unlock(&cs->mu);
 }

@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/tcp.h> /* struct tcp_info with the byte counts */
+#include <stdarg.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -889,12 +891,58 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     free(k);
 }
 
+/* A request that never reached wafer's handler (no request line read):
+ * counted and logged under "other" with the status the client received. */
+static void count_unrouted(wf_server *s, int status, const char *why) {
+    char rid[48];
+    snprintf(rid, sizeof rid, "req-%llu", (unsigned long long)atomic_fetch_add(&s->next_http_id, 1) + 1);
+    pthread_mutex_lock(&s->mu);
+    srv_metrics_count_status(&s->metrics, "other", status);
+    pthread_mutex_unlock(&s->mu);
+    srv_log_info li = {rid, "-", "-", "other", why, status, wf_time_now()};
+    srv_log_request(s, NULL, &li);
+}
+
+/* libmicrohttpd's error log (on the connection's own thread). Its error
+ * answers name their status ("HTTP response code is N"); one sent while no
+ * request of this connection is under way (a malformed request line, an
+ * HTTP version it does not speak) reaches no handler, so it is counted
+ * here. Everything else it logs is left out, as before. */
+static void on_mhd_log(void *cls, const char *fm, va_list ap) {
+    wf_server *s = cls;
+    char msg[256];
+    vsnprintf(msg, sizeof msg, fm, ap);
+    const char *p = strstr(msg, "HTTP response code is ");
+    if (!p) return;
+    int st = atoi(p + strlen("HTTP response code is "));
+    if (st < 400 || st > 599 || srv_conns_thread_busy(&s->conns)) return;
+    count_unrouted(s, st, protocol_error(st));
+}
+
+/* A connection closing that sent bytes but never a request line that
+ * libmicrohttpd could read, and got no answer (it closes on a malformed
+ * line; wafer's timeouts close one that stopped mid-line): status 0. The
+ * kernel's byte counts say what crossed the wire (each includes the FIN). */
+static void count_unanswered(wf_server *s, struct MHD_Connection *c, const srv_conn *sc) {
+    bool timed_out = false;
+    if (!srv_conns_never_asked(&s->conns, sc, &timed_out)) return;
+    const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct tcp_info ti;
+    socklen_t tl = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (!fi || getsockopt(fi->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &tl)) return;
+    if (ti.tcpi_bytes_received <= 1 || ti.tcpi_bytes_acked > 1) return; /* nothing asked, or an answer sent */
+    count_unrouted(s, 0, timed_out ? "closed by the server before a whole request line arrived (timeout or connection limit)"
+                                   : "malformed request line: closed by libmicrohttpd without an answer");
+}
+
 /* libmicrohttpd's connection notifications: the record of every open
  * connection (conns.c), made before its first byte is read and removed
  * before its socket is closed. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code) {
     wf_server *s = cls;
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        count_unanswered(s, c, *socket_context);
         srv_conns_close(&s->conns, *socket_context);
         *socket_context = NULL;
         return;
@@ -950,7 +998,8 @@ wf_status srv_http_start(wf_server *s, wf_error *err) {
     int fd;
     wf_status st = listen_on(s, &fd, &v6, err);
     if (st != WF_OK) return st;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
+    /* MHD_USE_ERROR_LOG: its messages go to on_mhd_log (never printed) */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (v6) flags |= MHD_USE_IPv6;
     if ((st = srv_conns_start(&s->conns, &s->cfg, err)) != WF_OK) {
         close(fd);
@@ -965,7 +1014,7 @@ wf_status srv_http_start(wf_server *s, wf_error *err) {
     if (s->cfg.send_timeout_s > backstop) backstop = s->cfg.send_timeout_s;
     unsigned hard = (unsigned)s->cfg.max_conns + 64 + (unsigned)s->cfg.max_conns / 8;
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_CONNECTION_TIMEOUT, backstop + 5, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
         MHD_OPTION_CONNECTION_LIMIT, hard, MHD_OPTION_END);

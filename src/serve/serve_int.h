@@ -127,6 +127,13 @@ struct sockaddr;
 srv_conn *srv_conns_open(srv_conns *cs, int fd, const struct sockaddr *addr, unsigned alen);
 void srv_conns_close(srv_conns *cs, srv_conn *c); /* "closed": before the fd is */
 void srv_conns_phase(srv_conns *cs, srv_conn *c, srv_conn_phase p);
+/* Whether the calling thread is a connection's whose request is under way
+ * (libmicrohttpd runs one thread per connection): an error libmicrohttpd
+ * answers on this thread is then that request's, counted when it ends. */
+bool srv_conns_thread_busy(srv_conns *cs);
+/* Whether connection c (not yet closed) never had a request line read, and
+ * whether it was closed by wafer (a timeout or eviction). */
+bool srv_conns_never_asked(srv_conns *cs, const srv_conn *c, bool *timed_out);
 /* Connections whose request is being answered (phase BUSY): the answer has
  * not been sent whole yet. */
 int srv_conns_n_busy(srv_conns *cs);
