@@ -115,6 +115,21 @@ void wf_sampler_dist(const wf_sampler_params *sp, const float *logits, int32_t n
 int32_t wf_sampler_argmax(const wf_sampler_params *sp, const float *logits, int32_t n_vocab,
                           const int32_t *hist1, size_t n1, const int32_t *hist2, size_t n2, void *work);
 
+/* Whether the chain truncates nothing: temperature > 0 and no top-k,
+ * top-p or min-p. Then a draw over every token that lands on an allowed one
+ * is a draw from the allowed ones. */
+bool wf_sampler_untruncated(const wf_sampler_params *p);
+/* Constrained sampling's second draw. After wf_sampler_sample drew a token
+ * from an untruncated chain (and before wf_sampler_accept), and that token
+ * is not allowed: draw again from the same weights restricted to the tokens
+ * whose bit is set in mask (n_vocab bits). The first draw and this one
+ * together draw exactly from the distribution of the masked logits, without
+ * copying them or running the chain again. Returns the token; -1 when it
+ * does not apply (no such draw just before, nothing allowed has weight, or
+ * the allowed tokens are so unlikely next to the best token that their
+ * weights may have underflowed): sample from masked logits then. */
+int32_t wf_sampler_redraw_masked(wf_sampler *s, const uint32_t *mask);
+
 /* ---- speculative sampling's acceptance rule (spec_accept.c) ------------ */
 
 /* Draw from a distribution p (n). */

@@ -55,6 +55,9 @@ struct wf_sampler {
 
     wf_cand *cand;       /* (n_vocab) working candidates                     */
     float *work;         /* (n_vocab) scratch: penalised logits, weights    */
+    /* the last draw was over every token (no truncation), its weights still
+     * in work[] in id order: wf_sampler_redraw_masked may reuse them */
+    bool drawn_full;
 };
 
 /* ---- PRNG: xoshiro256**, seeded through splitmix64 ---------------------- */
@@ -189,6 +192,7 @@ void wf_sampler_reset(wf_sampler *s) {
     memset(s->active_pos, 0xff, (size_t)s->n_vocab * sizeof *s->active_pos); /* all -1 */
     s->n_active = 0;
     s->ring_len = s->ring_head = 0;
+    s->drawn_full = false;
     wf_rng_seed(&s->rng, s->p.seed);
 }
 
@@ -206,6 +210,7 @@ static void count_add(wf_sampler *s, int32_t t, int32_t d) {
 }
 
 void wf_sampler_accept(wf_sampler *s, int32_t token) {
+    if (s) s->drawn_full = false; /* the penalties move: the weights are stale */
     if (!s || token < 0 || token >= s->n_vocab || s->p.repeat_last_n == 0) return;
     if (s->ring) {
         if (s->ring_len == s->ring_cap) { /* evict the oldest */
@@ -455,6 +460,7 @@ int32_t wf_sampler_sample(wf_sampler *s, const float *logits) {
     const chain ch = {&s->p, s->n_vocab, s->count, s->active, s->n_active, s->cand, s->work};
     double total = 0.0;
     const size_t n = chain_run(&ch, logits, &total);
+    s->drawn_full = n == (size_t)s->n_vocab && wf_sampler_untruncated(&s->p);
     if (n == 0) return s->cand[0].id;
     /* one draw over the weights' sum */
     const wf_cand *c = s->cand;
@@ -467,6 +473,72 @@ int32_t wf_sampler_sample(wf_sampler *s, const float *logits) {
         if (r < cum) return c[i].id;
     }
     return c[last].id; /* r landed in the rounding gap at the top */
+}
+
+bool wf_sampler_untruncated(const wf_sampler_params *p) {
+    return p && p->temperature > 0.0f && p->top_k <= 0 && p->top_p >= 1.0f && p->min_p <= 0.0f;
+}
+
+/* Constrained sampling without building masked logits (gen.h). After an
+ * untruncated draw, work[i] is token i's weight exp((l_i - max) / T) and
+ * cand[i].id == i. The allowed tokens' weights are summed from the mask's
+ * set bits and one of them drawn; a first draw that missed plus this one
+ * pick x in A with w_x/W + (1 - W_A/W) * w_x/W_A = w_x/W_A, exactly the
+ * masked distribution. When the best allowed weight is tiny (< 1e-8 of the
+ * best token's), allowed tokens far below it could have underflowed to 0
+ * although they carry mass among A: -1, and the caller masks the logits. */
+int32_t wf_sampler_redraw_masked(wf_sampler *s, const uint32_t *mask) {
+    if (!s || !mask || !s->drawn_full) return -1;
+    s->drawn_full = false;
+    const float *wt = s->work;
+    const int32_t nv = s->n_vocab, full_words = nv / 32;
+    /* the allowed mass, 32 tokens at a time: whole words (a string body
+     * allows nearly everything) as plain sums, the others bit by bit */
+    double sum = 0.0;
+    float best = 0.0f;
+    for (int32_t w = 0; w * 32 < nv; w++) {
+        uint32_t bits = mask[w];
+        if (!bits) continue;
+        const float *x = wt + (size_t)w * 32;
+        float ws = 0.0f, wb = 0.0f;
+        if (bits == 0xffffffffu && w < full_words) {
+            for (int i = 0; i < 32; i++) ws += x[i], wb = x[i] > wb ? x[i] : wb;
+        } else {
+            for (; bits; bits &= bits - 1) {
+                int i = __builtin_ctz(bits);
+                if (w * 32 + i >= nv) break;
+                ws += x[i], wb = x[i] > wb ? x[i] : wb;
+            }
+        }
+        sum += ws;
+        best = wb > best ? wb : best;
+    }
+    if (!(best >= 1e-8f) || !(sum > 0.0) || !isfinite(sum)) return -1;
+    double r = wf_rng_unif(&s->rng) * sum, cum = 0.0;
+    int32_t last = -1; /* the last allowed token with weight > 0 */
+    for (int32_t w = 0; w * 32 < nv; w++) {
+        uint32_t bits = mask[w];
+        if (!bits) continue;
+        const float *x = wt + (size_t)w * 32;
+        if (bits == 0xffffffffu && w < full_words) { /* skip the word when r lies past it */
+            float ws = 0.0f;
+            for (int i = 0; i < 32; i++) ws += x[i];
+            if (cum + ws < r) {
+                cum += ws;
+                for (int i = 31; i >= 0; i--)
+                    if (x[i] > 0.0f) { last = w * 32 + i; break; }
+                continue;
+            }
+        }
+        for (; bits; bits &= bits - 1) {
+            int i = __builtin_ctz(bits);
+            if (w * 32 + i >= nv) break;
+            if (x[i] > 0.0f) last = w * 32 + i;
+            cum += x[i];
+            if (r < cum) return w * 32 + i;
+        }
+    }
+    return last; /* r landed in the rounding gap at the top */
 }
 
 /* ---- the chain for a given history (speculative sampling) ----------------- */

@@ -446,26 +446,28 @@ static const float *gram_logits(gen_run *g, const float *l, wf_status *st) {
 
 /* Sample at logits l (grammar applied). Returns the token, or -1 after
  * finishing the request (the grammar is complete with no end token, or an
- * error). */
-/* Whether the sampling chain cuts nothing off (no top-k, top-p, min-p):
- * then a draw from all tokens that lands on an allowed one is a draw from
- * the allowed ones. */
-static bool chain_untruncated(const wf_sampler_params *sp) {
-    return sp->top_k <= 0 && sp->top_p >= 1.0f && sp->min_p <= 0.0f;
-}
-
+ * error).
+ * Greedy: when the grammar allows the (penalised) argmax over every token,
+ * it is also the argmax over the allowed ones (ties go to the lowest id
+ * either way). Sampling without truncation: a draw over every token that
+ * lands in the allowed set A is kept; on a miss a second draw from the same
+ * weights restricted to A (wf_sampler_redraw_masked): x in A comes out with
+ * p(x) + (1 - p(A)) p(x) / p(A) = p(x) / p(A), exactly the masked
+ * distribution. So the mask is needed only on a miss, and the logits are
+ * copied and masked only with a truncating chain (top-k, top-p, min-p: the
+ * truncation must see the allowed tokens only) or in the rare cases the
+ * redraw declines. */
 static int32_t sample_at(gen_run *g, const float *l) {
-    if (g->gm && l && (g->sp.temperature <= 0.0f || chain_untruncated(&g->sp))) {
-        /* Greedy: when the grammar allows the (penalised) argmax over every
-         * token, it is also the argmax over the allowed ones (ties go to the
-         * lowest id either way). Sampling without truncation: a token x of
-         * the allowed set A comes out with p(x) (the first draw) plus
-         * (1 - p(A)) p(x) / p(A) (the first draw missed A, the second is
-         * from the masked distribution) = p(x) / p(A), exactly the masked
-         * distribution. Either way the mask is needed only on a miss. */
+    if (g->gm && l && (g->sp.temperature <= 0.0f || wf_sampler_untruncated(&g->sp))) {
         int32_t z = wf_sampler_sample(g->smp, l);
         const double t0 = wf_time_now();
         bool ok = z >= 0 && wf_grammar_matcher_check(g->gm, &z, 1) == 1;
+        if (!ok && z >= 0 && g->sp.temperature > 0.0f) {
+            const uint32_t *mask = wf_grammar_matcher_mask(g->gm);
+            g->res.n_grammar_masks++;
+            z = mask ? wf_sampler_redraw_masked(g->smp, mask) : -1;
+            ok = z >= 0; /* else: masked logits below (they also report errors) */
+        }
         g->res.t_grammar += wf_time_now() - t0;
         if (ok) return z;
     }

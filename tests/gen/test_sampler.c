@@ -4,10 +4,15 @@
  * computed here from the definitions (full sorts and softmax in double):
  * greedy is the argmax; penalties move a token exactly across a threshold
  * derived by hand; top-k / top-p / min-p draw exactly the allowed sets;
- * temperature draws follow softmax(logits / T) (chi-square); seeds repeat.
+ * temperature draws follow softmax(logits / T) (chi-square); seeds repeat;
+ * a draw over every token, redrawn from the allowed ones on a miss
+ * (wf_sampler_redraw_masked, constrained decoding), follows the softmax of
+ * the allowed tokens alone (chi-square), and the redraw declines where it
+ * does not apply.
  * The stop matcher is checked on hand-made cases and against a brute-force
  * oracle over random texts, stop lists and chunkings.
  */
+#include "gen/gen.h"
 #include "gen/stop.h"
 #include "testutil.h"
 
@@ -395,6 +400,121 @@ static void test_temperature(void) {
     }
 }
 
+/* ---- constrained sampling: draw, then redraw from the allowed ones on a miss */
+
+static void test_redraw(void) {
+    enum { NV = 70, DRAWS = 40000 };
+    t_rng rng = {777};
+    float l[NV];
+    uint32_t mask[(NV + 31) / 32 + 1] = {0};
+    for (int i = 0; i < NV; i++) {
+        l[i] = t_unif(&rng) * 3.0f;
+        if (i % 5 == 2 || i == 69) mask[i / 32] |= 1u << (i % 32), l[i] -= 1.5f; /* allowed: less likely */
+    }
+    const float temp = 1.3f;
+    wf_sampler_params p = plain();
+    p.temperature = temp;
+    p.seed = 4242;
+    wf_sampler *s = make(p, NV);
+    int hits[NV] = {0}, misses = 0, outside = 0;
+    for (int d = 0; d < DRAWS; d++) {
+        int32_t t = wf_sampler_sample(s, l);
+        if (t >= 0 && !((mask[t / 32] >> (t % 32)) & 1u)) {
+            misses++;
+            t = wf_sampler_redraw_masked(s, mask);
+        }
+        if (t < 0 || t >= NV || !((mask[t / 32] >> (t % 32)) & 1u)) outside++;
+        else hits[t]++;
+    }
+    double mx = -1e30, sum = 0, chi2 = 0;
+    int bins = 0;
+    for (int i = 0; i < NV; i++)
+        if ((mask[i / 32] >> (i % 32)) & 1u) mx = fmax(mx, l[i]);
+    for (int i = 0; i < NV; i++)
+        if ((mask[i / 32] >> (i % 32)) & 1u) sum += exp((l[i] - mx) / temp);
+    for (int i = 0; i < NV; i++)
+        if ((mask[i / 32] >> (i % 32)) & 1u) {
+            double e = DRAWS * exp((l[i] - mx) / temp) / sum;
+            chi2 += (hits[i] - e) * (hits[i] - e) / e;
+            bins++;
+        }
+    /* 15 allowed tokens, 14 degrees of freedom: P(chi2 > 36.1) = 0.001 */
+    CHECK(bins == 15 && outside == 0, "redraw: %d allowed bins, %d draws outside the mask", bins, outside);
+    CHECK(chi2 < 36.1, "redraw: chi-square %.2f over 14 dof against the masked softmax", chi2);
+    CHECK(misses > DRAWS / 4, "redraw: the miss path was taken (%d of %d)", misses, DRAWS);
+    printf("  draw + redraw on a miss (%d of %d missed): chi-square %.2f (14 dof, limit 36.1)\n", misses, DRAWS, chi2);
+
+    /* a mask of whole words (a string body) and a ragged tail: 200 tokens,
+     * all allowed but those in [40, 50) and every 9th; chi-square over the
+     * allowed ones pooled in 8 bins of similar mass */
+    {
+        enum { NV2 = 200 };
+        float l2[NV2];
+        uint32_t m2[(NV2 + 31) / 32 + 1] = {0};
+        double e2[NV2] = {0}, z2 = 0;
+        for (int i = 0; i < NV2; i++) {
+            l2[i] = t_unif(&rng) * 4.0f;
+            bool ok = !(i >= 40 && i < 50) && i % 9 != 0;
+            if (ok) m2[i / 32] |= 1u << (i % 32);
+            else l2[i] += 3.0f; /* the forbidden ones likely: misses */
+        }
+        for (int i = 0; i < NV2; i++)
+            if ((m2[i / 32] >> (i % 32)) & 1u) z2 += e2[i] = exp(l2[i] / temp);
+        wf_sampler *s2 = make(p, NV2);
+        int bin_of[NV2], n_bin = 8, miss2 = 0, out2 = 0;
+        double be[8] = {0}, cum = 0;
+        long bo[8] = {0};
+        for (int i = 0; i < NV2; i++) {
+            double pi = e2[i] / z2;
+            int b = (int)((cum + pi / 2) * n_bin);
+            bin_of[i] = b < n_bin ? b : n_bin - 1;
+            be[bin_of[i]] += pi * DRAWS;
+            cum += pi;
+        }
+        for (int d = 0; d < DRAWS; d++) {
+            int32_t t = wf_sampler_sample(s2, l2);
+            if (t >= 0 && !((m2[t / 32] >> (t % 32)) & 1u)) miss2++, t = wf_sampler_redraw_masked(s2, m2);
+            if (t < 0 || t >= NV2 || !((m2[t / 32] >> (t % 32)) & 1u)) out2++;
+            else bo[bin_of[t]]++;
+        }
+        double c2 = 0;
+        for (int b = 0; b < n_bin; b++) c2 += (bo[b] - be[b]) * (bo[b] - be[b]) / be[b];
+        /* 7 dof: P(chi2 > 24.3) = 0.001 */
+        CHECK(out2 == 0 && c2 < 24.3 && miss2 > 1000, "redraw, whole words: chi-square %.2f (7 dof), %d outside, %d misses",
+              c2, out2, miss2);
+        printf("  whole-word mask (%d of %d missed): chi-square %.2f (7 dof, limit 24.3)\n", miss2, DRAWS, c2);
+        wf_sampler_free(s2);
+    }
+
+    /* where it does not apply: -1 */
+    wf_sampler_reset(s);
+    CHECK(wf_sampler_redraw_masked(s, mask) == -1, "redraw without a draw before");
+    wf_sampler_sample(s, l);
+    wf_sampler_accept(s, 0);
+    CHECK(wf_sampler_redraw_masked(s, mask) == -1, "redraw after accept (stale weights)");
+    wf_sampler_sample(s, l);
+    CHECK(wf_sampler_redraw_masked(s, mask) >= 0 && wf_sampler_redraw_masked(s, mask) == -1, "one redraw per draw");
+    uint32_t none[(NV + 31) / 32 + 1] = {0};
+    wf_sampler_sample(s, l);
+    CHECK(wf_sampler_redraw_masked(s, none) == -1, "redraw with nothing allowed");
+    float far[NV];
+    for (int i = 0; i < NV; i++) far[i] = (mask[i / 32] >> (i % 32)) & 1u ? -40.0f : 0.0f; /* allowed: e^-30 below */
+    wf_sampler_sample(s, far);
+    CHECK(wf_sampler_redraw_masked(s, mask) == -1, "redraw declines where the allowed weights may underflow");
+    wf_sampler_free(s);
+    p.top_k = 10;
+    s = make(p, NV);
+    wf_sampler_sample(s, l);
+    CHECK(wf_sampler_redraw_masked(s, mask) == -1, "redraw declines after a truncated (top-k) draw");
+    wf_sampler_free(s);
+    p.top_k = 0;
+    p.temperature = 0.0f;
+    s = make(p, NV);
+    wf_sampler_sample(s, l);
+    CHECK(wf_sampler_redraw_masked(s, mask) == -1, "redraw declines after a greedy pick");
+    wf_sampler_free(s);
+}
+
 /* ---- seeds ------------------------------------------------------------------ */
 
 static void draw_seq(wf_sampler *s, const float *l, int32_t *out, int n) {
@@ -623,6 +743,7 @@ int main(void) {
     test_truncation();
     test_penalties_large();
     test_temperature();
+    test_redraw();
     test_seeds();
     test_hostile();
     test_speed();
