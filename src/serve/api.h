@@ -224,6 +224,9 @@ typedef struct wf_api_result {
     const wf_api_logprobs *logprobs; /* NULL: "logprobs": null                     */
     const char *tool_calls;  /* JSON array of calls (wf_api_tool_calls), or NULL;
                                 then text[0..text_len) is the content before them */
+    const char *reasoning;   /* harmony models: the reasoning (message
+                                reasoning_content when not empty), or NULL      */
+    size_t reasoning_len;
     size_t lp_from, lp_to;   /* tokens [from, to) of ids this response covers    */
     int32_t n_ctx;           /* llama.cpp generation_settings                    */
     int32_t n_predict;
@@ -241,6 +244,8 @@ char *wf_api_llama_response(const wf_api_result *r, bool final, bool stream);
 char *wf_api_chat_chunk_role(const wf_api_result *r, bool include_usage);
 char *wf_api_chat_chunk_text(const wf_api_result *r, const char *text, size_t n, bool include_usage);
 char *wf_api_chat_chunk_finish(const wf_api_result *r, bool include_usage);
+/* delta {reasoning_content} (harmony models' analysis channel). */
+char *wf_api_chat_chunk_reasoning(const wf_api_result *r, const char *text, size_t n, bool include_usage);
 char *wf_api_chat_chunk_usage(const wf_api_result *r);
 /* Completions stream chunks: text (finish_reason null), finish, usage. */
 char *wf_api_completions_chunk_text(const wf_api_result *r, const char *text, size_t n, bool include_usage);
@@ -286,6 +291,33 @@ int wf_api_tool_calls_partial(const char *text, size_t n, bool final, wf_api_too
                               size_t *content_len);
 void wf_api_tool_parts_free(wf_api_tool_call_part *p, int n);
 
+/* ---- gpt-oss "harmony" answers (harmony_answer.c) ------------------------ */
+
+/* An answer written in harmony channels (chat/harmony.h) as the API shows
+ * it: analysis -> reasoning, final -> content, commentary to=functions.NAME
+ * -> tool calls. */
+#define WF_API_HARMONY_CALLS 16
+typedef struct wf_api_harmony {
+    char *reasoning;         /* malloc'd, "" when none                           */
+    size_t reasoning_len;
+    char *content;           /* malloc'd, "" when none                           */
+    size_t content_len;
+    wf_api_tool_call_part calls[WF_API_HARMONY_CALLS];
+    int n_calls;
+    char *calls_json;        /* OpenAI tool_calls (ids "call_<id_prefix>_<i>"), or
+                                NULL when there are no calls                     */
+    bool raw;                /* the text was not harmony: content is all of it  */
+} wf_api_harmony;
+/* Split text[0..n). final: the generation is over (else a trailing partial
+ * marker such as "<|chan" is held back, so every field of a later call
+ * extends this one's); closed: it ended at an end-of-generation token
+ * (<|return|> / <|call|>, whose text the answer does not hold), so the last
+ * message is whole. A final answer's call cut off by the token limit is
+ * no call: its arguments so far end the content. False only when out of
+ * memory. */
+bool wf_api_harmony_answer(const char *text, size_t n, bool final, bool closed, const char *id_prefix, wf_api_harmony *h);
+void wf_api_harmony_free(wf_api_harmony *h);
+
 /* Length of the longest prefix of s[0..n) made of whole UTF-8 characters
  * (a character cut at the end is left out; invalid bytes count as whole). */
 size_t wf_api_utf8_complete(const char *s, size_t n);
@@ -307,6 +339,9 @@ typedef struct wf_api_resp_view {
     const char *error;       /* error message (status "failed"), or NULL        */
     const char *text;        /* assistant text before any tool call             */
     size_t text_len;
+    const char *reasoning;   /* harmony models: a reasoning item before the
+                                message when not empty (else NULL)              */
+    size_t reasoning_len;
     const char *calls_json;  /* JSON array of chat tool_calls (tool_calls.c), or NULL */
     const char *echo_json;   /* wf_api_request.echo_json                        */
     const char *previous_response_id;

@@ -174,6 +174,7 @@ char *wf_api_chat_response(const wf_api_result *r) {
     json_t *msg = json_pack("{s:s, s:o, s:n}", "role", "assistant", "content", content, "refusal");
     if (msg && calls) json_object_set_new(msg, "tool_calls", calls);
     else json_decref(calls);
+    if (msg && r->reasoning && r->reasoning_len) json_object_set_new(msg, "reasoning_content", jstr(r->reasoning, r->reasoning_len));
     json_t *ch = json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "message", msg, "logprobs", chat_logprobs(r),
                            "finish_reason", r->tool_calls ? "tool_calls" : r->finish ? r->finish : "stop");
     return with_choice_usage(o, ch, r);
@@ -190,6 +191,13 @@ char *wf_api_chat_chunk_text(const wf_api_result *r, const char *text, size_t n,
     return with_choices(head(r, "chat.completion.chunk"),
                         json_pack("{s:i, s:{s:o}, s:o, s:n}", "index", 0, "delta", "content", jstr(text, n), "logprobs",
                                   chat_logprobs(r), "finish_reason"),
+                        include_usage);
+}
+
+char *wf_api_chat_chunk_reasoning(const wf_api_result *r, const char *text, size_t n, bool include_usage) {
+    return with_choices(head(r, "chat.completion.chunk"),
+                        json_pack("{s:i, s:{s:o}, s:n, s:n}", "index", 0, "delta", "reasoning_content", jstr(text, n),
+                                  "logprobs", "finish_reason"),
                         include_usage);
 }
 

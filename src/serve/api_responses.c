@@ -344,14 +344,23 @@ bool wf_api_parse_responses(const json_t *o_in, const wf_api_limits *lim, wf_api
 
 /* ---- the response object and its stream events ------------------------- */
 
-/* Output items: the message (when there is text or no call), then one
- * function_call per tool call. Ids derive from the response id. */
+/* Output items: a harmony model's reasoning, the message (when there is
+ * text or no call), then one function_call per tool call. Ids derive from
+ * the response id. */
 static json_t *output_items(const wf_api_resp_view *v) {
     json_t *out = json_array();
     if (!out) return NULL;
     const char *suffix = strchr(v->id, '_') ? strchr(v->id, '_') + 1 : v->id;
     json_t *calls = v->calls_json ? json_loads(v->calls_json, 0, NULL) : NULL;
     bool has_calls = json_array_size(calls) > 0;
+    if (v->reasoning && v->reasoning_len) { /* the reasoning, as OpenAI's reasoning items carry it */
+        char id[96];
+        snprintf(id, sizeof id, "rs_%s", suffix);
+        json_t *rs = json_pack("{s:s, s:s, s:[], s:[{s:s, s:s%}], s:s}", "id", id, "type", "reasoning", "summary", "content",
+                               "type", "reasoning_text", "text", v->reasoning, v->reasoning_len, "status",
+                               !strcmp(v->status, "in_progress") ? "in_progress" : "completed");
+        if (!rs || json_array_append_new(out, rs)) goto fail;
+    }
     if (v->text_len || !has_calls) {
         char id[96];
         snprintf(id, sizeof id, "msg_%s", suffix);

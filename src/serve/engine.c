@@ -157,6 +157,12 @@ const char *srv_finish_reason(const srv_req *r) {
     }
 }
 
+bool srv_harmony_view(const wf_server *s, const srv_req *r, wf_api_harmony *h) {
+    (void)s;
+    const bool final = r->state == SRV_DONE;
+    return wf_api_harmony_answer(r->text, r->n_text, final, final && r->res.stop == WF_GEN_STOP_EOG, r->id, h);
+}
+
 bool srv_parse_tool_calls(const srv_req *r) {
     /* a forced call cut by max_tokens is reported as text with finish_reason
      * "length", never as a call */

@@ -66,6 +66,8 @@ typedef struct conn {
     char errmsg[448];        /* the error message of a 4xx/5xx, for the log   */
     int tc_n;                /* chat stream: tool calls announced              */
     size_t tc_sent[16];      /* ... and the bytes of their arguments sent      */
+    size_t sent_reason;      /* harmony chat stream: reasoning bytes sent      */
+    size_t sent_content;     /* ... and content bytes                          */
 } conn;
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -219,6 +221,98 @@ static bool chat_calls_progress(conn *k, bool final, bool *added) {
     return ok;
 }
 
+/* The unsent part of a field that grew from *sent to n bytes: whole UTF-8
+ * characters only while the answer runs. */
+static size_t grown(const char *t, size_t n, size_t sent, bool final) {
+    if (n <= sent) return 0;
+    return final ? n - sent : wf_api_utf8_complete(t + sent, n - sent);
+}
+
+static bool stream_final(conn *k);
+
+/* Chat stream of a harmony model (gpt-oss): the reasoning, content and
+ * tool-call deltas written since the last call, as the channels grow
+ * (harmony_answer.c keeps each field of a prefix a prefix of the final
+ * one). *added: whether a chunk was queued. s->mu held. */
+static bool harmony_chat_progress(conn *k, bool *added) {
+    srv_req *r = k->req;
+    wf_api_harmony h;
+    *added = false;
+    if (!srv_harmony_view(k->s, r, &h)) return false;
+    const bool final = r->state == SRV_DONE, iu = r->api.include_usage;
+    wf_api_result res;
+    fill_result(k, &res);
+    res.logprobs = NULL;
+    bool ok = true;
+    size_t n = grown(h.reasoning, h.reasoning_len, k->sent_reason, final);
+    if (n) {
+        ok = pend_add(k, wf_api_chat_chunk_reasoning(&res, h.reasoning + k->sent_reason, n, iu));
+        k->sent_reason += n;
+        *added = true;
+    }
+    n = grown(h.content, h.content_len, k->sent_content, final);
+    if (ok && n) {
+        ok = pend_add(k, wf_api_chat_chunk_text(&res, h.content + k->sent_content, n, iu));
+        k->sent_content += n;
+        *added = true;
+    }
+    for (int i = 0; ok && i < h.n_calls; i++) {
+        const wf_api_tool_call_part *c = &h.calls[i];
+        bool first = i >= k->tc_n;
+        size_t from = first ? 0 : k->tc_sent[i];
+        if (!first && c->args_len <= from) continue;
+        char id[96];
+        snprintf(id, sizeof id, "call_%s_%d", r->id, i);
+        ok = pend_add(k, wf_api_chat_chunk_tool_delta(&res, i, first ? id : NULL, first ? c->name : NULL, c->args + from,
+                                                      c->args_len - from, iu));
+        if (first) k->tc_n = i + 1;
+        k->tc_sent[i] = c->args_len;
+        *added = true;
+    }
+    wf_api_harmony_free(&h);
+    return ok;
+}
+
+/* A harmony chat stream's closing chunks (r done, every delta sent). */
+static bool harmony_chat_final(conn *k) {
+    srv_req *r = k->req;
+    wf_api_harmony h;
+    if (!srv_harmony_view(k->s, r, &h)) return false;
+    wf_api_result res;
+    fill_result(k, &res);
+    res.tool_calls = h.calls_json;
+    bool iu = r->api.include_usage;
+    bool ok = pend_add(k, wf_api_chat_chunk_finish(&res, iu)) && (!iu || pend_add(k, wf_api_chat_chunk_usage(&res))) &&
+              pend_done(k);
+    wf_api_harmony_free(&h);
+    return ok;
+}
+
+/* Stream a harmony chat answer (s->mu held): the next deltas, or the end. */
+static bool harmony_chat_next(conn *k) {
+    wf_server *s = k->s;
+    srv_req *r = k->req;
+    for (;;) {
+        bool added = false;
+        if (r->st == WF_OK && !harmony_chat_progress(k, &added)) return false;
+        if (added) return true;
+        if (r->state == SRV_DONE) {
+            k->ph = PH_END;
+            return r->st == WF_OK ? harmony_chat_final(k) : stream_final(k);
+        }
+        srv_req_wait(s, r, WAIT_MS);
+        if (r->state != SRV_DONE) {
+            pthread_mutex_unlock(&s->mu);
+            bool gone = peer_gone(k);
+            pthread_mutex_lock(&s->mu);
+            if (gone) {
+                k->gone = true;
+                return false;
+            }
+        }
+    }
+}
+
 /* The final events of a stream (r is done; s->mu held). */
 static bool stream_final(conn *k) {
     srv_req *r = k->req;
@@ -293,7 +387,14 @@ static bool stream_next(conn *k) {
             return ok;
         }
     }
-    const bool tools = (r->api.kind == WF_API_CHAT || r->api.kind == WF_API_RESPONSES) && r->api.tools;
+    if (s->harmony && r->api.kind == WF_API_CHAT) {
+        ok = harmony_chat_next(k);
+        pthread_mutex_unlock(&s->mu);
+        return ok;
+    }
+    /* (a harmony model's Responses stream is always parsed: its reasoning) */
+    const bool tools = (r->api.kind == WF_API_CHAT || r->api.kind == WF_API_RESPONSES) &&
+                       (r->api.tools || (s->harmony && r->api.kind == WF_API_RESPONSES));
     /* Responses with tools: content and calls as they are written (responses.c) */
     const bool resp_calls = tools && r->api.kind == WF_API_RESPONSES;
     for (;;) {
@@ -415,6 +516,18 @@ static enum MHD_Result wait_and_respond(conn *k) {
     fill_result(k, &res);
     switch (r->api.kind) {
     case WF_API_CHAT: {
+        if (s->harmony) { /* reasoning, content, tool calls from the channels */
+            wf_api_harmony h;
+            if (!srv_harmony_view(s, r, &h)) return fail(k, 500, "server_error", NULL, "out of memory");
+            res.text = h.content;
+            res.text_len = h.content_len;
+            res.reasoning = h.reasoning;
+            res.reasoning_len = h.reasoning_len;
+            res.tool_calls = h.calls_json;
+            enum MHD_Result ret = send_json(k, 200, wf_api_chat_response(&res));
+            wf_api_harmony_free(&h);
+            return ret;
+        }
         char *calls = NULL;
         size_t clen = r->n_text;
         if (srv_parse_tool_calls(r) && wf_api_tool_calls(r->text, r->n_text, r->id, &calls, &clen) > 0) {
@@ -676,7 +789,8 @@ static enum MHD_Result props(conn *k) {
      * the model and how its calls are read */
     if (o) {
         json_object_set_new(o, "n_ctx_per_slot", json_integer(s->n_ctx));
-        json_object_set_new(o, "tool_call_format", json_string(s->tool_format == WF_API_TOOLS_MISTRAL ? "mistral" : "hermes"));
+        json_object_set_new(o, "tool_call_format",
+                            json_string(s->harmony ? "harmony" : s->tool_format == WF_API_TOOLS_MISTRAL ? "mistral" : "hermes"));
         json_object_set_new(o, "tool_prompt", json_string(s->tmpl_tools ? "chat template" : "wafer default"));
     }
     char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;

@@ -320,6 +320,10 @@ bool srv_prepare(wf_server *s, srv_req *r, wf_api_error *e) {
                            "--parallel slots for the same memory.",
                            s->n_ctx, what, r->n_prompt, s->n_ctx);
     }
+    if (s->harmony && a->constraint.kind == WF_API_CONSTRAINT_TOOL_CALL)
+        return wf_api_fail(e, 400, "invalid_request_error", "tool_choice", "unsupported_value",
+                           "This model answers in gpt-oss's harmony channels, whose tool calls are control tokens a "
+                           "grammar cannot force: use tool_choice \"auto\" (or \"none\").");
     if (a->constraint.kind != WF_API_CONSTRAINT_NONE) {
         /* the grammar, in the model family's tool-call format (checked at parse) */
         char *gbnf = NULL;

@@ -191,6 +191,13 @@ struct srv_resp {
     int n_calls;             /* function_call items announced             */
     size_t args_sent[STREAM_CALLS];
     bool call_done[STREAM_CALLS];
+    int call_index[STREAM_CALLS]; /* their output_index                    */
+    int n_items;             /* output items announced                    */
+    int msg_index;           /* the message's output_index                */
+    bool rs_open, rs_closed; /* harmony: the reasoning item               */
+    size_t rs_sent;          /* ... its text bytes sent                   */
+    int rs_index;
+    char rs_id[64];
 };
 
 void srv_resp_free(srv_resp *x) { free(x); }
@@ -200,6 +207,7 @@ bool srv_responses_prepare(wf_server *s, srv_req *r, wf_api_error *e) {
     if (!(r->resp = calloc(1, sizeof *r->resp))) return wf_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
     const char *suffix = strchr(r->id, '_') ? strchr(r->id, '_') + 1 : r->id;
     snprintf(r->resp->msg_id, sizeof r->resp->msg_id, "msg_%s", suffix);
+    snprintf(r->resp->rs_id, sizeof r->resp->rs_id, "rs_%s", suffix);
     if (a->previous_response_id) {
         wf_chat_list conv = {0};
         int rc = rstore_get_conv(s->rstore, a->previous_response_id, &conv);
@@ -227,26 +235,56 @@ bool srv_responses_prepare(wf_server *s, srv_req *r, wf_api_error *e) {
     return true;
 }
 
-/* The answer's text and calls (calls_json malloc'd or NULL). */
-static void answer_parts(const srv_req *r, size_t *text_len, char **calls_json) {
-    *calls_json = NULL;
-    *text_len = r->n_text;
-    if (!r->api.tools || wf_api_tool_calls(r->text, r->n_text, r->id, calls_json, text_len) <= 0) {
+/* What the answer shows: its text (content), reasoning and calls. */
+typedef struct answer {
+    const char *text;        /* content (r->text, or the harmony content)  */
+    size_t text_len;
+    const char *reasoning;   /* harmony models' analysis channel, or NULL  */
+    size_t reasoning_len;
+    char *calls;             /* JSON array of chat tool_calls, or NULL      */
+    wf_api_harmony h;        /* harmony: owns text and reasoning            */
+    bool harmony;
+} answer;
+
+static void answer_free(answer *a) {
+    free(a->calls);
+    if (a->harmony) wf_api_harmony_free(&a->h);
+    memset(a, 0, sizeof *a);
+}
+
+/* parallel_tool_calls false: only the first call. */
+static void first_call_only(char **calls_json) {
+    json_t *c = json_loads(*calls_json, 0, NULL);
+    while (json_array_size(c) > 1) json_array_remove(c, json_array_size(c) - 1);
+    char *one = c ? json_dumps(c, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(c);
+    if (one) {
         free(*calls_json);
-        *calls_json = NULL;
-        *text_len = r->n_text;
-        return;
+        *calls_json = one;
     }
-    if (!r->api.parallel_tool_calls) { /* one call only: the first */
-        json_t *c = json_loads(*calls_json, 0, NULL);
-        while (json_array_size(c) > 1) json_array_remove(c, json_array_size(c) - 1);
-        char *one = c ? json_dumps(c, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(c);
-        if (one) {
-            free(*calls_json);
-            *calls_json = one;
-        }
+}
+
+/* The answer's parts; false when out of memory. */
+static bool answer_of(const wf_server *s, const srv_req *r, answer *a) {
+    memset(a, 0, sizeof *a);
+    a->text = r->text;
+    a->text_len = r->n_text;
+    if (s->harmony) {
+        if (!srv_harmony_view(s, r, &a->h)) return false;
+        a->harmony = true;
+        a->text = a->h.content;
+        a->text_len = a->h.content_len;
+        a->reasoning = a->h.reasoning;
+        a->reasoning_len = a->h.reasoning_len;
+        a->calls = a->h.calls_json;
+        a->h.calls_json = NULL;
+    } else if (!r->api.tools || wf_api_tool_calls(r->text, r->n_text, r->id, &a->calls, &a->text_len) <= 0) {
+        free(a->calls);
+        a->calls = NULL;
+        a->text_len = r->n_text;
     }
+    if (a->calls && !r->api.parallel_tool_calls) first_call_only(&a->calls);
+    return true;
 }
 
 static const char *status_of(const srv_req *r, const char **incomplete) {
@@ -261,16 +299,18 @@ static const char *status_of(const srv_req *r, const char **incomplete) {
     return r->cancel ? "cancelled" : "completed";
 }
 
-static void view_of(wf_server *s, const srv_req *r, wf_api_resp_view *v, size_t text_len, const char *calls) {
+static void view_of(wf_server *s, const srv_req *r, wf_api_resp_view *v, const answer *a) {
     memset(v, 0, sizeof *v);
     v->id = r->id;
     v->model = r->api.model && *r->api.model ? r->api.model : s->model_name;
     v->created = r->created;
     v->status = r->state == SRV_DONE ? status_of(r, &v->incomplete) : "in_progress";
     v->error = r->st != WF_OK ? r->errmsg : NULL;
-    v->text = r->text;
-    v->text_len = text_len;
-    v->calls_json = calls;
+    v->text = a ? a->text : r->text;
+    v->text_len = a ? a->text_len : 0;
+    v->reasoning = a ? a->reasoning : NULL;
+    v->reasoning_len = a ? a->reasoning_len : 0;
+    v->calls_json = a ? a->calls : NULL;
     v->echo_json = r->api.echo_json;
     v->previous_response_id = r->api.previous_response_id;
     v->with_output = r->state == SRV_DONE;
@@ -279,7 +319,9 @@ static void view_of(wf_server *s, const srv_req *r, wf_api_resp_view *v, size_t 
 }
 
 /* Keep a finished response (object + conversation) when it asked to be. */
-static void store_response(wf_server *s, const srv_req *r, json_t *obj, size_t text_len, const char *calls) {
+static void store_response(wf_server *s, const srv_req *r, json_t *obj, const answer *a) {
+    const char *calls = a->calls, *text = a->text ? a->text : "";
+    size_t text_len = a->text_len;
     if (!r->api.store || !s->rstore || r->st != WF_OK) return;
     char *json = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
     wf_chat_list conv = {0};
@@ -299,13 +341,13 @@ static void store_response(wf_server *s, const srv_req *r, json_t *obj, size_t t
             if (json_is_object(parsed)) json_object_set_new(f, "arguments", parsed);
             else json_decref(parsed);
         }
-        json_t *m = tc ? json_pack("{s:s, s:s%, s:O}", "role", "assistant", "content", r->text ? r->text : "", text_len, "tool_calls", tc) : NULL;
+        json_t *m = tc ? json_pack("{s:s, s:s%, s:O}", "role", "assistant", "content", text, text_len, "tool_calls", tc) : NULL;
         fields = m ? json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(m);
         json_decref(tc);
         ok = fields != NULL;
     }
-    if (ok) ok = !wf_chat_list_push(&conv, "assistant", r->text ? r->text : "", text_len, fields, &err);
+    if (ok) ok = !wf_chat_list_push(&conv, "assistant", text, text_len, fields, &err);
     free(fields);
     if (!ok) {
         free(json);
@@ -316,16 +358,15 @@ static void store_response(wf_server *s, const srv_req *r, json_t *obj, size_t t
 }
 
 char *srv_responses_final(wf_server *s, srv_req *r) {
-    size_t text_len;
-    char *calls;
-    answer_parts(r, &text_len, &calls);
+    answer a;
+    if (!answer_of(s, r, &a)) return NULL;
     wf_api_resp_view v;
-    view_of(s, r, &v, text_len, calls);
+    view_of(s, r, &v, &a);
     json_t *o = wf_api_resp_object(&v);
     char *t = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (o) store_response(s, r, o, text_len, calls);
+    if (o) store_response(s, r, o, &a);
     json_decref(o);
-    free(calls);
+    answer_free(&a);
     return t;
 }
 
@@ -346,7 +387,7 @@ static char *sb_done(wf_buf *b) {
 
 static json_t *resp_snapshot(wf_server *s, srv_req *r) {
     wf_api_resp_view v;
-    view_of(s, r, &v, 0, NULL);
+    view_of(s, r, &v, NULL);
     v.status = "in_progress";
     v.incomplete = v.error = NULL;
     v.with_output = false;
@@ -370,20 +411,23 @@ static json_t *msg_item(srv_req *r, const char *status, const char *text, size_t
 }
 
 static void open_message(wf_buf *b, srv_req *r) {
-    if (r->resp->msg_open) return;
-    r->resp->msg_open = true;
-    sb_event(b, r, "response.output_item.added", json_pack("{s:i, s:o}", "output_index", 0, "item", msg_item(r, "in_progress", "", 0, false)));
+    srv_resp *x = r->resp;
+    if (x->msg_open) return;
+    x->msg_open = true;
+    x->msg_index = x->n_items++;
+    sb_event(b, r, "response.output_item.added",
+             json_pack("{s:i, s:o}", "output_index", x->msg_index, "item", msg_item(r, "in_progress", "", 0, false)));
     sb_event(b, r, "response.content_part.added",
-             json_pack("{s:s, s:i, s:i, s:{s:s, s:s, s:[], s:[]}}", "item_id", r->resp->msg_id, "output_index", 0, "content_index", 0,
-                       "part", "type", "output_text", "text", "", "annotations", "logprobs"));
+             json_pack("{s:s, s:i, s:i, s:{s:s, s:s, s:[], s:[]}}", "item_id", x->msg_id, "output_index", x->msg_index,
+                       "content_index", 0, "part", "type", "output_text", "text", "", "annotations", "logprobs"));
 }
 
 static void text_delta(wf_buf *b, srv_req *r, const char *t, size_t n) {
     if (!n) return;
     open_message(b, r);
     sb_event(b, r, "response.output_text.delta",
-             json_pack("{s:s, s:i, s:i, s:s%, s:[]}", "item_id", r->resp->msg_id, "output_index", 0, "content_index", 0, "delta", t,
-                       n, "logprobs"));
+             json_pack("{s:s, s:i, s:i, s:s%, s:[]}", "item_id", r->resp->msg_id, "output_index", r->resp->msg_index,
+                       "content_index", 0, "delta", t, n, "logprobs"));
     r->resp->sent += n;
 }
 
@@ -394,54 +438,122 @@ char *srv_responses_stream_text(wf_server *s, srv_req *r, const char *t, size_t 
     return sb_done(&b);
 }
 
-/* The message item's closing events (its text: what was sent). */
-static void close_message(wf_buf *b, srv_req *r) {
-    if (!r->resp->msg_open || r->resp->msg_closed) return;
-    r->resp->msg_closed = true;
-    const char *t = r->text ? r->text : "";
-    size_t n = r->resp->sent;
+/* The message item's closing events (its text: what was sent of t). */
+static void close_message(wf_buf *b, srv_req *r, const char *t) {
+    srv_resp *x = r->resp;
+    if (!x->msg_open || x->msg_closed) return;
+    x->msg_closed = true;
+    if (!t) t = "";
+    size_t n = x->sent;
+    const int oi = x->msg_index;
     sb_event(b, r, "response.output_text.done",
-             json_pack("{s:s, s:i, s:i, s:s%, s:[]}", "item_id", r->resp->msg_id, "output_index", 0, "content_index", 0, "text", t, n,
+             json_pack("{s:s, s:i, s:i, s:s%, s:[]}", "item_id", x->msg_id, "output_index", oi, "content_index", 0, "text", t, n,
                        "logprobs"));
     sb_event(b, r, "response.content_part.done",
-             json_pack("{s:s, s:i, s:i, s:{s:s, s:s%, s:[], s:[]}}", "item_id", r->resp->msg_id, "output_index", 0, "content_index", 0,
+             json_pack("{s:s, s:i, s:i, s:{s:s, s:s%, s:[], s:[]}}", "item_id", x->msg_id, "output_index", oi, "content_index", 0,
                        "part", "type", "output_text", "text", t, n, "annotations", "logprobs"));
-    sb_event(b, r, "response.output_item.done", json_pack("{s:i, s:o}", "output_index", 0, "item", msg_item(r, "completed", t, n, true)));
+    sb_event(b, r, "response.output_item.done", json_pack("{s:i, s:o}", "output_index", oi, "item", msg_item(r, "completed", t, n, true)));
 }
 
 /* Function call items for the calls parsed so far: announced once, then
  * argument deltas, then done when the call is whole. */
-static void emit_calls(wf_buf *b, srv_req *r, const wf_api_tool_call_part *p, int k) {
+static void emit_calls(wf_buf *b, srv_req *r, const wf_api_tool_call_part *p, int k, const char *text) {
     srv_resp *x = r->resp;
     const char *suffix = strchr(r->id, '_') ? strchr(r->id, '_') + 1 : r->id;
-    int base = x->msg_open ? 1 : 0;
     for (int i = 0; i < k && i < STREAM_CALLS; i++) {
         char id[96], call_id[96];
         snprintf(id, sizeof id, "fc_%s_%d", suffix, i);
         snprintf(call_id, sizeof call_id, "call_%s_%d", r->id, i);
         if (i >= x->n_calls) {
-            close_message(b, r);
+            close_message(b, r, text);
+            x->call_index[i] = x->n_items++;
             sb_event(b, r, "response.output_item.added",
-                     json_pack("{s:i, s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "output_index", base + i, "item", "id", id, "type",
+                     json_pack("{s:i, s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "output_index", x->call_index[i], "item", "id", id, "type",
                                "function_call", "status", "in_progress", "call_id", call_id, "name", p[i].name, "arguments", ""));
             x->n_calls = i + 1;
         }
         if (p[i].args_len > x->args_sent[i]) {
             sb_event(b, r, "response.function_call_arguments.delta",
-                     json_pack("{s:s, s:i, s:s%}", "item_id", id, "output_index", base + i, "delta", p[i].args + x->args_sent[i],
+                     json_pack("{s:s, s:i, s:s%}", "item_id", id, "output_index", x->call_index[i], "delta", p[i].args + x->args_sent[i],
                                p[i].args_len - x->args_sent[i]));
             x->args_sent[i] = p[i].args_len;
         }
         if (p[i].complete && !x->call_done[i]) {
             x->call_done[i] = true;
             sb_event(b, r, "response.function_call_arguments.done",
-                     json_pack("{s:s, s:i, s:s, s:s%}", "item_id", id, "output_index", base + i, "name", p[i].name, "arguments",
+                     json_pack("{s:s, s:i, s:s, s:s%}", "item_id", id, "output_index", x->call_index[i], "name", p[i].name, "arguments",
                                p[i].args, p[i].args_len));
             sb_event(b, r, "response.output_item.done",
-                     json_pack("{s:i, s:{s:s, s:s, s:s, s:s, s:s, s:s%}}", "output_index", base + i, "item", "id", id, "type",
+                     json_pack("{s:i, s:{s:s, s:s, s:s, s:s, s:s, s:s%}}", "output_index", x->call_index[i], "item", "id", id, "type",
                                "function_call", "status", "completed", "call_id", call_id, "name", p[i].name, "arguments",
                                p[i].args, p[i].args_len));
         }
+    }
+}
+
+/* ---- a harmony model's stream: reasoning item, message, calls ----------- */
+
+static json_t *rs_item(srv_req *r, const char *status, const char *t, size_t n, bool with_part) {
+    json_t *content = json_array();
+    if (with_part) json_array_append_new(content, json_pack("{s:s, s:s%}", "type", "reasoning_text", "text", t, n));
+    return json_pack("{s:s, s:s, s:[], s:o, s:s}", "id", r->resp->rs_id, "type", "reasoning", "summary", "content", content,
+                     "status", status);
+}
+
+static void open_reasoning(wf_buf *b, srv_req *r) {
+    srv_resp *x = r->resp;
+    if (x->rs_open) return;
+    x->rs_open = true;
+    x->rs_index = x->n_items++;
+    sb_event(b, r, "response.output_item.added",
+             json_pack("{s:i, s:o}", "output_index", x->rs_index, "item", rs_item(r, "in_progress", "", 0, false)));
+    sb_event(b, r, "response.content_part.added",
+             json_pack("{s:s, s:i, s:i, s:{s:s, s:s}}", "item_id", x->rs_id, "output_index", x->rs_index, "content_index", 0,
+                       "part", "type", "reasoning_text", "text", ""));
+}
+
+static void close_reasoning(wf_buf *b, srv_req *r, const char *t) {
+    srv_resp *x = r->resp;
+    if (!x->rs_open || x->rs_closed) return;
+    x->rs_closed = true;
+    const size_t n = x->rs_sent;
+    const int oi = x->rs_index;
+    sb_event(b, r, "response.reasoning_text.done",
+             json_pack("{s:s, s:i, s:i, s:s%}", "item_id", x->rs_id, "output_index", oi, "content_index", 0, "text", t, n));
+    sb_event(b, r, "response.content_part.done",
+             json_pack("{s:s, s:i, s:i, s:{s:s, s:s%}}", "item_id", x->rs_id, "output_index", oi, "content_index", 0, "part",
+                       "type", "reasoning_text", "text", t, n));
+    sb_event(b, r, "response.output_item.done", json_pack("{s:i, s:o}", "output_index", oi, "item", rs_item(r, "completed", t, n, true)));
+}
+
+/* Bytes of a field grown from sent to n that can go out now. */
+static size_t grown(const char *t, size_t n, size_t sent, bool final) {
+    if (n <= sent) return 0;
+    return final ? n - sent : wf_api_utf8_complete(t + sent, n - sent);
+}
+
+/* The events for what the answer a has written since the last call: the
+ * reasoning while nothing else has started (then its item closes), the
+ * message's text until the first call, the calls. */
+static void harmony_events(wf_buf *b, srv_req *r, const answer *a, bool final) {
+    srv_resp *x = r->resp;
+    const wf_api_harmony *h = &a->h;
+    size_t n = x->rs_closed ? 0 : grown(h->reasoning, h->reasoning_len, x->rs_sent, final);
+    if (n) {
+        open_reasoning(b, r);
+        sb_event(b, r, "response.reasoning_text.delta",
+                 json_pack("{s:s, s:i, s:i, s:s%}", "item_id", x->rs_id, "output_index", x->rs_index, "content_index", 0, "delta",
+                           h->reasoning + x->rs_sent, n));
+        x->rs_sent += n;
+    }
+    if (final || h->content_len || h->n_calls) close_reasoning(b, r, h->reasoning);
+    n = x->n_calls ? 0 : grown(h->content, h->content_len, x->sent, final);
+    if (n) text_delta(b, r, h->content + x->sent, n);
+    const int k = h->n_calls < (r->api.parallel_tool_calls ? STREAM_CALLS : 1) ? h->n_calls : (r->api.parallel_tool_calls ? STREAM_CALLS : 1);
+    if (k > 0) emit_calls(b, r, h->calls, k, h->content);
+    if (final) {
+        if (!x->msg_open && x->n_calls == 0) open_message(b, r);
+        close_message(b, r, h->content);
     }
 }
 
@@ -455,19 +567,25 @@ static size_t content_ready(const srv_req *r) {
 }
 
 bool srv_responses_stream_progress(wf_server *s, srv_req *r, char **sse) {
-    (void)s;
     *sse = NULL;
     wf_buf b = {0};
-    if (r->resp->n_calls == 0) {
-        size_t ready = content_ready(r);
-        if (ready > r->resp->sent) text_delta(&b, r, r->text + r->resp->sent, ready - r->resp->sent);
+    if (s->harmony) {
+        answer a;
+        if (!answer_of(s, r, &a)) return false;
+        harmony_events(&b, r, &a, false);
+        answer_free(&a);
+    } else {
+        if (r->resp->n_calls == 0) {
+            size_t ready = content_ready(r);
+            if (ready > r->resp->sent) text_delta(&b, r, r->text + r->resp->sent, ready - r->resp->sent);
+        }
+        wf_api_tool_call_part parts[STREAM_CALLS];
+        size_t cl;
+        int k = r->n_text ? wf_api_tool_calls_partial(r->text, r->n_text, false, parts, r->api.parallel_tool_calls ? STREAM_CALLS : 1, &cl) : 0;
+        if (k < 0) b.failed = true;
+        if (k > 0) emit_calls(&b, r, parts, k, r->text);
+        if (k > 0) wf_api_tool_parts_free(parts, k);
     }
-    wf_api_tool_call_part parts[STREAM_CALLS];
-    size_t cl;
-    int k = r->n_text ? wf_api_tool_calls_partial(r->text, r->n_text, false, parts, r->api.parallel_tool_calls ? STREAM_CALLS : 1, &cl) : 0;
-    if (k < 0) b.failed = true;
-    if (k > 0) emit_calls(&b, r, parts, k);
-    if (k > 0) wf_api_tool_parts_free(parts, k);
     if (b.failed) {
         free(b.p);
         return false;
@@ -481,29 +599,35 @@ char *srv_responses_stream_end(wf_server *s, srv_req *r) {
     if (r->st != WF_OK) {
         sb_event(&b, r, "error", json_pack("{s:s, s:s, s:n}", "code", "server_error", "message", r->errmsg, "param"));
         wf_api_resp_view v;
-        view_of(s, r, &v, 0, NULL);
+        view_of(s, r, &v, NULL);
         sb_event(&b, r, "response.failed", json_pack("{s:o}", "response", wf_api_resp_object(&v)));
         return sb_done(&b);
     }
-    size_t text_len;
-    char *calls;
-    answer_parts(r, &text_len, &calls);
-    wf_api_tool_call_part parts[STREAM_CALLS];
-    size_t cl = r->n_text;
-    int k = calls ? wf_api_tool_calls_partial(r->text, r->n_text, true, parts, r->api.parallel_tool_calls ? STREAM_CALLS : 1, &cl) : 0;
-    if (k < 0) k = 0, b.failed = true;
-    if (r->resp->n_calls == 0 && text_len > r->resp->sent) text_delta(&b, r, r->text + r->resp->sent, text_len - r->resp->sent);
-    if (!r->resp->msg_open && k == 0 && r->resp->n_calls == 0) open_message(&b, r);
-    if (k > 0) emit_calls(&b, r, parts, k);
-    close_message(&b, r);
-    if (k > 0) wf_api_tool_parts_free(parts, k);
+    answer a;
+    if (!answer_of(s, r, &a)) {
+        free(b.p);
+        return NULL;
+    }
+    if (a.harmony) {
+        harmony_events(&b, r, &a, true);
+    } else {
+        wf_api_tool_call_part parts[STREAM_CALLS];
+        size_t cl = r->n_text;
+        int k = a.calls ? wf_api_tool_calls_partial(r->text, r->n_text, true, parts, r->api.parallel_tool_calls ? STREAM_CALLS : 1, &cl) : 0;
+        if (k < 0) k = 0, b.failed = true;
+        if (r->resp->n_calls == 0 && a.text_len > r->resp->sent) text_delta(&b, r, r->text + r->resp->sent, a.text_len - r->resp->sent);
+        if (!r->resp->msg_open && k == 0 && r->resp->n_calls == 0) open_message(&b, r);
+        if (k > 0) emit_calls(&b, r, parts, k, r->text);
+        close_message(&b, r, r->text);
+        if (k > 0) wf_api_tool_parts_free(parts, k);
+    }
     wf_api_resp_view v;
-    view_of(s, r, &v, text_len, calls);
+    view_of(s, r, &v, &a);
     json_t *o = wf_api_resp_object(&v);
-    if (o) store_response(s, r, o, text_len, calls);
+    if (o) store_response(s, r, o, &a);
     const char *ev = !strcmp(v.status, "completed") ? "response.completed" : "response.incomplete";
     sb_event(&b, r, ev, o ? json_pack("{s:o}", "response", o) : NULL);
-    free(calls);
+    answer_free(&a);
     return sb_done(&b);
 }
 
@@ -534,16 +658,17 @@ int srv_responses_route(wf_server *s, const char *method, const char *rest, char
             srv_cancel(s, q, true);
             pthread_mutex_lock(&s->mu);
             for (int i = 0; i < 500 && q->submitted && q->state != SRV_DONE; i++) srv_req_wait(s, q, 10);
-            size_t text_len;
-            char *calls;
-            answer_parts(q, &text_len, &calls);
-            wf_api_resp_view v;
-            view_of(s, q, &v, text_len, calls);
-            if (q->state != SRV_DONE) v.status = "cancelled";
-            json_t *o = wf_api_resp_object(&v);
+            answer a;
+            json_t *o = NULL;
+            if (answer_of(s, q, &a)) {
+                wf_api_resp_view v;
+                view_of(s, q, &v, &a);
+                if (q->state != SRV_DONE) v.status = "cancelled";
+                o = wf_api_resp_object(&v);
+                answer_free(&a);
+            }
             *body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
             json_decref(o);
-            free(calls);
             pthread_mutex_unlock(&s->mu);
             srv_req_release(s, q);
             return 200;

@@ -163,6 +163,8 @@ struct wf_server {
     wf_api_tool_format tool_format; /* how the template's model writes tool calls */
     bool tmpl_tools;          /* the template renders `tools` (else prompt.c adds
                                  wafer's default tool prompt)                  */
+    bool harmony;             /* gpt-oss: answers are harmony channels, shown as
+                                 reasoning, content and tool calls (harmony_answer.c) */
     wf_grammar_vocab *gvocab; /* token trie for constrained requests         */
     char *bos_text, *eos_text;
     bool has_fim;
@@ -211,6 +213,9 @@ void srv_req_wait(wf_server *s, srv_req *r, int ms);
 bool srv_parse_tool_calls(const srv_req *r);
 /* The OpenAI finish_reason / llama.cpp stop_type of a finished request. */
 const char *srv_finish_reason(const srv_req *r);
+/* A harmony server's view of r's answer so far (final once r is done);
+ * false when out of memory. */
+bool srv_harmony_view(const wf_server *s, const srv_req *r, wf_api_harmony *h);
 const char *srv_stop_type(const srv_req *r);
 void srv_fill_usage(const srv_req *r, wf_api_usage *u);
 

@@ -113,6 +113,13 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
         if ((st = wf_template_compile(cm, strlen(cm), &s->tmpl, err)) != WF_OK) goto fail;
     }
     s->tool_format = wf_api_tool_format_of(src, src ? len : 0);
+    /* gpt-oss (or a template written in its format): harmony channels */
+    {
+        bool marks = wf_vocab_find_token(v, "<|channel|>", 11) >= 0 && wf_vocab_find_token(v, "<|message|>", 11) >= 0;
+        bool in_tmpl = false;
+        for (size_t i = 0; src && !in_tmpl && i + 11 <= len; i++) in_tmpl = !memcmp(src + i, "<|channel|>", 11);
+        s->harmony = marks && (wf_model_hparams(m)->arch == WF_ARCH_GPTOSS || in_tmpl);
+    }
     s->tmpl_tools = srv_template_shows_tools(s);
     if ((st = wf_grammar_vocab_create(v, &s->gvocab, err)) != WF_OK) goto fail;
     s->bos_text = wf_token_to_str(v, wf_vocab_bos(v));

@@ -277,7 +277,7 @@ static wf_status load_merges(const wf_gguf *g, wf_vocab *v, wf_error *err) {
 static const char *const eog_texts[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
     "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>", "<｜end▁of▁sentence｜>",
-    "<|EOT|>", "<|fim_pad|>", "<fim_pad>", "<fim-pad>", "<|repo_name|>", "<|file_sep|>", NULL};
+    "<|EOT|>", "<|fim_pad|>", "<fim_pad>", "<fim-pad>", "<|repo_name|>", "<|file_sep|>", "<|return|>", "<|call|>", NULL};
 /* Candidates for the end-of-turn token when the file names none. */
 static const char *const eot_texts[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "_<EOT>",
@@ -303,6 +303,13 @@ static wf_status load_specials(const wf_gguf *g, wf_vocab *v, wf_error *err) {
     if (v->eos >= 0) v->attrs[v->eos] |= WF_TATTR_EOG;
     if (v->eot >= 0) v->attrs[v->eot] |= WF_TATTR_EOG;
     if (v->eom >= 0) v->attrs[v->eom] |= WF_TATTR_EOG;
+    /* gpt-oss's harmony format: <|end|> closes one message (the reasoning)
+     * and the answer follows; the turn ends at <|return|> or <|call|> */
+    if (wf_vocab_lookup(v, "<|return|>", 10) >= 0 && wf_vocab_lookup(v, "<|call|>", 8) >= 0 &&
+        wf_vocab_lookup(v, "<|channel|>", 11) >= 0) {
+        set_attr_by_text(v, "<|end|>", WF_TATTR_EOG, false);
+        if (v->eot >= 0 && v->eot == wf_vocab_lookup(v, "<|end|>", 7)) v->eot = wf_vocab_lookup(v, "<|return|>", 10);
+    }
 
     /* byte tokens */
     for (int b = 0; b < 256; b++) {
