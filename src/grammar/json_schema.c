@@ -7,7 +7,8 @@
  *   enum, const, items / prefixItems / minItems / maxItems, minLength /
  *   maxLength, pattern (regex subset: pattern.c), format (date, time,
  *   date-time, uuid, ipv4, email), minimum / maximum / exclusiveMinimum /
- *   exclusiveMaximum on integers, anyOf / oneOf, $ref to "#..." JSON
+ *   exclusiveMaximum, anyOf, oneOf (branches that provably cannot both
+ *   match: schema_disjoint.c; others are refused), $ref to "#..." JSON
  *   pointers ($defs, definitions), nullable, boolean schemas.
  * Annotations (title, description, default, examples, ...) are ignored.
  * Anything else is an error naming the keyword and where it is: a request
@@ -208,13 +209,13 @@ static bool gen_enum(conv *c, json_t *s, json_t *vals, const char *path, wf_buf 
 /* ---- integers in a range -------------------------------------------------------------------- */
 
 /* Decimal numbers of the same length from lo to hi (digit strings). */
-static void same_len(wf_buf *o, const char *lo, const char *hi, size_t n) {
+void wf_gbnf_same_len(wf_buf *o, const char *lo, const char *hi, size_t n) {
     if (n == 0) return;
     if (lo[0] == hi[0]) {
         wf_buf_printf(o, "\"%c\"", lo[0]);
         if (n > 1) {
             wf_buf_str(o, " (");
-            same_len(o, lo + 1, hi + 1, n - 1);
+            wf_gbnf_same_len(o, lo + 1, hi + 1, n - 1);
             wf_buf_str(o, ")");
         }
         return;
@@ -227,7 +228,7 @@ static void same_len(wf_buf *o, const char *lo, const char *hi, size_t n) {
         char nines[24];
         memset(nines, '9', n - 1);
         wf_buf_printf(o, "\"%c\" (", lo[0]);
-        same_len(o, lo + 1, nines, n - 1);
+        wf_gbnf_same_len(o, lo + 1, nines, n - 1);
         wf_buf_str(o, ")");
         alts++;
     }
@@ -241,7 +242,7 @@ static void same_len(wf_buf *o, const char *lo, const char *hi, size_t n) {
         memset(zeros, '0', n - 1);
         if (alts++) wf_buf_str(o, " | ");
         wf_buf_printf(o, "\"%c\" (", hi[0]);
-        same_len(o, zeros, hi + 1, n - 1);
+        wf_gbnf_same_len(o, zeros, hi + 1, n - 1);
         wf_buf_str(o, ")");
     }
 }
@@ -259,7 +260,7 @@ static void pos_range(wf_buf *o, int64_t a, int64_t b, int *alts) {
         snprintf(hs, sizeof hs, "%lld", (long long)hi);
         if ((*alts)++) wf_buf_str(o, " | ");
         wf_buf_str(o, "(");
-        same_len(o, ls, hs, strlen(ls));
+        wf_gbnf_same_len(o, ls, hs, strlen(ls));
         wf_buf_str(o, ")");
     }
 }
@@ -309,6 +310,35 @@ static bool gen_integer(conv *c, json_t *s, const char *path, wf_buf *o) {
     if (hi >= 0) pos_range(o, lo > 0 ? lo : 0, hi, &alts); /* adds its own " | " after the negative part */
     wf_buf_str(o, ") space");
     return true;
+}
+
+/* A number, in a range when bounds are given (schema_number.c). */
+static bool gen_number(conv *c, json_t *s, const char *path, wf_buf *o) {
+    static const char *const keys[4] = {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"};
+    bool has[2] = {false, false}, ex[2] = {false, false};
+    double b[2] = {0, 0};
+    for (int k = 0; k < 4; k++) {
+        json_t *x = json_object_get(s, keys[k]);
+        if (!x) continue;
+        if (json_is_boolean(x)) return cfail(c, WF_ERR_UNSUPPORTED, path, "boolean '%s' (draft 4) is not supported", keys[k]);
+        if (!json_is_number(x)) return cfail(c, WF_ERR_FORMAT, path, "'%s' must be a number", keys[k]);
+        const int side = k / 2; /* 0: lower, 1: upper */
+        const double d = json_number_value(x);
+        const bool e = k % 2;
+        /* the tighter of two bounds on one side */
+        if (!has[side] || (side ? d < b[side] || (d == b[side] && e) : d > b[side] || (d == b[side] && e)))
+            b[side] = d, ex[side] = e;
+        has[side] = true;
+    }
+    if (!has[0] && !has[1]) {
+        c->prims |= PRIM_NUMBER;
+        return wf_buf_str(o, "json-number");
+    }
+    c->prims |= PRIM_SPACE;
+    char msg[200];
+    if (!wf_gbnf_number_range(o, has[0], b[0], ex[0], has[1], b[1], ex[1], msg, sizeof msg))
+        return o->failed ? oom(c) : cfail(c, WF_ERR_UNSUPPORTED, path, "%s", msg);
+    return wf_buf_str(o, " space");
 }
 
 /* ---- strings -------------------------------------------------------------------------------------- */
@@ -654,7 +684,7 @@ static bool gen_object(conv *c, json_t *s, const char *path, wf_buf *o) {
 /* ---- $ref ---------------------------------------------------------------------------------------- */
 
 /* The schema a local reference "#/a/b" points to (JSON pointer, ~0 ~1). */
-static json_t *resolve(json_t *root, const char *ref) {
+json_t *wf_schema_resolve(json_t *root, const char *ref) {
     if (ref[0] != '#') return NULL;
     const char *p = ref + 1;
     json_t *cur = root;
@@ -695,7 +725,7 @@ static bool gen_ref(conv *c, json_t *ref, const char *path, wf_buf *o) {
     const char *r = json_string_value(ref);
     for (int i = 0; i < c->n_refs; i++)
         if (!strcmp(c->refs[i].ref, r)) return wf_buf_str(o, c->refs[i].rule) || oom(c);
-    json_t *target = resolve(c->root, r);
+    json_t *target = wf_schema_resolve(c->root, r);
     if (!target) return cfail(c, WF_ERR_FORMAT, path, "unresolvable $ref '%.200s'", r);
     if (!WF_ARRAY_RESERVE(c->refs, c->cap_refs, (size_t)c->n_refs + 1)) return oom(c);
     char name[64];
@@ -725,13 +755,7 @@ static bool gen_type(conv *c, json_t *s, const char *t, const char *path, wf_buf
     if (!strcmp(t, "array")) return gen_array(c, s, path, o);
     if (!strcmp(t, "string")) return gen_string(c, s, path, o);
     if (!strcmp(t, "integer")) return gen_integer(c, s, path, o);
-    if (!strcmp(t, "number")) {
-        if (json_object_get(s, "minimum") || json_object_get(s, "maximum") || json_object_get(s, "exclusiveMinimum") ||
-            json_object_get(s, "exclusiveMaximum"))
-            return cfail(c, WF_ERR_UNSUPPORTED, path, "'minimum'/'maximum' on type 'number' are not supported (only on 'integer')");
-        c->prims |= PRIM_NUMBER;
-        return wf_buf_str(o, "json-number");
-    }
+    if (!strcmp(t, "number")) return gen_number(c, s, path, o);
     if (!strcmp(t, "boolean")) return c->prims |= PRIM_BOOLEAN, wf_buf_str(o, "json-boolean");
     if (!strcmp(t, "null")) return c->prims |= PRIM_NULL, wf_buf_str(o, "json-null");
     return cfail(c, WF_ERR_FORMAT, path, "unknown type '%.40s'", t);
@@ -789,8 +813,16 @@ static bool gen(conv *c, json_t *s, const char *path, const char *hint, wf_buf *
             ok = gen_ref(c, ref, path, o);
         } else {
             json_t *list = any ? any : one;
+            size_t bi = 0, bj = 0;
             if (!json_is_array(list) || json_array_size(list) == 0) {
                 ok = cfail(c, WF_ERR_FORMAT, path, "'%s' must be a non-empty array", which);
+            } else if (one && !wf_schemas_disjoint(c->root, list, &bi, &bj)) {
+                /* oneOf = anyOf only when no value matches two branches */
+                ok = cfail(c, WF_ERR_UNSUPPORTED, path,
+                           "'oneOf' whose branches %zu and %zu may both match a value is not supported (exactly one must "
+                           "match; supported: branches of different types, different const/enum values, number ranges "
+                           "that do not meet, or objects told apart by a required property; 'anyOf' allows overlap)",
+                           bi, bj);
             } else {
                 size_t i;
                 json_t *x;

@@ -2,7 +2,8 @@
 embedded model, checked by an independent validator (Debian's
 python3-jsonschema), and `wafer run --grammar/--json-schema/--json`.
 
-- 20 varied schemas x 5 seeds at temperature 1.0 through response_format
+- 22 varied schemas x 5 seeds (number ranges and a oneOf told apart by a
+  const discriminator among them) at temperature 1.0 through response_format
   json_schema (4 slots decoding together): every answer that finishes with
   "stop" parses and validates (formats checked too); at least 60 of the 100
   must finish (the test is not vacuous).
@@ -12,7 +13,8 @@ python3-jsonschema), and `wafer run --grammar/--json-schema/--json`.
   against its parameters; cut by max_tokens -> finish_reason "length".
 - llama.cpp endpoints: /completion with `grammar` and `json_schema`,
   /infill with `grammar`.
-- Bad schemas and grammars are 400s naming the keyword / line and column.
+- Bad schemas and grammars are 400s naming the keyword / line and column
+  (a oneOf whose branches may overlap among them).
 Exit 77 (skip) when python3-jsonschema is missing."""
 import json
 import os
@@ -68,6 +70,13 @@ SCHEMAS = [
                                                                                  maxItems=3)}, required=["n", "tags"],
       additionalProperties=False),
     S(type="string", minLength=2, maxLength=6),
+    S(type="object", properties={"ratio": S(type="number", exclusiveMinimum=0, maximum=1), "t": S(type="number", minimum=-40.5,
+                                                                                                    exclusiveMaximum=60)},
+      required=["ratio", "t"], additionalProperties=False),
+    S(oneOf=[S(type="object", properties={"kind": S(const="file"), "size": S(type="integer", minimum=0)}, required=["kind", "size"],
+               additionalProperties=False),
+             S(type="object", properties={"kind": S(const="dir"), "entries": S(type="integer", minimum=0)},
+               required=["kind"], additionalProperties=False)]),
 ]
 
 TOOLS = [
@@ -195,6 +204,9 @@ def bad_requests(srv):
         ("unsupported keyword", "/v1/chat/completions",
          {"messages": M, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": S(type="object", minProperties=1)}}},
          "minProperties"),
+        ("overlapping oneOf", "/v1/chat/completions",
+         {"messages": M, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": S(oneOf=[
+             S(type="integer"), S(type="number")])}}}, "'oneOf'"),
         ("unresolvable $ref", "/v1/chat/completions",
          {"messages": M, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "#/$defs/nope"}}}},
          "#/$defs/nope"),
