@@ -5,13 +5,21 @@
  * 1. Decoding speed, free against constrained, interleaved rep by rep on one
  *    session: the same prompt, greedy (or --temp), N tokens at most; the constrained run
  *    follows a JSON Schema of eight properties (strings, integers, an enum,
- *    an array). tok/s is wf_gen_result.decode_tok_s; medians and the ratio.
+ *    an array). tok/s is wf_gen_result.decode_tok_s; medians and their
+ *    ratio, and the median of each rep's own ratio over the reps whose two
+ *    runs made the same number of tokens (equal lengths: equal contexts;
+ *    neighbours in time: less moved by a drifting load; with --tokens
+ *    below the JSON answer's length, every rep whose free run does not
+ *    stop early).
  * 2. Mask time per token: a fixed JSON answer (valid for the schema) is
  *    tokenized with the model's vocabulary and replayed through a fresh
  *    matcher (cold caches, as a new request) and again through the same one
  *    (warm): wf_grammar_matcher_mask per token.
  * 3. Compile time of a 100-property schema (JSON Schema -> GBNF -> grammar)
- *    and its first mask on this vocabulary; median of R runs. */
+ *    and its first mask on this vocabulary; median of R runs.
+ * 4. The sampling step at temperature 1 when the unconstrained draw misses
+ *    the grammar: masked logits and a second run of the chain (the way
+ *    before wf_sampler_redraw_masked) against the redraw; per step. */
 #include "gen/gen.h"
 #include "grammar/grammar.h"
 #include "text/tokenizer.h"
@@ -114,6 +122,7 @@ int main(int argc, char **argv) {
     /* 1. free vs constrained, interleaved */
     double *tf = calloc((size_t)reps, sizeof *tf), *tc = calloc((size_t)reps, sizeof *tc);
     double *share = calloc((size_t)reps, sizeof *share);
+    int32_t *len_f = calloc((size_t)reps, sizeof *len_f), *len_c = calloc((size_t)reps, sizeof *len_c);
     int64_t n_masks = 0;
     int32_t nf = 0, nc = 0;
     for (int r = 0; r < reps; r++) {
@@ -139,8 +148,19 @@ int main(int argc, char **argv) {
             (k ? tc : tf)[r] = res.n_generated >= 8 ? res.decode_tok_s : -1.0;
             if (k) share[r] = res.t_total > 0 ? res.t_grammar / res.t_total : 0, n_masks = res.n_grammar_masks;
             (k ? &nc : &nf)[0] = res.n_generated;
+            (k ? len_c : len_f)[r] = res.n_generated;
         }
     }
+    /* each rep's constrained / free rate where both runs made the same
+     * number of tokens (a step costs more as the context grows, so runs of
+     * different lengths differ in rate without the grammar); the two runs
+     * sit side by side in time, so a load that drifts moves both */
+    double *pr = calloc((size_t)reps, sizeof *pr);
+    int n_pairs = 0;
+    for (int r = 0; r < reps; r++)
+        pr[r] = tf[r] > 0 && tc[r] > 0 && len_f[r] == len_c[r] ? (n_pairs++, tc[r] / tf[r]) : -1.0;
+    const double mpr = median_valid(pr, reps);
+    free(pr);
     double mf = median_valid(tf, reps), mc = median_valid(tc, reps);
 
     /* 2. masks per token, replaying a fixed answer */
@@ -187,22 +207,72 @@ int main(int argc, char **argv) {
         wf_grammar_free(bg);
     }
 
+    /* 4. the sampling step when the first draw misses the grammar, on the
+     * prompt's real logits at the answer's first position (only "{" fits):
+     * masked logits + a second chain run (before) against the redraw from
+     * the first draw's weights (wf_sampler_redraw_masked, now) */
+    double t_old = 0, t_new = 0;
+    int miss_old = 0, miss_new = 0;
+    {
+        const int32_t nv = wf_model_n_vocab(m);
+        wf_session_reset(s);
+        wf_context *ctx = wf_session_context(s);
+        float *lg = malloc((size_t)nv * sizeof *lg), *cp2 = malloc((size_t)nv * sizeof *cp2);
+        wf_grammar_matcher *sm = NULL;
+        if (!lg || !cp2 || wf_decode(ctx, prompt, (int32_t)np, false, &err) || wf_grammar_matcher_create(g, gv, &sm, &err)) return 1;
+        memcpy(lg, wf_get_logits(ctx, -1), (size_t)nv * sizeof *lg);
+        wf_sampler_params sp = wf_sampler_default_params();
+        sp.temperature = 1.0f, sp.top_k = 0, sp.top_p = 1.0f, sp.min_p = 0.0f;
+        wf_sampler *smp = NULL;
+        if (wf_sampler_create(&sp, nv, &smp, &err)) return 1;
+        (void)wf_grammar_matcher_mask(sm); /* warm: the cost here is the sampling's */
+        const int iters = 400;
+        for (int pass = 0; pass < 2 * reps; pass++) {
+            const bool redraw = pass % 2;
+            double t = wf_time_now();
+            for (int i = 0; i < iters; i++) {
+                int32_t z = wf_sampler_sample(smp, lg);
+                if (wf_grammar_matcher_check(sm, &z, 1) == 1) continue;
+                (redraw ? &miss_new : &miss_old)[0]++;
+                if (redraw) {
+                    z = wf_sampler_redraw_masked(smp, wf_grammar_matcher_mask(sm));
+                } else {
+                    memcpy(cp2, lg, (size_t)nv * sizeof *cp2);
+                    wf_grammar_matcher_apply(sm, cp2);
+                    z = wf_sampler_sample(smp, cp2);
+                }
+                if (wf_grammar_matcher_check(sm, &z, 1) != 1) return fprintf(stderr, "bench_grammar: sampled outside\n"), 1;
+            }
+            (redraw ? &t_new : &t_old)[0] += wf_time_now() - t;
+        }
+        t_old /= (double)reps * iters, t_new /= (double)reps * iters;
+        wf_sampler_free(smp);
+        wf_grammar_matcher_free(sm);
+        free(lg);
+        free(cp2);
+    }
+
     printf("model %s: %d tokens in the vocabulary (token trie built in %.1f ms)\n", path, wf_model_n_vocab(m), t_vocab * 1e3);
     printf("decode, %s, %d threads, median of %d interleaved runs (those of 8 tokens or more): free %.1f tok/s (%d tokens in the last), constrained %.1f tok/s (%d tokens): %.3fx\n",
            temp > 0 ? "temperature > 0" : "greedy", threads, reps, mf, nf, mc, nc, mf > 0 ? mc / mf : 0.0);
+    printf("paired: median of each rep's constrained / free rate %.3fx (%d reps whose two runs made the same number of tokens)\n", mpr, n_pairs);
     printf("grammar work in the constrained runs: %.2f%% of their time (median), %lld full masks for %d tokens\n",
            100.0 * median(share, reps), (long long)n_masks, nc);
     printf("mask per token, replaying a %zu-token JSON answer: cold %.1f us, warm %.2f us (%lld states, %lld trie nodes visited)%s\n",
            na, cold * 1e6, warm * 1e6, (long long)gst.n_states, (long long)gst.n_trie_nodes, replay_ok ? "" : " REPLAY FAILED");
     printf("100-property schema: compile %.2f ms, first mask %.2f ms (median of %d)\n", median(tcomp, reps) * 1e3,
            median(tmask, reps) * 1e3, reps);
-    printf("JSON {\"model\": \"%s\", \"temp\": %.2f, \"free_tok_s\": %.2f, \"constrained_tok_s\": %.2f, \"ratio\": %.4f, \"grammar_share\": %.5f, \"mask_cold_us\": %.2f, "
-           "\"mask_warm_us\": %.3f, \"compile100_ms\": %.3f, \"first_mask100_ms\": %.3f}\n",
-           path, temp, mf, mc, mf > 0 ? mc / mf : 0.0, median(share, reps), cold * 1e6, warm * 1e6, median(tcomp, reps) * 1e3, median(tmask, reps) * 1e3);
+    printf("sampling step at temperature 1 where the first draw misses (%d and %d of %d): masked logits + second chain run %.1f us, "
+           "redraw from the first draw's weights %.1f us\n", miss_old, miss_new, 400 * reps, t_old * 1e6, t_new * 1e6);
+    printf("JSON {\"model\": \"%s\", \"temp\": %.2f, \"free_tok_s\": %.2f, \"constrained_tok_s\": %.2f, \"ratio\": %.4f, \"ratio_paired\": %.4f, \"n_pairs\": %d, \"grammar_share\": %.5f, \"mask_cold_us\": %.2f, "
+           "\"mask_warm_us\": %.3f, \"compile100_ms\": %.3f, \"first_mask100_ms\": %.3f, \"sample_miss_old_us\": %.2f, \"sample_miss_new_us\": %.2f}\n",
+           path, temp, mf, mc, mf > 0 ? mc / mf : 0.0, mpr, n_pairs, median(share, reps), cold * 1e6, warm * 1e6, median(tcomp, reps) * 1e3, median(tmask, reps) * 1e3, t_old * 1e6, t_new * 1e6);
     free(big);
     free(tcomp);
     free(tmask);
     free(share);
+    free(len_f);
+    free(len_c);
     free(tf);
     free(tc);
     free(ans);

@@ -3,13 +3,15 @@
 # the embedded model and on a 0.5B-shaped Q8_0 model (random weights) that
 # carries the real Qwen3 vocabulary (151k tokens, from the npm tokenizer in
 # tests/node, converted with `wafer convert --vocab-only`; skipped without
-# it), greedy and at temperature 1; then llama.cpp's grammar sampler on the
-# same files and schema through node-llama-cpp (tests/node; skipped when not
-# installed). Prints a markdown section for BENCHMARKS.md.
+# it), greedy and at temperature 1; then bench/grammar_llama.sh (llama.cpp's
+# grammar sampler on the same files and schema through node-llama-cpp, both
+# engines free against constrained; skipped when not installed, or with
+# GRAMMAR_NO_LLAMA set). Prints a markdown section for BENCHMARKS.md.
 #
 # Environment: WAFER_BENCH_DIR (model cache, default /tmp/wafer-bench),
-# GRAMMAR_REPS (default 9), GRAMMAR_TOKENS (default 128), GRAMMAR_LLAMA_BIG
-# (set: llama.cpp on the 0.5B shape too), GRAMMAR_LLAMA_REPS (default 3).
+# GRAMMAR_REPS (default 9), GRAMMAR_TOKENS (default 128), GRAMMAR_THREADS
+# (default 2),
+# GRAMMAR_NO_LLAMA; grammar_llama.sh reads GL_* (see there).
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,26 +35,30 @@ echo "## Constrained decoding"
 echo
 echo "\`bench/grammar.sh BUILD\` (bench/bench_grammar.c): one session, one code prompt, free decoding against"
 echo "decoding constrained by an 8-property JSON Schema, interleaved run by run, $TOK tokens at most,"
-echo "2 threads, medians of $((REPS * 3)) runs (embedded) / $REPS runs (0.5B) of 8 tokens or more. \"grammar share\" is the part of the constrained runs' time spent in"
+echo "${GRAMMAR_THREADS:-2} threads, medians of $((REPS * 3)) runs (embedded) / $REPS runs (0.5B) of 8 tokens or more. \"grammar share\" is the part of the constrained runs' time spent in"
 echo "grammar work (masks, checks, advancing; wf_gen_result.t_grammar) — the cost itself, unlike the tok/s"
 echo "ratio, which also moves with the two runs' lengths and with the machine's load."
 echo "Mask per token: a fixed 71-token JSON answer replayed through a new matcher (cold caches, as a new"
 echo "request) and again (warm). Load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores."
 echo
-echo "| model | vocabulary | sampling | free tok/s | constrained tok/s | ratio | grammar share | mask cold | mask warm | 100-property schema: compile / first mask |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "\"paired\": the median of each rep's own constrained / free ratio over the reps whose two runs made the same number"
+echo "of tokens (n of them in brackets). \"miss step\": the sampling step at temperature 1 when the unconstrained draw misses"
+echo "the grammar, on the prompt's real logits: masked logits + a second chain run (before) / the redraw (now)."
+echo
+echo "| model | vocabulary | sampling | free tok/s | constrained tok/s | ratio | paired | grammar share | mask cold | mask warm | 100-property schema: compile / first mask | miss step before / now |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 row() {
     local name=$1 model=$2 temp=$3 label=$4
     local out
-    out=$("$B" "$model" --reps "$5" --tokens "$TOK" --temp "$temp" | sed -n 's/^JSON //p')
+    out=$("$B" "$model" --reps "$5" --tokens "$TOK" --temp "$temp" --threads "${GRAMMAR_THREADS:-2}" | sed -n 's/^JSON //p')
     local nv
     nv=$("$B" "$model" --reps 1 --tokens 2 | sed -n 's/.*: \([0-9]*\) tokens in the vocabulary.*/\1/p')
     /usr/bin/python3 -c '
 import json, sys
 j = json.loads(sys.argv[1])
-print("| %s | %s | %s | %.1f | %.1f | %.3fx | %.2f%% | %.0f us | %.2f us | %.2f ms / %.3f ms |" % (sys.argv[2], sys.argv[3], sys.argv[4],
-      j["free_tok_s"], j["constrained_tok_s"], j["ratio"], 100 * j["grammar_share"], j["mask_cold_us"], j["mask_warm_us"],
-      j["compile100_ms"], j["first_mask100_ms"]))' "$out" "$name" "$nv" "$label"
+print("| %s | %s | %s | %.1f | %.1f | %.3fx | %.3fx (%d) | %.2f%% | %.0f us | %.2f us | %.2f ms / %.3f ms | %.0f / %.0f us |" % (sys.argv[2], sys.argv[3], sys.argv[4],
+      j["free_tok_s"], j["constrained_tok_s"], j["ratio"], j["ratio_paired"], j["n_pairs"], 100 * j["grammar_share"], j["mask_cold_us"],
+      j["mask_warm_us"], j["compile100_ms"], j["first_mask100_ms"], j["sample_miss_old_us"], j["sample_miss_new_us"]))' "$out" "$name" "$nv" "$label"
 }
 row "embedded" "$EMB" 0 "greedy" "$((REPS * 3))"
 row "embedded" "$EMB" 1 "temperature 1" "$((REPS * 3))"
@@ -60,24 +66,10 @@ if [ -f "$BIG" ]; then
     row "0.5B shape, Q8_0" "$BIG" 0 "greedy" "$REPS"
     row "0.5B shape, Q8_0" "$BIG" 1 "temperature 1" "$REPS"
 fi
-NODE_DIR=$SRC/tests/node
-if command -v node >/dev/null && [ -d "$NODE_DIR/node_modules/node-llama-cpp" ]; then
-    SCH=$(mktemp)
-    "$B" --print-schema >"$SCH"
+# llama.cpp side by side (its own script; skipped without node-llama-cpp)
+if [ -z "${GRAMMAR_NO_LLAMA:-}" ]; then
     echo
-    echo "llama.cpp (node-llama-cpp's prebuilt CPU build, \`tests/node/grammar_bench.mjs\`), same files, schema and"
-    echo "prompt, greedy, interleaved, medians of ${GRAMMAR_LLAMA_REPS:-3} runs:"
+    echo "### Side by side with llama.cpp (\`bench/grammar_llama.sh BUILD\`)"
     echo
-    echo "| model | free tok/s | constrained tok/s | ratio |"
-    echo "|---|---|---|---|"
-    for m in "$EMB" ${GRAMMAR_LLAMA_BIG:+"$BIG"}; do
-        [ -f "$m" ] || continue
-        out=$(cd "$NODE_DIR" && node grammar_bench.mjs "$m" "$SCH" --prompt "$("$B" --print-prompt)" \
-            --free-prompt "$("$B" --print-prompt)" --reps "${GRAMMAR_LLAMA_REPS:-3}" --tokens "$TOK" 2>/dev/null) || continue
-        /usr/bin/python3 -c '
-import json, sys
-j = json.loads(sys.argv[1])
-print("| %s | %.1f | %.1f | %.3fx |" % (sys.argv[2], j["free_tok_s"], j["constrained_tok_s"], j["ratio"]))' "$out" "$(basename "$m")"
-    done
-    rm -f "$SCH"
+    "$SRC/bench/grammar_llama.sh" "$BUILD" || echo "(skipped: node-llama-cpp is not installed in tests/node)"
 fi

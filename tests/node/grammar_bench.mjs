@@ -1,14 +1,19 @@
 // grammar_bench.mjs — benchmark helper, never part of wafer: llama.cpp's own
 // grammar sampler (the prebuilt CPU build bundled with node-llama-cpp) on the
 // same GGUF and JSON Schema as bench/bench_grammar.c, free against
-// constrained decoding, interleaved, greedy.
+// constrained decoding, interleaved run by run, greedy or at a temperature
+// (plain softmax sampling as in bench_grammar: no top-k, top-p, min-p;
+// seeded per run). Both runs go through the same node-llama-cpp loop, so
+// its per-token JavaScript cost is in both and the ratio compares like
+// with like; on a tiny model that cost dominates both rates (see
+// BENCHMARKS.md), on the 0.5B shape the model's own step does.
 //
-//   node grammar_bench.mjs MODEL.gguf SCHEMA.json --prompt P --free-prompt P [--tokens N] [--reps R] [--threads T]
+//   node grammar_bench.mjs MODEL.gguf SCHEMA.json --prompt P --free-prompt P [--tokens N] [--reps R] [--threads T] [--temp X]
 //
 // Prints one JSON line: {"free_tok_s", "constrained_tok_s", "ratio",
 // "free_tokens", "constrained_tokens"} (medians of the per-run decode rates:
-// tokens after the first / time after the first). Exit 3 when the prebuilt
-// llama.cpp cannot be loaded (callers skip).
+// tokens after the first / time after the first, over runs of 8 tokens or
+// more). Exit 3 when the prebuilt llama.cpp cannot be loaded (callers skip).
 import fs from "node:fs";
 import process from "node:process";
 
@@ -29,6 +34,7 @@ async function main() {
         return 2;
     }
     const nTok = Number(arg("--tokens", "128")), reps = Number(arg("--reps", "5")), threads = Number(arg("--threads", "2"));
+    const temp = Number(arg("--temp", "0"));
     const prompt = arg("--prompt", "record = "), freePrompt = arg("--free-prompt", "def main(argv):\n");
     let llama, lib;
     try {
@@ -40,15 +46,17 @@ async function main() {
         return 3;
     }
     const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true });
-    const context = await model.createContext({ contextSize: 512, sequences: 1, threads, failedCreationRemedy: false });
+    // dispatch each step at once (the default waits for the next event-loop cycle, to batch sequences: one here)
+    const context = await model.createContext({ contextSize: 512, sequences: 1, threads, failedCreationRemedy: false,
+                                                batching: { dispatchSchedule: (dispatch) => dispatch() } });
     const schema = JSON.parse(fs.readFileSync(schemaPath, "utf8"));
     const grammar = await llama.createGrammarForJsonSchema(schema);
     const seq = context.getSequence();
 
-    async function run(text, withGrammar) {
+    async function run(text, withGrammar, seed) {
         await seq.clearHistory();
         const toks = model.tokenize(text, true);
-        const opts = { temperature: 0 };
+        const opts = temp > 0 ? { temperature: temp, topK: 0, topP: 1, minP: 0, seed } : { temperature: 0 };
         if (withGrammar) opts.grammarEvaluationState = new lib.LlamaGrammarEvaluationState({ model, grammar });
         let n = 0, tFirst = 0;
         for await (const t of seq.evaluate(toks, opts)) {
@@ -62,11 +70,13 @@ async function main() {
     const free = [], cons = [];
     let nf = 0, nc = 0;
     for (let r = 0; r < reps; r++) {
-        const a = await run(freePrompt, false);
-        const b = await run(prompt, true);
-        free.push(a.rate), cons.push(b.rate), (nf = a.n), (nc = b.n);
+        const a = await run(freePrompt, false, 1000 + r);
+        const b = await run(prompt, true, 1000 + r);
+        if (a.n >= 8) free.push(a.rate);
+        if (b.n >= 8) cons.push(b.rate);
+        (nf = a.n), (nc = b.n);
     }
-    const mf = median(free), mc = median(cons);
+    const mf = free.length ? median(free) : 0, mc = cons.length ? median(cons) : 0;
     console.log(JSON.stringify({ free_tok_s: mf, constrained_tok_s: mc, ratio: mf > 0 ? mc / mf : 0, free_tokens: nf, constrained_tokens: nc }));
     await context.dispose();
     await model.dispose();
