@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
         wf_kernels kern;
         wf_kernels_init(&kern, best);
         wf_kv_cache kv;
-        if (wf_kv_init(&kv, &hp, ctx, kvt[ki], &kern, &err) != WF_OK) {
+        if (wf_kv_init(&kv, &hp, ctx, ctx, kvt[ki], &kern, &err) != WF_OK) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }

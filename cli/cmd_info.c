@@ -123,8 +123,14 @@ int cmd_info(int argc, char **argv) {
         for (size_t i = 0; i < sizeof ctxs / sizeof ctxs[0]; i++) {
             if (ctxs[i] <= 0 || (i == 3 && (ctxs[i] == 4096 || ctxs[i] == 16384 || ctxs[i] == 32768 || ctxs[i] == 131072)))
                 continue;
-            printf("  KV cache at %6d tokens: %8.1f MiB f16, %8.1f MiB q8_0\n", ctxs[i],
-                   mib(wf_kv_bytes(hp, ctxs[i], WF_KV_F16)), mib(wf_kv_bytes(hp, ctxs[i], WF_KV_Q8_0)));
+            /* n_batch 512 (the default): sliding-window layers keep a ring */
+            const uint64_t f16 = wf_kv_bytes_ctx(hp, ctxs[i], 512, WF_KV_F16), all = wf_kv_bytes(hp, ctxs[i], WF_KV_F16);
+            printf("  KV cache at %6d tokens: %8.1f MiB f16, %8.1f MiB q8_0", ctxs[i], mib(f16),
+                   mib(wf_kv_bytes_ctx(hp, ctxs[i], 512, WF_KV_Q8_0)));
+            if (f16 < all)
+                printf(" (sliding-window layers: a ring of %d positions; %.1f MiB f16 if they kept all)",
+                       wf_kv_ring_rows(hp->n_swa, ctxs[i], 512), mib(all));
+            printf("\n");
         }
     }
     if (all_kv) {

@@ -90,6 +90,8 @@ typedef struct wf_context_params {
     int32_t n_threads;   /* 0: number of cores                                */
     int32_t n_batch;     /* max tokens per forward pass (prefill chunk)       */
     wf_kv_type kv_type;
+    bool kv_full;        /* sliding-window layers keep every position too (no
+                            ring; the default false bounds their memory)     */
 } wf_context_params;
 
 wf_context_params wf_context_default_params(void);
@@ -116,20 +118,30 @@ typedef bool (*wf_abort_fn)(void *user);
 void wf_context_set_abort(wf_context *c, wf_abort_fn fn, void *user);
 
 /* Drop cached tokens from position n_keep on (prefix reuse, rejection).
- * The logits of the last wf_decode call stay readable. */
+ * The logits of the last wf_decode call stay readable. Layers with a
+ * sliding window (gpt-oss) keep a ring of recent positions, so n_keep must
+ * be 0 or at least wf_kv_truncate_min (WF_ERR_RANGE otherwise); a rollback
+ * of up to n_batch positions from the end is always possible. */
 wf_status wf_kv_truncate(wf_context *c, int32_t n_keep, wf_error *err);
+int32_t wf_kv_truncate_min(const wf_context *c); /* 0: any n_keep works */
 /* KV snapshots (cross-request prefix cache): the K/V rows of cached
- * positions [0, n) of every layer, in the context's KV element type.
- * wf_kv_export_size is the exact byte count for n positions (0 for a bad n);
- * wf_kv_export copies them out (n <= n_past; size must match exactly).
- * wf_kv_import takes a snapshot of size / wf_kv_export_size(c, 1) positions
- * exported from a context of the same model, KV type and head layout, and
- * replaces the cache by its first n positions (n_past becomes n). The logits
- * of the last wf_decode are not part of a snapshot (none are readable after
- * an import). */
+ * positions [0, n) of every layer, in the context's KV element type (for a
+ * sliding-window layer with a ring, only its last wf_kv_snapshot_ring(c)
+ * positions before n). wf_kv_export_size is the exact byte count for n
+ * positions (0 for a bad n); wf_kv_export copies them out (n <= n_past;
+ * size must match exactly; WF_ERR_RANGE when the rings no longer hold
+ * those rows). wf_kv_import takes a snapshot of n_src positions (told by
+ * its size) exported from a context of the same model, KV type, head
+ * layout and ring, and replaces the cache by its first n positions (n_past
+ * becomes n); wf_kv_snapshot_serves says whether such an n is possible (with
+ * rings: n_src itself, or n whose window the snapshot holds). The logits of
+ * the last wf_decode are not part of a snapshot (none are readable after an
+ * import). */
 uint64_t wf_kv_export_size(const wf_context *c, int32_t n);
 wf_status wf_kv_export(const wf_context *c, int32_t n, void *buf, size_t size, wf_error *err);
 wf_status wf_kv_import(wf_context *c, int32_t n, const void *buf, size_t size, wf_error *err);
+int32_t wf_kv_snapshot_ring(const wf_context *c); /* 0: no ring */
+bool wf_kv_snapshot_serves(const wf_context *c, int32_t n_src, int32_t n);
 /* What wf_context_create decided on the caller's behalf (e.g. "context capped
  * at 32768 tokens to fit in memory ..."), or "" when nothing to say. Valid
  * while the context lives; the CLI may print it. */

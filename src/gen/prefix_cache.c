@@ -4,9 +4,12 @@
  * Any prefix of an entry is a valid state for that prefix (causal
  * attention: position i's K/V rows depend only on tokens 0..i), so a lookup
  * takes the longest common prefix of the prompt with any entry, and one
- * entry serves every prompt that starts with part of it. A new entry that
- * extends an old one replaces it; one that an entry already covers only
- * refreshes that entry. Memory is bounded by max_bytes (snapshot bytes +
+ * entry serves every prompt that starts with part of it — except where the
+ * model's sliding-window layers keep a ring: a snapshot then holds their
+ * last rows only, and serves its own length and the prefixes whose window
+ * it holds (wf_kv_snapshot_serves). A new entry that extends an old one
+ * replaces it when it serves the old one's length; one that an entry
+ * already serves only refreshes that entry. Memory is bounded by max_bytes (snapshot bytes +
  * token ids + the entry record) and/or max_tokens; the least recently used
  * entries go first. A mutex makes it safe to share between sessions on
  * different threads.
@@ -20,6 +23,7 @@
 typedef struct pc_entry {
     const wf_model *model;
     uint64_t per_tok;     /* snapshot bytes per position (model + KV type) */
+    int32_t ring;         /* wf_kv_snapshot_ring of the context it came from */
     int32_t *tok;         /* (n) the key                                   */
     int32_t n;
     void *kv;             /* (kv_bytes) wf_kv_export of n positions        */
@@ -117,17 +121,18 @@ wf_status wf_pc_store(wf_prefix_cache *pc, const wf_model *m, const wf_context *
     const uint64_t bytes = kv_bytes + (uint64_t)n * sizeof(int32_t) + sizeof(pc_entry);
     wf_status st = WF_OK;
     pthread_mutex_lock(&pc->mu);
+    const int32_t ring = wf_kv_snapshot_ring(c);
     if (n < pc->min_tokens || per_tok == 0) goto out;
     if ((pc->max_bytes && bytes > pc->max_bytes) || (pc->max_tokens && n > pc->max_tokens)) goto out;
     for (int32_t i = 0; i < pc->n; i++) {
         pc_entry *e = &pc->e[i];
-        if (e->model != m || e->per_tok != per_tok) continue;
+        if (e->model != m || e->per_tok != per_tok || e->ring != ring) continue;
         const int32_t l = lcp(e->tok, e->n, tok, n);
-        if (l == n) { /* covered: refresh */
+        if (l == n && wf_kv_snapshot_serves(c, e->n, n)) { /* covered: refresh */
             e->last_use = ++pc->clock;
             goto out;
         }
-        if (l == e->n) { /* superseded by the longer one */
+        if (l == e->n && wf_kv_snapshot_serves(c, n, e->n)) { /* superseded by the longer one */
             drop(pc, i, false);
             i--;
         }
@@ -142,7 +147,7 @@ wf_status wf_pc_store(wf_prefix_cache *pc, const wf_model *m, const wf_context *
         st = wf_fail(err, WF_ERR_NOMEM, "prefix cache: out of memory");
         goto out;
     }
-    pc_entry e = {.model = m, .per_tok = per_tok, .n = n, .kv_bytes = kv_bytes, .bytes = bytes};
+    pc_entry e = {.model = m, .per_tok = per_tok, .ring = ring, .n = n, .kv_bytes = kv_bytes, .bytes = bytes};
     e.tok = malloc((size_t)n * sizeof *e.tok);
     e.kv = malloc((size_t)kv_bytes);
     if (!e.tok || !e.kv) {
@@ -171,17 +176,18 @@ int32_t wf_pc_restore(wf_prefix_cache *pc, const wf_model *m, wf_context *c, con
                       int32_t max_n, int32_t at_least) {
     if (!pc || !m || !c || !prompt || n <= 0) return 0;
     const uint64_t per_tok = wf_kv_export_size(c, 1);
+    const int32_t ring = wf_kv_snapshot_ring(c);
     int32_t got = 0;
     pthread_mutex_lock(&pc->mu);
     pc->st.n_lookups++;
     int32_t best = -1, best_l = 0;
     for (int32_t i = 0; i < pc->n; i++) {
         const pc_entry *e = &pc->e[i];
-        if (e->model != m || e->per_tok != per_tok) continue;
-        const int32_t l = lcp(e->tok, e->n, prompt, n);
-        if (l > best_l) best = i, best_l = l;
+        if (e->model != m || e->per_tok != per_tok || e->ring != ring) continue;
+        int32_t l = lcp(e->tok, e->n, prompt, n);
+        if (l > max_n) l = max_n;
+        if (l > best_l && wf_kv_snapshot_serves(c, e->n, l)) best = i, best_l = l;
     }
-    if (best_l > max_n) best_l = max_n;
     if (best >= 0 && best_l > at_least && best_l <= wf_context_n_ctx(c)) {
         pc_entry *e = &pc->e[best];
         if (wf_kv_import(c, best_l, e->kv, (size_t)e->kv_bytes, NULL) == WF_OK) {

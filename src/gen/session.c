@@ -516,7 +516,12 @@ static void step_prefill(gen_run *g) {
     memcpy(s->tok + g->at, g->prompt + g->at, m * sizeof *g->prompt);
     g->at += m;
     s->n_tok = g->at;
-    if (g->at == g->n_prompt) first_token(g);
+    if (g->at == g->n_prompt) {
+        /* sliding-window rings forget the prompt's end as the answer grows:
+         * the prefix cache keeps it now, for the next turn (best effort) */
+        if (s->pc && wf_kv_snapshot_ring(s->ctx) > 0) wf_pc_store(s->pc, s->model, s->ctx, s->tok, (int32_t)g->at, NULL);
+        first_token(g);
+    }
 }
 
 /* Choose this decode step's batch: the pending token y = s->tok[n_tok - 1]
@@ -750,6 +755,10 @@ static wf_status run_reuse_prefix(gen_run *g, wf_error *err) {
     size_t keep = lcp;
     if (keep > (size_t)wf_context_n_past(c)) keep = (size_t)wf_context_n_past(c);
     if (keep >= n) keep = n - 1;
+    /* sliding-window rings: a prefix whose window they no longer hold is
+     * computed again (or restored from the prefix cache below) */
+    if (keep > 0 && (int32_t)keep < wf_kv_truncate_min(c)) keep = 0;
+    if (s->dctx && keep > 0 && (int32_t)keep < wf_kv_truncate_min(s->dctx)) keep = 0;
     if ((st = tok_reserve(s, n + 1, err)) != WF_OK) return st;
     /* the draft cache keeps its part of the common prefix */
     if (s->dctx && (size_t)wf_context_n_past(s->dctx) > keep && (st = wf_kv_truncate(s->dctx, (int32_t)keep, err)) != WF_OK)

@@ -137,7 +137,9 @@ wf_status wf_context_create(wf_model *m, const wf_context_params *p, wf_context 
         c->params.n_ctx = pick_n_ctx(c, wf_context_scratch_bytes(&m->hp, nb, c->n_threads, m->hp.n_ctx_train));
     }
     if (c->params.n_batch > c->params.n_ctx) c->params.n_batch = c->params.n_ctx;
-    if ((st = wf_kv_init(&c->kv, &m->hp, c->params.n_ctx, c->params.kv_type, &m->kernels, err)) != WF_OK) goto fail;
+    if ((st = wf_kv_init(&c->kv, &m->hp, c->params.n_ctx, c->params.kv_full ? 0 : c->params.n_batch, c->params.kv_type,
+                         &m->kernels, err)) != WF_OK)
+        goto fail;
     if ((st = wf_rope_init(&c->rope, &m->hp, m->rope_freqs, err)) != WF_OK) goto fail;
     wf_attn_kernels_init(&c->attn, m->kernels.isa, m->hp.head_dim);
     if (c->kv.elem == WF_TYPE_Q8_0 && c->attn.q8_0_to_float) c->kv.to_float = c->attn.q8_0_to_float;
@@ -172,7 +174,7 @@ int32_t wf_context_n_threads(const wf_context *c) { return c ? c->n_threads : 0;
 int32_t wf_context_n_batch(const wf_context *c) { return c ? c->params.n_batch : 0; }
 const char *wf_context_notice(const wf_context *c) { return c ? c->notice : ""; }
 uint64_t wf_context_kv_bytes(const wf_context *c) {
-    return c ? wf_kv_bytes(&c->model->hp, c->params.n_ctx, c->params.kv_type) : 0;
+    return c ? wf_kv_bytes_ctx(&c->model->hp, c->params.n_ctx, c->params.kv_full ? 0 : c->params.n_batch, c->params.kv_type) : 0;
 }
 uint64_t wf_context_scratch_bytes_used(const wf_context *c) {
     return c ? c->scratch_bytes + (uint64_t)(c->logits_cap - 1) * (uint64_t)c->model->hp.n_vocab * 4 + c->mm.cap : 0;
@@ -330,10 +332,18 @@ const float *wf_get_logits(const wf_context *c, int32_t i) {
     return c->logits + (size_t)(i - c->logits_first) * (size_t)c->model->hp.n_vocab;
 }
 
+int32_t wf_kv_truncate_min(const wf_context *c) { return c ? wf_kv_min_keep(&c->kv) : 0; }
+
 wf_status wf_kv_truncate(wf_context *c, int32_t n_keep, wf_error *err) {
     if (!c) return wf_fail(err, WF_ERR_INVALID_ARG, "wf_kv_truncate: NULL context");
     if (n_keep < 0 || n_keep > c->n_past)
         return wf_fail(err, WF_ERR_RANGE, "wf_kv_truncate: n_keep %d outside 0..%d (tokens cached)", n_keep, c->n_past);
+    const int32_t lo = wf_kv_min_keep(&c->kv);
+    if (n_keep > 0 && n_keep < lo)
+        return wf_fail(err, WF_ERR_RANGE,
+                       "wf_kv_truncate: n_keep %d is before what the sliding-window layers still hold (%d..%d, or 0)", n_keep,
+                       lo, c->n_past);
+    if (n_keep == 0) c->kv.ring_lo = 0; /* every row is written again from position 0 */
     c->n_past = n_keep;
     return WF_OK;
 }

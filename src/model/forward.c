@@ -70,6 +70,8 @@ static wf_status forward_segs(wf_context *c, const fwd_seg *segs, int32_t n_segs
     const wf_silu_mul_fn silu_mul = wf_ops_silu_mul_for(m->kernels.isa);
     wf_status st;
 
+    for (int32_t s = 0; s < n_segs; s++) /* sliding layers' rings: what these rows overwrite is gone */
+        if ((st = wf_kv_will_write(&segs[s].ctx->kv, segs[s].pos0, segs[s].n, err)) != WF_OK) return st;
     for (int32_t s = 0; s < n_segs; s++)
         for (int32_t t = segs[s].t0; t < segs[s].t0 + segs[s].n; t++) {
             wf_mat_get_row(&m->kernels, &m->tok_embd, tokens[t], c->x + t * E);

@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+int32_t wf_layer_window(const wf_hparams *hp, int32_t l) {
+    /* gpt-oss: even layers slide (the model's layer_types) */
+    return hp->arch == WF_ARCH_GPTOSS && hp->n_swa > 0 && l % 2 == 0 ? hp->n_swa : 0;
+}
+
 const char *wf_arch_name(wf_arch a) {
     switch (a) {
     case WF_ARCH_LLAMA: return "llama";
@@ -415,7 +420,7 @@ static wf_status load_tensors(loader *L) {
             if ((st = load_vec2(L, NAME("ffn_gate_exps.bias"), hp->n_ff, hp->n_expert, &ly->gate_b)) != WF_OK) return st;
             if ((st = load_vec2(L, NAME("ffn_up_exps.bias"), hp->n_ff, hp->n_expert, &ly->up_b)) != WF_OK) return st;
             if ((st = load_vec2(L, NAME("ffn_down_exps.bias"), E, hp->n_expert, &ly->down_b)) != WF_OK) return st;
-            ly->window = l % 2 == 0 ? hp->n_swa : 0; /* even layers slide (the model's layer_types) */
+            ly->window = wf_layer_window(hp, l);
         }
         if (hp->n_expert > 0) {
             if ((st = load_mat(L, NAME("ffn_gate_inp.weight"), E, hp->n_expert, true, true, &ly->router)) != WF_OK) return st;

@@ -69,8 +69,19 @@ typedef struct wf_hparams {
 
 const char *wf_arch_name(wf_arch a);
 
-/* Bytes of KV cache for n_ctx tokens with the given element type. */
+/* Bytes of KV cache for n_ctx tokens with the given element type, every
+ * layer holding all n_ctx positions. */
 uint64_t wf_kv_bytes(const wf_hparams *hp, int32_t n_ctx, wf_kv_type t);
+/* The same for a context that decodes in batches of n_batch: the layers with
+ * a sliding window keep only a ring of wf_kv_ring_rows positions. */
+uint64_t wf_kv_bytes_ctx(const wf_hparams *hp, int32_t n_ctx, int32_t n_batch, wf_kv_type t);
+/* The attention window of layer l (0: the layer sees every position). */
+int32_t wf_layer_window(const wf_hparams *hp, int32_t l);
+/* Rows a sliding layer's ring keeps: window + 2 * n_batch (a batch writes
+ * up to n_batch rows before it attends, and a rollback of up to n_batch
+ * positions (rejected draft tokens) must find its window intact), or
+ * n_ctx when that is no smaller (then there is no ring). */
+int32_t wf_kv_ring_rows(int32_t window, int32_t n_ctx, int32_t n_batch);
 
 /* ---- accessors (model.c) ------------------------------------------------- */
 

@@ -84,21 +84,29 @@ void wf_rope_apply(const wf_rope *r, float *x, int32_t n_heads, int32_t head_dim
 
 /* ---- kv_cache.c --------------------------------------------------------- */
 
-/* Per layer, K and V as (n_head_kv, n_ctx, head_dim) rows of elem type, so
- * one kv head's positions are contiguous for streaming attention. */
+/* Per layer, K and V as (n_head_kv, cap, head_dim) rows of elem type, so
+ * one kv head's positions are contiguous for streaming attention. cap is
+ * n_ctx, except for the layers with a sliding window when the context is
+ * larger than their ring (wf_kv_ring_rows): they keep position p in row
+ * p % ring, so their memory does not grow with the context. */
 typedef struct wf_kv_cache {
     wf_kv_type kv_type;
     wf_type elem;          /* WF_TYPE_F16 / Q8_0 / F32                        */
     int32_t n_layer, n_head_kv, head_dim, n_ctx;
     size_t row_bytes;      /* bytes of one (pos, head) row of head_dim        */
-    void **k, **v;         /* n_layer buffers of n_head_kv*n_ctx*row_bytes    */
+    void **k, **v;         /* n_layer buffers of n_head_kv*cap[l]*row_bytes   */
+    int32_t *cap;          /* (n_layer) rows per head: n_ctx or ring           */
+    int32_t ring;          /* ring rows of the sliding layers (0: no ring)     */
+    int32_t window;        /* their window                                     */
+    int32_t snap;          /* ring rows a snapshot keeps (ring - n_batch)      */
+    int32_t ring_lo;       /* the oldest position the rings still hold         */
     wf_to_float_fn to_float;     /* row decode (fast kernel or reference)     */
     wf_from_float_fn from_float; /* row encode                                */
 } wf_kv_cache;
 
 wf_type wf_kv_elem_type(wf_kv_type t);
 const char *wf_kv_type_name(wf_kv_type t);
-wf_status wf_kv_init(wf_kv_cache *kv, const wf_hparams *hp, int32_t n_ctx, wf_kv_type t,
+wf_status wf_kv_init(wf_kv_cache *kv, const wf_hparams *hp, int32_t n_ctx, int32_t n_batch, wf_kv_type t,
                      const wf_kernels *k, wf_error *err);
 void wf_kv_free(wf_kv_cache *kv);
 /* Store K and V of one token:  k, v (n_head_kv, head_dim). */
@@ -106,6 +114,12 @@ void wf_kv_store(wf_kv_cache *kv, int32_t layer, int32_t pos, const float *k, co
 /* Row pointers:  (head_dim) encoded elements at (layer, head, pos). */
 const void *wf_kv_k_row(const wf_kv_cache *kv, int32_t layer, int32_t head, int32_t pos);
 const void *wf_kv_v_row(const wf_kv_cache *kv, int32_t layer, int32_t head, int32_t pos);
+/* Before positions [pos0, pos0 + n) are written: the rings lose what those
+ * rows held. WF_ERR_RANGE when n is more than a ring can take in one batch. */
+wf_status wf_kv_will_write(wf_kv_cache *kv, int32_t pos0, int32_t n, wf_error *err);
+/* The smallest n_keep > 0 a truncation may keep (the rings must still hold
+ * the window before it); 0 when any n_keep works. */
+int32_t wf_kv_min_keep(const wf_kv_cache *kv);
 
 /* ---- attn.c ------------------------------------------------------------- */
 

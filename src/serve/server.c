@@ -135,7 +135,8 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
     /* the KV caches commit as they fill: a context too large for this
      * machine would fail mid-request; refuse it now, with the numbers */
     if (cp.n_ctx > 0) {
-        uint64_t kv = wf_kv_bytes(wf_model_hparams(m), cp.n_ctx, cp.kv_type) * (uint64_t)s->cfg.n_parallel;
+        uint64_t kv = wf_kv_bytes_ctx(wf_model_hparams(m), cp.n_ctx, cp.kv_full ? 0 : (cp.n_batch > 0 ? cp.n_batch : 512), cp.kv_type) *
+                      (uint64_t)s->cfg.n_parallel;
         uint64_t weights = wf_gguf_file_size(wf_model_gguf(m)), avail = wf_mem_available();
         if (avail && kv + weights > avail) {
             const double G = 1024.0 * 1024.0 * 1024.0;

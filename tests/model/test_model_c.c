@@ -406,7 +406,7 @@ static void test_attention(void) {
     float ref[AHD];
     for (size_t ti = 0; ti < 3; ti++) {
         wf_kv_cache kv;
-        CHECK(wf_kv_init(&kv, &hp, ACTX, types[ti], &kern, &err) == WF_OK, "kv init: %s", err.msg);
+        CHECK(wf_kv_init(&kv, &hp, ACTX, ACTX, types[ti], &kern, &err) == WF_OK, "kv init: %s", err.msg);
         for (int pos = 0; pos < ACTX; pos++) {
             for (int i = 0; i < NKV * AHD; i++) kbuf[i] = t_gauss(&r), vbuf[i] = t_gauss(&r);
             wf_kv_store(&kv, 0, pos, kbuf, vbuf);
