@@ -81,6 +81,8 @@ typedef struct wf_api_constraint {
     char *text;
     char *tools;
     char param[48];          /* the request field it came from (for errors)  */
+    bool parallel;           /* TOOL_CALL: one or more calls (parallel_tool_calls
+                                given true); else exactly one               */
 } wf_api_constraint;
 
 typedef struct wf_api_request {

@@ -456,6 +456,12 @@ static bool parse_chat(json_t *o, const wf_api_limits *lim, wf_api_request *r, w
         return wf_api_fail(e, E400, "response_format", "invalid_value", "Give either 'response_format' or 'grammar' / 'json_schema', not both.");
     if (!wf_api_constraint_format(rf, "response_format", false, &r->constraint, e)) return false;
     if (!wf_api_constraint_tools(tools, tc, "tools", &r->constraint, e)) return false;
+    /* several forced calls only when asked for: after a call the grammar
+     * would let a model that keeps writing go on calling until max_tokens */
+    bool par = false;
+    if (!get_bool(o, "parallel_tool_calls", &par, e)) return false;
+    r->parallel_tool_calls = par;
+    r->constraint.parallel = par;
     if (!check_constraint(r, e)) return false;
     return get_prediction(o, r, e);
 }

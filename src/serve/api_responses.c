@@ -213,6 +213,7 @@ static bool parse_tools(const json_t *o, json_t *extra, json_t *echo, wf_api_req
 static bool parse_tool_choice(const json_t *o, json_t *echo, wf_api_request *r, wf_api_error *e) {
     json_t *tc = rs_get(o, "tool_choice");
     if (!wf_api_constraint_tools(rs_get(o, "tools"), tc, "tools", &r->constraint, e)) return false;
+    r->constraint.parallel = json_is_true(rs_get(o, "parallel_tool_calls")); /* several forced calls: only when asked for */
     if (!tc) tc = json_string("auto");
     else json_incref(tc);
     if (!tc) return wf_api_oom(e);

@@ -180,8 +180,10 @@ wf_api_tool_format wf_api_tool_format_of(const char *template_src, size_t len) {
 
 /* A forced call in the family's format, arguments per each tool's schema:
  *   Hermes/Qwen: <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>
- *   Mistral:     [TOOL_CALLS][{"name": "f", "arguments": {...}}]  */
-static wf_status tool_gbnf(const char *tools_json, wf_api_tool_format fmt, char **gbnf, wf_error *err) {
+ *   Mistral:     [TOOL_CALLS][{"name": "f", "arguments": {...}}]
+ * With parallel, one or more: Hermes blocks one after another (a newline
+ * between), Mistral's list with ", " between the calls. */
+static wf_status tool_gbnf(const char *tools_json, wf_api_tool_format fmt, bool parallel, char **gbnf, wf_error *err) {
     json_t *list = json_loads(tools_json, 0, NULL);
     if (!json_is_array(list)) {
         json_decref(list);
@@ -225,9 +227,12 @@ static wf_status tool_gbnf(const char *tools_json, wf_api_tool_format fmt, char 
     }
     if (st == WF_OK && (!wf_buf_str(&body, ") \"}\"") || body.failed)) st = wf_fail(err, WF_ERR_NOMEM, "out of memory");
     if (st == WF_OK) st = wf_gbnf_builder_add_rule(b, "tool-call", body.p, err);
-    if (st == WF_OK)
-        st = wf_gbnf_builder_finish(b, fmt == WF_API_TOOLS_MISTRAL ? "\"[TOOL_CALLS]\" \"[\" tool-call \"]\"" : "\"<tool_call>\\n\" tool-call \"\\n</tool_call>\"",
-                                    gbnf, err);
+    /* several calls (parallel_tool_calls): Mistral's list grows, Hermes blocks follow one another */
+    static const char *const roots[2][2] = {
+        {"\"<tool_call>\\n\" tool-call \"\\n</tool_call>\"",
+         "\"<tool_call>\\n\" tool-call \"\\n</tool_call>\" (\"\\n<tool_call>\\n\" tool-call \"\\n</tool_call>\")*"},
+        {"\"[TOOL_CALLS]\" \"[\" tool-call \"]\"", "\"[TOOL_CALLS]\" \"[\" tool-call (\", \" tool-call)* \"]\""}};
+    if (st == WF_OK) st = wf_gbnf_builder_finish(b, roots[fmt == WF_API_TOOLS_MISTRAL][parallel], gbnf, err);
     wf_buf_free(&body);
     wf_gbnf_builder_free(b);
     json_decref(list);
@@ -261,7 +266,7 @@ bool wf_api_constraint_gbnf(const wf_api_constraint *c, wf_api_tool_format fmt, 
         }
         break;
     }
-    case WF_API_CONSTRAINT_TOOL_CALL: param = "tools"; st = tool_gbnf(c->tools, fmt, gbnf, &err); break;
+    case WF_API_CONSTRAINT_TOOL_CALL: param = "tools"; st = tool_gbnf(c->tools, fmt, c->parallel, gbnf, &err); break;
     default: return wf_api_fail(e, 500, "server_error", "", "", "Unknown constraint kind %d.", c->kind);
     }
     if (st == WF_ERR_NOMEM) return constraint_oom(e);

@@ -8,9 +8,12 @@ python3-jsonschema), and `wafer run --grammar/--json-schema/--json`.
   "stop" parses and validates (formats checked too); at least 60 of the 100
   must finish (the test is not vacuous).
 - JSON mode (json_object), streamed: the deltas join to a JSON object.
-- tool_choice "required" and a named function, 10 seeds each: always a call
-  (finish_reason tool_calls) to a declared function whose arguments validate
-  against its parameters; cut by max_tokens -> finish_reason "length".
+- tool_choice "required" and a named function, 10 seeds each: always one
+  call (finish_reason tool_calls) to a declared function whose arguments
+  validate against its parameters; with parallel_tool_calls true, 4 more
+  seeds: one or more valid calls, or cut by max_tokens with none claimed
+  and every complete call in the cut text valid (the embedded model keeps
+  calling: at least 2 calls made in all); cut by max_tokens -> finish_reason "length".
 - llama.cpp endpoints: /completion with `grammar` and `json_schema`,
   /infill with `grammar`.
 - Bad schemas and grammars are 400s naming the keyword / line and column
@@ -155,17 +158,39 @@ def json_mode(srv):
 
 def tool_runs(srv):
     params = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
-    for mode in ("required", "named"):
-        for seed in range(10):
-            choice = "required" if mode == "required" else {"type": "function", "function": {"name": "add"}}
+    n_multi = 0
+    n_par = n_cut_calls = 0
+    for mode in ("required", "named", "parallel"):
+        for seed in range(10 if mode != "parallel" else 4):
+            choice = {"type": "function", "function": {"name": "add"}} if mode == "named" else "required"
             body = {"messages": M, "tools": TOOLS, "tool_choice": choice, "temperature": 1.0, "seed": 77 + seed, "max_tokens": 200}
+            if mode == "parallel":
+                body["parallel_tool_calls"] = True
             st, j, out, _ = srv.request("POST", "/v1/chat/completions", body)
             if st != 200:
                 check(False, "tool %s seed %d: status %d" % (mode, seed, st))
                 continue
             ch = j["choices"][0]
             calls = ch["message"].get("tool_calls") or []
-            good = ch["finish_reason"] == "tool_calls" and len(calls) == 1
+            # parallel_tool_calls true: one call or more, or cut by max_tokens (a weak
+            # model may keep calling); otherwise exactly one
+            if mode == "parallel" and ch["finish_reason"] == "length":
+                # the complete calls in the cut text must each be valid (the grammar holds between them)
+                blocks = re.findall(r"<tool_call>\n(.*?)\n</tool_call>", ch["message"].get("content") or "", re.S)
+                ok = not calls
+                for b in blocks:
+                    try:
+                        c = json.loads(b)
+                        ok = ok and c["name"] in params and not list(validator(params[c["name"]]).iter_errors(c["arguments"]))
+                    except (ValueError, KeyError, TypeError):
+                        ok = False
+                n_cut_calls += len(blocks)
+                check(ok, "tool_choice parallel seed %d: cut by max_tokens, no calls claimed, its %d complete calls valid"
+                      % (seed, len(blocks)))
+                continue
+            good = ch["finish_reason"] == "tool_calls" and (len(calls) >= 1 if mode == "parallel" else len(calls) == 1)
+            n_multi += len(calls) > 1
+            n_par += mode == "parallel"
             for c in calls:
                 name = c["function"]["name"]
                 good = good and name in params and (mode == "required" or name == "add")
@@ -174,7 +199,10 @@ def tool_runs(srv):
                     good = good and not list(validator(params[name]).iter_errors(args))
                 except (ValueError, KeyError):
                     good = False
-            check(good, "tool_choice %s seed %d: a valid call %s" % (mode, seed, json.dumps(calls)[:160]))
+            check(good, "tool_choice %s seed %d: %d valid call(s) %s" % (mode, seed, len(calls), json.dumps(calls)[:160]))
+    print("     parallel_tool_calls true: %d of 4 answers finished with calls, %d with more than one" % (n_par, n_multi))
+    check(n_par + n_cut_calls >= 2, "parallel_tool_calls true: several calls made (%d finished answers, %d complete calls in cut ones)"
+          % (n_par, n_cut_calls))
     body = {"messages": M, "tools": TOOLS, "tool_choice": "required", "seed": 1, "max_tokens": 4}
     st, j, _, _ = srv.request("POST", "/v1/chat/completions", body)
     ch = j["choices"][0] if st == 200 else {}

@@ -257,6 +257,36 @@ static void test_constraint(void) {
         wf_grammar_free(g);
         free(gbnf);
     }
+    /* parallel_tool_calls true: several calls in a row; absent or false: exactly one */
+    static const char *const two[2] = {
+        "<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 1}}\n</tool_call>\n<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>",
+        "[TOOL_CALLS][{\"name\": \"add\", \"arguments\": {\"a\": 1}}, {\"name\": \"now\", \"arguments\": {}}]"};
+    for (int par = 0; par < 2; par++)
+        for (int i = 0; i < 2; i++) {
+            r.constraint.parallel = par;
+            char *gbnf = NULL;
+            wf_grammar *g = NULL;
+            CHECK(wf_api_constraint_gbnf(&r.constraint, k[i].fmt, &gbnf, &e) && wf_grammar_from_gbnf(gbnf, strlen(gbnf), &g, NULL) == WF_OK,
+                  "format %d parallel %d compiles", i, par);
+            CHECK(g && gram_accepts(g, k[i].good) && gram_accepts(g, two[i]) == (par == 1),
+                  "format %d parallel %d: one call in, two calls %s", i, par, par ? "in" : "out");
+            char *calls = NULL;
+            size_t clen = 0;
+            CHECK(!par || wf_api_tool_calls(two[i], strlen(two[i]), "t", &calls, &clen) == 2, "format %d: the parser reads two calls back", i);
+            free(calls);
+            wf_grammar_free(g);
+            free(gbnf);
+        }
+    wf_api_request_free(&r);
+    const char *one_only = "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": \"required\", "
+                           "\"parallel_tool_calls\": false, \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"now\"}}]}";
+    CHECK(parse(WF_API_CHAT, one_only, &r, &e) && !r.constraint.parallel, "parallel_tool_calls false is read");
+    wf_api_request_free(&r);
+    CHECK(parse(WF_API_CHAT, body, &r, &e) && !r.constraint.parallel, "one forced call unless parallel_tool_calls is true");
+    wf_api_request_free(&r);
+    const char *several = "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": \"required\", "
+                          "\"parallel_tool_calls\": true, \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"now\"}}]}";
+    CHECK(parse(WF_API_CHAT, several, &r, &e) && r.constraint.parallel, "parallel_tool_calls true is read");
     wf_api_request_free(&r);
     /* a named function limits the choice */
     const char *named = "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": {\"type\": \"function\", "
