@@ -69,13 +69,22 @@ WF_AI __m512 join_ps(float lo, float hi) {
  * times sum(a) is removed by starting each accumulation at -bias * sum(a),
  * computed once per activation block. Any int8 activation is allowed. */
 
-typedef enum { L32_Q8_0, L32_Q4_0, L32_Q5_0 } l32_kind;
+typedef enum { L32_Q8_0, L32_Q4_0, L32_Q5_0, L32_MXFP4 } l32_kind;
 
 WF_AI size_t l32_size(const l32_kind kind) {
-    return kind == L32_Q8_0 ? sizeof(wf_block_q8_0) : kind == L32_Q4_0 ? sizeof(wf_block_q4_0) : sizeof(wf_block_q5_0);
+    return kind == L32_Q8_0   ? sizeof(wf_block_q8_0)
+           : kind == L32_Q4_0 ? sizeof(wf_block_q4_0)
+           : kind == L32_Q5_0 ? sizeof(wf_block_q5_0)
+                              : sizeof(wf_block_mxfp4);
 }
 
-WF_AI char l32_bias(const l32_kind kind) { return kind == L32_Q8_0 ? (char)0x80 : kind == L32_Q4_0 ? 8 : 16; }
+/* MXFP4 joins the family with its doubled E2M1 levels (wf_mxfp4_values,
+ * -12..12) taken as level + 12 (mxfp4_u: the code -> unsigned code table;
+ * test_kernels checks it against the scalar reference) and bias 12. */
+WF_AI char l32_bias(const l32_kind kind) {
+    return kind == L32_Q8_0 ? (char)0x80 : kind == L32_Q4_0 ? 8 : kind == L32_Q5_0 ? 16 : 12;
+}
+static const int8_t mxfp4_u[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
 
 /* Unsigned codes of one (two == false: upper half zero) or two blocks. */
 WF_AI __m512i l32_codes(const l32_kind kind, const bool two, const uint8_t *x0) {
@@ -88,7 +97,9 @@ WF_AI __m512i l32_codes(const l32_kind kind, const bool two, const uint8_t *x0) 
     }
     /* 16 bytes of nibbles per block: [b0 | b1] then [that | that >> 4] gives
      * 16-byte quarters b0.lo b1.lo b0.hi b1.hi; reorder to b0.lo b0.hi b1.lo b1.hi. */
-    const size_t qs_off = kind == L32_Q4_0 ? offsetof(wf_block_q4_0, qs) : offsetof(wf_block_q5_0, qs);
+    const size_t qs_off = kind == L32_Q4_0   ? offsetof(wf_block_q4_0, qs)
+                          : kind == L32_Q5_0 ? offsetof(wf_block_q5_0, qs)
+                                             : offsetof(wf_block_mxfp4, qs);
     const __m128i q0 = _mm_loadu_si128((const __m128i *)(x0 + qs_off));
     const __m128i q1 = two ? _mm_loadu_si128((const __m128i *)(x1 + qs_off)) : _mm_setzero_si128();
     const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
@@ -101,10 +112,12 @@ WF_AI __m512i l32_codes(const l32_kind kind, const bool two, const uint8_t *x0) 
         const __mmask64 k = (__mmask64)h0 | (__mmask64)h1 << 32;
         z = _mm512_or_si512(z, _mm512_maskz_mov_epi8(k, _mm512_set1_epi8(0x10)));
     }
+    if (kind == L32_MXFP4) z = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)mxfp4_u)), z);
     return z;
 }
 
-WF_AI float l32_d(const uint8_t *x) { /* d is the first field of all three */
+WF_AI float l32_d(const l32_kind kind, const uint8_t *x) { /* the first field: fp16 d, MXFP4's E8M0 e */
+    if (kind == L32_MXFP4) return wf_e8m0_half(x[0]);
     uint16_t d;
     memcpy(&d, x, 2);
     return fp16(d);
@@ -160,11 +173,13 @@ typedef struct {
     __m512 dsc, off;
 } kp_block;
 
-enum { KP_Q4_K, KP_Q5_K, KP_Q6_K, KP_Q8_0, KP_Q4_0, KP_Q5_0 };
+enum { KP_Q4_K, KP_Q5_K, KP_Q6_K, KP_Q8_0, KP_Q4_0, KP_Q5_0, KP_MXFP4 };
 
 /* The 32-element family's dealt kinds (their blocks, the l32 unpacking). */
-WF_AI bool kp_is_l32(const int kind) { return kind == KP_Q8_0 || kind == KP_Q4_0 || kind == KP_Q5_0; }
-WF_AI l32_kind kp_l32(const int kind) { return kind == KP_Q4_0 ? L32_Q4_0 : kind == KP_Q5_0 ? L32_Q5_0 : L32_Q8_0; }
+WF_AI bool kp_is_l32(const int kind) { return kind == KP_Q8_0 || kind == KP_Q4_0 || kind == KP_Q5_0 || kind == KP_MXFP4; }
+WF_AI l32_kind kp_l32(const int kind) {
+    return kind == KP_Q4_0 ? L32_Q4_0 : kind == KP_Q5_0 ? L32_Q5_0 : kind == KP_MXFP4 ? L32_MXFP4 : L32_Q8_0;
+}
 
 /* Deal the 64 dwords of a super-block, given in natural order (nat[q] holds
  * dwords 16q..16q+15), into the 4 groups described above. */
@@ -196,7 +211,7 @@ static void kp_prepare_l32(const l32_kind lk, const uint8_t *row, int64_t nb, kp
     const __m512i lane8 = lane_sub_idx(false);
     for (int64_t b0 = 0; b0 < nb; b0 += 8, dst++) {
         float d[8];
-        for (int j = 0; j < 8; j++) d[j] = b0 + j < nb ? l32_d(row + (size_t)(b0 + j) * bsz) : 0.0f;
+        for (int j = 0; j < 8; j++) d[j] = b0 + j < nb ? l32_d(lk, row + (size_t)(b0 + j) * bsz) : 0.0f;
         for (int g = 0; g < 4; g++) { /* elements 64g..64g+63 of the chunk: blocks 2g, 2g+1 */
             const int64_t j0 = b0 + 2 * g;
             nat[g] = j0 >= nb ? _mm512_setzero_si512() : l32_codes(lk, j0 + 1 < nb, row + (size_t)j0 * bsz);
@@ -481,6 +496,14 @@ WF_AI __m256 n8_scales(const uint8_t *x, size_t bsz, int cnt) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
 }
 
+/* The weight blocks' scales (MXFP4: E8M0, exact as floats). */
+WF_AI __m256 n8_wscales(const l32_kind kind, const uint8_t *x, size_t bsz, int cnt) {
+    if (kind != L32_MXFP4) return n8_scales(x, bsz, cnt);
+    float d[8];
+    for (int j = 0; j < 8; j++) d[j] = j < cnt ? wf_e8m0_half(x[(size_t)j * bsz]) : 0.0f;
+    return _mm256_loadu_ps(d);
+}
+
 /* Lanes of a and b (indices 0..31 over both) picked by i and by j, added:
  * one round of a permute-and-add reduction tree. */
 WF_AI __m512i pick_add(__m512i a, __m512i b, __m512i i, __m512i j) {
@@ -536,7 +559,7 @@ WF_AI void n8_step(const l32_kind kind, const int RB, const int CB, int cnt, con
         prefetch_lines(x, 8 * (int)bsz);
         __m512i U[4];
         n8_codes(kind, x, cnt, U);
-        const __m256 dw = n8_scales(x, bsz, cnt);
+        const __m256 dw = n8_wscales(kind, x, bsz, cnt);
         for (int c = 0; c < CB; c++) {
             __m512i D[4];
             for (int g = 0; g < 4; g++) D[g] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), U[g], act[c].q[g]);
@@ -576,6 +599,10 @@ WF_AI void q5_0n_tile(const int RB, const int CB, int64_t n, const uint8_t *w, s
                       size_t as, float *out, size_t os) {
     n8_tile(L32_Q5_0, RB, CB, n, w, ws, a, as, out, os);
 }
+WF_AI void mxfp4n_tile(const int RB, const int CB, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                       size_t as, float *out, size_t os) {
+    n8_tile(L32_MXFP4, RB, CB, n, w, ws, a, as, out, os);
+}
 
 /* One row by one token straight from the blocks (vec_dot, and the gemm
  * when scratch memory cannot be had): the same arithmetic, with the bias
@@ -601,7 +628,7 @@ WF_AI void n8_dot(const l32_kind kind, int64_t n, float *out, const uint8_t *w, 
             const __m512i N = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, A));
             D[g] = _mm512_dpbusd_epi32(N, U[g], A);
         }
-        const __m256 s = _mm256_mul_ps(n8_scales(x, bsz, cnt), n8_scales((const uint8_t *)&y[b0].d, sizeof *y, cnt));
+        const __m256 s = _mm256_mul_ps(n8_wscales(kind, x, bsz, cnt), n8_scales((const uint8_t *)&y[b0].d, sizeof *y, cnt));
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(n8_reduce(D)), s, acc);
     }
     *out = hsum256(acc);
@@ -765,6 +792,7 @@ WF_KX_INSTANCES(q6_K, KX6)
 WF_TILE_INSTANCES(q8_0n)
 WF_TILE_INSTANCES(q4_0n)
 WF_TILE_INSTANCES(q5_0n)
+WF_TILE_INSTANCES(mxfp4n)
 #undef WF_TILE_INSTANCES
 
 /* Rows per tile. Walking several weight rows side by side defeats the
@@ -779,6 +807,7 @@ WF_TILE_INSTANCES(q5_0n)
 static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) { n8_dot(L32_Q8_0, n, out, w, a); }
 static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) { n8_dot(L32_Q4_0, n, out, w, a); }
 static void vec_dot_q5_0(int64_t n, float *out, const void *w, const void *a) { n8_dot(L32_Q5_0, n, out, w, a); }
+static void vec_dot_mxfp4(int64_t n, float *out, const void *w, const void *a) { n8_dot(L32_MXFP4, n, out, w, a); }
 
 /* The 32-element family for few tokens: activations prepared once per call
  * (n8_prepare), column groups outer so one group's prepared data (320 bytes
@@ -933,7 +962,8 @@ static void gemm_l32_dealt(const int kind, int64_t n, int nr, int nc, const void
     }
     if (lk == L32_Q8_0) gemm_n8(L32_Q8_0, q8_0n_tiles, n, nr, nc, w, ws, a, as, out, os);
     else if (lk == L32_Q4_0) gemm_n8(L32_Q4_0, q4_0n_tiles, n, nr, nc, w, ws, a, as, out, os);
-    else gemm_n8(L32_Q5_0, q5_0n_tiles, n, nr, nc, w, ws, a, as, out, os);
+    else if (lk == L32_Q5_0) gemm_n8(L32_Q5_0, q5_0n_tiles, n, nr, nc, w, ws, a, as, out, os);
+    else gemm_n8(L32_MXFP4, mxfp4n_tiles, n, nr, nc, w, ws, a, as, out, os);
 }
 static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
@@ -946,6 +976,10 @@ static void gemm_q4_0(int64_t n, int nr, int nc, const void *w, size_t ws, const
 static void gemm_q5_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
     gemm_l32_dealt(KP_Q5_0, n, nr, nc, w, ws, a, as, out, os);
+}
+static void gemm_mxfp4(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                       size_t os) {
+    gemm_l32_dealt(KP_MXFP4, n, nr, nc, w, ws, a, as, out, os);
 }
 
 static void gemm_q4_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
@@ -983,4 +1017,9 @@ void wf_kernels_fill_avx512(wf_kernels *k, const wf_cpu_features *f) {
     k->gemm_exact[WF_TYPE_Q8_0] = k->gemm_exact[WF_TYPE_Q4_0] = k->gemm_exact[WF_TYPE_Q5_0] = WF_GEMM_EXACT_ANY;
     k->gemm_exact[WF_TYPE_Q4_K] = k->gemm_exact[WF_TYPE_Q5_K] = k->gemm_exact[WF_TYPE_Q6_K] = WF_GEMM_EXACT_ANY;
     wf_kernels_fill_lowbit_avx512(k);
+    /* MXFP4 as a member of the 32-element family (dealt from N8_DEALT_FROM
+     * tokens): replaces kernels_lowbit_avx512.c's one-row tiles */
+    k->gemm[WF_TYPE_MXFP4] = gemm_mxfp4;
+    k->vec_dot[WF_TYPE_MXFP4] = vec_dot_mxfp4;
+    k->gemm_exact[WF_TYPE_MXFP4] = WF_GEMM_EXACT_ANY;
 }

@@ -1,7 +1,9 @@
 /* kernels_lowbit_avx512.c — AVX-512 (F/BW/VL + VNNI) dot products for the
  * low-bit and codebook weight types: Q2_K, Q3_K, IQ4_XS (Q8_K activations),
- * IQ4_NL and MXFP4 (Q8_0 activations). wf_kernels_fill_avx512 installs them
- * through wf_kernels_fill_lowbit_avx512.
+ * IQ4_NL (Q8_0 activations). wf_kernels_fill_avx512 installs them through
+ * wf_kernels_fill_lowbit_avx512. (MXFP4 went to kernels_avx512.c's
+ * 32-element family, whose prefill tiles are dealt; nl32_row's MXFP4 branch
+ * is kept for the shared code's sake but not installed.)
  *
  * Every 64 elements take one VPDPBUSD (unsigned weight codes × signed
  * activations). The codebook types look up the level magnitudes with
@@ -132,19 +134,9 @@ static void gemm_iq4_nl(int64_t n, int nr, int nc, const void *w, size_t ws, con
     nl32_gemm(false, n, nr, nc, w, ws, a, as, out, os);
 }
 
-static void gemm_mxfp4(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
-                       size_t os) {
-    nl32_gemm(true, n, nr, nc, w, ws, a, as, out, os);
-}
-
 /* w: (n/32) iq4_nl blocks; a: (n/32) q8_0 blocks */
 static void vec_dot_iq4_nl(int64_t n, float *out, const void *w, const void *a) {
     gemm_iq4_nl(n, 1, 1, w, 0, a, 0, out, 1);
-}
-
-/* w: (n/32) mxfp4 blocks; a: (n/32) q8_0 blocks */
-static void vec_dot_mxfp4(int64_t n, float *out, const void *w, const void *a) {
-    gemm_mxfp4(n, 1, 1, w, 0, a, 0, out, 1);
 }
 
 /* ---- 256-element super-blocks × Q8_K ------------------------------------ */
@@ -352,7 +344,6 @@ void wf_kernels_fill_lowbit_avx512(wf_kernels *k) {
 #define SET(T, t) (k->vec_dot[T] = vec_dot_##t, k->gemm[T] = gemm_##t)
     SET(WF_TYPE_Q2_K, q2_K);
     SET(WF_TYPE_IQ4_NL, iq4_nl);
-    SET(WF_TYPE_MXFP4, mxfp4);
     SET(WF_TYPE_IQ4_XS, iq4_xs);
     SET(WF_TYPE_Q3_K, q3_K);
 #undef SET
