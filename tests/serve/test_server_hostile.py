@@ -441,6 +441,48 @@ def test_big_bodies(model):
         check(st == 200, "served after that")
 
 
+def tokens_of(out):
+    try:
+        return json.loads(out.split(b"\r\n\r\n", 1)[1])["tokens"]
+    except (ValueError, KeyError, IndexError):
+        return None
+
+
+def test_big_tokenize():
+    """/tokenize of 7 MB one-word texts (a real tokenization each: nothing
+    to refuse by length) through the embedded model's BPE, which merges
+    "a a": each is one 7 M-byte pre-token, 3.67 M tokens. Three at once are
+    prepared one at a time (the large-body budget); the tokenizer's scratch
+    is ~20 bytes a byte of the word and the answer's text ~8 a token, so
+    peak RSS stays under 256 MB above idle (one alone was 334 MB; with
+    pieces 2.0 GB: a json_t per token). The pieces form is checked on a
+    smaller text (the client's parsing of 3.67 M objects is what is slow)."""
+    model = os.path.join(C.SRC, "models", "wafer-embedded.gguf")
+    with C.Server(model, "--max-body", str(8 << 20)) as srv:
+        base = vm_kib(srv.p.pid, "VmHWM")
+        aa = tokens_of(raw(srv.port, post("/tokenize", {"content": "aa"}))[2])
+        res = []
+
+        def one():
+            st, _, out = raw(srv.port, post("/tokenize", {"content": "a" * (7 << 20)}), timeout=120)
+            res.append((st, tokens_of(out)))
+        t0 = time.time()
+        ts = [threading.Thread(target=one) for i in range(3)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        dt = time.time() - t0
+        peak = vm_kib(srv.p.pid, "VmHWM")
+        ok = aa is not None and len(aa) == 1 and len(res) == 3
+        ok = ok and all(st == 200 and toks == [aa[0]] * ((7 << 20) // 2) for st, toks in res)
+        check(ok and (peak - base) < 256 * 1024,
+              f"3 concurrent 7 MB one-word /tokenize: all 200 with 3,670,016 'aa' tokens in {dt:.1f} s; "
+              f"peak RSS {base // 1024} -> {peak // 1024} MB (bound: +256 MB)")
+        st, _, out = raw(srv.port, post("/tokenize", {"content": "a" * (256 << 10), "with_pieces": True}), timeout=60)
+        toks = tokens_of(out)
+        check(st == 200 and toks == [{"id": aa[0], "piece": "aa"}] * (128 << 10),
+              f"/tokenize with pieces of a 256 KiB word: {st}, {len(toks or [])} pieces")
+
+
 def test_sigterm_streams(big):
     """SIGTERM while 64 streams run or wait (4 slots): the server drains —
     every stream it accepted ends with [DONE] — and exits 0; every log line
@@ -543,6 +585,7 @@ def main():
     test_logs(model)
     test_connections(model)
     test_big_bodies(model)
+    test_big_tokenize()
     big = os.path.join(tmp, "big.gguf")
     C.make_server_model(big, big=True)
     test_backpressure(big)

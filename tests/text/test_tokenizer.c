@@ -782,6 +782,85 @@ static int run_bench(const char *dir, const char *file, char **extra, int n_extr
     return 0;
 }
 
+/* Long words against a plain reference BPE (written here from the rule:
+ * merge the adjacent pair of lowest rank, leftmost on ties, until none is
+ * left; O(n^2)). "abab...": the rank-0 merges each queue two new pairs while
+ * the (b, a) pairs of a worse rank linger, so the heap passes 1.25 n and
+ * bpe.c drops its stale pairs (heap_compact) — the path a 7 MB one-word
+ * request takes. Random a/b words and a run of one letter too. */
+enum { LW_MAX = 300 };
+static int lw_rank[LW_MAX][LW_MAX], lw_merged[LW_MAX][LW_MAX];
+
+static size_t lw_reference(const char *w, size_t n, int32_t *ids) {
+    for (size_t i = 0; i < n; i++) ids[i] = (unsigned char)w[i];
+    for (;;) {
+        int best = -1;
+        size_t bi = 0;
+        for (size_t i = 0; i + 1 < n; i++) {
+            int r = lw_rank[ids[i]][ids[i + 1]];
+            if (r >= 0 && (best < 0 || r < best)) best = r, bi = i;
+        }
+        if (best < 0) return n;
+        ids[bi] = lw_merged[ids[bi]][ids[bi + 1]];
+        memmove(ids + bi + 1, ids + bi + 2, (n - bi - 2) * sizeof *ids);
+        n--;
+    }
+}
+
+static void test_bpe_long_words(void) {
+    static const char *const mg[][2] = {{"a", "b"}, {"ab", "ab"}, {"ab", "a"}, {"b", "a"}, {"abab", "abab"},
+                                        {"abab", "ab"}, {"ba", "ba"}, {"a", "a"}, {"b", "b"}, {"aa", "b"},
+                                        {"abab", "a"}, {"bb", "a"}, {"abababab", "abab"}, {"aa", "aa"}, {"aab", "ab"}};
+    enum { NM = sizeof mg / sizeof mg[0] };
+    char bytestr[256][4], names[NM][32], merges_s[NM][64];
+    char *toks[256 + NM], *merges[NM];
+    int n = 0;
+    for (int b = 0; b < 256; b++) { gpt2_byte_str(b, bytestr[b]); toks[n++] = bytestr[b]; }
+    for (int i = 0; i < LW_MAX; i++)
+        for (int j = 0; j < LW_MAX; j++) lw_rank[i][j] = -1;
+    for (int r = 0; r < NM; r++) {
+        snprintf(names[r], sizeof names[r], "%s%s", mg[r][0], mg[r][1]);
+        snprintf(merges_s[r], sizeof merges_s[r], "%s %s", mg[r][0], mg[r][1]);
+        merges[r] = merges_s[r];
+        int id[3] = {-1, -1, -1};
+        const char *want[3] = {mg[r][0], mg[r][1], names[r]};
+        for (int k = 0; k < 3; k++)
+            for (int t = 0; t < n && id[k] < 0; t++)
+                if (!strcmp(toks[t], want[k])) id[k] = t;
+        if (id[2] < 0) { toks[n] = names[r]; id[2] = n++; }
+        lw_rank[id[0]][id[1]] = r;
+        lw_merged[id[0]][id[1]] = id[2];
+    }
+    int32_t types[256 + NM];
+    for (int i = 0; i < n; i++) types[i] = 1;
+    gbuf kv = {0};
+    kv_str(&kv, "tokenizer.ggml.model", "gpt2");
+    kv_str(&kv, "tokenizer.ggml.pre", "gpt-2");
+    kv_strs(&kv, "tokenizer.ggml.tokens", toks, (size_t)n);
+    kv_arr(&kv, "tokenizer.ggml.token_type", WF_GGUF_INT32, types, (size_t)n);
+    kv_strs(&kv, "tokenizer.ggml.merges", merges, NM);
+    tvocab t = {0};
+    bool ok = tv_open(&t, &kv);
+    CHECK(ok, "open the long-word BPE vocab");
+    if (!ok) return;
+    enum { LEN = 6000 };
+    char *w = malloc(LEN);
+    int32_t *want = malloc(LEN * sizeof *want);
+    t_rng rng = {7};
+    for (int k = 0; k < 24; k++) {
+        size_t len = k == 0 ? LEN : k == 1 ? LEN - 1 : 1 + (size_t)(t_next(&rng) % LEN);
+        for (size_t i = 0; i < len; i++)
+            w[i] = k == 0 ? "ab"[i % 2] : k == 1 ? 'a' : "ab"[t_next(&rng) % (k % 3 ? 2 : 1 + (i / 64) % 2)];
+        size_t nw = lw_reference(w, len, want);
+        char what[64];
+        snprintf(what, sizeof what, "long word %d (%zu bytes, %zu tokens) as the reference BPE", k, len, nw);
+        tok_check(t.v, w, len, false, false, want, nw, what);
+    }
+    free(w);
+    free(want);
+    tv_close(&t);
+}
+
 int main(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "vectors") || !strcmp(argv[1], "bench"))) {
         const char *sh = t_shared_dir();
@@ -795,6 +874,7 @@ int main(int argc, char **argv) {
         return run_vectors(dir);
     }
     test_bpe_synthetic();
+    test_bpe_long_words();
     test_spm_synthetic();
     test_bad_vocab();
     test_sanitize();
