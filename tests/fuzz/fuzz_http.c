@@ -14,8 +14,9 @@
  * server is waiting for more input: there is nothing more to see), capped
  * at 3 s. Checks: whatever comes back starts with an HTTP/1.x status line
  * with a 3-digit status; every 32 inputs, GET /health on a fresh
- * connection answers 200 within 3 s (the server stays up and serving: no
- * crash, deadlock, slot or connection leak).
+ * connection answers 200 (within five tries over ~15 s: the fuzzer runs
+ * at the lowest priority on a busy machine) — the server stays up and
+ * serving: no crash, deadlock, slot or connection leak.
  *
  * Speed: the first version waited a fixed 150 ms (2 s after a half-close)
  * for each answer and generated with the embedded model: ~25 inputs/s.
@@ -129,6 +130,34 @@ static void check_status_line(const char *b, size_t n) {
     }
 }
 
+/* GET /health answers 200: five tries over ~15 s (this runs at the lowest
+ * CPU priority on a busy machine; a lost server stays lost), then abort
+ * with what the server holds. */
+static void check_health(void) {
+    char buf[4096];
+    size_t n = 0;
+    for (int t = 0; t < 5; t++) {
+        if (t) sleep(2);
+        int h = dial();
+        static const char req[] = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        if (send(h, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) abort();
+        n = slurp(h, buf, sizeof buf - 1, 3000, 3000);
+        close(h);
+        if (n >= 12 && !memcmp(buf + 9, "200", 3)) return;
+        buf[n] = 0;
+        fprintf(stderr, "fuzz_http: /health try %d after %ld inputs: %.60s\n", t + 1, n_inputs, n ? buf : "(nothing)");
+    }
+    pthread_mutex_lock(&srv->mu);
+    int live = srv->n_live, queued = srv->n_queued;
+    pthread_mutex_unlock(&srv->mu);
+    pthread_mutex_lock(&srv->conns.mu);
+    int open = srv->conns.n_open;
+    pthread_mutex_unlock(&srv->conns.mu);
+    fprintf(stderr, "fuzz_http: /health did not answer 200 after %ld inputs: %d connections open, %d answering, %d requests live, %d queued\n",
+            n_inputs, open, srv_conns_n_busy(&srv->conns), live, queued);
+    abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     init();
     if (size < 1) return 0;
@@ -148,17 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     check_status_line(buf, n);
     close(fd);
-    if (++n_inputs % 32 == 0) {
-        int h = dial();
-        static const char req[] = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-        if (send(h, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) abort();
-        n = slurp(h, buf, sizeof buf, 3000, 3000);
-        close(h);
-        if (n < 12 || memcmp(buf + 9, "200", 3)) {
-            fprintf(stderr, "fuzz_http: /health did not answer 200 after %ld inputs\n", n_inputs);
-            abort();
-        }
-    }
+    if (++n_inputs % 32 == 0) check_health();
     return 0;
 }
 
