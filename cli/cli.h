@@ -22,6 +22,9 @@ int cmd_edit(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 #define CLI_MAX_STOPS 16
+/* `wafer complete` without -c: the training context, at most this (its
+ * prompt is trimmed to the context; latency grows with the prompt). */
+#define CLI_COMPLETE_CTX_MAX 4096
 
 /* Options shared by the commands that load a model and generate. */
 typedef struct cli_opts {

@@ -413,7 +413,7 @@ int cmd_complete(int argc, char **argv) {
     int32_t n_ctx = o->ctx_size;
     if (n_ctx <= 0) {
         int32_t train = ctx_train(g);
-        n_ctx = train > 0 && train < 4096 ? train : 4096;
+        n_ctx = train > 0 && train < CLI_COMPLETE_CTX_MAX ? train : CLI_COMPLETE_CTX_MAX;
     }
     int32_t reserve = middle_reserve(o, n_ctx);
     if (reserve >= n_ctx) {

@@ -6,6 +6,7 @@
 #include "model/model.h"
 #include "format/quant.h"
 #include "text/tokenizer.h"
+#include "serve/server.h"
 
 #include <string.h>
 
@@ -18,6 +19,32 @@ static void usage(FILE *f) {
 }
 
 static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
+
+/* The context the commands and the server take without -c, and what its KV
+ * cache costs (K and V are the same size: n_head_kv x head_dim per token and
+ * layer each; sliding-window layers keep a ring). */
+static void print_default_ctx(const wf_model *m) {
+    const wf_hparams *hp = wf_model_hparams(m);
+    const wf_context_params cp = wf_context_default_params();
+    const char *kvt = wf_kv_type_name(cp.kv_type);
+    char why[256];
+    int32_t n = wf_context_default_n_ctx(m, &cp, why, sizeof why);
+    uint64_t kv = wf_kv_bytes_ctx(hp, n, cp.kv_full ? 0 : cp.n_batch, cp.kv_type);
+    printf("default ctx:   %d tokens for run, chat, edit and score without -c (%s)\n", n,
+           why[0] ? why : "the training context");
+    printf("  KV cache (%s): %.1f MiB = K %.1f MiB + V %.1f MiB\n", kvt, mib(kv), mib(kv / 2), mib(kv - kv / 2));
+    wf_server_config sc;
+    wf_server_config_init(&sc);
+    int32_t ns = wf_server_default_n_ctx(m);
+    uint64_t kvs = wf_kv_bytes_ctx(hp, ns, sc.ctx.kv_full ? 0 : sc.ctx.n_batch, sc.ctx.kv_type);
+    printf("  wafer serve: %d tokens per slot (the training context, at most %d), KV cache (%s) %.1f MiB = K %.1f MiB + "
+           "V %.1f MiB per slot, %.1f MiB for its %d slots\n",
+           ns, WF_SERVER_SLOT_CTX_MAX, wf_kv_type_name(sc.ctx.kv_type), mib(kvs), mib(kvs / 2), mib(kvs - kvs / 2),
+           mib(kvs * (uint64_t)sc.n_parallel), sc.n_parallel);
+    int32_t t = hp->n_ctx_train;
+    printf("  wafer complete: %d tokens (the training context, at most %d: its prompt is trimmed to fit)\n",
+           t > 0 && t < CLI_COMPLETE_CTX_MAX ? t : CLI_COMPLETE_CTX_MAX, CLI_COMPLETE_CTX_MAX);
+}
 
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
@@ -132,6 +159,7 @@ int cmd_info(int argc, char **argv) {
                        wf_kv_ring_rows(hp->n_swa, ctxs[i], 512), mib(all));
             printf("\n");
         }
+        print_default_ctx(m);
     }
     if (all_kv) {
         printf("\nmetadata (%lld keys):\n", (long long)wf_gguf_n_kv(g));

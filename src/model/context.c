@@ -89,19 +89,25 @@ int32_t wf_context_cap_n_ctx(int32_t n_train, uint64_t kv_per_tok, uint64_t fixe
     return capped;
 }
 
-/* The default n_ctx: the training context, capped so that KV cache and
- * scratch fit in MemAvailable next to the weights. */
-static int32_t pick_n_ctx(wf_context *c, uint64_t scratch) {
-    const wf_hparams *hp = &c->model->hp;
+int32_t wf_context_default_n_ctx(const wf_model *m, const wf_context_params *p, char *why, size_t why_cap) {
+    if (why && why_cap) why[0] = 0;
+    if (!m) return 0;
+    const wf_hparams *hp = &m->hp;
+    wf_context_params def = wf_context_default_params();
+    if (!p) p = &def;
+    const int32_t threads = p->n_threads > 0 ? p->n_threads : wf_n_cores();
+    const int32_t batch = p->n_batch > 0 ? p->n_batch : 512;
+    const int32_t nb = batch < hp->n_ctx_train ? batch : hp->n_ctx_train;
+    const uint64_t scratch = wf_context_scratch_bytes(hp, nb, threads, hp->n_ctx_train);
     const uint64_t avail = wf_mem_available();
-    const uint64_t per_tok = wf_kv_bytes(hp, 1, c->params.kv_type);
-    const uint64_t fixed = wf_gguf_file_size(c->model->gguf) + scratch;
+    const uint64_t per_tok = wf_kv_bytes(hp, 1, p->kv_type);
+    const uint64_t fixed = wf_gguf_file_size(m->gguf) + scratch;
     const int32_t n_ctx = wf_context_cap_n_ctx(hp->n_ctx_train, per_tok, fixed, avail);
-    if (n_ctx < hp->n_ctx_train)
-        snprintf(c->notice, sizeof c->notice,
+    if (n_ctx < hp->n_ctx_train && why && why_cap)
+        snprintf(why, why_cap,
                  "context capped at %d tokens (training context %d): the %s KV cache needs %.1f MiB per 1k tokens "
                  "and %.1f GiB of memory is available",
-                 n_ctx, hp->n_ctx_train, wf_kv_type_name(c->params.kv_type), (double)per_tok * 1024 / (1024.0 * 1024.0),
+                 n_ctx, hp->n_ctx_train, wf_kv_type_name(p->kv_type), (double)per_tok * 1024 / (1024.0 * 1024.0),
                  (double)avail / (1024.0 * 1024.0 * 1024.0));
     return n_ctx;
 }
@@ -133,8 +139,7 @@ wf_status wf_context_create(wf_model *m, const wf_context_params *p, wf_context 
                      "context %d exceeds the model's training context %d without RoPE scaling: expect degraded output beyond it",
                      p->n_ctx, m->hp.n_ctx_train);
     } else {
-        const int32_t nb = c->params.n_batch < m->hp.n_ctx_train ? c->params.n_batch : m->hp.n_ctx_train;
-        c->params.n_ctx = pick_n_ctx(c, wf_context_scratch_bytes(&m->hp, nb, c->n_threads, m->hp.n_ctx_train));
+        c->params.n_ctx = wf_context_default_n_ctx(m, &c->params, c->notice, sizeof c->notice);
     }
     if (c->params.n_batch > c->params.n_ctx) c->params.n_batch = c->params.n_ctx;
     if ((st = wf_kv_init(&c->kv, &m->hp, c->params.n_ctx, c->params.kv_full ? 0 : c->params.n_batch, c->params.kv_type,

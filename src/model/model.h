@@ -82,6 +82,8 @@ int32_t wf_layer_window(const wf_hparams *hp, int32_t l);
  * positions (rejected draft tokens) must find its window intact), or
  * n_ctx when that is no smaller (then there is no ring). */
 int32_t wf_kv_ring_rows(int32_t window, int32_t n_ctx, int32_t n_batch);
+/* "f16", "q8_0", "f32". */
+const char *wf_kv_type_name(wf_kv_type t);
 
 /* ---- accessors (model.c) ------------------------------------------------- */
 
@@ -142,6 +144,13 @@ wf_status wf_decode_multi(wf_context *const *cs, const int32_t *tokens, int32_t 
  * 256) so that n_ctx * kv_per_tok + fixed fits in 90% of avail bytes
  * (avail 0: unknown, n_train). */
 int32_t wf_context_cap_n_ctx(int32_t n_train, uint64_t kv_per_tok, uint64_t fixed, uint64_t avail);
+
+/* The context wf_context_create gives when p->n_ctx is 0 (p NULL: the
+ * default parameters): the model's training context (<arch>.context_length,
+ * as llama.cpp's n_ctx 0 reads it; RoPE scaling does not raise it), capped
+ * by wf_context_cap_n_ctx for p's KV type, batch and threads against the
+ * memory available now. When capped, why (if not NULL) says so. */
+int32_t wf_context_default_n_ctx(const wf_model *m, const wf_context_params *p, char *why, size_t why_cap);
 
 /* Scratch bytes a context needs for n_batch tokens and n_threads threads. */
 uint64_t wf_context_scratch_bytes(const wf_hparams *hp, int32_t n_batch, int32_t n_threads, int32_t n_ctx);

@@ -105,7 +105,6 @@ typedef struct wf_kv_cache {
 } wf_kv_cache;
 
 wf_type wf_kv_elem_type(wf_kv_type t);
-const char *wf_kv_type_name(wf_kv_type t);
 wf_status wf_kv_init(wf_kv_cache *kv, const wf_hparams *hp, int32_t n_ctx, int32_t n_batch, wf_kv_type t,
                      const wf_kernels *k, wf_error *err);
 void wf_kv_free(wf_kv_cache *kv);

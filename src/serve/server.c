@@ -37,6 +37,11 @@ void wf_server_config_init(wf_server_config *c) {
     c->responses_bytes = 64ull << 20;
 }
 
+int32_t wf_server_default_n_ctx(const wf_model *m) {
+    int32_t t = wf_model_n_ctx_train(m);
+    return t > 0 && t < WF_SERVER_SLOT_CTX_MAX ? t : WF_SERVER_SLOT_CTX_MAX;
+}
+
 static char *dup_s(const char *s) {
     if (!s) return NULL;
     size_t n = strlen(s);
@@ -128,10 +133,7 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
 
     /* slots */
     wf_context_params cp = s->cfg.ctx;
-    if (cp.n_ctx <= 0) {
-        int32_t t = wf_model_n_ctx_train(m);
-        cp.n_ctx = t > 0 && t < 16384 ? t : 16384; /* an agent's 12k-token prompt fits */
-    }
+    if (cp.n_ctx <= 0) cp.n_ctx = wf_server_default_n_ctx(m);
     /* the KV caches commit as they fill: a context too large for this
      * machine would fail mid-request; refuse it now, with the numbers */
     if (cp.n_ctx > 0) {

@@ -21,7 +21,7 @@ typedef struct wf_server_config {
     int port;                  /* 8080; 0 picks a free port (wf_server_port)    */
     int32_t n_parallel;        /* slots decoded together (4)                    */
     int32_t n_queue;           /* requests waiting for a slot before 429 (64)   */
-    wf_context_params ctx;     /* per slot; n_ctx 0: min(training ctx, 8192)    */
+    wf_context_params ctx;     /* per slot; n_ctx 0: wf_server_default_n_ctx    */
     int32_t prefill_chunk;     /* prompt tokens per engine step (0: 256)        */
     const char *api_key;       /* NULL: no auth; else Bearer required (not /health) */
     const char *model_name;    /* id reported by /v1/models ("wafer")           */
@@ -48,6 +48,14 @@ typedef struct wf_server_config {
 } wf_server_config;
 
 void wf_server_config_init(wf_server_config *c);
+
+/* Most tokens of context a slot gets by default: every slot's KV cache must
+ * fit at once (wf_server_create refuses a size that does not), and an
+ * agent's first request (6-12k tokens) fits in 16k. */
+#define WF_SERVER_SLOT_CTX_MAX 16384
+/* The per-slot context when the config's ctx.n_ctx is 0: the model's
+ * training context, at most WF_SERVER_SLOT_CTX_MAX. */
+int32_t wf_server_default_n_ctx(const wf_model *m);
 
 /* Create the slots, the prefix cache and the template (the model must
  * outlive the server). Nothing is bound yet. */

@@ -8,7 +8,8 @@ and the independent GGUF reader (tests/ref/gguf_py.py).
     score:    --json log-probabilities, top-K and perplexity = numpy's
     quantize: the tensor types of every mix as the rules say, metadata kept,
               and the quantized file scored against numpy reading the same file
-    info:     describes the model; errors are clear and exit non-zero
+    info:     describes the model (with the default context and its KV cache);
+              errors are clear and exit non-zero
 """
 import json
 import math
@@ -245,6 +246,40 @@ def test_errors(model, tmp):
         check(rc == 0 and "usage" in out, f"{cmd} --help")
 
 
+def test_default_ctx(tmp):
+    """Without -c the commands take the model's context_length (as llama.cpp's
+    n_ctx 0 does; YaRN's original_context_length x factor is not it), and
+    `wafer info` states it with its KV cache, computed here from the
+    metadata: K and V each n_layer x n_head_kv x head_dim f16 values per
+    token. tiny_long: context_length 8192, YaRN x8 from 8192."""
+    path = os.path.join(tmp, "tiny_long.gguf")
+    make_model.make(path, make_model.CONFIGS["tiny_long"], wtype="f32")
+    kv = gguf_py.read_gguf(path).kv
+    arch = kv["general.architecture"]
+    n_ctx = kv[arch + ".context_length"]
+    n_head = kv[arch + ".attention.head_count"]
+    n_kv = kv.get(arch + ".attention.head_count_kv", n_head)
+    hd = kv.get(arch + ".attention.key_length", kv[arch + ".embedding_length"] // n_head)
+    half = kv[arch + ".block_count"] * n_kv * hd * 2 * n_ctx  # K (or V) bytes, f16
+    mib = lambda b: f"{b / 1048576:.1f} MiB"
+    _, out, _ = T.wafer("info", path, text=True, must=True)
+    want = f"default ctx:   {n_ctx} tokens for run, chat, edit and score without -c (the training context)"
+    check(want in out, f"info: no line {want!r} in {out[-600:]}")
+    want = f"KV cache (f16): {mib(2 * half)} = K {mib(half)} + V {mib(half)}"
+    check(want in out, f"info: no line {want!r} in {out[-600:]}")
+    ns = min(n_ctx, 16384)
+    want = f"wafer serve: {ns} tokens per slot"
+    check(want in out, f"info: no {want!r} in {out[-600:]}")
+    want = f"wafer complete: {min(n_ctx, 4096)} tokens"
+    check(want in out, f"info: no {want!r} in {out[-600:]}")
+    # the context a command really gets: a prompt one token too long is refused, naming it
+    ids = " ".join(str(i % 250 + 1) for i in range(n_ctx))
+    rc, _, err = T.wafer("run", "-m", path, "--ids", ids, "-n", 1)
+    check(rc != 0 and f"the context holds {n_ctx} " in err, f"run without -c: rc {rc}, {err[-300:]}")
+    rc, _, err = T.wafer("run", "-m", path, "--ids", ids, "-n", 1, "-c", 4096)
+    check(rc != 0 and "the context holds 4096 " in err, f"run -c 4096: rc {rc}, {err[-300:]}")
+
+
 def main():
     T.need_wafer()
     with tempfile.TemporaryDirectory() as tmp:
@@ -310,6 +345,7 @@ def main():
         else:
             print("note: no ASCII stop candidate in the greedy text; stop test not run")
 
+        test_default_ctx(tmp)
         _, out, _ = T.wafer("info", llama, text=True, must=True)
         check("architecture:  llama" in out and "KV cache" in out, f"info output: {out[:400]}")
         test_errors(llama, tmp)
