@@ -6,8 +6,10 @@
  *
  * The integer part of every block is exact (as in kernels_scalar.c); only
  * the order of the float accumulation differs. The gemm is one dot per
- * (row, token) pair, so any batch width computes each column exactly as a
- * one-column call (gemm_exact stays WF_GEMM_EXACT_ANY).
+ * (row, token) pair for the super-block types, and for IQ4_NL / MXFP4 one
+ * weight row against 4 tokens at a time with vec_dot's operations per
+ * column, so any batch width computes each column exactly as a one-column
+ * call (gemm_exact stays WF_GEMM_EXACT_ANY).
  *
  * Codebook types look their 16 levels up with PSHUFB. Activations must not
  * hold -128 (the sign trick; wafer's quantizers produce [-127, 127]). */
@@ -81,6 +83,67 @@ static void vec_dot_mxfp4(int64_t n, float *out, const void *w, const void *a) {
         acc = _mm256_fmadd_ps(_mm256_set1_ps(wf_e8m0_half(x[i].e) * fp16(y[i].d)), _mm256_cvtepi32_ps(p), acc);
     }
     *out = hsum_ps(acc);
+}
+
+/* One weight row of 32-element codebook blocks (IQ4_NL: fp16 d; MXFP4:
+ * E8M0 e) against CB (1..4) Q8_0 activation rows as_ bytes apart: the row's
+ * levels, their magnitudes and its scale are decoded once per block and
+ * serve every activation row, and each row's accumulator sees exactly
+ * vec_dot's operations, so a gemm column is bit-identical to vec_dot. */
+static inline __attribute__((always_inline)) void nl32_row(const int CB, const bool mx, int64_t nb, const uint8_t *w,
+                                                          const uint8_t *a, size_t as_, float *out, size_t os,
+                                                          __m256i lut) {
+    const size_t wsz = mx ? sizeof(wf_block_mxfp4) : sizeof(wf_block_iq4_nl);
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256 acc[4];
+    for (int c = 0; c < CB; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *b = w + (size_t)i * wsz;
+        if (i % 4 == 0) prefetch_lines(b, 64);
+        const __m256i q = _mm256_shuffle_epi8(lut, unpack_nibbles(b + (mx ? 1 : 2)));
+        const __m256i qa = _mm256_sign_epi8(q, q);
+        const float dw = mx ? wf_e8m0_half(b[0]) : fp16((uint16_t)(b[0] | b[1] << 8));
+        for (int c = 0; c < CB; c++) {
+            const wf_block_q8_0 *y = (const wf_block_q8_0 *)(a + (size_t)c * as_) + i;
+            const __m256i ys = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), q);
+            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(qa, ys), one);
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * fp16(y->d)), _mm256_cvtepi32_ps(p), acc[c]);
+        }
+    }
+    for (int c = 0; c < CB; c++) out[(size_t)c * os] = hsum_ps(acc[c]);
+}
+
+/* w: nr rows ws bytes apart; a: nc q8_0 rows as bytes apart; out[c*os + r]:
+ * rows outer, tokens in groups of 4. */
+static inline __attribute__((always_inline)) void nl32_gemm(const bool mx, int64_t n, int nr, int nc, const void *w,
+                                                           size_t ws, const void *a, size_t as, float *out,
+                                                           size_t os) {
+    const int64_t nb = n / 32;
+    const __m256i lut = lut16(mx ? wf_mxfp4_values : wf_iq4nl_values);
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;
+        int c = 0;
+        for (; c + 4 <= nc; c += 4)
+            nl32_row(4, mx, nb, wr, (const uint8_t *)a + (size_t)c * as, as, out + (size_t)c * os + r, os, lut);
+        const uint8_t *ac = (const uint8_t *)a + (size_t)c * as;
+        float *oc = out + (size_t)c * os + r;
+        switch (nc - c) {
+        case 3: nl32_row(3, mx, nb, wr, ac, as, oc, os, lut); break;
+        case 2: nl32_row(2, mx, nb, wr, ac, as, oc, os, lut); break;
+        case 1: nl32_row(1, mx, nb, wr, ac, as, oc, os, lut); break;
+        default: break;
+        }
+    }
+}
+
+static void gemm_iq4_nl(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                        size_t os) {
+    nl32_gemm(false, n, nr, nc, w, ws, a, as, out, os);
+}
+
+static void gemm_mxfp4(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                       size_t os) {
+    nl32_gemm(true, n, nr, nc, w, ws, a, as, out, os);
 }
 
 /* ---- 256-element super-blocks × Q8_K ------------------------------------ */
@@ -195,7 +258,7 @@ static void vec_dot_q3_K(int64_t n, float *out, const void *w, const void *a) {
                     vec_dot_##t(n, &out[(size_t)c * os + (size_t)r], wb + (size_t)r * ws,              \
                                 ab + (size_t)c * as);                                                  \
     }
-WF_LOWBIT_GEMM(q2_K) WF_LOWBIT_GEMM(q3_K) WF_LOWBIT_GEMM(iq4_nl) WF_LOWBIT_GEMM(iq4_xs) WF_LOWBIT_GEMM(mxfp4)
+WF_LOWBIT_GEMM(q2_K) WF_LOWBIT_GEMM(q3_K) WF_LOWBIT_GEMM(iq4_xs)
 #undef WF_LOWBIT_GEMM
 
 void wf_kernels_fill_lowbit_avx2(wf_kernels *k) {
