@@ -95,6 +95,8 @@ static const char *const schema_seeds[] = {
     "{\"$defs\": {\"n\": {\"anyOf\": [{\"type\": \"null\"}, {\"type\": \"object\", \"properties\": {\"next\": {\"$ref\": \"#/$defs/n\"}}}]}}, \"$ref\": \"#/$defs/n\"}",
     "{\"type\": [\"string\", \"null\"], \"enum\": [\"x\", null, 1], \"format\": \"date\"}",
     "{\"type\": \"array\", \"prefixItems\": [{\"const\": 1}, {\"type\": \"string\", \"minLength\": 1, \"maxLength\": 2}], \"minItems\": 1}",
+    "{\"type\": \"number\", \"exclusiveMinimum\": -2.5, \"maximum\": 10.125}",
+    "{\"oneOf\": [{\"type\": \"object\", \"properties\": {\"k\": {\"const\": \"a\"}}, \"required\": [\"k\"]}, {\"enum\": [1, 2.5]}, {\"$ref\": \"#/$defs/s\"}], \"$defs\": {\"s\": {\"type\": \"string\"}}}",
 };
 static const char *const gbnf_frags[] = {
     "root", " ::= ", "\"a\"", "\"\\\"\"", "[a-z]", "[^\"]", ".", "*", "+", "?", "{2}", "{1,3}", "{0,}", "(", ")", " | ", "\n",
@@ -103,7 +105,8 @@ static const char *const schema_frags[] = {
     "{", "}", "[", "]", ",", ":", "\"type\"", "\"object\"", "\"string\"", "\"integer\"", "\"array\"", "\"properties\"",
     "\"required\"", "\"items\"", "\"enum\"", "\"anyOf\"", "\"$ref\"", "\"#/$defs/a\"", "\"$defs\"", "\"a\"", "\"pattern\"",
     "\"^(a|b)+$\"", "\"minimum\"", "\"maximum\"", "-3", "7", "1e400", "true", "false", "null", "\"minItems\"", "2",
-    "\"additionalProperties\"", "\"format\"", "\"date\"", "\"const\"", "\"nullable\"", "\"prefixItems\""};
+    "\"additionalProperties\"", "\"format\"", "\"date\"", "\"const\"", "\"nullable\"", "\"prefixItems\"", "\"oneOf\"",
+    "\"number\"", "\"exclusiveMinimum\"", "\"exclusiveMaximum\"", "0.1", "-0.75", "123456.789", "0.1234567890123456"};
 
 static size_t rnd(t_rng *g, size_t n) { return n ? (size_t)(t_next(g) % n) : 0; }
 
