@@ -207,7 +207,7 @@ def main():
         p50, p99 = tt[len(tt) // 2], tt[min(len(tt) - 1, int(len(tt) * 0.99))]
         print(f"throughput {gen / wall:.0f} generated tok/s ({gen:.0f} tokens), {stats['sent'] / wall:.1f} req/s; "
               f"time to first token p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
-              f"({a.clients} clients, {a.parallel} slots, model {C.make_server_model.__name__}(big))")
+              f"({a.clients} clients, {a.parallel} slots, model {os.path.basename(a.model) if a.model else 'make_server_model(big)'})")
     check(not C.SANITIZER_REPORTS, f"no sanitizer reports from the server ({len(C.SANITIZER_REPORTS)})")
     return T.summary("test_server_load")
 
