@@ -210,7 +210,8 @@ static const char *json_call(tc_parse *ps, const char *p, const char *end, bool 
                        ((size_t)(ke - k) == 12 && !memcmp(k, "\"parameters\"", 12));
         if (is_args) args_at = v, args_end = ve;
         if (!ve) break;
-        if (is_name) {
+        /* a repeated "name": the first one stays (a stream has announced it) */
+        if (is_name && !c->name) {
             if (*v != '"' || !(c->name = tc_string_value(v, ve))) {
                 ps->bad = true;
                 return NULL;

@@ -29,6 +29,10 @@ static const tcase CASES[] = {
     {"hermes", "Let me look.\n<tool_call>\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"a.c\", \"n\": [1, 2]}}\n</tool_call>\n"
                "<tool_call>\n{\"name\": \"ls\", \"arguments\": {}}\n</tool_call>",
      "Let me look.", {{"read_file", "{\"path\":\"a.c\",\"n\":[1,2]}"}, {"ls", "{}"}}, 2},
+    /* a repeated "name" (found by lf_api: the first copy leaked): the first
+     * stays, as a stream has already announced it */
+    {"hermes repeated name", "<tool_call>\n{\"name\": \"f\", \"name\": \"g\", \"arguments\": {\"a\": 1}}\n</tool_call>", "",
+     {{"f", "{\"a\":1}"}}, 1},
     {"hermes string arguments", "<tool_call>{\"arguments\": \"{\\\"x\\\": 1}\", \"name\": \"f\"}</tool_call>", "",
      {{"f", "{\"x\": 1}"}}, 1},
     {"qwen3-coder xml",
