@@ -21,7 +21,10 @@ the speculative runs wrote exactly the plain run's text, and whether the
 plain run's text equals expected.EXT.
 
 usage: bench/edit/run.py [--wafer BUILD/wafer] [--model M.gguf] [-t 2] [-n N] [-c 4096]
-                         [--tasks DIR] [--reps R] [--draft-max K]
+                         [--tasks DIR] [--reps R] [--draft-max K] [--self-only]
+
+--self-only runs only plain and self (interleaved): the speedup the
+mechanism gives when the prediction is right, on random weights.
 
 bench/edit/tasks-tiny/ holds tasks sized for the embedded model (512-token
 context, Python only, instructions in the three forms it was trained on):
@@ -140,6 +143,35 @@ def run_edit1(wafer, model, task, extra, threads, n, tmp, ctx):
                 stop=s.group(9).strip(), data=data, cmd=" ".join(cmd))
 
 
+def self_only(a, model, tasks, dm, tmp):
+    """Plain decoding and the plain run's own text as the prediction, a.reps
+    rounds interleaved: median tok/s of each, median per-round ratio."""
+    print("| task | generated | plain tok/s | self-prediction tok/s | speedup (median, min-max) | accepted | "
+          "decode calls | identical |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    ratios = []
+    for task in tasks:
+        exp = glob.glob(os.path.join(task, "expected.*"))[0]
+        r = subprocess.run([a.wafer, "tokenize", "-m", model, "-f", exp], capture_output=True)
+        n_exp = len(r.stdout.split()) if r.returncode == 0 else 0
+        n = a.n or (n_exp + 32 if n_exp else 256)
+        def mode(extra):
+            return lambda: run_edit1(a.wafer, model, task, extra, a.t, n, tmp, a.c)
+        orc_path = os.path.join(tmp, os.path.basename(task) + ".oracle")
+        with open(orc_path, "wb") as f:
+            f.write(mode(["--no-predict", "--spec", "none"])()["data"])
+        res = run_rounds({"plain": mode(["--no-predict", "--spec", "none"]),
+                          "orc": mode(["--predict", orc_path] + dm)}, a.reps)
+        plain, orc = res["plain"], res["orc"]
+        same = orc["data"] == plain["data"] and plain["same_runs"] and orc["same_runs"]
+        rr = [x["tps"] / max(y["tps"], 1e-9) for x, y in zip(orc["runs"], plain["runs"])]
+        ratios.append(statistics.median(rr))
+        print(f"| {os.path.basename(task)} | {plain['gen']} | {plain['tps']:.1f} | {orc['tps']:.1f} | "
+              f"{statistics.median(rr):.2f}x ({min(rr):.2f}-{max(rr):.2f}) | {orc['pacc']}/{orc['pacc'] + orc['prej']} | "
+              f"{orc['calls']} | {'yes' if same else 'NO'} |", flush=True)
+    print(f"\nmedian over tasks: {statistics.median(ratios):.2f}x; example command: {orc['cmd']}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--wafer", default=os.path.join(SRC, "build", "wafer"))
@@ -151,6 +183,8 @@ def main():
     ap.add_argument("--tasks", default=os.path.join(HERE, "tasks"), help="folder of tasks")
     ap.add_argument("--reps", type=int, default=1, help="rounds (one run of each mode per round); speeds are medians")
     ap.add_argument("--draft-max", type=int, default=0, help="passed to wafer edit (0: its default)")
+    ap.add_argument("--self-only", action="store_true",
+                    help="only plain and self-prediction, interleaved (the mechanism's speed on random weights)")
     a = ap.parse_args()
     model = a.model
     if not model:
@@ -166,6 +200,8 @@ def main():
     print(f"model {model}, {a.t} threads, temperature 0, tasks {os.path.relpath(a.tasks, SRC)}, "
           f"{a.reps} round(s) of the four modes, interleaved; speeds are medians, speedups the median of "
           f"each round's ratio to plain{', --draft-max %d' % a.draft_max if a.draft_max else ''}\n")
+    if a.self_only:
+        return self_only(a, model, tasks, dm, tmp)
     print("| task | file tokens | generated | plain tok/s | predict tok/s | speedup | prediction accepted | "
           "lookup tok/s | speedup | self-prediction tok/s | speedup | self-prediction accepted | identical | = expected |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")

@@ -13,6 +13,7 @@
 
 #include "base/common.h"
 #include "grammar/grammar.h"
+#include "text/tokenizer.h"
 
 /* ---- candidate sources (spec.c) ----------------------------------------- */
 
@@ -29,6 +30,40 @@ typedef enum wf_spec_source {
     WF_SPEC_SRC_DRAFT = 3
 } wf_spec_source;
 
+/* The prediction as a draft source (spec_pred.c): its tokens, their bytes,
+ * and where in those bytes the output is. Follows the output by bytes, so a
+ * model that splits the same text into other tokens stays in step. */
+typedef struct wf_spec_pred {
+    const wf_vocab *vocab;        /* NULL: ids compared as 4-byte units      */
+    int32_t *tok;                 /* (n_tok) the prediction's tokens (a copy) */
+    size_t n_tok;
+    unsigned char *text;          /* (n_text) their bytes, concatenated      */
+    size_t n_text;
+    size_t *off;                  /* (n_tok + 1) byte offset of each token   */
+    unsigned char *scratch;       /* one token's bytes                       */
+    size_t scratch_cap;
+    wf_detok dt;                  /* the output as text (ill-formed bytes as U+FFFD) */
+    char *piece;                  /* one token's text from dt                */
+    size_t piece_cap;
+    bool synced;                  /* pos is where the output is in text      */
+    size_t pos;                   /* byte position (also the resync hint)    */
+    size_t refused;               /* where the output last left the text, or SIZE_MAX */
+    size_t n_seen;                /* history tokens followed so far (0: none) */
+    /* the model's own splits: the latest place in the history after each
+     * pair and each single token (hashed; a slot holds its key) */
+    struct wf_spec_seen { int32_t a, b; size_t next; } *seen2, *seen1; /* (WF_PRED_SEEN) */
+} wf_spec_pred;
+
+/* tok[n] (ids the caller checked against the vocabulary; v may be NULL). */
+wf_status wf_spec_pred_init(wf_spec_pred *p, const int32_t *tok, size_t n, const wf_vocab *v, wf_error *err);
+void wf_spec_pred_free(wf_spec_pred *p);
+/* Follow the tokens of hist[n_hist] added since the last call, then propose
+ * up to max_n tokens of the prediction from where the output is (after a
+ * divergence, from where it re-synchronises). *to_end: the draft reaches the
+ * prediction's end. Returns the count (0: nothing to propose). */
+int32_t wf_spec_pred_propose(wf_spec_pred *p, const int32_t *hist, size_t n_hist, int32_t *draft, int32_t max_n,
+                             bool *to_end);
+
 /* Drafting state for one request. Holds no model state: it reads the token
  * history the caller passes and learns from the verification feedback. */
 typedef struct wf_spec {
@@ -40,15 +75,11 @@ typedef struct wf_spec {
     int32_t draft_miss;           /* draft-model steps in a row with nothing accepted */
     int32_t draft_pause;          /* steps left without drafting (backoff)   */
 
-    int32_t *pred;                /* (n_pred) prediction tokens (a copy)     */
-    size_t n_pred;
-    bool pred_synced;             /* pred_next is where the output is in pred */
-    size_t pred_next;             /* index in pred of the token expected next */
-    size_t pred_rejected;         /* index of the last refused pred token, or SIZE_MAX */
+    wf_spec_pred pred;            /* the prediction (n_tok 0: none)          */
 
     wf_spec_source last_src;      /* source of the last proposal             */
     int32_t last_n;               /* its length                              */
-    size_t last_pred_start;       /* where in pred it started                */
+    bool last_to_end;             /* a prediction draft that reached its end */
 
     /* totals over the request */
     int64_t n_proposed, n_accepted;           /* all sources      */
@@ -66,9 +97,10 @@ typedef struct wf_spec {
  * with the AVX-512 or scalar kernels, 31 for K-quant weights on AVX2. */
 #define WF_SPEC_DRAFT_MAX_LIMIT 255
 /* pred may be NULL (n_pred 0). draft_max <= 0 picks the default (16); more
- * than WF_SPEC_DRAFT_MAX_LIMIT is capped there. */
+ * than WF_SPEC_DRAFT_MAX_LIMIT is capped there. vocab (may be NULL: ids are
+ * then matched as they are) gives the prediction's bytes. */
 wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_t n_pred,
-                       int32_t draft_max, wf_error *err);
+                       int32_t draft_max, const wf_vocab *vocab, wf_error *err);
 /* Lower the longest draft to cap (>= 1) if it is above. */
 void wf_spec_cap(wf_spec *s, int32_t cap);
 void wf_spec_free(wf_spec *s);

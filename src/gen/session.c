@@ -702,7 +702,7 @@ static wf_status run_setup(gen_run *g, const wf_gen_params *p, wf_error *err) {
     g->p.sampling = &g->sp;
     wf_status st = wf_sampler_create(&g->sp, n_vocab, &g->smp, err);
     if (st != WF_OK) return st;
-    if ((st = wf_spec_init(&g->spec, p->spec, p->prediction, p->n_prediction, p->draft_max, err)) != WF_OK) return st;
+    if ((st = wf_spec_init(&g->spec, p->spec, p->prediction, p->n_prediction, p->draft_max, g->vocab, err)) != WF_OK) return st;
     /* a verification pass (pending token + draft) within the exact width */
     wf_spec_cap(&g->spec, wf_model_exact_batch(s->model) - 1);
     g->res.draft_max = p->spec != WF_SPEC_NONE || p->n_prediction ? g->spec.draft_max : 0;

@@ -3,12 +3,8 @@
  * proposals in session.c go through too).
  *
  * Two sources, both free to compute next to a forward pass:
- *  - a prediction (OpenAI-style predicted outputs: the file being edited):
- *    while the output follows it, propose its next tokens; after a
- *    divergence, re-synchronise on the last n-gram of the output, matched
- *    anywhere in the prediction (the occurrence nearest after the old
- *    position first, so an edit that deletes or inserts text picks up where
- *    the file continues);
+ *  - a prediction (OpenAI-style predicted outputs: the file being edited),
+ *    followed by bytes (spec_pred.c);
  *  - prompt lookup: the most recent earlier occurrence of the context's last
  *    n-gram (prompt and output), proposing what followed it.
  * The draft length adapts per source: it doubles after a fully accepted
@@ -22,7 +18,7 @@
 enum { WF_SPEC_DRAFT_MAX_DEFAULT = 16, WF_SPEC_NGRAM_MAX = 4 };
 
 wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_t n_pred,
-                       int32_t draft_max, wf_error *err) {
+                       int32_t draft_max, const wf_vocab *vocab, wf_error *err) {
     if (!s) return wf_fail(err, WF_ERR_INVALID_ARG, "spec: NULL state");
     memset(s, 0, sizeof *s);
     if (mode != WF_SPEC_NONE && mode != WF_SPEC_LOOKUP && mode != WF_SPEC_DRAFT)
@@ -37,18 +33,7 @@ wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_
     s->k_lookup = s->k_draft = 4;
     s->k_pred = 8;
     wf_spec_cap(s, s->draft_max);
-    if (n_pred) {
-        if (n_pred > SIZE_MAX / sizeof *s->pred)
-            return wf_fail(err, WF_ERR_NOMEM, "spec: prediction of %zu tokens is too large", n_pred);
-        s->pred = malloc(n_pred * sizeof *s->pred);
-        if (!s->pred) return wf_fail(err, WF_ERR_NOMEM, "spec: out of memory for a prediction of %zu tokens", n_pred);
-        memcpy(s->pred, pred, n_pred * sizeof *s->pred);
-        s->n_pred = n_pred;
-        s->pred_synced = true; /* the output is expected to start where the prediction does */
-        s->pred_rejected = SIZE_MAX;
-        s->pred_next = 0;
-    }
-    return WF_OK;
+    return wf_spec_pred_init(&s->pred, pred, n_pred, vocab, err);
 }
 
 void wf_spec_cap(wf_spec *s, int32_t cap) {
@@ -61,41 +46,13 @@ void wf_spec_cap(wf_spec *s, int32_t cap) {
 }
 
 void wf_spec_free(wf_spec *s) {
-    if (!s) return;
-    free(s->pred);
-    s->pred = NULL;
-    s->n_pred = 0;
+    if (s) wf_spec_pred_free(&s->pred);
 }
 
 static bool same(const int32_t *a, const int32_t *b, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (a[i] != b[i]) return false;
     return true;
-}
-
-/* Re-synchronise on the prediction: for the longest n-gram (tail of hist)
- * that occurs in pred with at least one token after it, the occurrence whose
- * continuation starts nearest at or after `hint`, else the last one before
- * it. Returns the index of the continuation, or SIZE_MAX. */
-static size_t pred_resync(const wf_spec *s, const int32_t *hist, size_t n_hist, size_t hint) {
-    for (int32_t g = s->ngram_max; g >= s->ngram_min; g--) {
-        if ((size_t)g > n_hist || (size_t)g >= s->n_pred) continue;
-        const int32_t *tail = hist + n_hist - (size_t)g;
-        size_t best_after = SIZE_MAX, best_before = SIZE_MAX;
-        for (size_t i = 0; i + (size_t)g < s->n_pred; i++) {
-            if (s->pred[i] != tail[0] || !same(s->pred + i, tail, (size_t)g)) continue;
-            size_t next = i + (size_t)g;
-            if (next == s->pred_rejected) continue; /* the output just refused it */
-            if (next >= hint) {
-                best_after = next;
-                break; /* the first at or after the hint is the nearest */
-            }
-            best_before = next;
-        }
-        if (best_after != SIZE_MAX) return best_after;
-        if (best_before != SIZE_MAX) return best_before;
-    }
-    return SIZE_MAX;
 }
 
 /* Prompt lookup: the most recent earlier occurrence of the last g tokens of
@@ -120,26 +77,16 @@ int32_t wf_spec_propose(wf_spec *s, const int32_t *hist, size_t n_hist, int32_t 
     }
     s->last_src = WF_SPEC_SRC_NONE;
     s->last_n = 0;
-    if (s->n_pred) {
-        size_t at = SIZE_MAX;
-        /* still on track: the last output token is the one the prediction expected */
-        if (s->pred_synced && s->pred_next < s->n_pred && hist[n_hist - 1] == s->pred[s->pred_next])
-            at = s->pred_next + 1;
-        else
-            at = pred_resync(s, hist, n_hist, s->pred_next);
-        if (at != SIZE_MAX && at < s->n_pred) {
-            int32_t k = s->k_pred < max_n ? s->k_pred : max_n;
-            if ((size_t)k > s->n_pred - at) k = (int32_t)(s->n_pred - at);
-            memcpy(draft, s->pred + at, (size_t)k * sizeof *draft);
-            s->pred_synced = true;
-            s->pred_next = at;
+    if (s->pred.n_tok) {
+        bool to_end = false;
+        int32_t k = wf_spec_pred_propose(&s->pred, hist, n_hist, draft, s->k_pred < max_n ? s->k_pred : max_n, &to_end);
+        if (k > 0) {
             s->last_src = WF_SPEC_SRC_PREDICTION;
             s->last_n = k;
-            s->last_pred_start = at;
+            s->last_to_end = to_end;
             s->n_proposed += k;
             return k;
         }
-        s->pred_synced = false;
     }
     if (s->mode == WF_SPEC_LOOKUP) {
         size_t at = lookup_match(s, hist, n_hist);
@@ -175,14 +122,9 @@ void wf_spec_feedback(wf_spec *s, int32_t n_accepted) {
     if (s->last_src == WF_SPEC_SRC_PREDICTION) {
         s->n_pred_accepted += n_accepted;
         s->n_pred_rejected += n - n_accepted;
-        /* the token after the accepted ones (a correction or the bonus) is
-         * expected to be pred[pred_next]; checked at the next proposal */
-        s->pred_next = s->last_pred_start + (size_t)n_accepted;
-        s->pred_synced = true;
-        s->pred_rejected = n_accepted < n ? s->pred_next : SIZE_MAX;
-        /* a short draft that ended at the prediction's end says nothing */
-        if (!(n_accepted == n && s->last_pred_start + (size_t)n >= s->n_pred))
-            s->k_pred = adapt(s, s->k_pred, n, n_accepted);
+        /* where the output went is followed by bytes at the next proposal;
+         * a short draft that ended at the prediction's end says nothing */
+        if (!(n_accepted == n && s->last_to_end)) s->k_pred = adapt(s, s->k_pred, n, n_accepted);
     } else if (s->last_src == WF_SPEC_SRC_DRAFT) {
         s->n_model_accepted += n_accepted;
         s->n_model_rejected += n - n_accepted;
