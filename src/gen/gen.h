@@ -49,6 +49,7 @@ typedef struct wf_spec_pred {
     size_t pos;                   /* byte position (also the resync hint)    */
     size_t refused;               /* where the output last left the text, or SIZE_MAX */
     size_t n_seen;                /* history tokens followed so far (0: none) */
+    bool own_split;               /* the output split the text unlike the prediction */
     /* the model's own splits: the latest place in the history after each
      * pair and each single token (hashed; a slot holds its key) */
     struct wf_spec_seen { int32_t a, b; size_t next; } *seen2, *seen1; /* (WF_PRED_SEEN) */

@@ -21,8 +21,10 @@
  *    occurs in the prediction with text after it: the occurrence nearest at
  *    or after the old position, else the last one before it, never the spot
  *    the output just left.
- * Which tokens to propose for the text ahead: the model's own split where
- * its history shows one — the latest place in the history (prompt and
+ * Which tokens to propose for the text ahead: the prediction's, until the
+ * output has once split the text otherwise (a token in step with the text
+ * that is not the prediction's token there); from then on the model's own
+ * split where its history shows one — the latest place in the history (prompt and
  * output) after the same pair of tokens (else the same token), as long as
  * what followed there has exactly the prediction's next bytes — else the
  * prediction's tokens. A model that split some text its own way before
@@ -127,6 +129,17 @@ static size_t seen_find(const wf_spec_pred *p, int32_t a, int32_t b) {
     return e->next != SIZE_MAX && e->a == a && e->b == b ? e->next : SIZE_MAX;
 }
 
+/* Index of the prediction token whose bytes hold position pos (< n_text). */
+static size_t token_at(const wf_spec_pred *p, size_t pos) {
+    size_t lo = 0, hi = p->n_tok; /* off[lo] <= pos < off[hi] */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->off[mid] <= pos) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
 /* Follow the tokens emitted since the last call: in step while their bytes
  * continue the text. The first call sees only the last token (the first one
  * emitted; the history before it is the prompt). Every token also goes into
@@ -146,6 +159,10 @@ static void follow(wf_spec_pred *p, const int32_t *hist, size_t n_hist) {
         }
         if (!p->synced) continue; /* the detokenizer still follows */
         if (b >= 0 && (size_t)b <= p->n_text - p->pos && !memcmp(p->text + p->pos, bytes, (size_t)b)) {
+            if (b > 0 && !p->own_split) { /* in step, but not on the prediction's own token? */
+                size_t i = token_at(p, p->pos);
+                p->own_split = p->off[i] != p->pos || p->tok[i] != hist[j];
+            }
             p->pos += (size_t)b;
             if (b > 0) p->refused = SIZE_MAX;
         } else {
@@ -211,17 +228,6 @@ static size_t resync(const wf_spec_pred *p, const int32_t *hist, size_t n_hist) 
     return best;
 }
 
-/* Index of the prediction token whose bytes hold position pos (< n_text). */
-static size_t token_at(const wf_spec_pred *p, size_t pos) {
-    size_t lo = 0, hi = p->n_tok; /* off[lo] <= pos < off[hi] */
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->off[mid] <= pos) lo = mid;
-        else hi = mid;
-    }
-    return lo;
-}
-
 /* Tokens for text[pos .. off[i + 1]) (the rest of token i) into draft;
  * returns how many, or -1 when they are more than max_n or cannot be made
  * so that their bytes are exactly that text (an invalid UTF-8 fragment: the
@@ -275,8 +281,9 @@ int32_t wf_spec_pred_propose(wf_spec_pred *p, const int32_t *hist, size_t n_hist
         if (h < n_hist && (b = spells(p, hist[h], q)) > 0) {
             t = hist[h++];
         } else {
-            h = seen_find(p, prev2, prev1);
-            if (h == SIZE_MAX || h >= n_hist || (b = spells(p, hist[h], q)) <= 0) h = seen_find(p, -1, prev1);
+            h = p->own_split ? seen_find(p, prev2, prev1) : SIZE_MAX;
+            if (p->own_split && (h == SIZE_MAX || h >= n_hist || (b = spells(p, hist[h], q)) <= 0))
+                h = seen_find(p, -1, prev1);
             if (h < n_hist && (b = spells(p, hist[h], q)) > 0) t = hist[h++];
             else h = SIZE_MAX;
         }
