@@ -208,7 +208,7 @@ static const char *json_call(tc_parse *ps, const char *p, const char *end, bool 
         bool is_name = (size_t)(ke - k) == 6 && !memcmp(k, "\"name\"", 6);
         bool is_args = ((size_t)(ke - k) == 11 && !memcmp(k, "\"arguments\"", 11)) ||
                        ((size_t)(ke - k) == 12 && !memcmp(k, "\"parameters\"", 12));
-        if (is_args) args_at = v, args_end = ve;
+        if (is_args && v < end) args_at = v, args_end = ve; /* (text cut right after the colon: not yet) */
         if (!ve) break;
         /* a repeated "name": the first one stays (a stream has announced it) */
         if (is_name && !c->name) {
