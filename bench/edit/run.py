@@ -198,7 +198,7 @@ def main():
     dm = ["--draft-max", str(a.draft_max)] if a.draft_max else []
     tmp = tempfile.mkdtemp(prefix="wafer-bench-edit-")
     print(f"model {model}, {a.t} threads, temperature 0, tasks {os.path.relpath(a.tasks, SRC)}, "
-          f"{a.reps} round(s) of the four modes, interleaved; speeds are medians, speedups the median of "
+          f"{a.reps} round(s) of the {'two' if a.self_only else 'four'} modes, interleaved; speeds are medians, speedups the median of "
           f"each round's ratio to plain{', --draft-max %d' % a.draft_max if a.draft_max else ''}\n")
     if a.self_only:
         return self_only(a, model, tasks, dm, tmp)
