@@ -68,6 +68,18 @@ class Tokenizer:
             raise RuntimeError("wafer tokenize failed: " + r.stderr.decode(errors="replace"))
         return json.loads(r.stdout)
 
+    def encode_special(self, text):
+        """Tokenize text in which <|...|> control tokens are written out (the
+        caller makes sure no source text contains "<|")."""
+        with tempfile.NamedTemporaryFile(suffix=".txt") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
+            r = subprocess.run([self.wafer, "tokenize", "-m", self.vocab, "-f", f.name, "--json", "--parse-special"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            raise RuntimeError("wafer tokenize failed: " + r.stderr.decode(errors="replace"))
+        return json.loads(r.stdout)
+
     def decode(self, ids):
         r = subprocess.run([self.wafer, "detokenize", "-m", self.vocab] + [str(i) for i in ids],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -157,6 +169,128 @@ def add_examples(a, rng, tok, text, ids, n, special):
             n["edit"] += 1
 
 
+def render_chat(tpl, conv):
+    """Segments (text, scored) of one conversation rendered by the chat
+    template: each assistant turn's content and its <|im_end|> scored, the
+    rest (system, user, tool turns, the generation prompt) not."""
+    msgs, tools = conv["messages"], conv.get("tools")
+    segs, done = [], ""
+    for k, m in enumerate(msgs):
+        if m["role"] != "assistant":
+            continue
+        prompt = tpl.render(messages=msgs[:k], tools=tools, add_generation_prompt=True)
+        full = tpl.render(messages=msgs[:k + 1], tools=tools, add_generation_prompt=False)
+        if not prompt.startswith(done) or not full.startswith(prompt) or not full.endswith("<|im_end|>\n"):
+            raise ValueError("template is not prefix-consistent on %r" % conv["kind"])
+        segs += [(prompt[len(done):], False), (full[len(prompt):-1], True)]
+        done = full[:-1]
+    return segs
+
+
+def build_chat(a, tok):
+    """OUT/chat.bin (tokens), chat.mask (1 byte per token: scored), chat.idx
+    (int64 start of every example, then the end) from a chat_data.py file."""
+    import jinja2
+    env = jinja2.Environment()
+    # as Hugging Face's chat templates and wafer's Jinja do it: keys in their
+    # order, no HTML escaping (jinja2's own tojson sorts and escapes)
+    env.filters["tojson"] = lambda x, indent=None: json.dumps(x, ensure_ascii=False, indent=indent)
+    with open(a.template) as f:
+        tpl = env.from_string(f.read())
+    sep = "<|fim_pad|>"
+    sep_id = tok.special[sep]
+    convs = [json.loads(l) for l in open(a.chat)]
+    ids, mask, idx = [], [], [0]
+    kinds = {}
+    B = 400
+    for b0 in range(0, len(convs), B):
+        batch = convs[b0:b0 + B]
+        segs = [render_chat(tpl, c) for c in batch]
+        flat = [t for ss in segs for t, _ in ss]
+        if any(sep in t for t in flat):
+            raise ValueError("a conversation contains " + sep)
+        out = tok.encode_special(sep.join(flat) + sep)
+        parts, cur = [], []
+        for t in out:
+            if t == sep_id:
+                parts.append(cur)
+                cur = []
+            else:
+                cur.append(t)
+        if len(parts) != len(flat):
+            raise RuntimeError("segments %d != %d" % (len(parts), len(flat)))
+        k = 0
+        for c, ss in zip(batch, segs):
+            ex_ids, ex_mask = [], []
+            for (_, scored) in ss:
+                ex_ids += parts[k]
+                ex_mask += [1 if scored else 0] * len(parts[k])
+                k += 1
+            # the conversation's trailing newline (after the last <|im_end|>) closes the example
+            ex_ids.append(tok.encode("\n")[0])
+            ex_mask.append(0)
+            if len(ex_ids) > a.chat_max:
+                continue
+            ids += ex_ids
+            mask += ex_mask
+            idx.append(len(ids))
+            kinds[c["kind"]] = kinds.get(c["kind"], 0) + 1
+        print("build_data: chat %d/%d" % (min(b0 + B, len(convs)), len(convs)), flush=True)
+    os.makedirs(a.out, exist_ok=True)
+    dtype = np.uint16 if tok.n_vocab < 65536 else np.uint32
+    np.asarray(ids, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<")).tofile(os.path.join(a.out, "chat.bin"))
+    np.asarray(mask, dtype=np.uint8).tofile(os.path.join(a.out, "chat.mask"))
+    np.asarray(idx, dtype="<i8").tofile(os.path.join(a.out, "chat.idx"))
+    info = {"dtype": np.dtype(dtype).name, "examples": len(idx) - 1, "tokens": len(ids),
+            "scored": int(sum(mask)), "kinds": kinds, "max_tokens": a.chat_max, "template": os.path.abspath(a.template)}
+    with open(os.path.join(a.out, "chat.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    print("build_data: chat: %s" % info)
+
+
+def build_code_fast(a, tok):
+    """The code stream (plain documents and FIM examples, no raw edit
+    examples) tokenized in a few calls with control tokens written out; files
+    whose text contains "<|" are left out so no source can inject one."""
+    rng = random.Random(a.seed)
+    dtype = np.uint16 if tok.n_vocab < 65536 else np.uint32
+    info = {"vocab": os.path.abspath(a.vocab), "n_vocab": tok.n_vocab, "dtype": np.dtype(dtype).name,
+            "seed": a.seed, "fim": a.fim, "fim_chars": a.fim_chars, "repeats": a.repeats, "eot": tok.special["<|endoftext|>"]}
+    for split in ("train", "heldout"):
+        with open(os.path.join(a.corpus, split + ".txt"), encoding="utf-8") as f:
+            paths = [l.rstrip("\n") for l in f if l.strip()]
+        docs, n = [], {"plain": 0, "fim": 0, "skipped": 0}
+        for p in paths:
+            with open(p, encoding="utf-8") as f:
+                text = f.read()
+            if "<|" in text:
+                n["skipped"] += 1
+                continue
+            docs.append(text + "<|endoftext|>")
+            n["plain"] += 1
+            for _ in range(a.repeats if split == "train" else 0):
+                if rng.random() < a.fim and len(text) > 20:
+                    span = text
+                    if a.fim_chars and len(text) > a.fim_chars:
+                        s0 = rng.randrange(0, len(text) - a.fim_chars)
+                        nl = text.rfind("\n", 0, s0)
+                        s0 = nl + 1 if nl >= 0 else 0
+                        span = text[s0:s0 + a.fim_chars]
+                    i, j = sorted(rng.sample(range(1, len(span)), 2))
+                    docs.append("<|fim_prefix|>" + span[:i] + "<|fim_suffix|>" + span[j:] + "<|fim_middle|>"
+                                + span[i:j] + "<|endoftext|>")
+                    n["fim"] += 1
+        ids = []
+        for b0 in range(0, len(docs), 100):
+            ids += tok.encode_special("".join(docs[b0:b0 + 100]))
+        arr = np.asarray(ids, dtype=dtype)
+        arr.astype(np.dtype(dtype).newbyteorder("<")).tofile(os.path.join(a.out, split + ".bin"))
+        info[split] = {"files": len(paths), "tokens": int(arr.size), "examples": n}
+        print("build_data: %s: %d files, %d tokens, %s" % (split, len(paths), arr.size, n), flush=True)
+    with open(os.path.join(a.out, "data.json"), "w") as f:
+        json.dump(info, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wafer", required=True)
@@ -173,9 +307,19 @@ def main():
     ap.add_argument("--max-files", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--edit-format", choices=("instruction-first", "file-first"), default="instruction-first")
+    ap.add_argument("--chat", help="chat_data.py conversations: write OUT/chat.* instead of the code stream")
+    ap.add_argument("--template", help="with --chat: the chat template (Jinja) to render them with")
+    ap.add_argument("--chat-max", type=int, default=1024, help="with --chat: drop longer examples")
+    ap.add_argument("--fast", action="store_true",
+                    help="code stream without raw edit examples, tokenized in batches (v2 data)")
     a = ap.parse_args()
 
     tok = Tokenizer(a.wafer, a.vocab)
+    os.makedirs(a.out, exist_ok=True)
+    if a.chat:
+        return build_chat(a, tok)
+    if a.fast:
+        return build_code_fast(a, tok)
     sp = tok.special
     eot, fp, fs, fm, sep = (sp["<|endoftext|>"], sp["<|fim_prefix|>"], sp["<|fim_suffix|>"],
                             sp["<|fim_middle|>"], sp["<|file_sep|>"])

@@ -6,6 +6,9 @@ llama.cpp's. Q/K rows need no permutation: train.py's RoPE already rotates
 adjacent pairs, GGUF's llama order.
 
 usage: export.py --ckpt OUT/ckpt.pt --vocab vocab.gguf --out model.gguf [--type f32|f16]
+                 [--template tools/chat_template.jinja]
+A checkpoint with YaRN RoPE scaling (grow.py --yarn-factor) gets llama.cpp's
+rope.scaling keys, and a context of original_context_length * factor.
 """
 import argparse
 import os
@@ -30,14 +33,22 @@ def load_model(ckpt):
     return m, ck["config"], ck["step"]
 
 
-def export(ckpt, vocab, out, ftype="f16", name="wafer-emb"):
+def export(ckpt, vocab, out, ftype="f16", name="wafer-emb", template=None):
     model, c, step = load_model(ckpt)
     v = gguf_py.read_gguf(vocab)
     w = gguf_py.GGUFWriter(out)
     w.add_kv("general.architecture", "llama")
     w.add_kv("general.name", name)
     w.add_kv("general.file_type", 0 if ftype == "f32" else 1, gguf_py.UINT32)
-    w.add_kv("llama.context_length", c["ctx"], gguf_py.UINT32)
+    rs = c.get("rope_scaling")
+    # with YaRN the model's context is the original one times the factor, as
+    # Hugging Face's converter writes it for llama.cpp
+    n_ctx = int(rs["orig_ctx"] * rs["factor"]) if rs else c["ctx"]
+    w.add_kv("llama.context_length", n_ctx, gguf_py.UINT32)
+    if rs:
+        w.add_kv("llama.rope.scaling.type", rs["type"])
+        w.add_kv("llama.rope.scaling.factor", float(rs["factor"]), gguf_py.FLOAT32)
+        w.add_kv("llama.rope.scaling.original_context_length", int(rs["orig_ctx"]), gguf_py.UINT32)
     w.add_kv("llama.embedding_length", c["dim"], gguf_py.UINT32)
     w.add_kv("llama.block_count", c["layers"], gguf_py.UINT32)
     w.add_kv("llama.feed_forward_length", c["ff"], gguf_py.UINT32)
@@ -48,9 +59,12 @@ def export(ckpt, vocab, out, ftype="f16", name="wafer-emb"):
     w.add_kv("llama.rope.freq_base", c["rope_base"], gguf_py.FLOAT32)
     w.add_kv("llama.vocab_size", c["vocab"], gguf_py.UINT32)
     for k, val in v.kv.items():
-        if k.startswith("tokenizer."):
+        if k.startswith("tokenizer.") and k != "tokenizer.chat_template":
             vt = v.kv_types[k]
             w.add_kv(k, val, vt, v.arr_types.get(k) if vt == gguf_py.ARRAY else None)
+    if template:
+        with open(template, encoding="utf-8") as f:
+            w.add_kv("tokenizer.chat_template", f.read())
     if len(v.kv["tokenizer.ggml.tokens"]) != c["vocab"]:
         raise ValueError("vocabulary has %d tokens, model %d" % (len(v.kv["tokenizer.ggml.tokens"]), c["vocab"]))
 
@@ -92,8 +106,9 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--type", choices=["f32", "f16"], default="f16")
     ap.add_argument("--name", default="wafer-emb")
+    ap.add_argument("--template", help="chat template (Jinja) to write as tokenizer.chat_template")
     a = ap.parse_args()
-    n, step = export(a.ckpt, a.vocab, a.out, a.type, a.name)
+    n, step = export(a.ckpt, a.vocab, a.out, a.type, a.name, a.template)
     print("export: step %d -> %s (%.1f MB, %s)" % (step, a.out, n / 1e6, a.type))
 
 

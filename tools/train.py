@@ -56,10 +56,33 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
-def rope_tables(ctx, head_dim, base):
-    inv = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (hd/2,)
-    ang = torch.arange(ctx, dtype=torch.float64)[:, None] * inv[None, :]           # (T, hd/2)
-    return torch.cos(ang).float(), torch.sin(ang).float()
+def rope_freqs(head_dim, base, scaling=None):
+    """Per-pair angle rates and the cos/sin scale, as src/model/rope.c computes
+    them: plain RoPE, or YaRN (llama.cpp's ggml rope): pairs whose wavelength
+    fits the original context many times keep their rate, long ones are
+    interpolated by the factor, a ramp in between; cos/sin scaled by
+    mscale = attn_factor * (1 + 0.1 ln factor)."""
+    nd = head_dim
+    inv = base ** (-torch.arange(0, nd, 2, dtype=torch.float64) / nd)     # (nd/2,)
+    if not scaling or scaling.get("type") != "yarn" or scaling["factor"] == 1:
+        return inv, 1.0
+    f, orig = float(scaling["factor"]), int(scaling["orig_ctx"])
+
+    def corr(b):
+        return nd * math.log(orig / (b * 2 * math.pi)) / (2 * math.log(base))
+    low = max(0.0, math.floor(corr(scaling["beta_fast"])))
+    high = min(nd - 1.0, math.ceil(corr(scaling["beta_slow"])))
+    i = torch.arange(nd // 2, dtype=torch.float64)
+    y = ((i - low) / max(0.001, high - low)).clamp(0, 1)
+    mix = 1 - y                                   # 1: keep the rate, 0: interpolate
+    th = inv / f * (1 - mix) + inv * mix
+    return th, scaling.get("attn_factor", 1.0) * (1 + 0.1 * math.log(f))
+
+
+def rope_tables(ctx, head_dim, base, scaling=None):
+    th, mscale = rope_freqs(head_dim, base, scaling)
+    ang = torch.arange(ctx, dtype=torch.float64)[:, None] * th[None, :]   # (T, hd/2)
+    return (torch.cos(ang) * mscale).float(), (torch.sin(ang) * mscale).float()
 
 
 def apply_rope(x, cos, sin):
@@ -68,6 +91,24 @@ def apply_rope(x, cos, sin):
     y0 = x0 * cos - x1 * sin
     y1 = x0 * sin + x1 * cos
     return torch.stack((y0, y1), dim=-1).flatten(-2)
+
+
+def causal_attention(q, k, v, scale, block=256):
+    """softmax(q k^T * scale, causal) v. Long rows go by blocks of queries, each
+    against the keys up to its end: half the work of the full square and no
+    T x T score matrix at once."""
+    T = q.shape[2]
+    if T <= block:
+        att = (q @ k.transpose(-2, -1)) * scale
+        mask = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
+        return torch.softmax(att.masked_fill(mask, float("-inf")), dim=-1) @ v
+    outs = []
+    for s in range(0, T, block):
+        e = min(T, s + block)
+        att = (q[:, :, s:e] @ k[:, :, :e].transpose(-2, -1)) * scale       # (B, H, e-s, e)
+        mask = torch.ones(e - s, e, dtype=torch.bool, device=q.device).triu(s + 1)
+        outs.append(torch.softmax(att.masked_fill(mask, float("-inf")), dim=-1) @ v[:, :, :e])
+    return torch.cat(outs, dim=2)
 
 
 class Block(nn.Module):
@@ -95,9 +136,7 @@ class Block(nn.Module):
         rep = self.h // self.kvh
         k = k.repeat_interleave(rep, dim=1)
         v = v.repeat_interleave(rep, dim=1)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(self.hd)           # (B, H, T, T)
-        mask = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
-        a = torch.softmax(att.masked_fill(mask, float("-inf")), dim=-1) @ v  # (B, H, T, hd)
+        a = causal_attention(q, k, v, 1.0 / math.sqrt(self.hd))            # (B, H, T, hd)
         x = x + self.wo(a.transpose(1, 2).reshape(B, T, -1))
         h = self.ffn_norm(x)
         return x + self.w_down(F.silu(self.w_gate(h)) * self.w_up(h))
@@ -111,9 +150,7 @@ class Llama(nn.Module):
         self.blocks = nn.ModuleList(Block(c) for _ in range(c["layers"]))
         self.norm = RMSNorm(c["dim"], c["eps"])
         self.out = nn.Linear(c["dim"], c["vocab"], bias=False)
-        cos, sin = rope_tables(c["ctx"], c["dim"] // c["heads"], c["rope_base"])
-        self.register_buffer("cos", cos, persistent=False)
-        self.register_buffer("sin", sin, persistent=False)
+        self.rope_len = 0
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(m.weight, std=0.02)
@@ -122,6 +159,11 @@ class Llama(nn.Module):
         """idx: (B, T) token ids -> logits (B, T, vocab)."""
         T = idx.shape[1]
         x = self.tok(idx)
+        if T > self.rope_len:      # tables grow to the longest row seen
+            c = self.c
+            self.cos, self.sin = rope_tables(max(T, c["ctx"]), c["dim"] // c["heads"], c["rope_base"],
+                                             c.get("rope_scaling"))
+            self.rope_len = self.cos.shape[0]
         cos, sin = self.cos[:T], self.sin[:T]
         for b in self.blocks:
             x = b(x, cos, sin)
@@ -231,6 +273,58 @@ def copy_loss(model, data, ctx, n=8):
     return nll[:, half - 1:].mean().item(), nll[:, :half - 1].mean().item()
 
 
+def chat_batch(chat, rows, length, rng):
+    """Rows packed with whole chat examples from a random one on (build_data.py
+    --chat): x, and y = -100 where the token is not part of an assistant turn."""
+    tok, mask, idx = chat
+    xs, ys = [], []
+    for _ in range(rows):
+        e = rng.randrange(len(idx) - 1)
+        t, m = [], []
+        while len(t) < length + 1:
+            a, b = idx[e], idx[e + 1]
+            t += tok[a:b].tolist()
+            m += mask[a:b].tolist()
+            e = (e + 1) % (len(idx) - 1)
+        t, m = t[:length + 1], m[:length + 1]
+        xs.append(torch.tensor(t[:-1]))
+        ys.append(torch.tensor([v if k else -100 for v, k in zip(t[1:], m[1:])]))
+    return torch.stack(xs), torch.stack(ys)
+
+
+def long_batch(data, starts, rows, length, rng):
+    """Rows of length tokens of the code stream that begin at a document start."""
+    xs, ys = [], []
+    for _ in range(rows):
+        i = starts[rng.randrange(len(starts))]
+        i = min(i, len(data) - length - 2)
+        xs.append(torch.from_numpy(data[i:i + length]))
+        ys.append(torch.from_numpy(data[i + 1:i + length + 1]))
+    return torch.stack(xs), torch.stack(ys)
+
+
+@torch.no_grad()
+def long_eval(model, data, starts, length, n=2):
+    """Mean loss of the tokens past length/2 in rows of length tokens, and of
+    the same tokens read in rows of length/8 (does far context help?)."""
+    model.eval()
+    far, near = [], []
+    k = length // 8
+    for j in range(n):
+        i = min(starts[(j * 7919) % len(starts)], len(data) - length - 2)
+        x = torch.from_numpy(data[i:i + length + 1])[None]
+        lp = F.log_softmax(model(x[:, :-1]), dim=-1).gather(-1, x[:, 1:, None])[0, :, 0]
+        far.append(-lp[length // 2:].mean().item())
+        nl = []
+        for s0 in range(length // 2, length, k):
+            xx = x[:, s0:s0 + k + 1]
+            l2 = F.log_softmax(model(xx[:, :-1]), dim=-1).gather(-1, xx[:, 1:, None])[0, :, 0]
+            nl.append(-l2.mean().item())
+        near.append(sum(nl) / len(nl))
+    model.train()
+    return sum(far) / n, sum(near) / n
+
+
 def save_ckpt(path, model, opt, step, cfg, gen):
     tmp = path + ".tmp"
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg,
@@ -267,6 +361,12 @@ def main():
                     help="longest code window in a copy pair (0: copy-len / 2 - 1)")
     ap.add_argument("--copy-edit", type=float, default=0.0,
                     help="probability that a code copy pair is in the edit format")
+    ap.add_argument("--chat", help="folder with chat.bin / chat.mask / chat.idx (build_data.py --chat)")
+    ap.add_argument("--chat-rows", type=int, default=0, help="chat rows per step")
+    ap.add_argument("--chat-len", type=int, default=1024)
+    ap.add_argument("--long-rows", type=int, default=0, help="long code rows per step")
+    ap.add_argument("--long-len", type=int, default=4096)
+    ap.add_argument("--long-every", type=int, default=1, help="long rows on every Nth step")
     ap.add_argument("--stop-after", type=int, default=0,
                     help="stop after this step although the schedule runs to --steps")
     a = ap.parse_args()
@@ -326,6 +426,18 @@ def main():
         g = gguf_py.read_gguf(info["vocab"])
         names = list(g.kv["tokenizer.ggml.tokens"])
         sep, eot = names.index("<|file_sep|>"), names.index("<|endoftext|>")
+    chat = None
+    if a.chat_rows > 0:
+        with open(os.path.join(a.chat, "chat.json")) as f:
+            cinfo = json.load(f)
+        chat = (load_tokens(os.path.join(a.chat, "chat.bin"), cinfo["dtype"]),
+                np.fromfile(os.path.join(a.chat, "chat.mask"), dtype=np.uint8),
+                np.fromfile(os.path.join(a.chat, "chat.idx"), dtype="<i8"))
+        print("train: %d chat examples, %d tokens" % (len(chat[2]) - 1, len(chat[0])))
+    eot_id = int(info.get("eot", -1))
+    starts = (np.nonzero(train == eot_id)[0] + 1).tolist() if eot_id >= 0 else [0]
+    hstarts = (np.nonzero(held == eot_id)[0] + 1).tolist() if eot_id >= 0 else [0]
+    hstarts = [0] + [i for i in hstarts if i < len(held) - a.long_len - 2]
     crng = random.Random(a.seed * 7919 + step)   # the copy rows of a resumed run differ; fine
     t0, tok_seen = time.time(), 0
     end = min(a.steps, a.stop_after) if a.stop_after > 0 else a.steps
@@ -337,12 +449,21 @@ def main():
         if a.copy_rows > 0:
             cx, cy = copy_batch(train, a.copy_rows, a.copy_len, cmax, sep, eot, a.copy_edit, cfg["vocab"], crng)
             loss = loss + F.cross_entropy(model(cx).flatten(0, 1), cy.flatten(), ignore_index=-100)
+        n_chat = n_long = 0
+        if chat is not None:
+            hx, hy = chat_batch(chat, a.chat_rows, a.chat_len, crng)
+            loss = loss + F.cross_entropy(model(hx).flatten(0, 1), hy.flatten(), ignore_index=-100)
+            n_chat = hx.numel()
+        if a.long_rows > 0 and step % a.long_every == 0:
+            lx, ly = long_batch(train, starts, a.long_rows, a.long_len, crng)
+            loss = loss + F.cross_entropy(model(lx).flatten(0, 1), ly.flatten())
+            n_long = lx.numel()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        tok_seen += x.numel() + (cx.numel() if a.copy_rows > 0 else 0)
+        tok_seen += x.numel() + (cx.numel() if a.copy_rows > 0 else 0) + n_chat + n_long
         last = step == end
         if step % a.log_every == 0 or last:
             dt = time.time() - t0
@@ -353,6 +474,10 @@ def main():
             c2, c1 = copy_loss(model, held, ctx)
             print("step %d held-out loss %.4f (ppl %.2f) copy loss %.4f (first occurrence %.4f)"
                   % (step, hl, math.exp(hl), c2, c1), flush=True)
+            if a.long_rows > 0:
+                far, near = long_eval(model, held, hstarts, a.long_len)
+                print("step %d long rows of %d: loss past the middle %.4f in one row, %.4f in rows of %d"
+                      % (step, a.long_len, far, near, a.long_len // 8), flush=True)
             save_ckpt(ckpt_path, model, opt, step, cfg, gen)
 
 

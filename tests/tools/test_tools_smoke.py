@@ -196,8 +196,76 @@ def main():
             check(ok, "llama.cpp loads the f16 export: worst |llama.cpp - wafer| = %.2e (tol %.0e)" % (worst_lc, TOL_LC))
     else:
         print("llama.cpp: node or tests/node/node_modules/node-llama-cpp absent: not checked")
+    v2_stage(tmp, c, gg)
     shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(T.summary("test_tools_smoke"))
+
+
+def v2_stage(tmp, c, gg):
+    """The v2 tools (tools/pipeline-v2.sh) on the smoke model: grow.py adds the
+    chat tokens and YaRN, chat_data.py + build_data.py --chat make masked chat
+    rows, train.py trains on chat and long rows, export.py writes YaRN keys and
+    the chat template; wafer reads it as torch computes it."""
+    import numpy as np
+    import train as tr_mod
+    import export as ex_mod
+    # blocked causal attention (long rows) equals the plain one
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(1, 2, 600, 16, generator=g) for _ in range(3))
+    a1 = tr_mod.causal_attention(q, k, v, 0.25, block=128)
+    a2 = tr_mod.causal_attention(q, k, v, 0.25, block=1024)
+    check(float((a1 - a2).abs().max()) < 1e-5, "blocked causal attention = plain (%.1e)" % float((a1 - a2).abs().max()))
+    vocab2, init = os.path.join(tmp, "vocab2.gguf"), os.path.join(tmp, "init", "ckpt.pt")
+    out = run(PY, os.path.join(TOOLS, "grow.py"), "--gguf", gg, "--vocab-out", vocab2, "--ckpt-out", init,
+              "--ctx", "64", "--yarn-factor", "8", "--yarn-orig", "64")
+    sp = json.loads(run(WAFER, "tokenize", "-m", vocab2, "--parse-special", "--json", "-p", "<|im_start|><|im_end|>"))
+    check(sp == [512, 513], "grow.py appends <|im_start|> <|im_end|> as 512, 513: %s" % sp)
+    chat, d2 = os.path.join(tmp, "chat.jsonl"), os.path.join(tmp, "data2")
+    run(PY, os.path.join(TOOLS, "chat_data.py"), "--corpus", c, "--out", chat, "--n", "40", "--seed", "3")
+    tpl = os.path.join(TOOLS, "chat_template.jinja")
+    run(PY, os.path.join(TOOLS, "build_data.py"), "--wafer", WAFER, "--vocab", vocab2, "--corpus", c, "--out", d2,
+        "--fast", "--repeats", "1")
+    run(PY, os.path.join(TOOLS, "build_data.py"), "--wafer", WAFER, "--vocab", vocab2, "--corpus", c, "--out", d2,
+        "--chat", chat, "--template", tpl, "--chat-max", "4096")
+    info = json.load(open(os.path.join(d2, "chat.json")))
+    toks = np.fromfile(os.path.join(d2, "chat.bin"), dtype="<u2")
+    mask = np.fromfile(os.path.join(d2, "chat.mask"), dtype=np.uint8)
+    idx = np.fromfile(os.path.join(d2, "chat.idx"), dtype="<i8")
+    # the scored tokens of the first example are its assistant turns and their <|im_end|>
+    convs = [json.loads(l) for l in open(chat)]
+    i0 = next(i for i, cv in enumerate(convs) if cv["kind"] != "tool")
+    first = convs[i0]
+    a, b = int(idx[i0]), int(idx[i0 + 1])
+    scored = [int(t) for t, m in zip(toks[a:b], mask[a:b]) if m]
+    txt = T.wafer("detokenize", "-m", vocab2, *scored)[1].decode("utf-8", "replace")
+    want = "".join(m["content"] + "<|im_end|>" for m in first["messages"] if m["role"] == "assistant")
+    check(len(toks) == len(mask) == int(idx[-1]) and info["examples"] == len(idx) - 1 == len(convs) and txt == want,
+          "chat rows: %d examples %s, the scored text of a %s example = its assistant turns"
+          % (info["examples"], info["kinds"], first["kind"]))
+    m3 = os.path.join(tmp, "model-v2")
+    out = run(PY, os.path.join(TOOLS, "train.py"), "--data", d2, "--chat", d2, "--out", m3, "--init", init,
+              "--batch", "1", "--chat-rows", "2", "--chat-len", "128", "--long-rows", "1", "--long-len", "300",
+              "--steps", "3", "--ckpt-every", "3", "--log-every", "1", "--warmup", "1", "--eval-batches", "1")
+    check("chat examples" in out and "long rows of 300" in out, "v2 fine-tune: chat and long rows")
+    gg2 = os.path.join(tmp, "model-v2.gguf")
+    run(PY, os.path.join(TOOLS, "export.py"), "--ckpt", os.path.join(m3, "ckpt.pt"), "--vocab", vocab2,
+        "--out", gg2, "--type", "f32", "--template", tpl)
+    info_out = run(WAFER, "info", "-m", gg2)
+    check("YaRN x8 from 64" in info_out and "512 tokens (training)" in info_out, "export: YaRN x8 over 64, context 512")
+    model, cfg, step = ex_mod.load_model(os.path.join(m3, "ckpt.pt"))
+    seq = [int(t) for t in np.fromfile(os.path.join(d2, "heldout.bin"), dtype="<u2")[:400]]
+    ref = ex_mod.torch_logprobs(model, seq)
+    js = json.loads(run(WAFER, "score", "-m", gg2, "--kv", "f32", "-t", "2", "--json", "--ids", " ".join(map(str, seq))))
+    got = [p["next_logprob"] for p in js["positions"][:len(seq) - 1]]
+    worst = max(abs(x - y) for x, y in zip(ref, got))
+    check(len(got) == len(ref) and worst < TOL, "YaRN model, %d positions (6x the original context): worst "
+          "|wafer - torch| = %.2e (tol %.0e)" % (len(ref), worst, TOL))
+    mf = os.path.join(tmp, "m.json")
+    with open(mf, "w") as f:
+        json.dump([{"role": "user", "content": "hi"}], f)
+    r = T.run([WAFER, "template", "-m", gg2, "--messages", mf])
+    check(r.returncode == 0 and r.stdout.endswith(b"<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"),
+          "the export carries the chat template: %r" % r.stdout[-80:])
 
 
 if __name__ == "__main__":
