@@ -187,8 +187,36 @@ def render_chat(tpl, conv):
     return segs
 
 
+def novel_tokens(src, ans, k=4, reach=96):
+    """For each answer token, whether it is not a copy of the prompt src: a
+    copy pointer walks src from where the answer's first k tokens occur; on a
+    mismatch the token is novel and the pointer moves to the next place
+    (within reach) where the following k answer tokens occur."""
+    j = None
+    for n in range(min(k, len(ans)), 0, -1):     # where the copy starts (an edit answer: at the fence)
+        j = next((i for i in range(len(src) - n + 1) if src[i:i + n] == ans[:n]), None)
+        if j is not None:
+            break
+    if j is None:
+        return [True] * len(ans)
+    out = []
+    for i, t in enumerate(ans):
+        if j < len(src) and src[j] == t:
+            out.append(False)
+            j += 1
+            continue
+        out.append(True)
+        nxt = ans[i + 1:i + 1 + k]
+        for jj in range(j, min(len(src) - len(nxt) + 1, j + reach)):
+            if src[jj:jj + len(nxt)] == nxt:
+                j = jj
+                break
+    return out
+
+
 def build_chat(a, tok):
-    """OUT/chat.bin (tokens), chat.mask (1 byte per token: scored), chat.idx
+    """OUT/chat.bin (tokens), chat.mask (1 byte per token: its loss weight, 0
+    for tokens not scored), chat.idx
     (int64 start of every example, then the end) from a chat_data.py file."""
     import jinja2
     env = jinja2.Environment()
@@ -223,8 +251,16 @@ def build_chat(a, tok):
         for c, ss in zip(batch, segs):
             ex_ids, ex_mask = [], []
             for (_, scored) in ss:
+                w = [0] * len(parts[k])
+                if scored:
+                    w = [1] * len(parts[k])
+                    if a.novel_weight > 1 and c["kind"] == "edit":
+                        # the tokens an edit answer does not copy from the prompt (the
+                        # change itself) weigh more: copying is most of the answer
+                        # and alone never teaches the edit
+                        w = [a.novel_weight if nv else 1 for nv in novel_tokens(ex_ids, parts[k])]
                 ex_ids += parts[k]
-                ex_mask += [1 if scored else 0] * len(parts[k])
+                ex_mask += w
                 k += 1
             # the conversation's trailing newline (after the last <|im_end|>) closes the example
             ex_ids.append(tok.encode("\n")[0])
@@ -242,7 +278,7 @@ def build_chat(a, tok):
     np.asarray(mask, dtype=np.uint8).tofile(os.path.join(a.out, "chat.mask"))
     np.asarray(idx, dtype="<i8").tofile(os.path.join(a.out, "chat.idx"))
     info = {"dtype": np.dtype(dtype).name, "examples": len(idx) - 1, "tokens": len(ids),
-            "scored": int(sum(mask)), "kinds": kinds, "max_tokens": a.chat_max, "template": os.path.abspath(a.template)}
+            "scored": int(sum(1 for m in mask if m)), "novel": int(sum(1 for m in mask if m > 1)), "kinds": kinds, "max_tokens": a.chat_max, "template": os.path.abspath(a.template)}
     with open(os.path.join(a.out, "chat.json"), "w") as f:
         json.dump(info, f, indent=1)
     print("build_data: chat: %s" % info)
@@ -310,6 +346,8 @@ def main():
     ap.add_argument("--chat", help="chat_data.py conversations: write OUT/chat.* instead of the code stream")
     ap.add_argument("--template", help="with --chat: the chat template (Jinja) to render them with")
     ap.add_argument("--chat-max", type=int, default=1024, help="with --chat: drop longer examples")
+    ap.add_argument("--novel-weight", type=int, default=1,
+                    help="with --chat: loss weight of edit-answer tokens not copied from the prompt (1..255)")
     ap.add_argument("--fast", action="store_true",
                     help="code stream without raw edit examples, tokenized in batches (v2 data)")
     a = ap.parse_args()

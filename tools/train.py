@@ -275,9 +275,10 @@ def copy_loss(model, data, ctx, n=8):
 
 def chat_batch(chat, rows, length, rng):
     """Rows packed with whole chat examples from a random one on (build_data.py
-    --chat): x, and y = -100 where the token is not part of an assistant turn."""
+    --chat): x, y = -100 where the token is not part of an assistant turn, and
+    the per-token loss weights (chat.mask)."""
     tok, mask, idx = chat
-    xs, ys = [], []
+    xs, ys, ws = [], [], []
     for _ in range(rows):
         e = rng.randrange(len(idx) - 1)
         t, m = [], []
@@ -289,7 +290,8 @@ def chat_batch(chat, rows, length, rng):
         t, m = t[:length + 1], m[:length + 1]
         xs.append(torch.tensor(t[:-1]))
         ys.append(torch.tensor([v if k else -100 for v, k in zip(t[1:], m[1:])]))
-    return torch.stack(xs), torch.stack(ys)
+        ws.append(torch.tensor(m[1:], dtype=torch.float32))
+    return torch.stack(xs), torch.stack(ys), torch.stack(ws)
 
 
 def long_batch(data, starts, rows, length, rng):
@@ -451,8 +453,9 @@ def main():
             loss = loss + F.cross_entropy(model(cx).flatten(0, 1), cy.flatten(), ignore_index=-100)
         n_chat = n_long = 0
         if chat is not None:
-            hx, hy = chat_batch(chat, a.chat_rows, a.chat_len, crng)
-            loss = loss + F.cross_entropy(model(hx).flatten(0, 1), hy.flatten(), ignore_index=-100)
+            hx, hy, hw = chat_batch(chat, a.chat_rows, a.chat_len, crng)
+            ce = F.cross_entropy(model(hx).flatten(0, 1), hy.flatten(), ignore_index=-100, reduction="none")
+            loss = loss + (ce * hw.flatten()).sum() / hw.sum().clamp(min=1)
             n_chat = hx.numel()
         if a.long_rows > 0 and step % a.long_every == 0:
             lx, ly = long_batch(train, starts, a.long_rows, a.long_len, crng)

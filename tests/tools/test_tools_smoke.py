@@ -226,7 +226,7 @@ def v2_stage(tmp, c, gg):
     run(PY, os.path.join(TOOLS, "build_data.py"), "--wafer", WAFER, "--vocab", vocab2, "--corpus", c, "--out", d2,
         "--fast", "--repeats", "1")
     run(PY, os.path.join(TOOLS, "build_data.py"), "--wafer", WAFER, "--vocab", vocab2, "--corpus", c, "--out", d2,
-        "--chat", chat, "--template", tpl, "--chat-max", "4096")
+        "--chat", chat, "--template", tpl, "--chat-max", "4096", "--novel-weight", "5")
     info = json.load(open(os.path.join(d2, "chat.json")))
     toks = np.fromfile(os.path.join(d2, "chat.bin"), dtype="<u2")
     mask = np.fromfile(os.path.join(d2, "chat.mask"), dtype=np.uint8)
@@ -239,6 +239,15 @@ def v2_stage(tmp, c, gg):
     scored = [int(t) for t, m in zip(toks[a:b], mask[a:b]) if m]
     txt = T.wafer("detokenize", "-m", vocab2, *scored)[1].decode("utf-8", "replace")
     want = "".join(m["content"] + "<|im_end|>" for m in first["messages"] if m["role"] == "assistant")
+    # an edit answer's tokens that are not copied from the prompt weigh 5: a rename's new name is among them
+    ie = next(i for i, cv in enumerate(convs) if cv["kind"] == "edit" and cv["messages"][1]["content"].startswith(
+        ("rename", "Rename")))
+    new_name = convs[ie]["messages"][1]["content"].split("\n")[0].split(" to ")[-1].strip("`")
+    heavy = [int(t) for t, m in zip(toks[idx[ie]:idx[ie + 1]], mask[idx[ie]:idx[ie + 1]]) if m == 5]
+    pieces = [T.wafer("detokenize", "-m", vocab2, t)[1].decode("utf-8", "replace").strip() for t in heavy[:40]]
+    heavy_txt = "".join(pieces)
+    check(any(p and p in new_name for p in pieces) and set(np.unique(mask).tolist()) <= {0, 1, 5},
+          "novel tokens of a rename to %s weigh 5: %r" % (new_name, heavy_txt[:80]))
     check(len(toks) == len(mask) == int(idx[-1]) and info["examples"] == len(idx) - 1 == len(convs) and txt == want,
           "chat rows: %d examples %s, the scored text of a %s example = its assistant turns"
           % (info["examples"], info["kinds"], first["kind"]))
