@@ -93,7 +93,7 @@ try {
   ok('page loads, /props read', await main.locator('.model').textContent());
   await main.click('.server-panel summary');
   const panel = await waitFor(async () => { const t = await main.locator('.server-panel dl').innerText(); return /slots busy\s+0 of 2/.test(t) && t; }, 5000, 'the server panel');
-  check(/context per slot\s+512/.test(panel) && /queue depth\s+0/.test(panel), 'server panel: ' + panel);
+  check(/context per slot\s+16384/.test(panel) && /queue depth\s+0/.test(panel), 'server panel: ' + panel);
   await main.click('.server-panel summary');
   ok('server panel: model, context per slot, slots busy, queue depth');
   await main.click('button:has-text("Settings")');
@@ -226,7 +226,7 @@ try {
   // ---- 6. too long a prompt: a clear message, nothing lost ---------------
   await main.click('#tab-chat');
   await main.click('button:has-text("New chat")');
-  const long = Array.from({ length: 900 }, (_, i) => 'word' + i).join(' ');
+  const long = Array.from({ length: 9000 }, (_, i) => 'word' + i).join(' ');  // past the 16,384-token context
   await send(main, long);
   const e1 = await waitFor(async () => { const a = await lastAnswer(main); return a && a.error; }, 5000, 'the context error');
   check(/Too long/.test(e1), 'unclear error: ' + e1);
