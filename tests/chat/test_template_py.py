@@ -426,9 +426,24 @@ def main():
         fuzz(tmp, "expressions", 600, 2)
 
         # usage errors and bad input
-        # without -m and --chat-template the default (embedded) model is used;
-        # it has no chat template, which must be said, not guessed
-        rc, _, err = run_wafer(["--messages", mfiles["user-only"]])
+        # without -m and --chat-template the default (embedded) model is used,
+        # with its own template
+        rc, out, err = run_wafer(["--messages", mfiles["user-only"]])
+        if rc != 0 or not out.startswith(b"<|im_start|>system\n"):
+            T.fail("no arguments: expected the embedded model's template, got %d %r" % (rc, out[:60]))
+        # a model without a chat template: said, not guessed
+        import gguf_py
+        src = gguf_py.read_gguf(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                             "models", "wafer-embedded.gguf"))
+        bare = os.path.join(tmp, "no-template.gguf")
+        w = gguf_py.GGUFWriter(bare)
+        w.add_kv("general.architecture", "llama")
+        for k, v in src.kv.items():
+            if k.startswith("tokenizer.") and k != "tokenizer.chat_template":
+                vt = src.kv_types[k]
+                w.add_kv(k, v, vt, src.arr_types.get(k) if vt == gguf_py.ARRAY else None)
+        w.write()
+        rc, _, err = run_wafer(["-m", bare, "--messages", mfiles["user-only"]])
         if rc == 0 or "chat_template" not in str(err):
             T.fail("no template: expected an error naming the missing chat template, got %d" % rc)
         bad = os.path.join(tmp, "bad.json")
