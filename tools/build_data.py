@@ -137,19 +137,26 @@ def edit_add_line(rng, text):
 EDITS = [edit_rename, edit_literal, edit_add_line]
 
 
+def fim_split(rng, text, fim_chars):
+    """(prefix, suffix, middle) of a FIM example: text, or a window of
+    fim_chars starting at a line (so the example fits the context), cut at
+    two random characters."""
+    span = text
+    if fim_chars and len(text) > fim_chars:
+        s = rng.randrange(0, len(text) - fim_chars)
+        nl = text.rfind("\n", 0, s)
+        s = nl + 1 if nl >= 0 else 0
+        span = text[s:s + fim_chars]
+    i, j = sorted(rng.sample(range(1, len(span)), 2))
+    return span[:i], span[j:], span[i:j]
+
+
 def add_examples(a, rng, tok, text, ids, n, special):
     """Append at most one FIM and one edit example drawn from text to ids."""
     eot, fp, fs, fm, sep = special
     if rng.random() < a.fim and len(text) > 20:
-        span = text
-        if a.fim_chars and len(text) > a.fim_chars:   # a local window, so the example fits the context
-            s = rng.randrange(0, len(text) - a.fim_chars)
-            nl = text.rfind("\n", 0, s)
-            s = nl + 1 if nl >= 0 else 0
-            span = text[s:s + a.fim_chars]
-        i, j = sorted(rng.sample(range(1, len(span)), 2))
-        ids += ([fp] + tok.encode(span[:i]) + [fs] + tok.encode(span[j:]) + [fm]
-                + tok.encode(span[i:j]) + [eot])
+        pre, suf, mid = fim_split(rng, text, a.fim_chars)
+        ids += [fp] + tok.encode(pre) + [fs] + tok.encode(suf) + [fm] + tok.encode(mid) + [eot]
         n["fim"] += 1
     if rng.random() < a.edit:
         s = rng.randrange(0, max(1, len(text) - a.edit_chars))
@@ -306,15 +313,8 @@ def build_code_fast(a, tok):
             n["plain"] += 1
             for _ in range(a.repeats if split == "train" else 0):
                 if rng.random() < a.fim and len(text) > 20:
-                    span = text
-                    if a.fim_chars and len(text) > a.fim_chars:
-                        s0 = rng.randrange(0, len(text) - a.fim_chars)
-                        nl = text.rfind("\n", 0, s0)
-                        s0 = nl + 1 if nl >= 0 else 0
-                        span = text[s0:s0 + a.fim_chars]
-                    i, j = sorted(rng.sample(range(1, len(span)), 2))
-                    docs.append("<|fim_prefix|>" + span[:i] + "<|fim_suffix|>" + span[j:] + "<|fim_middle|>"
-                                + span[i:j] + "<|endoftext|>")
+                    pre, suf, mid = fim_split(rng, text, a.fim_chars)
+                    docs.append("<|fim_prefix|>" + pre + "<|fim_suffix|>" + suf + "<|fim_middle|>" + mid + "<|endoftext|>")
                     n["fim"] += 1
         ids = []
         for b0 in range(0, len(docs), 100):

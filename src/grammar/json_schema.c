@@ -247,10 +247,9 @@ void wf_gbnf_same_len(wf_buf *o, const char *lo, const char *hi, size_t n) {
     }
 }
 
-/* Non-negative integers a..b (b < 10^16), no leading zeros, as alternatives. */
-static void pos_range(wf_buf *o, int64_t a, int64_t b, int *alts) {
+void wf_gbnf_int_range(wf_buf *o, int64_t a, int64_t b, int max_len, int frac_digits, int *alts) {
     int64_t p10 = 1;
-    for (int d = 1; d <= 16; d++, p10 *= 10) {
+    for (int d = 1; d <= max_len && a <= b; d++, p10 *= 10) { /* by length: each length is one same_len run */
         int64_t lo = d == 1 ? 0 : p10, hi = p10 * 10 - 1;
         if (lo < a) lo = a;
         if (hi > b) hi = b;
@@ -262,7 +261,13 @@ static void pos_range(wf_buf *o, int64_t a, int64_t b, int *alts) {
         wf_buf_str(o, "(");
         wf_gbnf_same_len(o, ls, hs, strlen(ls));
         wf_buf_str(o, ")");
+        if (d < frac_digits) wf_buf_printf(o, " (\".\" [0-9]{1,%d})?", frac_digits - d);
     }
+}
+
+/* Non-negative integers a..b (b < 10^16), no leading zeros, as alternatives. */
+static void pos_range(wf_buf *o, int64_t a, int64_t b, int *alts) {
+    wf_gbnf_int_range(o, a, b, 16, 0, alts);
 }
 
 static bool get_bound(conv *c, json_t *s, const char *key, bool lower, const char *path, bool *has, int64_t *v) {

@@ -20,6 +20,12 @@ bool wf_regex_to_gbnf(const char *re, size_t n, wf_buf *out, char *msg, size_t m
 /* The decimal numbers from digit string lo to hi, both n digits (n < 24). */
 void wf_gbnf_same_len(wf_buf *o, const char *lo, const char *hi, size_t n);
 
+/* The integers a..b (0 <= a, at most max_len digits, no leading zeros) as
+ * alternatives, " | " between them, counted in *alts. With frac_digits > 0 an
+ * integer part of d < frac_digits digits may be followed by "." and up to
+ * frac_digits - d digits. */
+void wf_gbnf_int_range(wf_buf *o, int64_t a, int64_t b, int max_len, int frac_digits, int *alts);
+
 typedef struct json_t json_t;
 
 /* The schema a local reference "#/a/b" (JSON pointer, ~0 ~1) points to in

@@ -128,21 +128,7 @@ static void urange(wf_buf *o, const dec *L, bool lx, const dec *H, bool hx, int 
     }
     at_int(o, L->ip, L->fr, lx, NULL, false, alts);
     int64_t a = L->ip + 1, b = H ? H->ip - 1 : top;
-    int64_t p10 = 1;
-    for (int d = 1; d <= MAX_DIGITS && a <= b; d++, p10 *= 10) { /* the integer parts in between, by length */
-        int64_t lo = d == 1 ? 0 : p10, hi = p10 * 10 - 1;
-        if (lo < a) lo = a;
-        if (hi > b) hi = b;
-        if (lo > hi) continue;
-        char ls[24], hs[24];
-        snprintf(ls, sizeof ls, "%lld", (long long)lo);
-        snprintf(hs, sizeof hs, "%lld", (long long)hi);
-        if ((*alts)++) wf_buf_str(o, " | ");
-        wf_buf_str(o, "(");
-        wf_gbnf_same_len(o, ls, hs, strlen(ls));
-        wf_buf_str(o, ")");
-        if (d < MAX_DIGITS) wf_buf_printf(o, " (\".\" [0-9]{1,%d})?", MAX_DIGITS - d);
-    }
+    wf_gbnf_int_range(o, a, b, MAX_DIGITS, MAX_DIGITS, alts); /* the integer parts in between, with fractions */
     if (H) at_int(o, H->ip, NULL, false, H->fr, hx, alts);
 }
 

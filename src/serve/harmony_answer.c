@@ -6,6 +6,7 @@
  * tool_calls JSON array, and the fallback for text that is not harmony
  * (all of it is content: nothing is lost). Pure (no I/O). */
 #include "serve/api.h"
+#include "base/common.h"
 #include "chat/harmony.h"
 
 #include <jansson.h>
@@ -27,14 +28,6 @@ static size_t hold_back(const char *t, size_t n) {
         }
     }
     return n;
-}
-
-static char *dup_n(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (!d) return NULL;
-    memcpy(d, s, n);
-    d[n] = 0;
-    return d;
 }
 
 static bool calls_json(wf_api_harmony *h, const char *id_prefix) {
@@ -79,8 +72,8 @@ bool wf_api_harmony_answer(const char *text, size_t n, bool final, bool closed, 
     if (st != WF_OK) { /* not harmony after all: the text is the content */
         if (parsed) wf_harmony_free(&o);
         h->raw = true;
-        h->reasoning = dup_n("", 0);
-        h->content = dup_n(text, use);
+        h->reasoning = wf_dup_bytes("", 0);
+        h->content = wf_dup_bytes(text, use);
         h->content_len = use;
         if (!h->reasoning || !h->content) ok = false;
         if (!ok) wf_api_harmony_free(h);

@@ -18,6 +18,7 @@
  * them as deltas. A block that is not a call (no string name, bad JSON) is
  * not a call: the answer is then content. Pure (no I/O). */
 #include "serve/api.h"
+#include "base/common.h"
 #include "base/buf.h"
 
 #include <jansson.h>
@@ -118,17 +119,9 @@ static void tc_parse_free(tc_parse *ps) {
     memset(ps, 0, sizeof *ps);
 }
 
-static char *tc_dup(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (!d) return NULL;
-    memcpy(d, s, n);
-    d[n] = 0;
-    return d;
-}
-
 static void tc_set_args(tc_parse *ps, tc_call *c, const char *s, size_t n) {
     free(c->args);
-    c->args = tc_dup(s, n);
+    c->args = wf_dup_bytes(s, n);
     c->args_len = n;
     if (!c->args) ps->oom = true;
 }
@@ -279,7 +272,7 @@ static const char *xml_call(tc_parse *ps, const char *p, const char *end) {
     const char *ne = find(p, end, ">");
     if (!ne) return NULL;
     tc_call *c = tc_add_call(ps);
-    if (!c || !(c->name = tc_dup(p + 10, (size_t)(ne - p - 10)))) {
+    if (!c || !(c->name = wf_dup_bytes(p + 10, (size_t)(ne - p - 10)))) {
         ps->oom = true;
         return NULL;
     }
@@ -353,7 +346,7 @@ static void deepseek_calls(tc_parse *ps, const char *p, const char *end) {
             else if (starts(a, end, "```")) a += 3;
         }
         tc_call *c = tc_add_call(ps);
-        if (!c || !(c->name = tc_dup(name, (size_t)(name_end - name)))) {
+        if (!c || !(c->name = wf_dup_bytes(name, (size_t)(name_end - name)))) {
             ps->oom = true;
             return;
         }

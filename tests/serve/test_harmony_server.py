@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
 
 import gguf_py as G
 import make_model
@@ -91,27 +90,7 @@ def make_harmony_chain(path, answer):
         w.add_kv("tokenizer.chat_template", template)
 
     cfg = dict(make_model.BASE, n_vocab=n_vocab, n_ctx=2048)
-    orig_vocab, orig_add = make_model.vocab_kv, G.GGUFWriter.add_tensor
-    emb = {}
-
-    def add_tensor(self, name, data, *a, **k):
-        if name == "token_embd.weight":
-            emb["w"] = np.array(data, dtype=np.float64)
-        elif name == "output_norm.weight":
-            data = np.ones_like(np.array(data))
-        elif name.endswith("attn_output.weight") or name.endswith("ffn_down.weight"):
-            data = np.zeros_like(np.array(data))
-        elif name == "output.weight":
-            data = np.array(data)
-            for prev, nxt in zip(chain, chain[1:]):
-                e = emb["w"][prev]
-                data[nxt] = (2.0 * e / np.linalg.norm(e)).astype(data.dtype)
-        return orig_add(self, name, data, *a, **k)
-    make_model.vocab_kv, G.GGUFWriter.add_tensor = vocab, add_tensor
-    try:
-        make_model.make(path, cfg, wtype="f32", seed=7)
-    finally:
-        make_model.vocab_kv, G.GGUFWriter.add_tensor = orig_vocab, orig_add
+    C.write_chain_weights(path, cfg, vocab, chain, seed=7)
 
 
 TOOLS = [{"type": "function", "function": {"name": "read_file", "description": "Read a file.",

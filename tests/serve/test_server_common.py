@@ -184,22 +184,12 @@ def make_tool_model(path):
     make_chain_model(path, TOOL_PIECES)
 
 
-def make_chain_model(path, pieces, n_ctx=1024, **shape):
-    """A bigram model (attention and FFN outputs zeroed, so the last hidden
-    state is the current token's embedding) whose greedy answer after a
-    ChatML prompt ("...assistant\\n") is the pieces, one vocabulary token per
-    piece, then <|endoftext|>. shape: make_model config overrides (a smaller
-    model prefills agents' long prompts faster)."""
-    cfg = dict(make_model.BASE, n_vocab=300, n_ctx=n_ctx, **shape)
-    table = make_model.byte_tokens()
-    first = 256 + len(SPECIALS)
-    chain = [10] + list(range(first, first + len(pieces))) + [special_id("<|endoftext|>")]
-
-    def vocab(w, n_vocab):
-        texts = ["".join(table[b] for b in p.encode()) for p in pieces]
-        make_model.special_vocab_kv(w, n_vocab, SPECIALS, special_id("<|endoftext|>"), extra=texts,
-                                    chat_template=CHATML)
-
+def write_chain_weights(path, cfg, vocab, chain, seed):
+    """Write make_model's model with vocab(w, n_vocab) as its vocabulary and
+    the weights of a bigram chain: attention and FFN outputs zeroed (the last
+    hidden state is the current token's embedding), the output norm ones, and
+    each output row chain[i+1] set to 2 x the unit embedding of chain[i], so
+    greedy decoding from chain[0] walks the chain."""
     orig_vocab, orig_add = make_model.vocab_kv, G.GGUFWriter.add_tensor
     emb = {}
 
@@ -218,6 +208,25 @@ def make_chain_model(path, pieces, n_ctx=1024, **shape):
         return orig_add(self, name, data, *a, **k)
     make_model.vocab_kv, G.GGUFWriter.add_tensor = vocab, add_tensor
     try:
-        make_model.make(path, cfg, wtype="f32", seed=99)
+        make_model.make(path, cfg, wtype="f32", seed=seed)
     finally:
         make_model.vocab_kv, G.GGUFWriter.add_tensor = orig_vocab, orig_add
+
+
+def make_chain_model(path, pieces, n_ctx=1024, **shape):
+    """A bigram model (attention and FFN outputs zeroed, so the last hidden
+    state is the current token's embedding) whose greedy answer after a
+    ChatML prompt ("...assistant\\n") is the pieces, one vocabulary token per
+    piece, then <|endoftext|>. shape: make_model config overrides (a smaller
+    model prefills agents' long prompts faster)."""
+    cfg = dict(make_model.BASE, n_vocab=300, n_ctx=n_ctx, **shape)
+    table = make_model.byte_tokens()
+    first = 256 + len(SPECIALS)
+    chain = [10] + list(range(first, first + len(pieces))) + [special_id("<|endoftext|>")]
+
+    def vocab(w, n_vocab):
+        texts = ["".join(table[b] for b in p.encode()) for p in pieces]
+        make_model.special_vocab_kv(w, n_vocab, SPECIALS, special_id("<|endoftext|>"), extra=texts,
+                                    chat_template=CHATML)
+
+    write_chain_weights(path, cfg, vocab, chain, seed=99)
