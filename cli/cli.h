@@ -4,6 +4,7 @@
 
 #include "wafer.h"
 #include "gen/gen.h"
+#include "base/buf.h"
 
 #include <stdio.h>
 
@@ -117,6 +118,37 @@ void cli_progress_start(cli_progress *p, const char *label);
 void cli_progress_update(cli_progress *p, double frac, const char *what);
 void cli_progress_end(cli_progress *p);
 
+/* ---- gpt-oss "harmony" answers on the terminal (harmony_view.c) -------- */
+
+/* --reasoning show|hide|raw (chat and run). */
+typedef enum cli_reasoning { CLI_REASONING_SHOW = 0, CLI_REASONING_HIDE, CLI_REASONING_RAW } cli_reasoning;
+/* Consume --reasoning VALUE: 1 consumed, 0 not ours, -1 bad value (printed). */
+int cli_take_reasoning(cli_reasoning *r, const char *cmd, int argc, char **argv, int *i);
+/* Whether m answers in harmony channels: its vocabulary has the markers and
+ * it is gpt-oss or its template (tmpl, may be NULL) writes them (the
+ * server's rule). */
+bool cli_is_harmony(const wf_model *m, const char *tmpl, size_t tmpl_len);
+/* Write untrusted model text; escape: control bytes as ^X (a terminal). */
+void cli_put_text(FILE *f, const char *s, size_t n, bool escape);
+
+/* An answer being printed: fed the generated text as it comes. */
+typedef struct cli_harmony {
+    cli_reasoning mode;
+    bool tty;                 /* stdout is a terminal: dim the reasoning   */
+    wf_buf raw;               /* the markup generated so far               */
+    size_t sent_r, sent_c;    /* reasoning / answer bytes printed          */
+    int calls_shown;
+    bool in_reasoning;
+    bool ends_nl;             /* the last answer text printed ended a line */
+    char *reasoning, *content; /* after the final feed: the split answer   */
+    size_t reasoning_len, content_len;
+} cli_harmony;
+void cli_harmony_init(cli_harmony *h, cli_reasoning mode, bool tty);
+/* Add n bytes and print what became showable; final: the answer is over
+ * (closed: it ended at the end-of-generation token), the split is kept in
+ * h->reasoning / h->content. False when out of memory. */
+bool cli_harmony_feed(cli_harmony *h, const char *text, size_t n, bool final, bool closed);
+void cli_harmony_free(cli_harmony *h);
 
 /* Monotonic seconds. */
 double wf_time_now_cli(void);

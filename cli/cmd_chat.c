@@ -6,7 +6,10 @@
  * terminal: Ctrl-C (SIGINT -> wf_session_cancel) stops it within one decode
  * step, and a line typed + Enter while it streams redirects it. Line editing
  * and history: libedit's readline interface. When stdin is not a terminal,
- * each line is one user message (or all of stdin with --once). */
+ * each line is one user message (or all of stdin with --once). A gpt-oss
+ * model's harmony channels are split (harmony_view.c): its reasoning shown
+ * apart from the answer, the history keeping the answer as the template
+ * takes it. */
 #include "cli.h"
 
 #include "base/buf.h"
@@ -62,6 +65,10 @@ static void usage(FILE *f) {
                "                          up to 32 tokens a pass: K-quants on AVX2)\n"
                "  --once                  read all of stdin as one message, answer, exit\n"
                "  --save FILE             write the conversation (JSON messages) after each answer\n"
+               "  --reasoning show|hide|raw\n"
+               "                          gpt-oss (harmony) answers: show the reasoning apart\n"
+               "                          (dimmed on a terminal, on stderr otherwise), hide it,\n"
+               "                          or print the channel markup as written (default show)\n"
                "  -q, --quiet             no banner, progress bar or timings\n"
                "In chat, -n defaults to -1 (until the end of the turn or of the context).\n");
 }
@@ -111,27 +118,39 @@ static bool is_blank(const char *s, size_t n) {
 /* ---- the conversation --------------------------------------------------- */
 
 typedef struct conv {
-    wf_chat_message *m; /* role points to a string literal; content is owned */
+    wf_chat_message *m; /* role points to a string literal; content and
+                           fields_json (NULL, or the whole message) are owned */
     size_t n, cap;
 } conv;
 
-static bool conv_push(conv *c, const char *role, const char *text, size_t len) {
-    if (c->n == c->cap && !WF_ARRAY_RESERVE(c->m, c->cap, c->n + 1)) return false;
-    char *s = malloc(len + 1);
-    if (!s) return false;
+/* Append a message; fields (may be NULL) is taken. */
+static bool conv_push_fields(conv *c, const char *role, const char *text, size_t len, char *fields) {
+    char *s = NULL;
+    if ((c->n == c->cap && !WF_ARRAY_RESERVE(c->m, c->cap, c->n + 1)) || !(s = malloc(len + 1))) {
+        free(fields);
+        return false;
+    }
     memcpy(s, text, len);
     s[len] = 0;
-    c->m[c->n++] = (wf_chat_message){role, s, len, NULL};
+    c->m[c->n++] = (wf_chat_message){role, s, len, fields};
     return true;
 }
 
+static bool conv_push(conv *c, const char *role, const char *text, size_t len) {
+    return conv_push_fields(c, role, text, len, NULL);
+}
+
 static void conv_pop(conv *c) {
-    if (c->n) free((char *)c->m[--c->n].content);
+    if (!c->n) return;
+    c->n--;
+    free((char *)c->m[c->n].content);
+    free((char *)c->m[c->n].fields_json);
 }
 
 /* Remove message i (shifting the rest down). */
 static void conv_remove(conv *c, size_t i) {
     free((char *)c->m[i].content);
+    free((char *)c->m[i].fields_json);
     memmove(c->m + i, c->m + i + 1, (c->n - i - 1) * sizeof *c->m);
     c->n--;
 }
@@ -144,8 +163,9 @@ static void conv_free(conv *c) {
 static bool conv_save(const conv *c, const char *path) {
     json_t *a = json_array();
     for (size_t i = 0; a && i < c->n; i++) {
-        json_t *o = json_pack("{s:s, s:s%}", "role", c->m[i].role, "content", c->m[i].content,
-                              c->m[i].content_len);
+        json_t *o = c->m[i].fields_json ? json_loads(c->m[i].fields_json, 0, NULL)
+                                        : json_pack("{s:s, s:s%}", "role", c->m[i].role, "content", c->m[i].content,
+                                                    c->m[i].content_len);
         if (!o || json_array_append_new(a, o)) {
             json_decref(a);
             a = NULL;
@@ -178,6 +198,8 @@ typedef struct chat {
                             a dropped turn): a mismatch is expected       */
     bool interrupted;    /* the last answer was stopped by Ctrl-C         */
     bool show_raw;       /* stdout is not a terminal: no control escaping */
+    bool harmony;        /* gpt-oss: answers are harmony channels         */
+    cli_reasoning reasoning; /* --reasoning                              */
 
     /* What the session's tokens stand for, so the next prompt can reuse them
      * as they are: base_toks (n_base) is exactly the text base_text (both
@@ -260,7 +282,8 @@ static bool build_prompt(chat *ch, char **text, size_t *len, int32_t **toks, siz
 
 typedef struct answer {
     bool show_raw;       /* print the text as it is (not a terminal)      */
-    wf_buf text;         /* what was shown                               */
+    cli_harmony *hv;     /* a harmony answer's split and printing, or NULL */
+    wf_buf text;         /* the text as generated                        */
     int32_t *ids;        /* (n_ids) emitted tokens                       */
     size_t n_ids, cap_ids;
     bool oom;
@@ -269,23 +292,13 @@ typedef struct answer {
 
 static bool on_token(void *user, int32_t token, const char *text, size_t n_text) {
     answer *a = user;
-    if (n_text) {
-        if (a->show_raw) {
-            fwrite(text, 1, n_text, stdout);
-        } else {
-            /* Model output is untrusted: on a terminal, control bytes (ESC
-             * sequences could move the cursor or retitle the window) are shown
-             * as ^X; the conversation keeps the text as it is. */
-            for (size_t i = 0; i < n_text; i++) {
-                unsigned char c = (unsigned char)text[i];
-                if ((c < 0x20 && c != '\n' && c != '\t' && c != '\r') || c == 0x7F) {
-                    putchar('^');
-                    putchar(c == 0x7F ? '?' : c + 0x40);
-                } else {
-                    putchar(c);
-                }
-            }
-        }
+    if (n_text && a->hv) {
+        if (!cli_harmony_feed(a->hv, text, n_text, false, false)) a->oom = true;
+        if (!wf_buf_add(&a->text, text, n_text)) a->oom = true;
+    } else if (n_text) {
+        /* on a terminal control bytes are shown as ^X; the conversation
+         * keeps the text as it is */
+        cli_put_text(stdout, text, n_text, !a->show_raw);
         fflush(stdout);
         a->ends_nl = text[n_text - 1] == '\n';
         if (!wf_buf_add(&a->text, text, n_text)) a->oom = true;
@@ -433,6 +446,23 @@ static bool ids_text_equals(const wf_vocab *v, const int32_t *ids, size_t n, con
     return same && at == len;
 }
 
+/* A harmony answer into the history as chat templates take an assistant
+ * message: the final channel as its content, the reasoning as
+ * reasoning_content and thinking (gpt-oss's template reads `thinking` and
+ * drops it after a final answer; the template decides). */
+static bool push_harmony_answer(chat *ch, const cli_harmony *hv) {
+    char *fields = NULL;
+    if (hv->reasoning_len) {
+        json_t *m = json_pack("{s:s, s:s%, s:s%, s:s%}", "role", "assistant", "content", hv->content, hv->content_len,
+                              "reasoning_content", hv->reasoning, hv->reasoning_len, "thinking", hv->reasoning,
+                              hv->reasoning_len);
+        fields = m ? json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(m);
+        if (!fields) return false;
+    }
+    return conv_push_fields(&ch->c, "assistant", hv->content ? hv->content : "", hv->content_len, fields);
+}
+
 /* One turn: the user's message, the streamed answer, timings, and the
  * conversation updated. On TURN_REDIRECT, *redirect holds the typed line(s). */
 static turn_end chat_turn(chat *ch, const char *msg, size_t msg_len, wf_buf *redirect) {
@@ -471,7 +501,9 @@ static turn_end chat_turn(chat *ch, const char *msg, size_t msg_len, wf_buf *red
         fprintf(stderr, "wafer chat: note: the oldest turns were dropped to fit the context (%d tokens)\n",
                 ch->n_ctx);
 
-    answer a = {.show_raw = ch->show_raw};
+    cli_harmony hv;
+    cli_harmony_init(&hv, ch->reasoning, !ch->show_raw);
+    answer a = {.show_raw = ch->show_raw, .hv = ch->harmony ? &hv : NULL};
     gen_job j;
     /* chat_sigint is cleared before the user's line is read, so a Ctrl-C
      * pressed right after Enter still stops this answer. */
@@ -486,10 +518,24 @@ static turn_end chat_turn(chat *ch, const char *msg, size_t msg_len, wf_buf *red
         free(toks);
         free(a.text.p);
         free(a.ids);
+        cli_harmony_free(&hv);
         return TURN_ERROR;
     }
     const wf_gen_result *res = &j.res;
-    if (a.text.n && !a.ends_nl) fputc('\n', stdout);
+    if (a.hv) { /* the split of the whole answer, for the history */
+        if (!cli_harmony_feed(&hv, NULL, 0, true, res->stop == WF_GEN_STOP_EOG)) {
+            fprintf(stderr, "wafer chat: out of memory\n");
+            conv_pop(&ch->c);
+            free(text);
+            free(toks);
+            free(a.text.p);
+            free(a.ids);
+            cli_harmony_free(&hv);
+            return TURN_ERROR;
+        }
+        a.ends_nl = hv.ends_nl || (!hv.sent_c && !hv.calls_shown && ch->reasoning != CLI_REASONING_RAW);
+    }
+    if ((a.text.n && !a.ends_nl)) fputc('\n', stdout);
     fflush(stdout);
     if (!ch->o.quiet) {
         const char *why = end == TURN_REDIRECT ? "redirected"
@@ -512,7 +558,7 @@ static turn_end chat_turn(chat *ch, const char *msg, size_t msg_len, wf_buf *red
         ch->base_stale = true;
         goto out;
     }
-    if (!conv_push(&ch->c, "assistant", a.text.p ? a.text.p : "", a.text.n)) {
+    if (!(a.hv ? push_harmony_answer(ch, &hv) : conv_push(&ch->c, "assistant", a.text.p ? a.text.p : "", a.text.n))) {
         fprintf(stderr, "wafer chat: out of memory\n");
         end = TURN_ERROR;
         goto out;
@@ -541,6 +587,7 @@ out:
     free(toks);
     free(a.text.p);
     free(a.ids);
+    cli_harmony_free(&hv);
     if (ch->save_path && end != TURN_ERROR) conv_save(&ch->c, ch->save_path);
     return end;
 }
@@ -731,6 +778,8 @@ int cmd_chat(int argc, char **argv) {
         if (r > 0) continue;
         if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) { ch.o.quiet = true; continue; }
         if (!strcmp(argv[i], "--once")) { once = true; continue; }
+        if ((r = cli_take_reasoning(&ch.reasoning, "chat", argc, argv, &i)) < 0) return 2;
+        if (r > 0) continue;
         if (!strcmp(argv[i], "--system") || !strcmp(argv[i], "--chat-template") ||
             !strcmp(argv[i], "--spec") || !strcmp(argv[i], "--save") || !strcmp(argv[i], "--draft-max")) {
             if (i + 1 >= argc) {
@@ -792,6 +841,7 @@ int cmd_chat(int argc, char **argv) {
         fprintf(stderr, "wafer chat: chat template: %s\n", err.msg);
         goto done;
     }
+    ch.harmony = cli_is_harmony(ch.m, src, src_len);
     wf_template_opts_init(&ch.topts);
     ch.bos_text = wf_token_to_str(ch.v, wf_vocab_bos(ch.v));
     ch.eos_text = wf_token_to_str(ch.v, wf_vocab_eos(ch.v));

@@ -2,14 +2,18 @@
  * token by token (never half a UTF-8 character), timings on stderr. The
  * loop itself is the generation API (src/gen/gen.h): speculative decoding
  * with prompt lookup (--spec lookup), a draft model (--spec draft:FILE) and
- * predicted outputs (--predict). */
+ * predicted outputs (--predict). A gpt-oss model's harmony channels are
+ * split as `wafer chat` splits them (harmony_view.c, --reasoning). */
 #include "cli.h"
 
+#include "chat/template.h"
 #include "gen/gen.h"
+#include "model/model.h"
 #include "text/tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f, "usage: wafer run [-m MODEL] (-p PROMPT | -f FILE | --ids \"1 2 3\") [options]\n\n"
@@ -31,6 +35,10 @@ static void usage(FILE *f) {
                "  --json-schema FILE      constrain the output to JSON valid against a JSON Schema\n"
                "  --json                  constrain the output to a JSON object\n"
                "  --print-ids             print token ids instead of text\n"
+               "  --reasoning show|hide|raw\n"
+               "                          gpt-oss (harmony) output: the reasoning apart from the\n"
+               "                          answer (dimmed on a terminal, on stderr otherwise),\n"
+               "                          hidden, or the channel markup as written (default show)\n"
                "  -q, --quiet             no progress bar or timings\n");
 }
 
@@ -44,6 +52,8 @@ static void emit(const char *s, size_t n) {
 typedef struct run_out {
     bool print_ids;
     bool any;           /* a token came (the prompt is done)                */
+    cli_harmony *hv;    /* harmony output: split channels, or NULL          */
+    bool oom;
     cli_progress *bar;  /* prefill progress, cleared at the first token, or NULL */
 } run_out;
 
@@ -56,10 +66,12 @@ static bool on_token(void *user, int32_t token, const char *text, size_t n_text)
             printf("%d ", token);
             fflush(stdout);
         }
+    } else if (ro->hv) {
+        if (n_text && !cli_harmony_feed(ro->hv, text, n_text, false, false)) ro->oom = true;
     } else {
         emit(text, n_text);
     }
-    return true;
+    return !ro->oom;
 }
 
 int cmd_run(int argc, char **argv) {
@@ -69,6 +81,9 @@ int cmd_run(int argc, char **argv) {
     cli_spec sp = {0};
     const char *grammar_path = NULL, *schema_path = NULL;
     bool json_mode = false;
+    cli_reasoning reasoning = CLI_REASONING_SHOW;
+    cli_harmony hv;
+    cli_harmony_init(&hv, reasoning, false);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         int r = cli_take_opt(&o, CLI_G_MODEL | CLI_G_INPUT | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE, argc, argv, &i);
@@ -87,6 +102,8 @@ int cmd_run(int argc, char **argv) {
             continue;
         }
         if ((r = cli_take_spec(&sp, "run", argc, argv, &i)) < 0) return 2;
+        if (r > 0) continue;
+        if ((r = cli_take_reasoning(&reasoning, "run", argc, argv, &i)) < 0) return 2;
         if (r > 0) continue;
         fprintf(stderr, "wafer run: unknown option '%s'\n\n", argv[i]);
         usage(stderr);
@@ -185,7 +202,17 @@ int cmd_run(int argc, char **argv) {
      * only there; -q: never): generate step by step, which is what
      * wf_session_generate does */
     cli_progress bar;
-    run_out ro = {print_ids, false, NULL};
+    run_out ro = {print_ids, false, NULL, NULL, false};
+    if (!print_ids && reasoning != CLI_REASONING_RAW) { /* gpt-oss: its channels split */
+        const char *tsrc = NULL;
+        size_t tlen = 0;
+        wf_error te = {0};
+        if (wf_template_from_gguf(wf_model_gguf(m), &tsrc, &tlen, &te) != WF_OK) tsrc = NULL, tlen = 0;
+        if (cli_is_harmony(m, tsrc, tlen)) {
+            cli_harmony_init(&hv, reasoning, isatty(1));
+            ro.hv = &hv;
+        }
+    }
     if (!o.quiet && n_prompt > 2048) {
         cli_progress_start(&bar, "prompt");
         ro.bar = &bar;
@@ -207,6 +234,9 @@ int cmd_run(int argc, char **argv) {
     wf_error end_err = {0};
     wf_status est = gst == WF_OK || wf_session_busy(sess) ? wf_session_end(sess, &res, gst == WF_OK ? &err : &end_err) : gst;
     if (gst == WF_OK) gst = est;
+    if (gst == WF_OK && ro.oom) gst = wf_fail(&err, WF_ERR_NOMEM, "out of memory");
+    if (gst == WF_OK && ro.hv && !cli_harmony_feed(&hv, NULL, 0, true, res.stop == WF_GEN_STOP_EOG))
+        gst = wf_fail(&err, WF_ERR_NOMEM, "out of memory");
     if (gst) {
         fprintf(stderr, "\nwafer run: %s\n", err.msg);
         goto done;
@@ -246,6 +276,7 @@ int cmd_run(int argc, char **argv) {
     }
     rc = 0;
 done:
+    cli_harmony_free(&hv);
     wf_grammar_free(gram);
     wf_grammar_vocab_free(gvocab);
     free(pred);

@@ -130,6 +130,48 @@ wf_status wf_harmony_parse(const char *text, size_t len, wf_harmony_out *out, wf
     return st;
 }
 
+/* Tokens whose first byte is in [from, to): from the *i-th on (the walk
+ * goes forward, the messages come in order). */
+static size_t tokens_in(const size_t *ends, size_t n, size_t *i, size_t from, size_t to) {
+    size_t k = 0;
+    for (; *i < n; (*i)++) {
+        size_t start = *i ? ends[*i - 1] : 0;
+        if (start >= to) break;
+        if (start >= from) k++;
+    }
+    return k;
+}
+
+size_t wf_harmony_reasoning_tokens(const char *text, size_t len, const size_t *ends, size_t n) {
+    if (!text || !ends || !n) return 0;
+    wf_harmony_out o;
+    wf_error err = {0};
+    if (wf_harmony_parse(text, len, &o, &err) != WF_OK) return 0; /* not harmony: all content */
+    wf_harmony_free(&o);
+    const char *s = text, *end = text + len;
+    size_t i = 0, count = 0;
+    while (s < end) {
+        const char *ms = s;
+        size_t ml;
+        bool closed;
+        if (!starts(s, end, "<|start|>") && !starts(s, end, "<|channel|>")) { /* text outside a message */
+            const char *e = body_end(s, end, &ml, &closed);
+            s = e + ml;
+            tokens_in(ends, n, &i, (size_t)(ms - text), (size_t)(s - text));
+            continue;
+        }
+        const char *m = find(s, end, "<|message|>");
+        if (!m) break; /* a cut-off header: not yet a message of any channel */
+        const char *e = body_end(m + strlen("<|message|>"), end, &ml, &closed);
+        size_t cn = 0;
+        const char *ch = word_after(s, m, "<|channel|>", &cn);
+        s = e + ml;
+        size_t k = tokens_in(ends, n, &i, (size_t)(ms - text), (size_t)(s - text));
+        if (ch && cn == 8 && !memcmp(ch, "analysis", 8)) count += k;
+    }
+    return count;
+}
+
 void wf_harmony_free(wf_harmony_out *out) {
     if (!out) return;
     free(out->reasoning);

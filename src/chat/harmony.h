@@ -43,4 +43,13 @@ typedef struct wf_harmony_out {
 wf_status wf_harmony_parse(const char *text, size_t len, wf_harmony_out *out, wf_error *err);
 void wf_harmony_free(wf_harmony_out *out);
 
+/* How many of n generated tokens are reasoning (the usage's
+ * reasoning_tokens): text[0..len) is the tokens' bytes joined, ends[i] the
+ * end offset of token i's (nondecreasing, at most len). A message spans its
+ * header (from <|start|> or <|channel|>), body and end marker; a token counts
+ * for the message its first byte is in. Messages are split as
+ * wf_harmony_parse splits them; text it refuses (not harmony: all content)
+ * has none. */
+size_t wf_harmony_reasoning_tokens(const char *text, size_t len, const size_t *ends, size_t n);
+
 #endif /* WF_HARMONY_H */

@@ -185,6 +185,7 @@ typedef struct wf_api_usage {
     int32_t prompt_tokens;
     int32_t cached_tokens;           /* prompt tokens reused from a cache        */
     int32_t completion_tokens;
+    int32_t reasoning_tokens;        /* of completion_tokens: harmony analysis   */
     int32_t accepted_prediction_tokens;
     int32_t rejected_prediction_tokens;
     double prompt_ms;                /* evaluating the new prompt tokens         */

@@ -119,7 +119,7 @@ static json_t *usage_json(const wf_api_usage *u) {
                      "prompt_tokens", u->prompt_tokens, "completion_tokens", u->completion_tokens,
                      "total_tokens", u->prompt_tokens + u->completion_tokens,
                      "prompt_tokens_details", "cached_tokens", u->cached_tokens, "audio_tokens", 0,
-                     "completion_tokens_details", "reasoning_tokens", 0, "audio_tokens", 0,
+                     "completion_tokens_details", "reasoning_tokens", u->reasoning_tokens, "audio_tokens", 0,
                      "accepted_prediction_tokens", u->accepted_prediction_tokens,
                      "rejected_prediction_tokens", u->rejected_prediction_tokens);
 }

@@ -7,7 +7,10 @@
  * user, assistant; content a string or input_text / output_text parts),
  * `function_call` (joined to the assistant message before it as a
  * tool_calls entry, its call_id the id), `function_call_output` (a `tool`
- * message), `reasoning` (accepted; there is nothing to render). Tools of type
+ * message), `reasoning` (its text — the `reasoning_text` content, else the
+ * `summary_text` summary — becomes the `reasoning_content` and `thinking`
+ * fields of the assistant message after it: templates that keep an earlier
+ * turn's reasoning read one of them). Tools of type
  * `function` reach the template in chat-completions form; the other types
  * clients send (web_search, custom, local_shell, namespace, ...) are
  * skipped, as docs/agents.md says. Bodies are hostile: every item is
@@ -34,7 +37,34 @@ static const char *const INPUT_PARTS[] = {"input_text", "output_text", NULL};
 typedef struct conv {
     json_t *msgs;        /* chat messages                                     */
     json_t *open_calls;  /* tool_calls of the last assistant message, or NULL */
+    json_t *open_msg;    /* that assistant message, or NULL                   */
+    json_t *reasoning;   /* reasoning items' text for the next assistant
+                            message (a string), or NULL                      */
 } conv;
+
+/* The pending reasoning onto assistant message m (joined to what m has). */
+static bool attach_reasoning(conv *c, json_t *m) {
+    if (!c->reasoning) return true;
+    json_t *had = json_object_get(m, "reasoning_content");
+    bool ok;
+    if (json_is_string(had)) {
+        size_t a = json_string_length(had), b = json_string_length(c->reasoning);
+        char *j = malloc(a + b + 2);
+        ok = j != NULL;
+        if (ok) {
+            memcpy(j, json_string_value(had), a);
+            j[a] = '\n';
+            memcpy(j + a + 1, json_string_value(c->reasoning), b);
+            ok = !json_object_set_new(m, "reasoning_content", json_stringn(j, a + 1 + b));
+            free(j);
+        }
+    } else {
+        ok = !json_object_set(m, "reasoning_content", c->reasoning);
+    }
+    json_decref(c->reasoning);
+    c->reasoning = NULL;
+    return ok;
+}
 
 static bool item_message(conv *c, json_t *it, const char *param, wf_api_error *e) {
     json_t *role = json_object_get(it, "role");
@@ -55,9 +85,12 @@ static bool item_message(conv *c, json_t *it, const char *param, wf_api_error *e
     free(text);
     if (!m || json_array_append_new(c->msgs, m)) return wf_api_oom(e);
     c->open_calls = NULL;
+    c->open_msg = NULL;
     if (!strcmp(json_string_value(role), "assistant")) {
         c->open_calls = json_array();
-        if (!c->open_calls || json_object_set_new(m, "tool_calls", c->open_calls)) return wf_api_oom(e);
+        c->open_msg = m;
+        if (!c->open_calls || json_object_set_new(m, "tool_calls", c->open_calls) || !attach_reasoning(c, m))
+            return wf_api_oom(e);
     }
     return true;
 }
@@ -83,7 +116,9 @@ static bool item_function_call(conv *c, json_t *it, const char *param, wf_api_er
         json_t *m = json_pack("{s:s, s:s, s:[]}", "role", "assistant", "content", "", "tool_calls");
         if (!m || json_array_append_new(c->msgs, m)) return wf_api_oom(e);
         c->open_calls = json_object_get(m, "tool_calls");
+        c->open_msg = m;
     }
+    if (!attach_reasoning(c, c->open_msg)) return wf_api_oom(e);
     json_t *tc = json_pack("{s:O, s:s, s:{s:O, s:O}}", "id", call_id, "type", "function", "function", "name", name,
                            "arguments", args);
     if (!tc || json_array_append_new(c->open_calls, tc)) return wf_api_oom(e);
@@ -104,13 +139,99 @@ static bool item_function_output(conv *c, json_t *it, const char *param, wf_api_
     free(text);
     if (!m || json_array_append_new(c->msgs, m)) return wf_api_oom(e);
     c->open_calls = NULL;
+    c->open_msg = NULL;
     return true;
+}
+
+static const char *const REASONING_PARTS[] = {"reasoning_text", NULL};
+static const char *const SUMMARY_PARTS[] = {"summary_text", NULL};
+
+/* A reasoning item (an earlier answer's reasoning, as clients send it
+ * back): its `content` text (reasoning_text parts), else its `summary`
+ * (summary_text parts), kept for the next assistant message. An item with
+ * only encrypted_content has no text wafer can use. */
+static bool item_reasoning(conv *c, json_t *it, const char *param, wf_api_error *e) {
+    char p[80];
+    char *text = NULL;
+    size_t len = 0;
+    json_t *content = rs_get(it, "content"), *summary = rs_get(it, "summary"), *enc = rs_get(it, "encrypted_content");
+    if (enc && !json_is_string(enc)) {
+        snprintf(p, sizeof p, "%s.encrypted_content", param);
+        return wf_api_bad_type(e, p, "a string", enc);
+    }
+    if (summary && !json_is_array(summary)) {
+        snprintf(p, sizeof p, "%s.summary", param);
+        return wf_api_bad_type(e, p, "an array of summary_text parts", summary);
+    }
+    if (content && !json_is_array(content)) {
+        snprintf(p, sizeof p, "%s.content", param);
+        return wf_api_bad_type(e, p, "an array of reasoning_text parts", content);
+    }
+    if (content) {
+        snprintf(p, sizeof p, "%s.content", param);
+        if (!wf_api_text_parts(content, REASONING_PARTS, p, &text, &len, e)) return false;
+    }
+    if (summary && len == 0) {
+        free(text);
+        text = NULL;
+        snprintf(p, sizeof p, "%s.summary", param);
+        if (!wf_api_text_parts(summary, SUMMARY_PARTS, p, &text, &len, e)) return false;
+    } else if (summary) { /* checked even when the content is used */
+        char *t2 = NULL;
+        size_t l2 = 0;
+        snprintf(p, sizeof p, "%s.summary", param);
+        bool ok = wf_api_text_parts(summary, SUMMARY_PARTS, p, &t2, &l2, e);
+        free(t2);
+        if (!ok) {
+            free(text);
+            return false;
+        }
+    }
+    if (!len) {
+        free(text);
+        return true; /* nothing to show the model */
+    }
+    json_t *r = NULL;
+    if (c->reasoning) { /* several items before one message: joined */
+        size_t a = json_string_length(c->reasoning);
+        char *j = malloc(a + 1 + len);
+        if (j) {
+            memcpy(j, json_string_value(c->reasoning), a);
+            j[a] = '\n';
+            memcpy(j + a + 1, text, len);
+            r = json_stringn(j, a + 1 + len);
+            free(j);
+        }
+    } else {
+        r = json_stringn(text, len);
+    }
+    free(text);
+    if (!r) return wf_api_oom(e);
+    json_decref(c->reasoning);
+    c->reasoning = r;
+    /* the reasoning belongs to the answer after it, never to a turn before */
+    c->open_calls = NULL;
+    c->open_msg = NULL;
+    return true;
+}
+
+/* The finished messages: an empty tool_calls dropped; an assistant
+ * message's reasoning also as `thinking` (gpt-oss's own template reads
+ * that field and refuses it together with content on a message with tool
+ * calls: there the content, a preamble, is kept and `thinking` left out). */
+static bool finish_message(json_t *m) {
+    json_t *tc = json_object_get(m, "tool_calls");
+    bool calls = json_is_array(tc) && json_array_size(tc) > 0;
+    if (json_is_array(tc) && !calls) json_object_del(m, "tool_calls");
+    json_t *rc = json_object_get(m, "reasoning_content"), *ct = json_object_get(m, "content");
+    if (!json_is_string(rc) || (calls && json_is_string(ct) && json_string_length(ct) > 0)) return true;
+    return !json_object_set(m, "thinking", rc);
 }
 
 static bool parse_input(const json_t *o, const wf_api_limits *lim, wf_api_request *r, wf_api_error *e) {
     (void)lim;
     json_t *in = rs_get(o, "input");
-    conv c = {json_array(), NULL};
+    conv c = {json_array(), NULL, NULL, NULL};
     if (!c.msgs) return wf_api_oom(e);
     bool ok = true;
     if (!in) {
@@ -142,7 +263,7 @@ static bool parse_input(const json_t *o, const wf_api_limits *lim, wf_api_reques
         if (!strcmp(t, "message")) ok = item_message(&c, it, param, e);
         else if (!strcmp(t, "function_call")) ok = item_function_call(&c, it, param, e);
         else if (!strcmp(t, "function_call_output")) ok = item_function_output(&c, it, param, e);
-        else if (!strcmp(t, "reasoning")) ok = true; /* nothing to render: wafer's models keep no reasoning items */
+        else if (!strcmp(t, "reasoning")) ok = item_reasoning(&c, it, param, e);
         else
             ok = wf_api_fail(e, E400, param, "unsupported_value",
                              *t ? "Invalid '%s.type': input items of type '%.40s' are not supported (message, function_call, "
@@ -152,10 +273,9 @@ static bool parse_input(const json_t *o, const wf_api_limits *lim, wf_api_reques
     }
     for (size_t i = 0; ok && i < json_array_size(c.msgs); i++) {
         json_t *m = json_array_get(c.msgs, i);
-        json_t *tc = json_object_get(m, "tool_calls");
-        if (json_is_array(tc) && json_array_size(tc) == 0) json_object_del(m, "tool_calls");
-        ok = wf_api_chat_message(m, i, r, e);
+        ok = finish_message(m) ? wf_api_chat_message(m, i, r, e) : wf_api_oom(e);
     }
+    json_decref(c.reasoning); /* reasoning with no assistant message after it: no turn to show it in */
     json_decref(c.msgs);
     return ok;
 }
@@ -395,7 +515,7 @@ json_t *wf_api_resp_object(const wf_api_resp_view *v) {
     if (!o) return NULL;
     json_t *u = json_pack("{s:i, s:{s:i}, s:i, s:{s:i}, s:i}", "input_tokens", v->usage.prompt_tokens, "input_tokens_details",
                           "cached_tokens", v->usage.cached_tokens, "output_tokens", v->usage.completion_tokens,
-                          "output_tokens_details", "reasoning_tokens", 0, "total_tokens",
+                          "output_tokens_details", "reasoning_tokens", v->usage.reasoning_tokens, "total_tokens",
                           v->usage.prompt_tokens + v->usage.completion_tokens);
     if (u && v->prediction) {
         json_t *d = json_object_get(u, "output_tokens_details");

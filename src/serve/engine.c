@@ -14,6 +14,7 @@
 #include "serve/serve_int.h"
 #include "serve/responses.h"
 #include "base/buf.h"
+#include "chat/harmony.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -181,11 +182,38 @@ const char *srv_stop_type(const srv_req *r) {
     }
 }
 
+/* A finished harmony answer's reasoning tokens: the emitted tokens of its
+ * analysis messages (chat/harmony.h), from each token's own bytes (the
+ * streamed text may differ: stop strings, held-back bytes). 0 when out of
+ * memory (the count is informational; the answer itself is unaffected). */
+static int32_t reasoning_tokens(const srv_req *r) {
+    const wf_vocab *v = r->srv->v;
+    size_t *ends = malloc((r->n_ids ? r->n_ids : 1) * sizeof *ends);
+    wf_buf b = {0};
+    char piece[256];
+    for (size_t i = 0; ends && i < r->n_ids && !b.failed; i++) {
+        int32_t k = wf_token_to_bytes(v, r->ids[i], piece, sizeof piece);
+        if (k > (int32_t)sizeof piece) { /* a long token */
+            char *big = malloc((size_t)k);
+            if (!big || !wf_buf_add(&b, big, (size_t)wf_token_to_bytes(v, r->ids[i], big, (size_t)k))) b.failed = true;
+            free(big);
+        } else if (k > 0) {
+            wf_buf_add(&b, piece, (size_t)k);
+        }
+        ends[i] = b.n;
+    }
+    size_t n = ends && !b.failed ? wf_harmony_reasoning_tokens(b.p ? b.p : "", b.n, ends, r->n_ids) : 0;
+    free(ends);
+    wf_buf_free(&b);
+    return n > INT32_MAX ? INT32_MAX : (int32_t)n;
+}
+
 void srv_fill_usage(const srv_req *r, wf_api_usage *u) {
     memset(u, 0, sizeof *u);
     u->prompt_tokens = r->res.n_prompt ? r->res.n_prompt : (int32_t)r->n_prompt;
     u->cached_tokens = r->res.n_prompt_cached;
     u->completion_tokens = r->res.n_generated;
+    if (r->srv && r->srv->harmony && r->state == SRV_DONE) u->reasoning_tokens = reasoning_tokens(r);
     u->accepted_prediction_tokens = (int32_t)r->res.n_pred_accepted;
     u->rejected_prediction_tokens = (int32_t)r->res.n_pred_rejected;
     u->prompt_ms = r->res.t_prompt * 1000.0;

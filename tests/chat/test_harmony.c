@@ -27,7 +27,49 @@ static void expect_error(const char *s, const char *needle) {
     CHECK(o.reasoning == NULL && o.content == NULL && o.n_calls == 0, "nothing kept on error");
 }
 
+/* wf_harmony_reasoning_tokens on tokens given as their pieces (NULL-ended). */
+static size_t reasoning_of(const char *const *pieces) {
+    char text[1024];
+    size_t ends[64], n = 0, len = 0;
+    for (; pieces[n]; n++) {
+        size_t k = strlen(pieces[n]);
+        memcpy(text + len, pieces[n], k);
+        len += k;
+        ends[n] = len;
+    }
+    return wf_harmony_reasoning_tokens(text, len, ends, n);
+}
+
+static void reasoning_token_counts(void) {
+    /* header (3) + body (4) + <|end|>: 8; the final message's 7 are not */
+    static const char *const a[] = {"<|channel|>", "analysis", "<|message|>", "User", " asks", " 2+2", ".", "<|end|>",
+                                    "<|start|>", "assistant", "<|channel|>", "final", "<|message|>", "4", "<|return|>", NULL};
+    CHECK(reasoning_of(a) == 8, "reasoning then final: %zu (want 8)", reasoning_of(a));
+    /* two analysis messages before a call: 5 + 7 (the second with its <|start|>assistant); the call's 7 are not */
+    static const char *const b[] = {"<|channel|>", "analysis", "<|message|>", "one", "<|end|>",
+                                    "<|start|>", "assistant", "<|channel|>", "analysis", "<|message|>", "two", "<|end|>",
+                                    "<|start|>", "assistant", "<|channel|>", "commentary to=functions.f ", "<|message|>", "{}",
+                                    "<|call|>", NULL};
+    CHECK(reasoning_of(b) == 12, "two analysis messages and a call: %zu (want 12)", reasoning_of(b));
+    /* cut off inside the reasoning: every token so far is reasoning */
+    static const char *const c[] = {"<|channel|>", "analysis", "<|message|>", "Thin", NULL};
+    CHECK(reasoning_of(c) == 4, "cut-off reasoning: %zu (want 4)", reasoning_of(c));
+    /* a header cut off before <|message|>: no message yet */
+    static const char *const d[] = {"<|channel|>", "analysis", NULL};
+    CHECK(reasoning_of(d) == 0, "cut-off header: %zu (want 0)", reasoning_of(d));
+    /* no harmony at all, and text the parser refuses (unknown channel): content, none */
+    static const char *const e[] = {"Hello", " world", NULL};
+    static const char *const f[] = {"<|channel|>", "bogus", "<|message|>", "x", "<|end|>", NULL};
+    CHECK(reasoning_of(e) == 0 && reasoning_of(f) == 0, "plain text / refused text: no reasoning");
+    /* text before the first header is content; a token spanning "x<|channel|>" counts where it starts */
+    static const char *const g[] = {"pre", "x<|channel|>", "analysis", "<|message|>", "r", "<|end|>", NULL};
+    CHECK(reasoning_of(g) == 4, "content before the header: %zu (want 4)", reasoning_of(g));
+    /* empty tokens and no tokens */
+    CHECK(wf_harmony_reasoning_tokens("", 0, NULL, 0) == 0, "no tokens");
+}
+
 int main(void) {
+    reasoning_token_counts();
     /* the usual answer: the prompt ended with <|start|>assistant */
     wf_harmony_out o = parse_ok("<|channel|>analysis<|message|>User asks 2+2. Simple.<|end|>"
                                 "<|start|>assistant<|channel|>final<|message|>4<|return|>");

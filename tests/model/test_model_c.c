@@ -43,6 +43,7 @@ typedef struct variant {
     /* qwen3moe (arch "qwen3moe"): NEXP experts in the tensors, 2 used */
     const char *exp_bad_experts; /* this expert tensor gets NEXP - 1 experts  */
     const char *exp_bad_rows;    /* this expert tensor gets one row too many  */
+    const char *exp_bad_cols;    /* this expert tensor gets one column too many */
 } variant;
 
 enum { NEXP = 4, FFE = 64 };
@@ -132,6 +133,7 @@ static int write_model(const char *path, const variant *vr) {
         if (vr->bad_shape && !strcmp(vr->bad_shape, name)) ne[1]++;
         if (vr->exp_bad_experts && !strcmp(vr->exp_bad_experts, name)) ne[2]--;
         if (vr->exp_bad_rows && !strcmp(vr->exp_bad_rows, name)) ne[1]++;
+        if (vr->exp_bad_cols && !strcmp(vr->exp_bad_cols, name)) ne[0]++;
         const uint32_t nd = ne[2] > 1 ? 3 : ne[1] == 1 ? 1 : 2;
         size_t n = (size_t)(ne[0] * ne[1] * ne[2]);
         if (vr->i8_tensor && !strcmp(vr->i8_tensor, name)) {
@@ -556,6 +558,8 @@ int main(void) {
     expect_load_error(dir, "experts_huge", &v, WF_ERR_FORMAT, "expert_count");
     v = (variant){.arch = "qwen3moe", .u32_key = "expert_count", .u32_val = NEXP + 4};
     expect_load_error(dir, "experts_8", &v, WF_ERR_FORMAT, "ffn_gate_inp.weight");
+    v = (variant){.arch = "qwen3moe", .u32_key = "expert_count", .u32_val = NEXP - 1}; /* fewer than the tensors hold */
+    expect_load_error(dir, "experts_3", &v, WF_ERR_FORMAT, "ffn_gate_inp.weight");
     v = (variant){.arch = "qwen3moe", .u32_key = "expert_used_count", .u32_val = NEXP + 1};
     expect_load_error(dir, "used_5", &v, WF_ERR_FORMAT, "expert_used_count = 5");
     v = (variant){.arch = "qwen3moe", .u32_key = "expert_used_count", .u32_val = 0};
@@ -566,6 +570,10 @@ int main(void) {
     expect_load_error(dir, "exps_3", &v, WF_ERR_FORMAT, "ffn_down_exps.weight");
     v = (variant){.arch = "qwen3moe", .exp_bad_rows = "blk.0.ffn_gate_exps.weight"};
     expect_load_error(dir, "exps_rows", &v, WF_ERR_FORMAT, "ffn_gate_exps.weight");
+    v = (variant){.arch = "qwen3moe", .exp_bad_cols = "blk.0.ffn_down_exps.weight"};
+    expect_load_error(dir, "exps_cols", &v, WF_ERR_FORMAT, "ffn_down_exps.weight");
+    v = (variant){.arch = "qwen3moe", .exp_bad_experts = "blk.0.ffn_gate_exps.weight"};
+    expect_load_error(dir, "exps_gate_3", &v, WF_ERR_FORMAT, "ffn_gate_exps.weight");
     v = (variant){.arch = "qwen3moe", .skip_tensor = "blk.0.ffn_up_exps.weight"};
     expect_load_error(dir, "exps_missing", &v, WF_ERR_FORMAT, "ffn_up_exps.weight");
     v = (variant){.arch = "qwen3moe", .skip_tensor = "blk.0.attn_k_norm.weight"};
@@ -579,6 +587,8 @@ int main(void) {
     expect_load_error(dir, "oss_no_bias", &v, WF_ERR_FORMAT, "attn_q.bias");
     v = (variant){.arch = "gpt-oss", .u32_key = "expert_used_count", .u32_val = 9};
     expect_load_error(dir, "oss_used_9", &v, WF_ERR_FORMAT, "expert_used_count = 9");
+    v = (variant){.arch = "gpt-oss", .u32_key = "expert_count", .u32_val = 0};
+    expect_load_error(dir, "oss_experts_0", &v, WF_ERR_FORMAT, "expert_count = 0");
     {   /* the same file whole: it loads, and counts the active experts' share */
         char mp_[512];
         snprintf(mp_, sizeof mp_, "%s/moe.gguf", dir);

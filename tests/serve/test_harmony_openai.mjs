@@ -2,16 +2,18 @@
 // serve`, driven by the official, unmodified OpenAI SDK for JavaScript (npm
 // `openai`, pinned in tests/server-node). Started by
 // tests/serve/test_harmony_server.py:
-//   node test_harmony_openai.mjs ANSWER_URL TOOL_URL REASONING_A REASONING_B ARGS_B
-// ANSWER: a model whose answer is reasoning then "Hello world!"; TOOL: one
-// whose answer is reasoning then a read_file call with ARGS_B.
+//   node test_harmony_openai.mjs ANSWER_URL TOOL_URL REASONING_A REASONING_B ARGS_B N_ALL N_REASON
+// ANSWER: a model whose answer is reasoning then "Hello world!" (N_ALL tokens,
+// N_REASON of them its analysis message); TOOL: one whose answer is
+// reasoning then a read_file call with ARGS_B.
 // The SDK's Responses stream helper rebuilds the response from the events
 // (it throws on a reasoning_text delta for an item without reasoning
 // content, a wrong output_index, ...), so its final response checks the
 // events' structure. Prints "ok ..." / "FAIL ..."; exit 1 on any failure.
 import OpenAI from "openai";
 
-const [ANSWER, TOOL, REASONING_A, REASONING_B, ARGS_B] = process.argv.slice(2);
+const [ANSWER, TOOL, REASONING_A, REASONING_B, ARGS_B, N_ALL_S, N_REASON_S] = process.argv.slice(2);
+const N_ALL = Number(N_ALL_S), N_REASON = Number(N_REASON_S);
 let failures = 0;
 const check = (cond, msg) => {
   console.log((cond ? "ok   " : "FAIL ") + msg);
@@ -28,14 +30,21 @@ const c1 = await a.chat.completions.create({ model: "m", messages, temperature: 
 const m1 = c1.choices[0].message;
 check(m1.content === "Hello world!" && m1.reasoning_content === REASONING_A && c1.choices[0].finish_reason === "stop",
       `chat: content and reasoning_content (${JSON.stringify(m1)})`);
-const s1 = await a.chat.completions.create({ model: "m", messages, temperature: 0, stream: true });
-let rc = "", ct = "";
+const rt1 = c1.usage?.completion_tokens_details?.reasoning_tokens;
+check(c1.usage?.completion_tokens === N_ALL && rt1 === N_REASON && rt1 + (N_ALL - N_REASON) === c1.usage.completion_tokens,
+      `chat usage: reasoning_tokens ${N_REASON} + the answer's ${N_ALL - N_REASON} = completion_tokens (${JSON.stringify(c1.usage)})`);
+const s1 = await a.chat.completions.create({ model: "m", messages, temperature: 0, stream: true,
+                                             stream_options: { include_usage: true } });
+let rc = "", ct = "", su = null;
 for await (const ch of s1) {
   const d = ch.choices[0]?.delta ?? {};
   rc += d.reasoning_content ?? "";
   ct += d.content ?? "";
+  if (ch.usage) su = ch.usage;
 }
 check(rc === REASONING_A && ct === "Hello world!", `chat stream: delta.reasoning_content and delta.content (${rc} / ${ct})`);
+check(su?.completion_tokens === N_ALL && su?.completion_tokens_details?.reasoning_tokens === N_REASON,
+      `chat stream include_usage: the usage chunk's reasoning_tokens (${JSON.stringify(su)})`);
 const c2 = await b.chat.completions.create({ model: "m", messages, tools, temperature: 0 });
 const tc = c2.choices[0].message.tool_calls ?? [];
 check(c2.choices[0].finish_reason === "tool_calls" && tc.length === 1 && tc[0].function.name === "read_file" &&
@@ -53,6 +62,8 @@ const r1 = await a.responses.create({ model: "m", instructions: "You are terse."
 check(r1.output.length === 2 && r1.output[0].type === "reasoning" && r1.output[0].content?.[0]?.type === "reasoning_text" &&
       r1.output[0].content[0].text === REASONING_A && r1.output[1].type === "message" && r1.output_text === "Hello world!",
       `responses: reasoning item then message (${JSON.stringify(r1.output)})`);
+check(r1.usage?.output_tokens === N_ALL && r1.usage?.output_tokens_details?.reasoning_tokens === N_REASON,
+      `responses usage: output_tokens_details.reasoning_tokens (${JSON.stringify(r1.usage)})`);
 const rtools = [{ type: "function", name: "read_file", parameters: tools[0].function.parameters }];
 for (const [cl, want, input] of [[a, "answer", "Say hello."], [b, "call", "Look at a.c"]]) {
   const st = cl.responses.stream({ model: "m", input, tools: rtools, temperature: 0 });

@@ -21,6 +21,17 @@ expected fields are the chain's pieces, written here; the checks:
    message; function_call items; the stream's events (output indices,
    reasoning_text deltas, done events) and its final response;
  - tool_choice "required" is refused with a clear 400;
+ - usage's reasoning_tokens (chat completions, its stream's usage chunk, the
+   Responses API and its stream): the tokens of the analysis message, header
+   to <|end|>, counted from the chain written here (also when max_tokens cuts
+   the reasoning); the rest of completion_tokens is the answer's;
+ - Responses `reasoning` input items (as Codex CLI sends them back) reach the
+   template as the assistant message's reasoning_content / thinking: the
+   prompt the server builds equals Debian's python3-jinja2 rendering of the
+   same template with the messages the items stand for (checked through the
+   prefix cache: a raw /v1/completions of the jinja2 text reuses every token
+   the Responses request left in the slot); after a final answer the template
+   drops it; with the Qwen3 template of ../shared (when present) likewise;
  - the same through the official OpenAI SDK (test_harmony_openai.mjs),
    whose stream accumulator checks the Responses events' structure
    (skipped when node is absent).
@@ -52,13 +63,17 @@ ARGS_B = '{"path": "a.c"}'
 ANSWER_B = ["<|channel|>", "analysis", "<|message|>", REASONING_B, "<|end|>", "<|start|>", "assistant",
             "<|channel|>", "commentary to=functions.read_file ", "<|constrain|>", "json", "<|message|>",
             '{"path":', ' "a.c"}', "<|call|>"]
+# reasoning_tokens: the analysis message's tokens, from its <|channel|> to its <|end|>
+N_REASON_A = ANSWER_A.index("<|end|>") + 1
+N_REASON_B = ANSWER_B.index("<|end|>") + 1
 MARKERS = ["<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|return|>", "<|call|>", "<|constrain|>"]
 
 
-def make_harmony_chain(path, answer):
+def make_harmony_chain(path, answer, template=None):
     """A bigram model whose greedy answer after the harmony prompt (which
     ends "<|start|>assistant": last token the byte 't') is `answer`."""
-    template = open(os.path.join(SRC, "tests", "chat", "harmony.jinja"), encoding="utf-8").read()
+    if template is None:
+        template = open(os.path.join(SRC, "tests", "chat", "harmony.jinja"), encoding="utf-8").read()
     table = make_model.byte_tokens()
     pieces = [p for p in answer if p not in HSPECIALS]
     n_vocab = 300
@@ -214,6 +229,149 @@ def responses_checks(a, b):
           (st, (j or {}).get("usage", {}).get("input_tokens_details")))
 
 
+def usage_checks(a, b):
+    """reasoning_tokens: counted from the chain (N_REASON_*), never from wafer."""
+    for srv, n_all, n_reason, extra in ((a, len(ANSWER_A), N_REASON_A, {}), (b, len(ANSWER_B), N_REASON_B, {"tools": TOOLS})):
+        st, j, out, _ = srv.request("POST", "/v1/chat/completions", dict(messages=MSGS, temperature=0, **extra))
+        u = (j or {}).get("usage", {})
+        check(st == 200 and u.get("completion_tokens") == n_all and
+              u.get("completion_tokens_details", {}).get("reasoning_tokens") == n_reason,
+              "chat usage: reasoning_tokens %d of %d (%s)" % (n_reason, n_all, u))
+        st, _, out, _ = srv.request("POST", "/v1/chat/completions",
+                                    dict(messages=MSGS, temperature=0, stream=True, stream_options={"include_usage": True},
+                                         **extra))
+        evs = [json.loads(e) for e in C.sse_events(out) if e != "[DONE]"]
+        us = [e["usage"] for e in evs if e.get("usage")]
+        check(st == 200 and len(us) == 1 and us[0]["completion_tokens"] == n_all and
+              us[0]["completion_tokens_details"]["reasoning_tokens"] == n_reason,
+              "chat stream include_usage: the usage chunk's reasoning_tokens (%s)" % us)
+    # cut by max_tokens inside the reasoning: all of it is reasoning
+    st, j, out, _ = a.request("POST", "/v1/chat/completions", {"messages": MSGS, "temperature": 0, "max_tokens": 4})
+    u = (j or {}).get("usage", {})
+    check(st == 200 and u.get("completion_tokens") == 4 and u["completion_tokens_details"]["reasoning_tokens"] == 4,
+          "chat usage: an answer cut inside its reasoning is all reasoning (%s)" % u)
+    # Responses, whole and streamed
+    st, j, out, _ = a.request("POST", "/v1/responses", {"input": "Say hello.", "temperature": 0})
+    u = (j or {}).get("usage", {})
+    check(st == 200 and u.get("output_tokens") == len(ANSWER_A) and
+          u.get("output_tokens_details", {}).get("reasoning_tokens") == N_REASON_A,
+          "responses usage: output_tokens_details.reasoning_tokens (%s)" % u)
+    st, _, out, _ = a.request("POST", "/v1/responses", {"input": "Say hello.", "temperature": 0, "stream": True})
+    evs = [json.loads(e) for e in C.sse_events(out)]
+    fin = [e for e in evs if e.get("type") == "response.completed"]
+    u = fin[0]["response"]["usage"] if fin else {}
+    check(fin and u["output_tokens_details"]["reasoning_tokens"] == N_REASON_A and u["output_tokens"] == len(ANSWER_A),
+          "responses stream: response.completed's usage counts the reasoning (%s)" % u)
+
+
+def jinja_render(template, messages, tools=None):
+    """The prompt as transformers renders a chat template: Debian's python3-jinja2."""
+    import datetime
+    import jinja2
+    import jinja2.ext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(msg):
+        raise RuntimeError(msg)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env.filters["tojson"] = lambda x, ensure_ascii=False, indent=None, separators=None, sort_keys=False: json.dumps(
+        x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.datetime.now().strftime(fmt)
+    return env.from_string(template).render(messages=messages, tools=tools, add_generation_prompt=True,
+                                            bos_token="", eos_token="<|return|>")
+
+
+RTOOLS = [{"type": "function", "name": "read_file", "description": "Read a file.",
+           "parameters": TOOLS[0]["function"]["parameters"]}]
+CALL_ITEMS = [
+    {"type": "message", "role": "user", "content": "Look at a.c"},
+    {"type": "reasoning", "id": "rs_1", "summary": [], "content": [{"type": "reasoning_text", "text": REASONING_B}]},
+    {"type": "function_call", "call_id": "c1", "name": "read_file", "arguments": ARGS_B},
+    {"type": "function_call_output", "call_id": "c1", "output": "int main;"},
+]
+
+
+def call_msgs(reasoning):
+    """The chat messages CALL_ITEMS stand for (the server hands the template
+    JSON arguments as an object, as llama.cpp does)."""
+    a = {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": json.loads(ARGS_B)}}]}
+    if reasoning:
+        a["reasoning_content"] = a["thinking"] = reasoning
+    return [{"role": "user", "content": "Look at a.c"}, a, {"role": "tool", "tool_call_id": "c1", "content": "int main;"}]
+
+
+def same_prompt(srv, body, ref, what):
+    """The Responses request's prompt equals the jinja2 text ref: sent next as
+    a raw prompt, every token but the last is reused from the slot."""
+    st, j, out, _ = srv.request("POST", "/v1/responses", dict(body, max_output_tokens=1, temperature=0))
+    n = (j or {}).get("usage", {}).get("input_tokens", -1)
+    check(st == 200 and n > 0, "%s: the Responses request renders (%d %s)" % (what, st, out[:300]))
+    st, j, out, _ = srv.request("POST", "/v1/completions", {"prompt": ref, "max_tokens": 1, "temperature": 0})
+    u = (j or {}).get("usage", {})
+    cached = u.get("prompt_tokens_details", {}).get("cached_tokens", -1)
+    check(st == 200 and u.get("prompt_tokens") == n and cached >= n - 1,
+          "%s: the server's prompt == python3-jinja2's (%d tokens; the jinja2 text %s tokens, %s reused)" %
+          (what, n, u.get("prompt_tokens"), cached))
+    return n, cached
+
+
+def reasoning_input_checks(b):
+    tmpl = open(os.path.join(SRC, "tests", "chat", "harmony.jinja"), encoding="utf-8").read()
+    ref = jinja_render(tmpl, call_msgs(REASONING_B), TOOLS)
+    check("<|start|>assistant<|channel|>analysis<|message|>" + REASONING_B + "<|end|>" in ref,
+          "jinja2: the template keeps the reasoning of the call's turn")
+    same_prompt(b, {"input": CALL_ITEMS, "tools": RTOOLS}, ref, "reasoning item before a call")
+    # the method can fail: the text without the reasoning is not the server's prompt
+    st, j, out, _ = b.request("POST", "/v1/responses", {"input": CALL_ITEMS, "tools": RTOOLS, "max_output_tokens": 1})
+    st, j, out, _ = b.request("POST", "/v1/completions", {"prompt": jinja_render(tmpl, call_msgs(None), TOOLS),
+                                                          "max_tokens": 1, "temperature": 0})
+    cached = (j or {}).get("usage", {}).get("prompt_tokens_details", {}).get("cached_tokens", -1)
+    check(st == 200 and 0 <= cached < ref.index(REASONING_B), "without the reasoning the prompts part where it was "
+          "(%d tokens reused)" % cached)
+    # a summary only: its text is the reasoning
+    items = [dict(CALL_ITEMS[1], content=None, summary=[{"type": "summary_text", "text": "Read a.c."}])
+             if it.get("type") == "reasoning" else it for it in CALL_ITEMS]
+    same_prompt(b, {"input": items, "tools": RTOOLS}, jinja_render(tmpl, call_msgs("Read a.c."), TOOLS),
+                "a reasoning item with a summary only")
+    # after a final answer the template drops the reasoning
+    fin_items = [{"type": "message", "role": "user", "content": "Say hello."},
+                 {"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": REASONING_A}]},
+                 {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Hello world!"}]},
+                 {"type": "message", "role": "user", "content": "Again."}]
+    fin_msgs = [{"role": "user", "content": "Say hello."},
+                {"role": "assistant", "content": "Hello world!", "reasoning_content": REASONING_A, "thinking": REASONING_A},
+                {"role": "user", "content": "Again."}]
+    ref = jinja_render(tmpl, fin_msgs)
+    check(REASONING_A not in ref, "jinja2: the template drops the reasoning after a final answer")
+    same_prompt(b, {"input": fin_items}, ref, "reasoning before a final answer")
+    # hostile reasoning items: a clear 400 naming the part
+    for bad, want in (({"type": "reasoning", "summary": "x"}, "input[0].summary"),
+                      ({"type": "reasoning", "summary": [], "content": [{"type": "input_text", "text": "x"}]},
+                       "input_text"),
+                      ({"type": "reasoning", "summary": [{"type": "summary_text", "text": 5}]}, "text"),
+                      ({"type": "reasoning", "summary": [], "encrypted_content": 7}, "encrypted_content")):
+        st, j, out, _ = b.request("POST", "/v1/responses", {"input": [bad, CALL_ITEMS[0]], "max_output_tokens": 1})
+        check(st == 400 and want in out.decode(), "a bad reasoning item: 400 naming %s (%d %s)" % (want, st, out[:200]))
+
+
+def qwen3_reasoning_check(tmp):
+    """A template that reads reasoning_content (Qwen3's, from ../shared)."""
+    path = os.path.join(os.environ.get("WAFER_SHARED", ""), "templates", "Qwen-Qwen3-0.6B.jinja")
+    if not os.environ.get("WAFER_SHARED") or not os.path.exists(path):
+        print("SKIP (part): no Qwen3 template in $WAFER_SHARED/templates")
+        return
+    tmpl = open(path, encoding="utf-8").read()
+    p = os.path.join(tmp, "qwen3.gguf")
+    make_harmony_chain(p, ANSWER_A, template=tmpl)
+    ref = jinja_render(tmpl, call_msgs(REASONING_B), TOOLS)
+    check("<think>\n" + REASONING_B + "\n</think>" in ref, "jinja2: the Qwen3 template shows the call turn's reasoning")
+    with C.Server(p) as q:
+        same_prompt(q, {"input": CALL_ITEMS, "tools": RTOOLS}, ref, "Qwen3 template: reasoning item before a call")
+
+
 def main():
     T.need_wafer()
     tmp = tempfile.mkdtemp(prefix="wf_harmony_srv_")
@@ -223,6 +381,8 @@ def main():
     with C.Server(pa) as a, C.Server(pb) as b:
         chat_checks(a, b)
         responses_checks(a, b)
+        usage_checks(a, b)
+        reasoning_input_checks(b)
         node = shutil.which("node")
         if node:
             import test_server_openai as O
@@ -230,7 +390,8 @@ def main():
             shutil.copyfile(os.path.join(SRC, "tests", "serve", "test_harmony_openai.mjs"),
                             os.path.join(d, "test_harmony_openai.mjs"))
             try:
-                r = T.run([node, os.path.join(d, "test_harmony_openai.mjs"), a.url, b.url, REASONING_A, REASONING_B, ARGS_B],
+                r = T.run([node, os.path.join(d, "test_harmony_openai.mjs"), a.url, b.url, REASONING_A, REASONING_B, ARGS_B,
+                           str(len(ANSWER_A)), str(N_REASON_A)],
                           cwd=d, text=True, timeout=100)
                 print(r.stdout)
                 if r.stderr.strip():
@@ -240,6 +401,7 @@ def main():
                 T.fail("the SDK script timed out")
         else:
             print("SKIP (part): node is not installed: the OpenAI SDK checks did not run")
+    qwen3_reasoning_check(tmp)
     check(not C.SANITIZER_REPORTS, "no sanitizer reports")
     return T.summary("test_harmony_server")
 

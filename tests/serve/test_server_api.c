@@ -142,7 +142,9 @@ static void test_responses(void) {
     r.text = "hi \xc3\xa9";
     r.text_len = strlen(r.text);
     r.finish = "length";
-    r.usage = (wf_api_usage){10, 4, 3, 2, 1, 5.0, 7.0, 6, 5};
+    r.usage = (wf_api_usage){.prompt_tokens = 10, .cached_tokens = 4, .completion_tokens = 3, .reasoning_tokens = 2,
+                             .accepted_prediction_tokens = 2, .rejected_prediction_tokens = 1, .prompt_ms = 5.0,
+                             .predicted_ms = 7.0, .draft_n = 6, .draft_n_accepted = 5};
     json_t *j = J(wf_api_chat_response(&r));
     json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
     json_t *u = json_object_get(j, "usage");
@@ -152,7 +154,8 @@ static void test_responses(void) {
               json_integer_value(json_object_get(u, "total_tokens")) == 13 &&
               json_integer_value(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens")) == 4 &&
               json_integer_value(json_object_get(json_object_get(u, "completion_tokens_details"), "accepted_prediction_tokens")) == 2 &&
-              json_integer_value(json_object_get(json_object_get(u, "completion_tokens_details"), "rejected_prediction_tokens")) == 1,
+              json_integer_value(json_object_get(json_object_get(u, "completion_tokens_details"), "rejected_prediction_tokens")) == 1 &&
+              json_integer_value(json_object_get(json_object_get(u, "completion_tokens_details"), "reasoning_tokens")) == 2,
           "chat.completion shape and usage");
     json_t *tm = json_object_get(j, "timings");
     CHECK(json_integer_value(json_object_get(tm, "draft_n")) == 6 && json_integer_value(json_object_get(tm, "draft_n_accepted")) == 5,
