@@ -326,10 +326,25 @@ static bool get_spec(json_t *o, wf_api_request *r, wf_api_error *e) {
     return true;
 }
 
+/* An assistant message's reasoning_content (the field OpenAI-style clients
+ * send back, and Qwen3's templates read) also as `thinking` (the field
+ * gpt-oss's own template reads), as llama.cpp passes it — except on a
+ * message with tool calls and content, where that template refuses both
+ * (the content, a preamble, is kept). nm: the message's copy. */
+static void reasoning_as_thinking(json_t *nm, const char *role, size_t content_len) {
+    json_t *rc = json_object_get(nm, "reasoning_content"), *tc = json_object_get(nm, "tool_calls");
+    if (strcmp(role, "assistant") != 0 || !json_is_string(rc) || json_string_length(rc) == 0 ||
+        json_object_get(nm, "thinking"))
+        return;
+    if (json_is_array(tc) && json_array_size(tc) > 0 && content_len > 0) return;
+    json_object_set(nm, "thinking", rc);
+}
+
 /* messages[i] -> r->msgs: role checked ("developer" is the newer name of
  * "system", which templates know), content joined ("" for an assistant
  * message that only calls tools), the other members (tool_calls with their
- * arguments as objects, tool_call_id, name) kept for the template. */
+ * arguments as objects, tool_call_id, name, reasoning_content — also as
+ * thinking) kept for the template. */
 static bool chat_message(json_t *m, size_t i, wf_api_request *r, wf_api_error *e) {
     char param[40];
     snprintf(param, sizeof param, "messages[%zu]", i);
@@ -365,6 +380,7 @@ static bool chat_message(json_t *m, size_t i, wf_api_request *r, wf_api_error *e
             json_object_set_new(nm, "role", json_string(rs));
             json_object_set_new(nm, "content", json_stringn(text, len));
             tool_args_to_objects(nm);
+            reasoning_as_thinking(nm, rs, len);
             fields = json_dumps(nm, JSON_COMPACT | JSON_PRESERVE_ORDER);
         }
         json_decref(nm);

@@ -8,10 +8,10 @@
  * `function_call` (joined to the assistant message before it as a
  * tool_calls entry, its call_id the id), `function_call_output` (a `tool`
  * message), `reasoning` (its text — the `reasoning_text` content, else the
- * `summary_text` summary — becomes the `reasoning_content` and `thinking`
- * fields of the assistant message after it: templates that keep an earlier
- * turn's reasoning read one of them). Tools of type
- * `function` reach the template in chat-completions form; the other types
+ * `summary_text` summary — becomes the `reasoning_content` of the assistant
+ * message after it, which the chat message layer also passes as `thinking`:
+ * templates that keep an earlier turn's reasoning read one of them). Tools
+ * of type `function` reach the template in chat-completions form; the other types
  * clients send (web_search, custom, local_shell, namespace, ...) are
  * skipped, as docs/agents.md says. Bodies are hostile: every item is
  * type-checked and an unknown item or part type is a 400 naming it. */
@@ -215,18 +215,6 @@ static bool item_reasoning(conv *c, json_t *it, const char *param, wf_api_error 
     return true;
 }
 
-/* The finished messages: an empty tool_calls dropped; an assistant
- * message's reasoning also as `thinking` (gpt-oss's own template reads
- * that field and refuses it together with content on a message with tool
- * calls: there the content, a preamble, is kept and `thinking` left out). */
-static bool finish_message(json_t *m) {
-    json_t *tc = json_object_get(m, "tool_calls");
-    bool calls = json_is_array(tc) && json_array_size(tc) > 0;
-    if (json_is_array(tc) && !calls) json_object_del(m, "tool_calls");
-    json_t *rc = json_object_get(m, "reasoning_content"), *ct = json_object_get(m, "content");
-    if (!json_is_string(rc) || (calls && json_is_string(ct) && json_string_length(ct) > 0)) return true;
-    return !json_object_set(m, "thinking", rc);
-}
 
 static bool parse_input(const json_t *o, const wf_api_limits *lim, wf_api_request *r, wf_api_error *e) {
     (void)lim;
@@ -273,7 +261,9 @@ static bool parse_input(const json_t *o, const wf_api_limits *lim, wf_api_reques
     }
     for (size_t i = 0; ok && i < json_array_size(c.msgs); i++) {
         json_t *m = json_array_get(c.msgs, i);
-        ok = finish_message(m) ? wf_api_chat_message(m, i, r, e) : wf_api_oom(e);
+        json_t *tc = json_object_get(m, "tool_calls");
+        if (json_is_array(tc) && json_array_size(tc) == 0) json_object_del(m, "tool_calls");
+        ok = wf_api_chat_message(m, i, r, e);
     }
     json_decref(c.reasoning); /* reasoning with no assistant message after it: no turn to show it in */
     json_decref(c.msgs);

@@ -344,9 +344,12 @@ static void store_response(wf_server *s, const srv_req *r, json_t *obj, const an
         json_t *m = tc ? json_pack("{s:s, s:s%, s:O}", "role", "assistant", "content", text, text_len, "tool_calls", tc) : NULL;
         /* a harmony model's reasoning before its call: its template shows it
          * again while the call's turn goes on (the rendered text then matches
-         * the cached tokens further) */
-        if (m && a->reasoning && a->reasoning_len)
+         * the cached tokens further); as `thinking` too (gpt-oss's own
+         * template's field, which it refuses next to content) */
+        if (m && a->reasoning && a->reasoning_len) {
             json_object_set_new(m, "reasoning_content", json_stringn(a->reasoning, a->reasoning_len));
+            if (!text_len) json_object_set_new(m, "thinking", json_stringn(a->reasoning, a->reasoning_len));
+        }
         fields = m ? json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(m);
         json_decref(tc);

@@ -303,12 +303,17 @@ def call_msgs(reasoning):
     return [{"role": "user", "content": "Look at a.c"}, a, {"role": "tool", "tool_call_id": "c1", "content": "int main;"}]
 
 
-def same_prompt(srv, body, ref, what):
-    """The Responses request's prompt equals the jinja2 text ref: sent next as
-    a raw prompt, every token but the last is reused from the slot."""
-    st, j, out, _ = srv.request("POST", "/v1/responses", dict(body, max_output_tokens=1, temperature=0))
-    n = (j or {}).get("usage", {}).get("input_tokens", -1)
-    check(st == 200 and n > 0, "%s: the Responses request renders (%d %s)" % (what, st, out[:300]))
+def same_prompt(srv, body, ref, what, chat=False):
+    """The Responses (or chat) request's prompt equals the jinja2 text ref:
+    sent next as a raw prompt, every token but the last is reused from the
+    slot."""
+    if chat:
+        st, j, out, _ = srv.request("POST", "/v1/chat/completions", dict(body, max_tokens=1, temperature=0))
+        n = (j or {}).get("usage", {}).get("prompt_tokens", -1)
+    else:
+        st, j, out, _ = srv.request("POST", "/v1/responses", dict(body, max_output_tokens=1, temperature=0))
+        n = (j or {}).get("usage", {}).get("input_tokens", -1)
+    check(st == 200 and n > 0, "%s: the request renders (%d %s)" % (what, st, out[:300]))
     st, j, out, _ = srv.request("POST", "/v1/completions", {"prompt": ref, "max_tokens": 1, "temperature": 0})
     u = (j or {}).get("usage", {})
     cached = u.get("prompt_tokens_details", {}).get("cached_tokens", -1)
@@ -357,6 +362,27 @@ def reasoning_input_checks(b):
         check(st == 400 and want in out.decode(), "a bad reasoning item: 400 naming %s (%d %s)" % (want, st, out[:200]))
 
 
+def thinking_field_check(tmp):
+    """A template that reads only `thinking` (gpt-oss's own template's field;
+    harmony.jinja with its reasoning_content fallback taken out): chat
+    completions' reasoning_content and Responses reasoning items reach it."""
+    src = open(os.path.join(SRC, "tests", "chat", "harmony.jinja"), encoding="utf-8").read()
+    fallback = "(m.reasoning_content if m.reasoning_content is defined and m.reasoning_content else '')"
+    check(fallback in src, "harmony.jinja has its reasoning_content fallback")
+    tmpl = src.replace(fallback, "''")
+    p = os.path.join(tmp, "thinking.gguf")
+    make_harmony_chain(p, ANSWER_B, template=tmpl)
+    ref = jinja_render(tmpl, call_msgs(REASONING_B), TOOLS)
+    check(REASONING_B in ref and REASONING_B not in jinja_render(tmpl, [dict(m, thinking="") if "thinking" in m else m
+                                                                      for m in call_msgs(REASONING_B)], TOOLS),
+          "jinja2: this template shows only `thinking`")
+    sent = call_msgs(None)
+    sent[1] = dict(sent[1], reasoning_content=REASONING_B)  # what a client sends back
+    with C.Server(p) as t:
+        same_prompt(t, {"messages": sent, "tools": TOOLS}, ref, "chat: reasoning_content reaches `thinking`", chat=True)
+        same_prompt(t, {"input": CALL_ITEMS, "tools": RTOOLS}, ref, "responses: a reasoning item reaches `thinking`")
+
+
 def qwen3_reasoning_check(tmp):
     """A template that reads reasoning_content (Qwen3's, from ../shared)."""
     path = os.path.join(os.environ.get("WAFER_SHARED", ""), "templates", "Qwen-Qwen3-0.6B.jinja")
@@ -401,6 +427,7 @@ def main():
                 T.fail("the SDK script timed out")
         else:
             print("SKIP (part): node is not installed: the OpenAI SDK checks did not run")
+    thinking_field_check(tmp)
     qwen3_reasoning_check(tmp)
     check(not C.SANITIZER_REPORTS, "no sanitizer reports")
     return T.summary("test_harmony_server")
