@@ -766,7 +766,7 @@ int cmd_chat(int argc, char **argv) {
     cli_opts_init(&ch.o);
     ch.o.n_predict = -1; /* until the end of the turn */
     const char *system = NULL, *tmpl_arg = NULL;
-    bool once = false;
+    bool once = false, reasoning_given = false;
     wf_spec_mode spec = WF_SPEC_NONE;
     const char *draft_path = NULL;
     int32_t draft_max = 0;
@@ -779,7 +779,10 @@ int cmd_chat(int argc, char **argv) {
         if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) { ch.o.quiet = true; continue; }
         if (!strcmp(argv[i], "--once")) { once = true; continue; }
         if ((r = cli_take_reasoning(&ch.reasoning, "chat", argc, argv, &i)) < 0) return 2;
-        if (r > 0) continue;
+        if (r > 0) {
+            reasoning_given = true;
+            continue;
+        }
         if (!strcmp(argv[i], "--system") || !strcmp(argv[i], "--chat-template") ||
             !strcmp(argv[i], "--spec") || !strcmp(argv[i], "--save") || !strcmp(argv[i], "--draft-max")) {
             if (i + 1 >= argc) {
@@ -842,6 +845,9 @@ int cmd_chat(int argc, char **argv) {
         goto done;
     }
     ch.harmony = cli_is_harmony(ch.m, src, src_len);
+    if (reasoning_given && !ch.harmony && !ch.o.quiet)
+        fprintf(stderr, "wafer chat: note: --reasoning applies to models that answer in harmony channels (gpt-oss); "
+                        "this one's answers are printed as they are\n");
     wf_template_opts_init(&ch.topts);
     ch.bos_text = wf_token_to_str(ch.v, wf_vocab_bos(ch.v));
     ch.eos_text = wf_token_to_str(ch.v, wf_vocab_eos(ch.v));

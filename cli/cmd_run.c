@@ -82,6 +82,7 @@ int cmd_run(int argc, char **argv) {
     const char *grammar_path = NULL, *schema_path = NULL;
     bool json_mode = false;
     cli_reasoning reasoning = CLI_REASONING_SHOW;
+    bool reasoning_given = false;
     cli_harmony hv;
     cli_harmony_init(&hv, reasoning, false);
     for (int i = 1; i < argc; i++) {
@@ -104,7 +105,10 @@ int cmd_run(int argc, char **argv) {
         if ((r = cli_take_spec(&sp, "run", argc, argv, &i)) < 0) return 2;
         if (r > 0) continue;
         if ((r = cli_take_reasoning(&reasoning, "run", argc, argv, &i)) < 0) return 2;
-        if (r > 0) continue;
+        if (r > 0) {
+            reasoning_given = true;
+            continue;
+        }
         fprintf(stderr, "wafer run: unknown option '%s'\n\n", argv[i]);
         usage(stderr);
         return 2;
@@ -203,14 +207,18 @@ int cmd_run(int argc, char **argv) {
      * wf_session_generate does */
     cli_progress bar;
     run_out ro = {print_ids, false, NULL, NULL, false};
-    if (!print_ids && reasoning != CLI_REASONING_RAW) { /* gpt-oss: its channels split */
+    {   /* gpt-oss: its channels split (raw: as written) */
         const char *tsrc = NULL;
         size_t tlen = 0;
         wf_error te = {0};
         if (wf_template_from_gguf(wf_model_gguf(m), &tsrc, &tlen, &te) != WF_OK) tsrc = NULL, tlen = 0;
-        if (cli_is_harmony(m, tsrc, tlen)) {
+        bool harmony = v && cli_is_harmony(m, tsrc, tlen);
+        if (harmony && !print_ids && reasoning != CLI_REASONING_RAW) {
             cli_harmony_init(&hv, reasoning, isatty(1));
             ro.hv = &hv;
+        } else if (reasoning_given && !harmony && !o.quiet) {
+            fprintf(stderr, "wafer run: note: --reasoning applies to models that answer in harmony channels "
+                            "(gpt-oss); this one's output is printed as it is\n");
         }
     }
     if (!o.quiet && n_prompt > 2048) {

@@ -14,7 +14,9 @@ on the final channel, or a read_file tool call). Checks:
    with the raw markup kept as content;
  - run: the same split; a tool call shown as such; on a pseudo-terminal the
    reasoning dimmed (SGR 2) before the answer;
- - a bad --reasoning value: exit 2 and a message.
+ - a bad --reasoning value: exit 2 and a message; --reasoning with a model
+   that does not write harmony (no <|channel|> in its template, not gpt-oss):
+   a note, the output as it is.
 """
 import json
 import os
@@ -85,6 +87,16 @@ def chat_checks(a, b, tmp):
           "chat: a tool call shown as such (%r)" % out)
 
 
+def plain_checks(tmp):
+    p = os.path.join(tmp, "plain.gguf")
+    H.make_harmony_chain(p, H.ANSWER_A, template="{% for m in messages %}{{ m.content }}{% endfor %}")
+    rc, out, err = T.wafer("run", "-m", p, "-p", "t", "--temp", "0", "--reasoning", "hide", text=True)
+    check(rc == 0 and out.startswith("<|channel|>analysis") and "--reasoning applies to models that answer in harmony" in err,
+          "run: --reasoning on a model without harmony: a note, the text as it is (%r %r)" % (out[:60], err[:200]))
+    rc, out, err = chat(p, "x\n", "--reasoning", "hide")
+    check(rc == 0 and "--reasoning applies to models that answer in harmony" in err, "chat: the same note (%r)" % err[:200])
+
+
 def run_checks(a, b):
     base = ("run", "-m", a, "-p", "<|start|>assistant", "-q", "--temp", "0")
     rc, out, err = T.wafer(*base, text=True)
@@ -130,6 +142,7 @@ def main():
     H.make_harmony_chain(b, H.ANSWER_B)
     chat_checks(a, b, tmp)
     run_checks(a, b)
+    plain_checks(tmp)
     return T.summary("test_harmony_cli")
 
 

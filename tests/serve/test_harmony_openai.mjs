@@ -76,6 +76,8 @@ for (const [cl, want, input] of [[a, "answer", "Say hello."], [b, "call", "Look 
         `responses stream (${want}): the reasoning item rebuilt from the events (${JSON.stringify(rs)})`);
   if (want === "answer") {
     check(f.output[1]?.type === "message" && f.output_text === "Hello world!", `responses stream: the message (${f.output_text})`);
+    check(f.usage?.output_tokens === N_ALL && f.usage?.output_tokens_details?.reasoning_tokens === N_REASON,
+          `responses stream: the final response's reasoning_tokens (${JSON.stringify(f.usage)})`);
   } else {
     const fc = f.output[1];
     check(fc?.type === "function_call" && fc.name === "read_file" && fc.arguments === ARGS_B && f.status === "completed",
