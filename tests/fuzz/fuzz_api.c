@@ -140,9 +140,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 /* A /v1/responses body, mutated on its own (api_responses.c). */
 static const char RESPONSES_SEED[] =
     "{\"model\":\"m\",\"instructions\":\"be brief\",\"input\":[{\"type\":\"message\",\"role\":\"developer\",\"content\":"
-    "[{\"type\":\"input_text\",\"text\":\"d\"}]},{\"role\":\"user\",\"content\":\"u\"},{\"type\":\"function_call\","
+    "[{\"type\":\"input_text\",\"text\":\"d\"}]},{\"role\":\"user\",\"content\":\"u\"},{\"type\":\"reasoning\","
+    "\"summary\":[{\"type\":\"summary_text\",\"text\":\"s\"}],\"content\":[{\"type\":\"reasoning_text\",\"text\":\"r\"}]},"
+    "{\"type\":\"function_call\","
     "\"call_id\":\"c\",\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":\"function_call_output\",\"call_id\":\"c\","
-    "\"output\":\"o\"},{\"type\":\"reasoning\",\"summary\":[]}],\"tools\":[{\"type\":\"function\",\"name\":\"f\","
+    "\"output\":\"o\"},{\"type\":\"reasoning\",\"summary\":[],\"encrypted_content\":\"e\"},{\"type\":\"reasoning\","
+    "\"summary\":[{\"type\":\"summary_text\",\"text\":\"t\"}]},{\"type\":\"message\",\"role\":\"assistant\","
+    "\"content\":\"a\"},{\"type\":\"reasoning\",\"summary\":[]}],\"tools\":[{\"type\":\"function\",\"name\":\"f\","
     "\"parameters\":{\"type\":\"object\"}},{\"type\":\"web_search\"}],\"tool_choice\":\"auto\",\"max_output_tokens\":9,"
     "\"store\":false,\"stream\":true,\"text\":{\"format\":{\"type\":\"text\"}},\"metadata\":{\"a\":\"b\"}}";
 
