@@ -184,10 +184,16 @@ const char *srv_stop_type(const srv_req *r) {
 
 /* A finished harmony answer's reasoning tokens: the emitted tokens of its
  * analysis messages (chat/harmony.h), from each token's own bytes (the
- * streamed text may differ: stop strings, held-back bytes). 0 when out of
+ * streamed text may differ: stop strings, held-back bytes); 0 for an answer
+ * the API shows whole as content (not harmony after all), and when out of
  * memory (the count is informational; the answer itself is unaffected). */
 static int32_t reasoning_tokens(const srv_req *r) {
     const wf_vocab *v = r->srv->v;
+    wf_api_harmony view; /* an answer shown whole as content has no reasoning */
+    if (!srv_harmony_view(r->srv, r, &view)) return 0;
+    const bool raw = view.raw;
+    wf_api_harmony_free(&view);
+    if (raw) return 0;
     size_t *ends = malloc((r->n_ids ? r->n_ids : 1) * sizeof *ends);
     wf_buf b = {0};
     char piece[256];

@@ -24,7 +24,8 @@ expected fields are the chain's pieces, written here; the checks:
  - usage's reasoning_tokens (chat completions, its stream's usage chunk, the
    Responses API and its stream): the tokens of the analysis message, header
    to <|end|>, counted from the chain written here (also when max_tokens cuts
-   the reasoning); the rest of completion_tokens is the answer's;
+   the reasoning); the rest of completion_tokens is the answer's; an answer
+   that is not harmony after all (an unknown channel) is content, with none;
  - Responses `reasoning` input items (as Codex CLI sends them back) reach the
    template as the assistant message's reasoning_content / thinking: the
    prompt the server builds equals Debian's python3-jinja2 rendering of the
@@ -264,6 +265,22 @@ def usage_checks(a, b):
           "responses stream: response.completed's usage counts the reasoning (%s)" % u)
 
 
+def not_harmony_check(tmp):
+    """An answer with an analysis message and then a channel harmony does not
+    have: the API shows it whole as content, and counts no reasoning."""
+    p = os.path.join(tmp, "bogus.gguf")
+    answer = ["<|channel|>", "analysis", "<|message|>", "Think.", "<|end|>", "<|start|>", "assistant", "<|channel|>",
+              "bogus", "<|message|>", "x", "<|return|>"]
+    make_harmony_chain(p, answer)
+    with C.Server(p) as z:
+        st, j, out, _ = z.request("POST", "/v1/chat/completions", {"messages": MSGS, "temperature": 0})
+        m = (j or {}).get("choices", [{}])[0].get("message", {})
+        u = (j or {}).get("usage", {})
+        check(st == 200 and "bogus" in (m.get("content") or "") and not m.get("reasoning_content") and
+              u["completion_tokens"] == len(answer) and u["completion_tokens_details"]["reasoning_tokens"] == 0,
+              "not harmony after all: all content, reasoning_tokens 0 (%s)" % out[:400])
+
+
 def jinja_render(template, messages, tools=None):
     """The prompt as transformers renders a chat template: Debian's python3-jinja2."""
     import datetime
@@ -428,6 +445,7 @@ def main():
         else:
             print("SKIP (part): node is not installed: the OpenAI SDK checks did not run")
     thinking_field_check(tmp)
+    not_harmony_check(tmp)
     qwen3_reasoning_check(tmp)
     check(not C.SANITIZER_REPORTS, "no sanitizer reports")
     return T.summary("test_harmony_server")
