@@ -1,11 +1,15 @@
 /* bench_grammar.c — what constrained decoding costs (docs/grammar.md).
  *
- *   bench_grammar MODEL [--tokens N] [--reps R] [--threads T] [--temp X]
+ *   bench_grammar MODEL [--tokens N] [--reps R] [--threads T] [--temp X] [--chain]
  *
  * 1. Decoding speed, free against constrained, interleaved rep by rep on one
- *    session: the same prompt, greedy (or --temp), N tokens at most; the constrained run
- *    follows a JSON Schema of eight properties (strings, integers, an enum,
- *    an array). tok/s is wf_gen_result.decode_tok_s; medians and their
+ *    session: the same prompt, greedy (or --temp; --chain: llama.cpp's
+ *    default truncation top-k 40, top-p 0.95, min-p 0.05), N tokens at
+ *    most; the constrained runs follow a JSON Schema of eight properties
+ *    (strings, integers, an enum, an array): one grammar compiled once and
+ *    used by every rep (its masks kept across requests, as a server's
+ *    grammar cache does) and one compiled anew for each rep (a first
+ *    request: every mask cold). tok/s is wf_gen_result.decode_tok_s; medians and their
  *    ratio, and the median of each rep's own ratio over the reps whose two
  *    runs made the same number of tokens (equal lengths: equal contexts;
  *    neighbours in time: less moved by a drifting load; with --tokens
@@ -69,6 +73,7 @@ int main(int argc, char **argv) {
     const char *path = NULL;
     int n_tok = 64, reps = 5, threads = 2;
     float temp = 0.0f;
+    bool trunc = false;
     for (int i = 1; i < argc; i++) {
         /* the inputs, for running llama.cpp on the same (bench/grammar.sh) */
         if (!strcmp(argv[i], "--print-schema")) return printf("%s\n", k_schema) < 0;
@@ -77,6 +82,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--temp") && i + 1 < argc) temp = (float)atof(argv[++i]);
+        else if (!strcmp(argv[i], "--chain")) trunc = true;
         else if (argv[i][0] != '-') path = argv[i];
         else {
             fprintf(stderr, "usage: bench_grammar MODEL [--tokens N] [--reps R] [--threads T] [--temp X]\n");
@@ -122,21 +128,27 @@ int main(int argc, char **argv) {
     /* 1. free vs constrained, interleaved */
     double *tf = calloc((size_t)reps, sizeof *tf), *tc = calloc((size_t)reps, sizeof *tc);
     double *share = calloc((size_t)reps, sizeof *share);
+    double *tn = calloc((size_t)reps, sizeof *tn), *share_n = calloc((size_t)reps, sizeof *share_n);
+    int64_t n_lazy = 0, n_masks_n = 0;
     int32_t *len_f = calloc((size_t)reps, sizeof *len_f), *len_c = calloc((size_t)reps, sizeof *len_c);
     int64_t n_masks = 0;
     int32_t nf = 0, nc = 0;
     for (int r = 0; r < reps; r++) {
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < 3; k++) {
             wf_gen_params p = wf_gen_default_params();
             p.max_tokens = n_tok;
             wf_sampler_params sp = wf_sampler_default_params();
             sp.temperature = temp; /* > 0: plain softmax sampling, seeded per rep */
-            sp.top_k = 0;
-            sp.top_p = 1.0f;
-            sp.min_p = 0.0f;
+            if (!trunc) {
+                sp.top_k = 0;
+                sp.top_p = 1.0f;
+                sp.min_p = 0.0f;
+            }
             sp.seed = 1000 + (uint64_t)r;
             p.sampling = &sp;
-            if (k) p.grammar = g, p.grammar_vocab = gv;
+            wf_grammar *fresh = NULL;
+            if (k == 2 && wf_grammar_from_json_schema(k_schema, strlen(k_schema), &fresh, &err)) return 1;
+            if (k) p.grammar = k == 1 ? g : fresh, p.grammar_vocab = gv;
             wf_gen_callbacks cb = {no_cb, NULL};
             wf_gen_result res;
             wf_session_reset(s); /* the same work each time: the whole prompt */
@@ -144,9 +156,16 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench_grammar: generate: %s\n", err.msg);
                 return 1;
             }
+            wf_grammar_free(fresh);
             /* a run that ended within a few tokens (EOG) says little about speed */
-            (k ? tc : tf)[r] = res.n_generated >= 8 ? res.decode_tok_s : -1.0;
-            if (k) share[r] = res.t_total > 0 ? res.t_grammar / res.t_total : 0, n_masks = res.n_grammar_masks;
+            const double rate = res.n_generated >= 8 ? res.decode_tok_s : -1.0;
+            const double sh = res.t_total > 0 ? res.t_grammar / res.t_total : 0;
+            if (k == 2) {
+                tn[r] = rate, share_n[r] = sh, n_masks_n = res.n_grammar_masks;
+                continue;
+            }
+            (k ? tc : tf)[r] = rate;
+            if (k) share[r] = sh, n_masks = res.n_grammar_masks, n_lazy = res.n_grammar_lazy;
             (k ? &nc : &nf)[0] = res.n_generated;
             (k ? len_c : len_f)[r] = res.n_generated;
         }
@@ -161,7 +180,7 @@ int main(int argc, char **argv) {
         pr[r] = tf[r] > 0 && tc[r] > 0 && len_f[r] == len_c[r] ? (n_pairs++, tc[r] / tf[r]) : -1.0;
     const double mpr = median_valid(pr, reps);
     free(pr);
-    double mf = median_valid(tf, reps), mc = median_valid(tc, reps);
+    double mf = median_valid(tf, reps), mc = median_valid(tc, reps), mn = median_valid(tn, reps);
 
     /* 2. masks per token, replaying a fixed answer */
     int32_t *ans = NULL;
@@ -169,7 +188,9 @@ int main(int argc, char **argv) {
     if (wf_tokenize_text(v, k_answer, strlen(k_answer), false, NULL, 0, &ans, &na, &err)) return 1;
     wf_grammar_matcher *gm = NULL;
     double cold = 0, warm = 0;
-    bool replay_ok = wf_grammar_matcher_create(g, gv, &gm, &err) == WF_OK;
+    wf_grammar *g_new = NULL; /* cold: a grammar no matcher has used (g's masks are warm from part 1) */
+    bool replay_ok = wf_grammar_from_json_schema(k_schema, strlen(k_schema), &g_new, &err) == WF_OK &&
+                     wf_grammar_matcher_create(g_new, gv, &gm, &err) == WF_OK;
     for (int pass = 0; pass < 2 && replay_ok; pass++) {
         wf_grammar_matcher_reset(gm);
         double t = wf_time_now();
@@ -182,6 +203,7 @@ int main(int argc, char **argv) {
     wf_grammar_stats gst;
     wf_grammar_matcher_stats(gm, &gst);
     wf_grammar_matcher_free(gm);
+    wf_grammar_free(g_new);
 
     /* 3. a 100-property schema */
     char *big = malloc(100 * 96 + 256);
@@ -256,21 +278,25 @@ int main(int argc, char **argv) {
     printf("decode, %s, %d threads, median of %d interleaved runs (those of 8 tokens or more): free %.1f tok/s (%d tokens in the last), constrained %.1f tok/s (%d tokens): %.3fx\n",
            temp > 0 ? "temperature > 0" : "greedy", threads, reps, mf, nf, mc, nc, mf > 0 ? mc / mf : 0.0);
     printf("paired: median of each rep's constrained / free rate %.3fx (%d reps whose two runs made the same number of tokens)\n", mpr, n_pairs);
-    printf("grammar work in the constrained runs: %.2f%% of their time (median), %lld full masks for %d tokens\n",
-           100.0 * median(share, reps), (long long)n_masks, nc);
+    printf("grammar work in the constrained runs: %.2f%% of their time (median), %lld full masks and %lld steps decided "
+           "lazily for %d tokens (last run)\n", 100.0 * median(share, reps), (long long)n_masks, (long long)n_lazy, nc);
+    printf("a grammar compiled anew for each request: %.1f tok/s, %.3fx of free, grammar work %.2f%% (%lld full masks in the last)\n",
+           mn, mf > 0 ? mn / mf : 0.0, 100.0 * median(share_n, reps), (long long)n_masks_n);
     printf("mask per token, replaying a %zu-token JSON answer: cold %.1f us, warm %.2f us (%lld states, %lld trie nodes visited)%s\n",
            na, cold * 1e6, warm * 1e6, (long long)gst.n_states, (long long)gst.n_trie_nodes, replay_ok ? "" : " REPLAY FAILED");
     printf("100-property schema: compile %.2f ms, first mask %.2f ms (median of %d)\n", median(tcomp, reps) * 1e3,
            median(tmask, reps) * 1e3, reps);
     printf("sampling step at temperature 1 where the first draw misses (%d and %d of %d): masked logits + second chain run %.1f us, "
            "redraw from the first draw's weights %.1f us\n", miss_old, miss_new, 400 * reps, t_old * 1e6, t_new * 1e6);
-    printf("JSON {\"model\": \"%s\", \"temp\": %.2f, \"free_tok_s\": %.2f, \"constrained_tok_s\": %.2f, \"ratio\": %.4f, \"ratio_paired\": %.4f, \"n_pairs\": %d, \"grammar_share\": %.5f, \"mask_cold_us\": %.2f, "
+    printf("JSON {\"model\": \"%s\", \"temp\": %.2f, \"free_tok_s\": %.2f, \"constrained_tok_s\": %.2f, \"ratio\": %.4f, \"ratio_paired\": %.4f, \"n_pairs\": %d, \"grammar_share\": %.5f, \"fresh_tok_s\": %.2f, \"ratio_fresh\": %.4f, \"grammar_share_fresh\": %.5f, \"mask_cold_us\": %.2f, "
            "\"mask_warm_us\": %.3f, \"compile100_ms\": %.3f, \"first_mask100_ms\": %.3f, \"sample_miss_old_us\": %.2f, \"sample_miss_new_us\": %.2f}\n",
-           path, temp, mf, mc, mf > 0 ? mc / mf : 0.0, mpr, n_pairs, median(share, reps), cold * 1e6, warm * 1e6, median(tcomp, reps) * 1e3, median(tmask, reps) * 1e3, t_old * 1e6, t_new * 1e6);
+           path, temp, mf, mc, mf > 0 ? mc / mf : 0.0, mpr, n_pairs, median(share, reps), mn, mf > 0 ? mn / mf : 0.0, median(share_n, reps), cold * 1e6, warm * 1e6, median(tcomp, reps) * 1e3, median(tmask, reps) * 1e3, t_old * 1e6, t_new * 1e6);
     free(big);
     free(tcomp);
     free(tmask);
     free(share);
+    free(tn);
+    free(share_n);
     free(len_f);
     free(len_c);
     free(tf);

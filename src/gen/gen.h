@@ -162,6 +162,15 @@ bool wf_sampler_untruncated(const wf_sampler_params *p);
  * the allowed tokens are so unlikely next to the best token that their
  * weights may have underflowed): sample from masked logits then. */
 int32_t wf_sampler_redraw_masked(wf_sampler *s, const uint32_t *mask);
+/* Constrained sampling without a mask: the chain's best tokens are tested
+ * with ok(user, token) in order (a grammar's check), and the draw is made
+ * from exactly the distribution the chain gives the logits masked to the
+ * allowed tokens (penalties, top-k, top-p, min-p, temperature; greedy: the
+ * best allowed token), when the few best tokens decide it (sampler.c says
+ * when). Returns the token (the sampler's PRNG moves), or -1 when they do
+ * not decide it: mask the logits and call wf_sampler_sample then. */
+typedef bool (*wf_token_test)(void *user, int32_t token);
+int32_t wf_sampler_sample_lazy(wf_sampler *s, const float *logits, wf_token_test ok, void *user);
 
 /* ---- speculative sampling's acceptance rule (spec_accept.c) ------------ */
 
@@ -251,6 +260,7 @@ typedef struct wf_gen_result {
     /* added with constrained decoding */
     double t_grammar;          /* s: grammar work (masks, checks, advancing)   */
     int64_t n_grammar_masks;   /* full allowed-token masks applied             */
+    int64_t n_grammar_lazy;    /* steps decided by testing the best tokens     */
     int32_t draft_max;         /* the longest draft after the model's cap (0: no speculation) */
 } wf_gen_result;
 

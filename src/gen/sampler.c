@@ -541,6 +541,92 @@ int32_t wf_sampler_redraw_masked(wf_sampler *s, const uint32_t *mask) {
     return last; /* r landed in the rounding gap at the top */
 }
 
+/* Constrained sampling that tests the best tokens one by one instead of
+ * masking the vocabulary (gen.h). The m best penalised candidates, sorted
+ * (top_k_direct), are filtered by ok() in order: a_1 > a_2 > ... > a_n are
+ * then exactly the n best allowed tokens, and every token past the m has a
+ * logit <= l_m, so the allowed ones there weigh at most
+ * U = (n_vocab - m) exp(l_m - l_1) at temperature 1 (relative to a_1).
+ * The masked chain keeps top-k, then top-p, then min-p of the allowed
+ * tokens; its kept set is known from a_1..a_n when
+ *   - n >= top_k (the allowed top-k are a_1..a_k), or all tokens were seen;
+ *   - or top-p cuts inside a_1..a_n for every allowed mass T in
+ *     [C_n, C_n + U]: C_j >= p (C_n + U) and C_(j-1) < p C_n;
+ *   - or without top-p, min-p cuts below l_m (l_m < l_1 + log min_p).
+ * Then the draw is over exactly that set with the chain's weights; else -1
+ * (after a second try with 1024 candidates): mask and run the chain. */
+#define WF_LAZY_M1 64
+#define WF_LAZY_M2 1024
+int32_t wf_sampler_sample_lazy(wf_sampler *s, const float *logits, wf_token_test ok, void *user) {
+    if (!s || !logits || !ok) return -1;
+    s->drawn_full = false;
+    const wf_sampler_params *p = &s->p;
+    const chain ch = {&s->p, s->n_vocab, s->count, s->active, s->n_active, s->cand, s->work};
+    const size_t nv = (size_t)s->n_vocab;
+    const bool greedy = p->temperature <= 0.0f;
+    const size_t kk = greedy ? 1 : p->top_k > 0 && (size_t)p->top_k < nv ? (size_t)p->top_k : nv;
+    wf_cand *c = s->cand;
+    float *wt = s->work;
+    size_t m = kk < WF_LAZY_M1 / 2 ? WF_LAZY_M1 : 2 * kk;
+    for (int round = 0; round < 2; round++) {
+        if (round) {
+            if (m >= WF_LAZY_M2 || m >= nv) return -1;
+            m = WF_LAZY_M2;
+        }
+        if (m > nv) m = nv;
+        const size_t got = top_k_direct(&ch, logits, m);
+        if (got == 0) return -1;
+        const float l_m = c[got - 1].logit;
+        const bool all = got == nv;
+        size_t n = 0;
+        for (size_t i = 0; i < got && n < kk; i++)
+            if (ok(user, c[i].id)) c[n++] = c[i];
+        if (n == 0) continue;
+        const float l1 = c[0].logit;
+        if (!(l1 > -INFINITY)) return -1; /* nothing finite allowed: the chain's argmax rule */
+        if (greedy) return c[0].id;
+        const bool known = n >= kk || all; /* the allowed top-k are a_1..a_n */
+        size_t keep = n;
+        if (p->top_p < 1.0f) {
+            double total = 0.0;
+            for (size_t i = 0; i < n; i++) total += wt[i] = expf(c[i].logit - l1);
+            const double u = known ? 0.0 : (double)(nv - got) * exp((double)l_m - (double)l1);
+            const double need_lo = (double)p->top_p * total, need_hi = (double)p->top_p * (total + u);
+            double cum = 0.0;
+            keep = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (cum >= need_lo) break; /* the cut depends on the unseen mass */
+                cum += wt[i];
+                if (cum >= need_hi) { keep = i + 1; break; }
+            }
+            if (keep == 0) continue;
+        } else if (!known && !(p->min_p > 0.0f && l_m < l1 + logf(p->min_p))) {
+            continue;
+        }
+        if (p->min_p > 0.0f) {
+            const float thr = l1 + logf(p->min_p);
+            size_t k = 0;
+            for (size_t i = 0; i < keep; i++)
+                if (c[i].logit >= thr) c[k++] = c[i];
+            keep = k;
+        }
+        const float inv_t = (float)(1.0 / (double)p->temperature);
+        if (!isfinite(inv_t)) return c[0].id; /* T ~ 0: greedy */
+        double sum = 0.0;
+        for (size_t i = 0; i < keep; i++) sum += wt[i] = expf((c[i].logit - l1) * inv_t);
+        if (!(sum > 0.0) || !isfinite(sum)) return -1;
+        double r = wf_rng_unif(&s->rng) * sum, cum = 0.0;
+        size_t last = 0;
+        for (size_t i = 0; i < keep; i++) {
+            if (wt[i] > 0.0f) last = i;
+            cum += wt[i];
+            if (r < cum) return c[i].id;
+        }
+        return c[last].id;
+    }
+    return -1;
+}
+
 /* ---- the chain for a given history (speculative sampling) ----------------- */
 
 size_t wf_sampler_dist_work_size(int32_t n_vocab) {

@@ -444,29 +444,53 @@ static const float *gram_logits(gen_run *g, const float *l, wf_status *st) {
     return g->masked;
 }
 
+/* The grammar's test of one token for wf_sampler_sample_lazy: a bit of
+ * the state's cached mask when it has one, else a walk of the token's bytes. */
+typedef struct gram_probe {
+    wf_grammar_matcher *gm;
+    const uint32_t *mask;
+} gram_probe;
+
+static bool probe_ok(void *u, int32_t tok) {
+    gram_probe *pr = u;
+    if (pr->mask) return (pr->mask[tok >> 5] >> (tok & 31)) & 1u;
+    return wf_grammar_matcher_check(pr->gm, &tok, 1) == 1;
+}
+
 /* Sample at logits l (grammar applied). Returns the token, or -1 after
  * finishing the request (the grammar is complete with no end token, or an
  * error).
  * Greedy: when the grammar allows the (penalised) argmax over every token,
  * it is also the argmax over the allowed ones (ties go to the lowest id
- * either way). Sampling without truncation: a draw over every token that
- * lands in the allowed set A is kept; on a miss a second draw from the same
- * weights restricted to A (wf_sampler_redraw_masked): x in A comes out with
- * p(x) + (1 - p(A)) p(x) / p(A) = p(x) / p(A), exactly the masked
- * distribution. So the mask is needed only on a miss, and the logits are
- * copied and masked only with a truncating chain (top-k, top-p, min-p: the
- * truncation must see the allowed tokens only) or in the rare cases the
- * redraw declines. */
+ * either way); else the best tokens are tested in order
+ * (wf_sampler_sample_lazy). Sampling without truncation: a draw over every
+ * token that lands in the allowed set A is kept; on a miss a second draw
+ * from the same weights restricted to A (wf_sampler_redraw_masked): x in A
+ * comes out with p(x) + (1 - p(A)) p(x) / p(A) = p(x) / p(A), exactly the
+ * masked distribution. With truncation (top-k, top-p, min-p) the best
+ * tokens are tested in order and the truncation worked out on the allowed
+ * ones (wf_sampler_sample_lazy, exact). So the whole vocabulary is masked
+ * (logits copied, chain run on them) only when the best tokens do not
+ * decide, or in the rare cases the redraw declines. */
 static int32_t sample_at(gen_run *g, const float *l) {
-    if (g->gm && l && (g->sp.temperature <= 0.0f || wf_sampler_untruncated(&g->sp))) {
-        int32_t z = wf_sampler_sample(g->smp, l);
+    if (g->gm && l) {
+        int32_t z = -1;
+        bool ok = false;
+        const bool hit_first = g->sp.temperature <= 0.0f || wf_sampler_untruncated(&g->sp);
+        if (hit_first) z = wf_sampler_sample(g->smp, l);
         const double t0 = wf_time_now();
-        bool ok = z >= 0 && wf_grammar_matcher_check(g->gm, &z, 1) == 1;
+        if (hit_first) ok = z >= 0 && wf_grammar_matcher_check(g->gm, &z, 1) == 1;
         if (!ok && z >= 0 && g->sp.temperature > 0.0f) {
             const uint32_t *mask = wf_grammar_matcher_mask(g->gm);
             g->res.n_grammar_masks++;
             z = mask ? wf_sampler_redraw_masked(g->smp, mask) : -1;
             ok = z >= 0; /* else: masked logits below (they also report errors) */
+        } else if (!ok) {
+            /* (its chain work is counted as the grammar's: an overestimate) */
+            gram_probe pr = {g->gm, wf_grammar_matcher_cached_mask(g->gm)};
+            z = wf_sampler_sample_lazy(g->smp, l, probe_ok, &pr);
+            ok = z >= 0;
+            if (ok) g->res.n_grammar_lazy++;
         }
         g->res.t_grammar += wf_time_now() - t0;
         if (ok) return z;

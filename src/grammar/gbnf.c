@@ -644,6 +644,11 @@ static bool check_left_recursion(gparser *p) {
 static wf_status build(gparser *p, int32_t root, wf_grammar **out) {
     wf_grammar *g = calloc(1, sizeof *g);
     if (!g) return nomem(p), p->st;
+    atomic_init(&g->refs, 1);
+    if (pthread_mutex_init(&g->amu, NULL)) {
+        free(g);
+        return nomem(p), p->st;
+    }
     int64_t n_el = 0, n_alt = 0;
     for (int32_t r = 0; r < p->n_rules; r++)
         for (int32_t a = 0; a < p->rules[r].n_alt; a++) n_el += p->rules[r].alt[a].n + 1, n_alt++;
@@ -712,8 +717,15 @@ wf_status wf_grammar_from_gbnf(const char *text, size_t len, wf_grammar **out, w
     return st;
 }
 
+wf_grammar *wf_grammar_ref(wf_grammar *g) {
+    if (g) atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
 void wf_grammar_free(wf_grammar *g) {
-    if (!g) return;
+    if (!g || atomic_fetch_sub(&g->refs, 1) != 1) return;
+    wf_grammar_drop_autos(g);
+    pthread_mutex_destroy(&g->amu);
     free(g->el);
     free(g->alt);
     free(g->rule_alt);

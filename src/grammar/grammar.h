@@ -3,14 +3,21 @@
  * and per-sequence matchers that say which tokens may come next.
  *
  * Three objects, each with its own lifetime:
- *   wf_grammar          a compiled grammar; immutable, shareable by any
- *                       number of matchers and threads.
+ *   wf_grammar          a compiled grammar, reference-counted; its rules
+ *                       are immutable, and it carries the caches every
+ *                       matcher of it shares (parser states, transitions,
+ *                       allowed-token masks per state, one set per
+ *                       vocabulary), guarded by locks: any number of
+ *                       matchers in any threads, request after request.
  *   wf_grammar_vocab    a token trie over a vocabulary (built once per
  *                       model, immutable, shareable).
- *   wf_grammar_matcher  one sequence's position in the grammar, with its
- *                       caches (allowed-token masks per parser state). Not
- *                       thread-safe; one per sequence / server slot.
- * The grammar and the vocabulary index must outlive their matchers.
+ *   wf_grammar_matcher  one sequence's position in the grammar. Not
+ *                       thread-safe itself; one per sequence / server slot.
+ * A matcher holds a reference to its grammar (wf_grammar_free by the
+ * creator is safe while matchers live); the vocabulary index must outlive
+ * its matchers. A new matcher of a grammar used before starts with the
+ * masks the earlier ones computed (bounded: 64 MB of masks per grammar and
+ * vocabulary, then a fresh cache for new matchers).
  *
  * Masks are computed by walking the token trie with the parser state, with
  * byte transitions and whole masks memoized per state, never by trying each
@@ -59,6 +66,9 @@ void wf_gbnf_builder_free(wf_gbnf_builder *b);
 /* JSON mode: any JSON object. */
 wf_status wf_grammar_json_object(wf_grammar **out, wf_error *err);
 
+/* Another reference (for a cache of compiled grammars): returns g. */
+wf_grammar *wf_grammar_ref(wf_grammar *g);
+/* Drop a reference; the last one frees the grammar and its caches. */
 void wf_grammar_free(wf_grammar *g);
 
 /* ---- the vocabulary index (vocab.c) ------------------------------------------ */
@@ -78,10 +88,10 @@ int32_t wf_grammar_vocab_n_tokens(const wf_grammar_vocab *gv);
 
 wf_status wf_grammar_matcher_create(const wf_grammar *g, const wf_grammar_vocab *gv, wf_grammar_matcher **out,
                                     wf_error *err);
-/* An independent copy at the same position (caches are not copied). */
+/* An independent copy at the same position (sharing the grammar's caches). */
 wf_status wf_grammar_matcher_clone(const wf_grammar_matcher *m, wf_grammar_matcher **out, wf_error *err);
 void wf_grammar_matcher_free(wf_grammar_matcher *m);
-/* Back to the start of the grammar (caches kept). */
+/* Back to the start of the grammar. */
 void wf_grammar_matcher_reset(wf_grammar_matcher *m);
 
 /* Advance by one token. Returns false (position unchanged) when the grammar
@@ -103,6 +113,13 @@ bool wf_grammar_matcher_can_end(const wf_grammar_matcher *m);
 /* Nothing but the end can follow (the answer is complete). */
 bool wf_grammar_matcher_done(const wf_grammar_matcher *m);
 
+/* Whether token tok may come next, without moving: one bit of the cached
+ * mask when this state has one, else a walk of tok's bytes (no mask is
+ * built: for testing the few best tokens of a distribution). */
+bool wf_grammar_matcher_allowed(wf_grammar_matcher *m, int32_t tok);
+/* The mask of the current state if some matcher of this grammar computed
+ * it already (valid as wf_grammar_matcher_mask's), else NULL; builds nothing. */
+const uint32_t *wf_grammar_matcher_cached_mask(wf_grammar_matcher *m);
 /* The tokens allowed next: a bitset of n_tokens bits (bit i of word i/32),
  * valid until the matcher next moves or is freed. NULL only when out of
  * memory (then wf_grammar_matcher_error says so). */
@@ -111,15 +128,18 @@ const uint32_t *wf_grammar_matcher_mask(wf_grammar_matcher *m);
  * floats). Returns false when out of memory (logits unchanged). */
 bool wf_grammar_matcher_apply(wf_grammar_matcher *m, float *logits);
 /* The first failure of the matcher (allocation, or a grammar whose parse
- * state grew past the limits), or NULL. After one, nothing is allowed. */
+ * state grew past the limits), or NULL. After one, nothing is allowed (for
+ * every matcher sharing the failed cache; new matchers start a fresh one). */
 const char *wf_grammar_matcher_error(const wf_grammar_matcher *m);
 
 /* Counters for benchmarks and tests. */
 typedef struct wf_grammar_stats {
     int64_t n_masks;        /* masks asked for                        */
-    int64_t n_mask_hits;    /* ... answered from the per-state cache  */
+    int64_t n_mask_hits;    /* ... answered from the per-state cache (computed
+                             * by this matcher or any other of the grammar) */
     int64_t n_trie_nodes;   /* trie nodes visited computing masks     */
-    int64_t n_states;       /* distinct parser states seen            */
+    int64_t n_states;       /* distinct parser states of the automaton (shared) */
+    int64_t n_cached_masks; /* masks the shared automaton holds        */
     double t_mask;          /* seconds spent in wf_grammar_matcher_mask */
 } wf_grammar_stats;
 void wf_grammar_matcher_stats(const wf_grammar_matcher *m, wf_grammar_stats *st);

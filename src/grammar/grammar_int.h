@@ -11,6 +11,9 @@
 
 #include "grammar/grammar.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 enum { GE_END = 0, GE_REF = 1, GE_BYTES = 2 };
 
 typedef struct wf_gelem {
@@ -34,7 +37,15 @@ struct wf_grammar {
     int32_t root;
     wf_byteset *sets;   /* (n_sets) the terminals                        */
     int32_t n_sets;
+    /* the mutable part, shared by every matcher of this grammar: one
+     * automaton (states, transitions, masks) per vocabulary (matcher.c) */
+    atomic_int refs;            /* wf_grammar_ref / wf_grammar_free          */
+    pthread_mutex_t amu;        /* guards autos and the automata's refs       */
+    struct wf_gauto *autos;     /* the live automata, newest first            */
 };
+
+/* matcher.c: release the grammar's automata (wf_grammar_free, last ref). */
+void wf_grammar_drop_autos(wf_grammar *g);
 
 /* Grammars past these sizes are refused (hostile input). */
 enum {
@@ -73,6 +84,7 @@ struct wf_grammar_vocab {
     uint8_t *kind;       /* (n_tokens) GV_* */
     int32_t *eog;        /* (n_eog) end-of-generation ids */
     int32_t n_eog;
+    uint64_t key;        /* a hash of the contents: equal vocabularies share masks */
 };
 
 enum { GV_TEXT = 0, GV_EOG = 1, GV_NEVER = 2 };

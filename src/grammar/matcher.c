@@ -30,6 +30,11 @@ enum {
     TRANS_UNKNOWN = -2,
     SUBTREE_MIN = 8   /* try the whole-subtree shortcut above this many tokens */
 };
+/* An automaton's cached masks stop growing here (later masks are computed
+ * into the asking matcher's own buffer), and a new matcher starts a fresh
+ * automaton once the old one has grown past a quarter of the hard limits or
+ * filled its mask budget: memory stays bounded however many requests share
+ * one grammar. */
 #define MASK_CACHE_BYTES ((size_t)64 << 20)
 
 typedef struct gnode {
@@ -43,12 +48,19 @@ typedef struct gset {
     uint32_t hash;
     bool accept;      /* holds node 0: the grammar may end here */
     int32_t *trans;   /* (256) next state per byte, lazily; -1 dead */
-    uint32_t *mask;   /* cached allowed-token mask, or NULL         */
+    uint32_t *mask;   /* cached allowed-token mask, or NULL; never freed
+                       * before the automaton (matchers hold pointers)  */
 } gset;
 
-struct wf_grammar_matcher {
+/* One grammar's states over one vocabulary, shared by every matcher of
+ * that grammar (across requests and threads; mu guards everything but
+ * refs and next, which the grammar's amu guards). */
+typedef struct wf_gauto {
+    pthread_mutex_t mu;
     const wf_grammar *g;
-    const wf_grammar_vocab *gv;
+    uint64_t vkey;        /* the vocabulary's contents (wf_grammar_vocab.key) */
+    int32_t refs;         /* matchers + the grammar's list                   */
+    struct wf_gauto *next;
     gnode *nodes;
     int32_t n_nodes, cap_nodes;
     int32_t *nh;          /* node hash: ids, -1 empty */
@@ -59,7 +71,7 @@ struct wf_grammar_matcher {
     uint32_t sh_cap;
     int32_t *pool;
     int64_t n_pool, cap_pool;
-    int32_t start, cur;
+    int32_t start;
     uint32_t epoch;
     int32_t *work;        /* expansion worklist: (pos, parent) pairs */
     int64_t n_work, cap_work;
@@ -67,14 +79,24 @@ struct wf_grammar_matcher {
     int32_t n_out, cap_out;
     int64_t *walk;        /* trie walk stack: (trie node, state) pairs */
     int64_t cap_walk;
-    uint32_t *zero;       /* the mask after the end */
     size_t mask_bytes;
-    wf_grammar_stats stats;
-    bool failed;
+    int64_t n_trie_nodes; /* by the walk in progress (moved to its matcher's stats) */
+    atomic_bool failed;   /* set once, after errmsg (read without the lock) */
     char errmsg[160];
+} gauto;
+
+struct wf_grammar_matcher {
+    wf_grammar *g;        /* a reference: the grammar outlives its matchers */
+    const wf_grammar_vocab *gv;
+    gauto *a;
+    int32_t cur;
+    int32_t last_s, last_tok, last_r; /* the last single-token check, for the accept after it */
+    uint32_t *own;        /* a mask computed past the cache budget */
+    uint32_t *zero;       /* the mask after the end */
+    wf_grammar_stats stats;
 };
 
-static bool mfail(wf_grammar_matcher *m, const char *msg) {
+static bool mfail(gauto *m, const char *msg) {
     if (!m->failed) {
         m->failed = true;
         snprintf(m->errmsg, sizeof m->errmsg, "grammar: %s", msg);
@@ -90,7 +112,7 @@ static inline uint32_t mix(uint32_t h, uint32_t x) {
 
 /* ---- the node arena -------------------------------------------------------------- */
 
-static bool nh_rehash(wf_grammar_matcher *m, uint32_t cap) {
+static bool nh_rehash(gauto *m, uint32_t cap) {
     int32_t *nh = malloc((size_t)cap * sizeof *nh);
     if (!nh) return mfail(m, "out of memory");
     memset(nh, 0xff, (size_t)cap * sizeof *nh);
@@ -106,7 +128,7 @@ static bool nh_rehash(wf_grammar_matcher *m, uint32_t cap) {
 }
 
 /* The id of stack (pos, parent), created if new; -1 on failure. */
-static int32_t node_get(wf_grammar_matcher *m, int32_t pos, int32_t parent) {
+static int32_t node_get(gauto *m, int32_t pos, int32_t parent) {
     uint32_t h = mix(mix(0, (uint32_t)pos), (uint32_t)parent) & (m->nh_cap - 1);
     for (int32_t id; (id = m->nh[h]) >= 0; h = (h + 1) & (m->nh_cap - 1))
         if (m->nodes[id].pos == pos && m->nodes[id].parent == parent) return id;
@@ -127,7 +149,7 @@ static int32_t node_get(wf_grammar_matcher *m, int32_t pos, int32_t parent) {
 
 /* ---- states ------------------------------------------------------------------------- */
 
-static bool sh_rehash(wf_grammar_matcher *m, uint32_t cap) {
+static bool sh_rehash(gauto *m, uint32_t cap) {
     int32_t *sh = malloc((size_t)cap * sizeof *sh);
     if (!sh) return mfail(m, "out of memory");
     memset(sh, 0xff, (size_t)cap * sizeof *sh);
@@ -148,7 +170,7 @@ static int cmp_i32(const void *a, const void *b) {
 }
 
 /* The state of sorted leaves l[0..n) (n >= 1), created if new; -1 on failure. */
-static int32_t set_get(wf_grammar_matcher *m, const int32_t *l, int32_t n) {
+static int32_t set_get(gauto *m, const int32_t *l, int32_t n) {
     uint32_t hash = 0x12345u;
     for (int32_t i = 0; i < n; i++) hash = mix(hash, (uint32_t)l[i]);
     uint32_t h = hash & (m->sh_cap - 1);
@@ -176,13 +198,12 @@ static int32_t set_get(wf_grammar_matcher *m, const int32_t *l, int32_t n) {
     int32_t id = m->n_sets++;
     m->sets[id] = (gset){m->n_pool, n, hash, l[0] == 0, NULL, NULL};
     m->n_pool += n;
-    m->stats.n_states = m->n_sets;
     if ((uint32_t)m->n_sets * 2 > m->sh_cap) return sh_rehash(m, m->sh_cap * 2) ? id : -1;
     m->sh[h] = id;
     return id;
 }
 
-static bool work_push(wf_grammar_matcher *m, int32_t pos, int32_t parent) {
+static bool work_push(gauto *m, int32_t pos, int32_t parent) {
     if (m->n_work + 2 > m->cap_work) {
         int64_t cap = m->cap_work * 2;
         int32_t *nw = realloc(m->work, (size_t)cap * sizeof *nw);
@@ -195,7 +216,7 @@ static bool work_push(wf_grammar_matcher *m, int32_t pos, int32_t parent) {
     return true;
 }
 
-static bool out_push(wf_grammar_matcher *m, int32_t id) {
+static bool out_push(gauto *m, int32_t id) {
     if (m->n_out == m->cap_out) {
         int32_t cap = m->cap_out * 2;
         int32_t *no = realloc(m->out, (size_t)cap * sizeof *no);
@@ -210,7 +231,7 @@ static bool out_push(wf_grammar_matcher *m, int32_t id) {
 /* Add to m->out every leaf reachable from stack (pos, parent) without
  * consuming a byte: through rule calls and returns. Nodes visited in this
  * epoch are skipped (the same stack expands the same way). */
-static bool expand(wf_grammar_matcher *m, int32_t pos, int32_t parent) {
+static bool expand(gauto *m, int32_t pos, int32_t parent) {
     const wf_grammar *g = m->g;
     if (!work_push(m, pos, parent)) return false;
     while (m->n_work) {
@@ -247,14 +268,14 @@ static bool expand(wf_grammar_matcher *m, int32_t pos, int32_t parent) {
 }
 
 /* The state m->out describes (sorted, interned), or -1 when empty / failed. */
-static int32_t finish_out(wf_grammar_matcher *m) {
+static int32_t finish_out(gauto *m) {
     if (m->n_out == 0 || m->failed) return -1;
     qsort(m->out, (size_t)m->n_out, sizeof *m->out, cmp_i32);
     return set_get(m, m->out, m->n_out);
 }
 
 /* The state after byte b from state s; -1 when b is not allowed. */
-static int32_t advance(wf_grammar_matcher *m, int32_t s, unsigned b) {
+static int32_t advance(gauto *m, int32_t s, unsigned b) {
     if (s < 0 || m->failed) return -1;
     if (!m->sets[s].trans) {
         int32_t *t = malloc(256 * sizeof *t);
@@ -280,33 +301,144 @@ static int32_t advance(wf_grammar_matcher *m, int32_t s, unsigned b) {
     return r;
 }
 
-/* ---- lifetime --------------------------------------------------------------------------- */
+/* ---- automata: one per (grammar, vocabulary), shared ------------------------------------ */
 
-static wf_status alloc_matcher(const wf_grammar *g, const wf_grammar_vocab *gv, wf_grammar_matcher **out, wf_error *err) {
+static void auto_free(gauto *a) {
+    if (!a) return;
+    for (int32_t i = 0; i < a->n_sets; i++) {
+        free(a->sets[i].trans);
+        free(a->sets[i].mask);
+    }
+    free(a->nodes);
+    free(a->nh);
+    free(a->sets);
+    free(a->sh);
+    free(a->pool);
+    free(a->work);
+    free(a->out);
+    free(a->walk);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+/* A new automaton at the grammar's start; NULL with *err set. */
+static gauto *auto_new(const wf_grammar *g, uint64_t vkey, wf_status *st, wf_error *err) {
+    gauto *a = calloc(1, sizeof *a);
+    if (!a) return *st = wf_fail(err, WF_ERR_NOMEM, "grammar: out of memory"), NULL;
+    if (pthread_mutex_init(&a->mu, NULL)) {
+        free(a);
+        return *st = wf_fail(err, WF_ERR_NOMEM, "grammar: out of memory"), NULL;
+    }
+    a->g = g;
+    a->vkey = vkey;
+    a->cap_nodes = 1024;
+    a->cap_sets = 256;
+    a->cap_pool = 4096;
+    a->cap_work = 1024;
+    a->cap_out = 256;
+    a->cap_walk = 1024;
+    a->nodes = malloc((size_t)a->cap_nodes * sizeof *a->nodes);
+    a->sets = malloc((size_t)a->cap_sets * sizeof *a->sets);
+    a->pool = malloc((size_t)a->cap_pool * sizeof *a->pool);
+    a->work = malloc((size_t)a->cap_work * sizeof *a->work);
+    a->out = malloc((size_t)a->cap_out * sizeof *a->out);
+    a->walk = malloc((size_t)a->cap_walk * sizeof *a->walk);
+    if (!a->nodes || !a->sets || !a->pool || !a->work || !a->out || !a->walk || !nh_rehash(a, 2048) ||
+        !sh_rehash(a, 512)) {
+        auto_free(a);
+        *st = wf_fail(err, WF_ERR_NOMEM, "grammar: out of memory");
+        return NULL;
+    }
+    a->nodes[0] = (gnode){-1, -1, 0}; /* node 0: the end; never looked up by (pos, parent) */
+    a->n_nodes = 1;
+    a->epoch++;
+    for (int32_t i = g->rule_alt[g->root]; i < g->rule_alt[g->root + 1]; i++)
+        if (!expand(a, g->alt[i], -1)) break;
+    a->start = finish_out(a);
+    if (a->start < 0) {
+        *st = wf_fail(err, a->failed ? WF_ERR_NOMEM : WF_ERR_FORMAT, "%s",
+                      a->failed ? a->errmsg : "grammar: the root rule matches nothing");
+        auto_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* Past this, new matchers start a fresh automaton (the old one lives on
+ * until its last matcher goes). */
+static bool auto_spent(gauto *a) {
+    pthread_mutex_lock(&a->mu);
+    bool spent = a->failed || a->n_nodes > MAX_NODES / 4 || a->n_sets > MAX_SETS / 4 || a->n_pool > MAX_POOL / 4 ||
+                 a->mask_bytes >= MASK_CACHE_BYTES;
+    pthread_mutex_unlock(&a->mu);
+    return spent;
+}
+
+/* Drop one reference; g->amu held. */
+static void auto_unref_locked(gauto *a) {
+    if (a && --a->refs == 0) auto_free(a);
+}
+
+/* The grammar's automaton for vocabulary key vkey, with a reference for the caller. */
+static gauto *auto_acquire(wf_grammar *g, uint64_t vkey, wf_status *st, wf_error *err) {
+    pthread_mutex_lock(&g->amu);
+    gauto **pp = &g->autos;
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->vkey == vkey) break;
+    gauto *a = *pp;
+    if (a && auto_spent(a)) { /* retire it from the list */
+        *pp = a->next;
+        a->next = NULL;
+        auto_unref_locked(a);
+        a = NULL;
+    }
+    if (!a && (a = auto_new(g, vkey, st, err))) {
+        a->refs = 1; /* the list's */
+        a->next = g->autos;
+        g->autos = a;
+    }
+    if (a) a->refs++;
+    pthread_mutex_unlock(&g->amu);
+    return a;
+}
+
+static void auto_release(wf_grammar *g, gauto *a) {
+    if (!a) return;
+    pthread_mutex_lock(&g->amu);
+    auto_unref_locked(a);
+    pthread_mutex_unlock(&g->amu);
+}
+
+void wf_grammar_drop_autos(wf_grammar *g) {
+    pthread_mutex_lock(&g->amu);
+    while (g->autos) {
+        gauto *a = g->autos;
+        g->autos = a->next;
+        auto_unref_locked(a);
+    }
+    pthread_mutex_unlock(&g->amu);
+}
+
+/* ---- matchers ---------------------------------------------------------------------------- */
+
+static wf_status matcher_new(wf_grammar *g, const wf_grammar_vocab *gv, wf_grammar_matcher **out, wf_error *err) {
     wf_grammar_matcher *m = calloc(1, sizeof *m);
     if (!m) return wf_fail(err, WF_ERR_NOMEM, "grammar: out of memory");
-    m->g = g;
-    m->gv = gv;
-    m->cap_nodes = 1024;
-    m->cap_sets = 256;
-    m->cap_pool = 4096;
-    m->cap_work = 1024;
-    m->cap_out = 256;
-    m->cap_walk = 1024;
-    m->nodes = malloc((size_t)m->cap_nodes * sizeof *m->nodes);
-    m->sets = malloc((size_t)m->cap_sets * sizeof *m->sets);
-    m->pool = malloc((size_t)m->cap_pool * sizeof *m->pool);
-    m->work = malloc((size_t)m->cap_work * sizeof *m->work);
-    m->out = malloc((size_t)m->cap_out * sizeof *m->out);
-    m->walk = malloc((size_t)m->cap_walk * sizeof *m->walk);
     m->zero = calloc(((size_t)gv->n_tokens + 31) / 32 + 1, sizeof *m->zero);
-    if (!m->nodes || !m->sets || !m->pool || !m->work || !m->out || !m->walk || !m->zero || !nh_rehash(m, 2048) ||
-        !sh_rehash(m, 512)) {
-        wf_grammar_matcher_free(m);
+    if (!m->zero) {
+        free(m);
         return wf_fail(err, WF_ERR_NOMEM, "grammar: out of memory");
     }
-    m->nodes[0] = (gnode){-1, -1, 0}; /* node 0: the end; never looked up by (pos, parent) */
-    m->n_nodes = 1;
+    wf_status st = WF_OK;
+    if (!(m->a = auto_acquire(g, gv->key, &st, err))) {
+        free(m->zero);
+        free(m);
+        return st;
+    }
+    m->g = wf_grammar_ref(g);
+    m->gv = gv;
+    m->cur = m->a->start; /* set once, never changes */
+    m->last_s = -1;
     *out = m;
     return WF_OK;
 }
@@ -316,99 +448,75 @@ wf_status wf_grammar_matcher_create(const wf_grammar *g, const wf_grammar_vocab 
     if (!out) return wf_fail(err, WF_ERR_INVALID_ARG, "grammar: NULL output pointer");
     *out = NULL;
     if (!g || !gv) return wf_fail(err, WF_ERR_INVALID_ARG, "grammar: NULL grammar or vocabulary");
-    wf_grammar_matcher *m;
-    wf_status st = alloc_matcher(g, gv, &m, err);
-    if (st != WF_OK) return st;
-    m->n_out = 0;
-    m->epoch++;
-    for (int32_t a = g->rule_alt[g->root]; a < g->rule_alt[g->root + 1]; a++)
-        if (!expand(m, g->alt[a], -1)) break;
-    m->start = m->cur = finish_out(m);
-    if (m->start < 0) {
-        st = wf_fail(err, m->failed ? WF_ERR_NOMEM : WF_ERR_FORMAT, "%s",
-                     m->failed ? m->errmsg : "grammar: the root rule matches nothing");
-        wf_grammar_matcher_free(m);
-        return st;
-    }
-    *out = m;
-    return WF_OK;
+    /* the grammar's rules never change; its automata are guarded by amu */
+    return matcher_new((wf_grammar *)g, gv, out, err);
 }
 
 wf_status wf_grammar_matcher_clone(const wf_grammar_matcher *src, wf_grammar_matcher **out, wf_error *err) {
     if (!out) return wf_fail(err, WF_ERR_INVALID_ARG, "grammar: NULL output pointer");
     *out = NULL;
     if (!src) return wf_fail(err, WF_ERR_INVALID_ARG, "grammar: NULL matcher");
-    wf_grammar_matcher *m;
-    wf_status st = alloc_matcher(src->g, src->gv, &m, err);
-    if (st != WF_OK) return st;
-    /* the stacks are shared structure: copy the arena, re-intern the states */
-    gnode *nn = realloc(m->nodes, (size_t)src->cap_nodes * sizeof *nn);
-    if (!nn) goto nomem;
-    m->nodes = nn;
-    m->cap_nodes = src->cap_nodes;
-    memcpy(m->nodes, src->nodes, (size_t)src->n_nodes * sizeof *nn);
-    m->n_nodes = src->n_nodes;
-    for (int32_t i = 0; i < m->n_nodes; i++) m->nodes[i].epoch = 0;
-    if (!nh_rehash(m, src->nh_cap)) goto nomem;
-    const gset *s0 = &src->sets[src->start];
-    m->start = set_get(m, src->pool + s0->off, s0->n);
-    if (src->cur >= 0) {
-        const gset *s1 = &src->sets[src->cur];
-        m->cur = set_get(m, src->pool + s1->off, s1->n);
-    } else {
-        m->cur = src->cur;
+    wf_grammar_matcher *m = calloc(1, sizeof *m);
+    if (!m || !(m->zero = calloc(((size_t)src->gv->n_tokens + 31) / 32 + 1, sizeof *m->zero))) {
+        free(m);
+        return wf_fail(err, WF_ERR_NOMEM, "grammar: out of memory cloning a matcher");
     }
-    if (m->failed || m->start < 0 || (src->cur >= 0 && m->cur < 0)) goto nomem;
-    m->failed = src->failed;
-    memcpy(m->errmsg, src->errmsg, sizeof m->errmsg);
+    pthread_mutex_lock(&src->g->amu);
+    src->a->refs++; /* the same automaton: its states are the clone's too */
+    pthread_mutex_unlock(&src->g->amu);
+    m->a = src->a;
+    m->g = wf_grammar_ref(src->g);
+    m->gv = src->gv;
+    m->cur = src->cur;
+    m->last_s = -1;
     *out = m;
     return WF_OK;
-nomem:
-    wf_grammar_matcher_free(m);
-    return wf_fail(err, WF_ERR_NOMEM, "grammar: out of memory cloning a matcher");
 }
 
 void wf_grammar_matcher_free(wf_grammar_matcher *m) {
     if (!m) return;
-    for (int32_t i = 0; i < m->n_sets; i++) {
-        free(m->sets[i].trans);
-        free(m->sets[i].mask);
-    }
-    free(m->nodes);
-    free(m->nh);
-    free(m->sets);
-    free(m->sh);
-    free(m->pool);
-    free(m->work);
-    free(m->out);
-    free(m->walk);
+    auto_release(m->g, m->a);
+    wf_grammar_free(m->g);
+    free(m->own);
     free(m->zero);
     free(m);
 }
 
 void wf_grammar_matcher_reset(wf_grammar_matcher *m) {
-    if (m) m->cur = m->start;
+    if (m) m->cur = m->a->start;
 }
 
-/* ---- moving ---------------------------------------------------------------------------------- */
+/* ---- moving (every entry point below holds a->mu) ------------------------------------------ */
 
-static int32_t run_bytes(wf_grammar_matcher *m, int32_t s, const unsigned char *b, size_t n) {
-    for (size_t i = 0; i < n && s >= 0; i++) s = advance(m, s, b[i]);
+static int32_t run_bytes(gauto *a, int32_t s, const unsigned char *b, size_t n) {
+    for (size_t i = 0; i < n && s >= 0; i++) {
+        const int32_t *tr = a->sets[s].trans; /* the memo, read inline */
+        int32_t r = tr ? tr[b[i]] : TRANS_UNKNOWN;
+        s = r != TRANS_UNKNOWN ? r : advance(a, s, b[i]);
+    }
     return s;
 }
 
 /* The state after token tok from s (STATE_ENDED after an end token), -1 if refused. */
 static int32_t after_token(wf_grammar_matcher *m, int32_t s, int32_t tok) {
     const wf_grammar_vocab *gv = m->gv;
-    if (s < 0 || tok < 0 || tok >= gv->n_tokens || m->failed) return -1;
-    if (gv->kind[tok] == GV_EOG) return m->sets[s].accept ? STATE_ENDED : -1;
+    gauto *a = m->a;
+    if (s < 0 || tok < 0 || tok >= gv->n_tokens || a->failed) return -1;
+    if (gv->kind[tok] == GV_EOG) return a->sets[s].accept ? STATE_ENDED : -1;
     if (gv->kind[tok] != GV_TEXT) return -1;
-    return run_bytes(m, s, (const unsigned char *)gv->bytes + gv->off[tok], gv->off[tok + 1] - gv->off[tok]);
+    return run_bytes(a, s, (const unsigned char *)gv->bytes + gv->off[tok], gv->off[tok + 1] - gv->off[tok]);
 }
 
 bool wf_grammar_matcher_accept_token(wf_grammar_matcher *m, int32_t tok) {
     if (!m) return false;
-    int32_t s = after_token(m, m->cur, tok);
+    int32_t s;
+    if (m->cur == m->last_s && tok == m->last_tok) { /* just checked: no lock, no walk */
+        s = m->last_r;
+    } else {
+        pthread_mutex_lock(&m->a->mu);
+        s = after_token(m, m->cur, tok);
+        pthread_mutex_unlock(&m->a->mu);
+    }
     if (s == -1) return false;
     m->cur = s;
     return true;
@@ -416,7 +524,9 @@ bool wf_grammar_matcher_accept_token(wf_grammar_matcher *m, int32_t tok) {
 
 bool wf_grammar_matcher_accept_bytes(wf_grammar_matcher *m, const char *s, size_t n) {
     if (!m || m->cur < 0 || (n && !s)) return false;
-    int32_t r = run_bytes(m, m->cur, (const unsigned char *)s, n);
+    pthread_mutex_lock(&m->a->mu);
+    int32_t r = m->a->failed ? -1 : run_bytes(m->a, m->cur, (const unsigned char *)s, n);
+    pthread_mutex_unlock(&m->a->mu);
     if (r < 0) return false;
     m->cur = r;
     return true;
@@ -425,33 +535,49 @@ bool wf_grammar_matcher_accept_bytes(wf_grammar_matcher *m, const char *s, size_
 int32_t wf_grammar_matcher_check(wf_grammar_matcher *m, const int32_t *toks, int32_t n) {
     if (!m || !toks) return 0;
     int32_t s = m->cur, i = 0;
+    pthread_mutex_lock(&m->a->mu);
     for (; i < n; i++)
         if ((s = after_token(m, s, toks[i])) == -1) break;
+    pthread_mutex_unlock(&m->a->mu);
+    if (n == 1 && !m->a->failed) m->last_s = m->cur, m->last_tok = toks[0], m->last_r = s;
     return i;
 }
 
 int32_t wf_grammar_matcher_pos(const wf_grammar_matcher *m) { return m ? m->cur : -1; }
 
 void wf_grammar_matcher_rewind(wf_grammar_matcher *m, int32_t pos) {
-    if (m && (pos == STATE_ENDED || (pos >= 0 && pos < m->n_sets))) m->cur = pos;
+    if (!m) return;
+    pthread_mutex_lock(&m->a->mu);
+    if (pos == STATE_ENDED || (pos >= 0 && pos < m->a->n_sets)) m->cur = pos;
+    pthread_mutex_unlock(&m->a->mu);
 }
 
-bool wf_grammar_matcher_can_end(const wf_grammar_matcher *m) {
-    return m && !m->failed && (m->cur == STATE_ENDED || (m->cur >= 0 && m->sets[m->cur].accept));
+/* Whether state s accepts / is final; NULL-safe readers under the lock. */
+static bool state_test(const wf_grammar_matcher *m, bool final) {
+    if (!m) return false;
+    if (m->cur == STATE_ENDED) return !m->a->failed;
+    if (m->cur < 0) return false;
+    pthread_mutex_lock(&m->a->mu);
+    const gset *st = &m->a->sets[m->cur];
+    bool r = !m->a->failed && st->accept && (!final || st->n == 1);
+    pthread_mutex_unlock(&m->a->mu);
+    return r;
 }
 
-bool wf_grammar_matcher_done(const wf_grammar_matcher *m) {
-    return m && !m->failed && (m->cur == STATE_ENDED || (m->cur >= 0 && m->sets[m->cur].n == 1 && m->sets[m->cur].accept));
-}
+bool wf_grammar_matcher_can_end(const wf_grammar_matcher *m) { return state_test(m, false); }
 
-const char *wf_grammar_matcher_error(const wf_grammar_matcher *m) { return m && m->failed ? m->errmsg : NULL; }
+bool wf_grammar_matcher_done(const wf_grammar_matcher *m) { return state_test(m, true); }
+
+const char *wf_grammar_matcher_error(const wf_grammar_matcher *m) {
+    return m && m->a->failed ? m->a->errmsg : NULL; /* written once, before failed is set */
+}
 
 /* ---- masks ------------------------------------------------------------------------------------- */
 
 static inline void set_bit(uint32_t *mask, int32_t id) { mask[id >> 5] |= 1u << (id & 31); }
 
 /* Whether every byte in below keeps state s where it is. */
-static bool loops_on(wf_grammar_matcher *m, int32_t s, const wf_byteset *below) {
+static bool loops_on(gauto *m, int32_t s, const wf_byteset *below) {
     for (int w = 0; w < 4; w++)
         for (uint64_t bits = below->w[w]; bits; bits &= bits - 1) {
             unsigned b = (unsigned)(w * 64 + __builtin_ctzll(bits));
@@ -460,7 +586,7 @@ static bool loops_on(wf_grammar_matcher *m, int32_t s, const wf_byteset *below) 
     return true;
 }
 
-static bool walk_push(wf_grammar_matcher *m, int64_t *n, int32_t node, int32_t s) {
+static bool walk_push(gauto *m, int64_t *n, int32_t node, int32_t s) {
     if (*n + 2 > m->cap_walk) {
         int64_t cap = m->cap_walk * 2;
         int64_t *nw = realloc(m->walk, (size_t)cap * sizeof *nw);
@@ -473,10 +599,9 @@ static bool walk_push(wf_grammar_matcher *m, int64_t *n, int32_t node, int32_t s
     return true;
 }
 
-/* Walk the token trie from state s, setting the bit of every token whose
- * bytes the grammar accepts from s. */
-static bool walk_trie(wf_grammar_matcher *m, int32_t s, uint32_t *mask) {
-    const wf_grammar_vocab *gv = m->gv;
+/* Walk the token trie gv from state s, setting the bit of every token
+ * whose bytes the grammar accepts from s. */
+static bool walk_trie(gauto *m, const wf_grammar_vocab *gv, int32_t s, uint32_t *mask) {
     const wf_gtrie_node *tn = gv->node;
     const wf_gtrie_edge *te = gv->edge;
     int64_t n = 0;
@@ -505,49 +630,71 @@ static bool walk_trie(wf_grammar_matcher *m, int32_t s, uint32_t *mask) {
                 continue;
             }
             if (m->failed || !walk_push(m, &n, c, s2)) return false;
-
         }
-        m->stats.n_trie_nodes += visited;
+        m->n_trie_nodes += visited;
     }
     return !m->failed;
 }
 
-static void drop_masks(wf_grammar_matcher *m) {
-    for (int32_t i = 0; i < m->n_sets; i++) {
-        free(m->sets[i].mask);
-        m->sets[i].mask = NULL;
+/* The mask of state s, a->mu held: cached in the automaton (shared by
+ * every matcher of the grammar), or past the budget in m->own. */
+static const uint32_t *mask_locked(wf_grammar_matcher *m, int32_t s) {
+    gauto *a = m->a;
+    if (a->sets[s].mask) {
+        m->stats.n_mask_hits++;
+        return a->sets[s].mask;
     }
-    m->mask_bytes = 0;
+    const size_t words = ((size_t)m->gv->n_tokens + 31) / 32;
+    const bool cache = a->mask_bytes + words * 4 <= MASK_CACHE_BYTES;
+    uint32_t *mask = cache ? calloc(words + 1, sizeof *mask) : m->own;
+    if (!cache && !mask && !(mask = m->own = malloc((words + 1) * sizeof *mask))) return mfail(a, "out of memory"), NULL;
+    if (!mask) return mfail(a, "out of memory"), NULL;
+    if (!cache) memset(mask, 0, (words + 1) * sizeof *mask);
+    if (a->sets[s].accept)
+        for (int32_t i = 0; i < m->gv->n_eog; i++) set_bit(mask, m->gv->eog[i]);
+    a->n_trie_nodes = 0;
+    const bool ok = walk_trie(a, m->gv, s, mask);
+    m->stats.n_trie_nodes += a->n_trie_nodes;
+    if (!ok) {
+        if (cache) free(mask);
+        return NULL;
+    }
+    if (cache) {
+        a->sets[s].mask = mask;
+        a->mask_bytes += words * 4;
+    }
+    return mask;
 }
 
 const uint32_t *wf_grammar_matcher_mask(wf_grammar_matcher *m) {
-    if (!m || m->failed) return NULL;
+    if (!m || m->a->failed) return NULL;
     const double t0 = wf_time_now();
     m->stats.n_masks++;
-    if (m->cur == STATE_ENDED) {
-        m->stats.t_mask += wf_time_now() - t0;
-        return m->zero;
+    const uint32_t *mask = m->zero;
+    if (m->cur != STATE_ENDED) {
+        pthread_mutex_lock(&m->a->mu);
+        mask = m->a->failed ? NULL : mask_locked(m, m->cur);
+        pthread_mutex_unlock(&m->a->mu);
     }
-    if (m->sets[m->cur].mask) {
-        m->stats.n_mask_hits++;
-        m->stats.t_mask += wf_time_now() - t0;
-        return m->sets[m->cur].mask;
-    }
-    const size_t words = ((size_t)m->gv->n_tokens + 31) / 32;
-    if (m->mask_bytes + words * 4 > MASK_CACHE_BYTES) drop_masks(m);
-    uint32_t *mask = calloc(words + 1, sizeof *mask);
-    if (!mask) return mfail(m, "out of memory"), NULL;
-    const int32_t s = m->cur;
-    if (m->sets[s].accept)
-        for (int32_t i = 0; i < m->gv->n_eog; i++) set_bit(mask, m->gv->eog[i]);
-    if (!walk_trie(m, s, mask)) {
-        free(mask);
-        return NULL;
-    }
-    m->sets[s].mask = mask;
-    m->mask_bytes += words * 4;
     m->stats.t_mask += wf_time_now() - t0;
     return mask;
+}
+
+const uint32_t *wf_grammar_matcher_cached_mask(wf_grammar_matcher *m) {
+    if (!m || m->a->failed) return NULL;
+    if (m->cur == STATE_ENDED) return m->zero;
+    if (m->cur < 0) return NULL;
+    pthread_mutex_lock(&m->a->mu);
+    const uint32_t *mk = m->a->sets[m->cur].mask;
+    pthread_mutex_unlock(&m->a->mu);
+    return mk;
+}
+
+bool wf_grammar_matcher_allowed(wf_grammar_matcher *m, int32_t tok) {
+    if (!m || tok < 0 || tok >= m->gv->n_tokens) return false;
+    const uint32_t *mk = wf_grammar_matcher_cached_mask(m);
+    if (mk) return (mk[tok >> 5] >> (tok & 31)) & 1u;
+    return wf_grammar_matcher_check(m, &tok, 1) == 1;
 }
 
 bool wf_grammar_matcher_apply(wf_grammar_matcher *m, float *logits) {
@@ -567,5 +714,11 @@ bool wf_grammar_matcher_apply(wf_grammar_matcher *m, float *logits) {
 void wf_grammar_matcher_stats(const wf_grammar_matcher *m, wf_grammar_stats *st) {
     if (!st) return;
     memset(st, 0, sizeof *st);
-    if (m) *st = m->stats;
+    if (!m) return;
+    *st = m->stats;
+    pthread_mutex_lock(&m->a->mu);
+    st->n_states = m->a->n_sets;
+    st->n_cached_masks = 0;
+    for (int32_t i = 0; i < m->a->n_sets; i++) st->n_cached_masks += m->a->sets[i].mask != NULL;
+    pthread_mutex_unlock(&m->a->mu);
 }

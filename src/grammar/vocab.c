@@ -110,6 +110,18 @@ static wf_status build_trie(wf_grammar_vocab *gv, wf_error *err) {
     return WF_OK;
 }
 
+/* FNV-1a over what decides a mask: the bytes, the token boundaries and kinds. */
+static void set_key(wf_grammar_vocab *gv) {
+    uint64_t h = 0xcbf29ce484222325ull;
+#define FNV(x) (h = (h ^ (uint64_t)(x)) * 0x100000001b3ull)
+    FNV(gv->n_tokens);
+    for (size_t i = 0; i < gv->off[gv->n_tokens]; i++) FNV((unsigned char)gv->bytes[i]);
+    for (int32_t i = 0; i <= gv->n_tokens; i++) FNV(gv->off[i]);
+    for (int32_t i = 0; i < gv->n_tokens; i++) FNV(gv->kind[i]);
+#undef FNV
+    gv->key = h;
+}
+
 static wf_status gv_alloc(int32_t n, size_t total, wf_grammar_vocab **out, wf_error *err) {
     wf_grammar_vocab *gv = calloc(1, sizeof *gv);
     if (!gv) return wf_fail(err, WF_ERR_NOMEM, "grammar: out of memory");
@@ -153,6 +165,7 @@ wf_status wf_grammar_vocab_from_bytes(const char *const *tok, const size_t *len,
         wf_grammar_vocab_free(gv);
         return st;
     }
+    set_key(gv);
     *out = gv;
     return WF_OK;
 }
@@ -189,6 +202,7 @@ wf_status wf_grammar_vocab_create(const wf_vocab *v, wf_grammar_vocab **out, wf_
         wf_grammar_vocab_free(gv);
         return st;
     }
+    set_key(gv);
     *out = gv;
     return WF_OK;
 }
