@@ -545,8 +545,9 @@ int32_t wf_sampler_redraw_masked(wf_sampler *s, const uint32_t *mask) {
  * masking the vocabulary (gen.h). The m best penalised candidates, sorted
  * (top_k_direct), are filtered by ok() in order: a_1 > a_2 > ... > a_n are
  * then exactly the n best allowed tokens, and every token past the m has a
- * logit <= l_m, so the allowed ones there weigh at most
- * U = (n_vocab - m) exp(l_m - l_1) at temperature 1 (relative to a_1).
+ * logit <= l_m, so the allowed ones there that the chain could keep weigh
+ * at most U = u exp(l_m - l_1) at temperature 1 (relative to a_1), with u
+ * = top_k - n under a top-k, else n_vocab - m.
  * The masked chain keeps top-k, then top-p, then min-p of the allowed
  * tokens; its kept set is known from a_1..a_n when
  *   - n >= top_k (the allowed top-k are a_1..a_k), or all tokens were seen;
@@ -567,7 +568,7 @@ int32_t wf_sampler_sample_lazy(wf_sampler *s, const float *logits, wf_token_test
     const size_t kk = greedy ? 1 : p->top_k > 0 && (size_t)p->top_k < nv ? (size_t)p->top_k : nv;
     wf_cand *c = s->cand;
     float *wt = s->work;
-    size_t m = kk < WF_LAZY_M1 / 2 ? WF_LAZY_M1 : 2 * kk;
+    size_t m = kk < WF_LAZY_M1 / 2 || kk == nv ? WF_LAZY_M1 : 2 * kk;
     for (int round = 0; round < 2; round++) {
         if (round) {
             if (m >= WF_LAZY_M2 || m >= nv) return -1;
@@ -590,7 +591,9 @@ int32_t wf_sampler_sample_lazy(wf_sampler *s, const float *logits, wf_token_test
         if (p->top_p < 1.0f) {
             double total = 0.0;
             for (size_t i = 0; i < n; i++) total += wt[i] = expf(c[i].logit - l1);
-            const double u = known ? 0.0 : (double)(nv - got) * exp((double)l_m - (double)l1);
+            /* at most kk - n unseen tokens can join the top-k, each <= l_m */
+            const size_t unseen = kk < nv ? kk - n : nv - got;
+            const double u = known ? 0.0 : (double)unseen * exp((double)l_m - (double)l1);
             const double need_lo = (double)p->top_p * total, need_hi = (double)p->top_p * (total + u);
             double cum = 0.0;
             keep = 0;

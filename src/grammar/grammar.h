@@ -71,6 +71,33 @@ wf_grammar *wf_grammar_ref(wf_grammar *g);
 /* Drop a reference; the last one frees the grammar and its caches. */
 void wf_grammar_free(wf_grammar *g);
 
+/* ---- a cache of compiled grammars (cache.c) ------------------------------------ */
+
+/* Compiled grammars kept by their GBNF text for the next request with the
+ * same text (a server: the same schema or forced tool call), with the masks
+ * their matchers computed. At most max_entries grammars and about
+ * max_bytes of their caches (masks, states); past either the least
+ * recently used is dropped (requests using it keep their reference).
+ * Thread-safe. */
+typedef struct wf_grammar_cache wf_grammar_cache;
+typedef struct wf_grammar_cache_stats {
+    int64_t n_hits;    /* lookups answered by a kept grammar          */
+    int64_t n_misses;  /* lookups that compiled (bad grammars not counted) */
+    int64_t n_evicted; /* grammars dropped for the bounds             */
+    int32_t n_entries;
+    size_t bytes;      /* the kept grammars' caches                   */
+} wf_grammar_cache_stats;
+wf_status wf_grammar_cache_create(int32_t max_entries, size_t max_bytes, wf_grammar_cache **out, wf_error *err);
+/* The grammar of GBNF text (as wf_grammar_from_gbnf; errors the same),
+ * kept or compiled: a reference the caller drops with wf_grammar_free.
+ * *hit (may be NULL): it was kept. */
+wf_status wf_grammar_cache_get(wf_grammar_cache *c, const char *gbnf, size_t len, wf_grammar **out, bool *hit,
+                               wf_error *err);
+void wf_grammar_cache_get_stats(wf_grammar_cache *c, wf_grammar_cache_stats *st);
+void wf_grammar_cache_free(wf_grammar_cache *c);
+/* Bytes held by a grammar's shared caches (masks, states, transitions). */
+size_t wf_grammar_cache_bytes(const wf_grammar *g);
+
 /* ---- the vocabulary index (vocab.c) ------------------------------------------ */
 
 /* Every token's bytes in a trie. Control tokens are never allowed by a

@@ -80,6 +80,7 @@ typedef struct wf_gauto {
     int64_t *walk;        /* trie walk stack: (trie node, state) pairs */
     int64_t cap_walk;
     size_t mask_bytes;
+    int64_t n_trans;      /* states with a transition table */
     int64_t n_trie_nodes; /* by the walk in progress (moved to its matcher's stats) */
     atomic_bool failed;   /* set once, after errmsg (read without the lock) */
     char errmsg[160];
@@ -282,6 +283,7 @@ static int32_t advance(gauto *m, int32_t s, unsigned b) {
         if (!t) return mfail(m, "out of memory"), -1;
         for (int i = 0; i < 256; i++) t[i] = TRANS_UNKNOWN;
         m->sets[s].trans = t;
+        m->n_trans++;
     }
     int32_t r = m->sets[s].trans[b];
     if (r != TRANS_UNKNOWN) return r;
@@ -407,6 +409,23 @@ static void auto_release(wf_grammar *g, gauto *a) {
     pthread_mutex_lock(&g->amu);
     auto_unref_locked(a);
     pthread_mutex_unlock(&g->amu);
+}
+
+size_t wf_grammar_cache_bytes(const wf_grammar *cg) {
+    if (!cg) return 0;
+    wf_grammar *g = (wf_grammar *)cg; /* the lock only */
+    size_t bytes = 0;
+    pthread_mutex_lock(&g->amu);
+    for (gauto *a = g->autos; a; a = a->next) {
+        pthread_mutex_lock(&a->mu);
+        const int64_t n_trans = a->n_trans;
+        bytes += a->mask_bytes + (size_t)a->cap_nodes * sizeof *a->nodes + (size_t)a->nh_cap * sizeof *a->nh +
+                 (size_t)a->cap_sets * sizeof *a->sets + (size_t)a->sh_cap * sizeof *a->sh +
+                 (size_t)a->cap_pool * sizeof *a->pool + (size_t)n_trans * 256 * sizeof(int32_t);
+        pthread_mutex_unlock(&a->mu);
+    }
+    pthread_mutex_unlock(&g->amu);
+    return bytes;
 }
 
 void wf_grammar_drop_autos(wf_grammar *g) {

@@ -743,7 +743,9 @@ static enum MHD_Result metrics(conn *k) {
     pthread_mutex_lock(&s->mu);
     int busy = 0;
     for (int i = 0; i < s->cfg.n_parallel; i++) busy += s->slots[i].req != NULL;
-    char *t = srv_metrics_text(&s->metrics, s->n_queued, busy, s->cfg.n_parallel, s->pc ? &pcs : NULL);
+    wf_grammar_cache_stats gcs;
+    wf_grammar_cache_get_stats(s->gcache, &gcs);
+    char *t = srv_metrics_text(&s->metrics, s->n_queued, busy, s->cfg.n_parallel, s->pc ? &pcs : NULL, &gcs);
     pthread_mutex_unlock(&s->mu);
     char ct[1024];
     srv_conns_metrics(&s->conns, ct, sizeof ct);

@@ -65,7 +65,7 @@ static void hist(wf_buf *o, const char *name, const char *help, const srv_hist *
 }
 
 char *srv_metrics_text(const srv_metrics *m, int queue_depth, int slots_busy, int n_slots,
-                       const wf_prefix_cache_stats *pc) {
+                       const wf_prefix_cache_stats *pc, const wf_grammar_cache_stats *gc) {
     wf_buf o = {0};
     wf_buf_printf(&o, "# HELP wafer_http_requests_total HTTP requests by endpoint and status code.\n"
             "# TYPE wafer_http_requests_total counter\n");
@@ -90,6 +90,15 @@ char *srv_metrics_text(const srv_metrics *m, int queue_depth, int slots_busy, in
         gauge(&o, "prefix_cache_entries", "Entries in the prefix cache.", pc->n_entries);
         gauge(&o, "prefix_cache_bytes", "Bytes held by the prefix cache.", (double)pc->bytes);
         counter(&o, "prefix_cache_hits_total", "Prefix cache lookups that restored tokens.", (uint64_t)pc->n_hits);
+    }
+    if (gc) {
+        gauge(&o, "grammar_cache_entries", "Compiled grammars kept for later requests with the same constraint.",
+              gc->n_entries);
+        gauge(&o, "grammar_cache_bytes", "Bytes of the kept grammars' masks and parser states.", (double)gc->bytes);
+        counter(&o, "grammar_cache_hits_total", "Constrained requests that reused a kept grammar and its masks.",
+                (uint64_t)gc->n_hits);
+        counter(&o, "grammar_cache_misses_total", "Constrained requests that compiled their grammar.",
+                (uint64_t)gc->n_misses);
     }
     hist(&o, "time_to_first_token_seconds", "Request arrival to first generated token.", &m->ttft);
     hist(&o, "time_per_output_token_seconds", "Mean time between generated tokens, per request.", &m->per_token);

@@ -329,7 +329,7 @@ bool srv_prepare(wf_server *s, srv_req *r, wf_api_error *e) {
         char *gbnf = NULL;
         if (!wf_api_constraint_gbnf(&a->constraint, s->tool_format, &gbnf, e)) return false;
         wf_error err = {0};
-        wf_status st = wf_grammar_from_gbnf(gbnf, strlen(gbnf), &r->grammar, &err);
+        wf_status st = wf_grammar_cache_get(s->gcache, gbnf, strlen(gbnf), &r->grammar, NULL, &err);
         free(gbnf);
         if (st != WF_OK)
             return wf_api_fail(e, st == WF_ERR_NOMEM ? 500 : 400, st == WF_ERR_NOMEM ? "server_error" : "invalid_request_error",

@@ -95,7 +95,7 @@ void srv_metrics_count_status(srv_metrics *m, const char *path, int status);
 void srv_metrics_observe(srv_hist *h, double seconds);
 /* Prometheus text exposition of m plus the live gauges. malloc'd. */
 char *srv_metrics_text(const srv_metrics *m, int queue_depth, int slots_busy, int n_slots,
-                       const wf_prefix_cache_stats *pc);
+                       const wf_prefix_cache_stats *pc, const wf_grammar_cache_stats *gc);
 
 /* ---- connections (conns.c) --------------------------------------------- */
 
@@ -166,6 +166,8 @@ struct wf_server {
     bool harmony;             /* gpt-oss: answers are harmony channels, shown as
                                  reasoning, content and tool calls (harmony_answer.c) */
     wf_grammar_vocab *gvocab; /* token trie for constrained requests         */
+    wf_grammar_cache *gcache; /* compiled grammars by GBNF text, with their masks,
+                                 for the next request with the same constraint */
     char *bos_text, *eos_text;
     bool has_fim;
     wf_fim_format fim;

@@ -127,6 +127,8 @@ wf_status wf_server_create(wf_model *m, const wf_server_config *cfg_in, wf_serve
     }
     s->tmpl_tools = srv_template_shows_tools(s);
     if ((st = wf_grammar_vocab_create(v, &s->gvocab, err)) != WF_OK) goto fail;
+    /* 32 grammars, 256 MB of their masks (a 151k vocabulary: ~13k masks) */
+    if ((st = wf_grammar_cache_create(32, (size_t)256 << 20, &s->gcache, err)) != WF_OK) goto fail;
     s->bos_text = wf_token_to_str(v, wf_vocab_bos(v));
     s->eos_text = wf_token_to_str(v, wf_vocab_eos(v));
     s->has_fim = wf_fim_detect(v, wf_model_gguf(m), WF_FIM_AUTO, &s->fim, NULL) == WF_OK;
@@ -243,6 +245,7 @@ void wf_server_free(wf_server *s) {
     wf_prefix_cache_free(s->pc);
     srv_rstore_free(s->rstore);
     wf_template_free(s->tmpl);
+    wf_grammar_cache_free(s->gcache);
     wf_grammar_vocab_free(s->gvocab);
     free(s->bos_text);
     free(s->eos_text);

@@ -515,6 +515,162 @@ static void test_redraw(void) {
     wf_sampler_free(s);
 }
 
+/* ---- constrained sampling by testing the best tokens (wf_sampler_sample_lazy) */
+
+static bool lazy_ok(void *u, int32_t t) {
+    const uint32_t *mask = u;
+    return (mask[t >> 5] >> (t & 31)) & 1u;
+}
+
+/* The distribution of the chain on the logits masked to the allowed
+ * tokens, from the definitions (independent of sampler.c): the allowed
+ * tokens sorted, top-k, the smallest prefix with mass >= top_p, those with
+ * p >= min_p p_max, softmax at temperature T. prob[] (nv). Returns false
+ * when a cut lies within 1e-6 of its boundary (the caller draws new logits). */
+static bool ref_masked(const float *l, const uint32_t *mask, int nv, int k, double top_p, double min_p, double T,
+                       double *prob) {
+    ref_c *c = malloc(sizeof *c * (size_t)nv);
+    int n = 0;
+    for (int i = 0; i < nv; i++)
+        if (lazy_ok((void *)mask, i)) c[n].l = l[i], c[n].id = i, n++;
+    qsort(c, (size_t)n, sizeof *c, ref_cmp);
+    if (k > 0 && k < n) n = k;
+    bool firm = true;
+    if (top_p < 1.0) {
+        double sum = 0, cum = 0;
+        for (int i = 0; i < n; i++) sum += exp(c[i].l - c[0].l);
+        for (int i = 0; i < n; i++) {
+            cum += exp(c[i].l - c[0].l) / sum;
+            if (fabs(cum - top_p) < 1e-6) firm = false;
+            if (cum >= top_p) { n = i + 1; break; }
+        }
+    }
+    if (min_p > 0.0) {
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            double r = exp(c[i].l - c[0].l);
+            if (fabs(r - min_p) < 1e-6) firm = false;
+            if (r >= min_p) m = i + 1;
+        }
+        n = m;
+    }
+    memset(prob, 0, sizeof *prob * (size_t)nv);
+    double z = 0;
+    for (int i = 0; i < n; i++) z += exp((c[i].l - c[0].l) / T);
+    for (int i = 0; i < n; i++) prob[c[i].id] = exp((c[i].l - c[0].l) / T) / z;
+    free(c);
+    return firm;
+}
+
+/* Chi-square at P = 0.001 for dof degrees of freedom (Wilson-Hilferty). */
+static double chi2_limit(int dof) {
+    double a = 2.0 / (9.0 * dof), x = 1.0 - a + 3.09 * sqrt(a);
+    return dof * x * x * x;
+}
+
+/* One case: logits l = spread * gauss, allowed tokens from `pattern`;
+ * DRAWS draws with wf_sampler_sample_lazy (a -1 falls back to the chain on
+ * masked logits, as generation does; counted), chi-square against
+ * ref_masked over bins of expected count >= 5 (the rest pooled). */
+static void lazy_case(const char *what, int nv, int k, float top_p, float min_p, float T, float spread, int pattern,
+                      double min_lazy, t_rng *rng) {
+    enum { DRAWS = 8000 };
+    float *l = malloc(sizeof *l * (size_t)nv), *ml = malloc(sizeof *ml * (size_t)nv);
+    uint32_t *mask = calloc((size_t)nv / 32 + 1, sizeof *mask);
+    double *prob = malloc(sizeof *prob * (size_t)nv);
+    int *hits = calloc((size_t)nv, sizeof *hits);
+    bool firm = false;
+    for (int tries = 0; !firm && tries < 50; tries++) {
+        memset(mask, 0, sizeof *mask * ((size_t)nv / 32 + 1));
+        for (int i = 0; i < nv; i++) {
+            l[i] = t_gauss(rng) * spread;
+            /* 0: a third allowed at random; 1: few allowed, mostly weak (a
+             * grammar's structural position); 2: nearly all allowed */
+            bool a = pattern == 0 ? t_next(rng) % 3 == 0 : pattern != 2 ? t_next(rng) % 97 == 0 : t_next(rng) % 20 != 0;
+            if (a) mask[i >> 5] |= 1u << (i & 31);
+            if (a && pattern == 3) l[i] += 6.0f; /* 3: as 1, the model's favourites among them */
+        }
+        firm = ref_masked(l, mask, nv, k, top_p, min_p, T, prob);
+    }
+    for (int i = 0; i < nv; i++) ml[i] = lazy_ok(mask, i) ? l[i] : -INFINITY;
+    wf_sampler_params p = plain();
+    p.temperature = T, p.top_k = k, p.top_p = top_p, p.min_p = min_p, p.seed = 99;
+    wf_sampler *s = make(p, nv);
+    int lazy = 0, outside = 0;
+    for (int d = 0; d < DRAWS; d++) {
+        int32_t t = wf_sampler_sample_lazy(s, l, lazy_ok, mask);
+        if (t >= 0) lazy++;
+        else t = wf_sampler_sample(s, ml);
+        if (t < 0 || t >= nv || prob[t] == 0) outside++;
+        else hits[t]++;
+    }
+    double chi2 = 0, pe = 0, po = 0;
+    int bins = 0;
+    for (int i = 0; i < nv; i++) {
+        double e = prob[i] * DRAWS;
+        if (e >= 5) chi2 += (hits[i] - e) * (hits[i] - e) / e, bins++;
+        else if (prob[i] > 0) pe += e, po += hits[i];
+    }
+    if (pe >= 5) chi2 += (po - pe) * (po - pe) / pe, bins++;
+    const double lim = bins > 1 ? chi2_limit(bins - 1) : 0;
+    CHECK(firm && outside == 0, "%s: %d draws outside the masked chain's set", what, outside);
+    CHECK(bins < 2 || chi2 < lim, "%s: chi-square %.2f over %d dof (limit %.1f)", what, chi2, bins - 1, lim);
+    CHECK(lazy >= min_lazy * DRAWS, "%s: only %d of %d draws decided by the best tokens", what, lazy, DRAWS);
+    printf("  lazy %-40s vocab %5d: %5d of %d decided lazily, chi-square %.2f (%d dof, limit %.1f)\n", what, nv, lazy,
+           DRAWS, chi2, bins - 1, lim);
+    /* greedy: the best allowed token, always decided when one is among the best 1024 */
+    p.temperature = 0.0f;
+    wf_sampler *g = make(p, nv);
+    int32_t best = -1;
+    for (int i = 0; i < nv; i++)
+        if (lazy_ok(mask, i) && (best < 0 || l[i] > l[best])) best = i;
+    int32_t gz = wf_sampler_sample_lazy(g, l, lazy_ok, mask);
+    CHECK(gz == best || (gz == -1 && wf_sampler_sample(g, ml) == best), "%s: greedy %d, best allowed %d", what, gz, best);
+    wf_sampler_free(g);
+    wf_sampler_free(s);
+    free(l); free(ml); free(mask); free(prob); free(hits);
+}
+
+static void test_lazy(void) {
+    t_rng rng = {777};
+    /* llama.cpp's defaults (top-k 40, top-p 0.95, min-p 0.05, T 0.8) */
+    lazy_case("defaults, a third allowed", 2000, 40, 0.95f, 0.05f, 0.8f, 2.0f, 0, 0.99, &rng);
+    lazy_case("defaults, nearly all allowed", 2000, 40, 0.95f, 0.05f, 0.8f, 2.0f, 2, 0.99, &rng);
+    /* few allowed tokens: decided when the model favours some of them,
+     * masked when they lie deep in the tail (the unseen ones could hold the cut) */
+    lazy_case("defaults, 1% allowed, favoured", 2000, 40, 0.95f, 0.05f, 0.8f, 2.0f, 3, 0.99, &rng);
+    lazy_case("defaults, 1% allowed, in the tail (masks)", 2000, 40, 0.95f, 0.05f, 0.8f, 2.0f, 1, 0.0, &rng);
+    lazy_case("top-k 10, a third allowed", 1500, 10, 1.0f, 0.0f, 1.0f, 2.0f, 0, 0.99, &rng);
+    /* a pure top-k needs k allowed among the best 1024, else it masks */
+    lazy_case("top-k 10, 1% allowed (masks)", 1500, 10, 1.0f, 0.0f, 1.0f, 2.0f, 1, 0.0, &rng);
+    lazy_case("top-p 0.9, a third allowed, peaked", 1500, 0, 0.9f, 0.0f, 1.0f, 6.0f, 0, 0.99, &rng);
+    lazy_case("min-p 0.1, 1% allowed, favoured", 1500, 0, 1.0f, 0.1f, 1.5f, 2.0f, 3, 0.99, &rng);
+    lazy_case("top-k 5, small vocabulary (all seen)", 40, 5, 0.8f, 0.02f, 0.7f, 1.0f, 0, 0.99, &rng);
+    lazy_case("top-p 0.5, flat logits (masks)", 1500, 0, 0.5f, 0.0f, 1.0f, 0.1f, 0, 0.0, &rng);
+    /* the cases with penalties: lazily tested candidates are the penalised best */
+    enum { NV = 2000 };
+    float l[NV], ml[NV];
+    uint32_t mask[NV / 32 + 1] = {0};
+    for (int i = 0; i < NV; i++) {
+        l[i] = t_gauss(&rng) * 2.0f;
+        if (i % 2) mask[i >> 5] |= 1u << (i & 31);
+        ml[i] = i % 2 ? l[i] : -INFINITY;
+    }
+    wf_sampler_params p = plain();
+    p.temperature = 0.0f, p.repeat_penalty = 1.5f, p.presence_penalty = 1.0f, p.repeat_last_n = 64;
+    wf_sampler *a = make(p, NV), *b = make(p, NV);
+    int bad = 0;
+    for (int step = 0; step < 50; step++) {
+        int32_t x = wf_sampler_sample_lazy(a, l, lazy_ok, mask), y = wf_sampler_sample(b, ml);
+        if (x != y) bad++;
+        wf_sampler_accept(a, y);
+        wf_sampler_accept(b, y);
+    }
+    CHECK(bad == 0, "lazy greedy with penalties differs from the masked chain in %d of 50 steps", bad);
+    wf_sampler_free(a);
+    wf_sampler_free(b);
+}
+
 /* ---- seeds ------------------------------------------------------------------ */
 
 static void draw_seq(wf_sampler *s, const float *l, int32_t *out, int n) {
@@ -744,6 +900,7 @@ int main(void) {
     test_penalties_large();
     test_temperature();
     test_redraw();
+    test_lazy();
     test_seeds();
     test_hostile();
     test_speed();

@@ -1,10 +1,13 @@
 /* test_grammar.c — the grammar engine: GBNF accept/reject cases for every
  * construct, parse errors with line and column, llama.cpp's example
- * grammars, JSON Schema conversion, and allowed-token masks checked against
- * a brute-force reference (every token tried on its own) on random walks. */
+ * grammars, JSON Schema conversion, allowed-token masks checked against a
+ * brute-force reference (every token tried on its own) on random walks, and
+ * the caches shared across matchers, threads and requests (the automaton a
+ * grammar carries, wf_grammar_cache). */
 #include "grammar/grammar.h"
 #include "testutil.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,6 +423,138 @@ static void test_schemas(void) {
     free(big);
 }
 
+/* ---- shared caches: across matchers, threads and requests ------------------------- */
+
+static const char k_shared_g[] =
+    "root ::= \"{\" ws (kv (\",\" ws kv)*)? \"}\"\nkv ::= str \":\" ws val\nval ::= str | [0-9]+ | \"true\" | root\n"
+    "str ::= \"\\\"\" ([^\"\\\\] | \"\\\\\" [\"n])* \"\\\"\" ws\nws ::= \" \"?";
+
+/* A random walk like random_walk's, thread-safe: returns the number of
+ * mask bits that disagree with trying the token alone. */
+typedef struct walk_job {
+    const wf_grammar *g;
+    uint64_t seed;
+    int steps, bad, done;
+} walk_job;
+
+static void *walk_thread(void *u) {
+    walk_job *j = u;
+    wf_grammar_matcher *m;
+    if (wf_grammar_matcher_create(j->g, V.gv, &m, NULL) != WF_OK) {
+        j->bad = -1;
+        return NULL;
+    }
+    t_rng r = {j->seed};
+    int32_t allowed[1024];
+    for (int step = 0; step < j->steps; step++) {
+        const uint32_t *mask = wf_grammar_matcher_mask(m);
+        if (!mask) { j->bad++; break; }
+        int32_t na = 0;
+        for (int32_t t = 0; t < V.n; t++) {
+            bool bit = (mask[t >> 5] >> (t & 31)) & 1u;
+            if (bit != (wf_grammar_matcher_check(m, &t, 1) == 1)) j->bad++;
+            if (bit && t != V.eog && na < 1024) allowed[na++] = t;
+        }
+        if (na == 0) break;
+        if (!wf_grammar_matcher_accept_token(m, allowed[t_next(&r) % (uint64_t)na])) j->bad++;
+        j->done++;
+    }
+    wf_grammar_matcher_free(m);
+    return NULL;
+}
+
+static void test_shared(void) {
+    wf_grammar *g = compile(k_shared_g);
+    /* a second matcher (a second request) replays the first one's tokens: every mask is a cache hit */
+    wf_grammar_matcher *a, *b;
+    CHECK(wf_grammar_matcher_create(g, V.gv, &a, NULL) == WF_OK, "matcher a");
+    int32_t toks[64];
+    int n = 0;
+    t_rng r = {31};
+    const uint32_t *ma[64];
+    for (; n < 64; n++) {
+        const uint32_t *mk = wf_grammar_matcher_mask(a);
+        int32_t cand[1024], nc = 0;
+        for (int32_t t = 0; t < V.n; t++)
+            if (((mk[t >> 5] >> (t & 31)) & 1u) && t != V.eog) cand[nc++] = t;
+        if (!nc) break;
+        ma[n] = mk;
+        toks[n] = cand[t_next(&r) % (uint64_t)nc];
+        CHECK(wf_grammar_matcher_accept_token(a, toks[n]), "walk a");
+    }
+    wf_grammar_stats sa, sb;
+    wf_grammar_matcher_stats(a, &sa);
+    wf_grammar_matcher_free(a);
+    CHECK(wf_grammar_matcher_create(g, V.gv, &b, NULL) == WF_OK, "matcher b");
+    int same = 0;
+    for (int i = 0; i < n; i++) {
+        same += wf_grammar_matcher_cached_mask(b) == ma[i] && wf_grammar_matcher_mask(b) == ma[i];
+        CHECK(wf_grammar_matcher_accept_token(b, toks[i]), "replay b");
+    }
+    wf_grammar_matcher_stats(b, &sb);
+    CHECK(n > 20 && same == n, "the second matcher found the first one's %d masks (%d)", n, same);
+    CHECK(sb.n_masks == n && sb.n_mask_hits == n && sb.n_trie_nodes == 0 && sa.n_trie_nodes > 0,
+          "second matcher: %lld masks, %lld hits, %lld trie nodes (first: %lld hits, %lld nodes)", (long long)sb.n_masks,
+          (long long)sb.n_mask_hits, (long long)sb.n_trie_nodes, (long long)sa.n_mask_hits, (long long)sa.n_trie_nodes);
+    CHECK(sb.n_cached_masks > 0 && sb.n_states == sa.n_states, "shared states %lld / %lld", (long long)sb.n_states,
+          (long long)sa.n_states);
+    /* the matcher keeps the grammar alive after its creator lets go */
+    wf_grammar_matcher_reset(b);
+    wf_grammar_free(g);
+    CHECK(wf_grammar_matcher_accept_token(b, '{') && wf_grammar_matcher_mask(b) != NULL, "matcher outlives the creator's reference");
+    wf_grammar_matcher_free(b);
+
+    /* threads: 4 walkers on one fresh grammar at once, masks against trying each token */
+    g = compile(k_shared_g);
+    pthread_t th[4];
+    walk_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (walk_job){g, 1000u + (uint64_t)i * 77, 60, 0, 0};
+        pthread_create(&th[i], NULL, walk_thread, &jobs[i]);
+    }
+    int bad = 0, done = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        bad += jobs[i].bad, done += jobs[i].done;
+    }
+    CHECK(bad == 0 && done > 100, "4 threads sharing one grammar: %d mask bits wrong over %d steps", bad, done);
+    wf_grammar_free(g);
+
+    /* the cache of compiled grammars: hits, LRU eviction, bad text, the byte bound */
+    wf_grammar_cache *c;
+    wf_error err;
+    CHECK(wf_grammar_cache_create(2, (size_t)1 << 30, &c, &err) == WF_OK, "cache");
+    const char *ta = "root ::= \"a\"+", *tb = "root ::= \"b\"+", *tc = "root ::= \"c\"+";
+    wf_grammar *g1, *g2, *g3, *g4;
+    bool hit = true;
+    CHECK(wf_grammar_cache_get(c, ta, strlen(ta), &g1, &hit, &err) == WF_OK && !hit, "first get: compiled");
+    CHECK(wf_grammar_cache_get(c, ta, strlen(ta), &g2, &hit, &err) == WF_OK && hit && g2 == g1, "second get: the same grammar");
+    wf_grammar_free(g2);
+    CHECK(wf_grammar_cache_get(c, tb, strlen(tb), &g2, &hit, &err) == WF_OK && !hit, "other text: compiled");
+    CHECK(wf_grammar_cache_get(c, tc, strlen(tc), &g3, &hit, &err) == WF_OK && !hit, "third text: compiled");
+    wf_grammar_cache_stats cs;
+    wf_grammar_cache_get_stats(c, &cs);
+    CHECK(cs.n_entries == 2 && cs.n_evicted == 1 && cs.n_hits == 1 && cs.n_misses == 3, "two kept, one evicted: %d %lld %lld %lld",
+          cs.n_entries, (long long)cs.n_evicted, (long long)cs.n_hits, (long long)cs.n_misses);
+    CHECK(accepts(g1, "aaa", 3), "an evicted grammar still works for its holder");
+    CHECK(wf_grammar_cache_get(c, ta, strlen(ta), &g4, &hit, &err) == WF_OK && !hit && g4 != g1, "evicted: compiled again");
+    CHECK(wf_grammar_cache_get(c, "root ::= (", 10, &g4 + 0, &hit, &err) != WF_OK && strstr(err.msg, "line 1"),
+          "a bad grammar is an error with its place: %s", err.msg);
+    wf_grammar_free(g1);
+    wf_grammar_free(g2);
+    wf_grammar_free(g3);
+    wf_grammar_cache_free(c);
+    CHECK(wf_grammar_cache_create(8, 1, &c, &err) == WF_OK, "small cache");
+    CHECK(wf_grammar_cache_get(c, ta, strlen(ta), &g1, &hit, &err) == WF_OK, "get a");
+    CHECK(accepts(g1, "aa", 2) && wf_grammar_cache_bytes(g1) > 1, "a's caches hold bytes");
+    CHECK(wf_grammar_cache_get(c, tb, strlen(tb), &g2, &hit, &err) == WF_OK, "get b");
+    wf_grammar_cache_get_stats(c, &cs);
+    CHECK(cs.n_evicted >= 1, "over the byte bound the oldest goes (%lld evicted)", (long long)cs.n_evicted);
+    wf_grammar_free(g1);
+    wf_grammar_free(g2);
+    wf_grammar_cache_free(c);
+}
+
 int main(void) {
     tvocab_init(&V);
     test_cases();
@@ -428,6 +563,7 @@ int main(void) {
     test_masks();
     test_files();
     test_schemas();
+    test_shared();
     wf_grammar_vocab_free(V.gv);
     return t_done("test_grammar");
 }
