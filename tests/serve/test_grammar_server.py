@@ -136,6 +136,14 @@ def schema_runs(srv):
     check(n_stop + n_len == len(results), "every schema request answered (%d stop, %d length)" % (n_stop, n_len))
     check(n_stop >= 60, "most answers finish within 96 tokens (%d of %d)" % (n_stop, len(results)))
     print("     %d answers finished with stop and validated; %d were cut by max_tokens" % (n_stop, n_len))
+    # each schema's five requests share one compiled grammar and its masks (two
+    # running at once may both compile it: at most two misses per schema)
+    m = srv.metrics()
+    hits, misses = m.get("wafer_grammar_cache_hits_total", 0), m.get("wafer_grammar_cache_misses_total", 0)
+    check(hits >= len(results) - 2 * len(SCHEMAS) and misses >= len(SCHEMAS) and hits + misses == len(results),
+          "grammar cache over %d requests of %d schemas: %d hits, %d misses" % (len(results), len(SCHEMAS), hits, misses))
+    check(0 < m.get("wafer_grammar_cache_entries", 0) <= 32, "grammar cache entries bounded: %s" % m.get("wafer_grammar_cache_entries"))
+    print("     grammar cache: %d hits, %d misses, %d kept" % (hits, misses, m.get("wafer_grammar_cache_entries", 0)))
 
 
 def json_mode(srv):
