@@ -173,7 +173,10 @@ typedef struct {
     __m512 dsc, off;
 } kp_block;
 
-enum { KP_Q4_K, KP_Q5_K, KP_Q6_K, KP_Q8_0, KP_Q4_0, KP_Q5_0, KP_MXFP4 };
+enum { KP_Q4_K, KP_Q5_K, KP_Q6_K, KP_Q8_0, KP_Q4_0, KP_Q5_0, KP_MXFP4, KP_Q3_K, KP_Q2_K, KP_IQ4_XS };
+
+/* The low-bit super-block kinds (kp_prepare_lb, kxl tiles below). */
+WF_AI bool kp_is_lb(const int kind) { return kind == KP_Q3_K || kind == KP_Q2_K || kind == KP_IQ4_XS; }
 
 /* The 32-element family's dealt kinds (their blocks, the l32 unpacking). */
 WF_AI bool kp_is_l32(const int kind) { return kind == KP_Q8_0 || kind == KP_Q4_0 || kind == KP_Q5_0 || kind == KP_MXFP4; }
@@ -272,6 +275,115 @@ static void kp_prepare(const int kind, const uint8_t *row, int64_t nsb, kp_block
     }
 }
 
+/* ---- Q3_K, Q2_K, IQ4_XS in the K-quant tiles ------------------------------
+ * The low-bit super-block types fit the dealt layout as they are:
+ *  Q3_K: 16-element sub-blocks with signed 6-bit scales, codes q in 0..7,
+ *    value q - 4: Q6_K's arrangement (per-lane scales, kp6 tiles) with the
+ *    start value -4*bsum instead of -32*bsum;
+ *  Q2_K: 16-element sub-blocks, codes 0..3, value d*sc*q - dmin*m: per-lane
+ *    scales as Q6_K, plus each token's min term off*bsum (kp2 tiles);
+ *  IQ4_XS: 32-element sub-blocks (lanes l, l+8 share a scale, as Q4_K),
+ *    codebook levels stored as level + 128 (unsigned), start value
+ *    -128*bsum, no mins: exactly the kp8 tiles' arithmetic.
+ * lb_codes gives the unsigned codes in element order (nat[g]: elements
+ * 64g..64g+63), lb_scales the per-lane d*sc (in the dealt lane order) and
+ * the per-lane -dmin*m; both the dealing (kp_prepare_lb) and the one-token
+ * tiles (kxl_tile) start from them. */
+
+/* IQ4_XS levels + 128 (wf_iq4nl_values; test_kernels checks them through
+ * the scalar reference). */
+static const int8_t iq4xs_u[16] = {1, 24, 45, 63, 79, 93, 106, 118,
+                                   (int8_t)129, (int8_t)141, (int8_t)153, (int8_t)166,
+                                   (int8_t)181, (int8_t)197, (int8_t)217, (int8_t)241};
+
+/* Two 16-byte nibble runs -> 64 codes in element order: p0's low nibbles,
+ * p0's high nibbles, p1's low, p1's high. */
+WF_AI __m512i lb_nibbles2(const uint8_t *p0, const uint8_t *p1) {
+    const __m512i z = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p0)), 0xff00,
+                                                  _mm_loadu_si128((const __m128i *)p1));
+    return _mm512_and_si512(_mm512_mask_srli_epi16(z, 0xff00ff00, z, 4), _mm512_set1_epi8(0x0f));
+}
+
+WF_AI void lb_codes(const int kind, const uint8_t *x, __m512i nat[4]) {
+    if (kind == KP_IQ4_XS) {
+        const wf_block_iq4_xs *b = (const wf_block_iq4_xs *)x;
+        const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)iq4xs_u));
+        for (int g = 0; g < 4; g++) /* sub-blocks 2g, 2g+1 */
+            nat[g] = _mm512_shuffle_epi8(lut, lb_nibbles2(b->qs + 32 * g, b->qs + 32 * g + 16));
+        return;
+    }
+    /* Q2_K/Q3_K: elements 64g..: quarters j = 2(g%2), j+1 of half h = g/2,
+     * the 2-bit fields at bits 2j (low 256 bits) and 2j+2 (high) */
+    const bool q3 = kind == KP_Q3_K;
+    const uint8_t *qs = q3 ? ((const wf_block_q3_K *)x)->qs : ((const wf_block_q2_K *)x)->qs;
+    const __m512i hm = q3 ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const wf_block_q3_K *)x)->hmask))
+                          : _mm512_setzero_si512();
+    for (int g = 0; g < 4; g++) {
+        const int h = g / 2, j = 2 * (g % 2);
+        const __m512i qv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * h)));
+        const __m512i sh = join256(_mm256_set1_epi16((short)(2 * j)), _mm256_set1_epi16((short)(2 * j + 2)));
+        __m512i q = _mm512_and_si512(_mm512_srlv_epi16(qv, sh), _mm512_set1_epi8(3));
+        if (q3) { /* third bit: bit 4h + j (low half), 4h + j + 1 (high) of hmask[l], worth 4 */
+            const __m512i hs = join256(_mm256_set1_epi16((short)(4 * h + j)), _mm256_set1_epi16((short)(4 * h + j + 1)));
+            const __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(hm, hs), _mm512_set1_epi8(1));
+            q = _mm512_or_si512(q, _mm512_slli_epi16(hb, 2));
+        }
+        nat[g] = q;
+    }
+}
+
+/* Per-lane d*sc and -dmin*m (zero but for Q2_K) in the dealt lane order:
+ * Q2_K/Q3_K lane l -> 16-element sub-block 2(l%8) + l/8; IQ4_XS lane l ->
+ * 32-element sub-block l%8. */
+WF_AI void lb_scales(const int kind, const uint8_t *x, __m512 *dsc, __m512 *off) {
+    if (kind == KP_IQ4_XS) {
+        const wf_block_iq4_xs *b = (const wf_block_iq4_xs *)x;
+        uint32_t sl;
+        memcpy(&sl, b->scales_l, 4);
+        const __m256i lo = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)sl), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                                            _mm256_set1_epi32(0x0f));
+        const __m256i hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(b->scales_h), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                                            _mm256_set1_epi32(3));
+        const __m256i ls = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+        const __m512i l16 = _mm512_permutexvar_epi32(lane_sub_idx(false), _mm512_castsi256_si512(ls));
+        *dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(l16), _mm512_set1_ps(fp16(b->d)));
+        *off = _mm512_setzero_ps();
+        return;
+    }
+    const __m512i sidx = lane_sub_idx(true);
+    if (kind == KP_Q3_K) {
+        const wf_block_q3_K *b = (const wf_block_q3_K *)x;
+        const __m128i v = _mm_loadl_epi64((const __m128i *)b->scales), m4 = _mm_set1_epi8(0x0f);
+        const __m128i lo = _mm_unpacklo_epi64(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+        uint32_t h4;
+        memcpy(&h4, b->scales + 8, 4);
+        const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)h4), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+        const __m128i sc = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+        *dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_permutexvar_epi32(sidx, _mm512_cvtepi8_epi32(sc))), _mm512_set1_ps(fp16(b->d)));
+        *off = _mm512_setzero_ps();
+        return;
+    }
+    const wf_block_q2_K *b = (const wf_block_q2_K *)x;
+    const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b->scales));
+    const __m512i sc = _mm512_and_si512(v, _mm512_set1_epi32(0x0f)), m = _mm512_srli_epi32(v, 4);
+    *dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_permutexvar_epi32(sidx, sc)), _mm512_set1_ps(fp16(b->d)));
+    *off = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_permutexvar_epi32(sidx, m)), _mm512_set1_ps(-fp16(b->dmin)));
+}
+
+WF_AI size_t lb_size(const int kind) {
+    return kind == KP_Q3_K ? sizeof(wf_block_q3_K) : kind == KP_Q2_K ? sizeof(wf_block_q2_K) : sizeof(wf_block_iq4_xs);
+}
+
+static void kp_prepare_lb(const int kind, const uint8_t *row, int64_t nsb, kp_block *dst) {
+    for (int64_t b = 0; b < nsb; b++, dst++) {
+        const uint8_t *x = row + (size_t)b * lb_size(kind);
+        __m512i nat[4];
+        lb_codes(kind, x, nat);
+        deal_groups(nat, dst->w);
+        lb_scales(kind, x, &dst->dsc, &dst->off);
+    }
+}
+
 /* The activation side, once per gemm call, per pair of tokens (c, c+1) and
  * super-block: the dealt codes of both tokens; dap = [da_c x8 | da_c+1 x8];
  * for Q4_K/Q5_K oap = [da_c*sum_c(sub-block j) | da_c+1*sum_c+1(j)], j = 0..7;
@@ -282,10 +394,15 @@ typedef struct {
     __m512i q[2][4];
     __m512 dap, oap;
     __m512i neg[2];
+    __m512 bsf[2]; /* Q2_K: each token's bsum of the lane's sub-block, as float */
 } ka_block;
 
-static void ka_prepare(const bool q6, int64_t nsb, const uint8_t *a0, const uint8_t *a1, ka_block *dst) {
+static void ka_prepare(const int kind, int64_t nsb, const uint8_t *a0, const uint8_t *a1, ka_block *dst) {
     const __m512i sidx = lane_sub_idx(true);
+    /* the start value removes the codes' offset: -off * sum over the lane's
+     * 16-element sub-block (Q6_K +32, Q3_K +4, IQ4_XS +128) */
+    const int shift = kind == KP_Q6_K ? 5 : kind == KP_Q3_K ? 2 : kind == KP_IQ4_XS ? 7 : -1;
+    const bool mins = kind == KP_Q4_K || kind == KP_Q5_K;
     for (int64_t b = 0; b < nsb; b++, dst++) {
         const wf_block_q8_K *y[2] = {(const wf_block_q8_K *)a0 + b, a1 ? (const wf_block_q8_K *)a1 + b : NULL};
         __m256i sums[2];
@@ -293,6 +410,7 @@ static void ka_prepare(const bool q6, int64_t nsb, const uint8_t *a0, const uint
             if (!y[t]) {
                 for (int g = 0; g < 4; g++) dst->q[t][g] = _mm512_setzero_si512();
                 dst->neg[t] = _mm512_setzero_si512();
+                dst->bsf[t] = _mm512_setzero_ps();
                 sums[t] = _mm256_setzero_si256();
                 continue;
             }
@@ -301,12 +419,13 @@ static void ka_prepare(const bool q6, int64_t nsb, const uint8_t *a0, const uint
             deal_groups(nat, dst->q[t]);
             const __m256i bs = _mm256_loadu_si256((const __m256i *)y[t]->bsums);
             sums[t] = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
-            dst->neg[t] = q6 ? _mm512_sub_epi32(_mm512_setzero_si512(),
-                                                _mm512_slli_epi32(_mm512_permutexvar_epi32(sidx, _mm512_cvtepi16_epi32(bs)), 5))
-                             : _mm512_setzero_si512();
+            const __m512i bsl = _mm512_permutexvar_epi32(sidx, _mm512_cvtepi16_epi32(bs));
+            dst->neg[t] = shift >= 0 ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_sll_epi32(bsl, _mm_cvtsi32_si128(shift)))
+                                     : _mm512_setzero_si512();
+            dst->bsf[t] = kind == KP_Q2_K ? _mm512_cvtepi32_ps(bsl) : _mm512_setzero_ps();
         }
         dst->dap = join_ps(y[0]->d, y[1] ? y[1]->d : 0.0f);
-        dst->oap = q6 ? _mm512_setzero_ps() : _mm512_mul_ps(_mm512_cvtepi32_ps(join256(sums[0], sums[1])), dst->dap);
+        dst->oap = mins ? _mm512_mul_ps(_mm512_cvtepi32_ps(join256(sums[0], sums[1])), dst->dap) : _mm512_setzero_ps();
     }
 }
 
@@ -377,7 +496,7 @@ typedef struct {
  * written only on the last call. */
 WF_AI void kp_tile(const int kt, const int RB, const int CB, int64_t nsb, const uint8_t *w, size_t ws,
                    const ka_block *ka, size_t kas, kp_acc *acc_io, int flags, float *out, size_t os) {
-    const bool q6 = kt == KP_Q6_K, q8 = kt == KP_Q8_0;
+    const bool q2 = kt == KP_Q2_K, q6 = kt == KP_Q6_K || q2, q8 = kt == KP_Q8_0;
     const bool first = flags & 1, last = flags & 2;
     const int PB = (CB + 1) / 2;
     __m512 acc[TILE_R][TILE_CP];
@@ -392,7 +511,7 @@ WF_AI void kp_tile(const int kt, const int RB, const int CB, int64_t nsb, const 
                 const __m512i W = _mm512_load_si512((const void *)&x->w[g]);
                 for (int c = 0; c < CB; c++) {
                     const ka_block *k = (const ka_block *)(const void *)((const uint8_t *)ka + (size_t)(c / 2) * kas) + b;
-                    const __m512i start = q6 || q8 ? k->neg[c % 2] : _mm512_setzero_si512();
+                    const __m512i start = (q6 && !q2) || q8 ? k->neg[c % 2] : _mm512_setzero_si512();
                     P[r][c] = _mm512_dpbusd_epi32(g == 0 ? start : P[r][c], W, k->q[c % 2][g]);
                 }
             }
@@ -402,8 +521,12 @@ WF_AI void kp_tile(const int kt, const int RB, const int CB, int64_t nsb, const 
             for (int r = 0; r < RB; r++) {
                 const kp_block *x = (const kp_block *)(const void *)(w + (size_t)r * ws) + b;
                 if (q6) {
-                    const __m512 f0 = _mm512_mul_ps(_mm512_cvtepi32_ps(P[r][2 * p]), x->dsc);
-                    const __m512 f1 = two ? _mm512_mul_ps(_mm512_cvtepi32_ps(P[r][2 * p + 1]), x->dsc) : _mm512_setzero_ps();
+                    __m512 f0 = _mm512_mul_ps(_mm512_cvtepi32_ps(P[r][2 * p]), x->dsc);
+                    __m512 f1 = two ? _mm512_mul_ps(_mm512_cvtepi32_ps(P[r][2 * p + 1]), x->dsc) : _mm512_setzero_ps();
+                    if (q2) { /* the mins: -dmin*m times the lane's bsum */
+                        f0 = _mm512_fmadd_ps(x->off, k->bsf[0], f0);
+                        if (two) f1 = _mm512_fmadd_ps(x->off, k->bsf[1], f1);
+                    }
                     acc[r][p] = _mm512_fmadd_ps(fold_pair_ps(f0, f1), k->dap, acc[r][p]);
                 } else {
                     const __m512i X = fold_pair(P[r][2 * p], two ? P[r][2 * p + 1] : _mm512_setzero_si512());
@@ -455,8 +578,13 @@ WF_AI void kp8_tile(const int RB, const int CB, int64_t nsb, const uint8_t *w, s
                     size_t kas, kp_acc *acc, int flags, float *out, size_t os) {
     kp_tile(KP_Q8_0, RB, CB, nsb, w, ws, ka, kas, acc, flags, out, os);
 }
+WF_AI void kp2_tile(const int RB, const int CB, int64_t nsb, const uint8_t *w, size_t ws, const ka_block *ka,
+                    size_t kas, kp_acc *acc, int flags, float *out, size_t os) {
+    kp_tile(KP_Q2_K, RB, CB, nsb, w, ws, ka, kas, acc, flags, out, os);
+}
 WF_KP_INSTANCES(kp4)
 WF_KP_INSTANCES(kp6)
+WF_KP_INSTANCES(kp2)
 WF_KP_INSTANCES(kp8)
 #undef WF_KP_INSTANCES
 #undef WF_KP_ONE
@@ -745,6 +873,51 @@ WF_AI void kx6_tile(const int CB, int64_t n, const uint8_t *w, const uint8_t *a,
     for (int c = 0; c < CB; c++) out[(size_t)c * os] = hsum256(acc[c]);
 }
 
+/* Q3_K, Q2_K, IQ4_XS: the dealt tiles' arithmetic (kp6, kp2, kp8) from the
+ * blocks as stored, one row by 1..4 tokens. Per super-block and token:
+ *  Q3_K/Q2_K: the 16 sub-block sums in the dealt lanes (kx6_reduce; Q3_K
+ *    minus 4*bsum), times d*sc; Q2_K then fma(-dmin*m, bsum); the two
+ *    lanes of each pair added, acc = fma(that, da, acc);
+ *  IQ4_XS: the 8 sub-block sums (n8_reduce) minus 128*(bsum pair), then
+ *    acc = fma(float(X), d*ls*da, acc). */
+WF_AI void kxl_tile(const int kind, const int CB, int64_t n, const uint8_t *w, const uint8_t *a, size_t as,
+                    float *out, size_t os) {
+    const size_t bsz = lb_size(kind);
+    const __m512i sidx = lane_sub_idx(true);
+    __m256 acc[TILE_C];
+    for (int c = 0; c < CB; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / WF_QK_K; b++) {
+        const uint8_t *x = w + (size_t)b * bsz;
+        prefetch_lines(x, (int)bsz);
+        __m512 dsc, off;
+        lb_scales(kind, x, &dsc, &off);
+        __m512i W[4];
+        lb_codes(kind, x, W);
+        for (int c = 0; c < CB; c++) {
+            const wf_block_q8_K *y = (const wf_block_q8_K *)(a + (size_t)c * as) + b;
+            __m512i D[4];
+            for (int g = 0; g < 4; g++)
+                D[g] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[g], _mm512_loadu_si512((const void *)(y->qs + 64 * g)));
+            const __m256i bs16 = _mm256_loadu_si256((const __m256i *)y->bsums);
+            if (kind == KP_IQ4_XS) {
+                const __m256i sums = _mm256_madd_epi16(bs16, _mm256_set1_epi16(1));
+                const __m256i X = _mm256_sub_epi32(n8_reduce(D), _mm256_slli_epi32(sums, 7));
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(X), _mm256_mul_ps(_mm512_castps512_ps256(dsc), _mm256_set1_ps(y->d)),
+                                         acc[c]);
+                continue;
+            }
+            const __m512i bs = _mm512_permutexvar_epi32(sidx, _mm512_cvtepi16_epi32(bs16));
+            __m512i P = kx6_reduce(D);
+            if (kind == KP_Q3_K) P = _mm512_sub_epi32(P, _mm512_slli_epi32(bs, 2));
+            __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(P), dsc);
+            if (kind == KP_Q2_K) f = _mm512_fmadd_ps(off, _mm512_cvtepi32_ps(bs), f);
+            const __m256 pair = _mm256_add_ps(_mm512_castps512_ps256(f), _mm512_extractf32x8_ps(f, 1));
+            acc[c] = _mm256_fmadd_ps(pair, _mm256_set1_ps(y->d), acc[c]);
+        }
+    }
+    for (int c = 0; c < CB; c++) out[(size_t)c * os] = hsum256(acc[c]);
+}
+
 /* One row by 1..4 tokens: the K-quants' direct tiles (strides as tile_fn). */
 #define WF_KX_INSTANCES(T, CALL)                                                                                \
     static void T##_1x1(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, float *o, size_t os) { (void)ws; CALL(1); } \
@@ -755,12 +928,21 @@ WF_AI void kx6_tile(const int CB, int64_t n, const uint8_t *w, const uint8_t *a,
 #define KX4(CB) kx4_tile(false, CB, n, w, a, as, o, os)
 #define KX5(CB) kx4_tile(true, CB, n, w, a, as, o, os)
 #define KX6(CB) kx6_tile(CB, n, w, a, as, o, os)
+#define KX3(CB) kxl_tile(KP_Q3_K, CB, n, w, a, as, o, os)
+#define KX2(CB) kxl_tile(KP_Q2_K, CB, n, w, a, as, o, os)
+#define KXI(CB) kxl_tile(KP_IQ4_XS, CB, n, w, a, as, o, os)
 WF_KX_INSTANCES(q4_K, KX4)
 WF_KX_INSTANCES(q5_K, KX5)
 WF_KX_INSTANCES(q6_K, KX6)
+WF_KX_INSTANCES(q3_K, KX3)
+WF_KX_INSTANCES(q2_K, KX2)
+WF_KX_INSTANCES(iq4_xs, KXI)
 #undef KX4
 #undef KX5
 #undef KX6
+#undef KX3
+#undef KX2
+#undef KXI
 #undef WF_KX_INSTANCES
 
 /* ---- tile drivers ----------------------------------------------------------------
@@ -851,6 +1033,9 @@ enum { KP_ROWS = 4, KP_CHUNK = 8 };
 WF_AI size_t dealt_offset(const int kind, int64_t s) {
     const size_t bsz = kp_is_l32(kind) ? 8 * l32_size(kp_l32(kind))
                        : kind == KP_Q6_K ? sizeof(wf_block_q6_K)
+                       : kind == KP_Q3_K ? sizeof(wf_block_q3_K)
+                       : kind == KP_Q2_K ? sizeof(wf_block_q2_K)
+                       : kind == KP_IQ4_XS ? sizeof(wf_block_iq4_xs)
                        : kind == KP_Q5_K ? sizeof(wf_block_q5_K)
                                          : sizeof(wf_block_q4_K);
     return bsz * (size_t)s;
@@ -883,7 +1068,7 @@ static void gemm_dealt(const int kind, const kp_fn prepared[TILE_R][TILE_C], int
             if (kp_is_l32(kind))
                 ka_prepare_l32(kp_l32(kind), nbn, a0 + aoff, a1 ? a1 + aoff : NULL, dst);
             else
-                ka_prepare(kind == KP_Q6_K, sn, a0 + (size_t)s0 * sizeof(wf_block_q8_K),
+                ka_prepare(kind, sn, a0 + (size_t)s0 * sizeof(wf_block_q8_K),
                            a1 ? a1 + (size_t)s0 * sizeof(wf_block_q8_K) : NULL, dst);
         }
         for (int r0 = 0; r0 < nr; r0 += KP_ROWS) {
@@ -891,6 +1076,7 @@ static void gemm_dealt(const int kind, const kp_fn prepared[TILE_R][TILE_C], int
             for (int r = 0; r < rb; r++) {
                 const uint8_t *row = wb + (size_t)(r0 + r) * ws + off;
                 if (kp_is_l32(kind)) kp_prepare_l32(kp_l32(kind), row, nbn, kp + (size_t)r * KP_CHUNK);
+                else if (kp_is_lb(kind)) kp_prepare_lb(kind, row, sn, kp + (size_t)r * KP_CHUNK);
                 else kp_prepare(kind, row, sn, kp + (size_t)r * KP_CHUNK);
             }
             for (int c0 = 0; c0 < nc; c0 += TILE_C) {
@@ -995,7 +1181,23 @@ static void gemm_q6_K(int64_t n, int nr, int nc, const void *w, size_t ws, const
     gemm_kquant(KP_Q6_K, kp6_tiles, q6_K_row_tiles, n, nr, nc, w, ws, a, as, out, os);
 }
 
+static void gemm_q3_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_kquant(KP_Q3_K, kp6_tiles, q3_K_row_tiles, n, nr, nc, w, ws, a, as, out, os);
+}
+static void gemm_q2_K(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+    gemm_kquant(KP_Q2_K, kp2_tiles, q2_K_row_tiles, n, nr, nc, w, ws, a, as, out, os);
+}
+static void gemm_iq4_xs(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                        size_t os) {
+    gemm_kquant(KP_IQ4_XS, kp8_tiles, iq4_xs_row_tiles, n, nr, nc, w, ws, a, as, out, os);
+}
+
 /* w, a: one row each */
+static void vec_dot_q3_K(int64_t n, float *out, const void *w, const void *a) { q3_K_1x1(n, w, 0, a, 0, out, 0); }
+static void vec_dot_q2_K(int64_t n, float *out, const void *w, const void *a) { q2_K_1x1(n, w, 0, a, 0, out, 0); }
+static void vec_dot_iq4_xs(int64_t n, float *out, const void *w, const void *a) { iq4_xs_1x1(n, w, 0, a, 0, out, 0); }
 static void vec_dot_q4_K(int64_t n, float *out, const void *w, const void *a) { q4_K_1x1(n, w, 0, a, 0, out, 0); }
 static void vec_dot_q5_K(int64_t n, float *out, const void *w, const void *a) { q5_K_1x1(n, w, 0, a, 0, out, 0); }
 static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) { q6_K_1x1(n, w, 0, a, 0, out, 0); }
@@ -1022,4 +1224,13 @@ void wf_kernels_fill_avx512(wf_kernels *k, const wf_cpu_features *f) {
     k->gemm[WF_TYPE_MXFP4] = gemm_mxfp4;
     k->vec_dot[WF_TYPE_MXFP4] = vec_dot_mxfp4;
     k->gemm_exact[WF_TYPE_MXFP4] = WF_GEMM_EXACT_ANY;
+    /* Q3_K, Q2_K, IQ4_XS in the K-quant tiles (dealt from KQ_DEALT_FROM
+     * tokens, the kxl tiles below): replace the one-row tiles there */
+    k->gemm[WF_TYPE_Q3_K] = gemm_q3_K;
+    k->gemm[WF_TYPE_Q2_K] = gemm_q2_K;
+    k->gemm[WF_TYPE_IQ4_XS] = gemm_iq4_xs;
+    k->vec_dot[WF_TYPE_Q3_K] = vec_dot_q3_K;
+    k->vec_dot[WF_TYPE_Q2_K] = vec_dot_q2_K;
+    k->vec_dot[WF_TYPE_IQ4_XS] = vec_dot_iq4_xs;
+    k->gemm_exact[WF_TYPE_Q3_K] = k->gemm_exact[WF_TYPE_Q2_K] = k->gemm_exact[WF_TYPE_IQ4_XS] = WF_GEMM_EXACT_ANY;
 }
