@@ -1,7 +1,8 @@
 /* kernels_avx512.c — AVX-512 (F/BW/VL/DQ + VNNI) gemm tiles and dots for the
- * weight types of wafer's models: Q8_0, Q4_0, Q5_0 (the 32-element family,
- * also the fallback of K-quant mixes for rows that are not a multiple of
- * 256), Q4_K, Q5_K, Q6_K.
+ * weight types of wafer's models: Q8_0, Q4_0, Q5_0, MXFP4 (the 32-element
+ * family, also the fallback of K-quant mixes for rows that are not a
+ * multiple of 256), Q4_K, Q5_K, Q6_K, and Q3_K, Q2_K, IQ4_XS in the
+ * K-quant tiles.
  *
  * A tile is RB weight rows x CB activation rows (at most 4 x 4), each (RB, CB)
  * compiled on its own so the accumulators stay in registers; vpdpbusd
@@ -481,8 +482,9 @@ WF_AI __m512 fold_pair_ps(__m512 a, __m512 b) {
  * Q4_K/Q5_K: the lane scales of halves l and l+8 are equal, so two tokens
  * fold into one zmm in integers; then one convert, one multiply (d*sc by the
  * two tokens' da) and one FMA for both, plus one FMA for both tokens' mins.
- * Q6_K: the lane scales differ, so each token is converted and multiplied
- * by d*sc first, and folded in float. Registers: RB*CB P + RB*ceil(CB/2)
+ * Q6_K (and Q3_K, Q2_K): the lane scales differ, so each token is converted
+ * and multiplied by d*sc first (Q2_K then adds -dmin*m times the lane's
+ * bsum), and folded in float. Registers: RB*CB P + RB*ceil(CB/2)
  * accumulators + 2 <= 26 zmm for 4x4. */
 enum { TILE_CP = (TILE_C + 1) / 2 };
 
