@@ -8,7 +8,9 @@
  * a draw over every token, redrawn from the allowed ones on a miss
  * (wf_sampler_redraw_masked, constrained decoding), follows the softmax of
  * the allowed tokens alone (chi-square), and the redraw declines where it
- * does not apply.
+ * does not apply; constrained truncated sampling that tests the best tokens
+ * (wf_sampler_sample_lazy) follows the masked chain's distribution computed
+ * here from the definitions (chi-square).
  * The stop matcher is checked on hand-made cases and against a brute-force
  * oracle over random texts, stop lists and chunkings.
  */
