@@ -169,6 +169,10 @@ int32_t wf_sampler_redraw_masked(wf_sampler *s, const uint32_t *mask);
  * best allowed token), when the few best tokens decide it (sampler.c says
  * when). Returns the token (the sampler's PRNG moves), or -1 when they do
  * not decide it: mask the logits and call wf_sampler_sample then. */
+/* Greedy constrained by a mask (n_vocab bits): the penalised argmax over
+ * the allowed tokens (ties: lowest id), as over the masked logits; -1 when
+ * no allowed token has a finite logit, or the sampler is not greedy. */
+int32_t wf_sampler_argmax_masked(wf_sampler *s, const float *logits, const uint32_t *mask);
 typedef bool (*wf_token_test)(void *user, int32_t token);
 int32_t wf_sampler_sample_lazy(wf_sampler *s, const float *logits, wf_token_test ok, void *user);
 

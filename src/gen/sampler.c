@@ -630,6 +630,27 @@ int32_t wf_sampler_sample_lazy(wf_sampler *s, const float *logits, wf_token_test
     return -1;
 }
 
+/* Greedy over a mask (gen.h): the best penalised logit among the set bits,
+ * ties to the lowest id, as argmax over the masked logits picks. Whole
+ * zero words are skipped, so a state that allows few tokens costs n/32. */
+int32_t wf_sampler_argmax_masked(wf_sampler *s, const float *logits, const uint32_t *mask) {
+    if (!s || !logits || !mask || s->p.temperature > 0.0f) return -1;
+    s->drawn_full = false;
+    const bool pen = penalties_on(&s->p) && s->n_active > 0;
+    const int32_t nv = s->n_vocab;
+    int32_t best = -1;
+    float bv = -INFINITY;
+    for (int32_t w = 0; w * 32 < nv; w++)
+        for (uint32_t bits = mask[w]; bits; bits &= bits - 1) {
+            const int32_t i = w * 32 + __builtin_ctz(bits);
+            if (i >= nv) break;
+            float v = clean(logits[i]);
+            if (pen && s->count[i] > 0) v = penalize(&s->p, v, s->count[i]);
+            if (v > bv) bv = v, best = i;
+        }
+    return best; /* -1: nothing allowed is finite (the caller masks: the chain's rule) */
+}
+
 /* ---- the chain for a given history (speculative sampling) ----------------- */
 
 size_t wf_sampler_dist_work_size(int32_t n_vocab) {

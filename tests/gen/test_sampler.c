@@ -519,6 +519,12 @@ static void test_redraw(void) {
 
 /* ---- constrained sampling by testing the best tokens (wf_sampler_sample_lazy) */
 
+static wf_sampler_params plain_greedy(void) {
+    wf_sampler_params p = plain();
+    p.temperature = 0.0f;
+    return p;
+}
+
 static bool lazy_ok(void *u, int32_t t) {
     const uint32_t *mask = u;
     return (mask[t >> 5] >> (t & 31)) & 1u;
@@ -661,14 +667,26 @@ static void test_lazy(void) {
     wf_sampler_params p = plain();
     p.temperature = 0.0f, p.repeat_penalty = 1.5f, p.presence_penalty = 1.0f, p.repeat_last_n = 64;
     wf_sampler *a = make(p, NV), *b = make(p, NV);
-    int bad = 0;
+    int bad = 0, bad_m = 0;
     for (int step = 0; step < 50; step++) {
         int32_t x = wf_sampler_sample_lazy(a, l, lazy_ok, mask), y = wf_sampler_sample(b, ml);
+        int32_t xm = wf_sampler_argmax_masked(a, l, mask);
         if (x != y) bad++;
+        if (xm != y) bad_m++;
         wf_sampler_accept(a, y);
         wf_sampler_accept(b, y);
     }
     CHECK(bad == 0, "lazy greedy with penalties differs from the masked chain in %d of 50 steps", bad);
+    CHECK(bad_m == 0, "greedy over the mask with penalties differs from the masked chain in %d of 50 steps", bad_m);
+    /* ties go to the lowest allowed id; nothing finite allowed: -1 */
+    float tie[64];
+    uint32_t tm[2] = {0x0000f0f0u, 0x1u};
+    for (int i = 0; i < 64; i++) tie[i] = i == 12 || i == 13 || i == 32 ? 3.0f : 1.0f;
+    wf_sampler *t = make(plain_greedy(), 64);
+    CHECK(wf_sampler_argmax_masked(t, tie, tm) == 12, "greedy over the mask: tie to the lowest allowed id");
+    for (int i = 0; i < 64; i++) tie[i] = -INFINITY;
+    CHECK(wf_sampler_argmax_masked(t, tie, tm) == -1, "greedy over the mask: nothing finite");
+    wf_sampler_free(t);
     wf_sampler_free(a);
     wf_sampler_free(b);
 }
