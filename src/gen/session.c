@@ -462,9 +462,9 @@ static bool probe_ok(void *u, int32_t tok) {
  * error).
  * Greedy: when the grammar allows the (penalised) argmax over every token,
  * it is also the argmax over the allowed ones (ties go to the lowest id
- * either way); else the best among the allowed tokens of the state's mask
- * when one is built (wf_sampler_argmax_masked), or the best tokens tested
- * in order (wf_sampler_sample_lazy). Sampling without truncation: a draw over every
+ * either way); else the best among the set bits of the state's mask (built
+ * once per state and grammar, kept across requests; wf_sampler_argmax_masked,
+ * no copy of the logits). Sampling without truncation: a draw over every
  * token that lands in the allowed set A is kept; on a miss a second draw
  * from the same weights restricted to A (wf_sampler_redraw_masked): x in A
  * comes out with p(x) + (1 - p(A)) p(x) / p(A) = p(x) / p(A), exactly the
@@ -489,12 +489,17 @@ static int32_t sample_at(gen_run *g, const float *l) {
         } else if (!ok) {
             /* (its chain work is counted as the grammar's: an overestimate) */
             gram_probe pr = {g->gm, wf_grammar_matcher_cached_mask(g->gm)};
-            /* greedy with the state's mask built (by this request or an
-             * earlier one): the best among its set bits */
-            z = pr.mask && g->sp.temperature <= 0.0f ? wf_sampler_argmax_masked(g->smp, l, pr.mask)
-                                                     : wf_sampler_sample_lazy(g->smp, l, probe_ok, &pr);
+            if (g->sp.temperature <= 0.0f) {
+                /* greedy: the best among the set bits of the state's mask,
+                 * built once and kept for every later request of the grammar
+                 * (cheaper over a request or two than testing the best 64
+                 * at every miss, which never builds one) */
+                if (!pr.mask && (pr.mask = wf_grammar_matcher_mask(g->gm))) g->res.n_grammar_masks++;
+                z = pr.mask ? wf_sampler_argmax_masked(g->smp, l, pr.mask) : -1;
+            } else if ((z = wf_sampler_sample_lazy(g->smp, l, probe_ok, &pr)) >= 0) {
+                g->res.n_grammar_lazy++;
+            }
             ok = z >= 0;
-            if (ok) g->res.n_grammar_lazy++;
         }
         g->res.t_grammar += wf_time_now() - t0;
         if (ok) return z;
