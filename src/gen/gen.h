@@ -173,6 +173,12 @@ int32_t wf_sampler_redraw_masked(wf_sampler *s, const uint32_t *mask);
  * the allowed tokens (ties: lowest id), as over the masked logits; -1 when
  * no allowed token has a finite logit, or the sampler is not greedy. */
 int32_t wf_sampler_argmax_masked(wf_sampler *s, const float *logits, const uint32_t *mask);
+/* Sampling (temperature > 0) from the chain on the logits masked to the
+ * set bits of mask (n_vocab bits), without copying the logits: the chain
+ * runs on the allowed tokens only. Same distribution as wf_sampler_sample
+ * on the masked logits; -1 when nothing allowed is finite (or greedy):
+ * mask the logits then. */
+int32_t wf_sampler_sample_masked(wf_sampler *s, const float *logits, const uint32_t *mask);
 typedef bool (*wf_token_test)(void *user, int32_t token);
 int32_t wf_sampler_sample_lazy(wf_sampler *s, const float *logits, wf_token_test ok, void *user);
 

@@ -411,25 +411,18 @@ static size_t apply_top_p(wf_cand *c, size_t n, bool sorted, float p, float *wt)
  * ch->wt[0..n) (probability = weight / *total), in the order a draw walks
  * them; or 0 when the result is the penalised argmax alone (temperature
  * <= 0, or nothing finite left), which is then ch->cand[0].id. */
-static size_t chain_run(const chain *ch, const float *logits, double *total) {
+/* The chain after the candidates are loaded (c[0..n), sorted best first
+ * or not): top-p, min-p, temperature weights. Returns the count kept, or 0
+ * when nothing finite is left (the caller takes the argmax). */
+static size_t chain_rest(const chain *ch, size_t n, bool sorted, double *total) {
     const wf_sampler_params *p = ch->p;
-    if (p->temperature <= 0.0f) return argmax(ch, logits), 0;
-
-    size_t n;
     wf_cand *c = ch->cand;
-    bool sorted = false;
-    if (p->top_k > 0 && p->top_k < ch->n_vocab) {
-        n = top_k_direct(ch, logits, (size_t)p->top_k);
-        sorted = true;
-    } else {
-        n = load_candidates(ch, logits);
-    }
     if (p->top_p < 1.0f) {
         n = apply_top_p(c, n, sorted, p->top_p, ch->wt);
         sorted = true;
     }
     float mx = max_logit(c, n);
-    if (!(mx > -INFINITY)) return argmax(ch, logits), 0; /* nothing finite left */
+    if (!(mx > -INFINITY)) return 0; /* nothing finite left */
     if (p->min_p > 0.0f) {
         /* p_i >= min_p * p_max  <=>  logit_i >= max + log(min_p) */
         float thr = mx + logf(p->min_p);
@@ -441,16 +434,79 @@ static size_t chain_run(const chain *ch, const float *logits, double *total) {
 
     /* weights exp((l - max) / T) */
     float inv_t = (float)(1.0 / (double)p->temperature);
-    if (!isfinite(inv_t)) return argmax(ch, logits), 0; /* T ~ 0: the limit is greedy */
+    if (!isfinite(inv_t)) return 0; /* T ~ 0: the limit is greedy */
     float *wt = ch->wt;
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
         wt[i] = expf((c[i].logit - mx) * inv_t);
         sum += wt[i];
     }
-    if (!(sum > 0.0) || !isfinite(sum)) return argmax(ch, logits), 0;
+    if (!(sum > 0.0) || !isfinite(sum)) return 0;
     *total = sum;
     return n;
+}
+
+static size_t chain_run(const chain *ch, const float *logits, double *total) {
+    const wf_sampler_params *p = ch->p;
+    if (p->temperature <= 0.0f) return argmax(ch, logits), 0;
+    size_t n;
+    bool sorted = false;
+    if (p->top_k > 0 && p->top_k < ch->n_vocab) {
+        n = top_k_direct(ch, logits, (size_t)p->top_k);
+        sorted = true;
+    } else {
+        n = load_candidates(ch, logits);
+    }
+    n = chain_rest(ch, n, sorted, total);
+    if (n == 0) argmax(ch, logits);
+    return n;
+}
+
+/* One draw over the weights wt[0..n) of c[0..n) (sum total). */
+static int32_t draw_from(wf_sampler *s, size_t n, double total) {
+    const wf_cand *c = s->cand;
+    const float *wt = s->work;
+    double r = wf_rng_unif(&s->rng) * total, cum = 0.0;
+    size_t last = 0; /* the last candidate with weight > 0 */
+    for (size_t i = 0; i < n; i++) {
+        if (wt[i] > 0.0f) last = i;
+        cum += wt[i];
+        if (r < cum) return c[i].id;
+    }
+    return c[last].id; /* r landed in the rounding gap at the top */
+}
+
+/* The chain on the allowed tokens only (gen.h): candidates from the mask's
+ * set bits (zero words skipped), top-k by selection among them (the masked
+ * chain's top-k of the masked logits keeps the same tokens, banned ones
+ * adding weight 0), then the same top-p, min-p and temperature. */
+int32_t wf_sampler_sample_masked(wf_sampler *s, const float *logits, const uint32_t *mask) {
+    if (!s || !logits || !mask || s->p.temperature <= 0.0f) return -1;
+    s->drawn_full = false;
+    const wf_sampler_params *p = &s->p;
+    const chain ch = {&s->p, s->n_vocab, s->count, s->active, s->n_active, s->cand, s->work};
+    const bool pen = penalties_on(p) && s->n_active > 0;
+    const int32_t nv = s->n_vocab;
+    wf_cand *c = s->cand;
+    size_t n = 0;
+    for (int32_t w = 0; w * 32 < nv; w++)
+        for (uint32_t bits = mask[w]; bits; bits &= bits - 1) {
+            const int32_t i = w * 32 + __builtin_ctz(bits);
+            if (i >= nv) break;
+            float v = clean(logits[i]);
+            if (pen && s->count[i] > 0) v = penalize(p, v, s->count[i]);
+            c[n++] = (wf_cand){v, i};
+        }
+    if (n == 0) return -1;
+    bool sorted = false;
+    if (p->top_k > 0 && (size_t)p->top_k < n) {
+        select_best(c, n, (size_t)p->top_k);
+        n = (size_t)p->top_k;
+        sorted = true;
+    }
+    double total = 0.0;
+    if ((n = chain_rest(&ch, n, sorted, &total)) == 0) return -1;
+    return draw_from(s, n, total);
 }
 
 /* ---- the sampler: its own history and PRNG -------------------------------- */
@@ -462,17 +518,7 @@ int32_t wf_sampler_sample(wf_sampler *s, const float *logits) {
     const size_t n = chain_run(&ch, logits, &total);
     s->drawn_full = n == (size_t)s->n_vocab && wf_sampler_untruncated(&s->p);
     if (n == 0) return s->cand[0].id;
-    /* one draw over the weights' sum */
-    const wf_cand *c = s->cand;
-    const float *wt = s->work;
-    double r = wf_rng_unif(&s->rng) * total, cum = 0.0;
-    size_t last = 0; /* the last candidate with weight > 0 */
-    for (size_t i = 0; i < n; i++) {
-        if (wt[i] > 0.0f) last = i;
-        cum += wt[i];
-        if (r < cum) return c[i].id;
-    }
-    return c[last].id; /* r landed in the rounding gap at the top */
+    return draw_from(s, n, total); /* one draw over the weights' sum */
 }
 
 bool wf_sampler_untruncated(const wf_sampler_params *p) {

@@ -468,11 +468,13 @@ static bool probe_ok(void *u, int32_t tok) {
  * token that lands in the allowed set A is kept; on a miss a second draw
  * from the same weights restricted to A (wf_sampler_redraw_masked): x in A
  * comes out with p(x) + (1 - p(A)) p(x) / p(A) = p(x) / p(A), exactly the
- * masked distribution. With truncation (top-k, top-p, min-p) the best
- * tokens are tested in order and the truncation worked out on the allowed
- * ones (wf_sampler_sample_lazy, exact). So the whole vocabulary is masked
- * (logits copied, chain run on them) only when the best tokens do not
- * decide, or in the rare cases the redraw declines. */
+ * masked distribution. With truncation (top-k, top-p, min-p): when the
+ * state's mask is kept, the chain runs on its allowed tokens only
+ * (wf_sampler_sample_masked); when not, the best tokens are tested in order
+ * and the truncation worked out on the allowed ones (wf_sampler_sample_lazy),
+ * and only when they do not decide is the mask built. All exact. The
+ * logits are copied and masked only in the rare cases where these decline
+ * (nothing allowed is finite; the redraw's underflow guard). */
 static int32_t sample_at(gen_run *g, const float *l) {
     if (g->gm && l) {
         int32_t z = -1;
@@ -496,8 +498,15 @@ static int32_t sample_at(gen_run *g, const float *l) {
                  * at every miss, which never builds one) */
                 if (!pr.mask && (pr.mask = wf_grammar_matcher_mask(g->gm))) g->res.n_grammar_masks++;
                 z = pr.mask ? wf_sampler_argmax_masked(g->smp, l, pr.mask) : -1;
-            } else if ((z = wf_sampler_sample_lazy(g->smp, l, probe_ok, &pr)) >= 0) {
+            } else if (!pr.mask && (z = wf_sampler_sample_lazy(g->smp, l, probe_ok, &pr)) >= 0) {
+                /* no mask yet: the best tokens tested in order decided */
                 g->res.n_grammar_lazy++;
+            } else if (pr.mask || (pr.mask = wf_grammar_matcher_mask(g->gm))) {
+                /* the state's mask is kept (built by an earlier step or
+                 * request), or the best tokens did not decide: the chain on
+                 * the mask's allowed tokens only, the logits not copied */
+                g->res.n_grammar_masks++;
+                z = wf_sampler_sample_masked(g->smp, l, pr.mask);
             }
             ok = z >= 0;
         }

@@ -577,8 +577,9 @@ static double chi2_limit(int dof) {
 }
 
 /* One case: logits l = spread * gauss, allowed tokens from `pattern`;
- * DRAWS draws with wf_sampler_sample_lazy (a -1 falls back to the chain on
- * masked logits, as generation does; counted), chi-square against
+ * DRAWS draws with wf_sampler_sample_lazy (a -1 falls back, counted, in
+ * turn to the chain on the allowed tokens, wf_sampler_sample_masked, as
+ * generation does, and to the chain on masked logits), chi-square against
  * ref_masked over bins of expected count >= 5 (the rest pooled). */
 static void lazy_case(const char *what, int nv, int k, float top_p, float min_p, float T, float spread, int pattern,
                       double min_lazy, t_rng *rng) {
@@ -608,7 +609,7 @@ static void lazy_case(const char *what, int nv, int k, float top_p, float min_p,
     for (int d = 0; d < DRAWS; d++) {
         int32_t t = wf_sampler_sample_lazy(s, l, lazy_ok, mask);
         if (t >= 0) lazy++;
-        else t = wf_sampler_sample(s, ml);
+        else t = (d & 1) ? wf_sampler_sample_masked(s, l, mask) : wf_sampler_sample(s, ml); /* both fallbacks */
         if (t < 0 || t >= nv || prob[t] == 0) outside++;
         else hits[t]++;
     }
