@@ -327,6 +327,28 @@ def long_eval(model, data, starts, length, n=2):
     return sum(far) / n, sum(near) / n
 
 
+def step_loss(model, a, train, ctx, gen, chat, cmax, sep, eot, cfg, starts, crng, step):
+    """One step's loss over its code, copy, chat and long rows (floats: under
+    bf16 autocast the logits are bf16, the cross-entropy runs in float32)."""
+    x, y = get_batch(train, ctx, a.batch, gen)
+    loss = F.cross_entropy(model(x).float().flatten(0, 1), y.flatten())
+    n_copy = n_chat = n_long = 0
+    if a.copy_rows > 0:
+        cx, cy = copy_batch(train, a.copy_rows, a.copy_len, cmax, sep, eot, a.copy_edit, cfg["vocab"], crng)
+        loss = loss + F.cross_entropy(model(cx).float().flatten(0, 1), cy.flatten(), ignore_index=-100)
+        n_copy = cx.numel()
+    if chat is not None:
+        hx, hy, hw = chat_batch(chat, a.chat_rows, a.chat_len, crng)
+        ce = F.cross_entropy(model(hx).float().flatten(0, 1), hy.flatten(), ignore_index=-100, reduction="none")
+        loss = loss + (ce * hw.flatten()).sum() / hw.sum().clamp(min=1)
+        n_chat = hx.numel()
+    if a.long_rows > 0 and step % a.long_every == 0:
+        lx, ly = long_batch(train, starts, a.long_rows, a.long_len, crng)
+        loss = loss + F.cross_entropy(model(lx).float().flatten(0, 1), ly.flatten())
+        n_long = lx.numel()
+    return loss, n_chat, n_long, n_copy, x
+
+
 def save_ckpt(path, model, opt, step, cfg, gen):
     tmp = path + ".tmp"
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg,
@@ -369,6 +391,9 @@ def main():
     ap.add_argument("--long-rows", type=int, default=0, help="long code rows per step")
     ap.add_argument("--long-len", type=int, default=4096)
     ap.add_argument("--long-every", type=int, default=1, help="long rows on every Nth step")
+    ap.add_argument("--bf16", action="store_true",
+                    help="bfloat16 autocast for the forward and backward matmuls (weights and the optimizer stay "
+                         "float32); 2.5x faster on CPUs with AMX or AVX512-BF16")
     ap.add_argument("--stop-after", type=int, default=0,
                     help="stop after this step although the schedule runs to --steps")
     a = ap.parse_args()
@@ -446,27 +471,15 @@ def main():
     while step < end:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a)
-        x, y = get_batch(train, ctx, a.batch, gen)
-        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
-        if a.copy_rows > 0:
-            cx, cy = copy_batch(train, a.copy_rows, a.copy_len, cmax, sep, eot, a.copy_edit, cfg["vocab"], crng)
-            loss = loss + F.cross_entropy(model(cx).flatten(0, 1), cy.flatten(), ignore_index=-100)
-        n_chat = n_long = 0
-        if chat is not None:
-            hx, hy, hw = chat_batch(chat, a.chat_rows, a.chat_len, crng)
-            ce = F.cross_entropy(model(hx).flatten(0, 1), hy.flatten(), ignore_index=-100, reduction="none")
-            loss = loss + (ce * hw.flatten()).sum() / hw.sum().clamp(min=1)
-            n_chat = hx.numel()
-        if a.long_rows > 0 and step % a.long_every == 0:
-            lx, ly = long_batch(train, starts, a.long_rows, a.long_len, crng)
-            loss = loss + F.cross_entropy(model(lx).flatten(0, 1), ly.flatten())
-            n_long = lx.numel()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            loss, n_chat, n_long, n_copy, x = step_loss(model, a, train, ctx, gen, chat, cmax, sep, eot, cfg,
+                                                        starts, crng, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        tok_seen += x.numel() + (cx.numel() if a.copy_rows > 0 else 0) + n_chat + n_long
+        tok_seen += x.numel() + n_copy + n_chat + n_long
         last = step == end
         if step % a.log_every == 0 or last:
             dt = time.time() - t0
