@@ -53,6 +53,9 @@ typedef struct wf_spec_pred {
     /* the model's own splits: the latest place in the history after each
      * pair and each single token (hashed; a slot holds its key) */
     struct wf_spec_seen { int32_t a, b; size_t next; } *seen2, *seen1; /* (WF_PRED_SEEN) */
+    /* the model's own token where the prediction had token a at a token
+     * boundary of the text (hashed by a; the latest wins) */
+    struct wf_spec_subst { int32_t a, z; } *subst; /* (WF_PRED_SEEN) */
 } wf_spec_pred;
 
 /* tok[n] (ids the caller checked against the vocabulary; v may be NULL). */
@@ -64,6 +67,13 @@ void wf_spec_pred_free(wf_spec_pred *p);
  * prediction's end. Returns the count (0: nothing to propose). */
 int32_t wf_spec_pred_propose(wf_spec_pred *p, const int32_t *hist, size_t n_hist, int32_t *draft, int32_t max_n,
                              bool *to_end);
+/* Follow hist[n_hist] as wf_spec_pred_propose does and say whether the
+ * output is still in step with the prediction's text (a token split unlike
+ * the prediction's keeps it in step; different bytes do not). */
+bool wf_spec_pred_in_step(wf_spec_pred *p, const int32_t *hist, size_t n_hist);
+/* The model wrote z where a draft from the prediction had t (the output in
+ * step with the text): propose z for t where z spells the text ahead. */
+void wf_spec_pred_learn(wf_spec_pred *p, int32_t t, int32_t z);
 
 /* Drafting state for one request. Holds no model state: it reads the token
  * history the caller passes and learns from the verification feedback. */
@@ -81,6 +91,12 @@ typedef struct wf_spec {
     wf_spec_source last_src;      /* source of the last proposal             */
     int32_t last_n;               /* its length                              */
     bool last_to_end;             /* a prediction draft that reached its end */
+    bool pred_broke;              /* the last prediction draft was cut short ... */
+    int32_t pred_acc;             /* ... after this many tokens (judged at the next proposal) */
+    int32_t pred_refused;         /* ... at this draft token              */
+    int32_t pred_poor;            /* in-step drafts in a row mostly refused */
+    int32_t pred_draft[256];      /* the last prediction draft (<= WF_SPEC_DRAFT_MAX_LIMIT) */
+    size_t pred_hist;             /* the history's length when it was proposed */
 
     /* totals over the request */
     int64_t n_proposed, n_accepted;           /* all sources      */
@@ -97,6 +113,7 @@ typedef struct wf_spec {
  * so generation caps drafts at that width - 1 (wf_spec_cap): this limit
  * with the AVX-512 or scalar kernels, 31 for K-quant weights on AVX2. */
 #define WF_SPEC_DRAFT_MAX_LIMIT 255
+_Static_assert(WF_SPEC_DRAFT_MAX_LIMIT <= 256, "wf_spec.pred_draft holds a longest draft");
 /* pred may be NULL (n_pred 0). draft_max <= 0 picks the default (16); more
  * than WF_SPEC_DRAFT_MAX_LIMIT is capped there. vocab (may be NULL: ids are
  * then matched as they are) gives the prediction's bytes. */

@@ -8,14 +8,26 @@
  *  - prompt lookup: the most recent earlier occurrence of the context's last
  *    n-gram (prompt and output), proposing what followed it.
  * The draft length adapts per source: it doubles after a fully accepted
- * draft and falls to one more than what was accepted otherwise.
+ * draft and falls to one more than what was accepted otherwise. The
+ * prediction differs in two ways (measured on the edit benchmark, whose
+ * tasks are short enough that the ramp from a short draft was a large part
+ * of each run): its first draft is already long (WF_SPEC_PRED_K0: the
+ * prediction is usually the file, so the output starts where it does), and
+ * a draft cut short while the output stays in step with the prediction's
+ * text (the model split the text into other tokens, or wrote bytes that
+ * form no character) keeps its length, since the text ahead is still the
+ * prediction's: only the second draft in a row that was mostly refused
+ * (under a quarter accepted) halves it, so a model that keeps splitting
+ * otherwise costs shorter and shorter drafts. Output that leaves the text (different
+ * bytes) falls to one more than what was accepted, as before, so a wrong
+ * prediction costs one long draft and then drafts of a token or two.
  */
 #include "gen/gen.h"
 #include "cpu/kernels.h"
 
 #include <stdlib.h>
 
-enum { WF_SPEC_DRAFT_MAX_DEFAULT = 16, WF_SPEC_NGRAM_MAX = 4 };
+enum { WF_SPEC_DRAFT_MAX_DEFAULT = 16, WF_SPEC_NGRAM_MAX = 4, WF_SPEC_PRED_K0 = 32 };
 
 wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_t n_pred,
                        int32_t draft_max, const wf_vocab *vocab, wf_error *err) {
@@ -31,7 +43,7 @@ wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_
     s->draft_max = draft_max > 0 ? draft_max : WF_SPEC_DRAFT_MAX_DEFAULT;
     if (s->draft_max > WF_SPEC_DRAFT_MAX_LIMIT) s->draft_max = WF_SPEC_DRAFT_MAX_LIMIT;
     s->k_lookup = s->k_draft = 4;
-    s->k_pred = 8;
+    s->k_pred = WF_SPEC_PRED_K0;
     wf_spec_cap(s, s->draft_max);
     return wf_spec_pred_init(&s->pred, pred, n_pred, vocab, err);
 }
@@ -78,9 +90,29 @@ int32_t wf_spec_propose(wf_spec *s, const int32_t *hist, size_t n_hist, int32_t 
     s->last_src = WF_SPEC_SRC_NONE;
     s->last_n = 0;
     if (s->pred.n_tok) {
+        if (s->pred_broke) { /* judge the last cut-short draft now that its tokens are in hist */
+            int32_t acc = s->pred_acc;
+            size_t at = s->pred_hist + (size_t)acc; /* where the model's own token went */
+            if (!wf_spec_pred_in_step(&s->pred, hist, n_hist)) {
+                s->k_pred = acc + 1 > s->draft_min ? acc + 1 : s->draft_min;
+                s->pred_poor = 0;
+            } else {
+                if (at < n_hist && hist[at] != s->pred_refused) wf_spec_pred_learn(&s->pred, s->pred_refused, hist[at]);
+                if (acc * 4 >= s->k_pred) {
+                    s->pred_poor = 0;
+                } else if (++s->pred_poor >= 2) {
+                    int32_t half = s->k_pred / 2;
+                    s->k_pred = acc + 1 > half ? acc + 1 : half;
+                    if (s->k_pred < s->draft_min) s->k_pred = s->draft_min;
+                }
+            }
+            s->pred_broke = false;
+        }
         bool to_end = false;
         int32_t k = wf_spec_pred_propose(&s->pred, hist, n_hist, draft, s->k_pred < max_n ? s->k_pred : max_n, &to_end);
         if (k > 0) {
+            s->pred_hist = n_hist;
+            memcpy(s->pred_draft, draft, (size_t)k * sizeof *draft);
             s->last_src = WF_SPEC_SRC_PREDICTION;
             s->last_n = k;
             s->last_to_end = to_end;
@@ -122,9 +154,17 @@ void wf_spec_feedback(wf_spec *s, int32_t n_accepted) {
     if (s->last_src == WF_SPEC_SRC_PREDICTION) {
         s->n_pred_accepted += n_accepted;
         s->n_pred_rejected += n - n_accepted;
-        /* where the output went is followed by bytes at the next proposal;
-         * a short draft that ended at the prediction's end says nothing */
-        if (!(n_accepted == n && s->last_to_end)) s->k_pred = adapt(s, s->k_pred, n, n_accepted);
+        /* where the output went is followed by bytes at the next proposal,
+         * which also judges a draft cut short (the header); a short draft
+         * that ended at the prediction's end says nothing */
+        if (n_accepted < n) {
+            s->pred_broke = true;
+            s->pred_acc = n_accepted;
+            s->pred_refused = s->pred_draft[n_accepted];
+        } else if (!s->last_to_end) {
+            s->k_pred = adapt(s, s->k_pred, n, n_accepted);
+            s->pred_poor = 0;
+        }
     } else if (s->last_src == WF_SPEC_SRC_DRAFT) {
         s->n_model_accepted += n_accepted;
         s->n_model_rejected += n - n_accepted;

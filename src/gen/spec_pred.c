@@ -31,7 +31,12 @@
  * tends to split it so again (measured on random-weight models, whose
  * output repeats itself and is split unlike the tokenizer's choice in up
  * to one token in five); a model that splits as the tokenizer does gets the
- * same tokens either way. Every proposal spells the prediction's text.
+ * same tokens either way. Where neither applies and the model once wrote
+ * another token where the prediction had this one (at a token boundary:
+ * `sell` where the prediction has `s` + `ell`), that token if it spells
+ * the text ahead: a random-weight model repeats its own splits across
+ * contexts (on the edit benchmark most of the drafts cut short were the
+ * same pair of tokens again). Every proposal spells the prediction's text.
  * Without a vocabulary every id is one 4-byte unit and positions stay on
  * unit boundaries: the same rules on ids.
  */
@@ -88,7 +93,11 @@ wf_status wf_spec_pred_init(wf_spec_pred *p, const int32_t *tok, size_t n, const
     if (p->vocab && (!(p->piece = malloc(p->piece_cap)) || !(p->seen2 = malloc(WF_PRED_SEEN * sizeof *p->seen2)) ||
                      !(p->seen1 = malloc(WF_PRED_SEEN * sizeof *p->seen1))))
         goto nomem;
-    for (size_t i = 0; p->vocab && i < WF_PRED_SEEN; i++) p->seen2[i].next = p->seen1[i].next = SIZE_MAX;
+    if (p->vocab && !(p->subst = malloc(WF_PRED_SEEN * sizeof *p->subst))) goto nomem;
+    for (size_t i = 0; p->vocab && i < WF_PRED_SEEN; i++) {
+        p->seen2[i].next = p->seen1[i].next = SIZE_MAX;
+        p->subst[i].a = -1;
+    }
     p->synced = true; /* the output is expected to start where the prediction does */
     return WF_OK;
 nomem:
@@ -103,6 +112,7 @@ void wf_spec_pred_free(wf_spec_pred *p) {
     free(p->scratch);
     free(p->seen2);
     free(p->seen1);
+    free(p->subst);
     free(p->piece);
     memset(p, 0, sizeof *p);
     p->refused = SIZE_MAX;
@@ -127,6 +137,13 @@ static size_t seen_find(const wf_spec_pred *p, int32_t a, int32_t b) {
     if (!t) return SIZE_MAX;
     const struct wf_spec_seen *e = &t[seen_slot(a, b)];
     return e->next != SIZE_MAX && e->a == a && e->b == b ? e->next : SIZE_MAX;
+}
+
+/* The model's token where the prediction had a (-1: none seen). */
+static int32_t subst_find(const wf_spec_pred *p, int32_t a) {
+    if (!p->subst) return -1;
+    const struct wf_spec_subst *e = &p->subst[seen_slot(a, a)];
+    return e->a == a ? e->z : -1;
 }
 
 /* Index of the prediction token whose bytes hold position pos (< n_text). */
@@ -159,9 +176,12 @@ static void follow(wf_spec_pred *p, const int32_t *hist, size_t n_hist) {
         }
         if (!p->synced) continue; /* the detokenizer still follows */
         if (b >= 0 && (size_t)b <= p->n_text - p->pos && !memcmp(p->text + p->pos, bytes, (size_t)b)) {
-            if (b > 0 && !p->own_split) { /* in step, but not on the prediction's own token? */
+            if (b > 0 && p->pos < p->n_text) { /* in step, but not on the prediction's own token? */
                 size_t i = token_at(p, p->pos);
-                p->own_split = p->off[i] != p->pos || p->tok[i] != hist[j];
+                bool other = p->off[i] != p->pos || p->tok[i] != hist[j];
+                p->own_split = p->own_split || other;
+                if (other && p->off[i] == p->pos && p->subst)
+                    p->subst[seen_slot(p->tok[i], p->tok[i])] = (struct wf_spec_subst){p->tok[i], hist[j]};
             }
             p->pos += (size_t)b;
             if (b > 0) p->refused = SIZE_MAX;
@@ -256,10 +276,50 @@ static int32_t fragment(const wf_spec_pred *p, size_t i, size_t pos, int32_t *dr
     return at == p->off[i + 1] ? k : -1;
 }
 
+/* Whether b[n] (n > 0) are bytes past ASCII that do not form UTF-8
+ * characters (the output shows such bytes as U+FFFD). */
+static bool no_char(const unsigned char *b, size_t n) {
+    bool bad = false;
+    for (size_t i = 0; i < n;) {
+        if (b[i] < 0x80) return false;
+        size_t len = b[i] >= 0xF0 && b[i] <= 0xF4 ? 4 : b[i] >= 0xE0 && b[i] < 0xF0 ? 3 : b[i] >= 0xC2 && b[i] < 0xE0 ? 2 : 0;
+        size_t j = 1;
+        while (len && j < len && i + j < n && (b[i + j] & 0xC0) == 0x80) j++;
+        if (!len || j < len) bad = true;
+        i += len && j == len ? len : 1;
+    }
+    return n > 0 && bad;
+}
+
+/* The model's own token z where the prediction has t at q (learned where
+ * the model refused t): its byte count if it spells the text at q; 3 when
+ * the text there is U+FFFD and z's bytes form no character (the model wrote
+ * such bytes before where its earlier output, now the prediction, has
+ * U+FFFD); else -1. */
+static int32_t subst_at(const wf_spec_pred *p, int32_t t, size_t q, int32_t *z) {
+    *z = subst_find(p, t);
+    if (*z < 0) return -1;
+    int32_t b = tok_bytes(p, *z);
+    if (b <= 0) return -1;
+    if ((size_t)b <= p->n_text - q && !memcmp(p->text + q, p->scratch, (size_t)b)) return b;
+    if (p->n_text - q >= 3 && !memcmp(p->text + q, "\xef\xbf\xbd", 3) && no_char(p->scratch, (size_t)b)) return 3;
+    return -1;
+}
+
 /* Bytes of token id if they are the text at q, else -1. */
 static int32_t spells(const wf_spec_pred *p, int32_t id, size_t q) {
     int32_t b = tok_bytes(p, id);
     return b > 0 && (size_t)b <= p->n_text - q && !memcmp(p->text + q, p->scratch, (size_t)b) ? b : -1;
+}
+
+void wf_spec_pred_learn(wf_spec_pred *p, int32_t t, int32_t z) {
+    if (p->subst && t >= 0 && z >= 0 && t != z) p->subst[seen_slot(t, t)] = (struct wf_spec_subst){t, z};
+}
+
+bool wf_spec_pred_in_step(wf_spec_pred *p, const int32_t *hist, size_t n_hist) {
+    if (!p->n_tok || !hist || n_hist == 0) return false;
+    follow(p, hist, n_hist);
+    return p->synced;
 }
 
 int32_t wf_spec_pred_propose(wf_spec_pred *p, const int32_t *hist, size_t n_hist, int32_t *draft, int32_t max_n,
@@ -289,17 +349,23 @@ int32_t wf_spec_pred_propose(wf_spec_pred *p, const int32_t *hist, size_t n_hist
         }
         if (t < 0) { /* the prediction's own tokens */
             size_t i = token_at(p, q);
-            if (p->off[i] == q) {
+            int32_t z = -1;
+            if (p->off[i] == q && (b = subst_at(p, p->tok[i], q, &z)) > 0) {
+                t = z;
+            } else if (p->off[i] == q) {
                 t = p->tok[i];
                 b = (int32_t)(p->off[i + 1] - q);
             } else {
                 int32_t f = fragment(p, i, q, draft + k, max_n - k);
                 if (f <= 0) break;
-                k += f;
-                q = p->off[i + 1];
-                prev2 = k >= 2 ? draft[k - 2] : prev1;
-                prev1 = draft[k - 1];
-                continue;
+                if ((b = subst_at(p, draft[k], q, &z)) <= 0) {
+                    k += f;
+                    q = p->off[i + 1];
+                    prev2 = k >= 2 ? draft[k - 2] : prev1;
+                    prev1 = draft[k - 1];
+                    continue;
+                }
+                t = z; /* the model's own token for the fragment's first */
             }
         }
         draft[k++] = t;

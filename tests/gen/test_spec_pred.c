@@ -15,7 +15,16 @@
  *  4. the model's own split of text it wrote before is proposed (copied from
  *     the history after the same two tokens), not the tokenizer's;
  *  5. without a vocabulary, ids are matched as they are (resync on an
- *     n-gram of ids, never at the spot just refused).
+ *     n-gram of ids, never at the spot just refused);
+ *  6. the model's own token for one of the prediction's tokens is proposed
+ *     where the history has no split after the same token;
+ *  7. the draft length (wf_spec, spec.c): the first draft is 32 long, a
+ *     draft cut short while the output stays in step with the text keeps
+ *     its length (halves the second time in a row that under a quarter was
+ *     accepted), output that
+ *     leaves the text drops it to one more than what was accepted, and a
+ *     wrong prediction wastes at most the first draft plus one token per
+ *     token written.
  * argv[1]: the embedded model (committed).
  */
 #include "gen/gen.h"
@@ -205,6 +214,104 @@ static void test_ids(void) {
     wf_spec_pred_free(&p);
 }
 
+static void test_subst(void) {
+    static int32_t out[MAXT], hist[MAXT], draft[64];
+    static char got[4096];
+    /* the output wrote " beta" as " b" + "eta" after "alpha ="; the text goes
+     * on with "return beta", where the history has nothing after "return" */
+    const char *pred = "alpha = beta\nreturn beta\n";
+    size_t n = tokenize("alpha =", 7, out);
+    size_t nb = tokenize(" b", 2, out + n);
+    size_t ne = tokenize("eta\n", 4, out + n + nb);
+    size_t n2 = tokenize("return", 6, out + n + nb + ne);
+    int32_t tb[8];
+    size_t ntb = tokenize(" beta", 5, tb);
+    CHECK(nb == 1 && n2 == 1 && ntb >= 1 && tb[0] != out[n], "the tokenizer splits ' beta' unlike the output");
+    int32_t k = 0;
+    size_t gl = draft_after(pred, hist, hist_of(out, n + nb + ne + n2, hist), draft, 8, got, sizeof got, &k);
+    const char *want = pred + strlen("alpha = beta\nreturn");
+    CHECK(k >= 1 && gl != SIZE_MAX && gl <= strlen(want) && !memcmp(got, want, gl), "subst: spells %.*s",
+          (int)(gl == SIZE_MAX ? 0 : gl), got);
+    CHECK(k >= 1 && draft[0] == out[n], "subst: the draft starts with the output's own ' b' token");
+}
+
+/* Append tokens t[n] to hist (at *nh). */
+static void push(int32_t *hist, size_t *nh, const int32_t *t, size_t n) {
+    memcpy(hist + *nh, t, n * sizeof *t);
+    *nh += n;
+}
+
+static void test_length(void) {
+    static int32_t pt[MAXT], hist[MAXT], draft[256];
+    static char text[4096], b1[64];
+    snprintf(text, sizeof text, "%s%s%s", TEXT, TEXT, TEXT);
+    size_t np = tokenize(text, strlen(text), pt);
+    wf_spec s;
+    CHECK(np > 100 && wf_spec_init(&s, WF_SPEC_NONE, pt, np, 64, V, NULL) == WF_OK, "init (%zu tokens)", np);
+    size_t nh = hist_of(pt, 1, hist);
+    int32_t k = wf_spec_propose(&s, hist, nh, draft, 64);
+    CHECK(k == 32 && !memcmp(draft, pt + 1, 32 * sizeof *draft), "first draft: %d tokens, want 32", k);
+    /* accepted up to a token of several bytes (a >= 8), where the model
+     * wrote that token's first byte alone: still in step */
+    int32_t a = 8;
+    while (a < 31 && tok_text(draft + a, 1, NULL, 0) < 2) a++;
+    CHECK(a < 31 && tok_text(draft + a, 1, b1, sizeof b1) >= 2, "a token of several bytes in the draft");
+    int32_t by = byte_token((unsigned char)b1[0]);
+    CHECK(by >= 0 && by != draft[a], "byte token");
+    push(hist, &nh, draft, (size_t)a);
+    push(hist, &nh, &by, 1);
+    wf_spec_feedback(&s, a);
+    k = wf_spec_propose(&s, hist, nh, draft, 64);
+    CHECK(k == 32, "in step after %d of 32 (a re-split): %d tokens, want 32 (kept)", a, k);
+    /* twice: (almost) nothing accepted, the model wrote the first byte of a
+     * draft token of several bytes */
+    for (int r = 0; r < 2; r++) {
+        a = 0;
+        while (a < 7 && tok_text(draft + a, 1, NULL, 0) < 2) a++;
+        CHECK(a < 7 && tok_text(draft + a, 1, b1, sizeof b1) >= 2, "a token of several bytes early in the draft");
+        by = byte_token((unsigned char)b1[0]);
+        push(hist, &nh, draft, (size_t)a);
+        push(hist, &nh, &by, 1);
+        wf_spec_feedback(&s, a);
+        k = wf_spec_propose(&s, hist, nh, draft, 64);
+        CHECK(k == (r ? 16 : 32), "in step after %d of 32, %s: %d tokens, want %d", a, r ? "twice" : "once", k,
+              r ? 16 : 32);
+    }
+    /* the output leaves the text */
+    int32_t odd[8];
+    size_t no = tokenize("@@~~", 4, odd);
+    CHECK(no >= 1, "tokens");
+    wf_spec_feedback(&s, 0);
+    push(hist, &nh, odd, no);
+    k = wf_spec_propose(&s, hist, nh, draft, 64);
+    CHECK(k <= 1, "after leaving the text: %d tokens, want at most 1", k);
+    wf_spec_free(&s);
+
+    /* a wrong prediction: the output is other text; count the refused tokens */
+    static int32_t outt[MAXT];
+    const char *other = "The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. "
+                        "Sphinx of black quartz, judge my vow! How vexingly quick daft zebras jump.\n";
+    snprintf(text, sizeof text, "%s%s%s", other, other, other);
+    size_t no2 = tokenize(text, strlen(text), outt);
+    CHECK(no2 > 60 && wf_spec_init(&s, WF_SPEC_NONE, pt, np, 64, V, NULL) == WF_OK, "init");
+    nh = hist_of(outt, 1, hist);
+    size_t at = 1, refused = 0, passes = 0;
+    while (at < no2) {
+        k = wf_spec_propose(&s, hist, nh, draft, 64);
+        int32_t acc = 0;
+        while (acc < k && at + (size_t)acc < no2 && draft[acc] == outt[at + acc]) acc++;
+        wf_spec_feedback(&s, acc);
+        refused += (size_t)(k - acc);
+        size_t step = (size_t)acc + 1 < no2 - at ? (size_t)acc + 1 : no2 - at;
+        push(hist, &nh, outt + at, step);
+        at += step;
+        passes++;
+    }
+    CHECK(refused <= 32 + passes, "a wrong prediction: %zu tokens refused over %zu passes (at most 32 + one a pass)",
+          refused, passes);
+    wf_spec_free(&s);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_spec_pred MODEL.gguf\n");
@@ -223,6 +330,8 @@ int main(int argc, char **argv) {
     test_fffd();
     test_own_split();
     test_ids();
+    test_subst();
+    test_length();
     wf_model_free(m);
     return t_done("test_spec_pred");
 }
