@@ -6,7 +6,7 @@ SHELL := /bin/bash
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure demo test bench bench-steer fuzz soak clean web
+.PHONY: all deps configure demo test bench bench-steer fuzz soak soak-05b clean web
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -58,7 +58,14 @@ fuzz: deps
 # non-streaming ones for SOAK_SECONDS against the test model, RSS sampled.
 SOAK_SECONDS ?= 600
 soak: all
-	/usr/bin/python3 tests/serve/test_server_load.py --duration $(SOAK_SECONDS) --clients 64 --hang-fraction 0.33 --batch-clients 4
+	WAFER=$(BUILD)/wafer WAFER_BUILD=$(BUILD) WAFER_SRC=$(CURDIR) PYTHONPATH=$(CURDIR)/tests/ref \
+	    /usr/bin/python3 tests/serve/test_server_load.py --duration $(SOAK_SECONDS) --clients 64 --hang-fraction 0.33 --batch-clients 4
+
+# The same load against a 0.5B-shaped Q8_0 file (random weights, the Qwen3
+# vocabulary; made once and cached): run it on an otherwise idle machine.
+SOAK_MAX_TOKENS ?= 128
+soak-05b: configure
+	scripts/soak05b.sh $(BUILD) $(SOAK_SECONDS) $(SOAK_MAX_TOKENS)
 
 clean:
 	rm -rf $(BUILD)

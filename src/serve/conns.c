@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,10 @@ struct srv_conn {
     bool closing;             /* shut down by us                              */
     bool refused;             /* answered 503 at once (never counted live)    */
     unsigned n_req;           /* requests begun (request lines read)          */
+    unsigned n_done;          /* requests ended (srv_conns_request_end)       */
+    bool kept;                /* the last one ended whole, its body all read  */
+    bool answered;            /* libmicrohttpd answered since it ended        */
+    uint64_t rx_mark;         /* the kernel's bytes received when it ended    */
     pthread_t thr;            /* the connection's thread, once a request began */
 };
 
@@ -164,13 +169,36 @@ bool srv_conns_thread_busy(srv_conns *cs) {
     return busy;
 }
 
-bool srv_conns_never_asked(srv_conns *cs, const srv_conn *c, bool *timed_out) {
+void srv_conns_request_end(srv_conns *cs, srv_conn *c, bool whole, uint64_t rx) {
+    if (!c) return;
+    pthread_mutex_lock(&cs->mu);
+    c->n_done = c->n_req;
+    c->kept = whole;
+    c->answered = false;
+    c->rx_mark = rx;
+    pthread_mutex_unlock(&cs->mu);
+}
+
+void srv_conns_answered_here(srv_conns *cs) {
+    if (!cs->started) return;
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&cs->mu);
+    for (srv_conn *c = cs->head; c; c = c->next)
+        if (c->n_req && pthread_equal(c->thr, self)) {
+            c->answered = true;
+            break;
+        }
+    pthread_mutex_unlock(&cs->mu);
+}
+
+bool srv_conns_unasked(srv_conns *cs, const srv_conn *c, uint64_t *rx_mark, bool *timed_out) {
     if (!c) return false;
     pthread_mutex_lock(&cs->mu);
-    bool never = !c->refused && c->n_req == 0;
+    bool unasked = !c->refused && (c->n_req == 0 || (c->n_done == c->n_req && c->kept && !c->answered));
+    *rx_mark = c->n_req ? c->rx_mark : 0;
     *timed_out = c->closing;
     pthread_mutex_unlock(&cs->mu);
-    return never;
+    return unasked;
 }
 
 int srv_conns_n_busy(srv_conns *cs) {
@@ -193,6 +221,18 @@ void srv_conns_phase(srv_conns *cs, srv_conn *c, srv_conn_phase p) {
     }
     if (p != SRV_CONN_BUSY) c->streaming = c->in_reader = false;
     pthread_mutex_unlock(&cs->mu);
+}
+
+long srv_conns_unread(srv_conns *cs) {
+    long n = 0;
+    if (!cs->started) return 0;
+    pthread_mutex_lock(&cs->mu);
+    for (srv_conn *c = cs->head; c; c = c->next) {
+        int k = 0;
+        if (!c->closing && !ioctl(c->fd, FIONREAD, &k)) n += k;
+    }
+    pthread_mutex_unlock(&cs->mu);
+    return n;
 }
 
 void srv_conns_reader(srv_conns *cs, srv_conn *c, bool entering) {

@@ -68,6 +68,8 @@ typedef struct conn {
     size_t tc_sent[16];      /* ... and the bytes of their arguments sent      */
     size_t sent_reason;      /* harmony chat stream: reasoning bytes sent      */
     size_t sent_content;     /* ... and content bytes                          */
+    bool rx_ok;              /* rx known: the kernel's count of bytes received */
+    uint64_t rx;             /* on the connection once the request was all in  */
 } conn;
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -912,6 +914,14 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
     return k;
 }
 
+/* The kernel's view of connection c's socket (false when unknown). */
+static bool tcp_info_of(struct MHD_Connection *c, struct tcp_info *ti) {
+    const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    socklen_t tl = sizeof *ti;
+    memset(ti, 0, sizeof *ti);
+    return fi && !getsockopt(fi->connect_fd, IPPROTO_TCP, TCP_INFO, ti, &tl);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     wf_server *s = cls;
@@ -961,6 +971,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return fail(k, 413, "invalid_request_error", "request_too_large", msg);
     }
     srv_conns_phase(&s->conns, k->sc, SRV_CONN_BUSY);
+    /* the request is all in, its answer not begun: what arrives after its
+     * answer (a client may send as soon as it has read it, before
+     * on_completed runs) is past this count */
+    struct tcp_info ti;
+    k->rx_ok = tcp_info_of(c, &ti);
+    k->rx = ti.tcpi_bytes_received;
     return dispatch(k, url, method);
 }
 
@@ -992,10 +1008,19 @@ static int wire_status(conn *k, enum MHD_RequestTerminationCode tc) {
     return st;
 }
 
+/* Whether the peer's FIN may have arrived (it counts as one byte
+ * received): the socket is in one of these states (Linux's numbering,
+ * tcp_states.h, which <linux/tcp.h> does not carry). CLOSE is also where
+ * a reset leaves it: one byte less is then counted, never one more. */
+enum { WF_TCP_TIME_WAIT = 6, WF_TCP_CLOSE = 7, WF_TCP_CLOSE_WAIT = 8, WF_TCP_LAST_ACK = 9, WF_TCP_CLOSING = 11 };
+static bool peer_fin(const struct tcp_info *ti) {
+    unsigned st = ti->tcpi_state;
+    return st == WF_TCP_CLOSE_WAIT || st == WF_TCP_LAST_ACK || st == WF_TCP_CLOSING || st == WF_TCP_TIME_WAIT || st == WF_TCP_CLOSE;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode tc) {
     wf_server *s = cls;
     conn *k = *con_cls;
-    (void)c;
     if (!k) return;
     *con_cls = NULL;
     if (k->req) {
@@ -1019,6 +1044,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     large_leave(k);
     srv_req_release(s, k->req);
     srv_conns_phase(&s->conns, k->sc, SRV_CONN_IDLE);
+    /* what arrives after this request and is never answered is counted at close */
+    bool whole = tc == MHD_REQUEST_TERMINATED_COMPLETED_OK && k->status && !k->too_large && k->rx_ok;
+    srv_conns_request_end(&s->conns, k->sc, whole, whole ? k->rx : 0);
     free(k->body);
     wf_buf_free(&k->pend);
     free(k);
@@ -1049,24 +1077,35 @@ static void on_mhd_log(void *cls, const char *fm, va_list ap) {
     if (!p) return;
     int st = atoi(p + strlen("HTTP response code is "));
     if (st < 400 || st > 599 || srv_conns_thread_busy(&s->conns)) return;
+    srv_conns_answered_here(&s->conns);
     count_unrouted(s, st, protocol_error(st));
 }
 
-/* A connection closing that sent bytes but never a request line that
- * libmicrohttpd could read, and got no answer (it closes on a malformed
- * line; wafer's timeouts close one that stopped mid-line): status 0. The
- * kernel's byte counts say what crossed the wire (each includes the FIN). */
+/* A connection closing that sent bytes after its last answered request (or
+ * since it opened) that never became a request line libmicrohttpd could
+ * read, and got no answer for them (it closes on a malformed line; wafer's
+ * timeouts close one that stopped mid-line): status 0. The kernel's byte
+ * counts say what crossed the wire (each includes the FIN). After an
+ * earlier request, more than 2 bytes must have come (a client may send a
+ * stray CRLF between requests). */
 static void count_unanswered(wf_server *s, struct MHD_Connection *c, const srv_conn *sc) {
     bool timed_out = false;
-    if (!srv_conns_never_asked(&s->conns, sc, &timed_out)) return;
-    const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    uint64_t mark = 0;
+    if (!srv_conns_unasked(&s->conns, sc, &mark, &timed_out)) return;
     struct tcp_info ti;
-    socklen_t tl = sizeof ti;
-    memset(&ti, 0, sizeof ti);
-    if (!fi || getsockopt(fi->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &tl)) return;
-    if (ti.tcpi_bytes_received <= 1 || ti.tcpi_bytes_acked > 1) return; /* nothing asked, or an answer sent */
-    count_unrouted(s, 0, timed_out ? "closed by the server before a whole request line arrived (timeout or connection limit)"
-                                   : "malformed request line: closed by libmicrohttpd without an answer");
+    if (!tcp_info_of(c, &ti)) return;
+    if (mark == 0) {
+        if (ti.tcpi_bytes_received <= 1 || ti.tcpi_bytes_acked > 1) return; /* nothing asked, or an answer sent */
+        count_unrouted(s, 0, timed_out ? "closed by the server before a whole request line arrived (timeout or connection limit)"
+                                       : "malformed request line: closed by libmicrohttpd without an answer");
+        return;
+    }
+    uint64_t got = ti.tcpi_bytes_received - (peer_fin(&ti) ? 1 : 0);
+    if (got <= mark + 2) return; /* nothing (or a CRLF) after the last request */
+    count_unrouted(s, 0, timed_out ? "closed by the server before a whole request line arrived after an earlier request on "
+                                     "this keep-alive connection (timeout or connection limit)"
+                                   : "malformed request line after an earlier request on this keep-alive connection: closed "
+                                     "by libmicrohttpd without an answer");
 }
 
 /* libmicrohttpd's connection notifications: the record of every open

@@ -131,12 +131,26 @@ void srv_conns_phase(srv_conns *cs, srv_conn *c, srv_conn_phase p);
  * (libmicrohttpd runs one thread per connection): an error libmicrohttpd
  * answers on this thread is then that request's, counted when it ends. */
 bool srv_conns_thread_busy(srv_conns *cs);
-/* Whether connection c (not yet closed) never had a request line read, and
- * whether it was closed by wafer (a timeout or eviction). */
-bool srv_conns_never_asked(srv_conns *cs, const srv_conn *c, bool *timed_out);
+/* A request on connection c ended (on its own thread, before libmicrohttpd
+ * reads the next): whole when it was answered by wafer and its body read
+ * to the end (the connection may carry another); rx is the kernel's count
+ * of bytes received on it when the request was all in, before its answer
+ * began (TCP_INFO). */
+void srv_conns_request_end(srv_conns *cs, srv_conn *c, bool whole, uint64_t rx);
+/* libmicrohttpd answered an error on the calling thread's connection while
+ * no request of it was under way (counted by http.c's log hook). */
+void srv_conns_answered_here(srv_conns *cs);
+/* Whether connection c (not yet closed) is waiting for a request line with
+ * nothing answered since its last request ended whole (or it never had
+ * one); rx_mark: the bytes received by then (0 for none), timed_out: it was
+ * closed by wafer (a timeout or eviction). */
+bool srv_conns_unasked(srv_conns *cs, const srv_conn *c, uint64_t *rx_mark, bool *timed_out);
 /* Connections whose request is being answered (phase BUSY): the answer has
  * not been sent whole yet. */
 int srv_conns_n_busy(srv_conns *cs);
+/* Bytes that arrived on open connections and libmicrohttpd has not read
+ * yet (FIONREAD); fuzz_http waits for 0 before judging the server idle. */
+long srv_conns_unread(srv_conns *cs);
 /* A streamed answer's reader starts (true: it may wait for tokens) or
  * returns (false); the send timeout counts from the last return. */
 void srv_conns_reader(srv_conns *cs, srv_conn *c, bool entering);

@@ -185,6 +185,58 @@ def test_cases(srv):
           f"pipelining: {sts}, counted {d}")
 
 
+def after_keepalive(port, tail, half_close):
+    """A whole keep-alive request and its answer read, then `tail` sent on
+    the same connection; returns every status received."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    out = b""
+    try:
+        s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+        while b"\r\n\r\n" not in out:
+            out += s.recv(65536)
+        head, _, body = out.partition(b"\r\n\r\n")
+        n = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        while len(body) < n:
+            body += s.recv(65536)
+        out = head + b"\r\n\r\n" + body
+        if tail:
+            s.sendall(tail)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    except (socket.timeout, ConnectionResetError, BrokenPipeError):
+        pass
+    finally:
+        s.close()
+    return [int(m) for m in re.findall(rb"HTTP/1\.[01] (\d{3}) ", out)]
+
+
+def test_keepalive_tail(srv):
+    """What follows an answered request on a keep-alive connection: a line
+    libmicrohttpd cannot read is closed without an answer and counted with
+    status 0 under "other" (as on a new connection); one it answers itself
+    is counted with that status; a stray CRLF, or nothing, adds nothing."""
+    models = ("/v1/models", 200)
+    for name, tail, half, want_sts, want in [
+        ("garbage after a keep-alive request", b"GARBAGE\r\n\r\n", False, [200], {models: 1, ("other", 0): 1}),
+        ("garbage after a keep-alive request, then FIN", b"GARBAGE\r\n\r\n", True, [200], {models: 1, ("other", 0): 1}),
+        ("binary garbage after a keep-alive request", bytes(range(1, 256)) * 4, False, [200], {models: 1, ("other", 0): 1}),
+        ("no version after a keep-alive request", b"GET /v1/models\r\n\r\n", False, [200, 400], {models: 1, ("other", 400): 1}),
+        ("HTTP/3.0 after a keep-alive request", b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", False, [200, 505],
+         {models: 1, ("other", 505): 1}),
+        ("CRLF after a keep-alive request, then FIN", b"\r\n", True, [200], {models: 1}),
+        ("nothing after a keep-alive request, then FIN", b"", True, [200], {models: 1}),
+    ]:
+        before = status_rows(srv)
+        sts = after_keepalive(srv.port, tail, half)
+        d = counted(srv, before, want=sum(want.values()))
+        check(sts == want_sts and d == want, f"{name}: received {sts} (want {want_sts}); metrics counted {d} (want {want})")
+
+
 def test_surrogates(srv):
     body = b'{"messages":[{"role":"user","content":"a\\ud800b"}],"max_tokens":2,"temperature":0}'
     st, j, _, _ = srv.request("POST", CHAT, raw=body)
@@ -597,6 +649,7 @@ def main():
         test_surrogates(srv)
         test_fields(srv)
         test_cases(srv)
+        test_keepalive_tail(srv)
         st, j, _, _ = srv.request("GET", "/health")
         check(st == 200, "still healthy after all that")
     test_logs(model)

@@ -13,7 +13,7 @@ than 16 MiB over the second half of the run (the KV caches and the 16 MiB
 prefix cache fill in the first). Prints throughput and
 p50/p99 time to first token.
 
-    test_server_load.py [--duration S] [--clients N] [--parallel N] [--model M.gguf]
+    test_server_load.py [--duration S] [--clients N] [--parallel N] [--model M.gguf] [--threads T] [--client-timeout S]
 """
 import argparse
 import http.client
@@ -41,15 +41,15 @@ def rss_kib(pid):
     return 0
 
 
-def one_request(port, rng, hang, stats, lock, stream=True):
+def one_request(port, rng, hang, stats, lock, stream=True, timeout=120, max_tokens=128):
     body = {"messages": [{"role": "user", "content": "task %d: %s" % (rng.randrange(1000), "x" * rng.randrange(200))}],
-            "max_tokens": rng.randrange(16, 129), "temperature": 0.8, "stream": stream}
+            "max_tokens": rng.randrange(min(16, max_tokens), max_tokens + 1), "temperature": 0.8, "stream": stream}
     if stream:
         body["stream_options"] = {"include_usage": True}
     cut = rng.randrange(1, 40) if hang else None
     t0 = time.time()
     ttft, n_ev, done, status, toks = None, 0, False, None, 0
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         c.request("POST", "/v1/chat/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
         r = c.getresponse()
@@ -108,6 +108,10 @@ def main():
     ap.add_argument("--hang-fraction", type=float, default=0.25, help="share of streaming clients that hang up mid-answer")
     ap.add_argument("--batch-clients", type=int, default=0, help="steady non-streaming clients besides")
     ap.add_argument("--model", help="serve this GGUF instead of the synthetic model (e.g. models/wafer-embedded.gguf)")
+    ap.add_argument("--threads", type=int, default=2, help="the server's -t")
+    ap.add_argument("--client-timeout", type=float, default=120,
+                    help="seconds a client waits for the next bytes (a queued non-streaming request gets none until its answer is whole)")
+    ap.add_argument("--max-tokens", type=int, default=128, help="each request asks for 16..this many tokens (at random)")
     a = ap.parse_args()
     T.need_wafer()
     tmp = tempfile.mkdtemp(prefix="wf_server_load_")
@@ -117,7 +121,7 @@ def main():
     # a small prefix cache so that it fills during the run (it is bounded by
     # design; what must not grow is everything else)
     n_all = a.clients + a.batch_clients
-    with C.Server(model, "--parallel", a.parallel, "--queue", 4 * n_all, "--cache-mb", 16, "--log-format", "json", "-t", "2") as srv:
+    with C.Server(model, "--parallel", a.parallel, "--queue", 4 * n_all, "--cache-mb", 16, "--log-format", "json", "-t", a.threads) as srv:
         lock = threading.Lock()
         # warm-up: every slot used once
         warm = {"sent": 0, "status": {}, "ttft": [], "completed": 0, "hung_up": 0, "broken": 0, "tokens": 0}
@@ -148,9 +152,10 @@ def main():
             rng = random.Random(1000 + i)
             while time.time() < t_end:
                 if i >= a.clients:
-                    one_request(srv.port, rng, hang=False, stats=stats, lock=lock, stream=False)
+                    one_request(srv.port, rng, hang=False, stats=stats, lock=lock, stream=False, timeout=a.client_timeout,
+                                max_tokens=a.max_tokens)
                 else:
-                    one_request(srv.port, rng, hang=(i < n_hang), stats=stats, lock=lock)
+                    one_request(srv.port, rng, hang=(i < n_hang), stats=stats, lock=lock, timeout=a.client_timeout, max_tokens=a.max_tokens)
         log0 = len(srv.log)
         log_warm = n_chat_lines()
         t0 = time.time()
@@ -161,7 +166,7 @@ def main():
             rss_samples.append((time.time() - t0, rss_kib(srv.p.pid)))
             time.sleep(min(1.0, max(0.05, t_end - time.time())))
         rss_mid = rss_samples[len(rss_samples) // 2][1] if rss_samples else rss_kib(srv.p.pid)
-        [t.join(a.duration + 180) for t in ths]
+        [t.join(a.duration + a.client_timeout + 60) for t in ths]
         wall = time.time() - t0
         for _ in range(300):
             m1 = srv.metrics()
