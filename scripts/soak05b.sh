@@ -16,7 +16,8 @@
 # a 2-core machine: the clients wait up to SOAK_CLIENT_TIMEOUT (default
 # 900) seconds for the next bytes. MAX_TOKENS (default 128) bounds each
 # request's answer (16..MAX_TOKENS at random); a short run uses fewer so
-# that the requests still queued at the end drain quickly.
+# that the requests still queued at the end drain quickly. SOAK_LOG=FILE
+# keeps the server's request log (JSON lines).
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 SECS=${2:-600}
@@ -48,4 +49,4 @@ echo "soak05b: $MODEL, $SECS s, answers of 16..$MAXTOK tokens, load average $(cu
 WAFER=${WAFER:-$BUILD/wafer} WAFER_BUILD=$BUILD WAFER_SRC=$SRC PYTHONPATH=$SRC/tests/ref \
     /usr/bin/python3 "$SRC/tests/serve/test_server_load.py" --duration "$SECS" --clients 64 --hang-fraction 0.33 \
     --batch-clients 4 --parallel 4 --threads "$(nproc)" --client-timeout "${SOAK_CLIENT_TIMEOUT:-900}" \
-    --max-tokens "$MAXTOK" --model "$MODEL"
+    --max-tokens "$MAXTOK" --model "$MODEL" ${SOAK_LOG:+--log-out "$SOAK_LOG"}

@@ -68,11 +68,21 @@ typedef struct conn {
     size_t tc_sent[16];      /* ... and the bytes of their arguments sent      */
     size_t sent_reason;      /* harmony chat stream: reasoning bytes sent      */
     size_t sent_content;     /* ... and content bytes                          */
+    bool streamed;           /* a streamed answer began (timeout switched off) */
     bool rx_ok;              /* rx known: the kernel's count of bytes received */
     uint64_t rx;             /* on the connection once the request was all in  */
 } conn;
 
 /* ---- helpers -------------------------------------------------------------- */
+
+/* libmicrohttpd's own inactivity timeout, a backstop above wafer's (conns.c). */
+static unsigned mhd_backstop(const wf_server *s) {
+    unsigned t = s->cfg.timeout_s;
+    if (s->cfg.header_timeout_s > t) t = s->cfg.header_timeout_s;
+    if (s->cfg.body_timeout_s > t) t = s->cfg.body_timeout_s;
+    if (s->cfg.send_timeout_s > t) t = s->cfg.send_timeout_s;
+    return t + 5;
+}
 
 static bool peer_gone(conn *k) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(k->c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -632,6 +642,12 @@ static enum MHD_Result generate(conn *k, wf_api_kind kind) {
     const union MHD_ConnectionInfo *fi = MHD_get_connection_info(k->c, MHD_CONNECTION_INFO_CONNECTION_FD);
     int sndbuf = 64 * 1024;
     if (fi) setsockopt(fi->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    /* the stream may send nothing for minutes (queued behind busy slots, a
+     * long prefill): libmicrohttpd's inactivity timeout would close it as
+     * its first token arrives. Off while it streams; wafer's send timeout
+     * and peer_gone still end it when the client stops reading or leaves */
+    MHD_set_connection_option(k->c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    k->streamed = true;
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Request-Id", r->id);
@@ -1044,6 +1060,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     large_leave(k);
     srv_req_release(s, k->req);
     srv_conns_phase(&s->conns, k->sc, SRV_CONN_IDLE);
+    if (k->streamed) MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, mhd_backstop(s));
     /* what arrives after this request and is never answered is counted at close */
     bool whole = tc == MHD_REQUEST_TERMINATED_COMPLETED_OK && k->status && !k->too_large && k->rx_ok;
     srv_conns_request_end(&s->conns, k->sc, whole, whole ? k->rx : 0);
@@ -1180,15 +1197,11 @@ wf_status srv_http_start(wf_server *s, wf_error *err) {
     /* libmicrohttpd's own limits sit above wafer's (conns.c), which act
      * first: its connection limit stops accepting, its timeout is for
      * inactivity only, a backstop here */
-    unsigned backstop = s->cfg.timeout_s;
-    if (s->cfg.header_timeout_s > backstop) backstop = s->cfg.header_timeout_s;
-    if (s->cfg.body_timeout_s > backstop) backstop = s->cfg.body_timeout_s;
-    if (s->cfg.send_timeout_s > backstop) backstop = s->cfg.send_timeout_s;
     unsigned hard = (unsigned)s->cfg.max_conns + 64 + (unsigned)s->cfg.max_conns / 8;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_CONNECTION_TIMEOUT, backstop + 5, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_CONNECTION_TIMEOUT, mhd_backstop(s), MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
         MHD_OPTION_CONNECTION_LIMIT, hard, MHD_OPTION_END);
     if (!d) {
         srv_conns_stop(&s->conns);

@@ -472,6 +472,74 @@ def test_backpressure(big):
         check(st == 200, "the slot serves the next request")
 
 
+def long_queue_once(big, n_hogs):
+    """n_hogs streams (at temperature 1, most end by themselves within a few
+    hundred tokens) queued on one slot, then a streamed chat; the queue
+    ahead of it is dropped 7.5 s later. (first content after s, [DONE]
+    seen, status, streams ahead cut off unfinished by the server)."""
+    with C.Server(big, "--parallel", "1", "--queue", n_hogs + 8, "--timeout", "1", "--header-timeout", "1",
+                  "--body-timeout", "1", "--send-timeout", "1") as srv:
+        stop = threading.Event()
+        cut = []
+
+        def hog(i):  # holds the slot (and the queue) while it reads
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
+            body = json.dumps(msg("x %d" % i, max_tokens=4000, stream=True, temperature=1.0, seed=i)).encode()
+            s.sendall(post(CHAT, body))
+            got = b""
+            try:
+                while not stop.is_set():
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    got = (got + b)[-64:]
+            except OSError:
+                pass
+            if not stop.is_set() and b"[DONE]" not in got:
+                cut.append(i)  # the server closed it unfinished
+            s.close()
+        hogs = [threading.Thread(target=hog, args=(i,)) for i in range(n_hogs)]
+        [h.start() for h in hogs]
+        time.sleep(0.5)
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+        t0 = time.time()
+        c.request("POST", CHAT, body=json.dumps(msg(max_tokens=4, stream=True)))
+        r = c.getresponse()
+        first, lines = None, []
+        threading.Timer(7.5, stop.set).start()
+        try:
+            while True:
+                line = r.readline()
+                if not line:
+                    break
+                if line.startswith(b"data: {") and first is None:
+                    ch = json.loads(line[6:])["choices"]
+                    if ch and ch[0]["delta"].get("content"):
+                        first = time.time() - t0
+                lines.append(line)
+        except (OSError, http.client.HTTPException) as e:
+            lines.append(repr(e).encode())
+        stop.set()
+        [h.join() for h in hogs]
+        return first, any(l.startswith(b"data: [DONE]") for l in lines), r.status, len(cut)
+
+
+def test_long_queue(big):
+    """A streamed answer that waits in the queue longer than libmicrohttpd's
+    inactivity backstop (the longest of wafer's timeouts + 5 s: 6 s here)
+    is still delivered whole, and so are those queued ahead of it: they
+    once were closed as their first token came (logged cancelled, the
+    client cut off after the role chunk). More streams ahead when a fast
+    machine emptied the queue before 6 s."""
+    for n in (48, 160):
+        first, done, st, n_cut = long_queue_once(big, n)
+        if first is None or first > 6 or n_cut:
+            break
+    check(st == 200 and done and first is not None and first > 6 and n_cut == 0,
+          f"a stream queued past the 6 s backstop behind {n}: {st}, first content after {first} s, [DONE] {done}; "
+          f"{n_cut} of the streams queued ahead cut off unfinished")
+
+
 def vm_kib(pid, key):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -659,6 +727,7 @@ def main():
     big = os.path.join(tmp, "big.gguf")
     C.make_server_model(big, big=True)
     test_backpressure(big)
+    test_long_queue(big)
     test_sigterm_streams(big)
     check(not C.SANITIZER_REPORTS, f"no sanitizer reports ({len(C.SANITIZER_REPORTS)})")
     print(f"{time.time() - t0:.1f} s")

@@ -112,6 +112,7 @@ def main():
     ap.add_argument("--client-timeout", type=float, default=120,
                     help="seconds a client waits for the next bytes (a queued non-streaming request gets none until its answer is whole)")
     ap.add_argument("--max-tokens", type=int, default=128, help="each request asks for 16..this many tokens (at random)")
+    ap.add_argument("--log-out", help="write the server's request log (JSON lines) here")
     a = ap.parse_args()
     T.need_wafer()
     tmp = tempfile.mkdtemp(prefix="wf_server_load_")
@@ -180,6 +181,9 @@ def main():
         time.sleep(0.2)
         m1 = srv.metrics()
         rss1 = rss_kib(srv.p.pid)
+        if a.log_out:
+            with open(a.log_out, "w") as f:
+                f.writelines(l.rstrip("\n") + "\n" for l in list(srv.log))
         logs = [json.loads(l) for l in srv.log[log0:] if l.startswith("{")]
         logs = [o for o in logs if o.get("path") == "/v1/chat/completions"]
     st = stats["status"]
