@@ -381,26 +381,28 @@ def test_connections(model):
             s.close()
         # per address: 400 from one address, at most 300 held; the same
         # address still gets served (its oldest idle connection makes room)
-        # (one thread per connection: on a loaded machine the server takes
-        # a while to accept all 400, so wait until every one has been seen —
-        # held, evicted or already closed by the 2 s idle timeout)
+        # Judged by the close counters, not the open gauge: the gauge lags
+        # (an evicted connection stays counted until libmicrohttpd reports
+        # its close, and on a loaded machine that took long enough to read
+        # 332 "held"). One thread per connection: the server may take a
+        # while to accept all 400, so wait until 100 have been closed by
+        # the per-address limit — or by the 2 s idle timeout, which closes
+        # the first ones before the last arrive on a slow machine (then the
+        # limit needed fewer evictions: 400 - 300 = evicted + idle closed).
         m0 = conn_metrics(srv)
-        gone = lambda m: sum(m[k] - m0[k] for k in m0 if k.startswith("closed:"))
+        delta = lambda m, k: m["closed:" + k] - m0["closed:" + k]
         idle = open_idle(srv.port, 400, ["127.0.0.20"])
         deadline = time.time() + 10
         while True:
             time.sleep(0.1)
             m = conn_metrics(srv)
-            # (the open count includes this /metrics request and, briefly, the
-            # polls before it whose close the server has not yet seen)
-            seen = m["wafer_connections_open"] - 1 + gone(m)
-            if seen >= 400 or time.time() > deadline:
+            evicted, timed_out = delta(m, "evicted_per_ip_limit"), delta(m, "idle_timeout")
+            if evicted + timed_out >= 100 or time.time() > deadline:
                 break
-        held, evicted = m["wafer_connections_open"] - 1, m['closed:evicted_per_ip_limit'] - m0['closed:evicted_per_ip_limit']
         st, dt = timed_request(srv.port, src="127.0.0.20")
-        check(seen >= 400 and held <= 320 and evicted > 0 and st == 200 and dt < 1.0,
-              f"400 idle connections from one address: {seen:.0f} seen, {held:.0f} held, {evicted:.0f} evicted "
-              f"by the per-address limit; a request from it served in {dt:.3f} s")
+        check(evicted > 0 and evicted + timed_out >= 100 and st == 200 and dt < 1.0,
+              f"400 idle connections from one address: {evicted:.0f} evicted by the per-address limit of 300 "
+              f"(+{timed_out:.0f} closed idle); a request from it served in {dt:.3f} s")
         for s in idle:
             s.close()
         time.sleep(0.3)
