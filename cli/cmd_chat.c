@@ -514,24 +514,15 @@ static turn_end chat_turn(chat *ch, const char *msg, size_t msg_len, wf_buf *red
     if (end == TURN_ERROR) {
         /* The session is consistent but the turn is lost: forget it. */
         conv_pop(&ch->c);
-        free(text);
-        free(toks);
-        free(a.text.p);
-        free(a.ids);
-        cli_harmony_free(&hv);
-        return TURN_ERROR;
+        goto out;
     }
     const wf_gen_result *res = &j.res;
     if (a.hv) { /* the split of the whole answer, for the history */
         if (!cli_harmony_feed(&hv, NULL, 0, true, res->stop == WF_GEN_STOP_EOG)) {
             fprintf(stderr, "wafer chat: out of memory\n");
             conv_pop(&ch->c);
-            free(text);
-            free(toks);
-            free(a.text.p);
-            free(a.ids);
-            cli_harmony_free(&hv);
-            return TURN_ERROR;
+            end = TURN_ERROR;
+            goto out;
         }
         a.ends_nl = hv.ends_nl || (!hv.sent_c && !hv.calls_shown && ch->reasoning != CLI_REASONING_RAW);
     }
