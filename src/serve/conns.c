@@ -53,6 +53,8 @@ struct srv_conn {
     bool kept;                /* the last one ended whole, its body all read  */
     bool answered;            /* libmicrohttpd answered since it ended        */
     uint64_t rx_mark;         /* the kernel's bytes received when it ended    */
+    bool pos_ok;              /* pos known (every request's end so far was)    */
+    uint64_t pos;             /* where the last request ended on the wire     */
     pthread_t thr;            /* the connection's thread, once a request began */
 };
 
@@ -169,9 +171,15 @@ bool srv_conns_thread_busy(srv_conns *cs) {
     return busy;
 }
 
-void srv_conns_request_end(srv_conns *cs, srv_conn *c, bool whole, uint64_t rx) {
+void srv_conns_request_end(srv_conns *cs, srv_conn *c, bool whole, uint64_t rx, uint64_t wire) {
     if (!c) return;
     pthread_mutex_lock(&cs->mu);
+    if (c->n_done == 0) c->pos_ok = true;
+    /* its own bytes when known; else the kernel's count when it was all in
+     * (at or past its end: what came along with it is then not seen) */
+    if (wire) c->pos += wire;
+    else if (rx) c->pos = rx > c->pos ? rx : c->pos;
+    else c->pos_ok = false;
     c->n_done = c->n_req;
     c->kept = whole;
     c->answered = false;
@@ -191,12 +199,15 @@ void srv_conns_answered_here(srv_conns *cs) {
     pthread_mutex_unlock(&cs->mu);
 }
 
-bool srv_conns_unasked(srv_conns *cs, const srv_conn *c, uint64_t *rx_mark, bool *timed_out) {
+bool srv_conns_unasked(srv_conns *cs, const srv_conn *c, srv_conn_tail *t) {
     if (!c) return false;
     pthread_mutex_lock(&cs->mu);
     bool unasked = !c->refused && (c->n_req == 0 || (c->n_done == c->n_req && c->kept && !c->answered));
-    *rx_mark = c->n_req ? c->rx_mark : 0;
-    *timed_out = c->closing;
+    t->n_req = c->n_req;
+    t->rx_mark = c->n_req ? c->rx_mark : 0;
+    t->pos_ok = c->n_req && c->pos_ok;
+    t->pos = c->pos;
+    t->timed_out = c->closing;
     pthread_mutex_unlock(&cs->mu);
     return unasked;
 }

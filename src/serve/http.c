@@ -71,6 +71,7 @@ typedef struct conn {
     bool streamed;           /* a streamed answer began (timeout switched off) */
     bool rx_ok;              /* rx known: the kernel's count of bytes received */
     uint64_t rx;             /* on the connection once the request was all in  */
+    uint64_t wire;           /* the request's own bytes on the wire, 0: unknown */
 } conn;
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -993,6 +994,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct tcp_info ti;
     k->rx_ok = tcp_info_of(c, &ti);
     k->rx = ti.tcpi_bytes_received;
+    /* ... but bytes pipelined behind it in the same write are in that count
+     * too: its own size tells them apart (libmicrohttpd's measure of the
+     * header block, request line to the blank line; a chunked body's
+     * framing is not known) */
+    const union MHD_ConnectionInfo *hi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    bool chunked = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+    k->wire = hi && hi->header_size && !chunked ? (uint64_t)hi->header_size + k->n_body : 0;
     return dispatch(k, url, method);
 }
 
@@ -1063,7 +1071,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (k->streamed) MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, mhd_backstop(s));
     /* what arrives after this request and is never answered is counted at close */
     bool whole = tc == MHD_REQUEST_TERMINATED_COMPLETED_OK && k->status && !k->too_large && k->rx_ok;
-    srv_conns_request_end(&s->conns, k->sc, whole, whole ? k->rx : 0);
+    srv_conns_request_end(&s->conns, k->sc, whole, k->rx_ok ? k->rx : 0, k->too_large ? 0 : k->wire);
     free(k->body);
     wf_buf_free(&k->pend);
     free(k);
@@ -1103,26 +1111,32 @@ static void on_mhd_log(void *cls, const char *fm, va_list ap) {
  * read, and got no answer for them (it closes on a malformed line; wafer's
  * timeouts close one that stopped mid-line): status 0. The kernel's byte
  * counts say what crossed the wire (each includes the FIN). After an
- * earlier request, more than 2 bytes must have come (a client may send a
- * stray CRLF between requests). */
+ * earlier request, the bytes past it: past the kernel's count when it was
+ * all in (sent later), or past the requests' own sizes (pipelined behind it
+ * in the same write); a client may send a stray CRLF before each request
+ * line, so up to 2 bytes a request are let pass. */
 static void count_unanswered(wf_server *s, struct MHD_Connection *c, const srv_conn *sc) {
-    bool timed_out = false;
-    uint64_t mark = 0;
-    if (!srv_conns_unasked(&s->conns, sc, &mark, &timed_out)) return;
+    srv_conn_tail t;
+    if (!srv_conns_unasked(&s->conns, sc, &t)) return;
+    bool timed_out = t.timed_out;
+    uint64_t mark = t.rx_mark;
     struct tcp_info ti;
     if (!tcp_info_of(c, &ti)) return;
-    if (mark == 0) {
+    if (t.n_req == 0) {
         if (ti.tcpi_bytes_received <= 1 || ti.tcpi_bytes_acked > 1) return; /* nothing asked, or an answer sent */
         count_unrouted(s, 0, timed_out ? "closed by the server before a whole request line arrived (timeout or connection limit)"
                                        : "malformed request line: closed by libmicrohttpd without an answer");
         return;
     }
     uint64_t got = ti.tcpi_bytes_received - (peer_fin(&ti) ? 1 : 0);
-    if (got <= mark + 2) return; /* nothing (or a CRLF) after the last request */
+    bool later = mark && got > mark + 2;
+    bool along = t.pos_ok && got > t.pos + 2 * (uint64_t)t.n_req;
+    if (!later && !along) return; /* nothing (or a CRLF) after the last request */
     count_unrouted(s, 0, timed_out ? "closed by the server before a whole request line arrived after an earlier request on "
                                      "this keep-alive connection (timeout or connection limit)"
-                                   : "malformed request line after an earlier request on this keep-alive connection: closed "
-                                     "by libmicrohttpd without an answer");
+                                   : "bytes after an earlier request on this connection that never became a request (a "
+                                     "malformed request line, or anything after Connection: close): closed by libmicrohttpd "
+                                     "without an answer");
 }
 
 /* libmicrohttpd's connection notifications: the record of every open

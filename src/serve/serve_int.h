@@ -135,16 +135,26 @@ bool srv_conns_thread_busy(srv_conns *cs);
  * reads the next): whole when it was answered by wafer and its body read
  * to the end (the connection may carry another); rx is the kernel's count
  * of bytes received on it when the request was all in, before its answer
- * began (TCP_INFO). */
-void srv_conns_request_end(srv_conns *cs, srv_conn *c, bool whole, uint64_t rx);
+ * began (TCP_INFO), 0 when unknown; wire is the request's own size on the
+ * wire (header block + Content-Length body), 0 when unknown (chunked). */
+void srv_conns_request_end(srv_conns *cs, srv_conn *c, bool whole, uint64_t rx, uint64_t wire);
 /* libmicrohttpd answered an error on the calling thread's connection while
  * no request of it was under way (counted by http.c's log hook). */
 void srv_conns_answered_here(srv_conns *cs);
+/* What a closing connection had asked: see srv_conns_unasked. */
+typedef struct srv_conn_tail {
+    unsigned n_req;     /* requests begun on it                                */
+    uint64_t rx_mark;   /* the kernel's bytes received when the last was all in (0: none) */
+    bool pos_ok;        /* pos is known                                       */
+    uint64_t pos;       /* the sum of its requests' sizes on the wire: where the
+                           last ended, less any blank lines before a request line
+                           (libmicrohttpd skips them uncounted)                 */
+    bool timed_out;     /* closed by wafer (a timeout or eviction)            */
+} srv_conn_tail;
 /* Whether connection c (not yet closed) is waiting for a request line with
  * nothing answered since its last request ended whole (or it never had
- * one); rx_mark: the bytes received by then (0 for none), timed_out: it was
- * closed by wafer (a timeout or eviction). */
-bool srv_conns_unasked(srv_conns *cs, const srv_conn *c, uint64_t *rx_mark, bool *timed_out);
+ * one); *t says how far its requests went. */
+bool srv_conns_unasked(srv_conns *cs, const srv_conn *c, srv_conn_tail *t);
 /* Connections whose request is being answered (phase BUSY): the answer has
  * not been sent whole yet. */
 int srv_conns_n_busy(srv_conns *cs);

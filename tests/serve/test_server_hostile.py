@@ -235,6 +235,44 @@ def test_keepalive_tail(srv):
         sts = after_keepalive(srv.port, tail, half)
         d = counted(srv, before, want=sum(want.values()))
         check(sts == want_sts and d == want, f"{name}: received {sts} (want {want_sts}); metrics counted {d} (want {want})")
+    test_pipelined_tail(srv)
+
+
+def test_pipelined_tail(srv):
+    """The same tails pipelined behind a good request in the same write (so
+    that they are in the kernel's buffer before that request is answered):
+    the bytes past the request's own (its header block as libmicrohttpd
+    measured it, plus its Content-Length body) are counted as on a keep-alive
+    connection. A chunked request's wire size is not known: the tail after
+    one is counted only when it arrives after the request was all in."""
+    models = ("/v1/models", 200)
+    get = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+    body = json.dumps(msg()).encode()
+    post_ka = post(CHAT, body).replace(b"Connection: close\r\n", b"")
+    chat = (CHAT, 200)
+    for name, data, half, want_sts, want in [
+        ("garbage pipelined behind a request", get + b"GARBAGE\r\n\r\n", False, [200], {models: 1, ("other", 0): 1}),
+        ("garbage pipelined behind a request, then FIN", get + b"GARBAGE\r\n\r\n", True, [200], {models: 1, ("other", 0): 1}),
+        ("an unfinished line pipelined behind a request, then FIN", get + b"GET /v1/mo", True, [200], {models: 1, ("other", 0): 1}),
+        ("binary garbage pipelined behind a request", get + bytes(range(1, 256)) * 4, False, [200], {models: 1, ("other", 0): 1}),
+        ("garbage pipelined behind a POST with a body", post_ka + b"GARBAGE\r\n\r\n", False, [200], {chat: 1, ("other", 0): 1}),
+        ("garbage behind two pipelined requests", get + get + b"GARBAGE\r\n\r\n", False, [200, 200], {models: 2, ("other", 0): 1}),
+        ("no version pipelined behind a request", get + b"GET /v1/models\r\n\r\n", False, [200, 400], {models: 1, ("other", 400): 1}),
+        ("a CRLF pipelined behind a request, then FIN", get + b"\r\n", True, [200], {models: 1}),
+        ("a CRLF before each of two pipelined requests, then FIN", b"\r\n" + get + b"\r\n" + get, True, [200, 200], {models: 2}),
+        ("two pipelined requests, the second Connection: close", get + post(CHAT, body), False, [200, 200], {models: 1, chat: 1}),
+        ("garbage behind a Connection: close request (never answered)", post(CHAT, body) + b"GARBAGE\r\n\r\n", False, [200],
+         {chat: 1, ("other", 0): 1}),
+    ]:
+        before = status_rows(srv)
+
+        def send(s, data=data, half=half):
+            s.sendall(data)
+            if half:
+                s.shutdown(socket.SHUT_WR)
+        _, sts, _ = raw(srv.port, send, timeout=10)
+        d = counted(srv, before, want=sum(want.values()))
+        check(sts == want_sts and d == want, f"{name}: received {sts} (want {want_sts}); metrics counted {d} (want {want})")
 
 
 def test_surrogates(srv):
