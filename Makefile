@@ -6,7 +6,7 @@ SHELL := /bin/bash
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure demo test bench bench-steer fuzz soak soak-05b clean web
+.PHONY: all deps configure demo test bench bench-steer fuzz soak soak-05b soak-05b-llama clean web
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -66,6 +66,14 @@ soak: all
 SOAK_MAX_TOKENS ?= 128
 soak-05b: configure
 	scripts/soak05b.sh $(BUILD) $(SOAK_SECONDS) $(SOAK_MAX_TOKENS)
+
+# The same clients against llama.cpp's llama-server on the same file, for the
+# figures side by side (LLAMA_SERVER: a binary built outside this tree,
+# docs/reliability.md; skipped when it is not there).
+LLAMA_SERVER ?=
+soak-05b-llama: configure
+	@if [ -z "$(LLAMA_SERVER)" ]; then echo "SKIP: set LLAMA_SERVER=/path/to/llama-server"; else \
+	    LLAMA_SERVER=$(LLAMA_SERVER) scripts/soak05b.sh $(BUILD) $(SOAK_SECONDS) $(SOAK_MAX_TOKENS) || [ $$? -eq 77 ]; fi
 
 clean:
 	rm -rf $(BUILD)

@@ -18,12 +18,21 @@
 # request's answer (16..MAX_TOKENS at random); a short run uses fewer so
 # that the requests still queued at the end drain quickly. SOAK_LOG=FILE
 # keeps the server's request log (JSON lines).
+#
+# LLAMA_SERVER=PATH runs the same clients against llama.cpp's llama-server
+# on the same file instead (`make soak-05b-llama`; built outside this tree
+# from node-llama-cpp's bundled source, docs/reliability.md): 4 slots of
+# 4096 tokens, the same threads. Exits 77 (skipped) when PATH is absent.
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 SECS=${2:-600}
 MAXTOK=${3:-128}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${WAFER_BENCH_DIR:-/tmp/wafer-bench}
+if [ -n "${LLAMA_SERVER:-}" ] && [ ! -x "$LLAMA_SERVER" ]; then
+    echo "SKIP: no llama-server at $LLAMA_SERVER (see docs/reliability.md for building one)"
+    exit 77
+fi
 cmake --build "$BUILD" --target wafer bench_mkmodel -j "$(nproc)" >/dev/null
 mkdir -p "$DIR"
 MODEL=$DIR/qwen2.5-coder-0.5b-q8_0-qwen3vocab.gguf
@@ -45,8 +54,8 @@ if [ ! -f "$MODEL" ]; then
     echo "soak05b: no Qwen3 tokenizer (tests/node not installed, no npm): a placeholder byte-level vocabulary" >&2
     [ -f "$MODEL" ] || "$BUILD/bench/bench_mkmodel" --preset qwen2.5-coder-0.5b --type q8_0 --dummy-vocab "$MODEL" >&2
 fi
-echo "soak05b: $MODEL, $SECS s, answers of 16..$MAXTOK tokens, load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
+echo "soak05b: ${LLAMA_SERVER:-wafer}, $MODEL, $SECS s, answers of 16..$MAXTOK tokens, load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
 WAFER=${WAFER:-$BUILD/wafer} WAFER_BUILD=$BUILD WAFER_SRC=$SRC PYTHONPATH=$SRC/tests/ref \
     /usr/bin/python3 "$SRC/tests/serve/test_server_load.py" --duration "$SECS" --clients 64 --hang-fraction 0.33 \
     --batch-clients 4 --parallel 4 --threads "$(nproc)" --client-timeout "${SOAK_CLIENT_TIMEOUT:-900}" \
-    --max-tokens "$MAXTOK" --model "$MODEL" ${SOAK_LOG:+--log-out "$SOAK_LOG"}
+    --max-tokens "$MAXTOK" --model "$MODEL" ${SOAK_LOG:+--log-out "$SOAK_LOG"} ${LLAMA_SERVER:+--llama-server "$LLAMA_SERVER"}

@@ -14,13 +14,27 @@ prefix cache fill in the first). Prints throughput and
 p50/p99 time to first token.
 
     test_server_load.py [--duration S] [--clients N] [--parallel N] [--model M.gguf] [--threads T] [--client-timeout S]
+                        [--llama-server PATH]
+
+--llama-server PATH runs the same clients against llama.cpp's server (a
+`llama-server` binary built outside this tree; scripts/soak05b.sh) on the
+same model, for the figures side by side: the checks that need wafer's own
+counters and request log (statuses counted, one log line per request,
+hang-ups logged cancelled) do not apply there and are said so; the rest
+(no 5xx, 429 or connection error, every request completed or abandoned by
+its client, nothing processing or deferred at the end by llama.cpp's
+/metrics, RSS over the second half) are the same. Skipped (exit 77) when
+PATH is not there.
 """
 import argparse
 import http.client
 import json
 import os
 import random
+import re
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -100,6 +114,61 @@ def one_request(port, rng, hang, stats, lock, stream=True, timeout=120, max_toke
                 stats["broken"] += 1
 
 
+class LlamaServer:
+    """llama.cpp's `llama-server` on a free port with the model, PARALLEL
+    slots of CTX tokens each, THREADS threads and /metrics; stop() ends it."""
+
+    def __init__(self, binary, model, parallel, threads, ctx, timeout=300):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.log = []
+        cmd = [binary, "-m", model, "--host", "127.0.0.1", "--port", str(self.port), "-np", str(parallel),
+               "-c", str(parallel * ctx), "-t", str(threads), "--metrics", "--no-webui"]
+        self.p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._t = threading.Thread(target=self._drain, daemon=True)
+        self._t.start()
+        end = time.time() + timeout
+        while time.time() < end and self.p.poll() is None:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("GET", "/health")
+                if c.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("llama-server did not start: " + "\n".join(self.log[-20:]))
+
+    def _drain(self):
+        for line in self.p.stderr:
+            self.log.append(line.decode("utf-8", "replace").rstrip("\n"))
+
+    def metrics(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c.request("GET", "/metrics")
+        out = c.getresponse().read().decode()
+        c.close()
+        return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(llamacpp:\w+) (\S+)$", out, re.M)}
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(30)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=10)
@@ -113,8 +182,14 @@ def main():
                     help="seconds a client waits for the next bytes (a queued non-streaming request gets none until its answer is whole)")
     ap.add_argument("--max-tokens", type=int, default=128, help="each request asks for 16..this many tokens (at random)")
     ap.add_argument("--log-out", help="write the server's request log (JSON lines) here")
+    ap.add_argument("--llama-server", help="run the clients against this llama.cpp llama-server binary instead of wafer")
+    ap.add_argument("--llama-ctx", type=int, default=4096, help="llama-server: context tokens per slot (-c is PARALLEL times this)")
     a = ap.parse_args()
-    T.need_wafer()
+    ext = a.llama_server
+    if ext and not os.path.exists(ext):
+        T.skip(f"no llama-server at {ext} (built outside this tree: docs/reliability.md)")
+    if not ext:
+        T.need_wafer()
     tmp = tempfile.mkdtemp(prefix="wf_server_load_")
     model = a.model or os.path.join(tmp, "big.gguf")
     if not a.model:
@@ -122,7 +197,11 @@ def main():
     # a small prefix cache so that it fills during the run (it is bounded by
     # design; what must not grow is everything else)
     n_all = a.clients + a.batch_clients
-    with C.Server(model, "--parallel", a.parallel, "--queue", 4 * n_all, "--cache-mb", 16, "--log-format", "json", "-t", a.threads) as srv:
+    if ext:
+        server = LlamaServer(ext, model, a.parallel, a.threads, a.llama_ctx)
+    else:
+        server = C.Server(model, "--parallel", a.parallel, "--queue", 4 * n_all, "--cache-mb", 16, "--log-format", "json", "-t", a.threads)
+    with server as srv:
         lock = threading.Lock()
         # warm-up: every slot used once
         warm = {"sent": 0, "status": {}, "ttft": [], "completed": 0, "hung_up": 0, "broken": 0, "tokens": 0}
@@ -131,7 +210,7 @@ def main():
         [t.join() for t in ths]
         rss0 = rss_kib(srv.p.pid)
         key = 'wafer_http_requests_total{endpoint="/v1/chat/completions",status="%d"}'
-        for _ in range(200):  # the server counts a request when its connection is done with it
+        for _ in range(0 if ext else 200):  # the server counts a request when its connection is done with it
             m0 = srv.metrics()
             if m0.get(key % 200, 0) >= warm["sent"]:
                 break
@@ -140,7 +219,8 @@ def main():
         # possibly after /metrics counted them: wait for them before log0
         def n_chat_lines():
             return sum(1 for l in list(srv.log) if l.startswith("{") and '"/v1/chat/completions"' in l)
-        for _ in range(500):
+        m0 = srv.metrics()
+        for _ in range(0 if ext else 500):
             if n_chat_lines() >= warm["sent"]:
                 break
             time.sleep(0.01)
@@ -169,17 +249,24 @@ def main():
         rss_mid = rss_samples[len(rss_samples) // 2][1] if rss_samples else rss_kib(srv.p.pid)
         [t.join(a.duration + a.client_timeout + 60) for t in ths]
         wall = time.time() - t0
-        for _ in range(300):
+        for _ in range(0 if ext else 300):
             m1 = srv.metrics()
             if m1.get(key % 200, 0) + m1.get(key % 499, 0) - m0.get(key % 200, 0) - m0.get(key % 499, 0) >= stats["sent"]:
                 break
             time.sleep(0.01)
-        for _ in range(300):
+        for _ in range(0 if ext else 300):
             if n_chat_lines() - log_warm >= stats["sent"]:
                 break
             time.sleep(0.01)
         time.sleep(0.2)
         m1 = srv.metrics()
+        # llama-server: a hung-up stream is stopped at its next token; wait
+        # (bounded) for its slots to empty before reading the end state
+        for _ in range(300 if ext else 0):
+            if m1.get("llamacpp:requests_processing", 0) == 0 and m1.get("llamacpp:requests_deferred", 0) == 0:
+                break
+            time.sleep(0.1)
+            m1 = srv.metrics()
         rss1 = rss_kib(srv.p.pid)
         if a.log_out:
             with open(a.log_out, "w") as f:
@@ -192,6 +279,8 @@ def main():
     bad = {k: v for k, v in st.items() if k != 200}
     check(not bad, f"no 5xx, 429 or connection errors ({bad})")
     check(stats["broken"] == 0, f"every accepted request completed or was abandoned by its client ({stats['broken']} broken)")
+    if ext:
+        return llama_tail(a, stats, m0, m1, rss0, rss_mid, rss1, rss_samples, wall)
     served = (m1.get(key % 200, 0) - m0.get(key % 200, 0)) + (m1.get(key % 499, 0) - m0.get(key % 499, 0))
     check(served == stats["sent"], f"server counted {served:.0f} requests (200 + 499) == {stats['sent']} sent")
     check(m1["wafer_slots_busy"] == 0 and m1["wafer_queue_depth"] == 0, "nothing running or queued at the end")
@@ -219,6 +308,33 @@ def main():
               f"({a.clients} clients, {a.parallel} slots, model {os.path.basename(a.model) if a.model else 'make_server_model(big)'})")
     check(not C.SANITIZER_REPORTS, f"no sanitizer reports from the server ({len(C.SANITIZER_REPORTS)})")
     return T.summary("test_server_load")
+
+
+def rss_lines(rss0, rss_mid, rss1, rss_samples):
+    check(rss1 - rss_mid < 16 * 1024, f"resident memory: after warm-up {rss0 / 1024:.1f} MiB, half-way {rss_mid / 1024:.1f}, "
+                                      f"end {rss1 / 1024:.1f} (second half < +16 MiB)")
+    if len(rss_samples) >= 10:
+        q = [rss_samples[int(len(rss_samples) * f)] for f in (0, 0.25, 0.5, 0.75)] + [rss_samples[-1]]
+        print("RSS over the run: " + ", ".join(f"{t:.0f} s {r / 1024:.1f} MiB" for t, r in q))
+
+
+def llama_tail(a, stats, m0, m1, rss0, rss_mid, rss1, rss_samples, wall):
+    """The end of a run against llama-server: what its /metrics can say."""
+    check(m1.get("llamacpp:requests_processing", -1) == 0 and m1.get("llamacpp:requests_deferred", -1) == 0,
+          f"nothing processing or deferred at the end (llamacpp:requests_processing "
+          f"{m1.get('llamacpp:requests_processing')}, requests_deferred {m1.get('llamacpp:requests_deferred')})")
+    print("not applicable to llama-server (no per-status request counters or request log): statuses counted = sent, "
+          "one log line per request, hang-ups logged cancelled")
+    rss_lines(rss0, rss_mid, rss1, rss_samples)
+    gen = m1.get("llamacpp:tokens_predicted_total", 0) - m0.get("llamacpp:tokens_predicted_total", 0)
+    tt = sorted(stats["ttft"])
+    if tt:
+        p50, p99 = tt[len(tt) // 2], tt[min(len(tt) - 1, int(len(tt) * 0.99))]
+        print(f"throughput {gen / wall:.0f} generated tok/s ({gen:.0f} tokens, llamacpp:tokens_predicted_total), "
+              f"{stats['sent'] / wall:.1f} req/s; completed requests' tokens {stats['tokens']}; "
+              f"time to first token p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
+              f"({a.clients} clients, {a.parallel} slots, llama-server, model {os.path.basename(a.model) if a.model else 'make_server_model(big)'})")
+    return T.summary("test_server_load (llama-server)")
 
 
 if __name__ == "__main__":
