@@ -169,6 +169,17 @@ static wf_status build_table(vocab_build *b, const wf_conv_vocab_opts *o, wf_err
         if (json_integer_value(id) > max_id) max_id = json_integer_value(id);
     }
     int64_t n = max_id + 1;
+    /* ids from the tokenizer alone: a few tokens with a huge id would be a
+     * table of millions of "[PAD<id>]" entries (found by lf_convert: 4
+     * tokens, id 9,999,994). Real vocabularies are dense; a gap past 65,536
+     * ids that outnumbers the tokens is refused. (config.json's vocab_size
+     * is the model's own: its embedding has that many rows.) */
+    int64_t n_def = (int64_t)json_object_size(vocab) + (int64_t)json_array_size(b->added);
+    if (!(o && o->n_vocab > 0) && n - n_def > 65536 && n - n_def > n_def)
+        return wf_fail(err, WF_ERR_FORMAT,
+                       "%s: token ids run to %lld but only %lld tokens are defined: a vocabulary this sparse is not "
+                       "supported (give config.json's vocab_size for a padded table)",
+                       tp, (long long)max_id, (long long)n_def);
     if (o && o->n_vocab > 0) {
         /* as llama.cpp: the model's vocab_size decides; base tokens must fit,
          * added tokens past it are dropped */

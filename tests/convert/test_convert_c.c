@@ -283,12 +283,51 @@ static void test_convert(void) {
     CHECK(wf_convert(dir, out, &cp, &err) != WF_OK && strstr(err.msg, "config.json"), "missing config.json: %s", err.msg);
 }
 
+/* A tokenizer.json whose few tokens have huge ids (lf_convert found one
+ * with id 9,999,994: ten million padding entries, past the fuzzer's 10 s)
+ * is refused at once; small gaps, and gaps config.json's vocab_size
+ * pads, are kept. */
+static void test_sparse_vocab(void) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "%.200s/sparse", tmpdir);
+    mkdir(dir, 0700);
+    static const struct {
+        const char *ids;
+        int64_t n_vocab, want; /* want: table size, 0 = refused */
+    } cases[] = {{"\"a\": 0, \"b\": 9999994", 0, 0},
+                 {"\"a\": 0, \"b\": 70000", 0, 0},
+                 {"\"a\": 0, \"b\": 1000", 0, 1001},
+                 {"\"a\": 0, \"b\": 70000", 200000, 200000}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char tj[512];
+        snprintf(tj, sizeof tj, "{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}, "
+                           "\"model\": {\"type\": \"BPE\", \"vocab\": {%s}, \"merges\": []}}", cases[i].ids);
+        write_text(dir, "tokenizer.json", tj);
+        wf_gguf_writer *w = NULL;
+        CHECK(wf_gguf_writer_create(&w, NULL) == WF_OK, "writer");
+        wf_error err = {0};
+        int64_t nt = -1;
+        wf_conv_vocab_opts o = {.n_vocab = cases[i].n_vocab};
+        double t0 = wf_time_now();
+        wf_status st = wf_conv_vocab(dir, NULL, &o, w, &nt, &err);
+        double dt = wf_time_now() - t0;
+        if (cases[i].want)
+            CHECK(st == WF_OK && nt == cases[i].want, "{%s} (vocab_size %lld): a table of %lld (got %lld: %s)", cases[i].ids,
+                  (long long)cases[i].n_vocab, (long long)cases[i].want, (long long)nt, err.msg);
+        else
+            CHECK(st == WF_ERR_FORMAT && strstr(err.msg, "sparse") && dt < 1.0, "{%s}: refused as sparse in %.3f s (%s)",
+                  cases[i].ids, dt, err.msg);
+        wf_gguf_writer_free(w);
+    }
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/wafer_convert_c_XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
     test_permute();
     test_fuzz();
     test_convert();
+    test_sparse_vocab();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
