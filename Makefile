@@ -6,7 +6,7 @@ SHELL := /bin/bash
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure demo test bench bench-steer fuzz soak soak-05b soak-05b-llama clean web
+.PHONY: all deps configure demo test bench bench-edit bench-steer fuzz soak soak-05b soak-05b-llama clean web
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -39,6 +39,12 @@ test: all
 
 bench: all
 	bench/run.sh $(BUILD)
+
+# Predicted outputs on edits: plain decoding against the self-prediction on
+# the 0.5B and 1.5B shapes side by side (issue 16's 4x; bench/edit/shapes.sh).
+EDIT_REPS ?= 3
+bench-edit: all
+	bench/edit/shapes.sh $(BUILD) $(EDIT_REPS)
 
 # Steering a coding agent: TTFT of a steered /v1/responses request vs a cold
 # one on a 10k-token Codex-shaped context, 0.5B-shaped Q8_0 model (BENCHMARKS.md).

@@ -20,11 +20,19 @@ prediction's acceptance rate, whether
 the speculative runs wrote exactly the plain run's text, and whether the
 plain run's text equals expected.EXT.
 
-usage: bench/edit/run.py [--wafer BUILD/wafer] [--model M.gguf] [-t 2] [-n N] [-c 4096]
+usage: bench/edit/run.py [--wafer BUILD/wafer] [--model M.gguf]... [-t 2] [-n N] [-c 4096]
                          [--tasks DIR] [--reps R] [--draft-max K] [--self-only]
 
 --self-only runs only plain and self (interleaved): the speedup the
-mechanism gives when the prediction is right, on random weights.
+mechanism gives when the prediction is right, on random weights. With
+--model given more than once (--self-only only) the models are measured one
+after the other in one run, each task's plain and self-prediction runs
+interleaved, and a last table puts them side by side (exit status 1 if any
+self-prediction run wrote other bytes than plain decoding). The issue's
+edit-speed check, both shapes side by side:
+  bench/edit/run.py --self-only --reps 3 -t 2 --model q05.gguf --model q15.gguf
+(q05/q15: bench_mkmodel --preset qwen2.5-coder-0.5b / -1.5b --type q8_0
+--vocab-from the Qwen3 tokenizer's vocab-only GGUF, see docs/edit.md).
 
 bench/edit/tasks-tiny/ holds tasks sized for the embedded model (512-token
 context, Python only, instructions in the three forms it was trained on):
@@ -145,11 +153,14 @@ def run_edit1(wafer, model, task, extra, threads, n, tmp, ctx):
 
 def self_only(a, model, tasks, dm, tmp):
     """Plain decoding and the plain run's own text as the prediction, a.reps
-    rounds interleaved: median tok/s of each, median per-round ratio."""
+    rounds interleaved: median tok/s of each, median per-round ratio.
+    Returns the per-task ratios and whether every run was identical."""
+    print(f"\nmodel {model}")
     print("| task | generated | plain tok/s | self-prediction tok/s | speedup (median, min-max) | accepted | "
           "decode calls | identical |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     ratios = []
+    all_same = True
     for task in tasks:
         exp = glob.glob(os.path.join(task, "expected.*"))[0]
         r = subprocess.run([a.wafer, "tokenize", "-m", model, "-f", exp], capture_output=True)
@@ -164,18 +175,21 @@ def self_only(a, model, tasks, dm, tmp):
                           "orc": mode(["--predict", orc_path] + dm)}, a.reps)
         plain, orc = res["plain"], res["orc"]
         same = orc["data"] == plain["data"] and plain["same_runs"] and orc["same_runs"]
+        all_same = all_same and same
         rr = [x["tps"] / max(y["tps"], 1e-9) for x, y in zip(orc["runs"], plain["runs"])]
         ratios.append(statistics.median(rr))
         print(f"| {os.path.basename(task)} | {plain['gen']} | {plain['tps']:.1f} | {orc['tps']:.1f} | "
               f"{statistics.median(rr):.2f}x ({min(rr):.2f}-{max(rr):.2f}) | {orc['pacc']}/{orc['pacc'] + orc['prej']} | "
               f"{orc['calls']} | {'yes' if same else 'NO'} |", flush=True)
     print(f"\nmedian over tasks: {statistics.median(ratios):.2f}x; example command: {orc['cmd']}")
+    return ratios, all_same
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--wafer", default=os.path.join(SRC, "build", "wafer"))
-    ap.add_argument("--model")
+    ap.add_argument("--model", action="append",
+                    help="GGUF model; repeat it to measure several models in one run (a summary compares them)")
     ap.add_argument("--weights", default="/tmp/wafer-bench/qwen2.5-coder-0.5b-q4_K_M.gguf")
     ap.add_argument("-t", type=int, default=2)
     ap.add_argument("-n", type=int, default=0, help="max tokens (default: the expected file's tokens + 32)")
@@ -186,7 +200,9 @@ def main():
     ap.add_argument("--self-only", action="store_true",
                     help="only plain and self-prediction, interleaved (the mechanism's speed on random weights)")
     a = ap.parse_args()
-    model = a.model
+    model = a.model[0] if a.model else None
+    if a.model and len(a.model) > 1 and not a.self_only:
+        sys.exit("several --model need --self-only")
     if not model:
         os.makedirs("/tmp/wafer-bench-edit", exist_ok=True)
         model = os.path.join("/tmp/wafer-bench-edit",
@@ -197,11 +213,18 @@ def main():
     tasks = sorted(d for d in glob.glob(os.path.join(a.tasks, "*")) if os.path.isdir(d))
     dm = ["--draft-max", str(a.draft_max)] if a.draft_max else []
     tmp = tempfile.mkdtemp(prefix="wafer-bench-edit-")
-    print(f"model {model}, {a.t} threads, temperature 0, tasks {os.path.relpath(a.tasks, SRC)}, "
+    print(f"model {', '.join(a.model or [model])}, {a.t} threads, temperature 0, tasks {os.path.relpath(a.tasks, SRC)}, "
           f"{a.reps} round(s) of the {'two' if a.self_only else 'four'} modes, interleaved; speeds are medians, speedups the median of "
           f"each round's ratio to plain{', --draft-max %d' % a.draft_max if a.draft_max else ''}\n")
     if a.self_only:
-        return self_only(a, model, tasks, dm, tmp)
+        summary = [(m, *self_only(a, m, tasks, dm, tmp)) for m in (a.model or [model])]
+        if len(summary) > 1:
+            print("\n| model | median speedup | min | max | tasks at 4x or more | identical |")
+            print("|---|---:|---:|---:|---:|---|")
+            for m, rs, same in summary:
+                print(f"| {os.path.basename(m)} | {statistics.median(rs):.2f}x | {min(rs):.2f}x | {max(rs):.2f}x | "
+                      f"{sum(r >= 4 for r in rs)}/{len(rs)} | {'yes' if same else 'NO'} |")
+        return 0 if all(same for _, _, same in summary) else 1
     print("| task | file tokens | generated | plain tok/s | predict tok/s | speedup | prediction accepted | "
           "lookup tok/s | speedup | self-prediction tok/s | speedup | self-prediction accepted | identical | = expected |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
@@ -234,4 +257,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -56,6 +56,11 @@ typedef struct wf_spec_pred {
     /* the model's own token where the prediction had token a at a token
      * boundary of the text (hashed by a; the latest wins) */
     struct wf_spec_subst { int32_t a, z; } *subst; /* (WF_PRED_SEEN) */
+    /* the longest vocabulary token spelling the text from each byte (-2:
+     * not looked up yet, -1: none), and how often the model wrote it where
+     * the tokenizer's split has another token, and the other way round */
+    int32_t *longest;             /* (n_text) */
+    int32_t n_longest_won, n_split_won;
 } wf_spec_pred;
 
 /* tok[n] (ids the caller checked against the vocabulary; v may be NULL). */
@@ -81,6 +86,7 @@ typedef struct wf_spec {
     wf_spec_mode mode;
     int32_t ngram_min, ngram_max; /* n-gram sizes tried, longest first       */
     int32_t draft_min, draft_max; /* bounds of the adaptive draft length     */
+    int32_t pred_max;             /* ... of the prediction's drafts          */
     int32_t k_lookup, k_pred;     /* current draft length per source         */
     int32_t k_draft;              /* ... and for the draft model             */
     int32_t draft_miss;           /* draft-model steps in a row with nothing accepted */
@@ -114,13 +120,22 @@ typedef struct wf_spec {
  * with the AVX-512 or scalar kernels, 31 for K-quant weights on AVX2. */
 #define WF_SPEC_DRAFT_MAX_LIMIT 255
 _Static_assert(WF_SPEC_DRAFT_MAX_LIMIT <= 256, "wf_spec.pred_draft holds a longest draft");
-/* pred may be NULL (n_pred 0). draft_max <= 0 picks the default (16); more
- * than WF_SPEC_DRAFT_MAX_LIMIT is capped there. vocab (may be NULL: ids are
- * then matched as they are) gives the prediction's bytes. */
+/* The longest draft of a prediction when the caller leaves draft_max at
+ * its default: a prediction is usually right for long stretches (the file
+ * being edited), so its drafts may grow past the other sources' 16 (see
+ * docs/generate.md, "Adaptive draft length"). */
+#define WF_SPEC_PRED_MAX_DEFAULT 255
+/* pred may be NULL (n_pred 0). draft_max > 0 caps every source's drafts
+ * (more than WF_SPEC_DRAFT_MAX_LIMIT is capped there); <= 0 picks the
+ * defaults: 16 for lookup and a draft model, WF_SPEC_PRED_MAX_DEFAULT for
+ * the prediction. vocab (may be NULL: ids are then matched as they are)
+ * gives the prediction's bytes. */
 wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_t n_pred,
                        int32_t draft_max, const wf_vocab *vocab, wf_error *err);
-/* Lower the longest draft to cap (>= 1) if it is above. */
+/* Lower the longest draft (of every source) to cap (>= 1) if it is above. */
 void wf_spec_cap(wf_spec *s, int32_t cap);
+/* The longest draft any of the request's sources may propose. */
+int32_t wf_spec_longest(const wf_spec *s);
 void wf_spec_free(wf_spec *s);
 /* Propose up to max_n tokens to follow hist (n_hist tokens: prompt and
  * output so far, hist[n_hist-1] the last one). Writes them to draft[];
@@ -234,9 +249,10 @@ typedef struct wf_gen_params {
     bool text;                      /* detokenize for the callback (needs a
                                        vocabulary); else text is always NULL */
     wf_spec_mode spec;
-    int32_t draft_max;              /* <= 0: default (16); at most
-                                       WF_SPEC_DRAFT_MAX_LIMIT (255) and the
-                                       model's exact width - 1 (capped)      */
+    int32_t draft_max;              /* <= 0: the defaults (16; a prediction's
+                                       drafts WF_SPEC_PRED_MAX_DEFAULT); at
+                                       most WF_SPEC_DRAFT_MAX_LIMIT (255) and
+                                       the model's exact width - 1 (capped)  */
     const int32_t *prediction;      /* (n_prediction) tokens; may be NULL    */
     size_t n_prediction;
     /* Constrained decoding: only tokens the grammar allows are sampled
@@ -288,7 +304,7 @@ typedef struct wf_gen_result {
     double t_grammar;          /* s: grammar work (masks, checks, advancing)   */
     int64_t n_grammar_masks;   /* full allowed-token masks applied             */
     int64_t n_grammar_lazy;    /* steps decided by testing the best tokens     */
-    int32_t draft_max;         /* the longest draft after the model's cap (0: no speculation) */
+    int32_t draft_max;         /* the longest draft of any source after the model's cap (0: no speculation) */
 } wf_gen_result;
 
 /* A session owns a context (created here) and the ids of the tokens it

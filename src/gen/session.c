@@ -580,7 +580,7 @@ static void step_plan(gen_run *g) {
         int32_t left = g->p.max_tokens - g->res.n_generated - 1;
         if (room > left) room = left;
     }
-    if (room > g->spec.draft_max) room = g->spec.draft_max;
+    if (room > wf_spec_longest(&g->spec)) room = wf_spec_longest(&g->spec);
     g->buf[0] = s->tok[s->n_tok - 1];
     int32_t k = room > 0 ? wf_spec_propose(&g->spec, s->tok, s->n_tok, g->buf + 1, room) : 0;
     if (k > 0 && g->gm) { /* the draft ends at its first token the grammar rejects */
@@ -747,7 +747,7 @@ static wf_status run_setup(gen_run *g, const wf_gen_params *p, wf_error *err) {
     if ((st = wf_spec_init(&g->spec, p->spec, p->prediction, p->n_prediction, p->draft_max, g->vocab, err)) != WF_OK) return st;
     /* a verification pass (pending token + draft) within the exact width */
     wf_spec_cap(&g->spec, wf_model_exact_batch(s->model) - 1);
-    g->res.draft_max = p->spec != WF_SPEC_NONE || p->n_prediction ? g->spec.draft_max : 0;
+    g->res.draft_max = p->spec != WF_SPEC_NONE || p->n_prediction ? wf_spec_longest(&g->spec) : 0;
     g->p.prediction = NULL; /* the spec state holds its copy */
     if (p->n_stops) {
         if ((st = wf_stop_init(&g->stop, p->stops, p->n_stops, err)) != WF_OK) return st;

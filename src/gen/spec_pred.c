@@ -36,7 +36,19 @@
  * `sell` where the prediction has `s` + `ell`), that token if it spells
  * the text ahead: a random-weight model repeats its own splits across
  * contexts (on the edit benchmark most of the drafts cut short were the
- * same pair of tokens again). Every proposal spells the prediction's text.
+ * same pair of tokens again). Before all of these, for a model that writes
+ * the longest tokens: the longest vocabulary token spelling the text ahead,
+ * once the model has written that token more often than the tokenizer's
+ * split where the two differ (judged at every token written in step). A
+ * random-weight model's output is a run of whole tokens, which the
+ * tokenizer, splitting the text by its merges, mostly re-splits at their
+ * first occurrence (on the edit benchmark's 1.5B shape 5-19 drafts a task
+ * were cut so, almost all where the model's token was the longest one); a
+ * trained model writes the tokenizer's split, the count stays with the
+ * split, and its drafts are as before. Every proposal spells the
+ * prediction's text. A resync match counts whole characters only (a tail
+ * matched from inside a character, after the model wrote a character that
+ * normalization changed in the prediction, resumed at random places).
  * Without a vocabulary every id is one 4-byte unit and positions stay on
  * unit boundaries: the same rules on ids.
  */
@@ -93,7 +105,10 @@ wf_status wf_spec_pred_init(wf_spec_pred *p, const int32_t *tok, size_t n, const
     if (p->vocab && (!(p->piece = malloc(p->piece_cap)) || !(p->seen2 = malloc(WF_PRED_SEEN * sizeof *p->seen2)) ||
                      !(p->seen1 = malloc(WF_PRED_SEEN * sizeof *p->seen1))))
         goto nomem;
-    if (p->vocab && !(p->subst = malloc(WF_PRED_SEEN * sizeof *p->subst))) goto nomem;
+    if (p->vocab && (!(p->subst = malloc(WF_PRED_SEEN * sizeof *p->subst)) ||
+                     !(p->longest = malloc((total ? total : 1) * sizeof *p->longest))))
+        goto nomem;
+    for (size_t i = 0; p->vocab && i < total; i++) p->longest[i] = -2;
     for (size_t i = 0; p->vocab && i < WF_PRED_SEEN; i++) {
         p->seen2[i].next = p->seen1[i].next = SIZE_MAX;
         p->subst[i].a = -1;
@@ -113,6 +128,7 @@ void wf_spec_pred_free(wf_spec_pred *p) {
     free(p->seen2);
     free(p->seen1);
     free(p->subst);
+    free(p->longest);
     free(p->piece);
     memset(p, 0, sizeof *p);
     p->refused = SIZE_MAX;
@@ -157,6 +173,46 @@ static size_t token_at(const wf_spec_pred *p, size_t pos) {
     return lo;
 }
 
+/* The longest vocabulary token spelling the text from q (memoized), or -1;
+ * *b its byte count. */
+static int32_t longest_at(const wf_spec_pred *p, size_t q, int32_t *b) {
+    *b = -1;
+    if (!p->longest || q >= p->n_text) return -1;
+    if (p->longest[q] == -2) p->longest[q] = wf_vocab_longest_token(p->vocab, (const char *)p->text + q, p->n_text - q, NULL);
+    int32_t id = p->longest[q];
+    if (id >= 0) *b = tok_bytes(p, id);
+    return *b > 0 ? id : -1;
+}
+
+/* The tokenizer's first token for the text from q: the prediction's token
+ * starting there, or inside one, the first token of the rest of its text;
+ * -1 when that does not spell the text. */
+static int32_t split_at(const wf_spec_pred *p, size_t q) {
+    size_t i = token_at(p, q);
+    if (p->off[i] == q) return p->tok[i];
+    int32_t *ids = NULL, t = -1;
+    size_t n_ids = 0;
+    if (wf_tokenize_text(p->vocab, (const char *)p->text + q, p->off[i + 1] - q, false, NULL, 0, &ids, &n_ids, NULL) ==
+            WF_OK &&
+        n_ids > 0) {
+        int32_t b = tok_bytes(p, ids[0]);
+        if (b > 0 && (size_t)b <= p->off[i + 1] - q && !memcmp(p->text + q, p->scratch, (size_t)b)) t = ids[0];
+    }
+    free(ids);
+    return t;
+}
+
+/* The model wrote z in step at q: where the tokenizer's split and the
+ * longest token differ there, count which one it was. */
+static void judge(wf_spec_pred *p, size_t q, int32_t z) {
+    int32_t b, l = longest_at(p, q, &b);
+    if (l < 0) return;
+    int32_t t = split_at(p, q);
+    if (t == l) return;
+    if (z == l) p->n_longest_won++;
+    else if (z == t) p->n_split_won++;
+}
+
 /* Follow the tokens emitted since the last call: in step while their bytes
  * continue the text. The first call sees only the last token (the first one
  * emitted; the history before it is the prompt). Every token also goes into
@@ -182,6 +238,7 @@ static void follow(wf_spec_pred *p, const int32_t *hist, size_t n_hist) {
                 p->own_split = p->own_split || other;
                 if (other && p->off[i] == p->pos && p->subst)
                     p->subst[seen_slot(p->tok[i], p->tok[i])] = (struct wf_spec_subst){p->tok[i], hist[j]};
+                if (p->longest) judge(p, p->pos, hist[j]);
             }
             p->pos += (size_t)b;
             if (b > 0) p->refused = SIZE_MAX;
@@ -233,9 +290,11 @@ static size_t resync(const wf_spec_pred *p, const int32_t *hist, size_t n_hist) 
     const size_t hint = p->pos;
     for (size_t e = u; e < p->n_text; e += u) {
         if (p->text[e - 1] != tail[m - 1] || e == p->refused) continue;
+        if (p->vocab && (p->text[e] & 0xC0) == 0x80) continue; /* not inside a character */
         size_t len = 0;
         while (len < m && len < e && p->text[e - 1 - len] == tail[m - 1 - len]) len++;
         len -= len % u;
+        while (p->vocab && len > 0 && (p->text[e - len] & 0xC0) == 0x80) len--; /* whole characters */
         if (len < u) continue;
         /* longer first; then the first at or after the hint; else the last before it */
         bool better = len > best_len || (len == best_len && (best == SIZE_MAX || best < hint));
@@ -306,6 +365,12 @@ static int32_t subst_at(const wf_spec_pred *p, int32_t t, size_t q, int32_t *z) 
     return -1;
 }
 
+/* Whether the text at q is U+FFFD (where the model wrote bytes that form
+ * no character, if the prediction is an earlier output's text). */
+static bool is_fffd(const wf_spec_pred *p, size_t q) {
+    return p->n_text - q >= 3 && !memcmp(p->text + q, "\xef\xbf\xbd", 3);
+}
+
 /* Bytes of token id if they are the text at q, else -1. */
 static int32_t spells(const wf_spec_pred *p, int32_t id, size_t q) {
     int32_t b = tok_bytes(p, id);
@@ -336,9 +401,12 @@ int32_t wf_spec_pred_propose(wf_spec_pred *p, const int32_t *hist, size_t n_hist
     size_t q = ahead(p), h = SIZE_MAX; /* h: copying the history from there */
     if (q == SIZE_MAX) return 0;
     int32_t k = 0, prev2 = n_hist >= 2 ? hist[n_hist - 2] : -1, prev1 = hist[n_hist - 1];
+    const bool longest = p->n_longest_won > p->n_split_won; /* the model writes the longest tokens */
     while (k < max_n && q < p->n_text) {
         int32_t t = -1, b = -1;
-        if (h < n_hist && (b = spells(p, hist[h], q)) > 0) {
+        if (longest && !is_fffd(p, q) && (t = longest_at(p, q, &b)) >= 0) {
+            h = SIZE_MAX;
+        } else if (h < n_hist && (b = spells(p, hist[h], q)) > 0) {
             t = hist[h++];
         } else {
             h = p->own_split ? seen_find(p, prev2, prev1) : SIZE_MAX;

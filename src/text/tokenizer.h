@@ -45,6 +45,12 @@ wf_status wf_tokenize_text(const wf_vocab *v, const char *text, size_t len, bool
 /* Id of the token whose text (as stored in the vocabulary: GPT-2 byte
  * characters, U+2581 for SentencePiece spaces) is text[0..len), or -1. */
 int32_t wf_vocab_find_token(const wf_vocab *v, const char *text, size_t len);
+/* The token (not a control token) with the most bytes that are a prefix of
+ * s[0..n) (bytes as wf_token_to_bytes gives them), or -1; *len (may be
+ * NULL) gets its byte count. Costs up to wf_vocab_max_token_len probes of
+ * the token map (the hashes of all prefixes in one pass): meant for the
+ * text ahead of a draft, not for bulk tokenizing. */
+int32_t wf_vocab_longest_token(const wf_vocab *v, const char *s, size_t n, int32_t *len);
 
 /* Streaming detokenizer: feeds token bytes, emits only complete UTF-8
  * characters; bytes that can never form a valid character come out as

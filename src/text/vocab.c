@@ -30,18 +30,29 @@ static uint64_t mix64(uint64_t x) {
     return x;
 }
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
-    while (n >= 8) {
-        uint64_t k;
-        memcpy(&k, s, 8);
-        h = (h ^ mix64(k)) * 0x100000001b3ull;
-        s += 8;
-        n -= 8;
-    }
+/* The hash of s[n]: a state over its whole 8-byte blocks (hash_block from
+ * HASH_SEED), then the tail and the length (hash_end). In two parts so that
+ * the hashes of all prefixes of a string cost one pass over it
+ * (wf_vocab_longest_token). */
+#define HASH_SEED 0x9E3779B97F4A7C15ull
+
+static uint64_t hash_block(uint64_t h, const char *s) {
+    uint64_t k;
+    memcpy(&k, s, 8);
+    return (h ^ mix64(k)) * 0x100000001b3ull;
+}
+
+/* s: the whole string (n bytes); h: the state after its n / 8 blocks. */
+static uint64_t hash_end(uint64_t h, const char *s, size_t n) {
     uint64_t k = 0;
-    memcpy(&k, s, n);
+    memcpy(&k, s + (n & ~(size_t)7), n & 7);
     return mix64(h ^ k ^ ((uint64_t)n << 56));
+}
+
+static uint64_t hash_bytes(const char *s, size_t n) {
+    uint64_t h = HASH_SEED;
+    for (size_t i = 0; i + 8 <= n; i += 8) h = hash_block(h, s + i);
+    return hash_end(h, s, n);
 }
 
 static uint64_t pow2_at_least(uint64_t n) {
@@ -50,8 +61,9 @@ static uint64_t pow2_at_least(uint64_t n) {
     return c;
 }
 
-int32_t wf_vocab_lookup(const wf_vocab *v, const char *s, size_t n) {
-    uint64_t i = hash_bytes(s, n) & v->map.mask;
+/* wf_vocab_lookup with the hash of s[n] already computed. */
+static int32_t lookup_hashed(const wf_vocab *v, const char *s, size_t n, uint64_t hash) {
+    uint64_t i = hash & v->map.mask;
     for (;;) {
         uint32_t slot = v->map.slots[i];
         if (slot == 0) return -1;
@@ -59,6 +71,10 @@ int32_t wf_vocab_lookup(const wf_vocab *v, const char *s, size_t n) {
         if (v->text_len[id] == n && memcmp(wf_vocab_text(v, id), s, n) == 0) return id;
         i = (i + 1) & v->map.mask;
     }
+}
+
+int32_t wf_vocab_lookup(const wf_vocab *v, const char *s, size_t n) {
+    return lookup_hashed(v, s, n, hash_bytes(s, n));
 }
 
 /* Insert id under its text; a later duplicate replaces an earlier one. */
@@ -738,4 +754,69 @@ int32_t wf_token_to_bytes(const wf_vocab *v, int32_t id, char *buf, size_t cap) 
         i += (size_t)l;
     }
     return (int32_t)o;
+}
+
+/* ---- bytes -> the longest token spelling them ------------------------------ */
+
+/* Each byte of s in the vocabulary's stored form (byte-level BPE: the GPT-2
+ * character of the byte; SentencePiece: U+2581 for a space, other bytes as
+ * they are) into conv, with off[i] the start of byte i's form (off[n] the
+ * end). conv holds at least 3 bytes per byte of s. */
+static void stored_form(const wf_vocab *v, const unsigned char *s, size_t n, char *conv, size_t *off) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        off[i] = o;
+        if (v->kind == WF_VOCAB_BPE) {
+            o += (size_t)wf_utf8_encode(wf_gpt2_byte_to_cp(s[i]), conv + o);
+        } else if (s[i] == ' ') {
+            memcpy(conv + o, "\xe2\x96\x81", 3);
+            o += 3;
+        } else {
+            conv[o++] = (char)s[i];
+        }
+    }
+    off[n] = o;
+}
+
+int32_t wf_vocab_longest_token(const wf_vocab *v, const char *s, size_t n, int32_t *len) {
+    if (len) *len = 0;
+    if (!v || !s || n == 0 || v->max_token_len <= 0) return -1;
+    enum { STACK = 256 };
+    const size_t m = n < (size_t)v->max_token_len ? n : (size_t)v->max_token_len;
+    char stack_buf[4 * STACK + 8];
+    size_t stack_off[STACK + 1];
+    uint64_t stack_h[3 * STACK / 8 + 1];
+    /* conv: 3 bytes per byte at most (+ 8 so that a tail never reads past);
+     * tok: one token's bytes (m at most); hs: the hash state after each
+     * 8-byte block of conv */
+    char *buf = m <= STACK ? stack_buf : malloc(4 * m + 8);
+    size_t *off = m <= STACK ? stack_off : malloc((m + 1) * sizeof *off);
+    uint64_t *hs = m <= STACK ? stack_h : malloc((3 * m / 8 + 1) * sizeof *hs);
+    int32_t best = -1;
+    if (!buf || !off || !hs) goto done; /* only a proposal is lost: no token */
+    char *conv = buf, *tok = buf + 3 * m + 8;
+    stored_form(v, (const unsigned char *)s, m, conv, off);
+    hs[0] = HASH_SEED;
+    for (size_t b = 0; b + 8 <= off[m]; b += 8) hs[b / 8 + 1] = hash_block(hs[b / 8], conv + b);
+    for (size_t l = m; l > 0 && best < 0; l--) {
+        const size_t cl = off[l];
+        int32_t id = lookup_hashed(v, conv, cl, hash_end(hs[cl / 8], conv, cl));
+        if (id < 0 || v->types[id] == WF_TOKTYPE_CONTROL) continue;
+        /* the stored form is not always one to one (a literal U+2581 in
+         * SentencePiece text): the token's own bytes decide */
+        int32_t b = wf_token_to_bytes(v, id, tok, m);
+        if (b == (int32_t)l && !memcmp(tok, s, l)) {
+            best = id;
+            if (len) *len = b;
+        }
+    }
+    if (best < 0 && v->kind == WF_VOCAB_SPM && v->byte_tok[(unsigned char)s[0]] >= 0) { /* byte fallback */
+        best = v->byte_tok[(unsigned char)s[0]];
+        if (len) *len = 1;
+    }
+done:
+    if (buf != stack_buf) free(buf);
+    if (off != stack_off) free(off);
+    if (hs != stack_h) free(hs);
+    return best;
 }

@@ -24,7 +24,12 @@
  *     accepted), output that
  *     leaves the text drops it to one more than what was accepted, and a
  *     wrong prediction wastes at most the first draft plus one token per
- *     token written.
+ *     token written;
+ *  8. wf_vocab_longest_token against a scan over the whole vocabulary;
+ *  9. the longest tokens spelling the text ahead are proposed once the model
+ *     has written such a token where the tokenizer's split differs (more
+ *     often than the split's), never for a model that writes the split;
+ * 10. the draft caps: 255 for the prediction by default, 16 for the others.
  * argv[1]: the embedded model (committed).
  */
 #include "gen/gen.h"
@@ -313,6 +318,159 @@ static void test_length(void) {
     wf_spec_free(&s);
 }
 
+/* ---- the longest token spelling the text ahead ---------------------------- */
+
+/* Every token's bytes, for the brute-force reference below (control tokens
+ * left out, as wf_vocab_longest_token leaves them out). */
+static char **TB;
+static int32_t *TBL, NT;
+
+static void bytes_init(void) {
+    NT = wf_vocab_n_tokens(V);
+    TB = calloc((size_t)NT, sizeof *TB);
+    TBL = calloc((size_t)NT, sizeof *TBL);
+    for (int32_t id = 0; TB && TBL && id < NT; id++) {
+        int32_t b = wf_token_to_bytes(V, id, NULL, 0);
+        TBL[id] = -1;
+        if (b <= 0 || wf_vocab_is_control(V, id) || !(TB[id] = malloc((size_t)b))) continue;
+        TBL[id] = wf_token_to_bytes(V, id, TB[id], (size_t)b);
+    }
+}
+
+static void bytes_free(void) {
+    for (int32_t id = 0; TB && id < NT; id++) free(TB[id]);
+    free(TB);
+    free(TBL);
+}
+
+/* Reference: scan the whole vocabulary for the most bytes that begin s[n]. */
+static int32_t longest_ref(const char *s, size_t n) {
+    int32_t best = 0;
+    for (int32_t id = 0; id < NT; id++)
+        if (TBL[id] > best && (size_t)TBL[id] <= n && !memcmp(TB[id], s, (size_t)TBL[id])) best = TBL[id];
+    return best;
+}
+
+/* The text split greedily into the longest tokens, by the reference. */
+static size_t longest_parse(const char *s, size_t n, int32_t *out) {
+    size_t k = 0;
+    for (size_t q = 0; q < n && k < MAXT;) {
+        int32_t b = longest_ref(s + q, n - q), id = -1;
+        for (int32_t t = 0; b > 0 && t < NT && id < 0; t++)
+            if (TBL[t] == b && !memcmp(TB[t], s + q, (size_t)b)) id = t;
+        if (id < 0) return 0;
+        out[k++] = id;
+        q += (size_t)b;
+    }
+    return k;
+}
+
+/* 8. wf_vocab_longest_token against the scan over every token, at every
+ * byte of code, Unicode (multi-byte characters, an emoji), ill-formed bytes
+ * and a run of spaces. */
+static void test_longest_lookup(void) {
+    static char s[4096];
+    int l = snprintf(s, sizeof s, "%s naïve café — 日本語 \xf0\x9f\x98\x80 \xff\xfe\xc3 x          y\n\n\n\t\tz", TEXT);
+    size_t bad = 0, n = (size_t)l;
+    for (size_t q = 0; q < n; q++) {
+        int32_t len = -1, id = wf_vocab_longest_token(V, s + q, n - q, &len);
+        int32_t want = longest_ref(s + q, n - q);
+        char tb[256];
+        int32_t b = id >= 0 ? wf_token_to_bytes(V, id, tb, sizeof tb) : 0;
+        bool ok = want == 0 ? id < 0 : (len == want && b == want && !memcmp(tb, s + q, (size_t)b));
+        if (!ok && bad++ < 5) fprintf(stderr, "  at %zu: got id %d (%d bytes), want %d bytes\n", q, id, len, want);
+    }
+    CHECK(bad == 0, "longest token: %zu of %zu positions differ from the scan over the vocabulary", bad, n);
+    CHECK(wf_vocab_longest_token(V, s, 0, NULL) < 0 && wf_vocab_longest_token(NULL, s, n, NULL) < 0, "empty input");
+}
+
+/* 9. The longest tokens are proposed only once the model has written them
+ * where the tokenizer's split has other tokens, more often than it wrote
+ * the split's: a model that writes the tokenizer's split (a trained one)
+ * keeps getting the split; one that writes the longest tokens (a random
+ * one, measured on the edit benchmark) gets them, first occurrence or not. */
+static void test_longest_mode(void) {
+    static int32_t pt[MAXT], lp[MAXT], hist[MAXT], draft[64];
+    static char text[4096];
+    snprintf(text, sizeof text, "%s%s", TEXT, "    for key, value in sorted(cfg.items()):\n        print(key, value)\n");
+    size_t tl = strlen(text), np = tokenize(text, tl, pt), nl = longest_parse(text, tl, lp);
+    size_t d = 0, at = 0; /* the first token where the two splits differ; its byte */
+    while (d < np && d < nl && pt[d] == lp[d]) at += (size_t)TBL[pt[d++]];
+    CHECK(np > 0 && nl > 0 && d < np && d < nl, "the tokenizer's split and the longest tokens differ in the text");
+    if (!(np > 0 && nl > 0 && d < np && d < nl)) return;
+    /* a model that wrote the longest tokens up to the first difference (the
+     * same as the split so far): the draft is still the split's */
+    int32_t k = 0;
+    char got[4096];
+    size_t gl = draft_after(text, hist, hist_of(lp, d, hist), draft, 8, got, sizeof got, &k);
+    CHECK(k > 0 && draft[0] == pt[d], "before any evidence: the draft starts with the split's token %d, got %d", pt[d],
+          k ? draft[0] : -1);
+    /* ... and one more, its longer token where the split differs: from then
+     * on the longest tokens, exactly */
+    size_t m = d + 1;
+    gl = draft_after(text, hist, hist_of(lp, m, hist), draft, 16, got, sizeof got, &k);
+    size_t same = 0;
+    while ((int32_t)same < k && m + same < nl && draft[same] == lp[m + same]) same++;
+    CHECK(k > 0 && (int32_t)same == k && gl != SIZE_MAX && !memcmp(got, text + at + (size_t)TBL[lp[d]], gl),
+          "after the model wrote a longer token: %zu of %d draft tokens are the longest tokens", same, k);
+    /* a model that writes the tokenizer's split all along: every draft is the split */
+    size_t mismatch = 0, lpw = 0;
+    for (size_t n = 2; n + 8 < np; n += 5) {
+        gl = draft_after(text, hist, hist_of(pt, n, hist), draft, 8, got, sizeof got, &k);
+        for (int32_t i = 0; i < k; i++) mismatch += draft[i] != pt[n + (size_t)i];
+    }
+    wf_spec_pred p;
+    CHECK(wf_spec_pred_init(&p, pt, np, V, NULL) == WF_OK, "init");
+    bool end = false;
+    wf_spec_pred_propose(&p, hist, hist_of(pt, 1, hist), draft, 8, &end);
+    wf_spec_pred_propose(&p, hist, hist_of(pt, np, hist), draft, 8, &end);
+    lpw = (size_t)p.n_longest_won;
+    CHECK(mismatch == 0 && lpw == 0 && p.n_split_won > 0,
+          "the tokenizer's split written: %zu draft tokens not the split's; longest won %zu, split won %d", mismatch,
+          lpw, (int)p.n_split_won);
+    wf_spec_pred_free(&p);
+}
+
+/* 10. The draft caps: by default 16 for lookup and a draft model, 255 for
+ * the prediction (its drafts double 32 -> 64 -> 128 -> 255 while accepted
+ * whole); a draft_max given caps every source; the model's exact width
+ * caps both. */
+static void test_caps(void) {
+    static int32_t pt[MAXT], hist[2 * MAXT], draft[256];
+    static char text[16384];
+    size_t o = 0;
+    for (int i = 0; i < 24 && o + strlen(TEXT) < sizeof text; i++) o += (size_t)snprintf(text + o, sizeof text - o, "%s", TEXT);
+    size_t np = tokenize(text, o, pt);
+    wf_spec s;
+    CHECK(np > 600 && wf_spec_init(&s, WF_SPEC_LOOKUP, pt, np, 0, V, NULL) == WF_OK, "init (%zu tokens)", np);
+    CHECK(s.draft_max == 16 && s.pred_max == WF_SPEC_PRED_MAX_DEFAULT && wf_spec_longest(&s) == 255,
+          "default caps: %d, prediction %d, longest %d", s.draft_max, s.pred_max, wf_spec_longest(&s));
+    /* a prediction accepted whole: 32, 64, 128, then 255 */
+    size_t nh = hist_of(pt, 1, hist), at = 1;
+    const int32_t want[] = {32, 64, 128, 255, 255};
+    for (int r = 0; r < 5; r++) {
+        int32_t k = wf_spec_propose(&s, hist, nh, draft, wf_spec_longest(&s));
+        CHECK(k == want[r] && !memcmp(draft, pt + at, (size_t)k * sizeof *draft), "round %d: a draft of %d, want %d", r,
+              k, want[r]);
+        wf_spec_feedback(&s, k);
+        push(hist, &nh, pt + at, (size_t)k + 1);
+        at += (size_t)k + 1;
+    }
+    wf_spec_free(&s);
+    /* no prediction: the longest draft is the other sources' */
+    CHECK(wf_spec_init(&s, WF_SPEC_LOOKUP, NULL, 0, 0, V, NULL) == WF_OK && wf_spec_longest(&s) == 16, "no prediction");
+    wf_spec_free(&s);
+    /* a draft_max given caps the prediction too; the model's width caps both */
+    CHECK(wf_spec_init(&s, WF_SPEC_LOOKUP, pt, np, 20, V, NULL) == WF_OK && s.pred_max == 20 && wf_spec_longest(&s) == 20,
+          "draft_max 20: prediction %d", s.pred_max);
+    wf_spec_free(&s);
+    CHECK(wf_spec_init(&s, WF_SPEC_LOOKUP, pt, np, 0, V, NULL) == WF_OK, "init");
+    wf_spec_cap(&s, 31);
+    CHECK(s.pred_max == 31 && s.draft_max == 16 && s.k_pred <= 31, "capped at 31: prediction %d, others %d", s.pred_max,
+          s.draft_max);
+    wf_spec_free(&s);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_spec_pred MODEL.gguf\n");
@@ -333,6 +491,14 @@ int main(int argc, char **argv) {
     test_ids();
     test_subst();
     test_length();
+    test_caps();
+    bytes_init();
+    CHECK(TB && TBL, "out of memory");
+    if (TB && TBL) {
+        test_longest_lookup();
+        test_longest_mode();
+    }
+    bytes_free();
     wf_model_free(m);
     return t_done("test_spec_pred");
 }

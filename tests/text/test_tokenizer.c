@@ -290,6 +290,19 @@ static void test_bpe_synthetic(void) {
         CHECK(r == 2 && (unsigned char)tb[0] == 0xC3, "token_to_bytes reports full length when cap is short");
         CHECK(wf_token_to_bytes(v, -1, tb, 8) < 0 && wf_token_to_bytes(v, n, tb, 8) < 0, "invalid id");
     }
+    /* the longest token spelling a prefix of the bytes (worked out from the
+     * token list above): never a control token, user-defined ones count */
+    {
+        int32_t len = 0;
+        CHECK(wf_vocab_longest_token(v, "hello", 5, &len) == 258 && len == 4, "longest: hello -> hell");
+        CHECK(wf_vocab_longest_token(v, "hex", 3, &len) == 257 && len == 2, "longest: hex -> he");
+        CHECK(wf_vocab_longest_token(v, "hel", 3, &len) == 257 && len == 2, "longest: hel -> he (no hel)");
+        CHECK(wf_vocab_longest_token(v, "<|im_start|>", 12, &len) == '<' && len == 1, "longest: not a control token");
+        CHECK(wf_vocab_longest_token(v, "<|user|>x", 9, &len) == 261 && len == 8, "longest: a user-defined token");
+        CHECK(wf_vocab_longest_token(v, "\xc3\xa9!", 3, &len) == 263 && len == 2, "longest: a 2-byte token");
+        CHECK(wf_vocab_longest_token(v, " aaa", 1, &len) == ' ' && len == 1, "longest: within n");
+        CHECK(wf_vocab_longest_token(v, "", 0, &len) == -1 && len == 0, "longest: empty");
+    }
     tv_close(&t);
 }
 
@@ -346,6 +359,18 @@ static void test_spm_synthetic(void) {
         CHECK(d && dl == strlen(s) && !memcmp(d, s, dl), "spm round trip with strip_space: '%s'", d ? d : "(null)");
         free(d);
         free(ids);
+    }
+    /* the longest token: U+2581 stands for a space; bytes with no token of
+     * their own are the <0xXX> tokens (ids 3 + byte) */
+    {
+        int32_t len = 0;
+        CHECK(wf_vocab_longest_token(v, " abx", 4, &len) == 264 && len == 3, "spm longest: ' ab'");
+        CHECK(wf_vocab_longest_token(v, "bbb", 3, &len) == 265 && len == 2, "spm longest: bb");
+        CHECK(wf_vocab_longest_token(v, "ba", 2, &len) == 261 && len == 1, "spm longest: b");
+        CHECK(wf_vocab_longest_token(v, "\xe4\xb8", 2, &len) == 3 + 0xe4 && len == 1, "spm longest: byte fallback");
+        /* a literal U+2581 in the text is not a space */
+        CHECK(wf_vocab_longest_token(v, "\xe2\x96\x81" "a", 4, &len) == 3 + 0xe2 && len == 1,
+              "spm longest: literal U+2581");
     }
     tv_close(&t);
 }
