@@ -13,8 +13,12 @@
  *   bench_spec_sim VOCAB.gguf IDS PREDICTION [DRAFT_MAX]
  *
  * IDS: a text file "N_PROMPT id id ..." (the prompt's ids, then the output's)
- * as a run's token history; PREDICTION: the prediction's text (tokenized
- * as `wafer edit --predict` does). Prints one "TRACE src=S k=K acc=A" line
+ * as a run's token history (wafer edit does not print ids: a local print of
+ * the request's prompt length and s->tok in finish(), src/gen/session.c,
+ * run with the plain command of bench/edit/run.py, as replay.py's TRACE
+ * lines come from one); PREDICTION: the prediction's text (tokenized as
+ * `wafer edit --predict` does; for the file as the prediction, the file
+ * fenced as wafer edit fences it). Prints one "TRACE src=S k=K acc=A" line
  * per pass (replay.py reads them) and a summary line; with SIM_VERBOSE set,
  * a pass cut short also shows the model's token and the draft's there.
  */
@@ -157,8 +161,9 @@ int main(int argc, char **argv) {
         n_long += wf_vocab_longest_token(v, ob, o, NULL) == ids[j];
     }
     if (verbose) printf("LONGEST %zu of %zu output tokens are the longest token spelling the text ahead\n", n_long, n_out);
-    printf("SUMMARY %zu tokens, %zu passes (+1 prompt), %zu cut short, %ld/%ld accepted\n", n_out, passes, cut,
-           acc_total, prop_total);
+    printf("SUMMARY %zu tokens, %zu passes (+1 prompt), %zu cut short, %ld/%ld accepted; where the tokenizer's split "
+           "and the longest token differed the model wrote the longest %d times, the split %d times\n",
+           n_out, passes, cut, acc_total, prop_total, (int)s.pred.n_longest_won, (int)s.pred.n_split_won);
     wf_spec_free(&s);
     free(pred);
     free(ids);

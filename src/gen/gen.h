@@ -125,15 +125,23 @@ _Static_assert(WF_SPEC_DRAFT_MAX_LIMIT <= 256, "wf_spec.pred_draft holds a longe
  * being edited), so its drafts may grow past the other sources' 16 (see
  * docs/generate.md, "Adaptive draft length"). */
 #define WF_SPEC_PRED_MAX_DEFAULT 255
+/* ... for a model that streams at least this many bytes of weights per
+ * token; one whose weights stay in the CPU's caches (the embedded model's
+ * 9 MB) is compute-bound already at short drafts, so a wide pass cut short
+ * costs more than it saves: its prediction keeps the others' default. */
+#define WF_SPEC_PRED_LONG_MIN_BYTES (64ull << 20)
 /* pred may be NULL (n_pred 0). draft_max > 0 caps every source's drafts
  * (more than WF_SPEC_DRAFT_MAX_LIMIT is capped there); <= 0 picks the
  * defaults: 16 for lookup and a draft model, WF_SPEC_PRED_MAX_DEFAULT for
- * the prediction. vocab (may be NULL: ids are then matched as they are)
+ * the prediction (generation lowers it to 16 for a model under
+ * WF_SPEC_PRED_LONG_MIN_BYTES). vocab (may be NULL: ids are then matched as they are)
  * gives the prediction's bytes. */
 wf_status wf_spec_init(wf_spec *s, wf_spec_mode mode, const int32_t *pred, size_t n_pred,
                        int32_t draft_max, const wf_vocab *vocab, wf_error *err);
 /* Lower the longest draft (of every source) to cap (>= 1) if it is above. */
 void wf_spec_cap(wf_spec *s, int32_t cap);
+/* Lower the prediction's longest draft to cap (>= 1) if it is above. */
+void wf_spec_cap_pred(wf_spec *s, int32_t cap);
 /* The longest draft any of the request's sources may propose. */
 int32_t wf_spec_longest(const wf_spec *s);
 void wf_spec_free(wf_spec *s);
@@ -250,9 +258,11 @@ typedef struct wf_gen_params {
                                        vocabulary); else text is always NULL */
     wf_spec_mode spec;
     int32_t draft_max;              /* <= 0: the defaults (16; a prediction's
-                                       drafts WF_SPEC_PRED_MAX_DEFAULT); at
-                                       most WF_SPEC_DRAFT_MAX_LIMIT (255) and
-                                       the model's exact width - 1 (capped)  */
+                                       drafts WF_SPEC_PRED_MAX_DEFAULT on a
+                                       model of WF_SPEC_PRED_LONG_MIN_BYTES
+                                       or more); at most
+                                       WF_SPEC_DRAFT_MAX_LIMIT (255) and the
+                                       model's exact width - 1 (capped)      */
     const int32_t *prediction;      /* (n_prediction) tokens; may be NULL    */
     size_t n_prediction;
     /* Constrained decoding: only tokens the grammar allows are sampled

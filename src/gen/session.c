@@ -34,6 +34,7 @@
 #include "base/buf.h"
 
 #include "gen/stop.h"
+#include "model/model.h"
 #include "text/tokenizer.h"
 
 #include <math.h>
@@ -747,6 +748,10 @@ static wf_status run_setup(gen_run *g, const wf_gen_params *p, wf_error *err) {
     if ((st = wf_spec_init(&g->spec, p->spec, p->prediction, p->n_prediction, p->draft_max, g->vocab, err)) != WF_OK) return st;
     /* a verification pass (pending token + draft) within the exact width */
     wf_spec_cap(&g->spec, wf_model_exact_batch(s->model) - 1);
+    /* long prediction drafts pay where a one-token step streams the weights
+     * from memory, not where they stay in cache (gen.h) */
+    if (p->draft_max <= 0 && wf_model_weight_bytes(s->model) < WF_SPEC_PRED_LONG_MIN_BYTES)
+        wf_spec_cap_pred(&g->spec, g->spec.draft_max);
     g->res.draft_max = p->spec != WF_SPEC_NONE || p->n_prediction ? wf_spec_longest(&g->spec) : 0;
     g->p.prediction = NULL; /* the spec state holds its copy */
     if (p->n_stops) {

@@ -24,7 +24,9 @@
  * And its cap: by default a prediction's drafts grow to 255 tokens
  * (WF_SPEC_PRED_MAX_DEFAULT), the other sources' to 16: a prediction that
  * is right is right for long stretches, and the 16 capped a fully accepted
- * draft at about 3.7x one-token decoding on a 0.5B-shaped model.
+ * draft at about 3.7x one-token decoding on a 0.5B-shaped model. Not on a
+ * model whose weights stay in cache (session.c lowers it there: the
+ * embedded model's edits replayed 10% slower with drafts past 16).
  */
 #include "gen/gen.h"
 #include "cpu/kernels.h"
@@ -139,6 +141,13 @@ int32_t wf_spec_propose(wf_spec *s, const int32_t *hist, size_t n_hist, int32_t 
         }
     }
     return 0;
+}
+
+void wf_spec_cap_pred(wf_spec *s, int32_t cap) {
+    if (!s) return;
+    if (cap < 1) cap = 1;
+    if (s->pred_max > cap) s->pred_max = cap;
+    if (s->k_pred > s->pred_max) s->k_pred = s->pred_max;
 }
 
 int32_t wf_spec_longest(const wf_spec *s) {

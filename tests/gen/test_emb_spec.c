@@ -19,6 +19,7 @@
  */
 #include "gen/gen.h"
 #include "cpu/kernels.h"
+#include "model/model.h"
 #include "testutil.h"
 #include "text/tokenizer.h"
 #include "wafer.h"
@@ -147,8 +148,11 @@ static void test_greedy(wf_model *m) {
         if (cases[k].pred == ref)
             CHECK(res.n_decode_calls * 4 <= (int64_t)NG, "right prediction: %lld decode calls for %d tokens",
                   (long long)res.n_decode_calls, NG);
-        CHECK(res.draft_max == (cases[k].draft_max ? cases[k].draft_max : 16), "%s: draft_max %d", cases[k].name,
-              (int)res.draft_max);
+        /* the default: 16, also for a prediction on this model, whose 9 MB
+         * of weights stay in cache (WF_SPEC_PRED_LONG_MIN_BYTES) */
+        const int32_t want_max = cases[k].draft_max ? cases[k].draft_max : 16;
+        CHECK(wf_model_weight_bytes(m) < WF_SPEC_PRED_LONG_MIN_BYTES, "the embedded model is a small one");
+        CHECK(res.draft_max == want_max, "%s: draft_max %d, want %d", cases[k].name, (int)res.draft_max, (int)want_max);
         /* 119 tokens after the first need 5 steps if no pass exceeds 33 tokens
          * (9 + 17 + 33 + 33 + 33); 4 steps (+ the prompt's call) mean one did */
         if (cases[k].pred == ref && cases[k].draft_max)

@@ -468,6 +468,9 @@ static void test_caps(void) {
     wf_spec_cap(&s, 31);
     CHECK(s.pred_max == 31 && s.draft_max == 16 && s.k_pred <= 31, "capped at 31: prediction %d, others %d", s.pred_max,
           s.draft_max);
+    /* the prediction's alone (a small model: generation lowers it to 16) */
+    wf_spec_cap_pred(&s, 16);
+    CHECK(s.pred_max == 16 && s.k_pred == 16 && s.draft_max == 16 && wf_spec_longest(&s) == 16, "prediction capped at 16");
     wf_spec_free(&s);
 }
 
