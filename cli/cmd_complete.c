@@ -57,9 +57,10 @@ static void usage(FILE *f) {
         "                          smaller model with the same vocabulary (default none)\n"
         "  --predict FILE          the expected middle; its tokens are checked k at a time\n"
         "  --draft-max N           longest draft checked in one step, for every source\n"
-               "                          (default 16, and 255 for a prediction's drafts; at\n"
-               "                          most 255; 31 where the kernels are exact only up\n"
-               "                          to 32 tokens a pass: K-quants on AVX2)\n\n"
+               "                          (default 16, and 255 for a prediction's drafts on a\n"
+               "                          model of 64 MiB or more; at most 255; 31 where the\n"
+               "                          kernels are exact only up to 32 tokens a pass:\n"
+               "                          K-quants on AVX2)\n\n"
         "options:\n", MAX_EXTRA);
     cli_print_opts_help(f, CLI_G_MODEL | CLI_G_CTX | CLI_G_GEN | CLI_G_SAMPLE);
     fprintf(f, "\nWithout -c the context is the model's training context, at most 4096 tokens.\n"
