@@ -175,7 +175,7 @@ static size_t token_at(const wf_spec_pred *p, size_t pos) {
 
 /* The longest vocabulary token spelling the text from q (memoized), or -1;
  * *b its byte count. */
-static int32_t longest_at(const wf_spec_pred *p, size_t q, int32_t *b) {
+static int32_t longest_at(wf_spec_pred *p, size_t q, int32_t *b) {
     *b = -1;
     if (!p->longest || q >= p->n_text) return -1;
     if (p->longest[q] == -2) p->longest[q] = wf_vocab_longest_token(p->vocab, (const char *)p->text + q, p->n_text - q, NULL);
