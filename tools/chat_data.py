@@ -265,12 +265,12 @@ def pick_edit(rng):
     return EDITS[-1][0]
 
 
-def chunk_of(rng, text, max_lines):
+def chunk_of(rng, text, max_lines, min_lines=0):
     """A window of whole lines, preferably starting at a def/class line."""
     lines = text.split("\n")
     if len(lines) <= max_lines:
         return text
-    n = rng.randint(max(4, max_lines // 4), max_lines)
+    n = rng.randint(min_lines or max(4, max_lines // 4), max_lines)
     starts = [i for i, l in enumerate(lines[:len(lines) - n]) if l.lstrip().startswith(("def ", "class ", "@"))]
     s = rng.choice(starts) if starts and rng.random() < 0.8 else rng.randrange(0, len(lines) - n)
     chunk = lines[s:s + n]
@@ -280,8 +280,8 @@ def chunk_of(rng, text, max_lines):
     return "\n".join(chunk).rstrip("\n") + "\n"
 
 
-def make_edit(rng, pools, text, name, max_lines=36):
-    chunk = chunk_of(rng, text, max_lines)
+def make_edit(rng, pools, text, name, max_lines=36, min_lines=0):
+    chunk = chunk_of(rng, text, max_lines, min_lines)
     if len(chunk) > 1500 or "<|" in chunk:
         return None
     for _ in range(4):
@@ -437,9 +437,17 @@ def main():
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mix", default="edit:0.62,write:0.14,explain:0.12,tool:0.12")
+    ap.add_argument("--edit-lines", default="0:36",
+                    help="MIN:MAX lines of the file in an edit conversation (MIN 0: a quarter of MAX, at least 4)")
     ap.add_argument("--edit-tasks", help="write a held-out edit benchmark into this folder")
     ap.add_argument("--files", help="with --edit-tasks: a file listing the source files")
     a = ap.parse_args()
+    try:
+        a.edit_lines = [int(v) for v in a.edit_lines.split(":")]
+        if len(a.edit_lines) != 2 or not 0 <= a.edit_lines[0] <= a.edit_lines[1] or a.edit_lines[1] < 2:
+            raise ValueError
+    except ValueError:
+        ap.error("--edit-lines wants MIN:MAX with 0 <= MIN <= MAX and MAX >= 2")
     if a.edit_tasks:
         return edit_tasks(a)
     rng = random.Random(a.seed)
@@ -471,7 +479,7 @@ def main():
             fn = rng.choice(fns[i]) if fns[i] else None
             tools = None
             if kind == "edit":
-                e = make_edit(rng, pools, text, name)
+                e = make_edit(rng, pools, text, name, a.edit_lines[1], a.edit_lines[0])
                 msgs = edit_messages(*e[:1], name, *e[1:]) if e else None
             elif kind == "write":
                 msgs = make_write(rng, fn) if fn else None

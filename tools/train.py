@@ -253,7 +253,35 @@ def copy_row(data, length, code_max, sep, eot, edit_frac, n_vocab, rng):
     return x, y
 
 
-def copy_batch(data, rows, length, code_max, sep, eot, edit_frac, n_vocab, rng):
+def exact_copy_row(data, length, code_max, sep, rng, synth=0.0, n_vocab=0):
+    """One row of exact copies: A <sep> A <sep> ..., A a window of 32..code_max
+    tokens of the code stream, only the second A (and its <sep>) scored. No
+    mutations: the model learns to trust the copy, as an edit needs for the
+    99%+ of a file it keeps. With probability synth A is instead a random
+    string over an alphabet of 2..16 tokens: its bigrams repeat, so only
+    matching a longer run of the tokens already copied finds the place in A
+    (the skill that copying repetitive code needs)."""
+    toks, score = [], []
+    while len(toks) < length + 1:
+        n = rng.randint(min(32, code_max), code_max)
+        if synth > 0 and rng.random() < synth:
+            alpha = [rng.randrange(n_vocab) for _ in range(rng.randint(2, 16))]
+            a = [rng.choice(alpha) for _ in range(n)]
+        else:
+            i = rng.randrange(len(data) - n)
+            a = [int(t) for t in data[i:i + n]]
+        toks += a + [sep] + a + [sep]
+        score += [False] * (n + 1) + [True] * (n + 1)
+    toks, score = toks[:length + 1], score[:length + 1]
+    x = torch.tensor(toks[:-1])
+    y = torch.tensor([t if s else -100 for t, s in zip(toks[1:], score[1:])])
+    return x, y
+
+
+def copy_batch(data, rows, length, code_max, sep, eot, edit_frac, n_vocab, rng, exact=False, synth=0.0):
+    if exact:
+        xy = [exact_copy_row(data, length, code_max, sep, rng, synth, n_vocab) for _ in range(rows)]
+        return torch.stack([x for x, _ in xy]), torch.stack([y for _, y in xy])
     xy = [copy_row(data, length, code_max, sep, eot, edit_frac, n_vocab, rng) for _ in range(rows)]
     return torch.stack([x for x, _ in xy]), torch.stack([y for _, y in xy])
 
@@ -334,7 +362,8 @@ def step_loss(model, a, train, ctx, gen, chat, cmax, sep, eot, cfg, starts, crng
     loss = F.cross_entropy(model(x).float().flatten(0, 1), y.flatten())
     n_copy = n_chat = n_long = 0
     if a.copy_rows > 0:
-        cx, cy = copy_batch(train, a.copy_rows, a.copy_len, cmax, sep, eot, a.copy_edit, cfg["vocab"], crng)
+        cx, cy = copy_batch(train, a.copy_rows, a.copy_len, cmax, sep, eot, a.copy_edit, cfg["vocab"], crng,
+                            a.copy_exact, a.copy_synth)
         loss = loss + F.cross_entropy(model(cx).float().flatten(0, 1), cy.flatten(), ignore_index=-100)
         n_copy = cx.numel()
     if chat is not None:
@@ -385,6 +414,11 @@ def main():
                     help="longest code window in a copy pair (0: copy-len / 2 - 1)")
     ap.add_argument("--copy-edit", type=float, default=0.0,
                     help="probability that a code copy pair is in the edit format")
+    ap.add_argument("--copy-exact", action="store_true",
+                    help="copy rows are exact copies of code windows (32..--copy-code-max tokens), no mutations "
+                         "and no random runs")
+    ap.add_argument("--copy-synth", type=float, default=0.0,
+                    help="with --copy-exact: the share of copies that are random strings over a 2..16-token alphabet")
     ap.add_argument("--chat", help="folder with chat.bin / chat.mask / chat.idx (build_data.py --chat)")
     ap.add_argument("--chat-rows", type=int, default=0, help="chat rows per step")
     ap.add_argument("--chat-len", type=int, default=1024)
