@@ -28,6 +28,11 @@ bool wf_api_fail(wf_api_error *e, int status, const char *type, const char *para
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
+    /* a field cut by its buffer ends on a whole character: a request field
+     * named in Japanese must not leave half a character behind */
+    e->param[wf_api_utf8_complete(e->param, strlen(e->param))] = 0;
+    e->code[wf_api_utf8_complete(e->code, strlen(e->code))] = 0;
+    e->message[wf_api_utf8_complete(e->message, strlen(e->message))] = 0;
     return false;
 }
 

@@ -45,7 +45,7 @@ static json_t *jstr(const char *s, size_t n) {
     return j;
 }
 
-static json_t *jnull_or(const char *s) { return s && *s ? json_string(s) : json_null(); }
+static json_t *jnull_or(const char *s) { return s && *s ? jstr(s, strlen(s)) : json_null(); }
 
 /* ---- log-probabilities --------------------------------------------------- */
 

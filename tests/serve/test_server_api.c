@@ -198,6 +198,33 @@ static void test_responses(void) {
           "error object: four fields, empty param is null");
     json_decref(j);
 
+    /* an unknown field whose name is cut inside a character by the error's
+     * param buffer (lf_api found it: the error object could not be built and
+     * the server answered 500 "out of memory" instead of the 400) */
+    char body[256], key[160] = "";
+    for (int i = 0; i < 40; i++) strcat(key, "\xef\xbd\x9c"); /* U+FF5C, 3 bytes each */
+    snprintf(body, sizeof body, "{\"model\": \"m\", \"prompt\": \"x\", \"a%s\": 1}", key);
+    wf_api_request rq;
+    wf_api_limits lim = {0};
+    lim.n_vocab = 1000;
+    CHECK(!wf_api_parse(WF_API_COMPLETIONS, body, strlen(body), &lim, &rq, &e) && e.status == 400,
+          "a long unknown multibyte field name is a 400");
+    wf_api_request_free(&rq);
+    char *ej = wf_api_error_json(&e);
+    CHECK(ej != NULL, "its error object is built (param and message cut on whole characters)");
+    j = ej ? json_loads(ej, 0, NULL) : NULL;
+    er = json_object_get(j, "error");
+    const char *pm = json_string_value(json_object_get(er, "param"));
+    CHECK(pm && pm[0] == 'a' && strlen(pm) % 3 == 1 && !strcmp(json_string_value(json_object_get(er, "code")),
+                                                               "unknown_parameter"),
+          "param: the field's name up to its last whole character");
+    json_decref(j);
+    free(ej);
+    wf_api_fail(&e, 400, NULL, "\xc3", "x", "m");
+    ej = wf_api_error_json(&e);
+    CHECK(ej && !strstr(ej, "\"param\":\"\xc3"), "a lone lead byte in param is not sent");
+    free(ej);
+
     CHECK(wf_api_utf8_complete("ab\xc3", 3) == 2 && wf_api_utf8_complete("ab\xc3\xa9", 4) == 4 &&
               wf_api_utf8_complete("\xe2\x82", 2) == 0 && wf_api_utf8_complete("abc", 3) == 3,
           "utf8_complete cuts before a partial character");
