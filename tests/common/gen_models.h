@@ -6,7 +6,11 @@
  *
  * kind BIGRAM: the output row of perm(t) is embedding row t and the layer
  * weights are small, so the next token is mostly perm(current) and greedy
- * output falls into cycles. kind RANDOM: Gaussian output matrix. */
+ * output falls into cycles. kind RANDOM: Gaussian output matrix.
+ *
+ * vocab_from (optional): a GGUF whose tokenizer.* keys (vocabulary, merges,
+ * special ids, chat template) are copied instead of "t0".."t{V-1}"; V is
+ * then its token count — a real tokenizer and template on cheap weights. */
 #ifndef WF_GEN_MODELS_H
 #define WF_GEN_MODELS_H
 
@@ -26,14 +30,39 @@ typedef struct gm_cfg {
     uint64_t shared_seed;   /* embedding, output matrix, permutation      */
     uint64_t layer_seed;    /* everything else                            */
     const char *tok_prefix; /* "t" */
+    const char *vocab_from; /* NULL, or a GGUF whose tokenizer.* to copy */
 } gm_cfg;
+
+/* Copy every tokenizer.* key of the GGUF at path into w; *V = its token
+ * count. 0 on success. */
+static int gm_copy_vocab(wf_gguf_writer *w, const char *path, int *V) {
+    wf_error err = {0};
+    wf_gguf *g = NULL;
+    if (wf_gguf_open(path, &g, &err) != WF_OK) {
+        fprintf(stderr, "gm_copy_vocab: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 0;
+    for (int64_t i = 0; i < wf_gguf_n_kv(g) && !rc; i++) {
+        wf_str k = wf_gguf_key_at(g, i);
+        if (k.len >= 10 && !memcmp(k.ptr, "tokenizer.", 10)) rc = wf_gguf_writer_copy_kv(w, g, i) != WF_OK;
+    }
+    wf_gguf_vtype elem;
+    uint64_t n = 0;
+    int64_t kv = wf_gguf_find_key(g, "tokenizer.ggml.tokens");
+    if (rc || kv < 0 || wf_gguf_arr_info_at(g, kv, &elem, &n) != WF_OK || n == 0 || n > (1u << 20)) rc = 1;
+    else *V = (int)n;
+    wf_gguf_close(g);
+    return rc;
+}
 
 static int gm_write(const char *path, const gm_cfg *c) {
     t_rng rs = {c->shared_seed}, rl = {c->layer_seed};
     wf_error err = {0};
     wf_gguf_writer *w = NULL;
     if (wf_gguf_writer_create(&w, &err) != WF_OK) return 1;
-    const int E = c->E, V = c->V;
+    const int E = c->E;
+    int V = c->V;
     wf_gguf_writer_set_str(w, "general.architecture", "llama", 5);
     wf_gguf_writer_set_u32(w, "llama.context_length", (uint32_t)c->NCTX);
     wf_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)E);
@@ -42,15 +71,24 @@ static int gm_write(const char *path, const gm_cfg *c) {
     wf_gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)c->H);
     wf_gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)c->KV);
     wf_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    char (*names)[16] = malloc(sizeof *names * (size_t)V);
-    wf_str *items = malloc(sizeof *items * (size_t)V);
-    for (int i = 0; i < V; i++) {
-        snprintf(names[i], sizeof names[i], "%s%d", c->tok_prefix ? c->tok_prefix : "t", i);
-        items[i] = (wf_str){names[i], strlen(names[i])};
+    char (*names)[16] = NULL;
+    wf_str *items = NULL;
+    if (c->vocab_from) {
+        if (gm_copy_vocab(w, c->vocab_from, &V)) {
+            wf_gguf_writer_free(w);
+            return 1;
+        }
+    } else {
+        names = malloc(sizeof *names * (size_t)V);
+        items = malloc(sizeof *items * (size_t)V);
+        for (int i = 0; i < V; i++) {
+            snprintf(names[i], sizeof names[i], "%s%d", c->tok_prefix ? c->tok_prefix : "t", i);
+            items[i] = (wf_str){names[i], strlen(names[i])};
+        }
+        wf_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2", 4);
+        wf_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", items, (size_t)V);
+        wf_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", items, 0);
     }
-    wf_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2", 4);
-    wf_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", items, (size_t)V);
-    wf_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", items, 0);
 
     float *emb = malloc(sizeof(float) * (size_t)(E * V)), *out = malloc(sizeof(float) * (size_t)(E * V));
     for (int i = 0; i < E * V; i++) emb[i] = t_gauss(&rs);

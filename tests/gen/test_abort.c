@@ -19,7 +19,7 @@ int main(void) {
     char dir[] = "/tmp/wf_abort_XXXXXX";
     if (!mkdtemp(dir)) return 1;
     enum { V = 96, N = 40, NL = 3 };
-    gm_cfg mc = {64, 2, 1, 32, 128, V, NL, 256, GM_RANDOM, 0.15f, 0x1234, 0x5678, "t"};
+    gm_cfg mc = {64, 2, 1, 32, 128, V, NL, 256, GM_RANDOM, 0.15f, 0x1234, 0x5678, "t", NULL};
     wf_model *m = gm_make(dir, "m", &mc);
     CHECK(m != NULL, "model");
     if (!m) return t_done("test_abort");

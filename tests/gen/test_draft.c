@@ -517,14 +517,14 @@ int main(void) {
     if (!mkdtemp(dir)) return 1;
     /* V = 64: target 2 layers; related draft 1 layer, narrower FFN, other
      * layer weights; unrelated draft: other embedding and output */
-    gm_cfg tc = {64, 2, 1, 32, 128, 64, 2, NCTX, GM_BIGRAM, 0.02f, 0x7777, 0x1111, "t"};
+    gm_cfg tc = {64, 2, 1, 32, 128, 64, 2, NCTX, GM_BIGRAM, 0.02f, 0x7777, 0x1111, "t", NULL};
     gm_cfg dc = tc, uc = tc, ov = tc, ot = tc;
     dc.NL = 1, dc.FF = 64, dc.layer_seed = 0x2222;
     uc.kind = GM_RANDOM, uc.shared_seed = 0x9999, uc.layer_scale = 0.15f;
     ov.V = 65;
     ot.tok_prefix = "u";
     /* V = 16 for the end-to-end distribution test */
-    gm_cfg sc = {64, 2, 1, 32, 128, 16, 2, NCTX, GM_RANDOM, 0.15f, 0x5151, 0x3333, "t"};
+    gm_cfg sc = {64, 2, 1, 32, 128, 16, 2, NCTX, GM_RANDOM, 0.15f, 0x5151, 0x3333, "t", NULL};
     gm_cfg sd = sc;
     sd.NL = 1, sd.layer_seed = 0x4444, sd.layer_scale = 0.3f;
     wf_model *t = gm_make(dir, "t", &tc), *d = gm_make(dir, "d", &dc), *u = gm_make(dir, "u", &uc);

@@ -309,7 +309,7 @@ static void test_bound(wf_model *m) {
 int main(void) {
     char dir[] = "/tmp/wf_pcache_XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    gm_cfg mc = {64, 2, 1, 32, 128, V, 2, NCTX, GM_RANDOM, 0.15f, 0x5151, 0x6161, "t"};
+    gm_cfg mc = {64, 2, 1, 32, 128, V, 2, NCTX, GM_RANDOM, 0.15f, 0x5151, 0x6161, "t", NULL};
     wf_model *m = gm_make(dir, "m", &mc);
     rmdir(dir);
     CHECK(m != NULL, "model");

@@ -673,12 +673,12 @@ static wf_model *make_quant(const char *dir, const char *name, const gm_cfg *c, 
 int main(void) {
     char dir[] = "/tmp/wf_test_step_XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    gm_cfg tc = {64, 2, 1, 32, 128, 64, 2, NCTX, GM_BIGRAM, 0.02f, 0x7777, 0x1111, "t"};
-    gm_cfg dc = tc, rc = {64, 4, 2, 16, 96, 48, 2, NCTX, GM_RANDOM, 0.15f, 0x5151, 0x3333, "t"};
+    gm_cfg tc = {64, 2, 1, 32, 128, 64, 2, NCTX, GM_BIGRAM, 0.02f, 0x7777, 0x1111, "t", NULL};
+    gm_cfg dc = tc, rc = {64, 4, 2, 16, 96, 48, 2, NCTX, GM_RANDOM, 0.15f, 0x5151, 0x3333, "t", NULL};
     dc.NL = 1, dc.layer_seed = 0x2222;
-    gm_cfg qc = {128, 4, 2, 32, 256, 96, 2, NCTX, GM_RANDOM, 0.1f, 0x9999, 0x4444, "t"};
+    gm_cfg qc = {128, 4, 2, 32, 256, 96, 2, NCTX, GM_RANDOM, 0.1f, 0x9999, 0x4444, "t", NULL};
     wf_model *t = gm_make(dir, "t", &tc), *d = gm_make(dir, "d", &dc), *rnd = gm_make(dir, "r", &rc);
-    gm_cfg kc = {256, 4, 2, 64, 512, 96, 1, NCTX, GM_RANDOM, 0.05f, 0xabab, 0x5555, "t"};
+    gm_cfg kc = {256, 4, 2, 64, 512, 96, 1, NCTX, GM_RANDOM, 0.05f, 0xabab, 0x5555, "t", NULL};
     wf_model *q8 = make_quant(dir, "q8", &qc, "q8_0", -1), *q4 = make_quant(dir, "q4", &qc, "q4_0", -1);
     wf_model *q8a = make_quant(dir, "q8a", &qc, "q8_0", 1), *q4k = make_quant(dir, "q4k", &kc, "q4_K_M", -1);
     /* K-quants with the AVX2 kernels: exact only up to 32 columns a pass */
