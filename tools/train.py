@@ -12,7 +12,11 @@ usage: train.py --data DIR --out DIR [--layers 6 --dim 256 --heads 8 --kv-heads 
                 --ff 704 --ctx 256] [--batch 16 --steps 5000 --lr 1e-3 --warmup 200]
                 [--ckpt-every 500] [--resume] [--threads 2]
                 [--init CKPT] [--copy-rows 32 --copy-len 64]
-Checkpoints: OUT/ckpt.pt (model, optimizer, step, config), replaced atomically.
+                [--device cuda --max-seconds S --lr-by-time --weights-out FILE]
+Checkpoints: OUT/ckpt.pt (model, optimizer, step, config), replaced atomically;
+--weights-out also writes the weights alone in bfloat16 at the end (what
+tools/device_train.sh brings back from a lent GPU machine; --init and
+export.py read it). --max-seconds stops at a wall-clock budget.
 
 Copy curriculum (--copy-rows N): every step also trains on N short synthetic
 copy rows of --copy-len tokens, so the model learns to continue a passage it
@@ -98,6 +102,8 @@ def causal_attention(q, k, v, scale, block=256):
     against the keys up to its end: half the work of the full square and no
     T x T score matrix at once."""
     T = q.shape[2]
+    if q.is_cuda and hasattr(F, "scaled_dot_product_attention"):   # the same product, fused (torch >= 2.1)
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
     if T <= block:
         att = (q @ k.transpose(-2, -1)) * scale
         mask = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
@@ -161,13 +167,17 @@ class Llama(nn.Module):
         x = self.tok(idx)
         if T > self.rope_len:      # tables grow to the longest row seen
             c = self.c
-            self.cos, self.sin = rope_tables(max(T, c["ctx"]), c["dim"] // c["heads"], c["rope_base"],
-                                             c.get("rope_scaling"))
+            cos, sin = rope_tables(max(T, c["ctx"]), c["dim"] // c["heads"], c["rope_base"], c.get("rope_scaling"))
+            self.cos, self.sin = cos.to(idx.device), sin.to(idx.device)
             self.rope_len = self.cos.shape[0]
         cos, sin = self.cos[:T], self.sin[:T]
         for b in self.blocks:
             x = b(x, cos, sin)
         return self.out(self.norm(x))
+
+
+def dev_of(model):
+    return next(model.parameters()).device
 
 
 def n_params(model):
@@ -178,10 +188,15 @@ def load_tokens(path, dtype):
     return np.fromfile(path, dtype=np.dtype(dtype).newbyteorder("<")).astype(np.int64)
 
 
-def lr_at(step, a):
+def lr_at(step, a, elapsed=0.0):
+    """Linear warm-up over --warmup steps, then a cosine to --min-lr over the
+    rest of --steps, or (--lr-by-time) over --max-seconds of training."""
     if step < a.warmup:
         return a.lr * (step + 1) / a.warmup
-    t = min(1.0, (step - a.warmup) / max(1, a.steps - a.warmup))
+    if a.lr_by_time and a.max_seconds > 0:
+        t = min(1.0, elapsed / a.max_seconds)
+    else:
+        t = min(1.0, (step - a.warmup) / max(1, a.steps - a.warmup))
     return a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * t))
 
 
@@ -191,6 +206,7 @@ def eval_loss(model, data, ctx, batches, gen):
     losses = []
     for _ in range(batches):
         x, y = get_batch(data, ctx, 8, gen)
+        x, y = x.to(dev_of(model)), y.to(dev_of(model))
         losses.append(F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item())
     model.train()
     return sum(losses) / len(losses)
@@ -294,7 +310,7 @@ def copy_loss(model, data, ctx, n=8):
     half = ctx // 2
     step = max(1, (len(data) - half) // n)
     xs = [np.concatenate([data[i:i + half], data[i:i + half]]) for i in range(0, step * n, step)]
-    x = torch.from_numpy(np.stack(xs))
+    x = torch.from_numpy(np.stack(xs)).to(dev_of(model))
     logp = F.log_softmax(model(x[:, :-1]), dim=-1)
     nll = -logp.gather(-1, x[:, 1:, None])[..., 0]
     model.train()
@@ -306,20 +322,14 @@ def chat_batch(chat, rows, length, rng):
     --chat): x, y = -100 where the token is not part of an assistant turn, and
     the per-token loss weights (chat.mask)."""
     tok, mask, idx = chat
-    xs, ys, ws = [], [], []
-    for _ in range(rows):
-        e = rng.randrange(len(idx) - 1)
-        t, m = [], []
-        while len(t) < length + 1:
-            a, b = idx[e], idx[e + 1]
-            t += tok[a:b].tolist()
-            m += mask[a:b].tolist()
-            e = (e + 1) % (len(idx) - 1)
-        t, m = t[:length + 1], m[:length + 1]
-        xs.append(torch.tensor(t[:-1]))
-        ys.append(torch.tensor([v if k else -100 for v, k in zip(t[1:], m[1:])]))
-        ws.append(torch.tensor(m[1:], dtype=torch.float32))
-    return torch.stack(xs), torch.stack(ys), torch.stack(ws)
+    # the examples lie back to back in chat.bin: a row is the length + 1
+    # tokens from an example's start on, wrapping to the first example
+    total = int(idx[-1])
+    starts = np.array([idx[rng.randrange(len(idx) - 1)] for _ in range(rows)], dtype=np.int64)
+    pos = (starts[:, None] + np.arange(length + 1)[None, :]) % total
+    t, m = tok[pos], mask[pos]
+    y = np.where(m[:, 1:] != 0, t[:, 1:], -100)
+    return torch.from_numpy(t[:, :-1]), torch.from_numpy(y), torch.from_numpy(m[:, 1:].astype(np.float32))
 
 
 def long_batch(data, starts, rows, length, rng):
@@ -342,7 +352,7 @@ def long_eval(model, data, starts, length, n=2):
     k = length // 8
     for j in range(n):
         i = min(starts[(j * 7919) % len(starts)], len(data) - length - 2)
-        x = torch.from_numpy(data[i:i + length + 1])[None]
+        x = torch.from_numpy(data[i:i + length + 1])[None].to(dev_of(model))
         lp = F.log_softmax(model(x[:, :-1]), dim=-1).gather(-1, x[:, 1:, None])[0, :, 0]
         far.append(-lp[length // 2:].mean().item())
         nl = []
@@ -357,25 +367,39 @@ def long_eval(model, data, starts, length, n=2):
 
 def step_loss(model, a, train, ctx, gen, chat, cmax, sep, eot, cfg, starts, crng, step):
     """One step's loss over its code, copy, chat and long rows (floats: under
-    bf16 autocast the logits are bf16, the cross-entropy runs in float32)."""
+    bf16 autocast the logits are bf16, the cross-entropy runs in float32).
+    Rows are made on the CPU and moved to the model's device."""
+    dev = dev_of(model)
     x, y = get_batch(train, ctx, a.batch, gen)
+    x, y = x.to(dev), y.to(dev)
     loss = F.cross_entropy(model(x).float().flatten(0, 1), y.flatten())
     n_copy = n_chat = n_long = 0
     if a.copy_rows > 0:
         cx, cy = copy_batch(train, a.copy_rows, a.copy_len, cmax, sep, eot, a.copy_edit, cfg["vocab"], crng,
                             a.copy_exact, a.copy_synth)
+        cx, cy = cx.to(dev), cy.to(dev)
         loss = loss + F.cross_entropy(model(cx).float().flatten(0, 1), cy.flatten(), ignore_index=-100)
         n_copy = cx.numel()
     if chat is not None:
-        hx, hy, hw = chat_batch(chat, a.chat_rows, a.chat_len, crng)
+        hx, hy, hw = (t.to(dev) for t in chat_batch(chat, a.chat_rows, a.chat_len, crng))
         ce = F.cross_entropy(model(hx).float().flatten(0, 1), hy.flatten(), ignore_index=-100, reduction="none")
         loss = loss + (ce * hw.flatten()).sum() / hw.sum().clamp(min=1)
         n_chat = hx.numel()
     if a.long_rows > 0 and step % a.long_every == 0:
         lx, ly = long_batch(train, starts, a.long_rows, a.long_len, crng)
+        lx, ly = lx.to(dev), ly.to(dev)
         loss = loss + F.cross_entropy(model(lx).float().flatten(0, 1), ly.flatten())
         n_long = lx.numel()
     return loss, n_chat, n_long, n_copy, x
+
+
+def save_weights(path, model, step, cfg):
+    """The weights alone in bfloat16 (a quarter of a checkpoint: what comes
+    back from a device machine), loadable by --init and export.py."""
+    tmp = path + ".tmp"
+    sd = {k: v.detach().to("cpu", torch.bfloat16) for k, v in model.state_dict().items()}
+    torch.save({"model": sd, "step": step, "config": cfg}, tmp)
+    os.replace(tmp, path)
 
 
 def save_ckpt(path, model, opt, step, cfg, gen):
@@ -430,9 +454,17 @@ def main():
                          "float32); 2.5x faster on CPUs with AMX or AVX512-BF16")
     ap.add_argument("--stop-after", type=int, default=0,
                     help="stop after this step although the schedule runs to --steps")
+    ap.add_argument("--max-seconds", type=float, default=0,
+                    help="stop (and checkpoint) at the first step past this many seconds of training")
+    ap.add_argument("--lr-by-time", action="store_true",
+                    help="the cosine runs over --max-seconds instead of --steps (a run on a lent GPU, whose "
+                         "speed is not known beforehand)")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda on a machine with a GPU (tools/device_train.sh)")
+    ap.add_argument("--weights-out", help="at the end, also write the weights alone in bfloat16 here")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
     torch.manual_seed(a.seed)
     with open(os.path.join(a.data, "data.json")) as f:
         info = json.load(f)
@@ -447,6 +479,7 @@ def main():
         cfg = ck["config"]
         model = Llama(cfg)
         model.load_state_dict(ck["model"])
+        model.to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.wd)
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
@@ -456,7 +489,8 @@ def main():
         ck = torch.load(a.init, map_location="cpu")
         cfg = ck["config"]
         model = Llama(cfg)
-        model.load_state_dict(ck["model"])
+        model.load_state_dict(ck["model"])   # a bfloat16 --weights-out file is cast to float32
+        model.to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.wd)
         step = 0
         print("train: initialised from %s (its step %d)" % (a.init, ck["step"]))
@@ -465,7 +499,7 @@ def main():
             sys.exit("train: dim must divide by heads, heads by kv-heads, head size must be even")
         cfg = {"vocab": info["n_vocab"], "dim": a.dim, "layers": a.layers, "heads": a.heads,
                "kv_heads": a.kv_heads, "ff": a.ff, "ctx": a.ctx, "eps": 1e-5, "rope_base": 10000.0}
-        model = Llama(cfg)
+        model = Llama(cfg).to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.wd)
         step = 0
     ctx = cfg["ctx"]
@@ -503,9 +537,10 @@ def main():
     t0, tok_seen = time.time(), 0
     end = min(a.steps, a.stop_after) if a.stop_after > 0 else a.steps
     while step < end:
+        lr = lr_at(step, a, time.time() - t0)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            g["lr"] = lr
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
             loss, n_chat, n_long, n_copy, x = step_loss(model, a, train, ctx, gen, chat, cmax, sep, eot, cfg,
                                                         starts, crng, step)
         opt.zero_grad(set_to_none=True)
@@ -514,10 +549,12 @@ def main():
         opt.step()
         step += 1
         tok_seen += x.numel() + n_copy + n_chat + n_long
+        if a.max_seconds > 0 and time.time() - t0 >= a.max_seconds:
+            end = step
         last = step == end
         if step % a.log_every == 0 or last:
             dt = time.time() - t0
-            print("step %d loss %.4f lr %.2e %.0f tok/s" % (step, loss.item(), lr_at(step - 1, a), tok_seen / dt),
+            print("step %d loss %.4f lr %.2e %.0f tok/s" % (step, loss.item(), lr, tok_seen / dt),
                   flush=True)
         if step % a.ckpt_every == 0 or last:
             hl = eval_loss(model, held, ctx, a.eval_batches, torch.Generator().manual_seed(0))
@@ -529,6 +566,9 @@ def main():
                 print("step %d long rows of %d: loss past the middle %.4f in one row, %.4f in rows of %d"
                       % (step, a.long_len, far, near, a.long_len // 8), flush=True)
             save_ckpt(ckpt_path, model, opt, step, cfg, gen)
+    if a.weights_out:
+        save_weights(a.weights_out, model, step, cfg)
+        print("train: weights of step %d in %s" % (step, a.weights_out))
 
 
 if __name__ == "__main__":

@@ -256,6 +256,29 @@ def v2_stage(tmp, c, gg):
               "--batch", "1", "--chat-rows", "2", "--chat-len", "128", "--long-rows", "1", "--long-len", "300",
               "--steps", "3", "--ckpt-every", "3", "--log-every", "1", "--warmup", "1", "--eval-batches", "1")
     check("chat examples" in out and "long rows of 300" in out, "v2 fine-tune: chat and long rows")
+    # chat rows: whole examples packed from a random one on, wrapping to the first (a loop written here)
+    import random as rnd_mod
+    chat_data = (toks.astype(np.int64), mask, idx)
+
+    def chat_rows_ref(rows, length, rng):
+        out = []
+        for _ in range(rows):
+            e = rng.randrange(len(idx) - 1)
+            t, w = [], []
+            while len(t) < length + 1:
+                t += toks[idx[e]:idx[e + 1]].tolist()
+                w += mask[idx[e]:idx[e + 1]].tolist()
+                e = (e + 1) % (len(idx) - 1)
+            out.append((t[:length + 1], w[:length + 1]))
+        return out
+    ok = True
+    for length in (16, 300, int(idx[-1]) + 50):     # the last wraps past the end
+        hx, hy, hw = tr_mod.chat_batch(chat_data, 3, length, rnd_mod.Random(length))
+        for r, (t, w) in enumerate(chat_rows_ref(3, length, rnd_mod.Random(length))):
+            ok = ok and hx[r].tolist() == t[:-1] and hw[r].tolist() == [float(v) for v in w[1:]] and \
+                hy[r].tolist() == [v if k else -100 for v, k in zip(t[1:], w[1:])]
+    check(ok, "chat rows equal whole examples packed back to back (also wrapping past the end)")
+    device_round_trip(tmp, m3, d2)
     gg2 = os.path.join(tmp, "model-v2.gguf")
     run(PY, os.path.join(TOOLS, "export.py"), "--ckpt", os.path.join(m3, "ckpt.pt"), "--vocab", vocab2,
         "--out", gg2, "--type", "f32", "--template", tpl)
@@ -275,6 +298,41 @@ def v2_stage(tmp, c, gg):
     r = T.run([WAFER, "template", "-m", gg2, "--messages", mf])
     check(r.returncode == 0 and r.stdout.endswith(b"<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"),
           "the export carries the chat template: %r" % r.stdout[-80:])
+
+
+def device_round_trip(tmp, m3, d2):
+    """tools/device_pack.sh -> device_train.sh (DEVICE=cpu here; a lent GPU
+    machine runs it with cuda) -> device_unpack.sh: the weights that come back
+    in 15 MiB parts are the trained checkpoint's, rounded to bfloat16, and
+    export.py reads them."""
+    import export as ex_mod
+    stage, out, work = (os.path.join(tmp, x) for x in ("stage", "devout", "devwork"))
+    os.makedirs(out)
+    run("bash", os.path.join(TOOLS, "device_pack.sh"), os.path.join(m3, "ckpt.pt"), d2, d2, stage)
+    env = dict(os.environ, OUT=out, DEVICE="cpu", WORK=work, PY=PY)
+    r = subprocess.run(["bash", os.path.join(TOOLS, "device_train.sh"), stage, "0.01", "--batch", "1", "--chat-rows",
+                        "2", "--chat-len", "64", "--steps", "5", "--eval-batches", "1", "--warmup", "1", "--lr-by-time"],
+                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = open(os.path.join(out, "train.log")).read() if os.path.exists(os.path.join(out, "train.log")) else ""
+    check(r.returncode == 0 and "chat examples" in log and "weights of step 1 " in log,
+          "device_train.sh: one step within a 0.01 s budget, chat rows from the stage (rc %d)" % r.returncode)
+    wts = os.path.join(tmp, "devweights.pt")
+    run("bash", os.path.join(TOOLS, "device_unpack.sh"), out, wts)
+    back = torch.load(wts, map_location="cpu")
+    ck = torch.load(os.path.join(work, "run", "ckpt.pt"), map_location="cpu")
+    same = all(torch.equal(back["model"][k], v.to(torch.bfloat16)) for k, v in ck["model"].items())
+    check(same and back["step"] == ck["step"] == 1 and len(back["model"]) == len(ck["model"]),
+          "the weights back from device_train.sh = its checkpoint in bfloat16 (%d tensors)" % len(back["model"]))
+    model, cfg, step = ex_mod.load_model(wts)
+    check(step == 1 and cfg == ck["config"], "export.py reads the weights that came back")
+    with open(os.path.join(out, "weights.pt.part0"), "r+b") as f:   # one byte changed in transit
+        b = f.read(1)
+        f.seek(0)
+        f.write(bytes([b[0] ^ 1]))
+    r = subprocess.run(["bash", os.path.join(TOOLS, "device_unpack.sh"), out, wts + "2"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    check(r.returncode != 0 and "mismatch" in r.stdout and not os.path.exists(wts + "2"),
+          "device_unpack.sh refuses parts that do not match their sha256")
 
 
 if __name__ == "__main__":
