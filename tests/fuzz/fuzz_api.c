@@ -300,8 +300,11 @@ int main(int argc, char **argv) {
     free(buf);
     printf("fuzz_api: %ld inputs; accepted as chat %ld, completions %ld, completion %ld, infill %ld, tokenize %ld, "
            "detokenize %ld\n", iters, n_accepted[0], n_accepted[1], n_accepted[2], n_accepted[3], n_accepted[4], n_accepted[5]);
-    /* the generator must reach the accepting paths, or the run proves little */
-    for (int k = 0; k <= WF_API_DETOKENIZE; k++) CHECK(n_accepted[k] > iters / 1000, "kind %d accepted only %ld times", k, n_accepted[k]);
+    /* the generator must reach the accepting paths, or the run proves little.
+     * Measured: 0.09-0.15% of the inputs are accepted by each endpoint but
+     * infill (~3%) at 20,000, 100,000 and 300,000 inputs; a floor of 0.1%
+     * failed by chance from 100,000 on, so it is a quarter of that */
+    for (int k = 0; k <= WF_API_DETOKENIZE; k++) CHECK(n_accepted[k] > iters / 4000, "kind %d accepted only %ld times", k, n_accepted[k]);
     return t_done("fuzz_api");
 }
 
