@@ -25,14 +25,20 @@ PY="${PY:-python3}"
 (cd "$STAGE" && sha256sum --quiet -c SHA256SUMS) || { echo "device_train: the stage does not match its SHA256SUMS" >&2; exit 1; }
 rm -rf "$WORK"
 mkdir -p "$WORK/data"
-xz -dc "$STAGE/data.tar.xz" | tar -C "$WORK/data" -xf -
-# copy rows read the vocabulary named in data.json: point it at the staged one
-"$PY" - "$WORK/data" <<'PYEOF'
-import json, os, sys
-p = os.path.join(sys.argv[1], "data.json")
+# unpacked by Python (the machine's image may lack xz); copy rows read the
+# vocabulary named in data.json: point it at the staged one
+"$PY" - "$STAGE/data.tar.xz" "$WORK/data" <<'PYEOF'
+import json, os, sys, tarfile
+with tarfile.open(sys.argv[1], "r:xz") as t:
+    for m in t.getmembers():
+        if not (m.isfile() or m.isdir()) or m.name.startswith("/") or ".." in m.name.split("/"):
+            sys.exit("device_train: unexpected member %r in the stage" % m.name)
+    t.extractall(sys.argv[2])
+p = os.path.join(sys.argv[2], "data.json")
 info = json.load(open(p))
-v = os.path.join(sys.argv[1], "vocab.gguf")
+v = os.path.join(sys.argv[2], "vocab.gguf")
 info["vocab"] = v if os.path.exists(v) else ""
+print("device_train: %s unpacked" % ", ".join(sorted(os.listdir(sys.argv[2]))))
 json.dump(info, open(p, "w"))
 PYEOF
 {
