@@ -6,7 +6,7 @@
  * width 32, with the embedded model's vocabulary, merges and chat template
  * copied in; when the source tree is not found, a synthetic vocabulary —
  * it reaches ~60% of the coverage: it turns most text away; 2 slots
- * of 256 tokens, 16 tokens unless a request asks, 64 KiB bodies, 1 s
+ * of 128 tokens, 16 tokens unless a request asks, 64 KiB bodies, 1 s
  * header/body/idle timeouts). Each input
  * is sent on a new connection; bit 0 of the first byte chooses whether the
  * client then half-closes (the server sees the end of the request) or just
@@ -83,7 +83,7 @@ static void init(void) {
     cfg.port = 0;
     cfg.n_parallel = 2;
     cfg.n_queue = 8;
-    cfg.ctx.n_ctx = 256;
+    cfg.ctx.n_ctx = 128;
     cfg.ctx.n_threads = 1;
     cfg.max_body = 64 << 10;
     cfg.timeout_s = 1;
