@@ -48,7 +48,12 @@ cp "$DATA/data.json" "$DATA/train.bin" "$DATA/heldout.bin" "$TMP/data/"
 vocab="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("vocab", ""))' "$DATA/data.json")"
 [ -n "$vocab" ] && [ -f "$vocab" ] && cp "$vocab" "$TMP/data/vocab.gguf"
 [ -n "$CHAT" ] && cp "$CHAT/chat.json" "$CHAT/chat.bin" "$CHAT/chat.mask" "$CHAT/chat.idx" "$TMP/data/"
-tar -C "$TMP/data" -cf - . | xz -6 -T2 > "$STAGE/data.tar.xz"
+"$PY" - "$TMP/data" "$STAGE/data.tar.xz" <<'PYEOF'
+import os, sys, tarfile
+with tarfile.open(sys.argv[2], "w:xz", preset=6) as t:
+    for n in sorted(os.listdir(sys.argv[1])):
+        t.add(os.path.join(sys.argv[1], n), arcname=n)
+PYEOF
 (cd "$STAGE" && sha256sum init.pt data.tar.xz > SHA256SUMS)
 
 stage=$(du -sb "$STAGE" | cut -f1)
