@@ -19,30 +19,6 @@ static void usage(FILE *f) {
                "  --json                  one JSON object: {\"tokens\", \"positions\", \"perplexity\"}\n");
 }
 
-typedef struct cand { int32_t id; double lp; } cand;
-
-/* log-softmax of one row, in double; returns log-sum-exp. */
-static double log_norm(const float *x, int32_t n) {
-    double mx = -INFINITY;
-    for (int32_t i = 0; i < n; i++) if (x[i] > mx) mx = x[i];
-    double s = 0;
-    for (int32_t i = 0; i < n; i++) s += exp((double)x[i] - mx);
-    return mx + log(s);
-}
-
-/* The k largest entries (k small): insertion into a sorted list. */
-static int top_k(const float *x, int32_t n, int k, double lse, cand *out) {
-    int m = 0;
-    for (int32_t i = 0; i < n; i++) {
-        if (m == k && x[i] <= out[m - 1].lp + lse) continue;
-        int j = m < k ? m++ : k - 1;
-        while (j > 0 && (double)x[i] - lse > out[j - 1].lp) { out[j] = out[j - 1]; j--; }
-        out[j].id = i;
-        out[j].lp = (double)x[i] - lse;
-    }
-    return m;
-}
-
 int cmd_score(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
@@ -68,7 +44,8 @@ int cmd_score(int argc, char **argv) {
     wf_context *c = NULL;
     int32_t *toks = NULL;
     double *lp = NULL;
-    cand *top = NULL;
+    int32_t *top_id = NULL;
+    double *top = NULL;
     if (!(m = cli_load_model(&o))) goto done;
     size_t n = 0;
     if (!(toks = cli_input_tokens(&o, m, &n))) goto done;
@@ -80,8 +57,9 @@ int cmd_score(int argc, char **argv) {
     }
     lp = malloc(n * sizeof *lp);
     top = malloc(((size_t)k * n + 1) * sizeof *top);
-    int *n_top = calloc(n, sizeof *n_top);
-    if (!lp || !top || !n_top) {
+    top_id = malloc(((size_t)k * n + 1) * sizeof *top_id);
+    int32_t *n_top = calloc(n, sizeof *n_top);
+    if (!lp || !top || !top_id || !n_top) {
         free(n_top);
         fprintf(stderr, "wafer score: out of memory\n");
         goto done;
@@ -118,8 +96,7 @@ int cmd_score(int argc, char **argv) {
                 bool last = i + 1 >= n;
                 if (i + 1 >= s + L && !last) continue; /* scored by the next window */
                 const float *lg = wf_get_logits(c, (int32_t)(i - p0));
-                double lse = log_norm(lg, n_vocab);
-                if (k > 0) n_top[i] = top_k(lg, n_vocab, k, lse, top + (size_t)k * i);
+                double lse = wf_logprobs(lg, n_vocab, k, top_id + (size_t)k * i, top + (size_t)k * i, &n_top[i]);
                 if (last) {
                     lp[i] = NAN;
                 } else {
@@ -145,7 +122,7 @@ int cmd_score(int argc, char **argv) {
             else printf("null, \"next_logprob\": null");
             printf(", \"top\": [");
             for (int j = 0; j < n_top[i]; j++)
-                printf("%s[%d, %.9g]", j ? ", " : "", top[(size_t)k * i + j].id, top[(size_t)k * i + j].lp);
+                printf("%s[%d, %.9g]", j ? ", " : "", top_id[(size_t)k * i + j], top[(size_t)k * i + j]);
             printf("]}");
         }
         if (isnan(ppl)) printf("], \"perplexity\": null}\n");
@@ -162,7 +139,7 @@ int cmd_score(int argc, char **argv) {
             printf("%6zu %7d %-16s", i, toks[i], buf);
             if (i + 1 < n) printf(" next %7d logprob %10.5f", toks[i + 1], lp[i]);
             for (int j = 0; j < n_top[i]; j++)
-                printf("%s%d:%.4f", j ? " " : "  top ", top[(size_t)k * i + j].id, top[(size_t)k * i + j].lp);
+                printf("%s%d:%.4f", j ? " " : "  top ", top_id[(size_t)k * i + j], top[(size_t)k * i + j]);
             printf("\n");
         }
         printf("perplexity: %.4f over %zu predictions\n", ppl, n_scored);
@@ -170,6 +147,7 @@ int cmd_score(int argc, char **argv) {
     free(n_top);
     rc = 0;
 done:
+    free(top_id);
     free(top);
     free(lp);
     free(toks);

@@ -188,6 +188,14 @@ void wf_sampler_dist(const wf_sampler_params *sp, const float *logits, int32_t n
 int32_t wf_sampler_argmax(const wf_sampler_params *sp, const float *logits, int32_t n_vocab,
                           const int32_t *hist1, size_t n1, const int32_t *hist2, size_t n2, void *work);
 
+/* Log-probabilities as OpenAI reports them and `wafer score` prints them:
+ * the model's own distribution (temperature 1, before any sampling
+ * transform). Returns the log-sum-exp of the logits (a token's
+ * log-probability is logits[t] minus it, in double) and writes the k most
+ * likely ids and their log-probabilities, best first, ties lower id first:
+ * min(k, n_vocab) of them, the count in *n_top. k is small (a sorted list). */
+double wf_logprobs(const float *logits, int32_t n_vocab, int32_t k, int32_t *top_id, double *top_lp, int32_t *n_top);
+
 /* Whether the chain truncates nothing: temperature > 0 and no top-k,
  * top-p or min-p. Then a draw over every token that lands on an allowed one
  * is a draw from the allowed ones. */

@@ -743,3 +743,26 @@ int32_t wf_sampler_argmax(const wf_sampler_params *sp, const float *logits, int3
     const chain ch = history_chain(sp, n_vocab, h1, n1, h2, n2, work);
     return argmax(&ch, logits);
 }
+
+double wf_logprobs(const float *logits, int32_t n_vocab, int32_t k, int32_t *top_id, double *top_lp, int32_t *n_top) {
+    double mx = -INFINITY;
+    for (int32_t i = 0; i < n_vocab; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (int32_t i = 0; i < n_vocab; i++) sum += exp((double)logits[i] - mx);
+    const double lse = mx + log(sum);
+    int32_t n = 0; /* insertion into a sorted list; an equal value goes after */
+    for (int32_t i = 0; i < n_vocab && k > 0; i++) {
+        const float v = logits[i];
+        if (n == k && !(v > logits[top_id[n - 1]])) continue;
+        int32_t j = n < k ? n++ : k - 1;
+        while (j > 0 && v > logits[top_id[j - 1]]) {
+            top_id[j] = top_id[j - 1];
+            j--;
+        }
+        top_id[j] = i;
+    }
+    for (int32_t j = 0; j < n; j++) top_lp[j] = (double)logits[top_id[j]] - lse;
+    if (n_top) *n_top = n;
+    return lse;
+}

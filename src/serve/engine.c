@@ -230,32 +230,17 @@ void srv_fill_usage(const srv_req *r, wf_api_usage *u) {
 
 /* ---- token callback (engine thread, inside wf_sessions_step) -------------- */
 
-/* log-softmax of the model's logits (temperature 1, before any sampling
- * transform, as OpenAI reports them) at the emitted token, and the k best
- * alternatives (k <= 20). Requests asking for this run without speculation,
- * so the context's last logits are the ones the token was sampled from. */
+/* The emitted token's log-probability and the k best alternatives (k <= 20;
+ * wf_logprobs). Requests asking for this run without speculation, so the
+ * context's last logits are the ones the token was sampled from. */
 #define SRV_MAX_TOP 20
 static void token_logprobs(const float *l, int32_t n_vocab, int32_t token, int32_t k, float *lp, int32_t *top_id,
                            float *top_lp) {
-    double mx = -1e300;
-    for (int32_t i = 0; i < n_vocab; i++)
-        if (l[i] > mx) mx = l[i];
-    double sum = 0;
-    for (int32_t i = 0; i < n_vocab; i++) sum += exp((double)l[i] - mx);
-    const double lse = mx + log(sum);
+    double top[SRV_MAX_TOP];
+    int32_t n = 0;
+    const double lse = wf_logprobs(l, n_vocab, k, top_id, top, &n);
     *lp = (float)((double)l[token] - lse);
-    int32_t n = 0; /* insertion into a small sorted list (ties: lower id first) */
-    for (int32_t i = 0; i < n_vocab && k > 0; i++) {
-        float v = l[i];
-        if (n == k && !(v > l[top_id[n - 1]])) continue;
-        int32_t j = n < k ? n++ : k - 1;
-        while (j > 0 && v > l[top_id[j - 1]]) {
-            top_id[j] = top_id[j - 1];
-            j--;
-        }
-        top_id[j] = i;
-    }
-    for (int32_t j = 0; j < n; j++) top_lp[j] = (float)((double)l[top_id[j]] - lse);
+    for (int32_t j = 0; j < n; j++) top_lp[j] = (float)top[j];
 }
 
 static bool on_token(void *user, int32_t token, const char *text, size_t n_text) {

@@ -913,6 +913,40 @@ static void test_stop(void) {
     CHECK(bad == 0, "%d random stop cases differ from the oracle", bad);
 }
 
+/* wf_logprobs against a brute force written here: log-sum-exp by direct
+ * summation in long double, the top k by repeated scans for the largest
+ * value not yet taken (the lowest id among equals) — on random logits with
+ * many ties, k from 0 past n_vocab. */
+static void test_logprobs(void) {
+    t_rng r = {77};
+    int bad = 0;
+    for (int it = 0; it < 300; it++) {
+        const int32_t n = 1 + (int32_t)(t_next(&r) % 300), k = (int32_t)(t_next(&r) % 25);
+        float *l = malloc(sizeof *l * (size_t)n);
+        bool *taken = calloc((size_t)n, 1);
+        for (int32_t i = 0; i < n; i++) l[i] = (float)(t_next(&r) % 40) * 0.5f - 10.0f; /* many ties */
+        long double mx = l[0], sum = 0;
+        for (int32_t i = 0; i < n; i++) mx = l[i] > mx ? l[i] : mx;
+        for (int32_t i = 0; i < n; i++) sum += expl((long double)l[i] - mx);
+        const double lse_ref = (double)(mx + logl(sum));
+        int32_t ids[32], nt = -1;
+        double lps[32];
+        const double lse = wf_logprobs(l, n, k, ids, lps, &nt);
+        bool ok = fabs(lse - lse_ref) < 1e-9 && nt == (k < n ? k : n);
+        for (int32_t j = 0; ok && j < nt; j++) {
+            int32_t best = -1;
+            for (int32_t i = 0; i < n; i++)
+                if (!taken[i] && (best < 0 || l[i] > l[best])) best = i;
+            taken[best] = true;
+            ok = ids[j] == best && fabs(lps[j] - ((double)l[best] - lse_ref)) < 1e-9;
+        }
+        bad += !ok;
+        free(l);
+        free(taken);
+    }
+    CHECK(bad == 0, "wf_logprobs differs from the brute force in %d of 300 cases", bad);
+}
+
 int main(void) {
     test_params();
     test_greedy();
@@ -926,5 +960,6 @@ int main(void) {
     test_hostile();
     test_speed();
     test_stop();
+    test_logprobs();
     return t_done("test_sampler");
 }
