@@ -25,6 +25,8 @@
  * for each answer: ~25 inputs/s; the second until 5 ms passed with nothing
  * arriving and no request being answered: ~160/s, nearly all of it that
  * wait; this one stops as soon as the server is idle (docs/reliability.md).
+ * Generation then took 35-80% of the time: hence the cheap model, and
+ * scripts/fuzz.sh runs this harness with -entropic_scale_per_exec_time=1.
  *
  * libFuzzer: -DWF_LIBFUZZER (CMake -DWAFER_FUZZ=ON, `make fuzz`); else the
  * driver in fuzz_main.h (ctest: fuzz_http N corpus/http). */
