@@ -41,14 +41,14 @@ for h in $HARNESSES; do
     echo "== lf_$h: $MIN min"
     # lf_http's server answers on its own threads while libFuzzer checks
     # each input for leaks: objects in flight there were once reported as
-    # leaked (not reproducible); leaks are checked at exit instead
-    # its corpus drifts towards requests that generate many tokens (each
+    # leaked (not reproducible); leaks are checked at exit instead. Its
+    # corpus also drifts towards requests that generate many tokens (each
     # tens of milliseconds): scheduling fast inputs more often gave 4.8x the
     # inputs (docs/reliability.md, sixth campaign)
-    leaks=""
-    [ "$h" = http ] && leaks="-detect_leaks=0 -entropic_scale_per_exec_time=1"
+    extra=""
+    [ "$h" = http ] && extra="-detect_leaks=0 -entropic_scale_per_exec_time=1"
     set +e
-    WAFER_SRC="$SRC" nice -n 19 "$BUILD/tests/lf_$h" $leaks -max_total_time=$((MIN * 60)) -timeout=10 -rss_limit_mb=2560 \
+    WAFER_SRC="$SRC" nice -n 19 "$BUILD/tests/lf_$h" $extra -max_total_time=$((MIN * 60)) -timeout=10 -rss_limit_mb=2560 \
         -max_len=65536 -print_final_stats=1 -artifact_prefix="$BUILD/crashes/$h-" "$work" $seeds >"$log" 2>&1
     rc=$?
     set -e
