@@ -35,12 +35,14 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
 # the weights alone, bfloat16
-"$PY" - "$CKPT" "$STAGE/init.pt" <<'PYEOF'
+"$PY" - "$HERE" "$CKPT" "$STAGE/init.pt" <<'PYEOF'
 import sys, torch
-ck = torch.load(sys.argv[1], map_location="cpu")
-sd = {k: v.to(torch.bfloat16) for k, v in ck["model"].items()}
-torch.save({"model": sd, "step": ck["step"], "config": ck["config"]}, sys.argv[2])
-print("device_pack: weights of step %d, %.2fM parameters" % (ck["step"], sum(v.numel() for v in sd.values()) / 1e6))
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[1])
+import train
+ck = torch.load(sys.argv[2], map_location="cpu")
+train.save_weights(sys.argv[3], ck["model"], ck["step"], ck["config"])
+print("device_pack: weights of step %d, %.2fM parameters" % (ck["step"], sum(v.numel() for v in ck["model"].values()) / 1e6))
 PYEOF
 
 mkdir "$TMP/data"

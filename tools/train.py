@@ -393,11 +393,11 @@ def step_loss(model, a, train, ctx, gen, chat, cmax, sep, eot, cfg, starts, crng
     return loss, n_chat, n_long, n_copy, x
 
 
-def save_weights(path, model, step, cfg):
-    """The weights alone in bfloat16 (a quarter of a checkpoint: what comes
-    back from a device machine), loadable by --init and export.py."""
+def save_weights(path, state, step, cfg):
+    """The weights alone in bfloat16 (a quarter of a checkpoint: what goes to
+    and comes back from a device machine), loadable by --init and export.py."""
     tmp = path + ".tmp"
-    sd = {k: v.detach().to("cpu", torch.bfloat16) for k, v in model.state_dict().items()}
+    sd = {k: v.detach().to("cpu", torch.bfloat16) for k, v in state.items()}
     torch.save({"model": sd, "step": step, "config": cfg}, tmp)
     os.replace(tmp, path)
 
@@ -567,7 +567,7 @@ def main():
                       % (step, a.long_len, far, near, a.long_len // 8), flush=True)
             save_ckpt(ckpt_path, model, opt, step, cfg, gen)
     if a.weights_out:
-        save_weights(a.weights_out, model, step, cfg)
+        save_weights(a.weights_out, model.state_dict(), step, cfg)
         print("train: weights of step %d in %s" % (step, a.weights_out))
 
 
