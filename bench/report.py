@@ -1,14 +1,19 @@
-"""report.py RESULTS_DIR "MODELS" "TYPES" ANALYSIS_MD — write BENCHMARKS.md.
+"""report.py RESULTS_DIR "MODELS" "TYPES" CURRENT_MD — write BENCHMARKS.md.
 
 Called by bench/run.sh. Reads the JSON of bench_membw, bench_peak and
 `wafer bench` from RESULTS_DIR, prints Markdown: results tables, the two
-ceilings and how they are computed, the commands, the machine, then the
-hand-written analysis (ANALYSIS_MD) verbatim.
+ceilings and how they are computed, the commands, the machine, the
+tokenizer table (RESULTS_DIR/tokenize.md, when run.sh made one), then the
+hand-written part of CURRENT_MD (the BENCHMARKS.md being replaced) from
+its MARKER line on, verbatim. A CURRENT_MD with text but no marker is
+refused (exit 2): replacing it would lose what was written there by hand.
 """
 import json
 import os
 import sys
 
+MARKER = ("<!-- Everything below this line is written by hand: `make bench` "
+          "regenerates the part above and keeps this part as it is. -->")
 DECODE_TARGET = 90.0          # % of the bandwidth bound, 2 threads
 PREFILL_TARGET = 100.0 / 3.0  # % of the measured int8 MAC peak
 
@@ -38,8 +43,37 @@ def fmt(v, spec="%.1f"):
     return "—" if v is None else spec % v
 
 
+def hand_written(path):
+    """The part of the file at PATH from MARKER on ("" when PATH is missing
+    or empty); ValueError when it has text but no marker."""
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        text = f.read()
+    at = text.find(MARKER)
+    if at < 0:
+        if text.strip():
+            raise ValueError("%s has no line %r: its hand-written part cannot be told from the "
+                             "generated one, so it is not replaced (add the line above the "
+                             "hand-written sections, or set WAFER_BENCH_OUT to a new file)" % (path, MARKER))
+        return ""
+    return text[at:]
+
+
 def main():
-    res, models, types, analysis = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4]
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":  # run.sh, before measuring
+        try:
+            hand_written(sys.argv[2])
+        except ValueError as e:
+            print("report.py: %s" % e, file=sys.stderr)
+            sys.exit(2)
+        return
+    res, models, types, current = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4]
+    try:
+        kept = hand_written(current)
+    except ValueError as e:
+        print("report.py: %s" % e, file=sys.stderr)
+        sys.exit(2)
     membw = load(os.path.join(res, "membw.json"))
     membw_file = load(os.path.join(res, "membw-file.json"))
     peak = load(os.path.join(res, "peak.json"))
@@ -224,10 +258,13 @@ def main():
     with open(os.path.join(res, "machine.txt")) as f:
         w(f.read().rstrip())
     w("```\n")
-    if os.path.exists(analysis):
-        with open(analysis) as f:
+    tok = os.path.join(res, "tokenize.md")
+    if os.path.exists(tok):
+        with open(tok) as f:
             w(f.read().rstrip())
         w("")
+    if kept:
+        w(kept.rstrip())
     print("\n".join(out))
 
 

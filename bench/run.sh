@@ -8,8 +8,9 @@
 # 2. Memory read bandwidth (bench_membw) and int8 multiply-add peak (bench_peak).
 # 3. `wafer bench --json` for each model x type: prefill 512 + decode 128 with
 #    2 threads; decode with 1 thread.
-# 4. BENCHMARKS.md (tables, commands, machine) from bench/report.py, followed
-#    by the hand-written analysis in bench/analysis.md.
+# 4. BENCHMARKS.md (tables, commands, machine, tokenizer speed) from
+#    bench/report.py, followed by the hand-written part of the BENCHMARKS.md
+#    it replaces (from report.py's marker line on), kept as it is.
 #
 # Environment: WAFER_BENCH_DIR (model cache), WAFER_BENCH_REPS (default 3),
 # WAFER_BENCH_MODELS (default "qwen2.5-coder-0.5b qwen2.5-coder-1.5b"),
@@ -41,6 +42,9 @@ for t in "$WAFER" "$MKMODEL" "$MEMBW" "$PEAK"; do
         break
     fi
 done
+
+# Refuse before measuring if $OUT has hand-written text report.py could not keep.
+$PY "$SRC/bench/report.py" --check "$OUT"
 
 mkdir -p "$DIR"
 RES=$(mktemp -d "${TMPDIR:-/tmp}/wafer-bench-results.XXXXXX")
@@ -227,11 +231,9 @@ update_ceilings "$RES/peak.json" "$RES/membw.json" "$RES/membw-end.json" >"$RES/
 } >"$RES/machine.txt"
 echo "elapsed: $(($(date +%s) - T_START)) s" >>"$RES/machine.txt"
 
-$PY "$SRC/bench/report.py" "$RES" "$MODELS" "$TYPES" "$SRC/bench/analysis.md" >"$OUT.tmp"
 # tokenizer speed (needs ../shared/vocab; skipped without it)
 if TOKTAB=$("$SRC/bench/tokenize.sh" "$BUILD" 2>/dev/null); then
     {
-        echo
         echo "## Tokenizer speed"
         echo
         echo "1 MiB of real source code (Python standard library and C headers from Debian), one thread,"
@@ -240,12 +242,9 @@ if TOKTAB=$("$SRC/bench/tokenize.sh" "$BUILD" 2>/dev/null); then
         echo "Command: \`bench/tokenize.sh $BUILD\`."
         echo
         echo "$TOKTAB"
-    } >>"$OUT.tmp"
+    } >"$RES/tokenize.md"
 fi
-# real-time latency (bench/latency + bench/edit, run separately: see docs/edit.md)
-if [ -f "$SRC/bench/latency-results.md" ]; then
-    { echo; cat "$SRC/bench/latency-results.md"; } >>"$OUT.tmp"
-fi
+$PY "$SRC/bench/report.py" "$RES" "$MODELS" "$TYPES" "$OUT" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 rm -rf "$DIR/last-results" && cp -r "$RES" "$DIR/last-results" # raw JSON, for a look later
 echo "wrote $OUT ($(($(date +%s) - T_START)) s)" >&2
