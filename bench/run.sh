@@ -239,7 +239,7 @@ if TOKTAB=$("$SRC/bench/tokenize.sh" "$BUILD" 2>/dev/null); then
         echo "1 MiB of real source code (Python standard library and C headers from Debian), one thread,"
         echo "through every vocabulary in ../shared/vocab and the real Qwen3 / Llama 3 vocabularies"
         echo "(converted with \`wafer convert --vocab-only\` when tests/node has the npm packages)."
-        echo "Command: \`bench/tokenize.sh $BUILD\`."
+        echo "Command: \`bench/tokenize.sh BUILD\`."
         echo
         echo "$TOKTAB"
     } >"$RES/tokenize.md"
