@@ -33,11 +33,12 @@
  * the per-call work of the gemm kernels (the AVX-512 K-quant/Q8_0 tiles deal
  * every weight row once per call and every activation row once per call):
  * 64 tokens x up to 256 rows took ~10% fewer cycles than 32 x 64 on the
- * Qwen2.5-1.5B Q4_K_M prefill (docs/kernels.md). */
+ * Qwen2.5-1.5B Q4_K_M prefill; 128 tokens, which repacks each weight row
+ * half as often, gave +3-8% prefill on the Xeon host (docs/kernels.md). */
 #define WF_MM_TILE_BYTES (512 * 1024)
 #define WF_MM_TILE_ROWS_MIN 64
 #define WF_MM_TILE_ROWS_MAX 256
-#define WF_MM_TILE_TOKS 64
+#define WF_MM_TILE_TOKS 128
 /* Convert activations on several threads from this many rows and this many
  * elements on: below, one thread converts them in about the time a hand-off
  * to the pool takes (a 32-token batch of a 256-wide model is 8k floats). */

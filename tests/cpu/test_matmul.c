@@ -60,7 +60,7 @@ static void note(worst *w, double diff, double tol, const char *tname, int64_t r
 }
 
 static const int64_t ROWS[] = {1, 7, 33, 257};
-static const int64_t NTOK[] = {1, 2, 3, 5, 8, 17, 64};
+static const int64_t NTOK[] = {1, 2, 3, 5, 8, 17, 64, 130}; /* 130: two prefill token tiles, the second partial */
 
 /* Elements per row for a type: several blocks, odd count of them where
  * possible; float types get an n that is no multiple of any vector width. */
@@ -77,7 +77,7 @@ static int test_type(wf_type type, wf_threadpool *tps[3], const wf_kernels *scal
     const wf_type_traits *tr = wf_type_get((uint32_t)type);
     const wf_type_traits *vt = wf_type_get((uint32_t)tr->vec_dot_type);
     int64_t n = pick_n(tr, vt);
-    int64_t max_rows = ROWS[3], max_tok = NTOK[6];
+    int64_t max_rows = ROWS[sizeof ROWS / sizeof ROWS[0] - 1], max_tok = NTOK[sizeof NTOK / sizeof NTOK[0] - 1];
     size_t row_bytes = wf_row_size(type, n);
     size_t a_row_bytes = wf_row_size(tr->vec_dot_type, n);
 
