@@ -477,8 +477,14 @@ def test_connections(model):
             served += st == 200
             worst = max(worst, dt)
             time.sleep(0.4)
-        m = conn_metrics(srv)
-        closed = m['closed:header_timeout'] + m['closed:idle_timeout']
+        # the header timeout (2 s) closes them as libmicrohttpd's loop comes
+        # round to them: on a busy machine give it up to 8 s more (polling)
+        deadline = time.time() + 8
+        while True:
+            m = conn_metrics(srv)
+            if m['closed:header_timeout'] >= 100 or time.time() > deadline:
+                break
+            time.sleep(0.3)
         check(served >= 5 and worst < 1.0 and m['closed:header_timeout'] >= 100,
               f"300 slow-header clients: {served} normal requests served (worst {worst:.3f} s); "
               f"{m['closed:header_timeout']:.0f} closed by --header-timeout")
@@ -490,7 +496,8 @@ def test_connections(model):
         st, _, _ = raw(srv.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"messages\"", timeout=10)
         dt = time.time() - t0
         d = counted(srv, before)
-        check(st is None and 1.5 < dt < 4 and d == {(CHAT, 0): 1}, f"a stalled body is closed after {dt:.1f} s (counted {d})")
+        # (closed by the 2 s --body-timeout: well before the client's own 10 s)
+        check(st is None and 1.5 < dt < 8 and d == {(CHAT, 0): 1}, f"a stalled body is closed after {dt:.1f} s (counted {d})")
         st, dt = timed_request(srv.port)
         check(st == 200, "served after all that")
 
