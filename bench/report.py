@@ -61,19 +61,15 @@ def hand_written(path):
 
 
 def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "--check":  # run.sh, before measuring
-        try:
-            hand_written(sys.argv[2])
-        except ValueError as e:
-            print("report.py: %s" % e, file=sys.stderr)
-            sys.exit(2)
-        return
-    res, models, types, current = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4]
+    check_only = len(sys.argv) == 3 and sys.argv[1] == "--check"  # run.sh, before measuring
     try:
-        kept = hand_written(current)
+        kept = hand_written(sys.argv[2] if check_only else sys.argv[4])
     except ValueError as e:
         print("report.py: %s" % e, file=sys.stderr)
         sys.exit(2)
+    if check_only:
+        return
+    res, models, types = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
     membw = load(os.path.join(res, "membw.json"))
     membw_file = load(os.path.join(res, "membw-file.json"))
     peak = load(os.path.join(res, "peak.json"))

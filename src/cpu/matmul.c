@@ -34,7 +34,8 @@
  * every weight row once per call and every activation row once per call):
  * 64 tokens x up to 256 rows took ~10% fewer cycles than 32 x 64 on the
  * Qwen2.5-1.5B Q4_K_M prefill; 128 tokens, which repacks each weight row
- * half as often, gave +3-8% prefill on the Xeon host (docs/kernels.md). */
+ * half as often, gave 1-9% more prefill in 8 of 9 side-by-side rounds on
+ * the Xeon host (docs/kernels.md). */
 #define WF_MM_TILE_BYTES (512 * 1024)
 #define WF_MM_TILE_ROWS_MIN 64
 #define WF_MM_TILE_ROWS_MAX 256

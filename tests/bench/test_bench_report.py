@@ -11,6 +11,7 @@ and after measuring (`--check`, which run.sh calls first); a missing file
 gives the generated part alone; the committed BENCHMARKS.md has the marker
 exactly once (edits above it would be lost on the next `make bench`).
 """
+import importlib.util
 import json
 import os
 import shutil
@@ -28,12 +29,11 @@ TYPES = "q8_0 q4_K_M"
 
 
 def marker():
-    # the line as report.py defines it, found in report.py's source text
-    with open(REPORT) as f:
-        src = f.read()
-    start = src.index("<!-- Everything below")
-    end = src.index("-->", start) + 3
-    return src[start:end].replace('"\n          "', "")
+    # the line as report.py defines it
+    spec = importlib.util.spec_from_file_location("report", REPORT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.MARKER
 
 
 def report(res, current):

@@ -361,6 +361,19 @@ def conn_metrics(srv):
     return m
 
 
+def poll_metrics(srv, done, seconds, first_wait=0.0, step=0.3):
+    """conn_metrics until done(m) or SECONDS have passed (after FIRST_WAIT):
+    libmicrohttpd closes timed-out connections as its loop comes round to
+    them, later on a busy machine, so the close checks poll, not sleep."""
+    deadline = time.time() + seconds
+    time.sleep(first_wait)
+    while True:
+        m = conn_metrics(srv)
+        if done(m) or time.time() > deadline:
+            return m
+        time.sleep(step)
+
+
 def timed_request(port, src="127.0.0.1", timeout=10):
     t0 = time.time()
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(src, 0))
@@ -410,18 +423,12 @@ def test_connections(model):
         check(all(st == 200 and dt < 1.0 for st, dt in sts) and m["wafer_connections_open"] <= 1040,
               f"2,000 idle connections held: normal requests served in {max(dt for _, dt in sts):.3f} s max "
               f"({m['wafer_connections_open']:.0f} open, {m['closed:evicted_global_limit']:.0f} oldest idle closed)")
-        # they are closed by the idle timeout (2 s here). libmicrohttpd
-        # closes timed-out connections as its loop comes round to them: with
-        # ~1,000 of them on a machine busy with other tests some took longer
-        # than a fixed 3 s wait (37 open after 3 s in one CI run), so poll,
-        # up to 12 s; without the timeout they would stay open for good.
+        # they are closed by the idle timeout (2 s here): with ~1,000 of them
+        # on a machine busy with other tests some took longer than a fixed
+        # 3 s wait (37 open after 3 s in one CI run), so up to 12 s; without
+        # the timeout they would stay open for good.
         t0 = time.time()
-        time.sleep(2.5)
-        while True:
-            m = conn_metrics(srv)
-            if m["wafer_connections_open"] <= 2 or time.time() - t0 > 12:
-                break
-            time.sleep(0.5)
+        m = poll_metrics(srv, lambda m: m["wafer_connections_open"] <= 2, 12, first_wait=2.5, step=0.5)
         check(m["wafer_connections_open"] <= 2 and m['closed:idle_timeout'] > 0,
               f"idle connections closed by --timeout ({m['wafer_connections_open']:.0f} open after "
               f"{time.time() - t0:.1f} s)")
@@ -440,13 +447,9 @@ def test_connections(model):
         m0 = conn_metrics(srv)
         delta = lambda m, k: m["closed:" + k] - m0["closed:" + k]
         idle = open_idle(srv.port, 400, ["127.0.0.20"])
-        deadline = time.time() + 10
-        while True:
-            time.sleep(0.1)
-            m = conn_metrics(srv)
-            evicted, timed_out = delta(m, "evicted_per_ip_limit"), delta(m, "idle_timeout")
-            if evicted + timed_out >= 100 or time.time() > deadline:
-                break
+        m = poll_metrics(srv, lambda m: delta(m, "evicted_per_ip_limit") + delta(m, "idle_timeout") >= 100,
+                         10, first_wait=0.1, step=0.1)
+        evicted, timed_out = delta(m, "evicted_per_ip_limit"), delta(m, "idle_timeout")
         st, dt = timed_request(srv.port, src="127.0.0.20")
         check(evicted > 0 and evicted + timed_out >= 100 and st == 200 and dt < 1.0,
               f"400 idle connections from one address: {evicted:.0f} evicted by the per-address limit of 300 "
@@ -477,14 +480,8 @@ def test_connections(model):
             served += st == 200
             worst = max(worst, dt)
             time.sleep(0.4)
-        # the header timeout (2 s) closes them as libmicrohttpd's loop comes
-        # round to them: on a busy machine give it up to 8 s more (polling)
-        deadline = time.time() + 8
-        while True:
-            m = conn_metrics(srv)
-            if m['closed:header_timeout'] >= 100 or time.time() > deadline:
-                break
-            time.sleep(0.3)
+        # closed by the header timeout (2 s): up to 8 s more on a busy machine
+        m = poll_metrics(srv, lambda m: m['closed:header_timeout'] >= 100, 8)
         check(served >= 5 and worst < 1.0 and m['closed:header_timeout'] >= 100,
               f"300 slow-header clients: {served} normal requests served (worst {worst:.3f} s); "
               f"{m['closed:header_timeout']:.0f} closed by --header-timeout")
